@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command (npm test): starts the real services, then lint, type-check,
+# unit and integration tests. Extra arguments go to vitest (e.g. a file filter).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+bash scripts/services.sh up
+while IFS= read -r line; do export "$line"; done < <(bash scripts/services.sh env)
+
+npm run --silent lint
+npm run --silent typecheck
+
+report="$ROOT/.services/vitest-report.json"
+rm -f "$report"
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@" || status=$?
+if [ -s "$report" ]; then
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const skipped = r.numPendingTests + r.numTodoTests;
+    console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+  ' "$report"
+fi
+exit $status
