@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import type pg from 'pg';
+import { authenticateKey, hasScope, type Principal, type Scope } from '../auth/api-keys';
+import type { Config } from '../config';
+import { HttpError } from './http-error';
+import { parseJsonBody } from './json-body';
+import { PendingRecords } from './pending-records';
+import { authKeysRoutes } from './routes/auth-keys';
+import { entitiesRoutes } from './routes/entities';
+import { ingestRoutes } from './routes/ingest';
+import { ingestionsRoutes } from './routes/ingestions';
+import { schemasRoutes } from './routes/schemas';
+import { streamRoutes } from './routes/stream';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+    rawBody?: Buffer;
+  }
+  interface FastifyContextConfig {
+    /** Any one of these scopes admits the request (`admin` admits everything); absent: public route. */
+    scopes?: Scope[];
+    /** The handler gets the raw body bytes (signature checks) and parses them itself. */
+    rawBody?: boolean;
+  }
+  interface FastifyInstance {
+    pool: pg.Pool;
+    config: Config;
+    pending: PendingRecords;
+  }
+}
+
+export const MAX_BODY_BYTES = 50 * 1024 * 1024;
+
+export interface AppOptions {
+  pool: pg.Pool;
+  config: Config;
+  logger?: FastifyServerOptions['logger'];
+}
+
+/** Log redaction: credentials never reach a log line, whatever logs them. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers["x-webhook-signature"]',
+  '*.password',
+  '*.dsn',
+  '*.uri',
+  '*.connection_config',
+  'connection_config',
+];
+
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: MAX_BODY_BYTES,
+    genReqId: () => 'req_' + randomBytes(8).toString('hex'),
+    disableRequestLogging: false,
+    ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
+  });
+  app.decorate('pool', opts.pool);
+  app.decorate('config', opts.config);
+  app.decorate('pending', new PendingRecords(opts.config.maxPendingRecords));
+
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    const raw = body as Buffer;
+    if (req.routeOptions.config.rawBody) return done(null, raw);
+    try {
+      done(null, parseJsonBody(raw));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    const scopes = req.routeOptions.config.scopes;
+    if (!scopes) return;
+    const header = req.headers.authorization;
+    if (!header || !/^Bearer\s+/i.test(header)) {
+      throw new HttpError(401, 'Missing API key: send the header "Authorization: Bearer sk_live_…".', { 'www-authenticate': 'Bearer' });
+    }
+    const principal = await authenticateKey(app.pool, app.config.apiKeySalt, header.replace(/^Bearer\s+/i, '').trim());
+    if (!principal) throw new HttpError(401, 'Invalid, revoked or expired API key.', { 'www-authenticate': 'Bearer' });
+    if (!hasScope(principal, scopes)) {
+      throw new HttpError(403, `This API key lacks the scope this endpoint needs (${scopes.join(' or ')}); create a key with it.`);
+    }
+    req.principal = principal;
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: Array<{ instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }>; validationContext?: string }, req, reply) => {
+    if (err instanceof HttpError) {
+      return reply.code(err.statusCode).headers(err.headers).send({ detail: err.detail, ...err.extra });
+    }
+    if (err.validation) {
+      const detail = err.validation.map((v) => {
+        const loc: Array<string | number> = [err.validationContext ?? 'body', ...v.instancePath.split('/').filter(Boolean)];
+        if (v.keyword === 'required') loc.push(String(v.params.missingProperty));
+        return { loc, msg: v.message ?? 'invalid', type: v.keyword };
+      });
+      return reply.code(422).send({ detail });
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return reply.code(413).send({ detail: `The request body is larger than the ${MAX_BODY_BYTES / 1024 / 1024} MB limit; split it, or use the NDJSON stream endpoint.` });
+    }
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return reply.code(415).send({ detail: `Unsupported Content-Type "${req.headers['content-type'] ?? ''}"; send application/json (application/x-ndjson for streams).` });
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      return reply.code(err.statusCode).send({ detail: err.message });
+    }
+    req.log.error({ err }, 'request failed');
+    return reply.code(500).send({ detail: `Internal server error (request ${req.id}).` });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ detail: `No such endpoint: ${req.method} ${req.url.split('?')[0]}` }));
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'qanatix', version: '0.1.0', description: 'QANATIX-compatible ingestion API' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(
+    async (api) => {
+      await api.register(ingestRoutes);
+      await api.register(streamRoutes);
+      await api.register(ingestionsRoutes);
+      await api.register(schemasRoutes);
+      await api.register(entitiesRoutes);
+      await api.register(authKeysRoutes);
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}

@@ -1,0 +1,32 @@
+import { HttpError } from './http-error';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Decodes a request body as strict UTF-8 and parses it as JSON. Invalid bytes are refused rather than
+ * replaced, so nothing is stored different from what was sent. JSON.parse makes `__proto__` an own
+ * property, never a prototype; the core refuses such keys anyway.
+ */
+export function parseJsonBody(raw: Buffer): unknown {
+  let text: string;
+  try {
+    text = utf8.decode(raw);
+  } catch {
+    throw new HttpError(400, 'The request body is not valid UTF-8.');
+  }
+  if (text.trim() === '') throw new HttpError(400, 'The request body is empty; send a JSON object.');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new HttpError(400, `Malformed JSON: ${(err as Error).message}`);
+  }
+}
+
+export function isUtf8(raw: Buffer): boolean {
+  try {
+    utf8.decode(raw);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,51 @@
+import type { FastifyInstance } from 'fastify';
+import { latestSchema, listSchemas, registerSchema, schemaProblems } from '../../core/schema-registry';
+import { HttpError, notFound } from '../http-error';
+import { NAME_PATTERN, targetParams } from '../schemas';
+
+export async function schemasRoutes(app: FastifyInstance) {
+  app.post<{ Body: { vertical: string; entity_type: string; schema: Record<string, unknown> } }>(
+    '/schemas',
+    {
+      config: { scopes: ['ingest'] },
+      schema: {
+        summary: 'Register a JSON Schema for the vertical_data of a vertical/entity_type (a new version)',
+        tags: ['schemas'],
+        body: {
+          type: 'object',
+          required: ['vertical', 'entity_type', 'schema'],
+          properties: {
+            vertical: { type: 'string', pattern: NAME_PATTERN },
+            entity_type: { type: 'string', pattern: NAME_PATTERN },
+            schema: { type: 'object' },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const problems = schemaProblems(req.body.schema);
+      if (problems.length) throw new HttpError(422, problems);
+      const stored = await registerSchema(app.pool, req.principal!.tenantId, req.body.vertical, req.body.entity_type, req.body.schema);
+      return reply.code(201).send(stored);
+    },
+  );
+
+  app.get<{ Querystring: { vertical?: string } }>(
+    '/schemas',
+    {
+      config: { scopes: ['read', 'ingest'] },
+      schema: { summary: 'Latest schema of every vertical/entity_type', tags: ['schemas'], querystring: { type: 'object', properties: { vertical: { type: 'string' } } } },
+    },
+    async (req) => ({ items: await listSchemas(app.pool, req.principal!.tenantId, req.query.vertical) }),
+  );
+
+  app.get<{ Params: { vertical: string; entity_type: string } }>(
+    '/schemas/:vertical/:entity_type',
+    { config: { scopes: ['read', 'ingest'] }, schema: { summary: 'Latest schema of a vertical/entity_type', tags: ['schemas'], params: targetParams } },
+    async (req) => {
+      const stored = await latestSchema(app.pool, req.principal!.tenantId, req.params.vertical, req.params.entity_type);
+      if (!stored) throw notFound(`Schema for ${req.params.vertical}/${req.params.entity_type}`);
+      return stored;
+    },
+  );
+}

@@ -1,0 +1,163 @@
+import type { Readable } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { ingest } from '../../core/ingest';
+import { addIngestionCounts, createIngestion, finishIngestion, recordRejections } from '../../core/ingestions';
+import type { RejectedRecord } from '../../core/record';
+import { withTransaction } from '../../db/pool';
+import { HttpError } from '../http-error';
+import { ndjsonLines } from '../ndjson-lines';
+import { targetParams } from '../schemas';
+
+export const STREAM_BATCH_RECORDS = 1000;
+export const STREAM_FLUSH_MS = 1000;
+export const MAX_LINE_BYTES = 1024 * 1024;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function parseLine(bytes: Buffer, truncated: boolean): { record: unknown } | { problem: string } {
+  if (truncated) return { problem: `the line is longer than ${MAX_LINE_BYTES} bytes` };
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return { problem: 'the line is not valid UTF-8' };
+  }
+  try {
+    return { record: JSON.parse(text) };
+  } catch (err) {
+    return { problem: `invalid JSON: ${(err as Error).message}` };
+  }
+}
+
+export async function streamRoutes(app: FastifyInstance) {
+  // The body reaches the handler as the request stream itself, unread.
+  app.addContentTypeParser('application/x-ndjson', (_req, payload, done) => done(null, payload));
+
+  app.post<{ Params: { vertical: string; entity_type: string } }>(
+    '/ingest/:vertical/:entity_type/stream',
+    {
+      config: { scopes: ['ingest'] },
+      schema: {
+        summary: 'Stream NDJSON records (Content-Type: application/x-ndjson), one JSON object per line',
+        tags: ['ingestion'],
+        params: targetParams,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              ingestion_id: { type: 'string' },
+              status: { type: 'string' },
+              accepted: { type: 'integer' },
+              inserted: { type: 'integer' },
+              updated: { type: 'integer' },
+              unchanged: { type: 'integer' },
+              duplicate_count: { type: 'integer' },
+              rejected: { type: 'integer' },
+              parse_errors: { type: 'integer' },
+            },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const body = req.body as Readable | undefined;
+      if (!body || typeof (body as Readable).pipe !== 'function') {
+        throw new HttpError(415, 'Send the stream with Content-Type: application/x-ndjson, one JSON record per line.');
+      }
+      if (app.pending.full) {
+        throw new HttpError(429, `Too many streamed records are waiting to be written (limit ${app.pending.limit}); retry in a second.`, { 'retry-after': '1' });
+      }
+      const target = { tenantId: req.principal!.tenantId, vertical: req.params.vertical, entityType: req.params.entity_type };
+      const ingestionId = await createIngestion(app.pool, target.tenantId, target, 'stream');
+      const totals = { inserted: 0, updated: 0, unchanged: 0, duplicates: 0, rejected: 0, parseErrors: 0, written: 0 };
+      let records: unknown[] = [];
+      let positions: number[] = [];
+      let parseErrors: RejectedRecord[] = [];
+      let lastFlush = Date.now();
+
+      const flush = async () => {
+        const batch = records;
+        const batchPositions = positions;
+        const bad = parseErrors;
+        records = [];
+        positions = [];
+        parseErrors = [];
+        lastFlush = Date.now();
+        if (batch.length === 0 && bad.length === 0) return;
+        try {
+          await withTransaction(app.pool, async (client) => {
+            if (batch.length) {
+              const r = await ingest(client, target, batch, { ingestionId, positions: batchPositions });
+              totals.inserted += r.inserted;
+              totals.updated += r.updated;
+              totals.unchanged += r.unchanged;
+              totals.duplicates += r.duplicates;
+              totals.rejected += r.rejected;
+              totals.written += r.records - r.rejected;
+            }
+            if (bad.length) {
+              await recordRejections(client, target.tenantId, ingestionId, bad);
+              await addIngestionCounts(client, ingestionId, { records: bad.length, inserted: 0, updated: 0, unchanged: 0, duplicates: 0, rejected: bad.length });
+              totals.parseErrors += bad.length;
+            }
+          });
+        } finally {
+          app.pending.remove(batch.length);
+        }
+      };
+
+      // A slow sender's records are written within a second even while no new line arrives.
+      let flushing: Promise<void> = Promise.resolve();
+      let timerError: unknown;
+      const timer = setInterval(() => {
+        if (records.length && Date.now() - lastFlush >= STREAM_FLUSH_MS) {
+          flushing = flushing.then(flush).catch((err) => {
+            timerError = err;
+          });
+        }
+      }, STREAM_FLUSH_MS / 4);
+      try {
+        for await (const line of ndjsonLines(body, MAX_LINE_BYTES)) {
+          if (line.bytes.length === 0 || (line.bytes.length < 4 && line.bytes.toString().trim() === '')) continue;
+          const parsed = parseLine(line.bytes, line.truncated);
+          if ('problem' in parsed) {
+            parseErrors.push({
+              position: line.number,
+              raw: line.bytes.toString('utf8').slice(0, 10_000),
+              errorType: 'parse_error',
+              problems: [{ loc: ['line', line.number], msg: parsed.problem, type: 'value_error.parse' }],
+            });
+          } else {
+            records.push(parsed.record);
+            positions.push(line.number);
+            app.pending.add(1);
+          }
+          if (records.length + parseErrors.length >= STREAM_BATCH_RECORDS || Date.now() - lastFlush >= STREAM_FLUSH_MS) {
+            await (flushing = flushing.then(flush));
+          }
+          if (timerError) throw timerError;
+        }
+        await (flushing = flushing.then(flush));
+        if (timerError) throw timerError;
+      } catch (err) {
+        app.pending.remove(records.length);
+        await finishIngestion(app.pool, ingestionId, 'the stream broke off before it was fully written').catch(() => {});
+        throw err;
+      } finally {
+        clearInterval(timer);
+      }
+      const ingestion = await finishIngestion(app.pool, ingestionId);
+      return {
+        ingestion_id: ingestionId,
+        status: ingestion.status,
+        accepted: totals.written,
+        inserted: totals.inserted,
+        updated: totals.updated,
+        unchanged: totals.unchanged,
+        duplicate_count: totals.duplicates,
+        rejected: totals.rejected,
+        parse_errors: totals.parseErrors,
+      };
+    },
+  );
+}

@@ -1,0 +1,26 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * JSON with object keys sorted at every level, so that two records differing only in key order
+ * hash the same. Arrays keep their order (it is data).
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return '[' + value.map(canonicalJson).join(',') + ']';
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  let first = true;
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined) continue;
+    out += (first ? '' : ',') + JSON.stringify(k) + ':' + canonicalJson(v);
+    first = false;
+  }
+  return out + '}';
+}
+
+/** SHA-256 (hex) of a record's canonical content: what decides "unchanged". */
+export function contentHash(name: string, verticalData: Record<string, unknown>): string {
+  return createHash('sha256').update(canonicalJson({ name, vertical_data: verticalData })).digest('hex');
+}

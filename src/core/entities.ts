@@ -1,0 +1,38 @@
+import type { Queryable } from '../db/pool';
+
+export interface Entity {
+  id: string;
+  vertical: string;
+  entity_type: string;
+  name: string;
+  source_id: string | null;
+  vertical_data: Record<string, unknown>;
+  content_hash: string;
+  created_at: string;
+  updated_at: string;
+}
+
+const COLUMNS = 'id, vertical, entity_type, name, source_id, vertical_data, content_hash, created_at, updated_at';
+
+export interface EntityFilter {
+  vertical?: string;
+  entityType?: string;
+  sourceId?: string;
+}
+
+/** A tenant's entities in id order, after `after` (keyset pagination). */
+export async function listEntities(db: Queryable, tenantId: string, f: EntityFilter, limit: number, after?: string): Promise<Entity[]> {
+  const { rows } = await db.query<Entity>(
+    `select ${COLUMNS} from entities
+      where tenant_id = $1 and ($2::text is null or vertical = $2) and ($3::text is null or entity_type = $3)
+        and ($4::text is null or source_id = $4) and ($5::uuid is null or id > $5)
+      order by id limit $6`,
+    [tenantId, f.vertical ?? null, f.entityType ?? null, f.sourceId ?? null, after ?? null, limit],
+  );
+  return rows;
+}
+
+export async function getEntity(db: Queryable, tenantId: string, id: string): Promise<Entity | null> {
+  const { rows } = await db.query<Entity>(`select ${COLUMNS} from entities where tenant_id = $1 and id = $2`, [tenantId, id]);
+  return rows[0] ?? null;
+}

@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import type { Queryable } from '../db/pool';
+import { canonicalJson } from './canonical-json';
+import { addIngestionCounts, recordRejections } from './ingestions';
+import { normalizeRecord } from './normalize-record';
+import type { RecordProblem, RejectedRecord } from './record';
+import { validationProblems, validatorFor } from './schema-registry';
+import { entityIdsByKey, upsertEntities, type EntityRow } from './upsert-entities';
+
+export interface IngestTarget {
+  tenantId: string;
+  vertical: string;
+  entityType: string;
+}
+
+export interface IngestOptions {
+  /** The ingestion whose counts and DLQ this batch adds to. */
+  ingestionId: string;
+  /** Position of the first record (a stream's line numbers, a connector's row offset); default 0. */
+  positions?: number[];
+  /** Whether the caller needs entity ids in input order (the batch API does, a connector run does not). */
+  returnIds?: boolean;
+}
+
+export interface IngestResult {
+  records: number;
+  inserted: number;
+  updated: number;
+  /** Records identical to the stored entity: not rewritten. */
+  unchanged: number;
+  /** Records that changed nothing: `unchanged` plus in-batch duplicates (the earlier of two with one key). */
+  duplicates: number;
+  rejected: number;
+  /** Entity id per input record (null when rejected); empty unless `returnIds`. */
+  entityIds: Array<string | null>;
+  rejections: RejectedRecord[];
+}
+
+/** Problems PostgreSQL would refuse the whole statement for: NUL characters and lone surrogates. */
+function unstorableText(name: string, data: string): RecordProblem | null {
+  if (name.includes('\0')) return { loc: ['name'], msg: 'name contains a NUL character, which cannot be stored', type: 'value_error.nul' };
+  if (data.includes('\\u')) {
+    if (data.includes('\\u0000')) return { loc: ['vertical_data'], msg: 'vertical_data contains a NUL character (\\u0000), which cannot be stored', type: 'value_error.nul' };
+    // JSON.stringify writes paired surrogates as characters, so an escaped one (after an even
+    // run of backslashes) is always unpaired; PostgreSQL refuses those in jsonb.
+    if (/(?:^|[^\\])(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/i.test(data)) {
+      return { loc: ['vertical_data'], msg: 'vertical_data contains an unpaired UTF-16 surrogate', type: 'value_error.unicode' };
+    }
+  }
+  return null;
+}
+
+/**
+ * The one write path into the core. Normalizes, validates against the target's registered schema,
+ * collapses records sharing a key (the last wins), upserts the rest in one statement, sends refused
+ * records to the ingestion's DLQ and adds the counts to the ingestion, all on `db` (pass a client in a
+ * transaction to make a batch atomic with other writes, such as a connector's cursor).
+ */
+export async function ingest(db: Queryable, target: IngestTarget, records: unknown[], opts: IngestOptions): Promise<IngestResult> {
+  const { tenantId, vertical, entityType } = target;
+  const validate = await validatorFor(db, tenantId, vertical, entityType);
+  const rejections: RejectedRecord[] = [];
+  const keys: Array<string | null> = new Array(records.length).fill(null);
+  const byKey = new Map<string, EntityRow>();
+  let duplicates = 0;
+
+  for (let i = 0; i < records.length; i++) {
+    const position = opts.positions?.[i] ?? i;
+    const n = normalizeRecord(records[i]);
+    if (!n.ok) {
+      rejections.push({ position, raw: records[i], errorType: 'invalid_record', problems: n.problems });
+      continue;
+    }
+    const { name, sourceId, verticalData } = n.record;
+    if (validate && !validate(verticalData)) {
+      rejections.push({ position, raw: records[i], errorType: 'schema_validation', problems: validationProblems(validate.errors) });
+      continue;
+    }
+    const data = canonicalJson(verticalData);
+    const bad = unstorableText(name, data);
+    if (bad) {
+      rejections.push({ position, raw: records[i], errorType: 'invalid_record', problems: [bad] });
+      continue;
+    }
+    const hash = createHash('sha256').update(JSON.stringify(name)).update('\n').update(data).digest('hex');
+    const dedupKey = sourceId !== null ? 's:' + sourceId : 'h:' + hash;
+    if (byKey.has(dedupKey)) {
+      duplicates++;
+      byKey.delete(dedupKey); // re-insert so the map keeps the last occurrence's order
+    }
+    byKey.set(dedupKey, { name, sourceId, dedupKey, data, hash });
+    keys[i] = dedupKey;
+  }
+
+  const rows = [...byKey.values()];
+  const outcome = rows.length
+    ? await upsertEntities(db, tenantId, vertical, entityType, rows)
+    : { written: new Map<string, string>(), inserted: 0, updated: 0 };
+  const unchanged = rows.length - outcome.inserted - outcome.updated;
+
+  let entityIds: Array<string | null> = [];
+  if (opts.returnIds) {
+    const ids = outcome.written;
+    const missing = rows.filter((r) => !ids.has(r.dedupKey)).map((r) => r.dedupKey);
+    if (missing.length) for (const [k, id] of await entityIdsByKey(db, tenantId, vertical, entityType, missing)) ids.set(k, id);
+    entityIds = keys.map((k) => (k === null ? null : (ids.get(k) ?? null)));
+  }
+
+  await recordRejections(db, tenantId, opts.ingestionId, rejections);
+  const result: IngestResult = {
+    records: records.length,
+    inserted: outcome.inserted,
+    updated: outcome.updated,
+    unchanged,
+    duplicates: duplicates + unchanged,
+    rejected: rejections.length,
+    entityIds,
+    rejections,
+  };
+  await addIngestionCounts(db, opts.ingestionId, result);
+  return result;
+}

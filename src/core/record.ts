@@ -1,0 +1,33 @@
+/**
+ * The record shape every intake path (batch, webhook, stream, connector) hands to the core.
+ * Every top-level field other than name, source_id and vertical_data is folded into vertical_data.
+ */
+export interface IncomingRecord {
+  name: string;
+  source_id?: string | null;
+  vertical_data?: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+/** A record that passed the shape checks: what gets hashed, validated and stored. */
+export interface NormalizedRecord {
+  name: string;
+  sourceId: string | null;
+  verticalData: Record<string, unknown>;
+}
+
+/** One rule a record broke, in the API's `{loc, msg, type}` form (loc relative to the record). */
+export interface RecordProblem {
+  loc: Array<string | number>;
+  msg: string;
+  type: string;
+}
+
+/** A record refused by an ingestion: it goes to the DLQ with these problems. */
+export interface RejectedRecord {
+  /** Index in the batch, or line number of a stream. */
+  position: number;
+  raw: unknown;
+  errorType: 'invalid_record' | 'schema_validation' | 'parse_error';
+  problems: RecordProblem[];
+}

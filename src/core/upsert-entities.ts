@@ -1,0 +1,59 @@
+import type { Queryable } from '../db/pool';
+
+/** One entity row ready to write: already normalized, hashed and collapsed by dedup key. */
+export interface EntityRow {
+  name: string;
+  sourceId: string | null;
+  dedupKey: string;
+  /** vertical_data as canonical JSON text. */
+  data: string;
+  hash: string;
+}
+
+export interface UpsertOutcome {
+  /** Entity id by dedup key, for the keys that were inserted or changed. */
+  written: Map<string, string>;
+  inserted: number;
+  updated: number;
+}
+
+/**
+ * One statement per batch: the rows travel as one JSON document, unpacked by json_to_recordset.
+ * A row whose content hash equals the stored one is left alone (no new tuple, no trigger, no WAL);
+ * the caller counts it as unchanged. The batch must not hold one dedup key twice.
+ */
+export async function upsertEntities(db: Queryable, tenantId: string, vertical: string, entityType: string, rows: EntityRow[]): Promise<UpsertOutcome> {
+  let json = '[';
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    json += (i ? ',' : '') + '{"n":' + JSON.stringify(r.name) + ',"s":' + (r.sourceId === null ? 'null' : JSON.stringify(r.sourceId)) +
+      ',"k":' + JSON.stringify(r.dedupKey) + ',"d":' + r.data + ',"h":"' + r.hash + '"}';
+  }
+  json += ']';
+  const { rows: out } = await db.query<{ id: string; k: string; inserted: boolean }>(
+    `insert into entities as e (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash)
+     select $1, $2, $3, t.n, t.s, t.k, t.d, t.h from json_to_recordset($4::json) as t(n text, s text, k text, d jsonb, h text)
+     on conflict (tenant_id, vertical, entity_type, dedup_key) do update
+       set name = excluded.name, source_id = excluded.source_id, vertical_data = excluded.vertical_data,
+           content_hash = excluded.content_hash, updated_at = now()
+       where e.content_hash is distinct from excluded.content_hash
+     returning e.id, e.dedup_key as k, (e.xmax = 0) as inserted`,
+    [tenantId, vertical, entityType, json],
+  );
+  const written = new Map<string, string>();
+  let inserted = 0;
+  for (const r of out) {
+    written.set(r.k, r.id);
+    if (r.inserted) inserted++;
+  }
+  return { written, inserted, updated: out.length - inserted };
+}
+
+/** Ids of existing entities by dedup key (for the unchanged rows of a batch, whose ids the upsert did not return). */
+export async function entityIdsByKey(db: Queryable, tenantId: string, vertical: string, entityType: string, keys: string[]): Promise<Map<string, string>> {
+  const { rows } = await db.query<{ id: string; k: string }>(
+    `select id, dedup_key as k from entities where tenant_id = $1 and vertical = $2 and entity_type = $3 and dedup_key = any($4::text[])`,
+    [tenantId, vertical, entityType, keys],
+  );
+  return new Map(rows.map((r) => [r.k, r.id]));
+}
