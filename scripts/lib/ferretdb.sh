@@ -49,14 +49,16 @@ _ferretdb_bin() {
   if [ -n "${FERRETDB_BIN:-}" ]; then echo "$FERRETDB_BIN"; return 0; fi
   local go="" gopath=""
   if command -v go >/dev/null 2>&1; then go=go; elif [ -x /usr/local/go/bin/go ]; then go=/usr/local/go/bin/go; fi
-  [ -n "$go" ] && gopath=$("$go" env GOPATH 2>/dev/null) || true
-  [ -n "$gopath" ] || gopath="$HOME/go"
+  if [ -n "$go" ]; then gopath=$("$go" env GOPATH 2>/dev/null) || gopath=""; fi
+  [ -n "$gopath" ] || gopath="${HOME:-/root}/go"
   echo "${gopath%%:*}/bin/ferretdb"
 }
 
 # _ferretdb_bin_ok BIN: true when BIN runs and is the version we want.
 _ferretdb_bin_ok() {
-  [ -x "$1" ] && "$1" --version 2>/dev/null | grep -qx "version: $FERRETDB_VERSION"
+  [ -x "$1" ] || return 1
+  local out; out=$("$1" --version 2>/dev/null) || return 1
+  [[ $'\n'$out$'\n' == *$'\n'"version: $FERRETDB_VERSION"$'\n'* ]]
 }
 
 ferretdb_install() {
@@ -73,27 +75,28 @@ ferretdb_install() {
       # Older Go (Debian 12's golang-go is 1.19) cannot switch toolchains; the
       # toolchain is itself a module on the proxy, so download and use it.
       local arch; arch=$("$go" env GOARCH)
-      local tdir; tdir=$(GOFLAGS= "$go" mod download -json \
+      local tdir; tdir=$(GOFLAGS='' "$go" mod download -json \
         "golang.org/toolchain@v0.0.1-$FERRETDB_GO_TOOLCHAIN.linux-$arch" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-      [ -n "$tdir" ] && [ -f "$tdir/bin/go" ] || { log "could not download Go toolchain $FERRETDB_GO_TOOLCHAIN"; return 1; }
-      chmod -R u+w "$tdir" && chmod +x "$tdir/bin/"* "$tdir/pkg/tool/"*/* 2>/dev/null || true
+      if [ -z "$tdir" ] || [ ! -f "$tdir/bin/go" ]; then log "could not download Go toolchain $FERRETDB_GO_TOOLCHAIN"; return 1; fi
+      # module zips keep no file modes: make the toolchain runnable
+      chmod -R u+w "$tdir"; chmod +x "$tdir/bin/"* "$tdir/pkg/tool/"*/* 2>/dev/null || true
       go="$tdir/bin/go"
       goenv+=(GOTOOLCHAIN=local)
     fi
   fi
   log "building FerretDB $FERRETDB_VERSION into $bin (a few minutes on a cold Go cache)"
-  local src; src=$(GOFLAGS= "$go" mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" \
+  local src; src=$(GOFLAGS='' "$go" mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" \
     | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  [ -n "$src" ] && [ -f "$src/go.mod" ] || { log "could not download github.com/FerretDB/FerretDB@$FERRETDB_VERSION"; return 1; }
+  if [ -z "$src" ] || [ ! -f "$src/go.mod" ]; then log "could not download github.com/FerretDB/FerretDB@$FERRETDB_VERSION"; return 1; fi
   local work; work=$(mktemp -d "${TMPDIR:-/tmp}/ferretdb-build.XXXXXX")
   cp -R "$src" "$work/src" && chmod -R u+w "$work/src"
   printf '%s\n' "$FERRETDB_VERSION" >"$work/src/build/version/version.txt"
   mkdir -p "$(dirname "$bin")"
   local rc=0
-  (cd "$work/src" && env "${goenv[@]}" "$go" build -buildvcs=false -trimpath -o "$bin.tmp" ./cmd/ferretdb) >&2 || rc=$?
+  (cd "$work/src" && env "${goenv[@]}" "$go" build -buildvcs=false -trimpath -o "$bin.tmp.$$" ./cmd/ferretdb) >&2 || rc=$?
   rm -rf "$work"
-  if [ "$rc" -ne 0 ]; then rm -f "$bin.tmp"; log "building FerretDB failed"; return "$rc"; fi
-  mv -f "$bin.tmp" "$bin"
+  if [ "$rc" -ne 0 ]; then rm -f "$bin.tmp.$$"; log "building FerretDB failed"; return "$rc"; fi
+  mv -f "$bin.tmp.$$" "$bin"
   _ferretdb_bin_ok "$bin" || { log "built $bin but it does not report $FERRETDB_VERSION"; return 1; }
 }
 
@@ -106,6 +109,7 @@ ferretdb_ping() {
     exec 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$port" || exit 1
     # header: length 51, requestID 1, responseTo 0, opCode 2013; flagBits 0;
     # section kind 0: the 30-byte document {ping: int32 1, $db: "admin"}.
+    # shellcheck disable=SC2016 # the literal key "$db"
     printf '\x33\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\xdd\x07\x00\x00\x00\x00\x00\x00\x00\x1e\x00\x00\x00\x10ping\x00\x01\x00\x00\x00\x02$db\x00\x06\x00\x00\x00admin\x00\x00' >&3 || exit 1
     b=$(timeout 5 head -c 4 <&3 | od -An -tu1) || exit 1
     read -r b0 b1 b2 b3 <<<"$b" || exit 1
@@ -117,23 +121,26 @@ ferretdb_ping() {
   [[ $hex == ????????01000000dd070000* && $hex == *016f6b00000000000000f03f* ]]
 }
 
-# _ferretdb_pid_ours: true when the pid file names a live ferretdb process.
-_ferretdb_pid_ours() {
-  [ -s "$FERRETDB_PID" ] || return 1
-  local pid; pid=$(cat "$FERRETDB_PID")
-  kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q ferretdb
+# _ferretdb_alive PID: true when PID is a running ferretdb (not some other
+# process that reused the pid, nor an unreaped zombie, whose cmdline is empty).
+_ferretdb_alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  local cmd; cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  [[ $cmd == *ferretdb* ]]
 }
+
+# _ferretdb_pid_ours: true when the pid file names a live ferretdb process.
+_ferretdb_pid_ours() { [ -s "$FERRETDB_PID" ] && _ferretdb_alive "$(cat "$FERRETDB_PID")"; }
 
 _ferretdb_port_in_use() { (exec 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$1"); }
 
 ferretdb_start() {
   if _ferretdb_pid_ours; then
-    ferretdb_ping && return 0
+    ferretdb_ping "$FERRETDB_PORT" && return 0
     _ferretdb_wait_ready; return $?
   fi
   rm -f "$FERRETDB_PID"
-  if ferretdb_ping; then
+  if ferretdb_ping "$FERRETDB_PORT"; then
     log "a MongoDB-compatible server we did not start already answers on 127.0.0.1:$FERRETDB_PORT; using it"
     return 0
   fi
@@ -163,7 +170,7 @@ ferretdb_start() {
 # gives up early (showing the log's tail) if it exits.
 _ferretdb_wait_ready() {
   local deadline=$(( $(date +%s) + ${FERRETDB_START_TIMEOUT:-60} ))
-  until ferretdb_ping; do
+  until ferretdb_ping "$FERRETDB_PORT"; do
     if ! _ferretdb_pid_ours; then
       log "FerretDB exited during start-up; last lines of $FERRETDB_LOG:"
       tail -n 20 "$FERRETDB_LOG" >&2 || true
@@ -176,10 +183,10 @@ _ferretdb_wait_ready() {
 
 ferretdb_stop() {
   if ! _ferretdb_pid_ours; then rm -f "$FERRETDB_PID"; return 0; fi
-  local pid i; pid=$(cat "$FERRETDB_PID")
+  local pid; pid=$(cat "$FERRETDB_PID")
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  if kill -0 "$pid" 2>/dev/null; then log "FerretDB did not stop in 30 s; killing it"; kill -KILL "$pid" 2>/dev/null || true; fi
+  for _ in $(seq 1 150); do _ferretdb_alive "$pid" || break; sleep 0.2; done
+  if _ferretdb_alive "$pid"; then log "FerretDB did not stop in 30 s; killing it"; kill -KILL "$pid" 2>/dev/null || true; fi
   rm -f "$FERRETDB_PID"
 }
 

@@ -50,9 +50,11 @@ _neo4j_ensure_toolchain() {
     return 0
   fi
   _neo4j_say "installing openjdk-17-jdk-headless + maven (apt-get)"
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q openjdk-17-jdk-headless maven >/dev/null; then
-    apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q openjdk-17-jdk-headless maven >/dev/null
+  # Lock timeout: other service installs may be running apt-get at the same time.
+  local -a apt=(apt-get -y -q -o DPkg::Lock::Timeout=300)
+  if ! DEBIAN_FRONTEND=noninteractive "${apt[@]}" install openjdk-17-jdk-headless maven >/dev/null; then
+    "${apt[@]}" update >/dev/null
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install openjdk-17-jdk-headless maven >/dev/null
   fi
   _neo4j_java >/dev/null || { _neo4j_say "no Java >= 17 found after install"; return 1; }
 }
@@ -74,7 +76,7 @@ neo4j_install() {
   java_home=$(dirname "$(dirname "$(readlink -f "$(_neo4j_java)")")")
   # Clean lib/ so jars of an old dependency set never linger next to the new ones.
   rm -rf "$dir/target/lib"
-  JAVA_HOME=${JAVA_HOME:-$java_home} mvn -q -B -f "$dir/pom.xml" package -DskipTests
+  JAVA_HOME=${JAVA_HOME:-$java_home} mvn -q -B -Dstyle.color=never -f "$dir/pom.xml" package -DskipTests
   [[ -f $jar ]] || { _neo4j_say "build produced no $jar"; return 1; }
   touch "$jar"
 }

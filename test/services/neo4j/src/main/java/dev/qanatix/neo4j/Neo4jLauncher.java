@@ -78,6 +78,7 @@ public final class Neo4jLauncher {
                 .withConfig(GraphDatabaseSettings.auth_minimum_password_length, 1)
                 .withConfig(GraphDatabaseSettings.pagecache_memory, pageCache)
                 .withConfig(GraphDatabaseSettings.preallocate_logical_logs, false)
+                .withConfig(GraphDatabaseSettings.udc_enabled, false)
                 .withConfig(BoltConnector.enabled, true)
                 .withConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", boltPort))
                 .withConfig(BoltConnector.advertised_address, new SocketAddress("127.0.0.1", boltPort))
