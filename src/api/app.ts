@@ -56,7 +56,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logger: opts.logger ?? false,
     bodyLimit: MAX_BODY_BYTES,
     genReqId: () => 'req_' + randomBytes(8).toString('hex'),
-    disableRequestLogging: false,
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
   });
   app.decorate('pool', opts.pool);
