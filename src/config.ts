@@ -13,6 +13,8 @@ export interface Config {
   logLevel: string;
   /** Stream intake: records buffered server-wide before new streams get 429. */
   maxPendingRecords: number;
+  /** Pulls one worker process runs at once. */
+  workerConcurrency: number;
 }
 
 const DEV_SALT = 'qanatix-dev-salt-not-for-production';
@@ -31,5 +33,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dev,
     logLevel: env.LOG_LEVEL ?? 'info',
     maxPendingRecords: Number(env.STREAM_MAX_PENDING_RECORDS ?? 10_000),
+    workerConcurrency: Number(env.WORKER_CONCURRENCY ?? 2),
   };
 }

@@ -1,21 +1,61 @@
 import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { createPullQueue } from '../jobs/pull-queue';
+import { createRedis } from '../jobs/redis-connection';
+import { startReconciler } from '../jobs/schedule-reconciler';
+import { startWorker } from '../jobs/worker';
 import { buildApp, REDACT_PATHS } from './api/app';
 import type { Config } from './config';
+import { SecretBox } from './crypto/secret-box';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
 
-/** Starts the HTTP API: migrates, listens, and closes cleanly on SIGTERM/SIGINT. */
-export async function startApi(config: Config): Promise<FastifyInstance> {
+export interface Roles {
+  api: boolean;
+  worker: boolean;
+}
+
+/**
+ * Starts the roles of one process: the HTTP API, the pull worker with the schedule reconciler, or both
+ * (`serve`). Migrates first. SIGTERM/SIGINT stop taking work, let running pulls commit their current batch,
+ * and close every connection.
+ */
+export async function startRoles(config: Config, roles: Roles): Promise<{ app?: FastifyInstance; stop(): Promise<void> }> {
+  const log = pino({ level: config.logLevel, redact: REDACT_PATHS });
+  const box = SecretBox.fromEnv(process.env, config.dev);
   const pool = createPool(config.databaseUrl, 20);
   await migrate(pool);
-  const app = await buildApp({ pool, config, logger: { level: config.logLevel, redact: REDACT_PATHS } });
-  if (!config.webhookSecret) {
-    app.log.warn('WEBHOOK_SECRET is not set: webhook calls are accepted without a signature');
+  const redis = createRedis(config.redisUrl);
+  const queue = createPullQueue(redis);
+  const closers: Array<() => Promise<unknown>> = [];
+
+  let app: FastifyInstance | undefined;
+  if (roles.worker) {
+    const worker = startWorker({ pool, box, connection: redis.duplicate(), log, concurrency: config.workerConcurrency });
+    const stopReconciler = startReconciler(pool, queue, log);
+    closers.push(async () => stopReconciler(), () => worker.close());
+    log.info({ concurrency: config.workerConcurrency }, 'pull worker started');
   }
-  app.addHook('onClose', () => pool.end());
-  await app.listen({ host: config.host, port: config.port });
-  const stop = () => void app.close().then(() => process.exit(0));
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  return app;
+  if (roles.api) {
+    app = await buildApp({ pool, config, box, pullQueue: queue, logger: log });
+    if (!config.webhookSecret) app.log.warn('WEBHOOK_SECRET is not set: webhook calls are accepted without a signature');
+    await app.listen({ host: config.host, port: config.port });
+    closers.unshift(() => app!.close());
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      for (const close of closers) await close();
+      await queue.close();
+      redis.disconnect();
+      await pool.end();
+    })());
+  const onSignal = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    void stop().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  return { app, stop };
 }

@@ -1,13 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
+import type { Queue } from 'bullmq';
 import type pg from 'pg';
+import type { PullJobData } from '../../jobs/pull-queue';
+import type { SecretBox } from '../crypto/secret-box';
 import { authenticateKey, hasScope, type Principal, type Scope } from '../auth/api-keys';
 import type { Config } from '../config';
 import { HttpError } from './http-error';
 import { parseJsonBody } from './json-body';
 import { PendingRecords } from './pending-records';
 import { authKeysRoutes } from './routes/auth-keys';
+import { connectorsRoutes } from './routes/connectors';
 import { entitiesRoutes } from './routes/entities';
 import { ingestRoutes } from './routes/ingest';
 import { ingestionsRoutes } from './routes/ingestions';
@@ -29,6 +33,9 @@ declare module 'fastify' {
     pool: pg.Pool;
     config: Config;
     pending: PendingRecords;
+    box: SecretBox;
+    /** Absent when the API runs without Redis: pulls cannot be queued then. */
+    pullQueue: Queue<PullJobData> | null;
   }
 }
 
@@ -37,6 +44,8 @@ export const MAX_BODY_BYTES = 50 * 1024 * 1024;
 export interface AppOptions {
   pool: pg.Pool;
   config: Config;
+  box: SecretBox;
+  pullQueue?: Queue<PullJobData> | null;
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -61,6 +70,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.decorate('pool', opts.pool);
   app.decorate('config', opts.config);
   app.decorate('pending', new PendingRecords(opts.config.maxPendingRecords));
+  app.decorate('box', opts.box);
+  app.decorate('pullQueue', opts.pullQueue ?? null);
 
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
@@ -134,6 +145,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       await api.register(schemasRoutes);
       await api.register(entitiesRoutes);
       await api.register(authKeysRoutes);
+      await api.register(connectorsRoutes);
     },
     { prefix: '/api/v1' },
   );

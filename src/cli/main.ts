@@ -3,18 +3,26 @@ import { ensureTenant, createApiKey, SCOPES, type Scope } from '../auth/api-keys
 import { loadConfig } from '../config';
 import { migrate } from '../db/migrate';
 import { createPool } from '../db/pool';
-import { startApi } from '../server';
+import { startRoles, type Roles } from '../server';
 
 const HELP = `qanatix — the QANATIX ingestion platform
 
 Usage: qanatix <command> [options]
 
 Commands:
-  api                                   run the HTTP API (PORT, HOST, DATABASE_URL)
+  serve                                 run the API, the pull worker and the scheduler in one process
+  api                                   run the HTTP API (HOST, PORT, DATABASE_URL, REDIS_URL)
+  worker                                run the pull worker and the schedule reconciler
   migrate                               apply database migrations
   keys create --tenant T --scopes a,b   create an API key (printed once) [--name N]
 
 Run "qanatix <command> --help" for a command's options.`;
+
+const ROLE_HELP: Record<'serve' | 'api' | 'worker', string> = {
+  serve: 'qanatix serve\n\nRuns the HTTP API (HOST:PORT, default 127.0.0.1:8000), the pull worker and the schedule reconciler in one process; migrates first.',
+  api: 'qanatix api\n\nRuns the HTTP API on HOST:PORT (default 127.0.0.1:8000); migrates first. Pulls are queued in REDIS_URL.',
+  worker: 'qanatix worker\n\nRuns pulls from the queue in REDIS_URL (WORKER_CONCURRENCY at once, default 2) and keeps job schedulers in step with Postgres.',
+};
 
 /** Exit codes: 0 ok, 1 the operation failed, 2 wrong usage. */
 export async function main(argv: string[]): Promise<number> {
@@ -22,8 +30,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'api':
-        if (rest.includes('--help')) return help('qanatix api\n\nRuns the HTTP API on HOST:PORT (default 127.0.0.1:8000); migrates first.');
-        await startApi(loadConfig());
+      case 'worker':
+      case 'serve':
+        if (rest.includes('--help')) return help(ROLE_HELP[command]);
+        await startRoles(loadConfig(), { api: command !== 'worker', worker: command !== 'api' } satisfies Roles);
         return await new Promise<number>(() => {});
       case 'migrate':
         return await migrateCommand(rest);

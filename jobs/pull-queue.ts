@@ -1,0 +1,35 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { QUEUE_PREFIX } from './redis-connection';
+
+export const PULL_QUEUE = 'pulls';
+export const PULL_JOB = 'pull';
+
+export type PullMode = 'incremental' | 'full';
+export type PullTrigger = 'schedule' | 'manual';
+
+/** A pull job carries ids only: credentials are read from Postgres by the worker, never put in Redis. */
+export interface PullJobData {
+  connectorId: string;
+  mode: PullMode;
+  trigger: PullTrigger;
+  /** Set for manual pulls (the API creates the run first); scheduled jobs create theirs. */
+  runId?: string;
+}
+
+export const schedulerId = (connectorId: string) => `connector:${connectorId}`;
+
+/**
+ * Retries back off exponentially (5 s, 10 s, 20 s, …); finished jobs are trimmed by age and count so
+ * Redis stays small; run history lives in Postgres.
+ */
+export const PULL_JOB_OPTIONS = {
+  attempts: 6,
+  backoff: { type: 'exponential', delay: 5_000 },
+  removeOnComplete: { age: 24 * 3600, count: 1_000 },
+  removeOnFail: { age: 7 * 24 * 3600, count: 5_000 },
+} as const;
+
+export function createPullQueue(connection: Redis): Queue<PullJobData> {
+  return new Queue<PullJobData>(PULL_QUEUE, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: PULL_JOB_OPTIONS });
+}

@@ -1,0 +1,92 @@
+import type { Queue } from 'bullmq';
+import cron from 'node-cron';
+import type pg from 'pg';
+import { PULL_JOB, schedulerId, type PullJobData } from './pull-queue';
+
+/** A scheduler whose next fire time is this far in the past has lost its job: re-arm it. */
+const OVERDUE_MS = 90_000;
+
+export interface ReconcileResult {
+  added: string[];
+  updated: string[];
+  removed: string[];
+  rearmed: string[];
+}
+
+interface WantedSchedule {
+  id: string;
+  schedule: string;
+  timezone: string;
+}
+
+/**
+ * Makes Redis match Postgres, the source of truth: one job scheduler per enabled connector with a
+ * schedule. Missing ones are added, changed ones updated, orphans removed, overdue ones re-armed, so a
+ * flushed or restarted Redis heals itself.
+ */
+export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData>, now = Date.now()): Promise<ReconcileResult> {
+  const { rows } = await pool.query<WantedSchedule>('select id, schedule, timezone from connectors where enabled and schedule is not null');
+  const wanted = new Map(rows.map((r) => [schedulerId(r.id), r]));
+  const existing = new Map((await queue.getJobSchedulers(0, -1, true)).map((s) => [s.key, s]));
+  const result: ReconcileResult = { added: [], updated: [], removed: [], rearmed: [] };
+
+  for (const [id, want] of wanted) {
+    const have = existing.get(id);
+    let bucket: keyof ReconcileResult | null = null;
+    if (!have) bucket = 'added';
+    else if (have.pattern !== want.schedule || (have.tz ?? 'UTC') !== want.timezone) bucket = 'updated';
+    else if (have.next !== undefined && have.next < now - OVERDUE_MS) bucket = 'rearmed';
+    if (!bucket) continue;
+    await armSchedule(queue, want.id, want.schedule, want.timezone);
+    result[bucket].push(want.id);
+  }
+  for (const id of existing.keys()) {
+    if (id.startsWith('connector:') && !wanted.has(id)) {
+      await queue.removeJobScheduler(id);
+      result.removed.push(id.slice('connector:'.length));
+    }
+  }
+  return result;
+}
+
+/** Creates or updates one connector's scheduler (also used by the API when a connector changes). */
+export async function armSchedule(queue: Queue<PullJobData>, connectorId: string, pattern: string, timezone: string): Promise<void> {
+  await queue.upsertJobScheduler(
+    schedulerId(connectorId),
+    { pattern, tz: timezone },
+    { name: PULL_JOB, data: { connectorId, mode: 'incremental', trigger: 'schedule' } },
+  );
+}
+
+export async function disarmSchedule(queue: Queue<PullJobData>, connectorId: string): Promise<void> {
+  await queue.removeJobScheduler(schedulerId(connectorId));
+}
+
+/**
+ * Runs the reconciler now and then every minute, in-process, never two at once.
+ * Returns a stop function.
+ */
+export function startReconciler(
+  pool: pg.Pool,
+  queue: Queue<PullJobData>,
+  log: { info(o: object, m: string): void; error(o: object, m: string): void },
+  expression = '* * * * *',
+): () => void {
+  let running = false;
+  const tick = async () => {
+    if (running) return;
+    running = true;
+    try {
+      const r = await reconcileSchedules(pool, queue);
+      const changed = r.added.length + r.updated.length + r.removed.length + r.rearmed.length;
+      if (changed) log.info({ reconcile: r }, 'job schedulers reconciled');
+    } catch (err) {
+      log.error({ err }, 'schedule reconciliation failed; retrying next minute');
+    } finally {
+      running = false;
+    }
+  };
+  void tick();
+  const task = cron.schedule(expression, tick, { noOverlap: true, name: 'schedule-reconciler' });
+  return () => void task.stop();
+}

@@ -1,0 +1,43 @@
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { SecretBox } from '../src/crypto/secret-box';
+import { createPullProcessor, type Logger } from './pull-processor';
+import { PULL_QUEUE, type PullJobData } from './pull-queue';
+import { QUEUE_PREFIX } from './redis-connection';
+
+export interface WorkerOptions {
+  pool: pg.Pool;
+  box: SecretBox;
+  connection: Redis;
+  log: Logger;
+  /** Pulls run at once by this process (each of a different connector). */
+  concurrency?: number;
+}
+
+export interface RunningWorker {
+  worker: Worker<PullJobData>;
+  /** Stops taking jobs, lets running pulls commit their current batch and hand the rest back, then closes. */
+  close(): Promise<void>;
+}
+
+export function startWorker(opts: WorkerOptions): RunningWorker {
+  const shutdown = new AbortController();
+  const worker = new Worker<PullJobData>(PULL_QUEUE, createPullProcessor({ pool: opts.pool, box: opts.box, log: opts.log, shutdown: shutdown.signal }), {
+    connection: opts.connection,
+    prefix: QUEUE_PREFIX,
+    concurrency: opts.concurrency ?? 2,
+    // Renewed every half of it while a pull runs; long enough that one slow batch never loses the lock.
+    lockDuration: 60_000,
+    stalledInterval: 15_000,
+    maxStalledCount: 3,
+  });
+  worker.on('error', (err) => opts.log.error({ err: err.message }, 'worker error'));
+  return {
+    worker,
+    async close() {
+      shutdown.abort();
+      await worker.close();
+    },
+  };
+}

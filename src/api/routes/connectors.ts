@@ -1,0 +1,230 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { ConfigError } from '../../../connectors/config-error';
+import { ConnectorError } from '../../../connectors/connector-error';
+import { createConnector, validateConnectorConfig } from '../../../connectors/registry';
+import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
+import { armSchedule, disarmSchedule } from '../../../jobs/schedule-reconciler';
+import { scheduleProblem } from '../../../jobs/schedule';
+import { activeRun, createRun, getRun, listRuns, setRunJob } from '../../store/connector-runs';
+import {
+  deleteConnector,
+  getConnector,
+  getConnectorInput,
+  getConnectorState,
+  insertConnector,
+  listConnectors,
+  replaceConnector,
+  resetConnectorState,
+  type ConnectorInput,
+} from '../../store/connectors';
+import { HttpError, notFound } from '../http-error';
+import { idParams, NAME_PATTERN } from '../schemas';
+
+type Problem = { loc: Array<string | number>; msg: string; type: string };
+
+/** Fields the platform owns; every other field of the body belongs to the connector definition. */
+const PLATFORM_FIELDS = ['name', 'vertical', 'entity_type', 'schedule', 'timezone', 'enabled'] as const;
+const NAME_RE = new RegExp(NAME_PATTERN);
+
+/**
+ * Validates a whole connector body (create, or the merged result of an update) and splits it into what is
+ * stored. Every problem is reported at once, each with its location.
+ */
+function toInput(body: Record<string, unknown>): ConnectorInput {
+  const problems: Problem[] = [];
+  const need = (field: string, ok: boolean, msg: string) => ok || problems.push({ loc: ['body', field], msg, type: 'value_error' });
+  need('name', typeof body.name === 'string' && body.name.trim() !== '' && body.name.length <= 200, 'name is required: a non-empty string of at most 200 characters');
+  for (const f of ['vertical', 'entity_type']) need(f, typeof body[f] === 'string' && NAME_RE.test(body[f] as string), `${f} is required: lower-case letters, digits, _ and -, 1 to 64 characters`);
+  const schedule = body.schedule ?? null;
+  const timezone = body.timezone ?? 'UTC';
+  need('timezone', typeof timezone === 'string', 'timezone must be an IANA time zone name such as "UTC"');
+  if (schedule !== null) {
+    if (typeof schedule !== 'string') need('schedule', false, 'schedule must be a cron string such as "*/15 * * * *", or null');
+    else if (typeof timezone === 'string') {
+      const problem = scheduleProblem(schedule, timezone);
+      if (problem) problems.push({ loc: ['body', problem.includes('time zone') ? 'timezone' : 'schedule'], msg: problem, type: 'value_error' });
+    }
+  }
+  need('enabled', body.enabled === undefined || typeof body.enabled === 'boolean', 'enabled must be true or false');
+
+  const definition = Object.fromEntries(Object.entries(body).filter(([k]) => !(PLATFORM_FIELDS as readonly string[]).includes(k)));
+  try {
+    validateConnectorConfig(definition);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.issues.map((i) => ({ loc: ['body', ...i.loc], msg: i.msg, type: i.type })));
+  }
+  if (problems.length) throw new HttpError(422, problems);
+  const { connection_config: connection, connector_type: connectorType, ...settings } = definition;
+  return {
+    name: body.name as string,
+    connector_type: connectorType as string,
+    vertical: body.vertical as string,
+    entity_type: body.entity_type as string,
+    connection_config: connection as Record<string, unknown>,
+    schedule: schedule as string | null,
+    timezone: timezone as string,
+    enabled: (body.enabled as boolean | undefined) ?? true,
+    settings,
+  };
+}
+
+function bodyObject(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new HttpError(422, [{ loc: ['body'], msg: 'the body must be a JSON object', type: 'type_error.object' }]);
+  }
+  return body as Record<string, unknown>;
+}
+
+export async function connectorsRoutes(app: FastifyInstance) {
+  const scope = { scopes: ['connectors' as const] };
+
+  /** Keeps the connector's job scheduler in step at once; the reconciler repairs it if Redis is away. */
+  const syncSchedule = async (id: string, c: Pick<ConnectorInput, 'enabled' | 'schedule' | 'timezone'> | null) => {
+    if (!app.pullQueue) return;
+    try {
+      if (c && c.enabled && c.schedule) await armSchedule(app.pullQueue, id, c.schedule, c.timezone);
+      else await disarmSchedule(app.pullQueue, id);
+    } catch (err) {
+      app.log.warn({ connectorId: id, err: (err as Error).message }, 'could not update the job scheduler now; the reconciler will');
+    }
+  };
+
+  const load = async (tenantId: string, id: string) => {
+    const c = await getConnector(app.pool, tenantId, id);
+    if (!c) throw notFound('Connector');
+    return c;
+  };
+
+  app.post('/connectors', { config: scope, schema: { summary: 'Create a database connector', tags: ['connectors'] } }, async (req, reply) => {
+    const input = toInput(bodyObject(req.body));
+    const id = randomUUID();
+    let created;
+    try {
+      created = await insertConnector(app.pool, app.box, req.principal!.tenantId, id, input);
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') throw new HttpError(409, `A connector named "${input.name}" already exists; choose another name or update it.`);
+      throw err;
+    }
+    await syncSchedule(id, input);
+    return reply.code(201).send(created);
+  });
+
+  app.get('/connectors', { config: scope, schema: { summary: 'List connectors', tags: ['connectors'] } }, async (req) => listConnectors(app.pool, req.principal!.tenantId));
+
+  app.get<{ Params: { id: string } }>('/connectors/:id', { config: scope, schema: { tags: ['connectors'], params: idParams } }, (req) => load(req.principal!.tenantId, req.params.id));
+
+  app.patch<{ Params: { id: string } }>(
+    '/connectors/:id',
+    { config: scope, schema: { summary: 'Update fields of a connector (connection_config, when given, replaces the stored one)', tags: ['connectors'], params: idParams } },
+    async (req) => {
+      const tenantId = req.principal!.tenantId;
+      const current = await getConnectorInput(app.pool, app.box, tenantId, req.params.id);
+      if (!current) throw notFound('Connector');
+      const { settings, ...platform } = current;
+      const merged = { ...platform, ...settings, ...bodyObject(req.body) };
+      const input = toInput(merged);
+      const updated = await replaceConnector(app.pool, app.box, tenantId, req.params.id, input);
+      if (!updated) throw notFound('Connector');
+      await syncSchedule(req.params.id, input);
+      return updated;
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>('/connectors/:id', { config: scope, schema: { tags: ['connectors'], params: idParams } }, async (req, reply) => {
+    if (!(await deleteConnector(app.pool, req.principal!.tenantId, req.params.id))) throw notFound('Connector');
+    await syncSchedule(req.params.id, null);
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: { id: string } }>(
+    '/connectors/:id/test',
+    { config: scope, schema: { summary: 'Connect to the source and check privileges', tags: ['connectors'], params: idParams } },
+    async (req) => {
+      const input = await getConnectorInput(app.pool, app.box, req.principal!.tenantId, req.params.id);
+      if (!input) throw notFound('Connector');
+      const started = Date.now();
+      let connector;
+      try {
+        connector = createConnector({ connector_type: input.connector_type, connection_config: input.connection_config, ...input.settings });
+        await connector.check();
+        return { ok: true, duration_ms: Date.now() - started };
+      } catch (err) {
+        if (err instanceof ConnectorError) return { ok: false, kind: err.kind, error: err.message, duration_ms: Date.now() - started };
+        throw err;
+      } finally {
+        await connector?.close().catch(() => {});
+      }
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { mode?: 'incremental' | 'full' } }>(
+    '/connectors/:id/pull',
+    {
+      config: scope,
+      schema: {
+        summary: 'Queue a pull now (full: a resync from the beginning)',
+        tags: ['connectors'],
+        params: idParams,
+        body: { type: ['object', 'null'], properties: { mode: { type: 'string', enum: ['incremental', 'full'] } }, additionalProperties: false },
+      },
+    },
+    async (req, reply) => {
+      const tenantId = req.principal!.tenantId;
+      await load(tenantId, req.params.id);
+      if (!app.pullQueue) throw new HttpError(503, 'This server has no job queue configured (REDIS_URL).');
+      const mode = req.body?.mode ?? 'incremental';
+      const active = await activeRun(app.pool, req.params.id);
+      if (active) throw new HttpError(409, `A run of this connector is already ${active.status}; wait for it or watch it.`, {}, { run_id: active.id, job_id: active.job_id });
+      const runId = await createRun(app.pool, { connectorId: req.params.id, tenantId, trigger: 'manual', mode });
+      const data: PullJobData = { connectorId: req.params.id, mode, trigger: 'manual', runId };
+      const job = await app.pullQueue.add(PULL_JOB, data, { jobId: `run-${runId}` });
+      await setRunJob(app.pool, runId, job.id!);
+      return reply.code(202).send({ run_id: runId, job_id: job.id, status: 'queued', mode });
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { limit: number } }>(
+    '/connectors/:id/runs',
+    {
+      config: scope,
+      schema: { tags: ['connectors'], params: idParams, querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 } } } },
+    },
+    async (req) => {
+      await load(req.principal!.tenantId, req.params.id);
+      return listRuns(app.pool, req.params.id, req.query.limit);
+    },
+  );
+
+  app.get<{ Params: { id: string; run_id: string } }>(
+    '/connectors/:id/runs/:run_id',
+    {
+      config: scope,
+      schema: { tags: ['connectors'], params: { type: 'object', properties: { id: { type: 'string', format: 'uuid' }, run_id: { type: 'string', format: 'uuid' } } } },
+    },
+    async (req) => {
+      await load(req.principal!.tenantId, req.params.id);
+      const run = await getRun(app.pool, req.params.run_id);
+      if (!run || run.connector_id !== req.params.id) throw notFound('Run');
+      return run;
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/connectors/:id/state', { config: scope, schema: { summary: 'The committed cursor and last pull time', tags: ['connectors'], params: idParams } }, async (req) => {
+    await load(req.principal!.tenantId, req.params.id);
+    return getConnectorState(app.pool, req.params.id);
+  });
+
+  app.delete<{ Params: { id: string } }>(
+    '/connectors/:id/state',
+    { config: scope, schema: { summary: 'Reset the committed cursor: the next run reads from the beginning', tags: ['connectors'], params: idParams } },
+    async (req, reply) => {
+      await load(req.principal!.tenantId, req.params.id);
+      const active = await activeRun(app.pool, req.params.id);
+      if (active) throw new HttpError(409, `A run of this connector is ${active.status}; reset the state when it has finished.`, {}, { run_id: active.id });
+      await resetConnectorState(app.pool, req.params.id);
+      return reply.code(204).send();
+    },
+  );
+}

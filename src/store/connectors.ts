@@ -1,0 +1,168 @@
+import type { Queryable } from '../db/pool';
+import type { SecretBox } from '../crypto/secret-box';
+
+/** A saved connector as the API shows it: `connection_config` is always redacted. */
+export interface ConnectorView {
+  id: string;
+  name: string;
+  connector_type: string;
+  vertical: string;
+  entity_type: string;
+  connection_config: '***REDACTED***';
+  schedule: string | null;
+  timezone: string;
+  enabled: boolean;
+  created_at: string;
+  updated_at: string;
+  [setting: string]: unknown;
+}
+
+/** What a run needs: the definition with its credentials opened. Never serialized anywhere. */
+export interface ConnectorForRun {
+  id: string;
+  tenantId: string;
+  name: string;
+  connectorType: string;
+  vertical: string;
+  entityType: string;
+  connectionConfig: Record<string, unknown>;
+  settings: Record<string, unknown>;
+}
+
+export interface ConnectorInput {
+  name: string;
+  connector_type: string;
+  vertical: string;
+  entity_type: string;
+  connection_config: Record<string, unknown>;
+  schedule: string | null;
+  timezone: string;
+  enabled: boolean;
+  /** query/table, cursor, mapping, batch size…: everything else of the definition. */
+  settings: Record<string, unknown>;
+}
+
+interface Row {
+  id: string;
+  tenant_id: string;
+  name: string;
+  connector_type: string;
+  vertical: string;
+  entity_type: string;
+  connection_config_sealed: string;
+  settings: Record<string, unknown>;
+  schedule: string | null;
+  timezone: string;
+  enabled: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+const owner = (id: string) => `connector:${id}`;
+
+export function toView(r: Row): ConnectorView {
+  return {
+    id: r.id,
+    name: r.name,
+    connector_type: r.connector_type,
+    vertical: r.vertical,
+    entity_type: r.entity_type,
+    connection_config: '***REDACTED***',
+    ...r.settings,
+    schedule: r.schedule,
+    timezone: r.timezone,
+    enabled: r.enabled,
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+  };
+}
+
+export async function insertConnector(db: Queryable, box: SecretBox, tenantId: string, id: string, c: ConnectorInput): Promise<ConnectorView> {
+  const { rows } = await db.query<Row>(
+    `insert into connectors (id, tenant_id, name, connector_type, vertical, entity_type, connection_config_sealed, settings, schedule, timezone, enabled)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning *`,
+    [id, tenantId, c.name, c.connector_type, c.vertical, c.entity_type, box.seal(JSON.stringify(c.connection_config), owner(id)), c.settings, c.schedule, c.timezone, c.enabled],
+  );
+  await db.query('insert into connector_state (connector_id) values ($1)', [id]);
+  return toView(rows[0]!);
+}
+
+export async function replaceConnector(db: Queryable, box: SecretBox, tenantId: string, id: string, c: ConnectorInput): Promise<ConnectorView | null> {
+  const { rows } = await db.query<Row>(
+    `update connectors set name = $3, connector_type = $4, vertical = $5, entity_type = $6, connection_config_sealed = $7,
+       settings = $8, schedule = $9, timezone = $10, enabled = $11, updated_at = now()
+     where tenant_id = $1 and id = $2 returning *`,
+    [tenantId, id, c.name, c.connector_type, c.vertical, c.entity_type, box.seal(JSON.stringify(c.connection_config), owner(id)), c.settings, c.schedule, c.timezone, c.enabled],
+  );
+  return rows[0] ? toView(rows[0]) : null;
+}
+
+async function getRow(db: Queryable, tenantId: string, id: string): Promise<Row | null> {
+  const { rows } = await db.query<Row>('select * from connectors where tenant_id = $1 and id = $2', [tenantId, id]);
+  return rows[0] ?? null;
+}
+
+export async function getConnector(db: Queryable, tenantId: string, id: string): Promise<ConnectorView | null> {
+  const row = await getRow(db, tenantId, id);
+  return row ? toView(row) : null;
+}
+
+/** The stored definition with credentials opened, for an update that keeps them or for a run. */
+export async function getConnectorInput(db: Queryable, box: SecretBox, tenantId: string, id: string): Promise<ConnectorInput | null> {
+  const r = await getRow(db, tenantId, id);
+  if (!r) return null;
+  return {
+    name: r.name,
+    connector_type: r.connector_type,
+    vertical: r.vertical,
+    entity_type: r.entity_type,
+    connection_config: JSON.parse(box.open(r.connection_config_sealed, owner(r.id))),
+    schedule: r.schedule,
+    timezone: r.timezone,
+    enabled: r.enabled,
+    settings: r.settings,
+  };
+}
+
+export async function listConnectors(db: Queryable, tenantId: string): Promise<ConnectorView[]> {
+  const { rows } = await db.query<Row>('select * from connectors where tenant_id = $1 order by name', [tenantId]);
+  return rows.map(toView);
+}
+
+export async function deleteConnector(db: Queryable, tenantId: string, id: string): Promise<boolean> {
+  const { rowCount } = await db.query('delete from connectors where tenant_id = $1 and id = $2', [tenantId, id]);
+  return (rowCount ?? 0) > 0;
+}
+
+/** For a worker: the connector by id alone (jobs carry ids only), credentials opened. */
+export async function loadConnectorForRun(db: Queryable, box: SecretBox, id: string): Promise<ConnectorForRun | null> {
+  const { rows } = await db.query<Row>('select * from connectors where id = $1', [id]);
+  const r = rows[0];
+  if (!r) return null;
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    name: r.name,
+    connectorType: r.connector_type,
+    vertical: r.vertical,
+    entityType: r.entity_type,
+    connectionConfig: JSON.parse(box.open(r.connection_config_sealed, owner(r.id))),
+    settings: r.settings,
+  };
+}
+
+export interface ConnectorState {
+  cursor: { value: unknown; key: unknown[] } | null;
+  last_pull: string | null;
+  updated_at: string;
+}
+
+export async function getConnectorState(db: Queryable, connectorId: string): Promise<ConnectorState> {
+  const { rows } = await db.query<ConnectorState>('select cursor, last_pull, updated_at from connector_state where connector_id = $1', [connectorId]);
+  return rows[0] ?? { cursor: null, last_pull: null, updated_at: new Date().toISOString() };
+}
+
+/** Forgets the committed position: the next incremental run reads from the beginning. */
+export async function resetConnectorState(db: Queryable, connectorId: string): Promise<void> {
+  await db.query('update connector_state set cursor = null, last_pull = null, updated_at = now() where connector_id = $1', [connectorId]);
+}
