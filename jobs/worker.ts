@@ -13,6 +13,11 @@ export interface WorkerOptions {
   log: Logger;
   /** Pulls run at once by this process (each of a different connector). */
   concurrency?: number;
+  /**
+   * How long a job's lock lives without renewal (renewed every half of it while a pull runs): long enough
+   * that a slow batch never loses it, short enough that a killed worker's job is picked up again soon.
+   */
+  lockDurationMs?: number;
 }
 
 export interface RunningWorker {
@@ -27,9 +32,8 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
     connection: opts.connection,
     prefix: QUEUE_PREFIX,
     concurrency: opts.concurrency ?? 2,
-    // Renewed every half of it while a pull runs; long enough that one slow batch never loses the lock.
-    lockDuration: 60_000,
-    stalledInterval: 15_000,
+    lockDuration: opts.lockDurationMs ?? 60_000,
+    stalledInterval: Math.min(15_000, opts.lockDurationMs ?? 60_000),
     maxStalledCount: 3,
   });
   worker.on('error', (err) => opts.log.error({ err: err.message }, 'worker error'));

@@ -15,6 +15,8 @@ export interface Config {
   maxPendingRecords: number;
   /** Pulls one worker process runs at once. */
   workerConcurrency: number;
+  /** A pull job's lock lifetime; a killed worker's job is retried after it. */
+  workerLockMs: number;
 }
 
 const DEV_SALT = 'qanatix-dev-salt-not-for-production';
@@ -34,5 +36,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL ?? 'info',
     maxPendingRecords: Number(env.STREAM_MAX_PENDING_RECORDS ?? 10_000),
     workerConcurrency: Number(env.WORKER_CONCURRENCY ?? 2),
+    workerLockMs: Number(env.WORKER_LOCK_MS ?? 60_000),
   };
 }

@@ -20,6 +20,8 @@ export interface IngestOptions {
   positions?: number[];
   /** Whether the caller needs entity ids in input order (the batch API does, a connector run does not). */
   returnIds?: boolean;
+  /** Records the caller already refused (a source row that could not be mapped): DLQ'd and counted with the batch. */
+  refused?: RejectedRecord[];
 }
 
 export interface IngestResult {
@@ -59,7 +61,7 @@ function unstorableText(name: string, data: string): RecordProblem | null {
 export async function ingest(db: Queryable, target: IngestTarget, records: unknown[], opts: IngestOptions): Promise<IngestResult> {
   const { tenantId, vertical, entityType } = target;
   const validate = await validatorFor(db, tenantId, vertical, entityType);
-  const rejections: RejectedRecord[] = [];
+  const rejections: RejectedRecord[] = [...(opts.refused ?? [])];
   const keys: Array<string | null> = new Array(records.length).fill(null);
   const byKey = new Map<string, EntityRow>();
   let duplicates = 0;
@@ -108,7 +110,7 @@ export async function ingest(db: Queryable, target: IngestTarget, records: unkno
 
   await recordRejections(db, tenantId, opts.ingestionId, rejections);
   const result: IngestResult = {
-    records: records.length,
+    records: records.length + (opts.refused?.length ?? 0),
     inserted: outcome.inserted,
     updated: outcome.updated,
     unchanged,

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
 import { createApiKey, ensureTenant, type Scope } from '../../src/auth/api-keys';
 import { loadConfig, type Config } from '../../src/config';
+import { SecretBox } from '../../src/crypto/secret-box';
 import { freshDatabase, type TestDatabase } from './test-db';
 
 export const TEST_SALT = 'test-salt';
@@ -18,7 +19,7 @@ export interface TestApi {
 export async function testApi(overrides: Partial<Config> = {}): Promise<TestApi> {
   const db = await freshDatabase();
   const config = { ...loadConfig({ API_KEY_SALT: TEST_SALT }), databaseUrl: db.url, ...overrides };
-  const app = await buildApp({ pool: db.pool, config });
+  const app = await buildApp({ pool: db.pool, config, box: SecretBox.fromEnv({}, true) });
   return {
     app,
     db,

@@ -10,8 +10,11 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A new, migrated PostgreSQL database of its own for one test file; `drop()` removes it. */
-export async function freshDatabase(prefix = 'qtest'): Promise<TestDatabase> {
+/**
+ * A new PostgreSQL database of its own for one test file, migrated as the platform's store unless
+ * `migrated` is false (a source database); `drop()` removes it.
+ */
+export async function freshDatabase(prefix = 'qtest', migrated = true): Promise<TestDatabase> {
   const admin = serviceUrl('postgres');
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const client = new pg.Client({ connectionString: admin });
@@ -21,7 +24,7 @@ export async function freshDatabase(prefix = 'qtest'): Promise<TestDatabase> {
   const url = new URL(admin);
   url.pathname = '/' + name;
   const pool = createPool(url.toString(), 10);
-  await migrate(pool);
+  if (migrated) await migrate(pool);
   return {
     url: url.toString(),
     pool,

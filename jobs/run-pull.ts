@@ -1,0 +1,127 @@
+import type pg from 'pg';
+import { validateConnectorConfig } from '../connectors/connector-config';
+import type { Cursor } from '../connectors/contract';
+import { compileRecordMapper, RowMappingError } from '../connectors/map-record';
+import { createConnector } from '../connectors/registry';
+import { ingest } from '../src/core/ingest';
+import { createIngestion, finishIngestion } from '../src/core/ingestions';
+import type { RejectedRecord } from '../src/core/record';
+import { withTransaction } from '../src/db/pool';
+import type { ConnectorForRun } from '../src/store/connectors';
+import type { PullMode } from './pull-queue';
+
+export interface PullProgress {
+  rowsRead: number;
+  cursor: Cursor | null;
+}
+
+export interface RunPullOptions {
+  pool: pg.Pool;
+  connector: ConnectorForRun;
+  runId: string;
+  mode: PullMode;
+  /** When it aborts, the pull stops after committing the batch in hand. */
+  signal: AbortSignal;
+  onProgress?(p: PullProgress): unknown;
+}
+
+export interface PullOutcome {
+  /** Stopped by the signal before the source was exhausted; what was committed stays committed. */
+  interrupted: boolean;
+  rowsRead: number;
+}
+
+interface RunRow {
+  cursor_reset: boolean;
+  ingestion_id: string | null;
+  source_started_at: string | null;
+}
+
+/**
+ * One run of one connector: reads batches in cursor order and commits each batch's records through the
+ * ingestion core together with the cursor after it, in one transaction. A crash after a commit resumes
+ * after that batch; a crash before it re-reads the batch, which upserts to the same entities. The caller
+ * holds the connector's lock.
+ */
+export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
+  const { pool, connector, runId } = o;
+  const definition = validateConnectorConfig({ connector_type: connector.connectorType, connection_config: connector.connectionConfig, ...connector.settings });
+  const target = { tenantId: connector.tenantId, vertical: connector.vertical, entityType: connector.entityType };
+
+  // A full resync forgets the position once, on the run's first attempt; its retries resume from what they committed.
+  const run = await withTransaction(pool, async (c) => {
+    const { rows } = await c.query<RunRow>('select cursor_reset, ingestion_id, source_started_at from connector_runs where id = $1 for update', [runId]);
+    const r = rows[0]!;
+    if (o.mode === 'full' && !r.cursor_reset) {
+      await c.query('update connector_state set cursor = null, updated_at = now() where connector_id = $1', [connector.id]);
+      await c.query('update connector_runs set cursor_reset = true where id = $1', [runId]);
+    }
+    if (!r.ingestion_id) {
+      r.ingestion_id = await createIngestion(c, connector.tenantId, target, 'connector', connector.name);
+      await c.query('update connector_runs set ingestion_id = $2 where id = $1', [runId, r.ingestion_id]);
+    } else {
+      await c.query("update ingestions set status = 'processing', completed_at = null where id = $1", [r.ingestion_id]);
+    }
+    return r;
+  });
+  const ingestionId = run.ingestion_id!;
+
+  const source = createConnector(definition);
+  let rowsRead = 0;
+  try {
+    const { rows: stateRows } = await pool.query<{ cursor: Cursor | null; last_pull: string | null }>(
+      'select cursor, last_pull from connector_state where connector_id = $1',
+      [connector.id],
+    );
+    const state = stateRows[0] ?? { cursor: null, last_pull: null };
+    // The source clock at the run's first start becomes the next :last_pull, so a retried run loses no window.
+    const now = run.source_started_at ?? (await source.clock());
+    await pool.query('update connector_runs set cursor_before = coalesce(cursor_before, $2), source_started_at = coalesce(source_started_at, $3) where id = $1', [
+      runId,
+      JSON.stringify(state.cursor),
+      now,
+    ]);
+    const plan = { mode: o.mode, cursor: state.cursor, now, lastPull: o.mode === 'full' ? null : state.last_pull, batchSize: definition.batch_size };
+    const described = await source.describe(plan);
+    const mapRow = compileRecordMapper(definition, described.primaryKey);
+
+    for await (const batch of source.read(plan, o.signal)) {
+      const records: unknown[] = [];
+      const positions: number[] = [];
+      const refused: RejectedRecord[] = [];
+      for (let i = 0; i < batch.rows.length; i++) {
+        const mapped = mapRow(batch.rows[i]!);
+        if (mapped instanceof RowMappingError) {
+          refused.push({ position: rowsRead + i, raw: batch.rows[i], errorType: 'invalid_record', problems: [{ loc: [], msg: mapped.message, type: 'value_error.mapping' }] });
+        } else {
+          records.push(mapped);
+          positions.push(rowsRead + i);
+        }
+      }
+      // `unchanged` counts every record that changed nothing, so rows_read = inserted + updated + unchanged + rejected.
+      await withTransaction(pool, async (c) => {
+        const r = await ingest(c, target, records, { ingestionId, positions, refused });
+        if (batch.cursor) await c.query('update connector_state set cursor = $2, updated_at = now() where connector_id = $1', [connector.id, JSON.stringify(batch.cursor)]);
+        await c.query(
+          `update connector_runs set rows_read = rows_read + $2, inserted = inserted + $3, updated = updated + $4, unchanged = unchanged + $5,
+             rejected = rejected + $6, cursor_after = coalesce($7, cursor_after) where id = $1`,
+          [runId, batch.rows.length, r.inserted, r.updated, r.duplicates, r.rejected, batch.cursor ? JSON.stringify(batch.cursor) : null],
+        );
+      });
+      rowsRead += batch.rows.length;
+      await o.onProgress?.({ rowsRead, cursor: batch.cursor });
+      if (o.signal.aborted) return { interrupted: true, rowsRead };
+    }
+
+    await withTransaction(pool, async (c) => {
+      await c.query('update connector_state set last_pull = $2, updated_at = now() where connector_id = $1', [connector.id, now]);
+      await finishIngestion(c, ingestionId);
+    });
+    return { interrupted: false, rowsRead };
+  } catch (err) {
+    await finishIngestion(pool, ingestionId, err instanceof Error ? err.message : String(err)).catch(() => {});
+    throw err;
+  } finally {
+    await source.close();
+  }
+}

@@ -1,0 +1,31 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { ensureTenant } from '../../src/auth/api-keys';
+import { SecretBox } from '../../src/crypto/secret-box';
+import { createRun } from '../../src/store/connector-runs';
+import { insertConnector, loadConnectorForRun, type ConnectorInput } from '../../src/store/connectors';
+
+export const testBox = SecretBox.fromEnv({}, true);
+
+/** Saves a connector for a tenant the way the API does and returns its id. */
+export async function saveConnector(pool: pg.Pool, tenant: string, input: Partial<ConnectorInput> & Pick<ConnectorInput, 'connection_config' | 'settings'>): Promise<string> {
+  const tenantId = await ensureTenant(pool, tenant);
+  const id = randomUUID();
+  await insertConnector(pool, testBox, tenantId, id, {
+    name: `c-${id.slice(0, 8)}`,
+    connector_type: 'postgresql',
+    vertical: 'src',
+    entity_type: 'product',
+    schedule: null,
+    timezone: 'UTC',
+    enabled: true,
+    ...input,
+  });
+  return id;
+}
+
+export async function newRun(pool: pg.Pool, connectorId: string, mode: 'incremental' | 'full' = 'incremental') {
+  const connector = (await loadConnectorForRun(pool, testBox, connectorId))!;
+  const runId = await createRun(pool, { connectorId, tenantId: connector.tenantId, trigger: 'manual', mode, status: 'running' });
+  return { connector, runId };
+}

@@ -1,0 +1,270 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { createPullQueue, PULL_JOB, schedulerId, type PullJobData } from '../../../jobs/pull-queue';
+import { createRedis } from '../../../jobs/redis-connection';
+import { reconcileSchedules, startReconciler } from '../../../jobs/schedule-reconciler';
+import { startWorker, type RunningWorker } from '../../../jobs/worker';
+import { createRun } from '../../../src/store/connector-runs';
+import { saveConnector, testBox } from '../../helpers/connector-fixture';
+import { privateRedis, type PrivateRedis } from '../../helpers/private-redis';
+import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
+import { spawnRole, waitFor, type ChildRole } from '../../helpers/worker-process';
+
+const SOURCE_PASSWORD = 'src-Secr3t-pw';
+let platform: TestDatabase;
+let source: TestDatabase;
+let redis: PrivateRedis;
+let conn: Redis;
+let queue: Queue<PullJobData>;
+let sourceDsn: string;
+const logs: string[] = [];
+const log = {
+  info: (o: object, m: string) => logs.push(JSON.stringify({ ...o, m })),
+  warn: (o: object, m: string) => logs.push(JSON.stringify({ ...o, m })),
+  error: (o: object, m: string) => logs.push(JSON.stringify({ ...o, m })),
+};
+const running: Array<{ close(): Promise<unknown> }> = [];
+const children: ChildRole[] = [];
+
+beforeAll(async () => {
+  [platform, source, redis] = await Promise.all([freshDatabase(), freshDatabase('qsrc', false), privateRedis()]);
+  // The source is read with a role of its own, whose password must never show up in Redis or logs.
+  await source.pool.query(`do $$ begin if not exists (select from pg_roles where rolname = 'qanatix_reader') then create role qanatix_reader login password '${SOURCE_PASSWORD}'; end if; end $$`);
+  await source.pool.query(`create table products (id bigint primary key, name text not null, price numeric(12,2), updated_at timestamptz not null)`);
+  await source.pool.query(`insert into products select g, 'P' || g, g, '2026-01-01'::timestamptz + (g / 100) * interval '1 second' from generate_series(1, 20000) g`);
+  await source.pool.query('grant select on products to qanatix_reader');
+  const url = new URL(source.url);
+  url.username = 'qanatix_reader';
+  url.password = SOURCE_PASSWORD;
+  sourceDsn = url.toString();
+  conn = createRedis(redis.url);
+  queue = createPullQueue(conn);
+});
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => r.close()));
+  await Promise.all(children.splice(0).map((c) => c.kill()));
+});
+afterAll(async () => {
+  await queue.close();
+  conn.disconnect();
+  await redis.stop();
+  await Promise.all([platform.drop(), source.drop()]);
+});
+
+function worker(concurrency = 2): RunningWorker {
+  const w = startWorker({ pool: platform.pool, box: testBox, connection: createRedis(redis.url), log, concurrency, lockDurationMs: 4_000 });
+  running.push(w);
+  return w;
+}
+
+function childWorker(): ChildRole {
+  const c = spawnRole('worker', { DATABASE_URL: platform.url, REDIS_URL: redis.url, WORKER_LOCK_MS: '4000', WORKER_CONCURRENCY: '4' });
+  children.push(c);
+  return c;
+}
+
+const connector = (extra: Record<string, unknown> = {}, settings: Record<string, unknown> = {}) =>
+  saveConnector(platform.pool, 'acme', {
+    connection_config: { dsn: sourceDsn },
+    settings: { table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 }, batch_size: 1000, ...settings },
+    ...extra,
+  });
+
+const runs = async (connectorId: string) =>
+  (
+    await platform.pool.query<{ id: string; status: string; trigger: string; mode: string; rows_read: number; attempts: number; error: string | null; error_kind: string | null; started_at: Date | null; finished_at: Date | null }>(
+      'select id, status, trigger, mode, rows_read::int, attempts, error, error_kind, started_at, finished_at from connector_runs where connector_id = $1 order by started_at nulls last',
+      [connectorId],
+    )
+  ).rows;
+
+const entityCount = async (vertical: string) => (await platform.pool.query('select count(*)::int as n, count(distinct source_id)::int as d from entities where vertical = $1', [vertical])).rows[0] as { n: number; d: number };
+
+async function enqueue(connectorId: string, mode: 'incremental' | 'full', trigger: 'manual' | 'schedule' = 'manual', opts: object = {}) {
+  const tenantId = (await platform.pool.query('select tenant_id from connectors where id = $1', [connectorId])).rows[0].tenant_id;
+  const runId = await createRun(platform.pool, { connectorId, tenantId, trigger, mode });
+  await queue.add(PULL_JOB, { connectorId, mode, trigger, runId }, { jobId: `run-${runId}`, ...opts });
+  return runId;
+}
+
+function assertNoOverlap(rows: Array<{ started_at: Date | null; finished_at: Date | null; status: string }>) {
+  const done = rows.filter((r) => r.started_at && r.finished_at && r.status !== 'skipped').sort((a, b) => a.started_at!.getTime() - b.started_at!.getTime());
+  for (let i = 1; i < done.length; i++) expect(done[i]!.started_at!.getTime()).toBeGreaterThanOrEqual(done[i - 1]!.finished_at!.getTime());
+}
+
+describe('scheduled pulls', () => {
+  test('a connector on a per-second schedule runs on schedule and stops when disabled', async () => {
+    const id = await connector({ vertical: 'sched', schedule: '*/1 * * * * *' });
+    await reconcileSchedules(platform.pool, queue);
+    worker();
+    await waitFor('three scheduled runs', async () => (await runs(id)).filter((r) => r.status === 'succeeded').length >= 3, 20_000);
+    expect((await runs(id)).every((r) => r.trigger === 'schedule')).toBe(true);
+    expect(await entityCount('sched')).toEqual({ n: 20000, d: 20000 });
+
+    await platform.pool.query('update connectors set enabled = false where id = $1', [id]);
+    const r = await reconcileSchedules(platform.pool, queue);
+    expect(r.removed).toContain(id);
+    await new Promise((res) => setTimeout(res, 1500)); // a run already queued may still finish
+    const settled = (await runs(id)).length;
+    await new Promise((res) => setTimeout(res, 3000));
+    expect((await runs(id)).length).toBe(settled);
+    expect(await queue.getJobScheduler(schedulerId(id))).toBeUndefined();
+  });
+
+  test('after FLUSHALL the reconciler puts every schedule back and it fires again', async () => {
+    const ids = [await connector({ vertical: 'flush', schedule: '*/1 * * * * *' }), await connector({ vertical: 'flush2', schedule: '*/2 * * * * *' })];
+    const stop = startReconciler(platform.pool, queue, log, '* * * * * *');
+    running.push({ close: async () => stop() });
+    await waitFor('schedulers', async () => (await Promise.all(ids.map((id) => queue.getJobScheduler(schedulerId(id))))).every(Boolean), 10_000);
+    await conn.flushall();
+    expect(await queue.getJobScheduler(schedulerId(ids[0]!))).toBeUndefined();
+    await waitFor('schedulers back', async () => (await Promise.all(ids.map((id) => queue.getJobScheduler(schedulerId(id))))).every(Boolean), 10_000);
+    worker();
+    for (const id of ids) await waitFor(`a run of ${id}`, async () => (await runs(id)).some((r) => r.status === 'succeeded'), 20_000);
+  });
+});
+
+describe('one run per connector', () => {
+  test('an ad-hoc full resync while a scheduled run is active waits its turn and ends with the same entity set', async () => {
+    const id = await connector({ vertical: 'resync' }, { batch_size: 100 });
+    worker(4);
+    const scheduled = await enqueue(id, 'incremental', 'schedule');
+    await waitFor('the scheduled run to start', async () => (await runs(id)).some((r) => r.id === scheduled && r.status === 'running'));
+    const resync = await enqueue(id, 'full');
+    await waitFor('both runs to finish', async () => (await runs(id)).filter((r) => r.status === 'succeeded').length === 2, 60_000);
+    const all = await runs(id);
+    assertNoOverlap(all);
+    expect(all.find((r) => r.id === resync)).toMatchObject({ mode: 'full', rows_read: 20000 });
+    expect(await entityCount('resync')).toEqual({ n: 20000, d: 20000 });
+  });
+
+  test('two worker processes on one queue never run one connector twice at once (100 connectors)', async () => {
+    await source.pool.query('create table small as select * from products where id <= 200');
+    await source.pool.query('alter table small add primary key (id)');
+    await source.pool.query('grant select on small to qanatix_reader');
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i++) ids.push(await connector({ vertical: 'many' }, { table: 'small', batch_size: 50 }));
+    childWorker();
+    childWorker();
+    // Three manual runs per connector queued at once: both processes take them concurrently.
+    for (let round = 0; round < 3; round++) for (const id of ids) await enqueue(id, round === 1 ? 'full' : 'incremental');
+    await waitFor('all 300 runs to finish', async () => {
+      const { rows } = await platform.pool.query("select count(*)::int as n from connector_runs where connector_id = any($1) and status = 'succeeded'", [ids]);
+      return rows[0].n === 300;
+    }, 120_000, 500);
+    for (const id of ids) assertNoOverlap(await runs(id));
+    // Both processes did part of the work.
+    for (const c of children) expect(c.output().split('pull succeeded').length - 1).toBeGreaterThan(10);
+    expect(await entityCount('many')).toEqual({ n: 200, d: 200 });
+  });
+});
+
+describe('crashes and outages', () => {
+  test('a worker killed with SIGKILL mid-pull: the job is picked up again and ends with exactly the source rows', async () => {
+    const id = await connector({ vertical: 'killed' }, { batch_size: 50 });
+    const first = childWorker();
+    const runId = await enqueue(id, 'incremental');
+    await waitFor('some batches committed', async () => (await runs(id))[0]!.rows_read >= 2000, 60_000, 50);
+    await first.kill('SIGKILL');
+    const before = (await runs(id))[0]!;
+    expect(before.status).toBe('running');
+    expect(before.rows_read).toBeLessThan(20000);
+    childWorker();
+    await waitFor('the run to finish', async () => (await runs(id))[0]!.status === 'succeeded', 90_000, 200);
+    const [run] = await runs(id);
+    expect(run).toMatchObject({ id: runId, status: 'succeeded' });
+    expect(run!.attempts).toBeGreaterThanOrEqual(2);
+    expect(await entityCount('killed')).toEqual({ n: 20000, d: 20000 });
+  });
+
+  test('Redis restarted mid-run: committed data stays, and the schedule comes back and fires', async () => {
+    const id = await connector({ vertical: 'redis-restart', schedule: '*/1 * * * * *' }, { batch_size: 50 });
+    const stop = startReconciler(platform.pool, queue, log, '* * * * * *');
+    running.push({ close: async () => stop() });
+    worker();
+    await waitFor('a run in progress', async () => (await runs(id)).some((r) => r.status === 'running' && r.rows_read > 500), 30_000, 50);
+    await redis.restart();
+    await waitFor('a run that started after the restart to succeed', async () => (await runs(id)).filter((r) => r.status === 'succeeded').length >= 2, 60_000, 200);
+    expect(await entityCount('redis-restart')).toEqual({ n: 20000, d: 20000 });
+  });
+
+  test('a source that is down: retries with backoff are visible in the run, then it succeeds when the database is back', async () => {
+    const { createServer, connect } = await import('node:net');
+    const target = new URL(source.url);
+    // A TCP relay in front of the source: closing it makes the database unreachable for real.
+    const sockets = new Set<import('node:net').Socket>();
+    let relay = createServer((client) => {
+      const upstream = connect(Number(target.port), target.hostname);
+      sockets.add(client).add(upstream);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const port = (relay.address() as { port: number }).port;
+    const relayed = new URL(sourceDsn);
+    relayed.host = `127.0.0.1:${port}`;
+    const relayHandler = relay.listeners('connection')[0] as (s: import('node:net').Socket) => void;
+    await new Promise<void>((r) => relay.close(() => r())); // the database is "down"
+    const id = await saveConnector(platform.pool, 'acme', {
+      vertical: 'outage',
+      connection_config: { dsn: relayed.toString(), connect_timeout_seconds: 2 },
+      settings: { table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 } },
+    });
+    worker();
+    await enqueue(id, 'incremental', 'manual', { attempts: 10, backoff: { type: 'exponential', delay: 300 } });
+    const retrying = await waitFor('a visible retry', async () => (await runs(id)).find((r) => r.status === 'retrying' && r.attempts >= 2), 30_000);
+    expect(retrying.error_kind).toBe('unreachable');
+    expect(retrying.error).not.toContain(SOURCE_PASSWORD);
+    relay = createServer(relayHandler);
+    await new Promise<void>((r) => relay.listen(port, '127.0.0.1', r));
+    try {
+      await waitFor('success once the source is back', async () => (await runs(id))[0]!.status === 'succeeded', 60_000, 200);
+      expect(await entityCount('outage')).toEqual({ n: 20000, d: 20000 });
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => relay.close(() => r()));
+    }
+  });
+
+  test('a bad table fails at once without retries, with the reason in the run', async () => {
+    const id = await connector({ vertical: 'bad' }, { table: 'no_such_table' });
+    worker();
+    await enqueue(id, 'incremental', 'manual', { attempts: 5, backoff: { type: 'fixed', delay: 200 } });
+    const run = await waitFor('the failure', async () => (await runs(id)).find((r) => r.status === 'failed'), 20_000);
+    expect(run).toMatchObject({ attempts: 1, error_kind: 'not_found' });
+    expect(run.error).toMatch(/no_such_table/);
+  });
+});
+
+describe('secrets', () => {
+  test('no credential appears anywhere in Redis or in the logs', async () => {
+    const id = await connector({ vertical: 'secrets', schedule: '*/1 * * * * *' });
+    await reconcileSchedules(platform.pool, queue);
+    worker();
+    await waitFor('a run', async () => (await runs(id)).some((r) => r.status === 'succeeded'), 20_000);
+    const dump: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await conn.scan(cursor, 'COUNT', 1000);
+      cursor = next;
+      for (const key of keys) {
+        const type = await conn.type(key);
+        if (type === 'string') dump.push((await conn.get(key)) ?? '');
+        else if (type === 'hash') dump.push(JSON.stringify(await conn.hgetall(key)));
+        else if (type === 'list') dump.push(JSON.stringify(await conn.lrange(key, 0, -1)));
+        else if (type === 'zset') dump.push(JSON.stringify(await conn.zrange(key, 0, -1)));
+        else if (type === 'set') dump.push(JSON.stringify(await conn.smembers(key)));
+        else if (type === 'stream') dump.push(JSON.stringify(await conn.xrange(key, '-', '+')));
+      }
+    } while (cursor !== '0');
+    expect(dump.length).toBeGreaterThan(0);
+    const everything = dump.join('\n');
+    expect(everything).toContain(id); // the job payloads are there, by id
+    expect(everything).not.toContain(SOURCE_PASSWORD);
+    expect(everything).not.toContain('qanatix_reader');
+    expect(logs.join('\n')).not.toContain(SOURCE_PASSWORD);
+    for (const c of children) expect(c.output()).not.toContain(SOURCE_PASSWORD);
+  });
+});
