@@ -1,4 +1,6 @@
+import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
+import type { PullJobData } from '../../jobs/pull-queue';
 import { buildApp } from '../../src/api/app';
 import { createApiKey, ensureTenant, type Scope } from '../../src/auth/api-keys';
 import { loadConfig, type Config } from '../../src/config';
@@ -16,10 +18,10 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function testApi(overrides: Partial<Config> = {}): Promise<TestApi> {
+export async function testApi(overrides: Partial<Config> = {}, pullQueue: Queue<PullJobData> | null = null): Promise<TestApi> {
   const db = await freshDatabase();
   const config = { ...loadConfig({ API_KEY_SALT: TEST_SALT }), databaseUrl: db.url, ...overrides };
-  const app = await buildApp({ pool: db.pool, config, box: SecretBox.fromEnv({}, true) });
+  const app = await buildApp({ pool: db.pool, config, box: SecretBox.fromEnv({}, true), pullQueue });
   return {
     app,
     db,

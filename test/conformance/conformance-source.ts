@@ -1,0 +1,102 @@
+/**
+ * What the conformance suite needs from a source to test its connector: a fresh place to create tables
+ * in, a driver session of its own to write (and to hold a transaction open), and the few things the suite
+ * cannot write generically (queries, bad connection settings, the source's type table).
+ *
+ * A source plugs in through a `ConformanceFactory`; the suite (connector-conformance.ts) is written once.
+ * Document sources (MongoDB, Neo4j) map the same vocabulary: a "table" is a collection or label, a
+ * "column" a field or property, `primaryKey` their natural key.
+ */
+
+/** Types the suite uses in its own tables; each source picks its usual native type. */
+export type LogicalType =
+  /** 32-bit integer. */
+  | 'integer'
+  | 'bigint'
+  /** Short text, indexable. */
+  | 'text'
+  /** The usual `updated_at` type with microseconds: PostgreSQL timestamptz, MySQL DATETIME(6), … */
+  | 'timestamp';
+
+export interface ColumnSpec {
+  name: string;
+  type: LogicalType | { native: string };
+  nullable?: boolean;
+}
+
+export interface TableSpec {
+  name: string;
+  columns: ColumnSpec[];
+  /** Omitted: a table without a primary key. */
+  primaryKey?: string[];
+  /** Extra indexes, each a column list (keyset reading wants one on (cursor, key…)). */
+  indexes?: string[][];
+}
+
+/**
+ * Row values in the suite's vocabulary: numbers, strings (bigints as strings), null, and timestamps as
+ * `YYYY-MM-DDTHH:MM:SS.ffffffZ`. For `{ native }` columns the value goes to the driver as given.
+ */
+export type RowValues = Record<string, unknown>;
+
+/** One line of the source's type table: a native type, a value written through the driver, the JSON expected. */
+export interface TypeCase {
+  column: string;
+  nativeType: string;
+  input: unknown;
+  expected: unknown;
+}
+
+/** A query that tries to write; the source must refuse it. */
+export interface WriteAttempt {
+  label: string;
+  /** Merged into the definition (`query`, maybe `cursor`). */
+  overrides: Record<string, unknown>;
+}
+
+export interface OpenTransaction {
+  insert(table: string, rows: RowValues[]): Promise<void>;
+  commit(): Promise<void>;
+  rollback(): Promise<void>;
+}
+
+export interface ConformanceSource {
+  /** `connector_type` of the connector under test. */
+  connectorType: string;
+  /** The config's `table` (collection, label) value for a table the suite created. */
+  tableRef(name: string): string;
+  createTable(spec: TableSpec): Promise<void>;
+  insert(table: string, rows: RowValues[]): Promise<void>;
+  /** Sets `changes` on the rows matching every `where` column. */
+  update(table: string, where: RowValues, changes: RowValues): Promise<void>;
+  count(table: string): Promise<number>;
+  /** A write transaction on its own session; its rows stay invisible until `commit()`. */
+  begin(): Promise<OpenTransaction>;
+  /** A raw connector definition reading this source, with `overrides` merged on top. */
+  definition(overrides: Record<string, unknown>): Record<string, unknown>;
+  /** How the connector returns a `timestamp` column value written as `iso` (UTC, six digits). */
+  timestampOut(iso: string): string;
+  /** Query mode: `id, name, updated_at` of `table` where `updated_at > :last_pull`. */
+  lastPullQuery(table: string): unknown;
+  /** Query mode: `id, name, updated_at` of `table`, for reading with a cursor around the query. */
+  projectionQuery(table: string): unknown;
+  /** Queries that write to `table` (INSERT, UPDATE, a writing CTE or function, …). */
+  writeAttempts(table: string): Promise<WriteAttempt[]>;
+  /** A query the source rejects as malformed. */
+  syntaxErrorQuery: unknown;
+  /** `connection_config` with a wrong password, and that password. */
+  wrongPassword: { connection_config: Record<string, unknown>; password: string };
+  /** `connection_config` naming a host that does not exist. */
+  unknownHost: Record<string, unknown>;
+  /** The source's type table. */
+  typeCases: TypeCase[];
+  /** Drops everything setup() created and closes the driver sessions. */
+  teardown(): Promise<void>;
+}
+
+export interface ConformanceFactory {
+  /** For test names: `PostgreSQL`, `MariaDB`. */
+  name: string;
+  /** Creates a fresh, empty schema or database for one test file. */
+  setup(): Promise<ConformanceSource>;
+}

@@ -1,0 +1,164 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createPullQueue, schedulerId, type PullJobData } from '../../../jobs/pull-queue';
+import { createRedis } from '../../../jobs/redis-connection';
+import { startWorker } from '../../../jobs/worker';
+import { bearer, testApi, type TestApi } from '../../helpers/api';
+import { testBox } from '../../helpers/connector-fixture';
+import { privateRedis, type PrivateRedis } from '../../helpers/private-redis';
+import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
+import { waitFor } from '../../helpers/worker-process';
+
+let t: TestApi;
+let source: TestDatabase;
+let redis: PrivateRedis;
+let conn: Redis;
+let queue: Queue<PullJobData>;
+let key: string;
+let dsn: string;
+const PASSWORD = 'api-s3cret-pw';
+
+beforeAll(async () => {
+  [source, redis] = await Promise.all([freshDatabase('qsrc', false), privateRedis()]);
+  conn = createRedis(redis.url);
+  queue = createPullQueue(conn);
+  t = await testApi({}, queue);
+  key = await t.key('acme', ['connectors']);
+  await source.pool.query(`do $$ begin if not exists (select from pg_roles where rolname = 'qanatix_api_reader') then create role qanatix_api_reader login password '${PASSWORD}'; end if; end $$`);
+  await source.pool.query('create table products (id bigint primary key, name text, sku text, price numeric(10,2), updated_at timestamptz not null default now())');
+  await source.pool.query(`insert into products select g, 'P' || g, 'SKU-' || g, g, '2026-01-01'::timestamptz + g * interval '1 ms' from generate_series(1, 300) g`);
+  await source.pool.query('grant select on products to qanatix_api_reader');
+  const u = new URL(source.url);
+  u.username = 'qanatix_api_reader';
+  u.password = PASSWORD;
+  dsn = u.toString();
+});
+afterAll(async () => {
+  await t.close();
+  await queue.close();
+  conn.disconnect();
+  await redis.stop();
+  await source.drop();
+});
+
+const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, payload?: unknown, k = key) =>
+  t.app.inject({ method, url: `/api/v1${path}`, headers: bearer(k), ...(payload !== undefined ? { payload: payload as object } : {}) });
+
+const qanatixBody = (name: string) => ({
+  name,
+  connector_type: 'postgresql',
+  vertical: 'manufacturing',
+  entity_type: 'product',
+  connection_config: { dsn },
+  query: 'SELECT id, name, sku, price FROM products WHERE updated_at > :last_pull',
+  name_column: 'name',
+  batch_size: 5000,
+});
+
+describe('connectors API', () => {
+  test('the QANATIX create body works verbatim; credentials come back redacted and are sealed at rest', async () => {
+    const res = await call('POST', '/connectors', qanatixBody('Production Postgres'));
+    expect(res.statusCode).toBe(201);
+    const body = res.json();
+    expect(body).toMatchObject({ name: 'Production Postgres', connector_type: 'postgresql', vertical: 'manufacturing', entity_type: 'product', connection_config: '***REDACTED***', batch_size: 5000, enabled: true });
+    expect(JSON.stringify(body)).not.toContain(PASSWORD);
+    const { rows } = await t.db.pool.query('select * from connectors where id = $1', [body.id]);
+    expect(JSON.stringify(rows)).not.toContain(PASSWORD);
+    expect(JSON.stringify((await call('GET', '/connectors')).json())).not.toContain(PASSWORD);
+    expect((await call('GET', `/connectors/${body.id}`)).json().connection_config).toBe('***REDACTED***');
+    expect((await call('POST', '/connectors', qanatixBody('Production Postgres'))).statusCode).toBe(409);
+  });
+
+  test('every problem of a body is reported at once, each at its field', async () => {
+    const res = await call('POST', '/connectors', {
+      name: '',
+      connector_type: 'postgresql',
+      vertical: 'Bad Vertical',
+      entity_type: 'product',
+      connection_config: {},
+      query: 'select 1',
+      table: 'products',
+      schedule: 'every tuesday',
+    });
+    expect(res.statusCode).toBe(422);
+    const locs = res.json().detail.map((d: { loc: string[] }) => d.loc.join('.'));
+    expect(locs).toEqual(expect.arrayContaining(['body.name', 'body.vertical', 'body.schedule', 'body.connection_config.dsn']));
+    expect(JSON.stringify(res.json().detail)).toMatch(/query.*table|table.*query/);
+    const tz = await call('POST', '/connectors', { ...qanatixBody('tz'), schedule: '0 * * * *', timezone: 'Mars/Olympus' });
+    expect(tz.json().detail).toEqual([expect.objectContaining({ loc: ['body', 'timezone'] })]);
+    const type = await call('POST', '/connectors', { ...qanatixBody('type'), connector_type: 'oracle' });
+    expect(JSON.stringify(type.json().detail)).toMatch(/connector_type/);
+  });
+
+  test('a schedule becomes a job scheduler at once; PATCH updates it, disabling and deleting remove it', async () => {
+    const created = (await call('POST', '/connectors', { ...qanatixBody('scheduled'), schedule: '*/5 * * * *', timezone: 'Europe/Berlin' })).json();
+    expect(await queue.getJobScheduler(schedulerId(created.id))).toMatchObject({ pattern: '*/5 * * * *', tz: 'Europe/Berlin' });
+    const patched = await call('PATCH', `/connectors/${created.id}`, { schedule: '0 3 * * *' });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.json()).toMatchObject({ schedule: '0 3 * * *', connection_config: '***REDACTED***', query: qanatixBody('x').query });
+    expect(await queue.getJobScheduler(schedulerId(created.id))).toMatchObject({ pattern: '0 3 * * *' });
+    await call('PATCH', `/connectors/${created.id}`, { enabled: false });
+    expect(await queue.getJobScheduler(schedulerId(created.id))).toBeUndefined();
+    await call('PATCH', `/connectors/${created.id}`, { enabled: true });
+    expect(await queue.getJobScheduler(schedulerId(created.id))).toBeDefined();
+    expect((await call('PATCH', `/connectors/${created.id}`, { batch_size: -1 })).statusCode).toBe(422);
+    expect((await call('DELETE', `/connectors/${created.id}`)).statusCode).toBe(204);
+    expect(await queue.getJobScheduler(schedulerId(created.id))).toBeUndefined();
+    expect((await call('GET', `/connectors/${created.id}`)).statusCode).toBe(404);
+  });
+
+  test('test: ok for a good source; a wrong password is an auth error that does not echo the password', async () => {
+    const good = (await call('POST', '/connectors', qanatixBody('good'))).json();
+    expect((await call('POST', `/connectors/${good.id}/test`)).json()).toMatchObject({ ok: true });
+    const wrong = new URL(dsn);
+    wrong.password = 'wrong-' + PASSWORD;
+    const bad = (await call('POST', '/connectors', { ...qanatixBody('bad'), connection_config: { dsn: wrong.toString() } })).json();
+    const res = (await call('POST', `/connectors/${bad.id}/test`)).json();
+    expect(res).toMatchObject({ ok: false, kind: 'auth' });
+    expect(JSON.stringify(res)).not.toContain(PASSWORD);
+  });
+
+  test('pull: 202 with run and job ids, 409 while it is queued, then runs, state and reset', async () => {
+    const c = (await call('POST', '/connectors', { ...qanatixBody('pulled'), query: undefined, table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 } })).json();
+    const first = await call('POST', `/connectors/${c.id}/pull`, { mode: 'full' });
+    expect(first.statusCode).toBe(202);
+    const { run_id, job_id } = first.json();
+    expect(job_id).toBe(`run-${run_id}`);
+    const again = await call('POST', `/connectors/${c.id}/pull`, {});
+    expect(again.statusCode).toBe(409);
+    expect(again.json().run_id).toBe(run_id);
+    expect((await call('DELETE', `/connectors/${c.id}/state`)).statusCode).toBe(409);
+    const job = await queue.getJob(job_id);
+    expect(JSON.stringify(job?.data)).not.toContain(PASSWORD);
+
+    const w = startWorker({ pool: t.db.pool, box: testBox, connection: createRedis(redis.url), log: { info() {}, warn() {}, error() {} } });
+    try {
+      const run = await waitFor('the run', async () => {
+        const r = (await call('GET', `/connectors/${c.id}/runs/${run_id}`)).json();
+        return r.status === 'succeeded' && r;
+      });
+      expect(run).toMatchObject({ mode: 'full', trigger: 'manual', rows_read: 300, inserted: 300, cursor_before: null });
+      expect(run.cursor_after).toEqual({ value: expect.stringMatching(/^2026-01-01T00:00:00\.300/), key: [300] });
+      expect(run.duration_ms).toBeGreaterThanOrEqual(0);
+    } finally {
+      await w.close();
+    }
+    expect((await call('GET', `/connectors/${c.id}/runs`)).json().map((r: { id: string }) => r.id)).toEqual([run_id]);
+    const state = (await call('GET', `/connectors/${c.id}/state`)).json();
+    expect(state.cursor.key).toEqual([300]);
+    expect(state.last_pull).toMatch(/^20\d\d-/);
+    expect((await call('DELETE', `/connectors/${c.id}/state`)).statusCode).toBe(204);
+    expect((await call('GET', `/connectors/${c.id}/state`)).json()).toMatchObject({ cursor: null, last_pull: null });
+  });
+
+  test('another tenant sees none of it; keys without the connectors scope are refused', async () => {
+    const c = (await call('POST', '/connectors', qanatixBody('private'))).json();
+    const other = await t.key('other', ['connectors']);
+    expect((await call('GET', `/connectors/${c.id}`, undefined, other)).statusCode).toBe(404);
+    expect((await call('POST', `/connectors/${c.id}/pull`, {}, other)).statusCode).toBe(404);
+    expect((await call('GET', '/connectors', undefined, other)).json()).toEqual([]);
+    const ingestOnly = await t.key('acme', ['ingest']);
+    expect((await call('GET', '/connectors', undefined, ingestOnly)).statusCode).toBe(403);
+  });
+});
