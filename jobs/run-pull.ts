@@ -56,15 +56,11 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       await c.query('update connector_state set cursor = null, updated_at = now() where connector_id = $1', [connector.id]);
       await c.query('update connector_runs set cursor_reset = true where id = $1', [runId]);
     }
-    if (!r.ingestion_id) {
-      r.ingestion_id = await createIngestion(c, connector.tenantId, target, 'connector', connector.name);
-      await c.query('update connector_runs set ingestion_id = $2 where id = $1', [runId, r.ingestion_id]);
-    } else {
-      await c.query("update ingestions set status = 'processing', completed_at = null where id = $1", [r.ingestion_id]);
-    }
+    if (r.ingestion_id) await c.query("update ingestions set status = 'processing', completed_at = null where id = $1", [r.ingestion_id]);
     return r;
   });
-  const ingestionId = run.ingestion_id!;
+  // Created with the first batch: a scheduled run that finds nothing new leaves no empty ingestion behind.
+  let ingestionId = run.ingestion_id;
 
   const source = createConnector(definition);
   let rowsRead = 0;
@@ -99,14 +95,20 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
         }
       }
       // `unchanged` counts every record that changed nothing, so rows_read = inserted + updated + unchanged + rejected.
-      await withTransaction(pool, async (c) => {
-        const r = await ingest(c, target, records, { ingestionId, positions, refused });
+      ingestionId = await withTransaction(pool, async (c) => {
+        let id = ingestionId;
+        if (!id) {
+          id = await createIngestion(c, connector.tenantId, target, 'connector', connector.name);
+          await c.query('update connector_runs set ingestion_id = $2 where id = $1', [runId, id]);
+        }
+        const r = await ingest(c, target, records, { ingestionId: id, positions, refused });
         if (batch.cursor) await c.query('update connector_state set cursor = $2, updated_at = now() where connector_id = $1', [connector.id, JSON.stringify(batch.cursor)]);
         await c.query(
           `update connector_runs set rows_read = rows_read + $2, inserted = inserted + $3, updated = updated + $4, unchanged = unchanged + $5,
              rejected = rejected + $6, cursor_after = coalesce($7, cursor_after) where id = $1`,
           [runId, batch.rows.length, r.inserted, r.updated, r.duplicates, r.rejected, batch.cursor ? JSON.stringify(batch.cursor) : null],
         );
+        return id;
       });
       rowsRead += batch.rows.length;
       await o.onProgress?.({ rowsRead, cursor: batch.cursor });
@@ -115,11 +117,12 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
 
     await withTransaction(pool, async (c) => {
       await c.query('update connector_state set last_pull = $2, updated_at = now() where connector_id = $1', [connector.id, now]);
-      await finishIngestion(c, ingestionId);
+      await c.query('update connector_runs set cursor_after = coalesce(cursor_after, cursor_before) where id = $1', [runId]);
+      if (ingestionId) await finishIngestion(c, ingestionId);
     });
     return { interrupted: false, rowsRead };
   } catch (err) {
-    await finishIngestion(pool, ingestionId, err instanceof Error ? err.message : String(err)).catch(() => {});
+    if (ingestionId) await finishIngestion(pool, ingestionId, err instanceof Error ? err.message : String(err)).catch(() => {});
     throw err;
   } finally {
     await source.close();

@@ -31,7 +31,7 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
 
   let app: FastifyInstance | undefined;
   if (roles.worker) {
-    const worker = startWorker({ pool, box, connection: redis.duplicate(), log, concurrency: config.workerConcurrency, lockDurationMs: config.workerLockMs });
+    const worker = startWorker({ pool, box, connection: createRedis(config.redisUrl), log, concurrency: config.workerConcurrency, lockDurationMs: config.workerLockMs });
     const stopReconciler = startReconciler(pool, queue, log);
     closers.push(async () => stopReconciler(), () => worker.close());
     log.info({ concurrency: config.workerConcurrency }, 'pull worker started');

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
@@ -46,7 +46,8 @@ export interface AppOptions {
   config: Config;
   box: SecretBox;
   pullQueue?: Queue<PullJobData> | null;
-  logger?: FastifyServerOptions['logger'];
+  /** Logger options, or a logger shared with the rest of the process. */
+  logger?: FastifyServerOptions['logger'] | FastifyBaseLogger;
 }
 
 /** Log redaction: credentials never reach a log line, whatever logs them. */
@@ -61,8 +62,9 @@ export const REDACT_PATHS = [
 ];
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const shared = typeof opts.logger === 'object' && opts.logger !== null && 'child' in opts.logger;
   const app = Fastify({
-    logger: opts.logger ?? false,
+    ...(shared ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: (opts.logger as FastifyServerOptions['logger']) ?? false }),
     bodyLimit: MAX_BODY_BYTES,
     genReqId: () => 'req_' + randomBytes(8).toString('hex'),
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
