@@ -80,6 +80,7 @@ export const SERVICES: Record<ServiceName, ServiceSpec> = {
     containerUrl: (h, p) => `redis://${h}:${p}`,
     async probe(url) {
       const redis = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      redis.on('error', () => {}); // the connect() rejection carries it
       try {
         await redis.connect();
         await redis.ping();

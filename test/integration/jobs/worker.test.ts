@@ -178,6 +178,22 @@ describe('crashes and outages', () => {
     expect(await entityCount('killed')).toEqual({ n: 20000, d: 20000 });
   });
 
+  test('SIGTERM mid-pull: the worker commits its batch, hands the job back and exits; the next worker finishes the run', async () => {
+    const id = await connector({ vertical: 'sigterm' }, { batch_size: 50 });
+    const first = childWorker();
+    const runId = await enqueue(id, 'incremental');
+    await waitFor('some batches committed', async () => (await runs(id))[0]!.rows_read >= 1000, 60_000, 50);
+    expect(await first.kill('SIGTERM')).toBe(0);
+    const handedBack = (await runs(id))[0]!;
+    expect(handedBack).toMatchObject({ id: runId, status: 'retrying', error_kind: 'shutdown' });
+    expect(handedBack.rows_read).toBeLessThan(20000);
+    const committed = await entityCount('sigterm');
+    expect(committed.n).toBe(handedBack.rows_read); // every row read was committed, no batch half-done
+    childWorker();
+    await waitFor('the run to finish', async () => (await runs(id))[0]!.status === 'succeeded', 60_000, 200);
+    expect(await entityCount('sigterm')).toEqual({ n: 20000, d: 20000 });
+  });
+
   test('Redis restarted mid-run: committed data stays, and the schedule comes back and fires', async () => {
     const id = await connector({ vertical: 'redis-restart', schedule: '*/1 * * * * *' }, { batch_size: 50 });
     const stop = startReconciler(platform.pool, queue, log, '* * * * * *');

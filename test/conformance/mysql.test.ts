@@ -1,0 +1,4 @@
+import { defineConnectorConformance } from './connector-conformance';
+import { mysqlFactory } from './sources/mysql-source';
+
+defineConnectorConformance(mysqlFactory);

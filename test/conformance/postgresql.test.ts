@@ -1,0 +1,4 @@
+import { defineConnectorConformance } from './connector-conformance';
+import { postgresqlFactory } from './sources/postgresql-source';
+
+defineConnectorConformance(postgresqlFactory);
