@@ -2,7 +2,9 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type pg from 'pg';
 import { ConnectorError } from '../connectors/connector-error';
 import type { SecretBox } from '../src/crypto/secret-box';
-import { createRun, finishRun, getRun } from '../src/store/connector-runs';
+import { isIsoTimestamp, isoToMicros } from '../connectors/iso-time';
+import { cursorLag, pullDuration, pullRowsTotal, pullsTotal } from '../src/metrics';
+import { createRun, finishRun, getRun, type ConnectorRun } from '../src/store/connector-runs';
 import { loadConnectorForRun } from '../src/store/connectors';
 import { tryLockConnector } from './connector-lock';
 import type { PullJobData } from './pull-queue';
@@ -65,6 +67,7 @@ export function createPullProcessor(deps: ProcessorDeps) {
       if (trigger === 'schedule') {
         await finishRun(pool, runId, { status: 'skipped', error: 'another run of this connector was in progress', errorKind: 'locked' });
         log.info(ctx, 'scheduled pull skipped: another run of this connector is in progress');
+        pullsTotal.inc({ connector_id: connectorId, outcome: 'skipped' });
         return { runId, status: 'skipped' };
       }
       await job.moveToDelayed(Date.now() + LOCK_WAIT_MS, token);
@@ -89,11 +92,13 @@ export function createPullProcessor(deps: ProcessorDeps) {
       if (outcome.interrupted) {
         await finishRun(pool, runId, { status: 'retrying', error: 'interrupted by a worker shutdown; resumes from the committed cursor', errorKind: 'shutdown' });
         log.warn(ctx, 'pull interrupted by shutdown after committing its last batch');
+        pullsTotal.inc({ connector_id: connectorId, outcome: 'interrupted' });
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();
       }
       await finishRun(pool, runId, { status: 'succeeded' });
       const run = await getRun(pool, runId);
+      if (run) recordRunMetrics(run);
       log.info({ ...ctx, rows_read: run?.rows_read, inserted: run?.inserted, updated: run?.updated }, 'pull succeeded');
       return { runId, status: 'succeeded', rows_read: run?.rows_read, inserted: run?.inserted, updated: run?.updated, unchanged: run?.unchanged, rejected: run?.rejected };
     } catch (err) {
@@ -103,6 +108,7 @@ export function createPullProcessor(deps: ProcessorDeps) {
       const message = err instanceof Error ? err.message : String(err);
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       await finishRun(pool, runId, { status: retryable && !lastAttempt ? 'retrying' : 'failed', error: message, errorKind: kind });
+      pullsTotal.inc({ connector_id: connectorId, outcome: retryable && !lastAttempt ? 'retrying' : 'failed' });
       log.error({ ...ctx, kind, attempt: job.attemptsMade + 1, err: message }, retryable && !lastAttempt ? 'pull failed; will retry' : 'pull failed');
       if (!retryable) throw new UnrecoverableError(message);
       throw err;
@@ -110,6 +116,19 @@ export function createPullProcessor(deps: ProcessorDeps) {
       await release();
     }
   };
+}
+
+function recordRunMetrics(run: ConnectorRun): void {
+  const connector_id = run.connector_id;
+  pullsTotal.inc({ connector_id, outcome: 'succeeded' });
+  for (const kind of ['rows_read', 'inserted', 'updated', 'unchanged', 'rejected'] as const) {
+    pullRowsTotal.inc({ connector_id, kind: kind === 'rows_read' ? 'read' : kind }, run[kind]);
+  }
+  if (run.duration_ms !== null) pullDuration.observe({ connector_id }, run.duration_ms / 1000);
+  const value = (run.cursor_after as { value?: unknown } | null)?.value;
+  if (typeof value === 'string' && run.source_started_at && isIsoTimestamp(value)) {
+    cursorLag.set({ connector_id }, Number(isoToMicros(run.source_started_at) - isoToMicros(value)) / 1e6);
+  }
 }
 
 /** Failures of the platform's own database or network that a later attempt may not meet. */

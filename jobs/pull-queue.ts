@@ -31,5 +31,8 @@ export const PULL_JOB_OPTIONS = {
 } as const;
 
 export function createPullQueue(connection: Redis): Queue<PullJobData> {
-  return new Queue<PullJobData>(PULL_QUEUE, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: PULL_JOB_OPTIONS });
+  const queue = new Queue<PullJobData>(PULL_QUEUE, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: PULL_JOB_OPTIONS });
+  // ioredis reconnects by itself and /readyz reports an outage; an unhandled 'error' would only spam stderr.
+  queue.on('error', () => {});
+  return queue;
 }

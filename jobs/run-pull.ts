@@ -101,7 +101,7 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
           id = await createIngestion(c, connector.tenantId, target, 'connector', connector.name);
           await c.query('update connector_runs set ingestion_id = $2 where id = $1', [runId, id]);
         }
-        const r = await ingest(c, target, records, { ingestionId: id, positions, refused });
+        const r = await ingest(c, target, records, { ingestionId: id, positions, refused, source: 'connector' });
         if (batch.cursor) await c.query('update connector_state set cursor = $2, updated_at = now() where connector_id = $1', [connector.id, JSON.stringify(batch.cursor)]);
         await c.query(
           `update connector_runs set rows_read = rows_read + $2, inserted = inserted + $3, updated = updated + $4, unchanged = unchanged + $5,

@@ -12,6 +12,9 @@ import { parseJsonBody } from './json-body';
 import { PendingRecords } from './pending-records';
 import { authKeysRoutes } from './routes/auth-keys';
 import { connectorsRoutes } from './routes/connectors';
+import { healthRoutes } from './routes/health';
+import { queuesRoutes } from './routes/queues';
+import { httpDuration } from '../metrics';
 import { entitiesRoutes } from './routes/entities';
 import { ingestRoutes } from './routes/ingest';
 import { ingestionsRoutes } from './routes/ingestions';
@@ -136,7 +139,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     },
   });
 
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.addHook('onResponse', async (req, reply) => {
+    httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+
+  await app.register(healthRoutes);
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(
@@ -148,6 +155,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       await api.register(entitiesRoutes);
       await api.register(authKeysRoutes);
       await api.register(connectorsRoutes);
+      await api.register(queuesRoutes);
     },
     { prefix: '/api/v1' },
   );

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Queryable } from '../db/pool';
+import { ingestRecordsTotal } from '../metrics';
 import { canonicalJson } from './canonical-json';
 import { addIngestionCounts, recordRejections } from './ingestions';
 import { normalizeRecord } from './normalize-record';
@@ -22,6 +23,8 @@ export interface IngestOptions {
   returnIds?: boolean;
   /** Records the caller already refused (a source row that could not be mapped): DLQ'd and counted with the batch. */
   refused?: RejectedRecord[];
+  /** The intake, for metrics: batch, webhook, stream or connector. */
+  source?: string;
 }
 
 export interface IngestResult {
@@ -120,5 +123,10 @@ export async function ingest(db: Queryable, target: IngestTarget, records: unkno
     rejections,
   };
   await addIngestionCounts(db, opts.ingestionId, result);
+  const source = opts.source ?? 'other';
+  ingestRecordsTotal.inc({ source, outcome: 'inserted' }, result.inserted);
+  ingestRecordsTotal.inc({ source, outcome: 'updated' }, result.updated);
+  ingestRecordsTotal.inc({ source, outcome: 'unchanged' }, result.duplicates);
+  ingestRecordsTotal.inc({ source, outcome: 'rejected' }, result.rejected);
   return result;
 }

@@ -61,7 +61,7 @@ async function ingestRequest(app: FastifyInstance, req: FastifyRequest<{ Params:
   const ingestionId = await createIngestion(app.pool, target.tenantId, target, sourceType);
   let result;
   try {
-    result = await withTransaction(app.pool, (client) => ingest(client, target, records, { ingestionId, returnIds: true }));
+    result = await withTransaction(app.pool, (client) => ingest(client, target, records, { ingestionId, returnIds: true, source: sourceType }));
   } catch (err) {
     await finishIngestion(app.pool, ingestionId, 'the batch could not be written').catch(() => {});
     throw err;

@@ -87,7 +87,7 @@ export async function streamRoutes(app: FastifyInstance) {
         try {
           await withTransaction(app.pool, async (client) => {
             if (batch.length) {
-              const r = await ingest(client, target, batch, { ingestionId, positions: batchPositions });
+              const r = await ingest(client, target, batch, { ingestionId, positions: batchPositions, source: 'stream' });
               totals.inserted += r.inserted;
               totals.updated += r.updated;
               totals.unchanged += r.unchanged;

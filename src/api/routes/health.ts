@@ -1,0 +1,42 @@
+import type { FastifyInstance } from 'fastify';
+import { registry, queueJobs } from '../../metrics';
+import { queueCounts } from './queues';
+
+/** Resolves 'ok' or a short reason, never waiting longer than `ms`. */
+async function probe(check: () => Promise<unknown>, ms = 2000): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([check(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]);
+    return 'ok';
+  } catch (err) {
+    return `down: ${(err as Error).message}`;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function healthRoutes(app: FastifyInstance) {
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+    const checks: Record<string, string> = { postgres: await probe(() => app.pool.query('select 1')) };
+    const queue = app.pullQueue;
+    // A real round trip through the queue's own connection.
+    if (queue) checks.redis = await probe(() => queue.getJobCounts('waiting'));
+    const down = Object.entries(checks).filter(([, v]) => v !== 'ok').map(([k]) => k);
+    if (down.length) return reply.code(503).send({ status: 'unavailable', detail: `${down.join(' and ')} unreachable`, checks });
+    return { status: 'ready', checks };
+  });
+
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    if (app.pullQueue) {
+      try {
+        const counts = await queueCounts(app.pullQueue);
+        for (const [state, n] of Object.entries(counts)) queueJobs.set({ queue: app.pullQueue.name, state }, n);
+      } catch {
+        // Redis away: the other metrics are still worth serving.
+      }
+    }
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
+}
