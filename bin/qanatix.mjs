@@ -4,4 +4,5 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../src/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+// Commands resolve when done (roles never do); open connections must not keep a finished command alive.
+process.exit(await main(process.argv.slice(2)));

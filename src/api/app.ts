@@ -10,6 +10,7 @@ import type { Config } from '../config';
 import { HttpError } from './http-error';
 import { parseJsonBody } from './json-body';
 import { PendingRecords } from './pending-records';
+import { bullBoardRoutes } from './bull-board';
 import { authKeysRoutes } from './routes/auth-keys';
 import { connectorsRoutes } from './routes/connectors';
 import { healthRoutes } from './routes/health';
@@ -144,6 +145,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   await app.register(healthRoutes);
+  if (opts.pullQueue) await app.register(bullBoardRoutes, { queues: [opts.pullQueue] });
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(

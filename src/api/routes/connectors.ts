@@ -18,6 +18,7 @@ import {
   resetConnectorState,
   type ConnectorInput,
 } from '../../store/connectors';
+import { canonicalJson } from '../../core/canonical-json';
 import { HttpError, notFound } from '../http-error';
 import { idParams, NAME_PATTERN } from '../schemas';
 
@@ -70,6 +71,18 @@ function toInput(body: Record<string, unknown>): ConnectorInput {
   };
 }
 
+/** Top-level fields that differ between a stored definition and a new one (values never reported: they may be secret). */
+function changedFields(before: ConnectorInput | null, after: ConnectorInput): string[] {
+  const flat = (c: ConnectorInput | null): Record<string, string> => {
+    if (!c) return {};
+    const { settings, ...platform } = c;
+    return Object.fromEntries(Object.entries({ ...platform, ...settings }).map(([k, v]) => [k, canonicalJson(v)]));
+  };
+  const a = flat(before);
+  const b = flat(after);
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => a[k] !== b[k]).sort();
+}
+
 function bodyObject(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new HttpError(422, [{ loc: ['body'], msg: 'the body must be a JSON object', type: 'type_error.object' }]);
@@ -97,8 +110,11 @@ export async function connectorsRoutes(app: FastifyInstance) {
     return c;
   };
 
-  app.post('/connectors', { config: scope, schema: { summary: 'Create a database connector', tags: ['connectors'] } }, async (req, reply) => {
+  const dryRun = { type: 'object', properties: { dry_run: { type: 'boolean', default: false, description: 'validate and report, write nothing' } } } as const;
+
+  app.post<{ Querystring: { dry_run: boolean } }>('/connectors', { config: scope, schema: { summary: 'Create a database connector', tags: ['connectors'], querystring: dryRun } }, async (req, reply) => {
     const input = toInput(bodyObject(req.body));
+    if (req.query.dry_run) return reply.code(200).send({ dry_run: true, changed_fields: changedFields(null, input) });
     const id = randomUUID();
     let created;
     try {
@@ -115,20 +131,31 @@ export async function connectorsRoutes(app: FastifyInstance) {
 
   app.get<{ Params: { id: string } }>('/connectors/:id', { config: scope, schema: { tags: ['connectors'], params: idParams } }, (req) => load(req.principal!.tenantId, req.params.id));
 
-  app.patch<{ Params: { id: string } }>(
+  app.patch<{ Params: { id: string }; Querystring: { dry_run: boolean } }>(
     '/connectors/:id',
-    { config: scope, schema: { summary: 'Update fields of a connector (connection_config, when given, replaces the stored one)', tags: ['connectors'], params: idParams } },
+    {
+      config: scope,
+      schema: {
+        summary: 'Update fields of a connector (connection_config, when given, replaces the stored one); answers with changed_fields',
+        tags: ['connectors'],
+        params: idParams,
+        querystring: dryRun,
+      },
+    },
     async (req) => {
       const tenantId = req.principal!.tenantId;
       const current = await getConnectorInput(app.pool, app.box, tenantId, req.params.id);
       if (!current) throw notFound('Connector');
       const { settings, ...platform } = current;
-      const merged = { ...platform, ...settings, ...bodyObject(req.body) };
-      const input = toInput(merged);
+      const input = toInput({ ...platform, ...settings, ...bodyObject(req.body) });
+      const changed_fields = changedFields(current, input);
+      if (req.query.dry_run) return { dry_run: true, changed_fields };
+      // Nothing changed: no write, so applying the same file twice leaves updated_at alone.
+      if (changed_fields.length === 0) return { ...(await load(tenantId, req.params.id)), changed_fields };
       const updated = await replaceConnector(app.pool, app.box, tenantId, req.params.id, input);
       if (!updated) throw notFound('Connector');
       await syncSchedule(req.params.id, input);
-      return updated;
+      return { ...updated, changed_fields };
     },
   );
 

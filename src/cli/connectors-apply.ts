@@ -1,0 +1,77 @@
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
+import { ApiClient, CliError, detailOf, EXIT } from './api-client';
+
+/**
+ * `${VAR}` in any string becomes the environment variable's value (secrets stay out of the file);
+ * `$${` is a literal `${`. A variable that is not set is an error, never an empty string.
+ */
+export function interpolate(value: unknown, env: NodeJS.ProcessEnv, path = ''): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, escaped: string | undefined, name: string) => {
+      if (escaped) return whole.slice(1);
+      const v = env[name];
+      if (v === undefined) throw new CliError(`${path || 'a value'} uses \${${name}}, which is not set in the environment`, EXIT.usage);
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, `${path}[${i}]`));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env, path ? `${path}.${k}` : k)]));
+  }
+  return value;
+}
+
+/** The connectors of a file: `connectors: [ {name, …}, … ]` (or a bare list). */
+export async function readConnectorsFile(file: string, env: NodeJS.ProcessEnv): Promise<Array<Record<string, unknown>>> {
+  let doc: unknown;
+  try {
+    doc = parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as Error).message}`, EXIT.usage);
+  }
+  const list = Array.isArray(doc) ? doc : (doc as { connectors?: unknown } | null)?.connectors;
+  if (!Array.isArray(list)) throw new CliError(`${file} must hold "connectors:" followed by a list of connector definitions`, EXIT.usage);
+  const names = new Set<string>();
+  return list.map((c, i) => {
+    if (!c || typeof c !== 'object' || typeof (c as { name?: unknown }).name !== 'string') throw new CliError(`${file}: connector #${i + 1} needs a name`, EXIT.usage);
+    const name = (c as { name: string }).name;
+    if (names.has(name)) throw new CliError(`${file}: the name "${name}" appears twice`, EXIT.usage);
+    names.add(name);
+    return interpolate(c, env, `connectors[${i}]`) as Record<string, unknown>;
+  });
+}
+
+export interface ApplyChange {
+  action: 'create' | 'update' | 'unchanged' | 'delete';
+  name: string;
+  fields: string[];
+}
+
+/**
+ * Makes the API's connectors match the file, by name: creates the new ones, updates the changed ones in
+ * place (the server compares, credentials included, and reports which fields changed), and with `prune`
+ * deletes the ones the file no longer has. With `dryRun` the server only validates and compares.
+ */
+export async function applyConnectors(api: ApiClient, wanted: Array<Record<string, unknown>>, opts: { prune: boolean; dryRun: boolean }): Promise<ApplyChange[]> {
+  const existing = new Map((await api.ok<Array<{ id: string; name: string }>>('GET', '/connectors')).map((c) => [c.name, c.id]));
+  const q = opts.dryRun ? '?dry_run=true' : '';
+  const changes: ApplyChange[] = [];
+  for (const def of wanted) {
+    const name = def.name as string;
+    const id = existing.get(name);
+    const res = id ? await api.request<{ changed_fields?: string[] }>('PATCH', `/connectors/${id}${q}`, def) : await api.request<{ changed_fields?: string[] }>('POST', `/connectors${q}`, def);
+    if (res.status >= 400) throw new CliError(`connector "${name}": ${detailOf(res.body)}`);
+    const fields = res.body.changed_fields ?? [];
+    changes.push({ action: !id ? 'create' : fields.length ? 'update' : 'unchanged', name, fields });
+  }
+  if (opts.prune) {
+    const keep = new Set(wanted.map((d) => d.name as string));
+    for (const [name, id] of existing) {
+      if (keep.has(name)) continue;
+      if (!opts.dryRun) await api.ok('DELETE', `/connectors/${id}`);
+      changes.push({ action: 'delete', name, fields: [] });
+    }
+  }
+  return changes;
+}
