@@ -14,7 +14,10 @@ export type CursorScalar = string | number | boolean | null;
 
 /** The position after the last row read: its cursor value and its tie-breaker key (one or more columns). */
 export interface Cursor {
-  /** Value of the cursor column (or null when rows are paged by key alone). */
+  /**
+   * Value of the cursor column, in the same exact JSON form as in rows. Null while a run that started from
+   * the beginning is still reading the rows whose cursor column is NULL (they come first, in key order).
+   */
   value: CursorScalar;
   /** The tie-breaker (primary key) columns' values, in key order. */
   key: CursorScalar[];
@@ -25,15 +28,20 @@ export type Row = Record<string, unknown>;
 
 /** What one `read()` call should return. */
 export interface ReadPlan {
-  /** `incremental` resumes after `cursor`; `full` reads everything from the beginning (a resync). */
+  /**
+   * `incremental` resumes after `cursor`; `full` is a resync: the pull forgets the committed cursor and
+   * passes `cursor: null` (or the resync's own checkpoint when it resumes one), and the connector ignores
+   * `lastPull` (`:last_pull` binds to `initial_value` or the epoch). A full read of a source that has a
+   * cursor column but no key streams it whole instead of refusing. The lag window applies to both.
+   */
   mode: 'incremental' | 'full';
-  /** The committed position to resume after; null reads from the beginning (or `initial_value`). */
+  /** The position to resume after; null reads from the beginning (or `initial_value`). */
   cursor: Cursor | null;
   /** The source clock at the start of this run (from `clock()`), the lag window's reference. */
   now: string;
   /**
-   * Query mode without a cursor: the source-clock start time of the last successful run; the connector
-   * binds `:last_pull` to it minus the lag. Null before the first successful run.
+   * The source-clock start time (`now`) of the last successful run; the connector binds `:last_pull` (in a
+   * query or a `where`) to it minus the lag. Null before the first successful run.
    */
   lastPull: string | null;
   /** Rows per batch; the connector holds at most one batch in memory. */
@@ -42,15 +50,23 @@ export interface ReadPlan {
 
 /** One batch of rows in cursor order, with the cursor after its last row. */
 export interface RowBatch {
+  /** Never empty: a read with nothing to return yields no batch at all. */
   rows: Row[];
-  /** Position after the last row of this batch; null when the read is not resumable (streamed query mode). */
+  /**
+   * Position after the last row of this batch; null when the read is not resumable: the source is
+   * streamed whole (no cursor column, or a full read of a source without a key). Keep the committed
+   * cursor as it was when a batch carries null.
+   */
   cursor: Cursor | null;
 }
 
-/** A table, collection or label the source offers. */
+/** A table, collection or label the source offers (or what one connector reads: see `describe`). */
 export interface SourceTable {
+  /** As the config's `table` would name it (`schema.table` for PostgreSQL), or `query`. */
   name: string;
+  /** Columns with the source's own type names. */
   columns: Array<{ name: string; type: string; nullable: boolean }>;
+  /** The columns that identify a row: configured `primary_key`, else discovered, else the tie-breaker; may be empty. */
   primaryKey: string[];
 }
 
@@ -59,9 +75,20 @@ export interface SourceConnector {
   check(): Promise<void>;
   /** Tables/collections/labels with their columns and keys. */
   discover?(): Promise<SourceTable[]>;
+  /**
+   * What this connector reads: its table's (or its query's result's) columns and the key that identifies a
+   * row. The pull builds the record mapper from it (`compileRecordMapper(def, describe().primaryKey)`), since
+   * the default source_id is the primary key, which is discovered when the config does not name it.
+   * `plan` (optional) only supplies `:last_pull` when a query must run to be described.
+   */
+  describe(plan?: ReadPlan): Promise<SourceTable>;
   /** The source's current time, ISO 8601 in UTC with the source's full precision. */
   clock(): Promise<string>;
-  /** Batches in cursor order. Stops early when `signal` aborts; closes its server-side cursor either way. */
+  /**
+   * Batches in cursor order. Stops early (without an error) when `signal` aborts, and closes its
+   * server-side cursor and transaction either way, also when the consumer stops iterating.
+   */
   read(plan: ReadPlan, signal: AbortSignal): AsyncIterable<RowBatch>;
+  /** Releases connections; the connector is not used afterwards. */
   close(): Promise<void>;
 }

@@ -6,6 +6,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 bash scripts/services.sh up
+bash scripts/lib/chromium.sh  # Debian's chromium for the browser tests (apt-get when missing)
 while IFS= read -r line; do export "$line"; done < <(bash scripts/services.sh env)
 
 npm run --silent lint

@@ -29,8 +29,19 @@ async function answers(check: () => Promise<unknown>): Promise<boolean> {
  * connectors created through the API with a 10-second schedule, real scheduled pulls, then changed source
  * rows picked up by the next scheduled run. Leaves the server running (Ctrl-C stops it) unless --exit.
  */
+export const DEMO_HELP = `qanatix demo [--exit] [--port 8000] [--rows 5000]
+
+  Starts PostgreSQL, MariaDB and Redis when they do not answer, seeds a sample products table in PostgreSQL and
+  a stock table in MariaDB, creates a key and two connectors through the API on a 10-second schedule, lets the
+  scheduled pulls run, changes source rows and shows the next scheduled runs picking them up. The server keeps
+  running afterwards (Ctrl-C stops it) unless --exit.`;
+
 export async function demo(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { exit: { type: 'boolean' }, port: { type: 'string' }, rows: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { exit: { type: 'boolean' }, port: { type: 'string' }, rows: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    console.log(DEMO_HELP);
+    return EXIT.ok;
+  }
   const started = Date.now();
   const rows = Number(values.rows ?? 5000);
   const port = Number(values.port ?? process.env.PORT ?? 8000);

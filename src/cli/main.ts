@@ -1,12 +1,4 @@
-import { loadConfig } from '../config';
-import { migrate } from '../db/migrate';
-import { createPool } from '../db/pool';
-import { startRoles } from '../server';
 import { CliError, EXIT } from './api-client';
-import { CONNECTORS_HELP, connectorsCommand } from './connectors-command';
-import { KEYS_HELP, keysCommand } from './keys-command';
-import { PULL_HELP, pullCommand, RUNS_HELP, runsCommand } from './pull-command';
-import { QUEUES_HELP, queuesCommand, RETRY_HELP, retryCommand } from './queues-command';
 
 const HELP = `qanatix — the QANATIX ingestion platform: scheduled database pulls and an HTTP push API
 
@@ -35,18 +27,16 @@ const ROLE_HELP = {
   worker: 'qanatix worker\n\nRuns pulls from the queue in REDIS_URL (WORKER_CONCURRENCY at once, default 2) and keeps job schedulers in step with Postgres.',
 } as const;
 
-const COMMANDS: Record<string, { help: string; run(args: string[]): Promise<number> }> = {
-  migrate: { help: 'qanatix migrate\n\nApplies the migrations not yet applied to DATABASE_URL.', run: migrateCommand },
-  keys: { help: KEYS_HELP, run: keysCommand },
-  connectors: { help: CONNECTORS_HELP, run: connectorsCommand },
-  pull: { help: PULL_HELP, run: (a) => pullCommand(a) },
-  runs: { help: RUNS_HELP, run: runsCommand },
-  queues: { help: QUEUES_HELP, run: queuesCommand },
-  retry: { help: RETRY_HELP, run: retryCommand },
-  demo: {
-    help: 'qanatix demo\n\nStarts the services when none are configured, seeds sample sources, and shows scheduled pulls picking up changes.',
-    run: async (a) => (await import('./demo')).demo(a),
-  },
+// Each command loads its own modules: `qanatix pull --help` should not pay for the server's.
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  migrate: async (a) => (await import('./migrate-command')).migrateCommand(a),
+  keys: async (a) => (await import('./keys-command')).keysCommand(a),
+  connectors: async (a) => (await import('./connectors-command')).connectorsCommand(a),
+  pull: async (a) => (await import('./pull-command')).pullCommand(a),
+  runs: async (a) => (await import('./pull-command')).runsCommand(a),
+  queues: async (a) => (await import('./queues-command')).queuesCommand(a),
+  retry: async (a) => (await import('./queues-command')).retryCommand(a),
+  demo: async (a) => (await import('./demo')).demo(a),
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -54,17 +44,17 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (command === 'serve' || command === 'api' || command === 'worker') {
       if (rest.includes('--help') || rest.includes('-h')) return help(ROLE_HELP[command]);
+      const [{ startRoles }, { loadConfig }] = await Promise.all([import('../server'), import('../config')]);
       await startRoles(loadConfig(), { api: command !== 'worker', worker: command !== 'api' });
       return await new Promise<number>(() => {});
     }
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') return help(HELP);
-    const cmd = COMMANDS[command];
-    if (!cmd) {
+    const run = COMMANDS[command];
+    if (!run) {
       console.error(`unknown command "${command}"\n\n${HELP}`);
       return EXIT.usage;
     }
-    if (command !== 'connectors' && command !== 'keys' && (rest.includes('--help') || rest.includes('-h'))) return help(cmd.help);
-    return await cmd.run(rest);
+    return await run(rest);
   } catch (err) {
     if (err instanceof CliError) {
       console.error(`error: ${err.message}`);
@@ -82,15 +72,4 @@ export async function main(argv: string[]): Promise<number> {
 function help(text: string): number {
   console.log(text);
   return EXIT.ok;
-}
-
-async function migrateCommand(): Promise<number> {
-  const pool = createPool(loadConfig().databaseUrl, 1);
-  try {
-    const applied = await migrate(pool);
-    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
-    return EXIT.ok;
-  } finally {
-    await pool.end();
-  }
 }

@@ -94,9 +94,20 @@ export interface ConformanceSource {
   teardown(): Promise<void>;
 }
 
+/** What a source can express; the suite leaves out the cases a source cannot (all true when omitted). */
+export interface ConformanceCapabilities {
+  /** Tables without a primary key (document stores always have `_id`). */
+  keylessTables?: boolean;
+  /** Primary keys of several columns. */
+  compositeKeys?: boolean;
+  /** A write transaction held open across a read (`begin()`). */
+  transactions?: boolean;
+}
+
 export interface ConformanceFactory {
   /** For test names: `PostgreSQL`, `MariaDB`. */
   name: string;
+  capabilities?: ConformanceCapabilities;
   /** Creates a fresh, empty schema or database for one test file. */
   setup(): Promise<ConformanceSource>;
 }

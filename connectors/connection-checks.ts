@@ -1,0 +1,131 @@
+/**
+ * Field checks shared by the per-source `connection_config` validators: DSNs, host parts, TLS options.
+ * Each check reports through an `IssueReporter` and returns the normalised value (or undefined).
+ */
+import type { IssueReporter } from './config-error';
+
+export type PlainObject = Record<string, unknown>;
+
+/** TLS settings, normalised; `null` means a plain connection. */
+export interface TlsOptions {
+  /** Verify the server certificate against `ca` or the system store (default true). */
+  reject_unauthorized: boolean;
+  /** PEM CA bundle, client certificate and key, server name for SNI/verification. */
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
+}
+
+export function isPlainObject(value: unknown): value is PlainObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Date);
+}
+
+/** Reports every key of `obj` not in `allowed`. */
+export function rejectUnknownKeys(obj: PlainObject, allowed: readonly string[], report: IssueReporter, loc: string[] = []): void {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) report([...loc, key], `unknown field - expected one of ${allowed.join(', ')}`, 'unknown_field');
+  }
+}
+
+export function optionalString(obj: PlainObject, key: string, report: IssueReporter, loc: string[] = []): string | undefined {
+  const value = obj[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value.trim() === '') {
+    report([...loc, key], 'must be a non-empty string', 'invalid_type');
+    return undefined;
+  }
+  return value;
+}
+
+export function requiredString(obj: PlainObject, key: string, report: IssueReporter, loc: string[] = []): string | undefined {
+  if (obj[key] === undefined || obj[key] === null) {
+    report([...loc, key], 'is required', 'missing');
+    return undefined;
+  }
+  return optionalString(obj, key, report, loc);
+}
+
+export function optionalPort(obj: PlainObject, key: string, report: IssueReporter, fallback: number): number {
+  const value = obj[key];
+  if (value === undefined || value === null) return fallback;
+  const port = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    report([key], 'must be a port number between 1 and 65535', 'invalid_value');
+    return fallback;
+  }
+  return port;
+}
+
+export function optionalSeconds(obj: PlainObject, key: string, report: IssueReporter, fallback: number, max = 3600): number {
+  const value = obj[key];
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
+    report([key], `must be a number of seconds between 0 and ${max}`, 'invalid_value');
+    return fallback;
+  }
+  return value;
+}
+
+/**
+ * A connection URL with one of `schemes`. The message never repeats the value: it may hold a password.
+ */
+export function parseDsn(value: unknown, schemes: readonly string[], report: IssueReporter, loc: string[] = ['dsn']): URL | undefined {
+  if (typeof value !== 'string' || value.trim() === '') {
+    report(loc, `must be a connection URL such as ${schemes[0]}://user:password@host:port/database`, 'invalid_type');
+    return undefined;
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    report(loc, `is not a valid URL - expected ${schemes[0]}://user:password@host:port/database`, 'invalid_value');
+    return undefined;
+  }
+  const scheme = url.protocol.replace(/:$/, '');
+  if (!schemes.includes(scheme)) {
+    report(loc, `must start with ${schemes.map((s) => `${s}://`).join(' or ')}`, 'invalid_value');
+    return undefined;
+  }
+  if (!url.hostname) {
+    report(loc, 'must name a host', 'invalid_value');
+    return undefined;
+  }
+  return url;
+}
+
+/** `ssl`: `true`, `false`, or `{ reject_unauthorized?, ca?, cert?, key?, servername? }`. */
+export function parseTls(value: unknown, report: IssueReporter, loc: string[] = ['ssl']): TlsOptions | null {
+  if (value === undefined || value === null || value === false) return null;
+  if (value === true) return { reject_unauthorized: true };
+  if (!isPlainObject(value)) {
+    report(loc, 'must be true, false or an object with reject_unauthorized, ca, cert, key, servername', 'invalid_type');
+    return null;
+  }
+  rejectUnknownKeys(value, ['reject_unauthorized', 'ca', 'cert', 'key', 'servername'], report, loc);
+  const tls: TlsOptions = { reject_unauthorized: true };
+  if (value.reject_unauthorized !== undefined) {
+    if (typeof value.reject_unauthorized !== 'boolean') report([...loc, 'reject_unauthorized'], 'must be true or false', 'invalid_type');
+    else tls.reject_unauthorized = value.reject_unauthorized;
+  }
+  for (const key of ['ca', 'cert', 'key', 'servername'] as const) {
+    const text = optionalString(value, key, report, loc);
+    if (text !== undefined) tls[key] = text;
+  }
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    report(loc, 'cert and key go together - give both or neither', 'conflict');
+  }
+  return tls;
+}
+
+/** Node `tls.connect` options for a driver's `ssl` setting. */
+export function nodeTlsOptions(tls: TlsOptions): { rejectUnauthorized: boolean; ca?: string; cert?: string; key?: string; servername?: string } {
+  const out: { rejectUnauthorized: boolean; ca?: string; cert?: string; key?: string; servername?: string } = {
+    rejectUnauthorized: tls.reject_unauthorized,
+  };
+  if (tls.ca !== undefined) out.ca = tls.ca;
+  if (tls.cert !== undefined) out.cert = tls.cert;
+  if (tls.key !== undefined) out.key = tls.key;
+  if (tls.servername !== undefined) out.servername = tls.servername;
+  return out;
+}

@@ -1,0 +1,63 @@
+/**
+ * The one error type connectors throw. `kind` says what went wrong in terms a user can act on, `retryable`
+ * says whether trying again later can help (the job layer turns the rest into unrecoverable failures).
+ * Messages never carry a password or a DSN's `user:pass@` part: every message passes `redactSecrets`.
+ */
+
+export type ConnectorErrorKind =
+  /** The connector definition is invalid (see `ConfigError` for per-field issues). */
+  | 'config'
+  /** The source rejected the credentials. */
+  | 'auth'
+  /** The source could not be reached (refused, unknown host, timeout, connection lost). */
+  | 'unreachable'
+  /** A database, schema, table or column does not exist. */
+  | 'not_found'
+  /** The query or filter is not valid for the source. */
+  | 'syntax'
+  /** The source refused an operation: missing privilege, or an attempt to write. */
+  | 'permission'
+  /** Keyset reading needs a key: the table has no primary key and no tie-breaker is configured. */
+  | 'no_key'
+  /** A momentary failure (deadlock, serialization failure, shutdown, too many connections). */
+  | 'transient';
+
+const RETRYABLE: ReadonlySet<ConnectorErrorKind> = new Set(['unreachable', 'transient']);
+
+export interface ConnectorErrorOptions {
+  /** The driver's code (SQLSTATE, MySQL error name, Node error code), kept for logs and tests. */
+  code?: string | undefined;
+  /** Literal secrets (passwords) to remove from the message, in addition to URL credentials. */
+  secrets?: readonly string[];
+}
+
+export class ConnectorError extends Error {
+  readonly kind: ConnectorErrorKind;
+  /** True only for `unreachable` and `transient`: a later attempt may succeed. */
+  readonly retryable: boolean;
+  readonly code: string | undefined;
+
+  constructor(kind: ConnectorErrorKind, message: string, options: ConnectorErrorOptions = {}) {
+    super(redactSecrets(message, options.secrets ?? []));
+    this.name = 'ConnectorError';
+    Object.setPrototypeOf(this, new.target.prototype);
+    this.kind = kind;
+    this.retryable = RETRYABLE.has(kind);
+    this.code = options.code;
+  }
+}
+
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]*@/gi;
+const KEYWORD_PASSWORD = /\b(password|passwd|pwd)(\s*=\s*)("[^"]*"|'[^']*'|[^\s&;,)]+)/gi;
+
+/**
+ * Removes credentials from text that may echo a DSN or a driver message: `scheme://user:pass@` loses its
+ * user info, `password=…` keywords lose their value, and each given secret is replaced by `***`.
+ */
+export function redactSecrets(text: string, secrets: readonly string[] = []): string {
+  let out = text.replace(URL_CREDENTIALS, '$1').replace(KEYWORD_PASSWORD, '$1$2***');
+  for (const secret of secrets) {
+    if (secret) out = out.split(secret).join('***');
+  }
+  return out;
+}

@@ -1,0 +1,215 @@
+/**
+ * Rows → records `{ name, source_id, vertical_data }`, the shape the ingestion core takes.
+ *
+ * `compileRecordMapper` does all the thinking once per connector (templates parsed, include/exclude/rename
+ * turned into lookups); the function it returns runs per row and only copies values. A row that cannot
+ * become a record (no usable name or source_id) yields a `RowMappingError` instead of throwing, so the pull
+ * can send that row to the ingestion's DLQ and carry on.
+ *
+ * Rules
+ * - `name`: the `name_column` value; strings are kept as they are, numbers and booleans become strings;
+ *   null, missing, empty or non-scalar values are a row error.
+ * - `source_id`: a column (`"id"`), a template (`"pg-{id}"`, `{{`/`}}` for literal braces), or by default the
+ *   key columns (primary key or tie-breaker): one column's value as a string, several joined by `:` with
+ *   `%` and `:` inside each value percent-encoded so different keys never collide. No key: no source_id
+ *   (the core then deduplicates by content hash).
+ * - `vertical_data`: every other column of the row (the name column is consumed), restricted by
+ *   `fields.include` or `fields.exclude` (source column names) and renamed by `fields.rename`.
+ */
+import type { Row } from './contract';
+import type { FieldsConfig } from './connector-config';
+
+export interface SourceRecord {
+  name: string;
+  source_id?: string;
+  vertical_data: Record<string, unknown>;
+}
+
+/** Why one row could not become a record; not an `Error` (no stack trace per rejected row). */
+export class RowMappingError {
+  readonly message: string;
+  constructor(message: string) {
+    this.message = message;
+  }
+}
+
+export type RecordMapper = (row: Row) => SourceRecord | RowMappingError;
+
+/** The parts of the definition the mapping needs. */
+export interface RecordMappingConfig {
+  name_column: string;
+  source_id: string | null;
+  fields: FieldsConfig;
+}
+
+export type SourceIdPart = string | { column: string };
+
+/** Parses `pg-{id}`-style templates; literal braces are written `{{` and `}}`. */
+export function parseSourceIdTemplate(template: string): { parts: SourceIdPart[] } | { error: string } {
+  const parts: SourceIdPart[] = [];
+  let literal = '';
+  for (let i = 0; i < template.length; i++) {
+    const ch = template[i];
+    if (ch === '{' && template[i + 1] === '{') {
+      literal += '{';
+      i++;
+    } else if (ch === '}' && template[i + 1] === '}') {
+      literal += '}';
+      i++;
+    } else if (ch === '{') {
+      const end = template.indexOf('}', i + 1);
+      if (end < 0) return { error: `unclosed "{" at position ${i + 1} - write {column}, or {{ for a literal brace` };
+      const column = template.slice(i + 1, end).trim();
+      if (!column) return { error: `empty "{}" at position ${i + 1} - name a column inside the braces` };
+      if (literal) parts.push(literal);
+      literal = '';
+      parts.push({ column });
+      i = end;
+    } else if (ch === '}') {
+      return { error: `unmatched "}" at position ${i + 1} - write }} for a literal brace` };
+    } else {
+      literal += ch;
+    }
+  }
+  if (literal) parts.push(literal);
+  if (!parts.some((p) => typeof p !== 'string')) return { error: 'a template must reference at least one {column}' };
+  return { parts };
+}
+
+/** Whether a `source_id` setting is a template rather than a column name. */
+export function isSourceIdTemplate(sourceId: string): boolean {
+  return sourceId.includes('{') || sourceId.includes('}');
+}
+
+/**
+ * Builds the per-row mapper. `keyColumns` is the source's key (`SourceConnector.describe().primaryKey`),
+ * used for the default source_id.
+ */
+export function compileRecordMapper(config: RecordMappingConfig, keyColumns: readonly string[]): RecordMapper {
+  const nameColumn = config.name_column;
+  const sourceIdOf = compileSourceId(config.source_id, keyColumns);
+  const verticalDataOf = compileVerticalData(config.fields, nameColumn);
+
+  return (row) => {
+    const rawName = row[nameColumn];
+    let name: string;
+    if (typeof rawName === 'string') name = rawName;
+    else if (typeof rawName === 'number' || typeof rawName === 'boolean' || typeof rawName === 'bigint') name = String(rawName);
+    else return new RowMappingError(describeBadName(row, nameColumn, rawName, sourceIdOf));
+    // Only a name that starts with whitespace can be blank: no trim() (a copy) for the usual row.
+    const first = name.charCodeAt(0);
+    if (name === '' || ((first <= 32 || first >= 128) && name.trim() === '')) return new RowMappingError(describeBadName(row, nameColumn, rawName, sourceIdOf));
+
+    const vertical_data = verticalDataOf(row);
+    if (sourceIdOf === null) return { name, vertical_data };
+    const source_id = sourceIdOf(row);
+    if (source_id instanceof RowMappingError) return source_id;
+    return { name, source_id, vertical_data };
+  };
+}
+
+type SourceIdOf = (row: Row) => string | RowMappingError;
+
+function compileSourceId(setting: string | null, keyColumns: readonly string[]): SourceIdOf | null {
+  if (setting !== null && isSourceIdTemplate(setting)) {
+    const parsed = parseSourceIdTemplate(setting);
+    if ('error' in parsed) throw new Error(`source_id template ${JSON.stringify(setting)}: ${parsed.error}`);
+    const parts = parsed.parts;
+    return (row) => {
+      let out = '';
+      for (const part of parts) {
+        if (typeof part === 'string') {
+          out += part;
+          continue;
+        }
+        const text = scalarText(row[part.column]);
+        if (text === null) return new RowMappingError(`source_id template needs column "${part.column}", which is ${describeValue(row[part.column])}`);
+        out += text;
+      }
+      return out;
+    };
+  }
+  const columns = setting !== null ? [setting] : keyColumns;
+  if (columns.length === 0) return null;
+  if (columns.length === 1) {
+    const column = columns[0] as string;
+    return (row) => {
+      const text = scalarText(row[column]);
+      return text ?? new RowMappingError(`source_id column "${column}" is ${describeValue(row[column])}`);
+    };
+  }
+  return (row) => {
+    let out = '';
+    for (let i = 0; i < columns.length; i++) {
+      const column = columns[i] as string;
+      const text = scalarText(row[column]);
+      if (text === null) return new RowMappingError(`key column "${column}" is ${describeValue(row[column])}, so the row has no source_id`);
+      out += (i ? ':' : '') + escapeKeyPart(text);
+    }
+    return out;
+  };
+}
+
+function compileVerticalData(fields: FieldsConfig, nameColumn: string): (row: Row) => Record<string, unknown> {
+  const renames = new Map(Object.entries(fields.rename));
+  if (fields.include !== null) {
+    const sources = fields.include.filter((c) => c !== nameColumn);
+    const targets = sources.map((c) => renames.get(c) ?? c);
+    const count = sources.length;
+    return (row) => {
+      const out: Record<string, unknown> = {};
+      for (let i = 0; i < count; i++) {
+        const value = row[sources[i] as string];
+        if (value !== undefined) assign(out, targets[i] as string, value);
+      }
+      return out;
+    };
+  }
+  const skip = new Set([...fields.exclude, nameColumn]);
+  if (renames.size === 0 && skip.size === 1) {
+    return (row) => {
+      const out: Record<string, unknown> = {};
+      for (const key in row) {
+        if (key !== nameColumn) assign(out, key, row[key]);
+      }
+      return out;
+    };
+  }
+  return (row) => {
+    const out: Record<string, unknown> = {};
+    for (const key in row) {
+      if (skip.has(key)) continue;
+      assign(out, renames.get(key) ?? key, row[key]);
+    }
+    return out;
+  };
+}
+
+function assign(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
+}
+
+function scalarText(value: unknown): string | null {
+  if (typeof value === 'string') return value === '' ? null : value;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  return null;
+}
+
+function escapeKeyPart(text: string): string {
+  return text.includes('%') || text.includes(':') ? text.replaceAll('%', '%25').replaceAll(':', '%3A') : text;
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (value === null) return 'null';
+  if (value === '') return 'empty';
+  return `not a scalar (${Array.isArray(value) ? 'array' : typeof value})`;
+}
+
+function describeBadName(row: Row, nameColumn: string, value: unknown, sourceIdOf: SourceIdOf | null): string {
+  const id = sourceIdOf ? sourceIdOf(row) : null;
+  const which = typeof id === 'string' ? ` (source_id ${JSON.stringify(id)})` : '';
+  const what = typeof value === 'string' ? 'blank' : describeValue(value);
+  return `row${which} has no usable name: column "${nameColumn}" is ${what} - set name_column to a column that always has a value`;
+}

@@ -1,0 +1,28 @@
+import type { CursorScalar } from '../contract';
+import type { SqlColumn, SqlDialect, SqlParams } from '../sql/sql-dialect';
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * PostgreSQL: "quoted" identifiers, `$n` placeholders whose types the server infers from the compared
+ * column, and row-value keyset predicates (one index range on an index over (cursor, key…)).
+ */
+export const postgresqlDialect: SqlDialect = {
+  name: 'PostgreSQL',
+  lexer: { backslashEscapes: false, dollarQuotes: true, hashComments: false, backticks: false, nestedComments: true },
+  keyset: 'row-value',
+  quoteIdentifier,
+  quoteTable(name: string): string {
+    const dot = name.indexOf('.');
+    return dot < 0 ? quoteIdentifier(name) : `${quoteIdentifier(name.slice(0, dot))}.${quoteIdentifier(name.slice(dot + 1))}`;
+  },
+  placeholder: (index) => `$${index}`,
+  toParam(column: SqlColumn, value: CursorScalar): unknown {
+    return column.kind === 'binary' && typeof value === 'string' ? Buffer.from(value, 'base64') : value;
+  },
+  instantParam: (iso) => iso,
+  equals: (columnSql, bind) => `${columnSql} = ${bind()}`,
+  limit: (_params: SqlParams, rows: number) => `LIMIT ${Math.trunc(rows)}`,
+};

@@ -1,0 +1,182 @@
+/**
+ * The PostgreSQL side of the shared SQL reader: a small pg pool owned by one connector, with the
+ * connector's own type parsers, and every statement inside `BEGIN READ ONLY … COMMIT`.
+ *
+ * Keyset pages run one short transaction each, so the source never holds an idle transaction while the
+ * pull commits a batch. Streamed reads keep one transaction open around `DECLARE … CURSOR` / `FETCH n`.
+ */
+import pg from 'pg';
+import type { Row } from '../contract';
+import { nodeTlsOptions } from '../connection-checks';
+import type { SqlColumn } from '../sql/sql-dialect';
+import type { Statement, StatementBuilder } from '../sql/sql-keyset';
+import type { SqlSession } from '../sql/sql-reader';
+import type { PostgresqlConnection } from './postgresql-config';
+import { toConnectorError, type PgErrorContext } from './postgresql-errors';
+import { PgTypes, SESSION_SETTINGS } from './postgresql-types';
+
+const BEGIN = `BEGIN TRANSACTION READ ONLY; ${SESSION_SETTINGS}`;
+const CURSOR_NAME = 'qanatix_rows';
+
+const ATTRIBUTES_QUERY =
+  'SELECT a.attrelid::int AS rel, a.attnum::int AS num, a.attnotnull AS not_null, format_type(a.atttypid, a.atttypmod) AS type ' +
+  'FROM pg_catalog.pg_attribute a JOIN unnest($1::oid[], $2::int2[]) AS f(rel, num) ON a.attrelid = f.rel AND a.attnum = f.num';
+
+const PRIMARY_KEY_QUERY =
+  'SELECT a.attname AS name FROM pg_catalog.pg_index i ' +
+  'CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ' +
+  'JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ' +
+  'WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY k.ord';
+
+export class PostgresqlSession implements SqlSession {
+  readonly types = new PgTypes();
+  private readonly connection: PostgresqlConnection;
+  private readonly errors: PgErrorContext;
+  private pool: pg.Pool | null = null;
+
+  constructor(connection: PostgresqlConnection, errors: PgErrorContext) {
+    this.connection = connection;
+    this.errors = errors;
+  }
+
+  async readPage(statements: readonly StatementBuilder[], limit: number): Promise<Row[]> {
+    return this.readOnly(async (client) => {
+      let rows: Row[] = [];
+      for (const build of statements) {
+        const { sql, values } = build(limit - rows.length);
+        const result = await client.query<Row>({ text: sql, values });
+        rows = rows.length === 0 ? result.rows : rows.concat(result.rows);
+        if (rows.length >= limit) break;
+      }
+      return rows;
+    });
+  }
+
+  async *stream(statement: Statement, batchSize: number, signal: AbortSignal): AsyncGenerator<Row[]> {
+    const client = await this.connect();
+    let finished = false;
+    let broken: Error | undefined;
+    try {
+      await this.run(client, BEGIN);
+      await this.run(client, `DECLARE ${CURSOR_NAME} NO SCROLL CURSOR FOR\n${statement.sql}`, statement.values);
+      const fetch = `FETCH FORWARD ${Math.trunc(batchSize)} FROM ${CURSOR_NAME}`;
+      while (!signal.aborted) {
+        const { rows } = await this.run(client, fetch);
+        if (rows.length) yield rows;
+        if (rows.length < batchSize) break;
+      }
+      await this.run(client, 'COMMIT');
+      finished = true;
+    } finally {
+      if (!finished) broken = await rollback(client);
+      client.release(broken);
+    }
+  }
+
+  /** Column names and types of a `LIMIT 0` statement; nullability from the catalog where a column maps to one. */
+  async describe(statement: Statement): Promise<SqlColumn[]> {
+    return this.readOnly(async (client) => {
+      const { fields } = await client.query({ text: statement.sql, values: statement.values });
+      await this.types.resolve(
+        fields.map((f) => f.dataTypeID),
+        async (sql, values) => (await client.query(sql, values)).rows,
+      );
+      const sourced = fields.filter((f) => f.tableID > 0);
+      const attributes = new Map<string, { not_null: boolean; type: string }>();
+      if (sourced.length) {
+        const { rows } = await client.query<{ rel: number; num: number; not_null: boolean; type: string }>(ATTRIBUTES_QUERY, [
+          sourced.map((f) => f.tableID),
+          sourced.map((f) => f.columnID),
+        ]);
+        for (const r of rows) attributes.set(`${r.rel}:${r.num}`, r);
+      }
+      return fields.map((f) => {
+        const attribute = attributes.get(`${f.tableID}:${f.columnID}`);
+        return {
+          name: f.name,
+          type: attribute?.type ?? this.types.nameOf(f.dataTypeID),
+          kind: this.types.kindOf(f.dataTypeID),
+          nullable: !attribute?.not_null,
+          paramCast: null,
+        };
+      });
+    });
+  }
+
+  /** The primary key columns of a table (`table` or `schema.table`, already quoted), in key order. */
+  async primaryKey(quotedTable: string): Promise<string[]> {
+    const rows = await this.query<{ name: string }>(PRIMARY_KEY_QUERY, [quotedTable]);
+    return rows.map((r) => r.name);
+  }
+
+  /** One statement in a read-only transaction. */
+  async query<T extends Row>(sql: string, values: unknown[] = []): Promise<T[]> {
+    return this.readOnly(async (client) => (await client.query<T>(sql, values)).rows);
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.end();
+  }
+
+  private async readOnly<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query(BEGIN);
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      broken = await rollback(client);
+      throw toConnectorError(err, this.errors);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  private async run(client: pg.PoolClient, sql: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
+    try {
+      return await client.query<Row>(values ? { text: sql, values } : sql);
+    } catch (err) {
+      throw toConnectorError(err, this.errors);
+    }
+  }
+
+  private async connect(): Promise<pg.PoolClient> {
+    try {
+      return await this.getPool().connect();
+    } catch (err) {
+      throw toConnectorError(err, this.errors);
+    }
+  }
+
+  private getPool(): pg.Pool {
+    if (this.pool) return this.pool;
+    const c = this.connection;
+    const pool = new pg.Pool({
+      connectionString: c.dsn,
+      ...(c.ssl ? { ssl: nodeTlsOptions(c.ssl) } : {}),
+      types: this.types.pgTypes as unknown as pg.CustomTypesConfig,
+      max: 2,
+      idleTimeoutMillis: 10_000,
+      connectionTimeoutMillis: c.connect_timeout_seconds * 1000,
+      application_name: 'qanatix-connector',
+    });
+    // An idle client that loses its server is dropped from the pool; the next checkout reconnects.
+    pool.on('error', () => {});
+    this.pool = pool;
+    return pool;
+  }
+}
+
+/** Rolls back after a failure; a client that cannot even do that is returned as broken (destroyed). */
+async function rollback(client: pg.PoolClient): Promise<Error | undefined> {
+  try {
+    await client.query('ROLLBACK');
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
+}

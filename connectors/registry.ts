@@ -1,0 +1,47 @@
+/**
+ * Connector types by `connector_type`. Each entry validates its own `connection_config` and creates the
+ * connector; everything else about a definition is validated once, in connector-config.ts.
+ * MongoDB and Neo4j add their entries here (`tableAlias: 'collection'` / `'label'`).
+ */
+import type { SourceConnector } from './contract';
+import type { IssueReporter } from './config-error';
+import type { PlainObject } from './connection-checks';
+import { validateConnectorConfig, type ConnectorDefinition } from './connector-config';
+import { validateMysqlConnection } from './mysql/mysql-config';
+import { MysqlConnector } from './mysql/mysql-connector';
+import { validatePostgresqlConnection } from './postgresql/postgresql-config';
+import { PostgresqlConnector } from './postgresql/postgresql-connector';
+
+export interface ConnectorType {
+  /** The word users of this source write for table mode instead of `table` (`collection`, `label`); both are accepted. */
+  tableAlias?: string;
+  /** `text`: `query`/`where` are SQL or Cypher strings; `document`: filter documents (MongoDB). */
+  queryKind: 'text' | 'document';
+  /** Checks `connection_config` (reporting issues relative to it) and returns it normalised. */
+  validateConnection(value: PlainObject, report: IssueReporter): Record<string, unknown>;
+  create(definition: ConnectorDefinition): SourceConnector;
+}
+
+export const connectorTypes: Readonly<Record<string, ConnectorType>> = {
+  postgresql: {
+    queryKind: 'text',
+    validateConnection: (value, report) => ({ ...validatePostgresqlConnection(value, report) }),
+    create: (definition) => new PostgresqlConnector(definition),
+  },
+  mysql: {
+    queryKind: 'text',
+    validateConnection: (value, report) => ({ ...validateMysqlConnection(value, report) }),
+    create: (definition) => new MysqlConnector(definition),
+  },
+};
+
+export { validateConnectorConfig };
+
+/**
+ * The connector for a definition, raw or already validated: it is validated (again) here, so a connector
+ * never runs on an unchecked definition. Throws `ConfigError`.
+ */
+export function createConnector(definition: ConnectorDefinition | Record<string, unknown>): SourceConnector {
+  const valid = validateConnectorConfig(definition, connectorTypes);
+  return (connectorTypes[valid.connector_type] as ConnectorType).create(valid);
+}

@@ -1,0 +1,75 @@
+/**
+ * Keyset page statements: "the next n rows after position (v0, v1, …) in (c0, c1, …) order", never OFFSET.
+ *
+ * Row-value dialects get one statement:
+ *   SELECT … WHERE <filters> AND (c0, c1, c2) > ($1, $2, $3) ORDER BY c0, c1, c2 LIMIT n
+ * Split dialects get one statement per prefix of the position, deepest first, each a plain index range:
+ *   … WHERE <filters> AND c0 = v0 AND c1 = v1 AND c2 > v2 ORDER BY c0, c1, c2 LIMIT n
+ *   … WHERE <filters> AND c0 = v0 AND c1 > v1           ORDER BY c0, c1, c2 LIMIT n - (rows so far)
+ *   … WHERE <filters> AND c0 > v0                       ORDER BY c0, c1, c2 LIMIT n - (rows so far)
+ * run in that order until the page is full; their union is exactly the row-value predicate, in order.
+ */
+import type { CursorScalar } from '../contract';
+import { SqlParams, type SqlColumn, type SqlDialect } from './sql-dialect';
+
+export interface Statement {
+  sql: string;
+  values: unknown[];
+}
+
+/** Builds one statement for at most `limit` rows. */
+export type StatementBuilder = (limit: number) => Statement;
+
+export interface PageQuery {
+  /** `SELECT <columns> FROM <source>`; may add parameters (`:last_pull`). */
+  head(params: SqlParams): string;
+  /** Conditions ANDed after the head, rendered in order. */
+  filters: ReadonlyArray<(params: SqlParams) => string>;
+  /** ORDER BY these columns, ascending. */
+  order: readonly SqlColumn[];
+  /** Continue strictly after `values` of `columns` (a leading part of the order, or all of it); null: from the start. */
+  after: { columns: readonly SqlColumn[]; values: readonly CursorScalar[] } | null;
+}
+
+/** The statements of one page, in the order they must run. */
+export function pageStatements(dialect: SqlDialect, query: PageQuery): StatementBuilder[] {
+  const after = query.after;
+  if (!after || after.columns.length === 0) return [(limit) => build(dialect, query, null, limit)];
+  if (dialect.keyset === 'row-value' || after.columns.length === 1) {
+    return [
+      (limit) =>
+        build(dialect, query, (params) => {
+          const cols = after.columns.map((c) => dialect.quoteIdentifier(c.name));
+          const vals = after.columns.map((c, i) => params.bind(c, after.values[i] as CursorScalar));
+          return cols.length === 1 ? `${cols[0]} > ${vals[0]}` : `(${cols.join(', ')}) > (${vals.join(', ')})`;
+        }, limit),
+    ];
+  }
+  const builders: StatementBuilder[] = [];
+  for (let depth = after.columns.length - 1; depth >= 0; depth--) {
+    builders.push((limit) =>
+      build(dialect, query, (params) => {
+        const terms: string[] = [];
+        for (let i = 0; i < depth; i++) {
+          const column = after.columns[i] as SqlColumn;
+          terms.push(dialect.equals(dialect.quoteIdentifier(column.name), () => params.bind(column, after.values[i] as CursorScalar)));
+        }
+        const column = after.columns[depth] as SqlColumn;
+        terms.push(`${dialect.quoteIdentifier(column.name)} > ${params.bind(column, after.values[depth] as CursorScalar)}`);
+        return terms.join(' AND ');
+      }, limit),
+    );
+  }
+  return builders;
+}
+
+function build(dialect: SqlDialect, query: PageQuery, position: ((params: SqlParams) => string) | null, limit: number): Statement {
+  const params = new SqlParams(dialect);
+  let sql = query.head(params);
+  const conditions = query.filters.map((f) => f(params));
+  if (position) conditions.push(position(params));
+  if (conditions.length) sql += `\nWHERE ${conditions.join('\n  AND ')}`;
+  sql += `\nORDER BY ${query.order.map((c) => dialect.quoteIdentifier(c.name)).join(', ')}`;
+  sql += `\n${dialect.limit(params, limit)}`;
+  return { sql, values: params.values };
+}

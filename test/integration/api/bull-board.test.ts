@@ -1,0 +1,149 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createPullQueue, PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
+import { createRedis } from '../../../jobs/redis-connection';
+import { startWorker } from '../../../jobs/worker';
+import { BULL_BOARD_PATH } from '../../../src/api/bull-board';
+import { testApi, type TestApi } from '../../helpers/api';
+import { launchChromium } from '../../helpers/browser';
+import { saveConnector, testBox } from '../../helpers/connector-fixture';
+import { privateRedis, type PrivateRedis } from '../../helpers/private-redis';
+import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
+import { waitFor } from '../../helpers/worker-process';
+
+let t: TestApi;
+let source: TestDatabase;
+let redis: PrivateRedis;
+let conn: Redis;
+let queue: Queue<PullJobData>;
+let base: string;
+let admin: string;
+let failedJobId: string;
+let failedReason: string;
+let browser: Browser | null = null;
+
+beforeAll(async () => {
+  [source, redis] = await Promise.all([freshDatabase('qsrc', false), privateRedis()]);
+  conn = createRedis(redis.url);
+  queue = createPullQueue(conn);
+  t = await testApi({}, queue);
+  admin = await t.key('ops', ['admin']);
+  // One failed pull, made by a real worker: the connector reads a table the source does not have.
+  const failing = await saveConnector(t.db.pool, 'ops', { vertical: 'board', connection_config: { dsn: source.url }, settings: { table: 'missing_table' } });
+  const w = startWorker({ pool: t.db.pool, box: testBox, connection: createRedis(redis.url), log: { info() {}, warn() {}, error() {} } });
+  try {
+    failedJobId = (await queue.add(PULL_JOB, { connectorId: failing, mode: 'incremental', trigger: 'manual' })).id!;
+    await waitFor('the failed job', async () => (await queue.getJob(failedJobId))?.finishedOn && (await queue.getJobState(failedJobId)) === 'failed');
+    failedReason = (await queue.getJob(failedJobId))!.failedReason;
+  } finally {
+    await w.close();
+  }
+  expect(failedReason).toMatch(/missing_table/);
+  const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
+  base = address + BULL_BOARD_PATH;
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.close();
+  await queue?.close();
+  conn?.disconnect();
+  await redis?.stop();
+  await source?.drop();
+});
+
+const basic = (password: string, user = 'admin') => ({ authorization: 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64') });
+
+describe('Bull Board at /admin/queues', () => {
+  test('needs an API key with admin scope, by Basic auth or Bearer, for the page, its API, its assets and unknown paths alike', async () => {
+    const page = await fetch(base);
+    expect(page.status).toBe(401);
+    expect(page.headers.get('www-authenticate')).toMatch(/^Basic realm="qanatix"/);
+    expect(await page.text()).not.toContain('pulls');
+
+    const paths = ['', '/', '/queue/pulls', '/api/queues', `/api/queues/pulls/${failedJobId}`, '/static/favicon-32x32.png', '/no-such-page'];
+    for (const p of paths) {
+      const res = await fetch(base + p);
+      expect({ p, status: res.status }).toEqual({ p, status: 401 });
+      expect(res.headers.get('www-authenticate')).toMatch(/^Basic /);
+    }
+    const retryAnon = await fetch(`${base}/api/queues/pulls/${failedJobId}/retry`, { method: 'PUT' });
+    expect(retryAnon.status).toBe(401);
+
+    expect((await fetch(base, { headers: basic('sk_live_' + '0'.repeat(64)) })).status).toBe(401);
+    expect((await fetch(base, { headers: basic('not-a-key') })).status).toBe(401);
+    expect((await fetch(base, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+
+    const reader = await t.key('ops', ['read', 'connectors', 'ingest']);
+    const forbidden = await fetch(base, { headers: basic(reader) });
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.headers.get('www-authenticate')).toBeNull();
+    expect((await fetch(`${base}/api/queues`, { headers: { authorization: `Bearer ${reader}` } })).status).toBe(403);
+
+    const ok = await fetch(base, { headers: basic(admin) });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await ok.text()).toContain(`<base href="${BULL_BOARD_PATH}/"`);
+    expect((await fetch(base + '/static/favicon-32x32.png', { headers: basic(admin, 'anyone') })).status).toBe(200);
+    const api = await fetch(`${base}/api/queues`, { headers: { authorization: `Bearer ${admin}` } });
+    expect(api.status).toBe(200);
+    const body = (await api.json()) as { queues: Array<{ name: string; counts: Record<string, number> }> };
+    expect(body.queues).toEqual([expect.objectContaining({ name: 'pulls', counts: expect.objectContaining({ failed: 1 }) })]);
+    expect((await fetch(base + '/no-such-page/x', { headers: basic(admin) })).status).toBe(404);
+
+    // The board's routes stay out of the API's OpenAPI document.
+    const spec = (await t.app.inject({ method: 'GET', url: '/api/v1/openapi.json' })).json() as { paths: Record<string, unknown> };
+    expect(Object.keys(spec.paths).filter((p) => p.startsWith(BULL_BOARD_PATH))).toEqual([]);
+
+    // Browsers resend Basic credentials on other sites' form posts: a change from another origin is refused.
+    const csrf = await fetch(`${base}/api/queues/pulls/${failedJobId}/retry`, { method: 'PUT', headers: { ...basic(admin), origin: 'http://evil.example' } });
+    expect(csrf.status).toBe(403);
+    expect(await queue.getJobState(failedJobId)).toBe('failed');
+  });
+
+  test('in headless Chromium: the board shows the pulls queue and a failed job with its reason', async () => {
+    browser = await launchChromium();
+    // Without credentials the browser is asked to log in (headless, Playwright cancels the prompt: no page).
+    const anonymous = await browser.newContext();
+    await expect((await anonymous.newPage()).goto(base)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
+    await anonymous.close();
+
+    const context = await browser.newContext({ httpCredentials: { username: 'admin', password: admin }, viewport: { width: 1400, height: 1000 } });
+    // The board links a Google font; this machine's network is closed, so only the server under test is reachable.
+    await context.route((url) => url.origin !== new URL(base).origin, (route) => route.abort());
+    const page = await context.newPage();
+    const response = await page.goto(base);
+    expect(response?.status()).toBe(200);
+
+    // The overview: a card for the pulls queue, flagging its one failed job.
+    const main = page.getByRole('main');
+    const queueLink = main.getByRole('link', { name: 'pulls', exact: true });
+    await queueLink.waitFor({ state: 'visible' });
+    expect(await main.getByRole('link', { name: 'Failed 1', exact: true }).isVisible()).toBe(true);
+
+    // The queue's failed jobs, reached the way a person would: the queue, then its FAILED tab.
+    await queueLink.click();
+    await page.waitForURL(/\/queue\/pulls$/);
+    await main.getByRole('link', { name: /^failed/i }).click();
+    await page.waitForURL(/\/queue\/pulls\?status=failed$/);
+    // The whole reason the worker recorded (it names the missing table), shown as text on the page.
+    await main.getByText(failedReason).first().waitFor({ state: 'visible' });
+    expect(await main.getByText(`#${failedJobId}`, { exact: true }).isVisible()).toBe(true);
+
+    const shot = join(tmpdir(), `qanatix-bull-board-${process.pid}.png`);
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`Bull Board screenshot: ${shot}`);
+
+    // Retrying from the board works too (admins only get this far): the job's first action, then the confirmation.
+    const retry = main.locator('[class^="jobActions"]').first().getByRole('button').first();
+    await retry.hover();
+    await page.getByText('Retry', { exact: true }).waitFor({ state: 'visible' });
+    await retry.click();
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    await waitFor('the retried job to wait again', async () => ['waiting', 'prioritized'].includes(await queue.getJobState(failedJobId)));
+  });
+});

@@ -1,0 +1,131 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { freePort, privateRedis, type PrivateRedis } from '../../helpers/private-redis';
+import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
+import { spawnRole, waitFor, type ChildRole } from '../../helpers/worker-process';
+
+const BIN = fileURLToPath(new URL('../../../bin/qanatix.mjs', import.meta.url));
+let platform: TestDatabase;
+let source: TestDatabase;
+let redis: PrivateRedis;
+let server: ChildRole;
+let env: Record<string, string>;
+let dir: string;
+
+/** Runs the CLI for real, without a terminal (so progress is printed as lines). */
+function cli(args: string[], extra: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err += c));
+    child.on('exit', (code) => resolve({ code, out, err }));
+  });
+}
+
+beforeAll(async () => {
+  [platform, source, redis] = await Promise.all([freshDatabase(), freshDatabase('qsrc', false), privateRedis()]);
+  await source.pool.query('create table products (id int primary key, name text not null, updated_at timestamptz not null)');
+  await source.pool.query(`insert into products select g, 'P' || g, now() - interval '1 hour' from generate_series(1, 3000) g`);
+  const port = await freePort();
+  env = { QANATIX_DEV: '1', DATABASE_URL: platform.url, REDIS_URL: redis.url, QANATIX_URL: `http://127.0.0.1:${port}`, SRC_DSN: source.url };
+  server = spawnRole('serve', { ...env, PORT: String(port), LOG_LEVEL: 'warn' });
+  await waitFor('the API', async () => (await fetch(`${env.QANATIX_URL}/healthz`).catch(() => null))?.ok, 30_000, 200);
+  const created = await cli(['keys', 'create', '--tenant', 'cli', '--scopes', 'connectors,admin']);
+  expect(created.code).toBe(0);
+  env.QANATIX_API_KEY = created.out.trim();
+  dir = await mkdtemp(join(tmpdir(), 'qanatix-cli-'));
+});
+afterAll(async () => {
+  await server.kill('SIGTERM');
+  await redis.stop();
+  await Promise.all([platform.drop(), source.drop()]);
+});
+
+const yaml = (connectors: string) => `connectors:\n${connectors}`;
+const def = (name: string, extra = '', batch = 500) => `  - name: ${name}
+    connector_type: postgresql
+    vertical: cli
+    entity_type: product
+    connection_config:
+      dsn: \${SRC_DSN}
+    table: products
+    cursor: { column: updated_at, lag_seconds: 0 }
+    batch_size: ${batch}
+${extra}`;
+
+describe('qanatix CLI', () => {
+  test('connectors apply: creates, is idempotent, updates in place, and --prune removes only what the file dropped', async () => {
+    const file = join(dir, 'connectors.yaml');
+    await writeFile(file, yaml(def('alpha', '    schedule: "0 * * * *"\n') + def('beta') + def('gamma')));
+    const first = await cli(['connectors', 'apply', '-f', file]);
+    expect(first.code).toBe(0);
+    expect(first.out).toContain('applied: 3 created, 0 updated, 0 unchanged, 0 deleted');
+    const ids = JSON.parse((await cli(['connectors', 'list', '--json'])).out).map((c: { id: string }) => c.id).sort();
+
+    const again = await cli(['connectors', 'apply', '-f', file]);
+    expect(again.out).toContain('applied: 0 created, 0 updated, 3 unchanged, 0 deleted');
+
+    await writeFile(file, yaml(def('alpha', '    schedule: "30 * * * *"\n') + def('gamma')));
+    const dry = await cli(['connectors', 'apply', '-f', file, '--prune', '--dry-run']);
+    expect(dry.out).toContain('~ alpha (schedule)');
+    expect(dry.out).toContain('- beta');
+    expect(dry.out).toContain('would apply: 0 created, 1 updated, 1 unchanged, 1 deleted');
+    expect(JSON.parse((await cli(['connectors', 'list', '--json'])).out)).toHaveLength(3);
+
+    const pruned = await cli(['connectors', 'apply', '-f', file, '--prune']);
+    expect(pruned.out).toContain('applied: 0 created, 1 updated, 1 unchanged, 1 deleted');
+    const after = JSON.parse((await cli(['connectors', 'list', '--json'])).out) as Array<{ id: string; name: string; schedule: string }>;
+    expect(after.map((c) => c.name)).toEqual(['alpha', 'gamma']);
+    expect(after.find((c) => c.name === 'alpha')!.schedule).toBe('30 * * * *');
+    expect(after.every((c) => ids.includes(c.id))).toBe(true); // updated in place, same ids
+
+    const empty = await cli(['connectors', 'apply', '-f', file], { SRC_DSN: '' });
+    expect(empty.code).toBe(1); // an empty value is a value, and the API refuses it
+    expect(empty.err).toMatch(/alpha.*connection_config\.dsn/s);
+    await writeFile(join(dir, 'bad.yaml'), yaml(def('delta').replace('${SRC_DSN}', '${NOT_SET_ANYWHERE}')));
+    const unset = await cli(['connectors', 'apply', '-f', join(dir, 'bad.yaml')]);
+    expect(unset.code).toBe(2);
+    expect(unset.err).toContain('NOT_SET_ANYWHERE');
+  });
+
+  test('pull --wait shows progress and the summary; a failed run exits 1', async () => {
+    const file = join(dir, 'pull.yaml');
+    await writeFile(file, yaml(def('puller', '', 20) + def('broken').replace('table: products', 'table: no_such_table')));
+    expect((await cli(['connectors', 'apply', '-f', file])).code).toBe(0);
+    const ok = await cli(['pull', 'puller', '--full', '--wait']);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toMatch(/\[#+\] succeeded\s+3000 rows\s+[\d,]+ rows\/s/);
+    expect(ok.out).toContain('succeeded: 3000 rows read, 3000 inserted');
+    const bad = await cli(['pull', 'broken', '--wait']);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toContain('failed:');
+    expect(bad.out).toMatch(/error: .*no_such_table/);
+    const runs = JSON.parse((await cli(['runs', 'puller', '--json'])).out);
+    expect(runs[0]).toMatchObject({ status: 'succeeded', rows_read: 3000 });
+    const queues = JSON.parse((await cli(['queues', '--json'])).out);
+    expect(queues[0]).toMatchObject({ name: 'pulls', counts: expect.objectContaining({ failed: 1 }) });
+    expect(queues[0].failed_jobs[0].failed_reason).toMatch(/no_such_table/);
+    const retried = await cli(['retry', queues[0].failed_jobs[0].id]);
+    expect(retried.code).toBe(0);
+    expect((await cli(['connectors', 'test', 'broken'])).code).toBe(1);
+    expect((await cli(['connectors', 'test', 'puller'])).out).toMatch(/^ok: puller/);
+  });
+
+  test('every command has --help; usage errors exit 2; an unreachable API exits 3', async () => {
+    for (const c of ['serve', 'api', 'worker', 'migrate', 'demo', 'keys', 'connectors', 'pull', 'runs', 'queues', 'retry']) {
+      const r = await cli([c, '--help']);
+      expect(r.code, c).toBe(0);
+      expect(r.out, c).toContain(`qanatix ${c}`);
+    }
+    expect((await cli(['nope'])).code).toBe(2);
+    expect((await cli(['pull'])).code).toBe(2);
+    expect((await cli(['connectors', 'list'], { QANATIX_URL: 'http://127.0.0.1:1' })).code).toBe(3);
+    expect((await cli(['connectors', 'list'], { QANATIX_API_KEY: 'sk_live_' + '0'.repeat(64) })).code).toBe(3);
+  });
+});
