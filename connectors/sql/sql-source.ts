@@ -92,7 +92,10 @@ export function resolveSqlSource(dialect: SqlDialect, def: ConnectorDefinition, 
   const keyNames = def.cursor?.tiebreaker ?? def.primary_key ?? discoveredKey;
   const keySetting = def.cursor?.tiebreaker ? 'cursor.tiebreaker' : def.primary_key ? 'primary_key' : 'primary key column';
   const key = keyNames.filter((n) => n !== cursorName).map((n) => ordered(find(n, keySetting), keySetting));
-  const primaryKey = def.primary_key ?? (discoveredKey.length ? discoveredKey : (def.cursor?.tiebreaker ?? []));
+  // A query has no discoverable key. QANATIX queries select `id`: records upsert by it, so an updated row
+  // replaces its entity instead of adding one beside it (set primary_key or source_id to choose another).
+  const queryKey = def.table === null && byName.has('id') ? ['id'] : [];
+  const primaryKey = def.primary_key ?? (discoveredKey.length ? discoveredKey : (def.cursor?.tiebreaker ?? queryKey));
   for (const name of primaryKey) find(name, def.primary_key ? 'primary_key' : 'primary key column');
 
   let select = '*';

@@ -11,15 +11,14 @@ import type { Cursor, ReadPlan, Row, RowBatch, SourceConnector } from '../../con
 import { ConnectorError } from '../../connectors/connector-error';
 import { subtractSeconds } from '../../connectors/iso-time';
 import { createConnector } from '../../connectors/registry';
+import { pullLevelCases } from './pull-level-cases';
 import type { ConformanceCapabilities, ConformanceFactory, ConformanceSource, RowValues, TableSpec } from './conformance-source';
 
 export function defineConnectorConformance(factory: ConformanceFactory): void {
   describe(`${factory.name} connector conformance`, () => {
     const ctx = sourceContext(factory);
     connectorLevelCases(ctx, factory.capabilities ?? {});
-    // Pull-level cases (the pull killed by SIGKILL mid-run and restarted; a full resync through the core
-    // without duplicate entities) run through the same factory: add them as `pullLevelCases(ctx)` from
-    // test/conformance/pull-level-cases.ts once the pull (jobs/) is in place.
+    pullLevelCases(ctx);
   });
 }
 
