@@ -1,0 +1,15 @@
+# The qanatix image: one image, several roles (`serve`, `api`, `worker`).
+FROM node:22-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY bin ./bin
+COPY src ./src
+COPY connectors ./connectors
+COPY jobs ./jobs
+COPY tsconfig.json ./
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=8000
+EXPOSE 8000
+USER node
+ENTRYPOINT ["node", "bin/qanatix.mjs"]
+CMD ["serve"]
