@@ -1,8 +1,6 @@
-import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from '../contract';
 import type { ConnectorDefinition } from '../connector-config';
-import { EPOCH_ISO } from '../iso-time';
-import { lastPullInstant, readSql } from '../sql/sql-reader';
-import { describeSqlSource, describeStatement, resolveSqlSource, type SqlSource } from '../sql/sql-source';
+import { SqlConnector, type CatalogColumn } from '../sql/sql-connector';
+import { describeStatement, resolveSqlSource, type SqlSource } from '../sql/sql-source';
 import type { MysqlConnection } from './mysql-config';
 import { mysqlDialect } from './mysql-dialect';
 import { MysqlSession } from './mysql-session';
@@ -19,72 +17,29 @@ WHERE c.TABLE_SCHEMA = DATABASE()
 ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION`;
 
 /** Reads one MySQL/MariaDB table or query (see connectors/README.md). */
-export class MysqlConnector implements SourceConnector {
-  private readonly def: ConnectorDefinition;
-  private readonly session: MysqlSession;
-  private source: Promise<SqlSource> | null = null;
+export class MysqlConnector extends SqlConnector<MysqlSession> {
+  protected readonly clockQuery = CLOCK_QUERY;
 
   constructor(def: ConnectorDefinition) {
-    this.def = def;
     const c = def.connection_config as unknown as MysqlConnection;
-    this.session = new MysqlSession(c, {
-      target: `${c.host}:${c.port}/${c.database}`,
-      host: c.host,
-      secrets: c.password ? [c.password] : [],
-      userQuery: typeof def.query === 'string' ? def.query : null,
-    });
+    super(
+      def,
+      new MysqlSession(c, {
+        target: `${c.host}:${c.port}/${c.database}`,
+        host: c.host,
+        secrets: c.password ? [c.password] : [],
+        userQuery: typeof def.query === 'string' ? def.query : null,
+      }),
+    );
   }
 
-  async check(): Promise<void> {
-    await this.sqlSource();
+  protected describeSource(lastPull: string): Promise<SqlSource> {
+    return describeMysqlSource(this.session, this.def, lastPull);
   }
 
-  async describe(plan?: ReadPlan): Promise<SourceTable> {
-    return describeSqlSource(await this.sqlSource(plan), this.def.table ?? 'query');
-  }
-
-  async discover(): Promise<SourceTable[]> {
+  protected async catalog(): Promise<CatalogColumn[]> {
     const rows = await this.session.query<{ table_name: string; column_name: string; column_type: string; nullable: number; key_position: number }>(DISCOVER_QUERY);
-    const tables = new Map<string, SourceTable & { keyPositions: Array<[number, string]> }>();
-    for (const r of rows) {
-      let table = tables.get(r.table_name);
-      if (!table) {
-        table = { name: r.table_name, columns: [], primaryKey: [], keyPositions: [] };
-        tables.set(r.table_name, table);
-      }
-      table.columns.push({ name: r.column_name, type: r.column_type, nullable: Boolean(r.nullable) });
-      if (r.key_position > 0) table.keyPositions.push([r.key_position, r.column_name]);
-    }
-    return [...tables.values()].map(({ keyPositions, ...table }) => ({
-      ...table,
-      primaryKey: keyPositions.sort((a, b) => a[0] - b[0]).map(([, column]) => column),
-    }));
-  }
-
-  async clock(): Promise<string> {
-    const [row] = await this.session.query<{ now: string }>(CLOCK_QUERY);
-    return (row as { now: string }).now;
-  }
-
-  read(plan: ReadPlan, signal: AbortSignal): AsyncIterable<RowBatch> {
-    return this.readBatches(plan, signal);
-  }
-
-  async close(): Promise<void> {
-    await this.session.close();
-  }
-
-  private async *readBatches(plan: ReadPlan, signal: AbortSignal): AsyncGenerator<RowBatch> {
-    yield* readSql(this.session, await this.sqlSource(plan), this.def, plan, signal);
-  }
-
-  /** Describes the source once: column types, the primary key (table mode), and a check of the SQL. */
-  private sqlSource(plan?: ReadPlan): Promise<SqlSource> {
-    this.source ??= describeMysqlSource(this.session, this.def, plan ? lastPullInstant(this.def, plan) : EPOCH_ISO);
-    this.source.catch(() => {
-      this.source = null;
-    });
-    return this.source;
+    return rows.map((r) => ({ table: r.table_name, column: r.column_name, type: r.column_type, nullable: Boolean(r.nullable), keyPosition: Number(r.key_position) }));
   }
 }
 

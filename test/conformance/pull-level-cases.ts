@@ -69,7 +69,10 @@ export function pullLevelCases(ctx: SourceContext): void {
         return { child, exited, output: () => out };
       };
       const first = start();
-      await waitFor('batches committed', async () => (await entities('killed')).n >= 700, 60_000, 20);
+      await waitFor('batches committed', async () => {
+        if (first.child.exitCode !== null) throw new Error(`the pull exited before it could be killed: ${first.output()}`);
+        return (await entities('killed')).n >= 700;
+      }, 180_000, 20);
       first.child.kill('SIGKILL');
       expect((await first.exited).signal).toBe('SIGKILL');
       const partial = await entities('killed');

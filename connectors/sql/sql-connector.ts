@@ -1,0 +1,92 @@
+import type { ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../contract';
+import type { ConnectorDefinition } from '../connector-config';
+import { EPOCH_ISO } from '../iso-time';
+import { lastPullInstant, readSql, type SqlSession } from './sql-reader';
+import { describeSqlSource, type SqlSource } from './sql-source';
+
+/** What a SQL connector's session offers beyond reading. */
+export interface SqlConnectorSession extends SqlSession {
+  query<T extends Row>(sql: string, values?: unknown[]): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+/** One column of a discovery query's result: the catalog row every SQL source maps its own to. */
+export interface CatalogColumn {
+  table: string;
+  column: string;
+  type: string;
+  nullable: boolean;
+  /** Position in the primary key, 0 when not part of it. */
+  keyPosition: number;
+}
+
+/**
+ * Everything the SQL connectors share: the source is described once per connector (lazily, again after a
+ * failure), reads go through the one SQL reader, and discovery groups catalog rows into tables. A source
+ * supplies its session, its clock query, its catalog query and how it describes a definition.
+ */
+export abstract class SqlConnector<S extends SqlConnectorSession> implements SourceConnector {
+  private source: Promise<SqlSource> | null = null;
+
+  protected constructor(
+    protected readonly def: ConnectorDefinition,
+    protected readonly session: S,
+  ) {}
+
+  /** Describes the definition against the source (binding `:last_pull` to `lastPull`). */
+  protected abstract describeSource(lastPull: string): Promise<SqlSource>;
+  /** A query returning one row `{ now }`: the source clock as ISO 8601 UTC with microseconds. */
+  protected abstract readonly clockQuery: string;
+  /** The readable columns of the source, one row each. */
+  protected abstract catalog(): Promise<CatalogColumn[]>;
+
+  async check(): Promise<void> {
+    await this.sqlSource();
+  }
+
+  async describe(plan?: ReadPlan): Promise<SourceTable> {
+    return describeSqlSource(await this.sqlSource(plan), this.def.table ?? 'query');
+  }
+
+  async discover(): Promise<SourceTable[]> {
+    const tables = new Map<string, SourceTable & { keyPositions: Array<[number, string]> }>();
+    for (const r of await this.catalog()) {
+      let table = tables.get(r.table);
+      if (!table) {
+        table = { name: r.table, columns: [], primaryKey: [], keyPositions: [] };
+        tables.set(r.table, table);
+      }
+      table.columns.push({ name: r.column, type: r.type, nullable: r.nullable });
+      if (r.keyPosition > 0) table.keyPositions.push([r.keyPosition, r.column]);
+    }
+    return [...tables.values()].map(({ keyPositions, ...table }) => ({
+      ...table,
+      primaryKey: keyPositions.sort((a, b) => a[0] - b[0]).map(([, column]) => column),
+    }));
+  }
+
+  async clock(): Promise<string> {
+    const [row] = await this.session.query<{ now: string }>(this.clockQuery);
+    return (row as { now: string }).now;
+  }
+
+  read(plan: ReadPlan, signal: AbortSignal): AsyncIterable<RowBatch> {
+    return this.readBatches(plan, signal);
+  }
+
+  async close(): Promise<void> {
+    await this.session.close();
+  }
+
+  private async *readBatches(plan: ReadPlan, signal: AbortSignal): AsyncGenerator<RowBatch> {
+    yield* readSql(this.session, await this.sqlSource(plan), this.def, plan, signal);
+  }
+
+  private sqlSource(plan?: ReadPlan): Promise<SqlSource> {
+    this.source ??= this.describeSource(plan ? lastPullInstant(this.def, plan) : EPOCH_ISO);
+    this.source.catch(() => {
+      this.source = null;
+    });
+    return this.source;
+  }
+}
