@@ -20,7 +20,10 @@ export function canonicalJson(value: unknown): string {
   return out + '}';
 }
 
-/** SHA-256 (hex) of a record's canonical content: what decides "unchanged". */
-export function contentHash(name: string, verticalData: Record<string, unknown>): string {
+/**
+ * The dedup key of a record without source_id: SHA-256 (hex) of its canonical content, so the same record
+ * sent twice, keys in any order, lands once.
+ */
+export function contentKey(name: string, verticalData: Record<string, unknown>): string {
   return createHash('sha256').update(canonicalJson({ name, vertical_data: verticalData })).digest('hex');
 }

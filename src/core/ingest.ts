@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { Queryable } from '../db/pool';
 import { ingestRecordsTotal } from '../metrics';
-import { canonicalJson } from './canonical-json';
+import { contentKey } from './canonical-json';
 import { addIngestionCounts, recordRejections } from './ingestions';
 import { normalizeRecord } from './normalize-record';
 import type { RecordProblem, RejectedRecord } from './record';
@@ -81,19 +80,18 @@ export async function ingest(db: Queryable, target: IngestTarget, records: unkno
       rejections.push({ position, raw: records[i], errorType: 'schema_validation', problems: validationProblems(validate.errors) });
       continue;
     }
-    const data = canonicalJson(verticalData);
+    const data = JSON.stringify(verticalData);
     const bad = unstorableText(name, data);
     if (bad) {
       rejections.push({ position, raw: records[i], errorType: 'invalid_record', problems: [bad] });
       continue;
     }
-    const hash = createHash('sha256').update(JSON.stringify(name)).update('\n').update(data).digest('hex');
-    const dedupKey = sourceId !== null ? 's:' + sourceId : 'h:' + hash;
+    const dedupKey = sourceId !== null ? 's:' + sourceId : 'h:' + contentKey(name, verticalData);
     if (byKey.has(dedupKey)) {
       duplicates++;
       byKey.delete(dedupKey); // re-insert so the map keeps the last occurrence's order
     }
-    byKey.set(dedupKey, { name, sourceId, dedupKey, data, hash });
+    byKey.set(dedupKey, { name, sourceId, dedupKey, data });
     keys[i] = dedupKey;
   }
 

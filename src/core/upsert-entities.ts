@@ -1,13 +1,12 @@
 import type { Queryable } from '../db/pool';
 
-/** One entity row ready to write: already normalized, hashed and collapsed by dedup key. */
+/** One entity row ready to write: already normalized and collapsed by dedup key. */
 export interface EntityRow {
   name: string;
   sourceId: string | null;
   dedupKey: string;
-  /** vertical_data as canonical JSON text. */
+  /** vertical_data as JSON text (any key order: jsonb normalizes it). */
   data: string;
-  hash: string;
 }
 
 export interface UpsertOutcome {
@@ -18,21 +17,24 @@ export interface UpsertOutcome {
 }
 
 /**
- * One statement per batch: the rows travel as one JSON document, unpacked by json_to_recordset.
- * A row whose content hash equals the stored one is left alone (no new tuple, no trigger, no WAL);
- * the caller counts it as unchanged. The batch must not hold one dedup key twice.
+ * One statement per batch: the rows travel as one jsonb document, unpacked by jsonb_to_recordset (parsed
+ * once). The content hash is computed by Postgres over the jsonb text, which is canonical (key order never
+ * matters), so Node does not canonicalize or hash the common case. A row whose hash equals the stored one is
+ * left alone (no new tuple, no WAL); the caller counts it as unchanged. The batch must not hold one dedup key
+ * twice.
  */
 export async function upsertEntities(db: Queryable, tenantId: string, vertical: string, entityType: string, rows: EntityRow[]): Promise<UpsertOutcome> {
   let json = '[';
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i]!;
     json += (i ? ',' : '') + '{"n":' + JSON.stringify(r.name) + ',"s":' + (r.sourceId === null ? 'null' : JSON.stringify(r.sourceId)) +
-      ',"k":' + JSON.stringify(r.dedupKey) + ',"d":' + r.data + ',"h":"' + r.hash + '"}';
+      ',"k":' + JSON.stringify(r.dedupKey) + ',"d":' + r.data + '}';
   }
   json += ']';
   const { rows: out } = await db.query<{ id: string; k: string; inserted: boolean }>(
     `insert into entities as e (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash)
-     select $1, $2, $3, t.n, t.s, t.k, t.d, t.h from json_to_recordset($4::json) as t(n text, s text, k text, d jsonb, h text)
+     select $1, $2, $3, t.n, t.s, t.k, t.d, encode(sha256(convert_to(t.n || E'\n' || t.d::text, 'UTF8')), 'hex')
+       from jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)
      on conflict (tenant_id, vertical, entity_type, dedup_key) do update
        set name = excluded.name, source_id = excluded.source_id, vertical_data = excluded.vertical_data,
            content_hash = excluded.content_hash, updated_at = now()
@@ -52,7 +54,9 @@ export async function upsertEntities(db: Queryable, tenantId: string, vertical: 
 /** Ids of existing entities by dedup key (for the unchanged rows of a batch, whose ids the upsert did not return). */
 export async function entityIdsByKey(db: Queryable, tenantId: string, vertical: string, entityType: string, keys: string[]): Promise<Map<string, string>> {
   const { rows } = await db.query<{ id: string; k: string }>(
-    `select id, dedup_key as k from entities where tenant_id = $1 and vertical = $2 and entity_type = $3 and dedup_key = any($4::text[])`,
+    // Joined from the key list so the planner walks the unique index key by key, whatever the table's size.
+    `select e.id, e.dedup_key as k from unnest($4::text[]) as w(k)
+       join entities e on e.tenant_id = $1 and e.vertical = $2 and e.entity_type = $3 and e.dedup_key = w.k`,
     [tenantId, vertical, entityType, keys],
   );
   return new Map(rows.map((r) => [r.k, r.id]));

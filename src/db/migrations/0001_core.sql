@@ -39,7 +39,7 @@ create table entities (
   -- 's:' || source_id, or 'h:' || content_hash for records without one: the upsert key.
   dedup_key text not null,
   vertical_data jsonb not null,
-  -- SHA-256 of the canonical JSON of {name, vertical_data}: unchanged records are not rewritten.
+  -- SHA-256 of name and the jsonb text of vertical_data (canonical in jsonb): unchanged records are not rewritten.
   content_hash text not null,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
