@@ -23,7 +23,8 @@ export interface Roles {
 export async function startRoles(config: Config, roles: Roles): Promise<{ app?: FastifyInstance; stop(): Promise<void> }> {
   const log = pino({ level: config.logLevel, redact: REDACT_PATHS });
   const box = SecretBox.fromEnv(process.env, config.dev);
-  const pool = createPool(config.databaseUrl, 20);
+  // Each running pull keeps one connection for its advisory lock and needs another for its batches.
+  const pool = createPool(config.databaseUrl, 10 + (roles.worker ? 2 * config.workerConcurrency : 0));
   await migrate(pool);
   const redis = createRedis(config.redisUrl);
   const queue = createPullQueue(redis);

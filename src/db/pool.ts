@@ -6,7 +6,8 @@ export type PoolClient = pg.PoolClient;
 export type Queryable = Pick<pg.Pool, 'query'>;
 
 export function createPool(connectionString: string, max = 10): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, application_name: 'qanatix' });
+  // A pool that cannot hand out a connection for 30 s fails the caller loudly instead of hanging it.
+  const pool = new pg.Pool({ connectionString, max, application_name: 'qanatix', connectionTimeoutMillis: 30_000 });
   // An idle client losing its connection (server restart) must not crash the process.
   pool.on('error', () => {});
   return pool;

@@ -1,0 +1,131 @@
+import { formatSummary } from '../lib/cpuprofile-summary';
+import { markdownTable } from '../lib/markdown';
+import type { Distribution } from '../lib/percentiles';
+import type { MachineInfo } from '../lib/results';
+import { formatBytes, formatMs } from '../lib/stats';
+import type { SegmentStats } from './analyze';
+import type { ScenarioResult } from './scenario';
+
+export interface ScheduleBenchResult {
+  benchmark: 'schedule';
+  startedAt: string;
+  finishedAt: string;
+  machine: MachineInfo;
+  postgres: string;
+  redis: string;
+  /** The commit measured, and whether src/, jobs/, connectors/ or bin/ had uncommitted edits. */
+  revision: { commit: string; dirty: boolean };
+  options: { connectors: number; minutes: number; concurrency: number[]; rows: number; sharedVertical: boolean; schedule: string; profiled: boolean };
+  scenarios: ScenarioResult[];
+}
+
+const ms = (d: Distribution, k: keyof Distribution) => (d.n ? formatMs(d[k]) : '—');
+const seconds = (msValue: number | null | undefined) => (msValue === null || msValue === undefined ? '—' : `${(msValue / 1000).toFixed(2)} s`);
+const pct = (v: number | null | undefined, digits = 2) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : `${v.toFixed(digits)}%`);
+
+function outcome(s: SegmentStats): string {
+  const parts = [`${s.succeeded}/${s.expected}`];
+  if (s.skipped) parts.push(`${s.skipped} skipped`);
+  if (s.failed) parts.push(`${s.failed} failed`);
+  if (s.missed) parts.push(`${s.missed} missed`);
+  if (s.unfinished) parts.push(`${s.unfinished} unfinished`);
+  if (s.retried) parts.push(`${s.retried} retried`);
+  return parts.join(', ');
+}
+
+function delayRow(c: number, s: SegmentStats, note = ''): string[] {
+  return [
+    String(c),
+    s.label + note,
+    outcome(s),
+    ms(s.delayMs, 'median'),
+    ms(s.delayMs, 'p90'),
+    ms(s.delayMs, 'p99'),
+    ms(s.delayMs, 'max'),
+    `${ms(s.pickupMs, 'median')} / ${ms(s.pickupMs, 'p99')}`,
+    `${ms(s.prepMs, 'median')} / ${ms(s.prepMs, 'p99')}`,
+    `${ms(s.durationMs, 'median')} / ${ms(s.durationMs, 'p99')}`,
+    formatMs(s.drainMs),
+    Number.isFinite(s.runsPerS) ? s.runsPerS.toFixed(1) : '—',
+  ];
+}
+
+export function markdownReport(r: ScheduleBenchResult): string {
+  const o = r.options;
+  const out: string[] = [];
+  out.push(`## Scheduled pulls: ${o.connectors.toLocaleString('en')} connectors on "${o.schedule}" (UTC), ${o.minutes} minutes per worker concurrency`);
+  if (o.profiled) out.push('', '**Profiled run: the worker ran under `--cpu-prof`, so its delays and CPU are inflated; use it for where the time goes, not for the figures.**');
+  out.push('');
+  out.push(
+    `Machine: ${r.machine.cores} cores (${r.machine.cpuModel}), ${formatBytes(r.machine.memoryBytes)} RAM, ${r.machine.os}; Node ${r.machine.node}; PostgreSQL ${r.postgres}; Redis ${r.redis}; code at ${r.revision.commit}${r.revision.dirty ? ' with uncommitted edits' : ''}. ` +
+      `One \`bin/qanatix.mjs worker\` process; source: one table of ${o.rows} rows (primary key, \`updated_at\` cursor); ` +
+      `${o.sharedVertical ? 'all connectors write one vertical' : 'each connector writes its own vertical'}. Run ${r.startedAt}.`,
+  );
+  out.push('');
+  out.push(
+    'Delay = `connector_runs.started_at` − the fire time in the scheduler job id (`repeat:connector:<id>:<ms>`). ' +
+      'Queue wait = BullMQ `processedOn` − fire; prep = run start − `processedOn` (next-iteration scheduling, connector load, run row, advisory lock). ' +
+      'Minute 1 is every connector\'s first (full) read; later minutes are empty incremental reads. "missed": no run at all for that fire.',
+  );
+  out.push('');
+  const rows: string[][] = [];
+  for (const s of r.scenarios) {
+    for (const [i, m] of s.perFire.entries()) rows.push(delayRow(s.concurrency, m, i === 0 ? ' (full read)' : ''));
+    if (s.laterMinutes && s.perFire.length > 2) rows.push(delayRow(s.concurrency, s.laterMinutes));
+    rows.push(delayRow(s.concurrency, s.overall));
+  }
+  out.push(
+    markdownTable(
+      ['concurrency', 'minute', 'succeeded / expected', 'delay median', 'p90', 'p99', 'max', 'queue wait med / p99', 'prep med / p99', 'run med / p99', 'all done after', 'runs/s'],
+      rows,
+      ['right', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ),
+  );
+  out.push('');
+  const idleRows = r.scenarios.map((s) => {
+    const idle = 'skipped' in s.idle ? null : s.idle;
+    const first = s.usage.find((u) => u.fire === s.fires[0]?.fire);
+    const later = s.usage.filter((u) => u.fire !== s.fires[0]?.fire);
+    const avg = (xs: Array<number | null>) => (xs.length ? xs.reduce<number>((a, b) => a + (b ?? 0), 0) / xs.length : null);
+    return [
+      String(s.concurrency),
+      idle ? `${idle.start.slice(11, 19)}–${idle.end.slice(11, 19)}` : `not measured: ${(s.idle as { skipped: string }).skipped}`,
+      pct(idle?.workerCpuPercent),
+      idle ? formatBytes(idle.workerRssBytes) : '—',
+      pct(idle?.redisCpuPercent),
+      formatBytes(s.workerPeakRssBytes),
+      `${seconds(first?.workerCpuMs)} / ${seconds(avg(later.map((u) => u.workerCpuMs)))}`,
+      `${pct(first?.machineBusyPercent, 0)} / ${pct(avg(later.map((u) => u.machineBusyPercent)), 0)}`,
+      `${s.workerOutput.errors} / ${s.workerOutput.warnings}`,
+    ];
+  });
+  out.push(
+    markdownTable(
+      ['concurrency', 'idle window (UTC, no fire)', 'worker CPU idle (% of 1 core)', 'worker RSS idle', 'redis CPU idle', 'worker peak RSS', 'worker CPU / minute: first / later', 'machine busy: first / later minutes', 'worker log errors / warnings'],
+      idleRows,
+      ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+    ),
+  );
+  const notes: string[] = [];
+  for (const s of r.scenarios) {
+    const unsettled = s.fires.filter((f) => f.settledAfterMs === null).map((f) => f.fire.slice(11, 19));
+    if (unsettled.length) notes.push(`c=${s.concurrency}: the runs of the fire(s) at ${unsettled.join(', ')} never all finished; "missed" there counts jobs still queued when the benchmark gave up.`);
+    if (!s.workerReadyBeforeFirstFire) notes.push(`c=${s.concurrency}: the worker was not ready before the first fire (start-up ${formatMs(s.workerStartupMs)}); minute 1 includes start-up.`);
+    if (s.distinctNextFires > 1) notes.push(`c=${s.concurrency}: schedulers armed with ${s.distinctNextFires} different first fire times.`);
+    if (s.overall.startedAfterNextMinute) notes.push(`c=${s.concurrency}: ${s.overall.startedAfterNextMinute} runs started a minute or more after their fire.`);
+    if (s.overall.fireFromFloor) notes.push(`c=${s.concurrency}: ${s.overall.fireFromFloor} runs had no fire time in their job id (floored started_at used).`);
+    if (s.runsAfterMeasuredFires) notes.push(`c=${s.concurrency}: ${s.runsAfterMeasuredFires} runs of later fires while waiting for an idle window (not counted).`);
+    const idle = 'skipped' in s.idle ? null : s.idle;
+    if (idle && idle.runsStartedInWindow) notes.push(`c=${s.concurrency}: ${idle.runsStartedInWindow} runs started inside the idle window.`);
+    if (idle && idle.machineBusyPercent > 20) notes.push(`c=${s.concurrency}: the machine was ${idle.machineBusyPercent.toFixed(0)}% busy during the idle window (other processes).`);
+    for (const e of s.overall.errors.slice(0, 3)) notes.push(`c=${s.concurrency}: ${e.n}× ${e.kind ?? 'error'}: ${e.error.slice(0, 160)}`);
+    for (const m of s.workerOutput.samples.filter((x) => x.level !== 'info').slice(0, 5)) notes.push(`c=${s.concurrency}: worker ${m.level} ×${m.n}: ${m.msg.slice(0, 200)}`);
+    const waits = s.postgresWaits.waits.slice(0, 4).map((w) => `${w.what} ${(w.share * 100).toFixed(0)}%`).join(', ');
+    if (waits) notes.push(`c=${s.concurrency}: active PostgreSQL sessions (platform + source) averaged ${s.postgresWaits.meanActiveSessions.toFixed(2)}; sampled waits: ${waits}.`);
+  }
+  if (notes.length) out.push('', ...notes.map((n) => `- ${n}`));
+  for (const s of r.scenarios) {
+    if (s.profile) out.push('', `### Worker CPU profile, concurrency ${s.concurrency} (${s.profile.file})`, '', formatSummary(s.profile.summary));
+  }
+  return out.join('\n');
+}
