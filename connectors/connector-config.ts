@@ -110,7 +110,9 @@ export function validateConnectorConfig(raw: unknown, types: Readonly<Record<str
   }
 
   const { query, table } = sourceOf(raw, type, tableKey, report);
-  const columns = table !== null ? nameList(raw, 'columns', report, { unique: true }) : rejectInQueryMode(raw, 'columns', report, 'select the columns in the query instead');
+  // A filter document cannot select fields: document sources take `columns` (their projection) in query mode too.
+  const columns =
+    table !== null || type?.queryKind === 'document' ? nameList(raw, 'columns', report, { unique: true }) : rejectInQueryMode(raw, 'columns', report, 'select the columns in the query instead');
   const where = table !== null ? textOrDocument(raw.where, ['where'], type, report, false) : rejectInQueryMode(raw, 'where', report, 'put the condition in the query instead');
   const cursor = cursorOf(raw.cursor, query !== null, report);
   const primary_key = nameList(raw, 'primary_key', report, { unique: true });

@@ -1,15 +1,18 @@
 /**
  * Connector types by `connector_type`. Each entry validates its own `connection_config` and creates the
  * connector; everything else about a definition is validated once, in connector-config.ts.
- * MongoDB and Neo4j add their entries here (`tableAlias: 'collection'` / `'label'`).
  */
 import type { SourceConnector } from './contract';
 import type { IssueReporter } from './config-error';
 import type { PlainObject } from './connection-checks';
 import { validateConnectorConfig, type ConnectorDefinition } from './connector-config';
+import { validateMongodbConnection } from './mongodb/mongodb-config';
+import { MongodbConnector } from './mongodb/mongodb-connector';
 import { validateMysqlConnection } from './mysql/mysql-config';
 import { MysqlConnector } from './mysql/mysql-connector';
 import { validatePostgresqlConnection } from './postgresql/postgresql-config';
+import { Neo4jConnector } from './neo4j/neo4j-connector';
+import { validateNeo4jConnection } from './neo4j/neo4j-config';
 import { PostgresqlConnector } from './postgresql/postgresql-connector';
 
 export interface ConnectorType {
@@ -32,6 +35,18 @@ export const connectorTypes: Readonly<Record<string, ConnectorType>> = {
     queryKind: 'text',
     validateConnection: (value, report) => ({ ...validateMysqlConnection(value, report) }),
     create: (definition) => new MysqlConnector(definition),
+  },
+  mongodb: {
+    tableAlias: 'collection',
+    queryKind: 'document',
+    validateConnection: (value, report) => ({ ...validateMongodbConnection(value, report) }),
+    create: (definition) => new MongodbConnector(definition),
+  },
+  neo4j: {
+    tableAlias: 'label',
+    queryKind: 'text',
+    validateConnection: (value, report) => ({ ...validateNeo4jConnection(value, report) }),
+    create: (definition) => new Neo4jConnector(definition),
   },
 };
 

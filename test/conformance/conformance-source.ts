@@ -90,6 +90,8 @@ export interface ConformanceSource {
   unknownHost: Record<string, unknown>;
   /** The source's type table. */
   typeCases: TypeCase[];
+  /** Fields every row has besides the table's own columns (MongoDB `_id`); describe may list them too. */
+  implicitColumns?: string[];
   /** Drops everything setup() created and closes the driver sessions. */
   teardown(): Promise<void>;
 }
@@ -102,6 +104,16 @@ export interface ConformanceCapabilities {
   compositeKeys?: boolean;
   /** A write transaction held open across a read (`begin()`). */
   transactions?: boolean;
+  /** The finest step of the source's `timestamp` type (default microseconds; MongoDB dates hold milliseconds). */
+  timestampStep?: 'microsecond' | 'millisecond';
+  /** Whether a column can hold NULL; where it cannot (Neo4j removes a property set to null) NULL reads as absent. */
+  storesNull?: boolean;
+  /**
+   * Time allowed for the case that resumes from every batch's cursor in separate reads (1,430 queries at batch
+   * size 7). A server that scans the whole table for every range query (FerretDB) needs far longer than the
+   * default; the case itself is the same.
+   */
+  separateReadsTimeoutMs?: number;
 }
 
 export interface ConformanceFactory {

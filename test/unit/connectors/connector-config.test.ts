@@ -101,7 +101,7 @@ describe('connector config', () => {
 
   test('unknown connector types name the known ones', () => {
     expect(issuesOf({ connector_type: 'oracle', connection_config: {}, table: 't' })).toEqual([
-      { loc: ['connector_type'], msg: 'unknown connector type "oracle" - use one of postgresql, mysql', type: 'invalid_value' },
+      { loc: ['connector_type'], msg: 'unknown connector type "oracle" - use one of postgresql, mysql, mongodb, neo4j', type: 'invalid_value' },
     ]);
   });
 

@@ -1,0 +1,132 @@
+import { MongoClient, type Collection, type Db } from 'mongodb';
+import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from '../contract';
+import type { ConnectorDefinition } from '../connector-config';
+import { ConnectorError } from '../connector-error';
+import { microsToIso } from '../iso-time';
+import { describeMongodbUri, type MongodbConnection } from './mongodb-config';
+import { toConnectorError, type MongodbErrorContext } from './mongodb-errors';
+import { readMongodb } from './mongodb-reader';
+import { discoveredKey, resolveMongodbSource, SAMPLE_SIZE, sampleColumns, type MongodbSource } from './mongodb-source';
+
+/**
+ * Reads one MongoDB collection, whole or through a filter document (see connectors/README.md). It only
+ * sends `find`, `listCollections`, `listIndexes` and `hello`: the `read` role is all it needs.
+ */
+export class MongodbConnector implements SourceConnector {
+  private readonly def: ConnectorDefinition;
+  private readonly connection: MongodbConnection;
+  private readonly ctx: MongodbErrorContext;
+  private client: MongoClient | null = null;
+  private source: Promise<MongodbSource> | null = null;
+
+  constructor(def: ConnectorDefinition) {
+    this.def = def;
+    this.connection = def.connection_config as unknown as MongodbConnection;
+    this.ctx = describeMongodbUri(this.connection.uri, this.connection.database);
+  }
+
+  async check(): Promise<void> {
+    const source = await this.mongodbSource();
+    // A filter the server rejects (an unknown operator) fails here, not in the first read.
+    await this.guard(async () => {
+      await this.collection().find(source.filter, { projection: { _id: 1 }, limit: 1 }).toArray();
+    });
+  }
+
+  async describe(): Promise<SourceTable> {
+    const source = await this.mongodbSource();
+    return { name: this.def.table ?? 'query', columns: source.columns, primaryKey: source.primaryKey };
+  }
+
+  async discover(): Promise<SourceTable[]> {
+    return this.guard(async () => {
+      const db = this.db();
+      const collections = await db.listCollections({ type: 'collection' }, { nameOnly: true }).toArray();
+      const tables: SourceTable[] = [];
+      for (const { name } of collections.sort((a, b) => a.name.localeCompare(b.name))) {
+        if (name.startsWith('system.')) continue;
+        const collection = db.collection(name);
+        const [indexes, sample] = await Promise.all([collection.listIndexes().toArray(), collection.find({}).limit(SAMPLE_SIZE).toArray()]);
+        tables.push({ name, columns: sampleColumns(sample), primaryKey: discoveredKey(indexes) });
+      }
+      return tables;
+    });
+  }
+
+  /** The server's clock: `hello.localTime` (milliseconds). FerretDB answers `$$NOW` with the literal string. */
+  async clock(): Promise<string> {
+    return this.guard(async () => {
+      const hello = await this.db().admin().command({ hello: 1 });
+      const local: unknown = hello.localTime;
+      if (!(local instanceof Date)) throw new ConnectorError('config', `MongoDB at ${this.ctx.target} reports no clock (hello.localTime) - a MongoDB 4.4.2 or later server is needed`);
+      return microsToIso(BigInt(local.getTime()) * 1000n);
+    });
+  }
+
+  read(plan: ReadPlan, signal: AbortSignal): AsyncIterable<RowBatch> {
+    return this.readBatches(plan, signal);
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    await client?.close();
+  }
+
+  private async *readBatches(plan: ReadPlan, signal: AbortSignal): AsyncGenerator<RowBatch> {
+    const source = await this.mongodbSource();
+    try {
+      yield* readMongodb(this.collection(), source, this.def, plan, signal);
+    } catch (err) {
+      throw toConnectorError(err, this.ctx);
+    }
+  }
+
+  private mongodbSource(): Promise<MongodbSource> {
+    if (this.source) return this.source;
+    const name = this.def.table ?? this.connection.collection;
+    if (name === null) {
+      return Promise.reject(new ConnectorError('config', 'query mode filters connection_config.collection - set it to the collection the filter applies to'));
+    }
+    const source = this.guard(() => resolveMongodbSource(this.collection(), this.def, this.connection.database));
+    // An empty collection says nothing about its fields' types: look again next time.
+    this.source = source;
+    source.then(
+      (s) => {
+        if (s.columns.length === 0) this.source = null;
+      },
+      () => {
+        this.source = null;
+      },
+    );
+    return source;
+  }
+
+  private db(): Db {
+    this.client ??= new MongoClient(this.connection.uri, {
+      appName: 'qanatix',
+      maxPoolSize: 2,
+      serverSelectionTimeoutMS: this.connection.connect_timeout_seconds * 1000,
+      connectTimeoutMS: this.connection.connect_timeout_seconds * 1000,
+      readPreference: this.connection.read_preference,
+      ...(this.connection.read_concern ? { readConcern: { level: this.connection.read_concern } } : {}),
+      // Int64 as bigint (exact), binary as bson Binary, regular expressions as BSONRegExp (any flags).
+      useBigInt64: true,
+      promoteBuffers: false,
+      bsonRegExp: true,
+    });
+    return this.client.db(this.connection.database);
+  }
+
+  private collection(): Collection {
+    return this.db().collection((this.def.table ?? this.connection.collection) as string);
+  }
+
+  private async guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw toConnectorError(err, this.ctx);
+    }
+  }
+}
