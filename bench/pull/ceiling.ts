@@ -1,0 +1,112 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type pg from 'pg';
+import { watchTree, type TreeUsage } from '../lib/proc-tree';
+import { PRODUCT_COLUMNS } from './products';
+
+/**
+ * The ceiling: the same rows moved by the databases' own bulk paths and plain SQL, no application
+ * code in between. PostgreSQL source: `COPY (SELECT …) TO STDOUT` piped into `COPY … FROM STDIN` of an
+ * unlogged staging table; MariaDB source: the `mariadb --batch --quick` client's TSV piped into the
+ * same COPY. Then one `INSERT … SELECT … ON CONFLICT … DO UPDATE … WHERE content_hash IS DISTINCT FROM`
+ * into a table of the `entities` shape (same columns, indexes, defaults and foreign key), computing
+ * name, source_id, dedup_key, vertical_data (the row as jsonb minus name) and a SHA-256 content hash
+ * in SQL. Incremental loads select `(updated_at, id) > watermark`, the watermark being the newest
+ * row of the previous load (found after the clock stops).
+ */
+
+export const CEILING_TABLE = 'ceiling_entities';
+const STAGING = 'ceiling_staging';
+
+export async function prepareCeiling(db: pg.Client): Promise<void> {
+  await db.query(`create table if not exists ${CEILING_TABLE} (like entities including all)`);
+  await db.query(`do $$ begin
+      if not exists (select from pg_constraint where conname = '${CEILING_TABLE}_tenant_fk') then
+        alter table ${CEILING_TABLE} add constraint ${CEILING_TABLE}_tenant_fk foreign key (tenant_id) references tenants(id) on delete cascade;
+      end if; end $$`);
+  await db.query(`create unlogged table if not exists ${STAGING} (
+    id bigint, sku text, name text, category text, price numeric(12,2), cost numeric(14,4), stock int, weight_kg double precision,
+    active boolean, attributes jsonb, description text, created_at timestamptz, updated_at timestamptz)`);
+}
+
+export interface Watermark {
+  updatedAt: string;
+  id: string;
+}
+
+export interface CeilingSource {
+  kind: 'postgresql' | 'mysql';
+  /** postgres:// or mysql:// URL of the source database. */
+  url: string;
+  table: string;
+}
+
+export interface CeilingResult {
+  wallMs: number;
+  copied: number;
+  written: number;
+  tree: TreeUsage;
+  watermark: Watermark | null;
+}
+
+const lit = (s: string) => `'${s.replaceAll("'", "''")}'`;
+const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+
+function sourceCommand(src: CeilingSource, since: Watermark | null): string {
+  const cols = PRODUCT_COLUMNS.join(', ');
+  if (src.kind === 'postgresql') {
+    const where = since ? ` where (updated_at, id) > (${lit(since.updatedAt)}::timestamptz, ${since.id})` : '';
+    return `psql -X -q -v ON_ERROR_STOP=1 -d ${shq(src.url)} -c ${shq(`\\copy (select ${cols} from ${src.table}${where}) to stdout`)}`;
+  }
+  const u = new URL(src.url);
+  // DATETIME(6) is printed as 'YYYY-MM-DD HH:MM:SS.ffffff', read by PostgreSQL in the session zone (UTC).
+  const where = since ? ` WHERE (updated_at, id) > (${lit(since.updatedAt.replace(/\+00(:00)?$/, ''))}, ${since.id})` : '';
+  return (
+    `mariadb --batch --quick --skip-column-names -h ${shq(u.hostname)} -P ${u.port || '3306'} -u ${shq(decodeURIComponent(u.username))} ` +
+    `-p${shq(decodeURIComponent(u.password))} ${shq(u.pathname.slice(1))} -e ${shq(`SET time_zone = '+00:00'; SELECT ${cols} FROM ${src.table}${where}`)}`
+  );
+}
+
+/** One load: source → COPY into staging → INSERT … ON CONFLICT, timed from the pipeline's start to the INSERT's end. */
+export async function loadCeiling(db: pg.Client, platformUrl: string, src: CeilingSource, target: { tenantId: string; vertical: string; entityType: string }, since: Watermark | null): Promise<CeilingResult> {
+  await db.query(`truncate ${STAGING}`);
+  // mariadb --batch escapes tab, newline and backslash as COPY's text format does, and prints NULL as NULL.
+  const copyOpts = src.kind === 'mysql' ? `(format text, null 'NULL')` : '(format text)';
+  const t = [target.tenantId, target.vertical, target.entityType].map(lit).join(', ');
+  const script = `\\set ON_ERROR_STOP on
+\\copy ${STAGING} (${PRODUCT_COLUMNS.join(', ')}) from pstdin with ${copyOpts}
+insert into ${CEILING_TABLE} as e (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash)
+select ${t}, s.name, s.id::text, 's:' || s.id, d.v, encode(sha256(convert_to(to_json(s.name)::text || E'\\n' || d.v::text, 'UTF8')), 'hex')
+  from ${STAGING} s cross join lateral (select to_jsonb(s) - 'name' as v) d
+on conflict (tenant_id, vertical, entity_type, dedup_key) do update
+  set name = excluded.name, source_id = excluded.source_id, vertical_data = excluded.vertical_data,
+      content_hash = excluded.content_hash, updated_at = now()
+  where e.content_hash is distinct from excluded.content_hash;
+`;
+  const scriptFile = join(tmpdir(), `qbench-ceiling-${process.pid}.sql`);
+  writeFileSync(scriptFile, script);
+  const pipeline = `${sourceCommand(src, since)} | psql -X -d ${shq(platformUrl)} -f ${shq(scriptFile)}`;
+  const t0 = performance.now();
+  const child = spawn('bash', ['-o', 'pipefail', '-c', pipeline], { env: { ...process.env, PGTZ: 'UTC' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stopTree = watchTree(child.pid!);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const [code] = (await once(child, 'close')) as [number | null];
+  const wallMs = performance.now() - t0;
+  const tree = stopTree();
+  rmSync(scriptFile, { force: true });
+  if (code !== 0) throw new Error(`ceiling pipeline exited with ${code}: ${stderr.replace(/-p'[^']*'/g, '-p***').trim() || stdout.trim()}`);
+  const copied = /^COPY (\d+)/m.exec(stdout);
+  const inserted = /^INSERT 0 (\d+)/m.exec(stdout);
+  if (!copied || !inserted) throw new Error(`unexpected psql output: ${stdout} ${stderr}`);
+  const { rows } = await db.query<{ u: string; id: string }>(
+    `select to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00' as u, id::text from ${STAGING} order by updated_at desc, id desc limit 1`,
+  );
+  const watermark = rows[0] ? { updatedAt: rows[0].u, id: rows[0].id } : since;
+  return { wallMs, copied: Number(copied[1]), written: Number(inserted[1]), tree, watermark };
+}

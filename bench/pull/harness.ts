@@ -1,0 +1,149 @@
+import { execFileSync } from 'node:child_process';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
+import type { PullMode } from '../../jobs/pull-queue';
+import { migrate } from '../../src/db/migrate';
+import { createPool } from '../../src/db/pool';
+import { ensureTenant } from '../../src/auth/api-keys';
+import { createScratchDatabase, type ScratchDatabase } from '../lib/pg-scratch';
+import { watchProcessesNamed } from '../lib/proc-stats';
+import { startRedisServer, type RedisServer } from '../lib/redis-server';
+import { CEILING_TABLE, loadCeiling, prepareCeiling, type CeilingSource, type Watermark } from './ceiling';
+import { OursHarness } from './ours';
+import type { Measurement } from './report';
+
+export const log = (msg: string) => console.error(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+/**
+ * Other benchmarks on this machine (bench/schedule, bench/ingest-http) would distort our figures and
+ * we theirs: wait while one runs (every 10 s, up to 15 min) before each measured phase.
+ */
+export async function waitForQuietMachine(maxMs = 15 * 60_000): Promise<void> {
+  if (process.env.QANATIX_BENCH_NO_WAIT === '1') return; // smoke tests only: figures may be distorted
+  const deadline = Date.now() + maxMs;
+  let announced = false;
+  for (;;) {
+    let busy = '';
+    try {
+      busy = execFileSync('pgrep', ['-f', 'bench/schedule|bench/ingest-http'], { encoding: 'utf8' }).trim();
+    } catch {
+      busy = ''; // pgrep exits 1 when nothing matches
+    }
+    if (!busy || Date.now() > deadline) {
+      if (busy) log(`another benchmark still runs after ${maxMs / 60_000} min (pids ${busy.replace(/\n/g, ' ')}); measuring anyway`);
+      return;
+    }
+    if (!announced) log(`another benchmark is running (pids ${busy.replace(/\n/g, ' ')}); waiting`);
+    announced = true;
+    await new Promise((r) => setTimeout(r, 10_000));
+  }
+}
+
+export interface HarnessOptions {
+  pgAdminUrl: string;
+  mysqlAdminUrl: string;
+  needMysql: boolean;
+}
+
+/** Scratch databases (source and platform on the PostgreSQL server, a source database on MariaDB), our own Redis. */
+export class PullBench {
+  source!: ScratchDatabase;
+  platform!: ScratchDatabase;
+  mysqlUrl: string | null = null;
+  redis!: RedisServer;
+  pool!: pg.Pool;
+  client!: pg.Client;
+  ours!: OursHarness;
+  tenantId!: string;
+  private mysqlDb: string | null = null;
+
+  constructor(private readonly o: HarnessOptions) {}
+
+  async setup(): Promise<void> {
+    this.source = await createScratchDatabase(this.o.pgAdminUrl, 'qbench_pullsrc');
+    this.platform = await createScratchDatabase(this.o.pgAdminUrl, 'qbench_pull');
+    this.pool = createPool(this.platform.url, 4);
+    await migrate(this.pool);
+    this.client = new pg.Client({ connectionString: this.platform.url, application_name: 'qanatix-bench' });
+    await this.client.connect();
+    await prepareCeiling(this.client);
+    this.tenantId = await ensureTenant(this.pool, 'bench');
+    this.redis = await startRedisServer();
+    this.ours = new OursHarness(this.pool, this.platform.url, this.redis.url);
+    if (this.o.needMysql) {
+      this.mysqlDb = `qbench_pull_${process.pid}`;
+      const admin = await mysql.createConnection({ uri: this.o.mysqlAdminUrl });
+      await admin.query(`CREATE DATABASE ${this.mysqlDb}`);
+      await admin.end();
+      const u = new URL(this.o.mysqlAdminUrl);
+      u.pathname = `/${this.mysqlDb}`;
+      this.mysqlUrl = u.toString();
+    }
+  }
+
+  async cleanup(): Promise<void> {
+    await this.ours?.close().catch(() => {});
+    await this.client?.end().catch(() => {});
+    await this.pool?.end().catch(() => {});
+    await this.redis?.stop().catch(() => {});
+    for (const db of [this.platform, this.source]) await db?.drop().catch((err: Error) => log(`could not drop ${db.name}: ${err.message}`));
+    if (this.mysqlDb) {
+      const admin = await mysql.createConnection({ uri: this.o.mysqlAdminUrl }).catch(() => null);
+      await admin?.query(`DROP DATABASE IF EXISTS ${this.mysqlDb}`).catch(() => {});
+      await admin?.end();
+      this.mysqlDb = null;
+    }
+  }
+
+  /** Nothing dirty left to flush from the previous phase, so each measured pass starts alike. */
+  async settle(): Promise<void> {
+    await this.client.query('checkpoint');
+    await waitForQuietMachine();
+  }
+
+  async truncate(table: 'entities' | typeof CEILING_TABLE): Promise<void> {
+    await this.client.query(`truncate ${table}`);
+    await this.client.query('vacuum analyze ' + table);
+  }
+
+  async ceiling(run: number, src: CeilingSource, entityType: string, since: Watermark | null, expect: { copied?: number; written?: number }): Promise<{ m: Measurement; watermark: Watermark | null }> {
+    await this.settle();
+    const stopPg = watchProcessesNamed('postgres');
+    const r = await loadCeiling(this.client, this.platform.url, src, { tenantId: this.tenantId, vertical: 'ceiling', entityType }, since);
+    const postgresCpuMs = stopPg();
+    check('ceiling', { copied: r.copied, written: r.written }, expect);
+    const rows = r.copied;
+    return {
+      m: { run, rows, wallMs: r.wallMs, rowsPerS: (rows * 1000) / r.wallMs, peakRssBytes: r.tree.peakRssBytes, startRssBytes: null, loaderCpuMs: r.tree.cpuMs, postgresCpuMs, counts: { copied: r.copied, written: r.written } },
+      watermark: r.watermark,
+    };
+  }
+
+  /** One pull by a fresh worker process; `rows` is what the pass had to handle (for rows/s). */
+  async pull(run: number, connectorId: string, mode: PullMode, rows: number, expect: Partial<Record<'rows_read' | 'inserted' | 'updated' | 'unchanged' | 'rejected', number>>, profileDir?: string): Promise<Measurement> {
+    await this.ours.startWorker(profileDir);
+    await this.settle();
+    const stopPg = watchProcessesNamed('postgres');
+    const r = await this.ours.pull(connectorId, mode);
+    const postgresCpuMs = stopPg();
+    await this.ours.stopWorker();
+    check('ours', r.counts, expect);
+    return {
+      run,
+      rows,
+      wallMs: r.wallMs,
+      rowsPerS: (rows * 1000) / r.wallMs,
+      peakRssBytes: r.worker.peakRssBytes,
+      startRssBytes: r.worker.startRssBytes,
+      loaderCpuMs: r.worker.cpuMs,
+      postgresCpuMs,
+      counts: { ...r.counts, observedMs: Math.round(r.observedMs) },
+    };
+  }
+}
+
+/** A bench that measured failures would report nonsense: the counts must be what the pass implies. */
+export function check(what: string, counts: Record<string, number>, expected: Record<string, number | undefined>): void {
+  const wrong = Object.entries(expected).filter(([k, v]) => v !== undefined && counts[k] !== v);
+  if (wrong.length) throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(counts)}`);
+}

@@ -1,0 +1,182 @@
+/**
+ * bench/pull (issue 4): rows/s and peak RSS of our pull through the worker path, from PostgreSQL and
+ * from MariaDB, first load and an unchanged re-pull, against the SQL ceiling on the same servers; and a
+ * scaling row (our first load at several sizes).
+ *
+ *   npx tsx bench/pull/run.ts [--rows 1000000] [--runs 3] [--sources pg,mysql]
+ *       [--scaling 100000,1000000,3000000] [--scaling-runs 1] [--profile auto|always|never] [--out FILE]
+ *
+ * "Unchanged re-pull" re-reads every row with none changed: an incremental run with nothing new reads 0
+ * rows, so ours runs it as mode `full` (cursor reset, all rows read, all found unchanged) and the
+ * ceiling re-copies the table and runs the same INSERT … ON CONFLICT, which skips every row.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { busiestProfile, formatSummary, summarizeCpuProfile } from '../lib/cpuprofile-summary';
+import { machineInfo, writeJsonResult } from '../lib/results';
+import { formatBytes } from '../lib/stats';
+import type { CeilingSource } from './ceiling';
+import { explainUpsert } from './explain';
+import { log, PullBench, waitForQuietMachine } from './harness';
+import { createMysqlProducts, createPgProducts } from './products';
+import { markdownReport, scalingTable, summarize, type Measurement, type Pass, type Scenario } from './report';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+const { values: opts } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    runs: { type: 'string', default: '3' },
+    sources: { type: 'string', default: 'pg,mysql' },
+    scaling: { type: 'string', default: '100000,1000000,3000000' },
+    'scaling-runs': { type: 'string', default: '1' },
+    profile: { type: 'string', default: 'auto' },
+    'pg-url': { type: 'string', default: process.env.QANATIX_BENCH_PG_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres' },
+    'mysql-url': { type: 'string', default: process.env.QANATIX_BENCH_MYSQL_URL ?? 'mysql://qanatix:qanatix@127.0.0.1:3306/mysql' },
+    out: { type: 'string', default: join(ROOT, 'bench/results/pull-latest.json') },
+  },
+});
+const rows = Number(opts.rows);
+const runs = Number(opts.runs);
+const scalingRuns = Number(opts['scaling-runs']);
+const sources = opts.sources.split(',').filter(Boolean) as Array<'pg' | 'mysql'>;
+const scaling = opts.scaling.split(',').filter(Boolean).map(Number);
+if (![rows, runs, scalingRuns, ...scaling].every((n) => Number.isInteger(n) && n > 0) || sources.some((s) => s !== 'pg' && s !== 'mysql')) {
+  console.error('--rows, --runs, --scaling take positive integers; --sources a comma list of pg, mysql');
+  process.exit(2);
+}
+if (!['auto', 'always', 'never'].includes(opts.profile)) {
+  console.error('--profile is auto (when ours < 0.7× the ceiling), always or never');
+  process.exit(2);
+}
+
+const bench = new PullBench({ pgAdminUrl: opts['pg-url'], mysqlAdminUrl: opts['mysql-url'], needMysql: sources.includes('mysql') });
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void bench.cleanup().finally(() => process.exit(130)));
+
+const scaleTable = (n: number) => (n === rows ? 'products' : `products_${n}`);
+
+async function main(): Promise<void> {
+  const startedAt = new Date().toISOString();
+  await bench.setup();
+  const pgVersion = (await bench.client.query<{ server_version: string }>('show server_version')).rows[0]!.server_version;
+  log(`platform database ${bench.platform.name}, source ${bench.source.name}${bench.mysqlUrl ? `, MariaDB ${new URL(bench.mysqlUrl).pathname.slice(1)}` : ''}`);
+
+  await waitForQuietMachine(); // generating the data loads the database server too
+  let t0 = performance.now();
+  await createPgProducts(bench.source.url, 'products', rows);
+  log(`PostgreSQL products: ${rows.toLocaleString('en')} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  if (bench.mysqlUrl) {
+    t0 = performance.now();
+    await createMysqlProducts(bench.mysqlUrl, 'products', rows);
+    log(`MariaDB products: ${rows.toLocaleString('en')} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  for (const n of scaling) if (n !== rows) await createPgProducts(bench.source.url, scaleTable(n), n);
+
+  const srcOf = (s: 'pg' | 'mysql'): CeilingSource & { dsn: string } =>
+    s === 'pg' ? { kind: 'postgresql', url: bench.source.url, table: 'products', dsn: bench.source.url } : { kind: 'mysql', url: bench.mysqlUrl!, table: 'products', dsn: bench.mysqlUrl! };
+
+  const scenarios = new Map<string, Scenario>();
+  const add = (source: string, pass: Pass, tool: 'ours' | 'ceiling', m: Measurement) => {
+    const id = `${source}/${pass}/${tool}`;
+    if (!scenarios.has(id)) scenarios.set(id, { key: `${source}/${pass}`, source, pass, tool, tableRows: rows, runs: [] });
+    scenarios.get(id)!.runs.push(m);
+    log(`run ${m.run} ${id}: ${Math.round(m.rowsPerS).toLocaleString('en')} rows/s, ${(m.wallMs / 1000).toFixed(1)} s, peak RSS ${formatBytes(m.peakRssBytes)}`);
+  };
+
+  for (let run = 1; run <= runs; run++) {
+    for (const s of sources) {
+      const src = srcOf(s);
+      const sourceName = s === 'pg' ? 'PostgreSQL' : 'MariaDB';
+      // The ceiling: an empty table, then the same rows again (all unchanged).
+      await bench.truncate('ceiling_entities');
+      add(sourceName, 'first', 'ceiling', (await bench.ceiling(run, src, `${s}_r${run}`, null, { copied: rows, written: rows })).m);
+      add(sourceName, 'rescan-unchanged', 'ceiling', (await bench.ceiling(run, src, `${s}_r${run}`, null, { copied: rows, written: 0 })).m);
+      // Ours: a fresh connector on an empty entities table; first run (no cursor yet), then a full re-pull.
+      await bench.truncate('entities');
+      const id = await bench.ours.createConnector({ tenant: 'bench', vertical: 'ours', entityType: `${s}_r${run}`, connectorType: s === 'pg' ? 'postgresql' : 'mysql', dsn: src.dsn, table: 'products' });
+      add(sourceName, 'first', 'ours', await bench.pull(run, id, 'incremental', rows, { rows_read: rows, inserted: rows, rejected: 0 }));
+      add(sourceName, 'rescan-unchanged', 'ours', await bench.pull(run, id, 'full', rows, { rows_read: rows, inserted: 0, updated: 0, unchanged: rows }));
+    }
+  }
+
+  // Scaling: our first load at each size, PostgreSQL source, fresh entities table and worker each time.
+  const scalingPoints: Array<{ rows: number; run: number; wallMs: number; rowsPerS: number; peakRssBytes: number | null; startRssBytes: number | null }> = [];
+  for (let run = 1; run <= scalingRuns; run++) {
+    for (const n of scaling) {
+      await bench.truncate('entities');
+      const id = await bench.ours.createConnector({ tenant: 'bench', vertical: 'scaling', entityType: `n${n}_r${run}`, connectorType: 'postgresql', dsn: bench.source.url, table: scaleTable(n) });
+      const m = await bench.pull(run, id, 'incremental', n, { rows_read: n, inserted: n });
+      scalingPoints.push({ rows: n, run, wallMs: m.wallMs, rowsPerS: m.rowsPerS, peakRssBytes: m.peakRssBytes, startRssBytes: m.startRssBytes });
+      log(`scaling ${n.toLocaleString('en')} rows: ${(m.wallMs / 1000).toFixed(1)} s, ${Math.round(m.rowsPerS).toLocaleString('en')} rows/s, peak RSS ${formatBytes(m.peakRssBytes)}`);
+    }
+  }
+  const scalingMedians = scaling.map((n) => {
+    const pts = scalingPoints.filter((p) => p.rows === n).sort((a, b) => a.wallMs - b.wallMs);
+    const mid = pts[pts.length >> 1]!;
+    return { ...mid, peakRssBytes: Math.max(...pts.map((p) => p.peakRssBytes ?? 0)) || null };
+  });
+
+  const list = [...scenarios.values()];
+  const summary = summarize(list);
+  const short = summary.filter((s) => s.ours_vs_ceiling !== null && s.ours_vs_ceiling < 0.7);
+
+  // Where the time goes: a CPU profile of the worker on a PostgreSQL first load, and the upsert's plan.
+  const diagnosis: { profile?: string; explain?: string } = {};
+  if (opts.profile === 'always' || (opts.profile === 'auto' && short.length > 0)) {
+    const dir = join(ROOT, 'bench/results/profiles', `pull-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    await bench.truncate('entities');
+    const source = sources.includes('pg') ? 'pg' : 'mysql';
+    const src = srcOf(source);
+    const id = await bench.ours.createConnector({ tenant: 'bench', vertical: 'profile', entityType: source, connectorType: source === 'pg' ? 'postgresql' : 'mysql', dsn: src.dsn, table: 'products' });
+    const first = await bench.pull(0, id, 'incremental', rows, { rows_read: rows }, join(dir, 'first'));
+    const rescan = await bench.pull(0, id, 'full', rows, { rows_read: rows }, join(dir, 'rescan'));
+    const parts: string[] = [];
+    for (const [name, m] of [['first load', first], ['unchanged re-pull', rescan]] as const) {
+      const sub = join(dir, name === 'first load' ? 'first' : 'rescan');
+      const files = readdirSync(sub, { recursive: true }).map(String).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(sub, f));
+      const main = busiestProfile(files);
+      if (main) parts.push(`### worker CPU profile, ${source} ${name} (${(m.wallMs / 1000).toFixed(1)} s with --cpu-prof; ${main.file})\n\n${formatSummary(summarizeCpuProfile(main.profile, 25))}`);
+    }
+    diagnosis.profile = parts.join('\n\n');
+    diagnosis.explain = await explainUpsert(bench.client, bench.tenantId, 'profile', source, 5000);
+  }
+
+  const machine = machineInfo();
+  const notes = [
+    `PostgreSQL ${pgVersion}; ${rows.toLocaleString('en')}-row products table (13 columns: bigint id, text, numeric, double, int, boolean, jsonb/JSON, timestamptz/DATETIME(6)); ${runs} run(s): median (min–max)`,
+    'ours: `qanatix worker` child process (fresh per pass), table-mode connector on cursor updated_at (lag 0, batch_size 5000), a manual pull job enqueued on its own Redis; wall = run queued_at → finished_at (database clock); peak RSS = the worker\'s VmHWM during the pass (reset when the job is enqueued)',
+    'unchanged re-pull: all rows re-read, none changed (ours: mode full; an incremental run with nothing new reads 0 rows)',
+    'ceiling: COPY (SELECT …) TO STDOUT (PostgreSQL) or `mariadb --batch --quick` TSV (MariaDB) piped into COPY … FROM STDIN of an unlogged staging table, then one INSERT … SELECT … ON CONFLICT … WHERE content_hash IS DISTINCT FROM into a table of the entities shape; name, source_id, dedup_key, vertical_data (row as jsonb minus name) and sha256 content_hash computed in SQL. Its peak RSS is of the psql/mariadb client processes (sampled)',
+    'loader cores / postgres cores: CPU time of the loading process(es) and of all PostgreSQL processes divided by wall time (2 cores = the whole machine)',
+    'ours vs this: the tool\'s median wall time over ours = our throughput divided by its throughput (> 1: we are faster)',
+  ];
+  writeJsonResult(opts.out, {
+    bench: 'pull',
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    postgres: pgVersion,
+    params: { rows, runs, sources, scaling, scalingRuns, batchSize: 5000 },
+    notes,
+    summary,
+    scaling: { medians: scalingMedians, points: scalingPoints },
+    diagnosis,
+    scenarios: list,
+  });
+  log(`wrote ${opts.out}`);
+  console.log('\n' + markdownReport('bench/pull: ours vs the SQL ceiling', machine, notes, summary, ['ceiling', 'ours']) + '\n');
+  console.log(`### scaling: our first load from PostgreSQL\n\n${scalingTable(scalingMedians)}\n`);
+  if (diagnosis.profile) console.log(diagnosis.profile + '\n');
+  if (diagnosis.explain) console.log(`### EXPLAIN (ANALYZE, BUFFERS) of the upsert statement, one 5000-row batch\n\n${diagnosis.explain}\n`);
+}
+
+main()
+  .catch((err: Error) => {
+    log(`failed: ${err.stack ?? err.message}`);
+    const tail = bench.ours?.tail();
+    if (tail) log(`worker output:\n${tail}`);
+    process.exitCode = 1;
+  })
+  .finally(() => bench.cleanup());
