@@ -11,7 +11,8 @@
  * ```
  * `connection_config` is checked by the connector type's own validator (see `registry.ts`).
  */
-import type { CursorScalar } from './contract';
+import type { CursorScalar, ReadPlan } from './contract';
+import { EPOCH_ISO, isIsoTimestamp, subtractSeconds } from './iso-time';
 import { ConfigError, type ConfigIssue, type IssueReporter } from './config-error';
 import { isPlainObject, rejectUnknownKeys, type PlainObject } from './connection-checks';
 import { isSourceIdTemplate, parseSourceIdTemplate } from './map-record';
@@ -87,6 +88,16 @@ const TOP_LEVEL_KEYS = [
 /** The lag a read applies: the explicit setting, else the default. */
 export function effectiveLagSeconds(cursor: CursorConfig | null): number {
   return cursor?.lag_seconds ?? DEFAULT_LAG_SECONDS;
+}
+
+/**
+ * The instant `:last_pull` stands for: the last successful run's source-clock start minus the lag; before
+ * the first run, and in full reads, `cursor.initial_value` when it is a timestamp, else the epoch.
+ */
+export function lastPullInstant(def: ConnectorDefinition, plan: Pick<ReadPlan, 'mode' | 'lastPull'>): string {
+  if (plan.mode === 'incremental' && plan.lastPull !== null) return subtractSeconds(plan.lastPull, effectiveLagSeconds(def.cursor));
+  const initial = def.cursor?.initial_value;
+  return typeof initial === 'string' && isIsoTimestamp(initial) ? initial : EPOCH_ISO;
 }
 
 /**

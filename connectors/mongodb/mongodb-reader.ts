@@ -19,18 +19,11 @@
  */
 import type { Collection, Document, Sort } from 'mongodb';
 import type { Cursor, CursorScalar, ReadPlan, Row, RowBatch } from '../contract';
-import { effectiveLagSeconds, type ConnectorDefinition } from '../connector-config';
+import { effectiveLagSeconds, lastPullInstant, type ConnectorDefinition } from '../connector-config';
 import { ConnectorError } from '../connector-error';
-import { EPOCH_ISO, isIsoTimestamp, subtractSeconds } from '../iso-time';
+import { subtractSeconds } from '../iso-time';
 import { bindLastPull, valueAt, type MongodbField, type MongodbSource } from './mongodb-source';
 import { fromDocument, isoToDate, toBson } from './mongodb-types';
-
-/** `:last_pull`: the last successful run's source-clock start minus the lag; before it, `initial_value` or the epoch. */
-export function lastPullInstant(def: ConnectorDefinition, plan: Pick<ReadPlan, 'mode' | 'lastPull'>): string {
-  if (plan.mode === 'incremental' && plan.lastPull !== null) return subtractSeconds(plan.lastPull, effectiveLagSeconds(def.cursor));
-  const initial = def.cursor?.initial_value;
-  return typeof initial === 'string' && isIsoTimestamp(initial) ? initial : EPOCH_ISO;
-}
 
 export async function* readMongodb(collection: Collection, source: MongodbSource, def: ConnectorDefinition, plan: ReadPlan, signal: AbortSignal): AsyncGenerator<RowBatch> {
   const limit = plan.batchSize;

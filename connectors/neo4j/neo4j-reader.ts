@@ -14,9 +14,9 @@
  */
 import neo4j from 'neo4j-driver';
 import type { Cursor, CursorScalar, ReadPlan, Row, RowBatch } from '../contract';
-import { effectiveLagSeconds, type ConnectorDefinition } from '../connector-config';
+import { effectiveLagSeconds, lastPullInstant, type ConnectorDefinition } from '../connector-config';
 import { ConnectorError } from '../connector-error';
-import { EPOCH_ISO, isIsoTimestamp, subtractSeconds } from '../iso-time';
+import { isIsoTimestamp, subtractSeconds } from '../iso-time';
 import { bareQuery, ELEMENT_ID_FIELD, quoteName, type Neo4jField, type Neo4jSource } from './neo4j-source';
 import { fromMap, isoToDateTime, isoToTemporal, type Neo4jKind } from './neo4j-types';
 
@@ -30,13 +30,6 @@ export interface Neo4jReadSession {
   page(statement: Neo4jStatement): Promise<Array<Record<string, unknown>>>;
   /** One statement in an auto-commit READ transaction, streamed `batchSize` records at a time. */
   stream(statement: Neo4jStatement, batchSize: number, signal: AbortSignal): AsyncGenerator<Array<Record<string, unknown>>>;
-}
-
-/** `$last_pull`: the last successful run's source-clock start minus the lag; before it, `initial_value` or the epoch. */
-export function lastPullInstant(def: ConnectorDefinition, plan: Pick<ReadPlan, 'mode' | 'lastPull'>): string {
-  if (plan.mode === 'incremental' && plan.lastPull !== null) return subtractSeconds(plan.lastPull, effectiveLagSeconds(def.cursor));
-  const initial = def.cursor?.initial_value;
-  return typeof initial === 'string' && isIsoTimestamp(initial) ? initial : EPOCH_ISO;
 }
 
 const TEMPORAL: ReadonlySet<Neo4jKind> = new Set(['datetime', 'localdatetime', 'date']);

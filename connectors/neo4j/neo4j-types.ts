@@ -19,6 +19,7 @@
  * | List, Map | kept, values mapped |
  */
 import neo4j from 'neo4j-driver';
+import { civilFromDays, daysFromCivil } from '../iso-time';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
@@ -181,26 +182,4 @@ function durationToIso(v: { months: NumberLike; days: NumberLike; seconds: Numbe
     if (secs || nanos) out += `${sign}${secs}${nanos ? `.${nanos.toString().padStart(9, '0')}` : ''}S`;
   }
   return out === 'P' ? 'PT0S' : out;
-}
-
-// Howard Hinnant's civil-calendar algorithms (proleptic Gregorian).
-function daysFromCivil(year: number, month: number, day: number): number {
-  const y = month <= 2 ? year - 1 : year;
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146097 + doe - 719468;
-}
-
-function civilFromDays(days: number): [number, number, number] {
-  const z = days + 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const month = mp < 10 ? mp + 3 : mp - 9;
-  return [yoe + era * 400 + (month <= 2 ? 1 : 0), month, day];
 }

@@ -1,7 +1,8 @@
 import type { ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../contract';
 import type { ConnectorDefinition } from '../connector-config';
 import { EPOCH_ISO } from '../iso-time';
-import { lastPullInstant, readSql, type SqlSession } from './sql-reader';
+import { lastPullInstant } from '../connector-config';
+import { readSql, type SqlSession } from './sql-reader';
 import { describeSqlSource, type SqlSource } from './sql-source';
 
 /** What a SQL connector's session offers beyond reading. */

@@ -11,9 +11,9 @@
  * server-side cursor, and batches carry `cursor: null`.
  */
 import type { Cursor, CursorScalar, ReadPlan, Row, RowBatch } from '../contract';
-import { effectiveLagSeconds, type ConnectorDefinition } from '../connector-config';
+import { effectiveLagSeconds, lastPullInstant, type ConnectorDefinition } from '../connector-config';
 import { ConnectorError } from '../connector-error';
-import { EPOCH_ISO, isIsoTimestamp, subtractSeconds } from '../iso-time';
+import { isIsoTimestamp, subtractSeconds } from '../iso-time';
 import { isTemporal, SqlParams, type SqlColumn } from './sql-dialect';
 import { pageStatements, type PageQuery, type Statement, type StatementBuilder } from './sql-keyset';
 import type { SqlSource } from './sql-source';
@@ -27,16 +27,6 @@ export interface SqlSession {
   readPage(statements: readonly StatementBuilder[], limit: number): Promise<Row[]>;
   /** Streams one statement's rows in batches of `batchSize` from a server-side cursor in a READ ONLY transaction. */
   stream(statement: Statement, batchSize: number, signal: AbortSignal): AsyncGenerator<Row[]>;
-}
-
-/**
- * The instant `:last_pull` stands for: the last successful run's source-clock start minus the lag; before
- * the first run, and in full reads, `cursor.initial_value` when it is a timestamp, else the epoch.
- */
-export function lastPullInstant(def: ConnectorDefinition, plan: Pick<ReadPlan, 'mode' | 'lastPull'>): string {
-  if (plan.mode === 'incremental' && plan.lastPull !== null) return subtractSeconds(plan.lastPull, effectiveLagSeconds(def.cursor));
-  const initial = def.cursor?.initial_value;
-  return typeof initial === 'string' && isIsoTimestamp(initial) ? initial : EPOCH_ISO;
 }
 
 export async function* readSql(session: SqlSession, source: SqlSource, def: ConnectorDefinition, plan: ReadPlan, signal: AbortSignal): AsyncGenerator<RowBatch> {
