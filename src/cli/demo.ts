@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
+import neo4j from 'neo4j-driver';
 import pg from 'pg';
 import { createApiKey, ensureTenant } from '../auth/api-keys';
 import { loadConfig } from '../config';
@@ -11,6 +12,7 @@ import { EXIT } from './api-client';
 const SERVICES = fileURLToPath(new URL('../../scripts/services.sh', import.meta.url));
 const PG_ADMIN = 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres';
 const MYSQL_URL = 'mysql://qanatix:qanatix@127.0.0.1:3306/';
+const NEO4J = { uri: 'bolt://127.0.0.1:7687', user: 'neo4j', password: 'qanatix-test', database: 'neo4j' };
 const SCHEDULE = '*/10 * * * * *';
 
 const say = (text: string) => console.log(`\x1b[1m▸\x1b[0m ${text}`);
@@ -31,8 +33,8 @@ async function answers(check: () => Promise<unknown>): Promise<boolean> {
  */
 export const DEMO_HELP = `qanatix demo [--exit] [--port 8000] [--rows 5000]
 
-  Starts PostgreSQL, MariaDB and Redis when they do not answer, seeds a sample products table in PostgreSQL and
-  a stock table in MariaDB, creates a key and two connectors through the API on a 10-second schedule, lets the
+  Starts PostgreSQL, MariaDB, Redis and Neo4j when they do not answer, seeds a sample products table in
+  PostgreSQL, a stock table in MariaDB and a supplier graph in Neo4j, creates a key and three connectors through the API on a 10-second schedule, lets the
   scheduled pulls run, changes source rows and shows the next scheduled runs picking them up. The server keeps
   running afterwards (Ctrl-C stops it) unless --exit.`;
 
@@ -51,12 +53,21 @@ export async function demo(args: string[]): Promise<number> {
     await c.connect();
     await c.end();
   });
-  if (!pgUp || !(await answers(async () => (await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 2000 })).end()))) {
-    say('starting PostgreSQL, MariaDB and Redis (scripts/services.sh up)…');
-    execFileSync('bash', [SERVICES, 'up', 'postgres', 'mariadb', 'redis'], { stdio: 'inherit' });
+  const graph = neo4j.driver(NEO4J.uri, neo4j.auth.basic(NEO4J.user, NEO4J.password), { connectionTimeout: 2000, maxTransactionRetryTime: 0 });
+  const graphUp = await answers(async () => {
+    const session = graph.session();
+    try {
+      await session.run('RETURN 1');
+    } finally {
+      await session.close();
+    }
+  });
+  if (!pgUp || !graphUp || !(await answers(async () => (await mysql.createConnection({ uri: MYSQL_URL, connectTimeout: 2000 })).end()))) {
+    say('starting PostgreSQL, MariaDB, Redis and Neo4j (scripts/services.sh up)…');
+    execFileSync('bash', [SERVICES, 'up', 'postgres', 'mariadb', 'redis', 'neo4j'], { stdio: 'inherit' });
   }
 
-  say('creating the sample sources: qanatix_demo_source in PostgreSQL and in MariaDB');
+  say('creating the sample sources: products in PostgreSQL, stock in MariaDB, a supplier graph in Neo4j');
   const admin = new pg.Client({ connectionString: PG_ADMIN });
   await admin.connect();
   for (const db of ['qanatix_demo', 'qanatix_demo_source']) {
@@ -81,6 +92,15 @@ export async function demo(args: string[]): Promise<number> {
     insert into qanatix_demo_source.stock select seq, concat('Stock ', seq), if(seq % 2, 'north', 'south'), seq % 100,
       utc_timestamp(6) - interval 1 hour from seq_1_to_500;`);
 
+  await graph.executeQuery('MATCH (s:DemoSupplier) DETACH DELETE s');
+  await graph.executeQuery('CREATE CONSTRAINT demo_supplier_id IF NOT EXISTS FOR (s:DemoSupplier) REQUIRE s.id IS UNIQUE');
+  await graph.executeQuery('CREATE INDEX demo_supplier_cursor IF NOT EXISTS FOR (s:DemoSupplier) ON (s.updated_at, s.id)');
+  await graph.executeQuery(
+    `UNWIND range(1, 300) AS i CREATE (s:DemoSupplier {id: i, name: 'Supplier ' + i, country: ['DE', 'FR', 'IT'][i % 3],
+       updated_at: datetime() - duration('PT1H')})
+     WITH s WHERE s.id <= 150 MATCH (t:DemoSupplier {id: s.id + 150}) CREATE (s)-[:SUBCONTRACTS]->(t)`,
+  );
+
   process.env.QANATIX_DEV ??= '1';
   process.env.LOG_LEVEL ??= 'warn'; // the demo narrates; JSON logs would drown it
   const config = { ...loadConfig(), databaseUrl: 'postgres://qanatix:qanatix@127.0.0.1:5432/qanatix_demo', port, workerConcurrency: 2 };
@@ -101,7 +121,7 @@ export async function demo(args: string[]): Promise<number> {
     return json;
   };
 
-  say(`creating two connectors through the API, each on the schedule "${SCHEDULE}"`);
+  say(`creating three connectors through the API, each on the schedule "${SCHEDULE}"`);
   const products = await api('POST', '/connectors', {
     name: 'demo products (PostgreSQL)', connector_type: 'postgresql', vertical: 'demo', entity_type: 'product',
     connection_config: { dsn: 'postgres://qanatix:qanatix@127.0.0.1:5432/qanatix_demo_source' },
@@ -111,6 +131,11 @@ export async function demo(args: string[]): Promise<number> {
     name: 'demo stock (MariaDB)', connector_type: 'mysql', vertical: 'demo', entity_type: 'stock',
     connection_config: { host: '127.0.0.1', port: 3306, user: 'qanatix', password: 'qanatix', database: 'qanatix_demo_source' },
     table: 'stock', cursor: { column: 'updated_at', lag_seconds: 1 }, source_id: 'my-{id}', schedule: SCHEDULE,
+  });
+
+  const suppliers = await api('POST', '/connectors', {
+    name: 'demo suppliers (Neo4j)', connector_type: 'neo4j', vertical: 'demo', entity_type: 'supplier',
+    connection_config: NEO4J, label: 'DemoSupplier', cursor: { column: 'updated_at', lag_seconds: 1 }, source_id: 'neo-{id}', schedule: SCHEDULE,
   });
 
   const waitForRun = async (connector: { id: string; name: string }, after: number) => {
@@ -125,17 +150,19 @@ export async function demo(args: string[]): Promise<number> {
     }
   };
   say('waiting for the first scheduled runs…');
-  await Promise.all([waitForRun(products, 0), waitForRun(stock, 0)]);
+  await Promise.all([waitForRun(products, 0), waitForRun(stock, 0), waitForRun(suppliers, 0)]);
 
   const changedAt = Date.now();
-  say('changing source rows: 25 product prices, 5 new products, 10 stock quantities');
+  say('changing source rows: 25 product prices, 5 new products, 10 stock quantities, 5 suppliers');
   await source.query(`update products set price = price + 1, updated_at = now() where id <= 25`);
   await source.query(`insert into products select g, 'New product ' || g, 'SKU-N' || g, 9.99, '{}', now() from generate_series($1 + 1, $1 + 5) g`, [rows]);
   await maria.query(`update qanatix_demo_source.stock set quantity = quantity + 7, updated_at = utc_timestamp(6) where id <= 10`);
+  await graph.executeQuery(`MATCH (s:DemoSupplier) WHERE s.id <= 5 SET s.country = 'NL', s.updated_at = datetime()`);
   say('waiting for the next scheduled runs to pick them up…');
-  await Promise.all([waitForRun(products, changedAt), waitForRun(stock, changedAt)]);
+  await Promise.all([waitForRun(products, changedAt), waitForRun(stock, changedAt), waitForRun(suppliers, changedAt)]);
   await source.end();
   await maria.end();
+  await graph.close();
   await pool.end();
 
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
