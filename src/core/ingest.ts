@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/pool';
 import { ingestRecordsTotal } from '../metrics';
 import { contentKey } from './canonical-json';
-import { addIngestionCounts, recordRejections } from './ingestions';
+import { addIngestionCounts, recordRejections, type IngestionCounts } from './ingestions';
 import { normalizeRecord } from './normalize-record';
 import type { RecordProblem, RejectedRecord } from './record';
 import { validationProblems, validatorFor } from './schema-registry';
@@ -26,15 +26,8 @@ export interface IngestOptions {
   source?: string;
 }
 
-export interface IngestResult {
-  records: number;
-  inserted: number;
-  updated: number;
-  /** Records identical to the stored entity: not rewritten. */
-  unchanged: number;
-  /** Records that changed nothing: `unchanged` plus in-batch duplicates (the earlier of two with one key). */
-  duplicates: number;
-  rejected: number;
+/** A batch's counts (`IngestionCounts`) plus what the caller reports back per record. */
+export interface IngestResult extends IngestionCounts {
   /** Entity id per input record (null when rejected); empty unless `returnIds`. */
   entityIds: Array<string | null>;
   rejections: RejectedRecord[];

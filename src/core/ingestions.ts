@@ -44,7 +44,9 @@ export interface IngestionCounts {
   records: number;
   inserted: number;
   updated: number;
+  /** Records identical to the stored entity: not rewritten. */
   unchanged: number;
+  /** Records that changed nothing: `unchanged` plus in-batch duplicates (the earlier of two with one key). */
   duplicates: number;
   rejected: number;
 }
