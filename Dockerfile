@@ -8,6 +8,8 @@ COPY src ./src
 COPY connectors ./connectors
 COPY jobs ./jobs
 COPY tsconfig.json ./
+# The bundle the CLI runs (dist/), built once into the image.
+RUN node bin/bundle.mjs
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8000
 EXPOSE 8000
 USER node

@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.services/', 'bench/results/', 'bench/.venv/', 'test/services/neo4j/target/', 'coverage/'] },
+  { ignores: ['node_modules/', '.services/', 'bench/results/', 'bench/.venv/', 'test/services/neo4j/target/', 'coverage/', 'dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -7,13 +7,9 @@ import type { IssueReporter } from './config-error';
 import type { PlainObject } from './connection-checks';
 import { validateConnectorConfig, type ConnectorDefinition } from './connector-config';
 import { validateMongodbConnection } from './mongodb/mongodb-config';
-import { MongodbConnector } from './mongodb/mongodb-connector';
 import { validateMysqlConnection } from './mysql/mysql-config';
-import { MysqlConnector } from './mysql/mysql-connector';
 import { validatePostgresqlConnection } from './postgresql/postgresql-config';
-import { Neo4jConnector } from './neo4j/neo4j-connector';
 import { validateNeo4jConnection } from './neo4j/neo4j-config';
-import { PostgresqlConnector } from './postgresql/postgresql-connector';
 
 export interface ConnectorType {
   /** The word users of this source write for table mode instead of `table` (`collection`, `label`); both are accepted. */
@@ -22,31 +18,32 @@ export interface ConnectorType {
   queryKind: 'text' | 'document';
   /** Checks `connection_config` (reporting issues relative to it) and returns it normalised. */
   validateConnection(value: PlainObject, report: IssueReporter): Record<string, unknown>;
-  create(definition: ConnectorDefinition): SourceConnector;
+  /** Loads the driver on first use: a worker that pulls only from PostgreSQL never pays for the MongoDB driver. */
+  create(definition: ConnectorDefinition): Promise<SourceConnector>;
 }
 
 export const connectorTypes: Readonly<Record<string, ConnectorType>> = {
   postgresql: {
     queryKind: 'text',
     validateConnection: (value, report) => ({ ...validatePostgresqlConnection(value, report) }),
-    create: (definition) => new PostgresqlConnector(definition),
+    create: async (definition) => new (await import('./postgresql/postgresql-connector')).PostgresqlConnector(definition),
   },
   mysql: {
     queryKind: 'text',
     validateConnection: (value, report) => ({ ...validateMysqlConnection(value, report) }),
-    create: (definition) => new MysqlConnector(definition),
+    create: async (definition) => new (await import('./mysql/mysql-connector')).MysqlConnector(definition),
   },
   mongodb: {
     tableAlias: 'collection',
     queryKind: 'document',
     validateConnection: (value, report) => ({ ...validateMongodbConnection(value, report) }),
-    create: (definition) => new MongodbConnector(definition),
+    create: async (definition) => new (await import('./mongodb/mongodb-connector')).MongodbConnector(definition),
   },
   neo4j: {
     tableAlias: 'label',
     queryKind: 'text',
     validateConnection: (value, report) => ({ ...validateNeo4jConnection(value, report) }),
-    create: (definition) => new Neo4jConnector(definition),
+    create: async (definition) => new (await import('./neo4j/neo4j-connector')).Neo4jConnector(definition),
   },
 };
 
@@ -56,7 +53,7 @@ export { validateConnectorConfig };
  * The connector for a definition, raw or already validated: it is validated (again) here, so a connector
  * never runs on an unchecked definition. Throws `ConfigError`.
  */
-export function createConnector(definition: ConnectorDefinition | Record<string, unknown>): SourceConnector {
+export async function createConnector(definition: ConnectorDefinition | Record<string, unknown>): Promise<SourceConnector> {
   const valid = validateConnectorConfig(definition, connectorTypes);
   return (connectorTypes[valid.connector_type] as ConnectorType).create(valid);
 }

@@ -1,14 +1,17 @@
+import type { ValidateFunction } from 'ajv/dist/2020.js';
 import type pg from 'pg';
 import { validateConnectorConfig } from '../connectors/connector-config';
-import type { Cursor } from '../connectors/contract';
-import { compileRecordMapper, RowMappingError } from '../connectors/map-record';
+import type { Cursor, RowBatch } from '../connectors/contract';
+import { compileRecordMapper, RowMappingError, type RecordMapper } from '../connectors/map-record';
 import { createConnector } from '../connectors/registry';
-import { ingest } from '../src/core/ingest';
+import { prepareBatch, writeBatch, type PreparedBatch } from '../src/core/ingest';
 import { createIngestion, finishIngestion } from '../src/core/ingestions';
 import type { RejectedRecord } from '../src/core/record';
+import { validatorFor } from '../src/core/schema-registry';
 import { withTransaction } from '../src/db/pool';
 import type { ConnectorForRun } from '../src/store/connectors';
 import type { PullMode } from './pull-queue';
+import { readAhead } from './read-ahead';
 
 export interface PullProgress {
   rowsRead: number;
@@ -37,11 +40,38 @@ interface RunRow {
   source_started_at: string | null;
 }
 
+interface PreparedRows {
+  rowCount: number;
+  cursor: Cursor | null;
+  prepared: PreparedBatch;
+}
+
+/** Each source batch mapped to records (a row that cannot be mapped is refused with the reason) and prepared for the core. */
+async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapper, validator: () => Promise<ValidateFunction | null>): AsyncGenerator<PreparedRows> {
+  let offset = 0;
+  for await (const batch of batches) {
+    const records: unknown[] = [];
+    const positions: number[] = [];
+    const refused: RejectedRecord[] = [];
+    for (let i = 0; i < batch.rows.length; i++) {
+      const mapped = mapRow(batch.rows[i]!);
+      if (mapped instanceof RowMappingError) {
+        refused.push({ position: offset + i, raw: batch.rows[i], errorType: 'invalid_record', problems: [{ loc: [], msg: mapped.message, type: 'value_error.mapping' }] });
+      } else {
+        records.push(mapped);
+        positions.push(offset + i);
+      }
+    }
+    offset += batch.rows.length;
+    yield { rowCount: batch.rows.length, cursor: batch.cursor, prepared: prepareBatch(records, await validator(), { positions, refused }) };
+  }
+}
+
 /**
  * One run of one connector: reads batches in cursor order and commits each batch's records through the
- * ingestion core together with the cursor after it, in one transaction. A crash after a commit resumes
- * after that batch; a crash before it re-reads the batch, which upserts to the same entities. The caller
- * holds the connector's lock.
+ * ingestion core together with the cursor after it, in one transaction, while the source reads the next
+ * batch. A crash after a commit resumes after that batch; a crash before it re-reads the batch, which
+ * upserts to the same entities. The caller holds the connector's lock.
  */
 export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
   const { pool, connector, runId } = o;
@@ -62,7 +92,7 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
   // Created with the first batch: a scheduled run that finds nothing new leaves no empty ingestion behind.
   let ingestionId = run.ingestion_id;
 
-  const source = createConnector(definition);
+  const source = await createConnector(definition);
   let rowsRead = 0;
   try {
     const { rows: stateRows } = await pool.query<{ cursor: Cursor | null; last_pull: string | null }>(
@@ -81,19 +111,9 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
     const described = await source.describe(plan);
     const mapRow = compileRecordMapper(definition, described.primaryKey);
 
-    for await (const batch of source.read(plan, o.signal)) {
-      const records: unknown[] = [];
-      const positions: number[] = [];
-      const refused: RejectedRecord[] = [];
-      for (let i = 0; i < batch.rows.length; i++) {
-        const mapped = mapRow(batch.rows[i]!);
-        if (mapped instanceof RowMappingError) {
-          refused.push({ position: rowsRead + i, raw: batch.rows[i], errorType: 'invalid_record', problems: [{ loc: [], msg: mapped.message, type: 'value_error.mapping' }] });
-        } else {
-          records.push(mapped);
-          positions.push(rowsRead + i);
-        }
-      }
+    // Reading, mapping and checking the next batch overlaps the write of the current one.
+    const validator = () => validatorFor(pool, target.tenantId, target.vertical, target.entityType);
+    for await (const batch of readAhead(prepareRows(source.read(plan, o.signal), mapRow, validator))) {
       // `unchanged` counts every record that changed nothing, so rows_read = inserted + updated + unchanged + rejected.
       ingestionId = await withTransaction(pool, async (c) => {
         let id = ingestionId;
@@ -101,16 +121,16 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
           id = await createIngestion(c, connector.tenantId, target, 'connector', connector.name);
           await c.query('update connector_runs set ingestion_id = $2 where id = $1', [runId, id]);
         }
-        const r = await ingest(c, target, records, { ingestionId: id, positions, refused, source: 'connector' });
+        const r = await writeBatch(c, target, batch.prepared, { ingestionId: id, source: 'connector' });
         if (batch.cursor) await c.query('update connector_state set cursor = $2, updated_at = now() where connector_id = $1', [connector.id, JSON.stringify(batch.cursor)]);
         await c.query(
           `update connector_runs set rows_read = rows_read + $2, inserted = inserted + $3, updated = updated + $4, unchanged = unchanged + $5,
              rejected = rejected + $6, cursor_after = coalesce($7, cursor_after) where id = $1`,
-          [runId, batch.rows.length, r.inserted, r.updated, r.duplicates, r.rejected, batch.cursor ? JSON.stringify(batch.cursor) : null],
+          [runId, batch.rowCount, r.inserted, r.updated, r.duplicates, r.rejected, batch.cursor ? JSON.stringify(batch.cursor) : null],
         );
         return id;
       });
-      rowsRead += batch.rows.length;
+      rowsRead += batch.rowCount;
       await o.onProgress?.({ rowsRead, cursor: batch.cursor });
       if (o.signal.aborted) return { interrupted: true, rowsRead };
     }

@@ -11,6 +11,7 @@ while IFS= read -r line; do export "$line"; done < <(bash scripts/services.sh en
 
 npm run --silent lint
 npm run --silent typecheck
+node bin/bundle.mjs >/dev/null  # the CLI's bundle, once, before tests start CLI processes in parallel
 
 report="$ROOT/.services/vitest-report.json"
 rm -f "$report"

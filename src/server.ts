@@ -4,11 +4,11 @@ import { createPullQueue } from '../jobs/pull-queue';
 import { createRedis } from '../jobs/redis-connection';
 import { startReconciler } from '../jobs/schedule-reconciler';
 import { startWorker } from '../jobs/worker';
-import { buildApp, REDACT_PATHS } from './api/app';
 import type { Config } from './config';
 import { SecretBox } from './crypto/secret-box';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
+import { REDACT_PATHS } from './log-redaction';
 
 export interface Roles {
   api: boolean;
@@ -38,6 +38,8 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
     log.info({ concurrency: config.workerConcurrency }, 'pull worker started');
   }
   if (roles.api) {
+    // Loaded only for the API role: a worker process does not carry the HTTP stack.
+    const { buildApp } = await import('./api/app');
     app = await buildApp({ pool, config, box, pullQueue: queue, logger: log });
     if (!config.webhookSecret) app.log.warn('WEBHOOK_SECRET is not set: webhook calls are accepted without a signature');
     await app.listen({ host: config.host, port: config.port });

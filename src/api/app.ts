@@ -54,17 +54,6 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger'] | FastifyBaseLogger;
 }
 
-/** Log redaction: credentials never reach a log line, whatever logs them. */
-export const REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers["x-webhook-signature"]',
-  '*.password',
-  '*.dsn',
-  '*.uri',
-  '*.connection_config',
-  'connection_config',
-];
-
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const shared = typeof opts.logger === 'object' && opts.logger !== null && 'child' in opts.logger;
   const app = Fastify({

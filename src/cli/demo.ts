@@ -1,15 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 import neo4j from 'neo4j-driver';
 import pg from 'pg';
 import { createApiKey, ensureTenant } from '../auth/api-keys';
 import { loadConfig } from '../config';
+import { projectPath } from '../project-path';
 import { startRoles } from '../server';
 import { EXIT } from './api-client';
 
-const SERVICES = fileURLToPath(new URL('../../scripts/services.sh', import.meta.url));
+const SERVICES = projectPath('scripts/services.sh');
 const PG_ADMIN = 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres';
 const MYSQL_URL = 'mysql://qanatix:qanatix@127.0.0.1:3306/';
 const NEO4J = { uri: 'bolt://127.0.0.1:7687', user: 'neo4j', password: 'qanatix-test', database: 'neo4j' };

@@ -1,3 +1,4 @@
+import type { ValidateFunction } from 'ajv/dist/2020.js';
 import type { Queryable } from '../db/pool';
 import { ingestRecordsTotal } from '../metrics';
 import { contentKey } from './canonical-json';
@@ -47,15 +48,25 @@ function unstorableText(name: string, data: string): RecordProblem | null {
   return null;
 }
 
+/** A batch checked and collapsed in memory, ready for `writeBatch`; computing it needs no database. */
+export interface PreparedBatch {
+  /** Input records, the caller's refused ones included. */
+  records: number;
+  /** One row per dedup key (the last occurrence wins), in input order. */
+  rows: EntityRow[];
+  /** Dedup key per input record (null when refused). */
+  keys: Array<string | null>;
+  rejections: RejectedRecord[];
+  /** Records that repeated a key of the same batch. */
+  duplicates: number;
+}
+
 /**
- * The one write path into the core. Normalizes, validates against the target's registered schema,
- * collapses records sharing a key (the last wins), upserts the rest in one statement, sends refused
- * records to the ingestion's DLQ and adds the counts to the ingestion, all on `db` (pass a client in a
- * transaction to make a batch atomic with other writes, such as a connector's cursor).
+ * Normalizes the records, validates them against the target's schema (`validate`, from `validatorFor`),
+ * and collapses records sharing a key (the last wins). Synchronous and pure, so a pull prepares its next
+ * batch while the current one is being written.
  */
-export async function ingest(db: Queryable, target: IngestTarget, records: unknown[], opts: IngestOptions): Promise<IngestResult> {
-  const { tenantId, vertical, entityType } = target;
-  const validate = await validatorFor(db, tenantId, vertical, entityType);
+export function prepareBatch(records: unknown[], validate: ValidateFunction | null, opts: Pick<IngestOptions, 'positions' | 'refused'> = {}): PreparedBatch {
   const rejections: RejectedRecord[] = [...(opts.refused ?? [])];
   const keys: Array<string | null> = new Array(records.length).fill(null);
   const byKey = new Map<string, EntityRow>();
@@ -87,8 +98,17 @@ export async function ingest(db: Queryable, target: IngestTarget, records: unkno
     byKey.set(dedupKey, { name, sourceId, dedupKey, data });
     keys[i] = dedupKey;
   }
+  return { records: records.length + (opts.refused?.length ?? 0), rows: [...byKey.values()], keys, rejections, duplicates };
+}
 
-  const rows = [...byKey.values()];
+/**
+ * Writes a prepared batch: upserts its rows in one statement, sends its refused records to the ingestion's
+ * DLQ and adds its counts to the ingestion, all on `db` (pass a client in a transaction to make the batch
+ * atomic with other writes, such as a connector's cursor).
+ */
+export async function writeBatch(db: Queryable, target: IngestTarget, batch: PreparedBatch, opts: IngestOptions): Promise<IngestResult> {
+  const { tenantId, vertical, entityType } = target;
+  const { rows } = batch;
   const outcome = rows.length
     ? await upsertEntities(db, tenantId, vertical, entityType, rows)
     : { written: new Map<string, string>(), inserted: 0, updated: 0 };
@@ -99,19 +119,19 @@ export async function ingest(db: Queryable, target: IngestTarget, records: unkno
     const ids = outcome.written;
     const missing = rows.filter((r) => !ids.has(r.dedupKey)).map((r) => r.dedupKey);
     if (missing.length) for (const [k, id] of await entityIdsByKey(db, tenantId, vertical, entityType, missing)) ids.set(k, id);
-    entityIds = keys.map((k) => (k === null ? null : (ids.get(k) ?? null)));
+    entityIds = batch.keys.map((k) => (k === null ? null : (ids.get(k) ?? null)));
   }
 
-  await recordRejections(db, tenantId, opts.ingestionId, rejections);
+  await recordRejections(db, tenantId, opts.ingestionId, batch.rejections);
   const result: IngestResult = {
-    records: records.length + (opts.refused?.length ?? 0),
+    records: batch.records,
     inserted: outcome.inserted,
     updated: outcome.updated,
     unchanged,
-    duplicates: duplicates + unchanged,
-    rejected: rejections.length,
+    duplicates: batch.duplicates + unchanged,
+    rejected: batch.rejections.length,
     entityIds,
-    rejections,
+    rejections: batch.rejections,
   };
   await addIngestionCounts(db, opts.ingestionId, result);
   const source = opts.source ?? 'other';
@@ -120,4 +140,13 @@ export async function ingest(db: Queryable, target: IngestTarget, records: unkno
   ingestRecordsTotal.inc({ source, outcome: 'unchanged' }, result.duplicates);
   ingestRecordsTotal.inc({ source, outcome: 'rejected' }, result.rejected);
   return result;
+}
+
+/**
+ * The one write path into the core: `prepareBatch` against the target's registered schema, then
+ * `writeBatch`, all on `db`.
+ */
+export async function ingest(db: Queryable, target: IngestTarget, records: unknown[], opts: IngestOptions): Promise<IngestResult> {
+  const validate = await validatorFor(db, target.tenantId, target.vertical, target.entityType);
+  return writeBatch(db, target, prepareBatch(records, validate, opts), opts);
 }

@@ -1,9 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type pg from 'pg';
+import { projectPath } from '../project-path';
 import { withTransaction } from './pool';
 
-const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
+const MIGRATIONS_DIR = projectPath('src/db/migrations');
 // Any constant: every process that starts runs migrate(), and they must not race.
 const MIGRATION_LOCK = 0x71616e61;
 
@@ -21,7 +22,7 @@ export async function migrate(pool: pg.Pool): Promise<string[]> {
     for (const file of files) {
       const version = Number(file.slice(0, 4));
       if (done.has(version)) continue;
-      await client.query(await readFile(MIGRATIONS_DIR + file, 'utf8'));
+      await client.query(await readFile(join(MIGRATIONS_DIR, file), 'utf8'));
       await client.query('insert into schema_migrations (version, name) values ($1, $2)', [version, file]);
       applied.push(file);
     }

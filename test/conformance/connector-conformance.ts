@@ -64,7 +64,7 @@ function itemsTable(name: string, extra: TableSpec['columns'] = []): TableSpec {
 }
 
 async function withConnector<T>(source: ConformanceSource, overrides: Record<string, unknown>, work: (c: SourceConnector) => Promise<T>): Promise<T> {
-  const connector = createConnector(source.definition(overrides));
+  const connector = await createConnector(source.definition(overrides));
   try {
     return await work(connector);
   } finally {
@@ -373,7 +373,7 @@ export function connectorLevelCases(ctx: SourceContext, can: ConformanceCapabili
       const source = ctx.source();
       const table = tableName('lastpull');
       await source.createTable(itemsTable(table));
-      const probe = createConnector(source.definition({ table: source.tableRef(table) }));
+      const probe = await createConnector(source.definition({ table: source.tableRef(table) }));
       const now = await probe.clock();
       await probe.close();
       await source.insert(table, [
@@ -398,7 +398,7 @@ export function connectorLevelCases(ctx: SourceContext, can: ConformanceCapabili
       const source = ctx.source();
       const table = tableName('querykeyset');
       await source.createTable(itemsTable(table));
-      const probe = createConnector(source.definition({ table: source.tableRef(table) }));
+      const probe = await createConnector(source.definition({ table: source.tableRef(table) }));
       const now = await probe.clock();
       await probe.close();
       const t = subtractSeconds(now, 600);

@@ -34,7 +34,7 @@ describe('Neo4j query results', () => {
   afterAll(() => write(`MATCH (n:\`${label}\`) DETACH DELETE n`));
 
   test('nodes, relationships, paths, maps and lists map to their documented JSON forms', async () => {
-    const connector = createConnector({
+    const connector = await createConnector({
       connector_type: 'neo4j',
       connection_config: { ...parts, database: 'neo4j' },
       query: `MATCH p = (a:\`${label}\` {id: 1})-[r:KNOWS]->(b)
