@@ -141,7 +141,7 @@ async function main(): Promise<void> {
         watermark = b.watermark;
       } else if (tool === 'ours') {
         await bench.truncate('entities');
-        connectorId = await bench.ours.createConnector({ tenant: 'bench', vertical: 'peers', entityType: `r${run}`, connectorType: 'postgresql', dsn: bench.source.url, table: 'products' });
+        connectorId = await bench.ours.createConnector({ tenant: 'bench', vertical: 'peers', entityType: `r${run}`, connectorType: 'postgresql', connectionConfig: { dsn: bench.source.url }, table: 'products' });
         add('first', 'ours', await bench.pull(run, connectorId, 'incremental', rows, { rows_read: rows, inserted: rows, rejected: 0 }));
         add('incremental-unchanged', 'ours', await bench.pull(run, connectorId, 'incremental', 0, { rows_read: 0 }));
       } else {

@@ -56,6 +56,7 @@ export class PullBench {
   ours!: OursHarness;
   tenantId!: string;
   private mysqlDb: string | null = null;
+  private cleanups: Array<() => Promise<unknown>> = [];
 
   constructor(private readonly o: HarnessOptions) {}
 
@@ -81,7 +82,13 @@ export class PullBench {
     }
   }
 
+  /** Work to undo at cleanup (a source created outside the scratch databases). */
+  onCleanup(undo: () => Promise<unknown>): void {
+    this.cleanups.push(undo);
+  }
+
   async cleanup(): Promise<void> {
+    for (const undo of this.cleanups.splice(0)) await undo().catch((err: Error) => log(`cleanup: ${err.message}`));
     await this.ours?.close().catch(() => {});
     await this.client?.end().catch(() => {});
     await this.pool?.end().catch(() => {});

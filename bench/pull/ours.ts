@@ -82,8 +82,8 @@ export class OursHarness {
     return this.worker?.tail() ?? '';
   }
 
-  /** A table-mode connector on `updated_at` (lag 0, default batch size), saved as the API saves it. */
-  async createConnector(o: { tenant: string; vertical: string; entityType: string; connectorType: 'postgresql' | 'mysql'; dsn: string; table: string; batchSize?: number }): Promise<string> {
+  /** A table-mode connector (a collection, a label) on `updated_at` (lag 0, default batch size), saved as the API saves it. */
+  async createConnector(o: { tenant: string; vertical: string; entityType: string; connectorType: string; connectionConfig: Record<string, unknown>; table: string; batchSize?: number }): Promise<string> {
     const tenantId = await ensureTenant(this.pool, o.tenant);
     const id = randomUUID();
     const settings: Record<string, unknown> = { table: o.table, cursor: { column: 'updated_at', lag_seconds: 0 } };
@@ -93,7 +93,7 @@ export class OursHarness {
       connector_type: o.connectorType,
       vertical: o.vertical,
       entity_type: o.entityType,
-      connection_config: { dsn: o.dsn },
+      connection_config: o.connectionConfig,
       schedule: null,
       timezone: 'UTC',
       enabled: true,
