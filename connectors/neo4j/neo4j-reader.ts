@@ -1,14 +1,21 @@
 /**
  * How Neo4j is read (the same algorithm as the SQL reader, in Cypher).
  *
- * Label mode, with a cursor property, one statement per page in its own read transaction:
- *   MATCH (n:`Product`)
- *   WHERE n.`updated_at` <= datetime($bound)
- *     AND n.`updated_at` >= datetime($c0)
- *     AND (n.`updated_at` > datetime($c0) OR (n.`updated_at` = datetime($c0) AND n.`id` > $c1))
+ * Label mode, with a cursor property, one statement per page in its own read transaction, "after (c0, k0)"
+ * written as one branch per key position so that no branch holds an OR (which the planner answers with a
+ * scan of the whole label):
+ *   CALL () {
+ *     MATCH (n:`Product`) USING INDEX n:`Product`(`updated_at`)
+ *     WHERE n.`updated_at` <= datetime($bound) AND n.`updated_at` = datetime($c0) AND n.`id` > $c1
+ *     RETURN n ORDER BY n.`updated_at`, n.`id` LIMIT $limit
+ *     UNION ALL
+ *     MATCH (n:`Product`) USING INDEX n:`Product`(`updated_at`)
+ *     WHERE n.`updated_at` <= datetime($bound) AND n.`updated_at` > datetime($c0)
+ *     RETURN n ORDER BY n.`updated_at`, n.`id` LIMIT $limit
+ *   }
  *   RETURN properties(n) AS row ORDER BY n.`updated_at`, n.`id` LIMIT $limit
- * (the redundant `>=` lets the planner seek a range index on the cursor property). Query mode wraps the
- * query: `CALL () { <query> } WITH * WHERE <the same predicate on its columns> RETURN * ORDER BY … LIMIT $limit`.
+ * (the hint when a range index on the cursor property exists). Query mode wraps the query:
+ * `CALL () { <query> } WITH * WHERE <(c, k) > (c0, k0) as one predicate> RETURN * ORDER BY … LIMIT $limit`.
  * Rows whose cursor is null come first in a run from the beginning, by key; without a cursor the label or
  * the query streams through one auto-commit READ transaction, `fetch_size` records per pull.
  */
@@ -128,8 +135,10 @@ export async function* readNeo4j(session: Neo4jReadSession, source: Neo4jSource,
     while (!signal.aborted) {
       const params = new Params();
       const conditions = filters.map((f) => f(params));
-      if (after) conditions.push(...pairPredicate(order, after, params));
-      const statement = source.label !== null ? labelStatement(source, conditions, order, params) : queryStatement(source, conditions, order, params);
+      const statement =
+        source.label !== null
+          ? labelStatement(source, conditions, order, params, after && afterBranches(order, after, params), !nullPhase && source.cursorIndex)
+          : queryStatement(source, after ? [...conditions, ...pairPredicate(order, after, params)] : conditions, order, params);
       statement.params = { ...statement.params, ...userParams(after, nullPhase), limit: neo4j.int(limit) };
       const rows = (await session.page(statement)).map(toRow);
       if (rows.length === 0) return;
@@ -179,12 +188,33 @@ function pairPredicate(order: readonly Neo4jField[], after: readonly CursorScala
   return [`${(order[0] as Neo4jField).expr} >= ${refs[0]}`, `(${predicate})`];
 }
 
-function labelStatement(source: Neo4jSource, conditions: string[], order: readonly Neo4jField[], params: Params | null): Neo4jStatement {
-  const all = source.where ? [`(${source.where})`, ...conditions] : conditions;
-  let cypher = `MATCH (n:${quoteName(source.label as string)})`;
-  if (all.length) cypher += `\nWHERE ${all.join('\n  AND ')}`;
-  cypher += `\nRETURN ${source.rowExpr} AS row${source.withElementId ? `, elementId(n) AS ${ELEMENT_ID_FIELD}` : ''}`;
-  if (order.length) cypher += `\nORDER BY ${order.map((f) => f.expr).join(', ')}\nLIMIT $limit`;
+/** "Strictly after `after` in `order`" as alternatives without OR: `(c = v0 AND k > v1)`, then `(c > v0)`. */
+function afterBranches(order: readonly Neo4jField[], after: readonly CursorScalar[], params: Params): string[][] {
+  const refs = order.map((f, i) => params.bind(after[i] ?? null, f.kind, 'the committed cursor'));
+  const branches: string[][] = [];
+  for (let i = order.length - 1; i >= 0; i--) {
+    branches.push([...order.slice(0, i).map((f, j) => `${f.expr} = ${refs[j]}`), `${(order[i] as Neo4jField).expr} > ${refs[i]}`]);
+  }
+  return branches;
+}
+
+/** The label's nodes matching `conditions` and, when given, one of `branches`, in `order` (a page when ordered). */
+function labelStatement(source: Neo4jSource, conditions: string[], order: readonly Neo4jField[], params: Params | null, branches: string[][] | null = null, hinted = false): Neo4jStatement {
+  const label = quoteName(source.label as string);
+  const shared = source.where ? [`(${source.where})`, ...conditions] : conditions;
+  const byOrder = order.length ? `\nORDER BY ${order.map((f) => f.expr).join(', ')}\nLIMIT $limit` : '';
+  const match = (extra: string[]) => {
+    const all = [...shared, ...extra];
+    let cypher = `MATCH (n:${label})`;
+    if (hinted) cypher += ` USING INDEX n:${label}(${quoteName((source.cursor as Neo4jField).name)})`;
+    if (all.length) cypher += `\nWHERE ${all.join('\n  AND ')}`;
+    return cypher;
+  };
+  const row = `RETURN ${source.rowExpr} AS row${source.withElementId ? `, elementId(n) AS ${ELEMENT_ID_FIELD}` : ''}`;
+  const cypher =
+    branches === null || branches.length === 0
+      ? `${match([])}\n${row}${byOrder}`
+      : `CALL () {\n${branches.map((b) => `${match(b)}\nRETURN n${byOrder}`).join('\nUNION ALL\n')}\n}\n${row}${byOrder}`;
   return { cypher, params: params?.values ?? {} };
 }
 

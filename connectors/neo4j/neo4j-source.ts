@@ -37,6 +37,8 @@ export interface Neo4jSource {
   rowExpr: string;
   /** Label mode: rows carry `element_id`. */
   withElementId: boolean;
+  /** Label mode: an online RANGE index on the cursor property alone, named in every page's MATCH as a hint. */
+  cursorIndex: boolean;
   cursor: Neo4jField | null;
   key: Neo4jField[];
   primaryKey: string[];
@@ -96,6 +98,17 @@ async function resolveLabel(run: RunRead, def: ConnectorDefinition, label: strin
   for (const name of keyNames) if (name !== cursorName) key.push(await field(name, keySetting));
   const primaryKey = (def.primary_key ?? (discovered.length ? discovered : keyNames)).map((k) => (k === ELEMENT_ID_KEY ? ELEMENT_ID_FIELD : k));
   const withElementId = primaryKey.includes(ELEMENT_ID_FIELD) || key.some((k) => k.name === ELEMENT_ID_FIELD);
+  // Without the hint the planner scans the whole label and sorts it on every page (its estimate of a range on a
+  // parameter); with it a page reads about `limit` index entries. Only a single-property index: a composite one
+  // leaves out the nodes missing any of its other properties.
+  const cursorIndex =
+    cursorName !== null &&
+    (
+      await run(
+        "SHOW RANGE INDEXES YIELD labelsOrTypes, properties, entityType, state WHERE entityType = 'NODE' AND labelsOrTypes = [$label] AND properties = [$cursor] AND state = 'ONLINE' RETURN properties",
+        { label, cursor: cursorName },
+      )
+    ).rows.length > 0;
 
   let rowExpr = 'properties(n)';
   if (def.columns !== null) {
@@ -111,6 +124,7 @@ async function resolveLabel(run: RunRead, def: ConnectorDefinition, label: strin
     where: typeof def.where === 'string' ? def.where : null,
     rowExpr,
     withElementId,
+    cursorIndex,
     cursor,
     key,
     primaryKey,
@@ -151,6 +165,7 @@ async function resolveQuery(run: RunRead, def: ConnectorDefinition, query: strin
     where: null,
     rowExpr: '',
     withElementId: false,
+    cursorIndex: false,
     cursor,
     key,
     primaryKey,

@@ -1,7 +1,7 @@
 /**
  * The conformance suite's Neo4j: a label per table (nodes are rows, properties columns), the primary key a
- * uniqueness constraint (the connector discovers it), other indexes range indexes, a driver session of its
- * own for writes, and Neo4j's type table. Everything it creates is removed by teardown.
+ * uniqueness constraint (the connector discovers it), other indexes range indexes on their first property (the
+ * cursor), a driver session of its own for writes, and Neo4j's type table. Everything it creates is removed by teardown.
  */
 import neo4j, { type Session } from 'neo4j-driver';
 import { serviceUrl } from '../../helpers/service-url';
@@ -121,10 +121,11 @@ export const neo4jFactory: ConformanceFactory = {
           const props = spec.primaryKey.map((c) => `n.${q(c)}`);
           await write(`CREATE CONSTRAINT ${q(name)} FOR (n:${label}) REQUIRE ${props.length === 1 ? props[0] : `(${props.join(', ')})`} IS UNIQUE`);
         }
+        // A keyset index (cursor, key…) becomes the index the connector pages with in Neo4j: the cursor property alone.
         for (const [i, index] of (spec.indexes ?? []).entries()) {
           const name = `${spec.name}_ix${i}`;
           schema.push(`DROP INDEX ${q(name)} IF EXISTS`);
-          await write(`CREATE INDEX ${q(name)} FOR (n:${label}) ON (${index.map((c) => `n.${q(c)}`).join(', ')})`);
+          await write(`CREATE INDEX ${q(name)} FOR (n:${label}) ON (n.${q(index[0]!)})`);
         }
         // The label must exist for the connector even before the first node: a constraint or index creates it.
         if (!spec.primaryKey && !spec.indexes?.length) {
