@@ -16,6 +16,27 @@ export interface UpsertOutcome {
   updated: number;
 }
 
+/** The batch as one JSON document: `[{"n": name, "s": source_id, "k": dedup_key, "d": vertical_data}, …]`. */
+export function entitiesDocument(rows: EntityRow[]): string {
+  let json = '[';
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    json += (i ? ',' : '') + '{"n":' + JSON.stringify(r.name) + ',"s":' + (r.sourceId === null ? 'null' : JSON.stringify(r.sourceId)) +
+      ',"k":' + JSON.stringify(r.dedupKey) + ',"d":' + r.data + '}';
+  }
+  return json + ']';
+}
+
+/** $1 tenant, $2 vertical, $3 entity type, $4 `entitiesDocument`. */
+export const UPSERT_ENTITIES_SQL = `insert into entities as e (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash)
+  select $1, $2, $3, t.n, t.s, t.k, t.d, encode(sha256(convert_to(t.n || E'\\n' || t.d::text, 'UTF8')), 'hex')
+    from jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)
+  on conflict (tenant_id, vertical, entity_type, dedup_key) do update
+    set name = excluded.name, source_id = excluded.source_id, vertical_data = excluded.vertical_data,
+        content_hash = excluded.content_hash, updated_at = now()
+    where e.content_hash is distinct from excluded.content_hash
+  returning e.id, e.dedup_key as k, (e.xmax = 0) as inserted`;
+
 /**
  * One statement per batch: the rows travel as one jsonb document, unpacked by jsonb_to_recordset (parsed
  * once). The content hash is computed by Postgres over the jsonb text, which is canonical (key order never
@@ -24,24 +45,7 @@ export interface UpsertOutcome {
  * twice.
  */
 export async function upsertEntities(db: Queryable, tenantId: string, vertical: string, entityType: string, rows: EntityRow[]): Promise<UpsertOutcome> {
-  let json = '[';
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i]!;
-    json += (i ? ',' : '') + '{"n":' + JSON.stringify(r.name) + ',"s":' + (r.sourceId === null ? 'null' : JSON.stringify(r.sourceId)) +
-      ',"k":' + JSON.stringify(r.dedupKey) + ',"d":' + r.data + '}';
-  }
-  json += ']';
-  const { rows: out } = await db.query<{ id: string; k: string; inserted: boolean }>(
-    `insert into entities as e (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash)
-     select $1, $2, $3, t.n, t.s, t.k, t.d, encode(sha256(convert_to(t.n || E'\n' || t.d::text, 'UTF8')), 'hex')
-       from jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)
-     on conflict (tenant_id, vertical, entity_type, dedup_key) do update
-       set name = excluded.name, source_id = excluded.source_id, vertical_data = excluded.vertical_data,
-           content_hash = excluded.content_hash, updated_at = now()
-       where e.content_hash is distinct from excluded.content_hash
-     returning e.id, e.dedup_key as k, (e.xmax = 0) as inserted`,
-    [tenantId, vertical, entityType, json],
-  );
+  const { rows: out } = await db.query<{ id: string; k: string; inserted: boolean }>(UPSERT_ENTITIES_SQL, [tenantId, vertical, entityType, entitiesDocument(rows)]);
   const written = new Map<string, string>();
   let inserted = 0;
   for (const r of out) {
