@@ -104,9 +104,10 @@ on conflict (tenant_id, vertical, entity_type, dedup_key) do update
   const copied = /^COPY (\d+)/m.exec(stdout);
   const inserted = /^INSERT 0 (\d+)/m.exec(stdout);
   if (!copied || !inserted) throw new Error(`unexpected psql output: ${stdout} ${stderr}`);
-  const { rows } = await db.query<{ u: string; id: string }>(
-    `select to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00' as u, id::text from ${STAGING} order by updated_at desc, id desc limit 1`,
+  // The key is cast to text under another name: `order by id` would otherwise sort the text ('999999' > '1000000').
+  const { rows } = await db.query<{ u: string; k: string }>(
+    `select to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00' as u, id::text as k from ${STAGING} order by updated_at desc, id desc limit 1`,
   );
-  const watermark = rows[0] ? { updatedAt: rows[0].u, id: rows[0].id } : since;
+  const watermark = rows[0] ? { updatedAt: rows[0].u, id: rows[0].k } : since;
   return { wallMs, copied: Number(copied[1]), written: Number(inserted[1]), tree, watermark };
 }
