@@ -18,6 +18,7 @@
  */
 import type { Row } from './contract';
 import type { FieldsConfig } from './connector-config';
+import { setOwn } from './own-key';
 
 export interface SourceRecord {
   name: string;
@@ -160,7 +161,7 @@ function compileVerticalData(fields: FieldsConfig, nameColumn: string): (row: Ro
       const out: Record<string, unknown> = {};
       for (let i = 0; i < count; i++) {
         const value = row[sources[i] as string];
-        if (value !== undefined) assign(out, targets[i] as string, value);
+        if (value !== undefined) setOwn(out, targets[i] as string, value);
       }
       return out;
     };
@@ -170,7 +171,7 @@ function compileVerticalData(fields: FieldsConfig, nameColumn: string): (row: Ro
     return (row) => {
       const out: Record<string, unknown> = {};
       for (const key in row) {
-        if (key !== nameColumn) assign(out, key, row[key]);
+        if (key !== nameColumn) setOwn(out, key, row[key]);
       }
       return out;
     };
@@ -179,15 +180,10 @@ function compileVerticalData(fields: FieldsConfig, nameColumn: string): (row: Ro
     const out: Record<string, unknown> = {};
     for (const key in row) {
       if (skip.has(key)) continue;
-      assign(out, renames.get(key) ?? key, row[key]);
+      setOwn(out, renames.get(key) ?? key, row[key]);
     }
     return out;
   };
-}
-
-function assign(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-  else target[key] = value;
 }
 
 function scalarText(value: unknown): string | null {

@@ -16,7 +16,7 @@ import { machineInfo, writeJsonResult } from '../lib/results';
 import { watchProcessesNamed } from '../lib/proc-stats';
 import { formatBytes } from '../lib/stats';
 import type { Watermark } from '../pull/ceiling';
-import { check, log, PullBench } from '../pull/harness';
+import { check, log, PullBench, reportFailure } from '../pull/harness';
 import { changeOnePercent, createPgProducts } from '../pull/products';
 import { markdownReport, summarize, type Measurement, type Pass, type Scenario, type Tool } from '../pull/report';
 import { DltPeer, ensurePeers, SlingPeer, type PeerRun } from './peers';
@@ -191,10 +191,5 @@ async function main(): Promise<void> {
 }
 
 main()
-  .catch((err: Error) => {
-    log(`failed: ${err.stack ?? err.message}`);
-    const tail = bench.ours?.tail();
-    if (tail) log(`worker output:\n${tail}`);
-    process.exitCode = 1;
-  })
+  .catch(reportFailure(bench))
   .finally(cleanup);

@@ -149,6 +149,16 @@ export class PullBench {
   }
 }
 
+/** A bench's `main().catch(…)`: the error, and what the worker printed last when it was ours that failed. */
+export function reportFailure(bench: PullBench): (err: Error) => void {
+  return (err) => {
+    log(`failed: ${err.stack ?? err.message}`);
+    const tail = bench.ours?.tail();
+    if (tail) log(`worker output:\n${tail}`);
+    process.exitCode = 1;
+  };
+}
+
 /** A bench that measured failures would report nonsense: the counts must be what the pass implies. */
 export function check(what: string, counts: Record<string, number>, expected: Record<string, number | undefined>): void {
   const wrong = Object.entries(expected).filter(([k, v]) => v !== undefined && counts[k] !== v);

@@ -20,7 +20,7 @@ import { machineInfo, writeJsonResult } from '../lib/results';
 import { formatBytes } from '../lib/stats';
 import type { CeilingSource } from './ceiling';
 import { explainUpsert } from './explain';
-import { log, PullBench, waitForQuietMachine } from './harness';
+import { log, PullBench, reportFailure, waitForQuietMachine } from './harness';
 import { createMongoProducts, createNeo4jProducts, dropMongoDatabase, dropNeo4jLabel } from './documents';
 import { createMysqlProducts, createPgProducts } from './products';
 import { markdownReport, scalingTable, summarize, type Measurement, type Pass, type Scenario } from './report';
@@ -211,10 +211,5 @@ async function main(): Promise<void> {
 }
 
 main()
-  .catch((err: Error) => {
-    log(`failed: ${err.stack ?? err.message}`);
-    const tail = bench.ours?.tail();
-    if (tail) log(`worker output:\n${tail}`);
-    process.exitCode = 1;
-  })
+  .catch(reportFailure(bench))
   .finally(() => bench.cleanup());

@@ -20,6 +20,7 @@
 import { Binary, Decimal128, ObjectId, UUID } from 'mongodb';
 import type { CursorScalar } from '../contract';
 import { isoToMicros } from '../iso-time';
+import { setOwn } from '../own-key';
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -108,9 +109,7 @@ export function fromBson(value: unknown): unknown {
 export function fromDocument(doc: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(doc)) {
-    const mapped = fromBson(doc[key]);
-    if (key === '__proto__') Object.defineProperty(out, key, { value: mapped, enumerable: true, writable: true, configurable: true });
-    else out[key] = mapped;
+    setOwn(out, key, fromBson(doc[key]));
   }
   return out;
 }

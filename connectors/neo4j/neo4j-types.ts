@@ -20,6 +20,7 @@
  */
 import neo4j from 'neo4j-driver';
 import { civilFromDays, daysFromCivil } from '../iso-time';
+import { setOwn } from '../own-key';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
@@ -95,9 +96,7 @@ export function fromNeo4j(value: unknown): unknown {
 export function fromMap(map: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(map)) {
-    const mapped = fromNeo4j(map[key]);
-    if (key === '__proto__') Object.defineProperty(out, key, { value: mapped, enumerable: true, writable: true, configurable: true });
-    else out[key] = mapped;
+    setOwn(out, key, fromNeo4j(map[key]));
   }
   return out;
 }
