@@ -15,7 +15,8 @@
  *   }
  *   RETURN properties(n) AS row ORDER BY n.`updated_at`, n.`id` LIMIT $limit
  * (the hint when a range index on the cursor property exists). Query mode wraps the query:
- * `CALL () { <query> } WITH * WHERE <(c, k) > (c0, k0) as one predicate> RETURN * ORDER BY … LIMIT $limit`.
+ * `CALL () { <query> } WITH * WHERE <the branches joined by OR> RETURN * ORDER BY … LIMIT $limit` (a query's
+ * rows have no index to lose).
  * Rows whose cursor is null come first in a run from the beginning, by key; without a cursor the label or
  * the query streams through one auto-commit READ transaction, `fetch_size` records per pull.
  */
@@ -138,7 +139,7 @@ export async function* readNeo4j(session: Neo4jReadSession, source: Neo4jSource,
       const statement =
         source.label !== null
           ? labelStatement(source, conditions, order, params, after && afterBranches(order, after, params), !nullPhase && source.cursorIndex)
-          : queryStatement(source, after ? [...conditions, ...pairPredicate(order, after, params)] : conditions, order, params);
+          : queryStatement(source, after ? [...conditions, `(${afterBranches(order, after, params).map((b) => b.join(' AND ')).join(' OR ')})`] : conditions, order, params);
       statement.params = { ...statement.params, ...userParams(after, nullPhase), limit: neo4j.int(limit) };
       const rows = (await session.page(statement)).map(toRow);
       if (rows.length === 0) return;
@@ -175,17 +176,6 @@ function userValue(value: CursorScalar, kind: Neo4jKind | null): unknown {
 function userKey(values: readonly CursorScalar[], key: readonly Neo4jField[]): unknown {
   const bound = values.map((v, i) => userValue(v, (key[i] as Neo4jField).kind));
   return bound.length === 1 ? bound[0] : bound;
-}
-
-/** `c >= v0 AND (c > v0 OR (c = v0 AND (k > v1 OR …)))`: strictly after `after` in `order`. */
-function pairPredicate(order: readonly Neo4jField[], after: readonly CursorScalar[], params: Params): string[] {
-  const refs = order.map((f, i) => params.bind(after[i] ?? null, f.kind, 'the committed cursor'));
-  let predicate = '';
-  for (let i = order.length - 1; i >= 0; i--) {
-    const f = (order[i] as Neo4jField).expr;
-    predicate = predicate ? `${f} > ${refs[i]} OR (${f} = ${refs[i]} AND (${predicate}))` : `${f} > ${refs[i]}`;
-  }
-  return [`${(order[0] as Neo4jField).expr} >= ${refs[0]}`, `(${predicate})`];
 }
 
 /** "Strictly after `after` in `order`" as alternatives without OR: `(c = v0 AND k > v1)`, then `(c > v0)`. */
