@@ -1,5 +1,5 @@
 # The qanatix image: one image, several roles (`serve`, `api`, `worker`).
-FROM node:22-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
