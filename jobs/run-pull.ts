@@ -9,6 +9,7 @@ import { createIngestion, finishIngestion } from '../src/core/ingestions';
 import type { RejectedRecord } from '../src/core/record';
 import { validatorFor } from '../src/core/schema-registry';
 import { withTransaction } from '../src/db/pool';
+import { withRetriedTransaction } from '../src/db/retried-transaction';
 import type { ConnectorForRun } from '../src/store/connectors';
 import type { PullMode } from './pull-queue';
 import { readAhead } from './read-ahead';
@@ -115,7 +116,7 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
     const validator = () => validatorFor(pool, target.tenantId, target.vertical, target.entityType);
     for await (const batch of readAhead(prepareRows(source.read(plan, o.signal), mapRow, validator))) {
       // `unchanged` counts every record that changed nothing, so rows_read = inserted + updated + unchanged + rejected.
-      ingestionId = await withTransaction(pool, async (c) => {
+      ingestionId = await withRetriedTransaction(pool, async (c) => {
         let id = ingestionId;
         if (!id) {
           id = await createIngestion(c, connector.tenantId, target, 'connector', connector.name);

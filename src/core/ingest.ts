@@ -1,5 +1,7 @@
 import type { ValidateFunction } from 'ajv/dist/2020.js';
+import type pg from 'pg';
 import type { Queryable } from '../db/pool';
+import { withRetriedTransaction } from '../db/retried-transaction';
 import { ingestRecordsTotal } from '../metrics';
 import { contentKey } from './canonical-json';
 import { addIngestionCounts, recordRejections, type IngestionCounts } from './ingestions';
@@ -143,10 +145,12 @@ export async function writeBatch(db: Queryable, target: IngestTarget, batch: Pre
 }
 
 /**
- * The one write path into the core: `prepareBatch` against the target's registered schema, then
- * `writeBatch`, all on `db`.
+ * The one write path into the core for pushed records: `prepareBatch` against the target's registered schema
+ * (once), then `writeBatch` in a transaction of its own, run again when another writer of the same entities
+ * made PostgreSQL abort it.
  */
-export async function ingest(db: Queryable, target: IngestTarget, records: unknown[], opts: IngestOptions): Promise<IngestResult> {
-  const validate = await validatorFor(db, target.tenantId, target.vertical, target.entityType);
-  return writeBatch(db, target, prepareBatch(records, validate, opts), opts);
+export async function ingest(pool: pg.Pool, target: IngestTarget, records: unknown[], opts: IngestOptions): Promise<IngestResult> {
+  const validate = await validatorFor(pool, target.tenantId, target.vertical, target.entityType);
+  const batch = prepareBatch(records, validate, opts);
+  return withRetriedTransaction(pool, (client) => writeBatch(client, target, batch, opts));
 }

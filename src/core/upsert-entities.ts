@@ -16,11 +16,18 @@ export interface UpsertOutcome {
   updated: number;
 }
 
-/** The batch as one JSON document: `[{"n": name, "s": source_id, "k": dedup_key, "d": vertical_data}, …]`. */
+const byDedupKey = (a: EntityRow, b: EntityRow) => (a.dedupKey < b.dedupKey ? -1 : a.dedupKey > b.dedupKey ? 1 : 0);
+
+/**
+ * The batch as one JSON document, `[{"n": name, "s": source_id, "k": dedup_key, "d": vertical_data}, …]`, in
+ * dedup-key order. The upsert locks rows in document order, so every writer (requests, streams, pulls) takes
+ * its locks in one order and two of them sharing keys wait for each other instead of deadlocking.
+ */
 export function entitiesDocument(rows: EntityRow[]): string {
+  const ordered = [...rows].sort(byDedupKey);
   let json = '[';
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i]!;
+  for (let i = 0; i < ordered.length; i++) {
+    const r = ordered[i]!;
     json += (i ? ',' : '') + '{"n":' + JSON.stringify(r.name) + ',"s":' + (r.sourceId === null ? 'null' : JSON.stringify(r.sourceId)) +
       ',"k":' + JSON.stringify(r.dedupKey) + ',"d":' + r.data + '}';
   }

@@ -2,7 +2,6 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ingest } from '../../core/ingest';
 import { createIngestion, finishIngestion, type SourceType } from '../../core/ingestions';
-import { withTransaction } from '../../db/pool';
 import { HttpError } from '../http-error';
 import { parseJsonBody } from '../json-body';
 import { problemList, targetParams } from '../schemas';
@@ -61,7 +60,7 @@ async function ingestRequest(app: FastifyInstance, req: FastifyRequest<{ Params:
   const ingestionId = await createIngestion(app.pool, target.tenantId, target, sourceType);
   let result;
   try {
-    result = await withTransaction(app.pool, (client) => ingest(client, target, records, { ingestionId, returnIds: true, source: sourceType }));
+    result = await ingest(app.pool, target, records, { ingestionId, returnIds: true, source: sourceType });
   } catch (err) {
     await finishIngestion(app.pool, ingestionId, 'the batch could not be written').catch(() => {});
     throw err;

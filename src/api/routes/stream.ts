@@ -1,9 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { ingest } from '../../core/ingest';
-import { addIngestionCounts, createIngestion, finishIngestion, recordRejections } from '../../core/ingestions';
+import { createIngestion, finishIngestion } from '../../core/ingestions';
 import type { RejectedRecord } from '../../core/record';
-import { withTransaction } from '../../db/pool';
 import { HttpError } from '../http-error';
 import { ndjsonLines } from '../ndjson-lines';
 import { targetParams } from '../schemas';
@@ -85,22 +84,15 @@ export async function streamRoutes(app: FastifyInstance) {
         lastFlush = Date.now();
         if (batch.length === 0 && bad.length === 0) return;
         try {
-          await withTransaction(app.pool, async (client) => {
-            if (batch.length) {
-              const r = await ingest(client, target, batch, { ingestionId, positions: batchPositions, source: 'stream' });
-              totals.inserted += r.inserted;
-              totals.updated += r.updated;
-              totals.unchanged += r.unchanged;
-              totals.duplicates += r.duplicates;
-              totals.rejected += r.rejected;
-              totals.written += r.records - r.rejected;
-            }
-            if (bad.length) {
-              await recordRejections(client, target.tenantId, ingestionId, bad);
-              await addIngestionCounts(client, ingestionId, { records: bad.length, inserted: 0, updated: 0, unchanged: 0, duplicates: 0, rejected: bad.length });
-              totals.parseErrors += bad.length;
-            }
-          });
+          // Lines that did not parse go to the DLQ with the batch, in its transaction.
+          const r = await ingest(app.pool, target, batch, { ingestionId, positions: batchPositions, refused: bad, source: 'stream' });
+          totals.inserted += r.inserted;
+          totals.updated += r.updated;
+          totals.unchanged += r.unchanged;
+          totals.duplicates += r.duplicates;
+          totals.rejected += r.rejected - bad.length;
+          totals.parseErrors += bad.length;
+          totals.written += r.records - r.rejected;
         } finally {
           app.pending.remove(batch.length);
         }
