@@ -1,3 +1,4 @@
+import { parseExactJson } from '../core/exact-json';
 import { HttpError } from './http-error';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -7,7 +8,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  * replaced, so nothing is stored different from what was sent. JSON.parse makes `__proto__` an own
  * property, never a prototype; the core refuses such keys anyway.
  */
-export function parseJsonBody(raw: Buffer): unknown {
+function decodeJson(raw: Buffer, parse: (text: string) => unknown): unknown {
   let text: string;
   try {
     text = utf8.decode(raw);
@@ -16,11 +17,16 @@ export function parseJsonBody(raw: Buffer): unknown {
   }
   if (text.trim() === '') throw new HttpError(400, 'The request body is empty; send a JSON object.');
   try {
-    return JSON.parse(text);
+    return parse(text);
   } catch (err) {
     throw new HttpError(400, `Malformed JSON: ${(err as Error).message}`);
   }
 }
+
+export const parseJsonBody = (raw: Buffer): unknown => decodeJson(raw, JSON.parse);
+
+/** A body of records to ingest: every number kept exactly (see core/exact-json.ts). */
+export const parseRecordsBody = (raw: Buffer): unknown => decodeJson(raw, parseExactJson);
 
 export function isUtf8(raw: Buffer): boolean {
   try {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isExactNumber } from './exact-json';
 
 /**
  * JSON with object keys sorted at every level, so that two records differing only in key order
@@ -6,6 +7,8 @@ import { createHash } from 'node:crypto';
  */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  // Its text is already the one spelling of its value (see exact-json.ts), so equal numbers hash alike.
+  if (isExactNumber(value)) return value.rawJSON;
   if (Array.isArray(value)) return '[' + value.map(canonicalJson).join(',') + ']';
   const obj = value as Record<string, unknown>;
   const keys = Object.keys(obj).sort();

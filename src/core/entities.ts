@@ -1,4 +1,6 @@
+import pg from 'pg';
 import type { Queryable } from '../db/pool';
+import { parseExactJson } from './exact-json';
 
 export interface Entity {
   id: string;
@@ -14,6 +16,12 @@ export interface Entity {
 
 const COLUMNS = 'id, vertical, entity_type, name, source_id, vertical_data, content_hash, created_at, updated_at';
 
+/** vertical_data read with its numbers exact: pg would parse jsonb with JSON.parse, through doubles. */
+const exactJsonb: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.JSONB ? parseExactJson : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
+
 export interface EntityFilter {
   vertical?: string;
   entityType?: string;
@@ -22,17 +30,18 @@ export interface EntityFilter {
 
 /** A tenant's entities in id order, after `after` (keyset pagination). */
 export async function listEntities(db: Queryable, tenantId: string, f: EntityFilter, limit: number, after?: string): Promise<Entity[]> {
-  const { rows } = await db.query<Entity>(
-    `select ${COLUMNS} from entities
+  const { rows } = await db.query<Entity>({
+    text: `select ${COLUMNS} from entities
       where tenant_id = $1 and ($2::text is null or vertical = $2) and ($3::text is null or entity_type = $3)
         and ($4::text is null or source_id = $4) and ($5::uuid is null or id > $5)
       order by id limit $6`,
-    [tenantId, f.vertical ?? null, f.entityType ?? null, f.sourceId ?? null, after ?? null, limit],
-  );
+    values: [tenantId, f.vertical ?? null, f.entityType ?? null, f.sourceId ?? null, after ?? null, limit],
+    types: exactJsonb,
+  });
   return rows;
 }
 
 export async function getEntity(db: Queryable, tenantId: string, id: string): Promise<Entity | null> {
-  const { rows } = await db.query<Entity>(`select ${COLUMNS} from entities where tenant_id = $1 and id = $2`, [tenantId, id]);
+  const { rows } = await db.query<Entity>({ text: `select ${COLUMNS} from entities where tenant_id = $1 and id = $2`, values: [tenantId, id], types: exactJsonb });
   return rows[0] ?? null;
 }

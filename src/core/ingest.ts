@@ -4,8 +4,10 @@ import type { Queryable } from '../db/pool';
 import { withRetriedTransaction } from '../db/retried-transaction';
 import { ingestRecordsTotal } from '../metrics';
 import { contentKey } from './canonical-json';
+import { asDoubles } from './exact-json';
 import { addIngestionCounts, recordRejections, type IngestionCounts } from './ingestions';
 import { normalizeRecord } from './normalize-record';
+import { tidyProblems, unstorablePlace } from './record-problems';
 import type { RecordProblem, RejectedRecord } from './record';
 import { validationProblems, validatorFor } from './schema-registry';
 import { entityIdsByKey, upsertEntities, type EntityRow } from './upsert-entities';
@@ -36,20 +38,6 @@ export interface IngestResult extends IngestionCounts {
   rejections: RejectedRecord[];
 }
 
-/** Problems PostgreSQL would refuse the whole statement for: NUL characters and lone surrogates. */
-function unstorableText(name: string, data: string): RecordProblem | null {
-  if (name.includes('\0')) return { loc: ['name'], msg: 'name contains a NUL character, which cannot be stored', type: 'value_error.nul' };
-  if (data.includes('\\u')) {
-    if (data.includes('\\u0000')) return { loc: ['vertical_data'], msg: 'vertical_data contains a NUL character (\\u0000), which cannot be stored', type: 'value_error.nul' };
-    // JSON.stringify writes paired surrogates as characters, so an escaped one (after an even
-    // run of backslashes) is always unpaired; PostgreSQL refuses those in jsonb.
-    if (/(?:^|[^\\])(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/i.test(data)) {
-      return { loc: ['vertical_data'], msg: 'vertical_data contains an unpaired UTF-16 surrogate', type: 'value_error.unicode' };
-    }
-  }
-  return null;
-}
-
 /** A batch checked and collapsed in memory, ready for `writeBatch`; computing it needs no database. */
 export interface PreparedBatch {
   /** Input records, the caller's refused ones included. */
@@ -69,7 +57,9 @@ export interface PreparedBatch {
  * batch while the current one is being written.
  */
 export function prepareBatch(records: unknown[], validate: ValidateFunction | null, opts: Pick<IngestOptions, 'positions' | 'refused'> = {}): PreparedBatch {
-  const rejections: RejectedRecord[] = [...(opts.refused ?? [])];
+  const rejections: RejectedRecord[] = (opts.refused ?? []).map((r) => ({ ...r, problems: tidyProblems(r.problems) }));
+  const refuse = (position: number, raw: unknown, errorType: RejectedRecord['errorType'], problems: RecordProblem[]) =>
+    rejections.push({ position, raw, errorType, problems: tidyProblems(problems) });
   const keys: Array<string | null> = new Array(records.length).fill(null);
   const byKey = new Map<string, EntityRow>();
   let duplicates = 0;
@@ -78,18 +68,20 @@ export function prepareBatch(records: unknown[], validate: ValidateFunction | nu
     const position = opts.positions?.[i] ?? i;
     const n = normalizeRecord(records[i]);
     if (!n.ok) {
-      rejections.push({ position, raw: records[i], errorType: 'invalid_record', problems: n.problems });
+      refuse(position, records[i], 'invalid_record', n.problems);
       continue;
     }
-    const { name, sourceId, verticalData } = n.record;
-    if (validate && !validate(verticalData)) {
-      rejections.push({ position, raw: records[i], errorType: 'schema_validation', problems: validationProblems(validate.errors) });
+    const { name, sourceId, verticalData, exactNumbers } = n.record;
+    // A JSON Schema validator compares numbers as doubles; the exact ones are checked by their nearest double.
+    if (validate && !validate(exactNumbers ? asDoubles(verticalData) : verticalData)) {
+      refuse(position, records[i], 'schema_validation', validationProblems(validate.errors));
       continue;
     }
     const data = JSON.stringify(verticalData);
-    const bad = unstorableText(name, data);
+    // JSON.stringify writes NUL and unpaired surrogates as \u escapes: only then is there anything to look for.
+    const bad = data.includes('\\u') ? unstorablePlace(verticalData, ['vertical_data']) : null;
     if (bad) {
-      rejections.push({ position, raw: records[i], errorType: 'invalid_record', problems: [bad] });
+      refuse(position, records[i], 'invalid_record', [bad]);
       continue;
     }
     const dedupKey = sourceId !== null ? 's:' + sourceId : 'h:' + contentKey(name, verticalData);

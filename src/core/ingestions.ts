@@ -1,5 +1,7 @@
 import type { Queryable } from '../db/pool';
+import { isExactNumber } from './exact-json';
 import type { RejectedRecord } from './record';
+import { storableText } from './record-problems';
 
 export type SourceType = 'batch' | 'webhook' | 'stream' | 'connector';
 
@@ -78,16 +80,33 @@ export async function getIngestion(db: Queryable, tenantId: string, id: string):
   return rows[0] ?? null;
 }
 
-/** Writes refused records to the DLQ in one statement. */
+/** Values nested deeper than `depth` replaced by "…", bigints as text: something JSON.stringify can always write. */
+function cutDeep(v: unknown, depth: number): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v !== 'object' || v === null || isExactNumber(v)) return v;
+  if (depth === 0) return '…';
+  if (Array.isArray(v)) return v.map((x) => cutDeep(x, depth - 1));
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, cutDeep(x, depth - 1)]));
+}
+
+/**
+ * A refused record as DLQ text: a line that did not parse as it came (NUL and unpaired surrogates escaped,
+ * which a text column cannot hold), anything else as JSON, which escapes them itself. A record nested too
+ * deep for JSON.stringify's stack is kept cut below 64 levels.
+ */
+function rawText(r: RejectedRecord): string {
+  if (r.errorType === 'parse_error') return storableText(String(r.raw));
+  try {
+    return JSON.stringify(r.raw) ?? 'null';
+  } catch {
+    return JSON.stringify(cutDeep(r.raw, 64));
+  }
+}
+
+/** Writes refused records (their problems already tidied by the core) to the DLQ in one statement. */
 export async function recordRejections(db: Queryable, tenantId: string, ingestionId: string, rejected: RejectedRecord[]): Promise<void> {
   if (rejected.length === 0) return;
-  const payload = rejected.map((r) => ({
-    p: r.position,
-    // A text column cannot hold NUL; JSON.stringify escapes it, a raw stream line may carry it.
-    r: typeof r.raw === 'string' ? r.raw.replaceAll('\0', '\\u0000') : (JSON.stringify(r.raw) ?? 'null'),
-    t: r.errorType,
-    m: r.problems,
-  }));
+  const payload = rejected.map((r) => ({ p: r.position, r: rawText(r), t: r.errorType, m: r.problems }));
   await db.query(
     `insert into ingestion_errors (ingestion_id, tenant_id, position, raw, error_type, messages)
      select $1, $2, t.p, t.r, t.t, t.m from json_to_recordset($3::json) as t(p int, r text, t text, m jsonb)`,

@@ -1,39 +1,86 @@
+import { exactNumberProblem, isExactNumber } from './exact-json';
 import type { NormalizedRecord, RecordProblem } from './record';
+import { MAX_PROBLEMS, unstorableCharacter } from './record-problems';
 
 export const MAX_DEPTH = 32;
 export const MAX_NAME_LENGTH = 1000;
+/**
+ * source_id is measured in UTF-8 bytes because the unique index that makes upserts work is: a btree entry
+ * holds at most 2,704 bytes, and (tenant, vertical, entity_type, "s:" + source_id) with the longest names
+ * reaches it near 2,536 bytes of random text. 2,048 leaves a margin and fits any real key (URLs included).
+ */
+export const MAX_SOURCE_ID_BYTES = 2048;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 export type Normalized = { ok: true; record: NormalizedRecord } | { ok: false; problems: RecordProblem[] };
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !isExactNumber(v);
 }
 
-/** Finds keys that could pollute prototypes and nesting deeper than MAX_DEPTH. */
-function structureProblems(v: unknown, path: Array<string | number>, problems: RecordProblem[]): void {
-  if (typeof v !== 'object' || v === null || problems.length >= 10) return;
+/** What a walk over a record found: problems, and whether it holds exact numbers. */
+interface Scan {
+  problems: RecordProblem[];
+  exactNumbers: boolean;
+}
+
+/** Finds keys that could pollute prototypes, nesting deeper than MAX_DEPTH and numbers that cannot be stored. */
+function scan(v: unknown, path: Array<string | number>, found: Scan): void {
+  if (typeof v !== 'object' || v === null || found.problems.length >= MAX_PROBLEMS) return;
+  if (isExactNumber(v)) {
+    found.exactNumbers = true;
+    const msg = exactNumberProblem(v);
+    if (msg) found.problems.push({ loc: [...path], msg, type: 'value_error.number' });
+    return;
+  }
   if (path.length > MAX_DEPTH) {
-    problems.push({ loc: [...path], msg: `nested deeper than ${MAX_DEPTH} levels`, type: 'value_error.too_deep' });
+    found.problems.push({ loc: [...path], msg: `nested deeper than ${MAX_DEPTH} levels`, type: 'value_error.too_deep' });
     return;
   }
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
       path.push(i);
-      structureProblems(v[i], path, problems);
+      scan(v[i], path, found);
       path.pop();
     }
     return;
   }
   for (const key of Object.keys(v)) {
     if (FORBIDDEN_KEYS.has(key)) {
-      problems.push({ loc: [...path, key], msg: `the key "${key}" is not allowed`, type: 'value_error.forbidden_key' });
+      found.problems.push({ loc: [...path, key], msg: `the key "${key}" is not allowed`, type: 'value_error.forbidden_key' });
       continue;
     }
     path.push(key);
-    structureProblems((v as Record<string, unknown>)[key], path, problems);
+    scan((v as Record<string, unknown>)[key], path, found);
     path.pop();
   }
+}
+
+function nameProblem(name: unknown): RecordProblem | null {
+  if (typeof name !== 'string') {
+    return { loc: ['name'], msg: name === undefined ? 'field required' : 'name must be a string', type: name === undefined ? 'value_error.missing' : 'type_error.str' };
+  }
+  if (name.trim() === '') return { loc: ['name'], msg: 'name must not be empty', type: 'value_error.empty' };
+  if (name.length > MAX_NAME_LENGTH) return { loc: ['name'], msg: `name is longer than ${MAX_NAME_LENGTH} characters`, type: 'value_error.too_long' };
+  const bad = unstorableCharacter(name);
+  return bad ? { loc: ['name'], msg: `name contains ${bad}, which cannot be stored`, type: 'value_error.unstorable' } : null;
+}
+
+/** The source_id as text (null when absent), or the problem with it. */
+function sourceIdOf(sourceId: unknown): { sid: string | null } | RecordProblem {
+  if (sourceId === undefined || sourceId === null) return { sid: null };
+  if (typeof sourceId === 'number' && Number.isFinite(sourceId)) return { sid: String(sourceId) };
+  if (isExactNumber(sourceId)) return { sid: sourceId.rawJSON };
+  if (typeof sourceId !== 'string' || sourceId === '') {
+    return { loc: ['source_id'], msg: 'source_id must be a non-empty string or a number', type: 'type_error.str' };
+  }
+  const bad = unstorableCharacter(sourceId);
+  if (bad) return { loc: ['source_id'], msg: `source_id contains ${bad}, which cannot be stored`, type: 'value_error.unstorable' };
+  const bytes = Buffer.byteLength(sourceId, 'utf8');
+  if (bytes > MAX_SOURCE_ID_BYTES) {
+    return { loc: ['source_id'], msg: `source_id is ${bytes.toLocaleString('en')} bytes long in UTF-8; at most ${MAX_SOURCE_ID_BYTES.toLocaleString('en')} are allowed`, type: 'value_error.too_long' };
+  }
+  return { sid: sourceId };
 }
 
 /**
@@ -44,26 +91,18 @@ export function normalizeRecord(raw: unknown): Normalized {
   if (!isPlainObject(raw)) {
     return { ok: false, problems: [{ loc: [], msg: 'a record must be a JSON object', type: 'type_error.object' }] };
   }
-  const problems: RecordProblem[] = [];
-  structureProblems(raw, [], problems);
+  const found: Scan = { problems: [], exactNumbers: false };
+  scan(raw, [], found);
+  const { problems } = found;
   const { name, source_id: sourceId, vertical_data: verticalData, ...extra } = raw;
-  if (typeof name !== 'string') {
-    problems.push({ loc: ['name'], msg: name === undefined ? 'field required' : 'name must be a string', type: name === undefined ? 'value_error.missing' : 'type_error.str' });
-  } else if (name.trim() === '') {
-    problems.push({ loc: ['name'], msg: 'name must not be empty', type: 'value_error.empty' });
-  } else if (name.length > MAX_NAME_LENGTH) {
-    problems.push({ loc: ['name'], msg: `name is longer than ${MAX_NAME_LENGTH} characters`, type: 'value_error.too_long' });
-  }
-  let sid: string | null = null;
-  if (typeof sourceId === 'string' && sourceId !== '') sid = sourceId;
-  else if (typeof sourceId === 'number' && Number.isFinite(sourceId)) sid = String(sourceId);
-  else if (sourceId !== undefined && sourceId !== null) {
-    problems.push({ loc: ['source_id'], msg: 'source_id must be a non-empty string or a number', type: 'type_error.str' });
-  }
+  const badName = nameProblem(name);
+  if (badName) problems.push(badName);
+  const sid = sourceIdOf(sourceId);
+  if (!('sid' in sid)) problems.push(sid);
   if (verticalData !== undefined && verticalData !== null && !isPlainObject(verticalData)) {
     problems.push({ loc: ['vertical_data'], msg: 'vertical_data must be a JSON object', type: 'type_error.object' });
   }
-  if (problems.length > 0) return { ok: false, problems };
+  if (problems.length > 0 || !('sid' in sid)) return { ok: false, problems };
   const data = Object.keys(extra).length === 0 ? ((verticalData as Record<string, unknown>) ?? {}) : { ...extra, ...(verticalData as Record<string, unknown> | undefined) };
-  return { ok: true, record: { name: name as string, sourceId: sid, verticalData: data } };
+  return { ok: true, record: { name: name as string, sourceId: sid.sid, verticalData: data, exactNumbers: found.exactNumbers } };
 }

@@ -14,6 +14,8 @@ export interface NormalizedRecord {
   name: string;
   sourceId: string | null;
   verticalData: Record<string, unknown>;
+  /** Holds numbers a double cannot represent, kept as raw JSON text (see exact-json.ts). */
+  exactNumbers: boolean;
 }
 
 /** One rule a record broke, in the API's `{loc, msg, type}` form (loc relative to the record). */
@@ -27,6 +29,7 @@ export interface RecordProblem {
 export interface RejectedRecord {
   /** Index in the batch, or line number of a stream. */
   position: number;
+  /** The record as received; for a `parse_error`, the text that did not parse. */
   raw: unknown;
   errorType: 'invalid_record' | 'schema_validation' | 'parse_error';
   problems: RecordProblem[];

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ingest } from '../../core/ingest';
 import { createIngestion, finishIngestion, type SourceType } from '../../core/ingestions';
 import { HttpError } from '../http-error';
-import { parseJsonBody } from '../json-body';
+import { parseRecordsBody } from '../json-body';
 import { problemList, targetParams } from '../schemas';
 
 export const MAX_BATCH_RECORDS = 10_000;
@@ -103,8 +103,13 @@ export async function ingestRoutes(app: FastifyInstance) {
   app.post<{ Params: TargetParams }>(
     '/ingest/:vertical/:entity_type/batch',
     {
-      config: { scopes: ['ingest'] },
+      config: { scopes: ['ingest'], rawBody: true },
       schema: { summary: 'Batch ingest JSON records', tags: ['ingestion'], params: targetParams, body: batchBody, response: batchResponse },
+      // Parsed here, before the body schema is checked, so that numbers are kept exactly.
+      preValidation: async (req) => {
+        if (!Buffer.isBuffer(req.body)) throw new HttpError(415, 'Send the batch as application/json.');
+        req.body = parseRecordsBody(req.body);
+      },
     },
     (req) => ingestRequest(app, req, req.body, 'batch'),
   );
@@ -124,7 +129,7 @@ export async function ingestRoutes(app: FastifyInstance) {
     async (req) => {
       if (!Buffer.isBuffer(req.body)) throw new HttpError(415, 'Send the webhook body as application/json.');
       if (app.config.webhookSecret) verifySignature(app.config.webhookSecret, req.body, req.headers['x-webhook-signature']);
-      return ingestRequest(app, req, parseJsonBody(req.body), 'webhook');
+      return ingestRequest(app, req, parseRecordsBody(req.body), 'webhook');
     },
   );
 }

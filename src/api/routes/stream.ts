@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { parseExactJson } from '../../core/exact-json';
 import { ingest } from '../../core/ingest';
 import { createIngestion, finishIngestion } from '../../core/ingestions';
 import type { RejectedRecord } from '../../core/record';
@@ -8,6 +9,8 @@ import { ndjsonLines } from '../ndjson-lines';
 import { targetParams } from '../schemas';
 
 export const STREAM_BATCH_RECORDS = 1000;
+/** A batch is also written once its lines reach this size: one statement's document stays far below jsonb's 256 MB. */
+export const STREAM_BATCH_BYTES = 8 * 1024 * 1024;
 export const STREAM_FLUSH_MS = 1000;
 export const MAX_LINE_BYTES = 1024 * 1024;
 
@@ -22,7 +25,7 @@ function parseLine(bytes: Buffer, truncated: boolean): { record: unknown } | { p
     return { problem: 'the line is not valid UTF-8' };
   }
   try {
-    return { record: JSON.parse(text) };
+    return { record: parseExactJson(text) };
   } catch (err) {
     return { problem: `invalid JSON: ${(err as Error).message}` };
   }
@@ -72,6 +75,7 @@ export async function streamRoutes(app: FastifyInstance) {
       let records: unknown[] = [];
       let positions: number[] = [];
       let parseErrors: RejectedRecord[] = [];
+      let bytes = 0;
       let lastFlush = Date.now();
 
       const flush = async () => {
@@ -81,6 +85,7 @@ export async function streamRoutes(app: FastifyInstance) {
         records = [];
         positions = [];
         parseErrors = [];
+        bytes = 0;
         lastFlush = Date.now();
         if (batch.length === 0 && bad.length === 0) return;
         try {
@@ -122,9 +127,10 @@ export async function streamRoutes(app: FastifyInstance) {
           } else {
             records.push(parsed.record);
             positions.push(line.number);
+            bytes += line.bytes.length;
             app.pending.add(1);
           }
-          if (records.length + parseErrors.length >= STREAM_BATCH_RECORDS || Date.now() - lastFlush >= STREAM_FLUSH_MS) {
+          if (records.length + parseErrors.length >= STREAM_BATCH_RECORDS || bytes >= STREAM_BATCH_BYTES || Date.now() - lastFlush >= STREAM_FLUSH_MS) {
             await (flushing = flushing.then(flush));
           }
           if (timerError) throw timerError;

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { MAX_DEPTH, normalizeRecord } from '../../../src/core/normalize-record';
+import { parseExactJson } from '../../../src/core/exact-json';
+import { MAX_DEPTH, MAX_SOURCE_ID_BYTES, normalizeRecord } from '../../../src/core/normalize-record';
 
 const problems = (raw: unknown) => {
   const n = normalizeRecord(raw);
@@ -10,9 +11,9 @@ describe('normalizeRecord', () => {
   test('folds every other top-level field into vertical_data; explicit vertical_data wins', () => {
     expect(normalizeRecord({ name: 'A', source_id: 's1', price: 1, vertical_data: { price: 2, sku: 'x' } })).toEqual({
       ok: true,
-      record: { name: 'A', sourceId: 's1', verticalData: { price: 2, sku: 'x' } },
+      record: { name: 'A', sourceId: 's1', verticalData: { price: 2, sku: 'x' }, exactNumbers: false },
     });
-    expect(normalizeRecord({ name: 'Sensor', temperature: 22.5 })).toEqual({ ok: true, record: { name: 'Sensor', sourceId: null, verticalData: { temperature: 22.5 } } });
+    expect(normalizeRecord({ name: 'Sensor', temperature: 22.5 })).toEqual({ ok: true, record: { name: 'Sensor', sourceId: null, verticalData: { temperature: 22.5 }, exactNumbers: false } });
   });
   test('a numeric source_id becomes its string', () => {
     expect(normalizeRecord({ name: 'A', source_id: 42 })).toMatchObject({ ok: true, record: { sourceId: '42' } });
@@ -42,5 +43,31 @@ describe('normalizeRecord', () => {
     let ok: unknown = 1;
     for (let i = 0; i < MAX_DEPTH - 2; i++) ok = { d: ok };
     expect(problems({ name: 'a', vertical_data: ok })).toEqual([]);
+  });
+
+  test.each([
+    ['a NUL in source_id', { name: 'a', source_id: 'x\u0000' }, ['source_id'], 'value_error.unstorable'],
+    ['a lone surrogate in source_id', { name: 'a', source_id: '\ud800' }, ['source_id'], 'value_error.unstorable'],
+    ['a lone surrogate in name', { name: 'a\udc00' }, ['name'], 'value_error.unstorable'],
+    ['a NUL in name', { name: '\u0000' }, ['name'], 'value_error.unstorable'],
+    [`a source_id of ${MAX_SOURCE_ID_BYTES + 1} ASCII bytes`, { name: 'a', source_id: 'x'.repeat(MAX_SOURCE_ID_BYTES + 1) }, ['source_id'], 'value_error.too_long'],
+    ['a source_id of 513 four-byte characters', { name: 'a', source_id: '😀'.repeat(513) }, ['source_id'], 'value_error.too_long'],
+    ['a number beyond a double', parseExactJson('{"name":"a","v":[1,{"w":1e400}]}'), ['v', 1, 'w'], 'value_error.number'],
+    ['a source_id beyond a double', parseExactJson('{"name":"a","source_id":-1e400}'), ['source_id'], 'value_error.number'],
+    ['an exact number as vertical_data', parseExactJson('{"name":"a","vertical_data":12345678901234567890}'), ['vertical_data'], 'type_error.object'],
+  ])('refuses %s at its location', (_what, raw, loc, type) => {
+    expect(problems(raw)).toContainEqual(expect.objectContaining({ loc, type }));
+  });
+
+  test(`source_id may be ${MAX_SOURCE_ID_BYTES} bytes of UTF-8, in any characters`, () => {
+    for (const sid of ['x'.repeat(MAX_SOURCE_ID_BYTES), '😀'.repeat(MAX_SOURCE_ID_BYTES / 4), 'é'.repeat(MAX_SOURCE_ID_BYTES / 2)]) {
+      expect(normalizeRecord({ name: 'a', source_id: sid })).toMatchObject({ ok: true, record: { sourceId: sid } });
+    }
+  });
+
+  test('an exact numeric source_id is its exact text; exact numbers are flagged for validation', () => {
+    expect(normalizeRecord(parseExactJson('{"name":"a","source_id":12345678901234567891}'))).toMatchObject({ ok: true, record: { sourceId: '12345678901234567891' } });
+    expect(normalizeRecord(parseExactJson('{"name":"a","v":12345678901234567891}'))).toMatchObject({ ok: true, record: { exactNumbers: true } });
+    expect(normalizeRecord(parseExactJson('{"name":"a","v":1.0}'))).toMatchObject({ ok: true, record: { exactNumbers: false } });
   });
 });

@@ -1,0 +1,55 @@
+import type { RecordProblem } from './record';
+
+/** NUL, or a UTF-16 surrogate without its pair: PostgreSQL refuses both in text and in jsonb. */
+const UNSTORABLE = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, 'g');
+
+/** What in `text` PostgreSQL would refuse, in words, or null. */
+export function unstorableCharacter(text: string): string | null {
+  const m = UNSTORABLE.exec(text);
+  if (!m) return null;
+  return m[0] === '\0' ? 'a NUL character (\\u0000)' : `an unpaired UTF-16 surrogate (\\u${m[0].charCodeAt(0).toString(16)})`;
+}
+
+/** `text` with each NUL and unpaired surrogate written as its `\uXXXX` escape, so PostgreSQL stores it. */
+export function storableText(text: string): string {
+  return UNSTORABLE.test(text) ? text.replace(UNSTORABLE_ALL, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')) : text;
+}
+
+/**
+ * The first key or string inside `value` that PostgreSQL would refuse, as a problem at its location
+ * (under `path`), or null. Recursive: call it on records already checked for depth.
+ */
+export function unstorablePlace(value: unknown, path: Array<string | number>): RecordProblem | null {
+  if (typeof value === 'string') {
+    const what = unstorableCharacter(value);
+    return what ? { loc: path, msg: `the value contains ${what}, which cannot be stored`, type: 'value_error.unstorable' } : null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  for (const [key, v] of Array.isArray(value) ? value.entries() : Object.entries(value)) {
+    const what = typeof key === 'string' ? unstorableCharacter(key) : null;
+    if (what) return { loc: [...path, key], msg: `the key contains ${what}, which cannot be stored`, type: 'value_error.unstorable' };
+    const found = unstorablePlace(v, [...path, key]);
+    if (found) return found;
+  }
+  return null;
+}
+
+/** At most this many problems are kept per record: enough to fix it, bounded for hostile input. */
+export const MAX_PROBLEMS = 10;
+const MAX_LOC_PART = 200;
+const MAX_MESSAGE = 1000;
+
+const clip = (text: string, max: number) => storableText(text.length > max ? text.slice(0, max - 1) + '…' : text);
+
+/**
+ * A record's problems as they are answered and stored in the DLQ: at most `MAX_PROBLEMS`, long keys and
+ * messages clipped, NUL and unpaired surrogates escaped (a key or a parse message may echo them).
+ */
+export function tidyProblems(problems: RecordProblem[]): RecordProblem[] {
+  return problems.slice(0, MAX_PROBLEMS).map((p) => ({
+    loc: p.loc.map((part) => (typeof part === 'string' ? clip(part, MAX_LOC_PART) : part)),
+    msg: clip(p.msg, MAX_MESSAGE),
+    type: p.type,
+  }));
+}
