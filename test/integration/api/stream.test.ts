@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { STREAM_BATCH_BYTES } from '../../../src/api/routes/stream';
 import { bearer, testApi, type TestApi } from '../../helpers/api';
 
 let t: TestApi;
@@ -144,6 +145,16 @@ describe('POST /ingest/{vertical}/{entity_type}/stream', () => {
     await blocker.end();
     expect((await first.end()).body).toMatchObject({ accepted: 1500 });
     expect(t.app.pending.size).toBe(0);
+  });
+
+  test(`a batch is written once its lines reach ${STREAM_BATCH_BYTES / 1024 / 1024} MB, however few they are`, async () => {
+    const s = openStream('/ingest/bulky/x/stream');
+    const pad = 'x'.repeat(1_000_000);
+    for (let i = 0; i < 20; i++) s.req.write(`{"name":"b${i}","pad":"${pad}"}\n`);
+    expect((await s.end()).body).toMatchObject({ accepted: 20, inserted: 20 });
+    // One batch is one transaction, and every row it inserts carries that transaction's start time.
+    const { rows } = await t.db.pool.query("select count(*)::int as n from entities where vertical = 'bulky' group by created_at");
+    expect(Math.max(...rows.map((r) => r.n))).toBeLessThanOrEqual(Math.ceil(STREAM_BATCH_BYTES / pad.length));
   });
 
   test('a body that is not NDJSON is refused with 415', async () => {
