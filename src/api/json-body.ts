@@ -25,7 +25,7 @@ function decodeJson(raw: Buffer, parse: (text: string) => unknown): unknown {
 
 export const parseJsonBody = (raw: Buffer): unknown => decodeJson(raw, JSON.parse);
 
-/** A body of records to ingest: every number kept exactly (see core/exact-json.ts). */
+/** A body of records to ingest: every number kept exactly (see core/exact-number.ts). */
 export const parseRecordsBody = (raw: Buffer): unknown => decodeJson(raw, parseExactJson);
 
 export function isUtf8(raw: Buffer): boolean {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { isExactNumber } from './exact-json';
+import { isExactNumber } from './exact-number';
 
 /**
  * JSON with object keys sorted at every level, so that two records differing only in key order
@@ -7,7 +7,7 @@ import { isExactNumber } from './exact-json';
  */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  // Its text is already the one spelling of its value (see exact-json.ts), so equal numbers hash alike.
+  // Its text is already the one spelling of its value (see exact-number.ts), so equal numbers hash alike.
   if (isExactNumber(value)) return value.rawJSON;
   if (Array.isArray(value)) return '[' + value.map(canonicalJson).join(',') + ']';
   const obj = value as Record<string, unknown>;

@@ -4,7 +4,7 @@ import type { Queryable } from '../db/pool';
 import { withRetriedTransaction } from '../db/retried-transaction';
 import { ingestRecordsTotal } from '../metrics';
 import { contentKey } from './canonical-json';
-import { asDoubles } from './exact-json';
+import { asDoubles } from './exact-number';
 import { addIngestionCounts, recordRejections, type IngestionCounts } from './ingestions';
 import { normalizeRecord } from './normalize-record';
 import { tidyProblems, unstorablePlace } from './record-problems';

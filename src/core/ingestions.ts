@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool';
-import { isExactNumber } from './exact-json';
+import { isExactNumber } from './exact-number';
 import type { RejectedRecord } from './record';
 import { storableText } from './record-problems';
 

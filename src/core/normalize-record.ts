@@ -1,4 +1,4 @@
-import { exactNumberProblem, isExactNumber } from './exact-json';
+import { exactNumberProblem, isExactNumber } from './exact-number';
 import type { NormalizedRecord, RecordProblem } from './record';
 import { MAX_PROBLEMS, unstorableCharacter } from './record-problems';
 

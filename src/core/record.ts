@@ -14,7 +14,7 @@ export interface NormalizedRecord {
   name: string;
   sourceId: string | null;
   verticalData: Record<string, unknown>;
-  /** Holds numbers a double cannot represent, kept as raw JSON text (see exact-json.ts). */
+  /** Holds numbers a double cannot represent, kept as raw JSON text (see exact-number.ts). */
   exactNumbers: boolean;
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { contentKey } from '../../../src/core/canonical-json';
-import { asDoubles, exactNumberProblem, isExactNumber, parseExactJson, type RawJson } from '../../../src/core/exact-json';
+import { parseExactJson } from '../../../src/core/exact-json';
+import { asDoubles, exactNumberProblem, isExactNumber, type RawJson } from '../../../src/core/exact-number';
 
 /** Exact decimal value of a JSON number text, as a reduced fraction-free pair (BigInt digits, power of ten). */
 function valueOf(text: string): { digits: bigint; exponent: number } {
@@ -82,17 +83,45 @@ describe('parseExactJson', () => {
     for (const text of ['{"a":12345678901234567890', '[1e400,]', '{"a":01}', '']) expect(() => parseExactJson(text)).toThrow(SyntaxError);
   });
 
-  test('nesting deep enough to overflow the reviver is cut, and the exact numbers beside it survive', () => {
-    const deep = '['.repeat(50_000) + ']'.repeat(50_000);
-    const out = parseExactJson(`{"deep":${deep},"s":"[[[\\"]]]","n":12345678901234567890}`) as { deep: unknown; s: string; n: RawJson };
+  test('exact numbers beside nesting of any depth: nothing overflows, nothing is cut', () => {
+    const deep = '['.repeat(200_000) + '12345678901234567891' + ']'.repeat(200_000);
+    const out = parseExactJson(`{"deep":${deep},"s":"[[[\\"]]] 12345678901234567890","n":12345678901234567890}`) as { deep: unknown; s: string; n: RawJson };
     expect(out.n.rawJSON).toBe('12345678901234567890');
-    expect(out.s).toBe('[[["]]]');
+    expect(out.s).toBe('[[["]]] 12345678901234567890');
     let depth = 0;
-    for (let v = out.deep; Array.isArray(v); v = v[0]) depth++;
-    expect(depth).toBeGreaterThan(32);
-    expect(depth).toBeLessThanOrEqual(100);
-    // Without an inexact number the native parse keeps everything, however deep.
-    expect(() => parseExactJson(`{"deep":${deep},"n":1}`)).not.toThrow();
+    let v = out.deep;
+    for (; Array.isArray(v); v = v[0]) depth++;
+    expect(depth).toBe(200_000);
+    expect((v as RawJson).rawJSON).toBe('12345678901234567891');
+  });
+
+  test('a key named __proto__ holding an exact number stays an own property, the prototype untouched', () => {
+    const out = parseExactJson('{"__proto__":12345678901234567890}') as Record<string, unknown>;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(Object.keys(out)).toEqual(['__proto__']);
+    expect((Object.getOwnPropertyDescriptor(out, '__proto__')!.value as RawJson).rawJSON).toBe('12345678901234567890');
+  });
+
+  test('marker-like strings a sender writes are kept as strings', () => {
+    const text = JSON.stringify({ a: '\u0000abc:0', b: '\u0000' }).replace('}', ',"n":12345678901234567890}');
+    expect(parseExactJson(text)).toMatchObject({ a: '\u0000abc:0', b: '\u0000' });
+  });
+
+  test('a syntax error is reported for the text as sent, even when it holds exact numbers', () => {
+    const text = '{"n":12345678901234567890,"m":12345678901234567890 "x"}';
+    let expected = '';
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      expected = (err as Error).message;
+    }
+    expect(() => parseExactJson(text)).toThrow(expected);
+  });
+
+  test('every one of many exact numbers lands in its own place', () => {
+    const text = `{"v":[${Array.from({ length: 100_000 }, (_, i) => `12345678901234567${String(i).padStart(6, '0')}`).join(',')}]}`;
+    const out = parseExactJson(text) as { v: RawJson[] };
+    expect(out.v.every((n, i) => n.rawJSON === `12345678901234567${String(i).padStart(6, '0')}`)).toBe(true);
   });
 
   test('a thousand random numbers keep their values (an independent BigInt oracle)', () => {
