@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createPullQueue, PULL_JOB, schedulerId, type PullJobData } from '../../jobs/pull-queue';
 import { createRedis, QUEUE_PREFIX } from '../../jobs/redis-connection';
+import { reconcileSchedules } from '../../jobs/schedule-reconciler';
 import { startWorker, type RunningWorker } from '../../jobs/worker';
 import { BULL_BOARD_PATH } from '../../src/api/bull-board';
 import { createOperator } from '../../src/auth/operator-credentials';
@@ -466,6 +467,14 @@ describe('jobs injected into Redis that name A\'s connector for another tenant',
     await withWorker(async () => waitFor('the legitimate pull', async () => (await state(real.id!)) === 'completed'));
     const run = (await t.db.pool.query('select status, rows_read::int from connector_runs where id = $1', [A.run])).rows[0];
     expect(run).toEqual({ status: 'succeeded', rows_read: 20 });
+  });
+
+  test('a job scheduler armed without a tenant (by an older version) is re-armed with its connector\'s tenant by the reconciler', async () => {
+    await queue.upsertJobScheduler(schedulerId(A.connector), { pattern: '0 0 1 1 *', tz: 'UTC' }, { name: PULL_JOB, data: { connectorId: A.connector, mode: 'incremental', trigger: 'schedule' } as PullJobData });
+    const result = await reconcileSchedules(t.db.pool, queue);
+    expect(result.updated).toContain(A.connector);
+    expect((await queue.getJobScheduler(schedulerId(A.connector)))?.template?.data).toEqual({ connectorId: A.connector, tenantId: A.tenant, mode: 'incremental', trigger: 'schedule' });
+    expect((await reconcileSchedules(t.db.pool, queue)).updated).toEqual([]);
   });
 
   const state = (id: string) => queue.getJobState(id);
