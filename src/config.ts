@@ -17,6 +17,8 @@ export interface Config {
   workerConcurrency: number;
   /** A pull job's lock lifetime; a killed worker's job is retried after it. */
   workerLockMs: number;
+  /** `/metrics` answers `Authorization: Bearer <this>` (or an operator credential); unset, only operators. */
+  metricsToken: string | null;
 }
 
 const DEV_SALT = 'qanatix-dev-salt-not-for-production';
@@ -25,6 +27,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dev = env.QANATIX_DEV === '1' || env.QANATIX_DEV === 'true' || env.NODE_ENV === 'development' || env.NODE_ENV === 'test';
   const apiKeySalt = env.API_KEY_SALT ?? (dev ? DEV_SALT : '');
   if (!apiKeySalt) throw new Error('API_KEY_SALT is not set: set it to a long random string (or QANATIX_DEV=1 for a local trial).');
+  if (env.METRICS_TOKEN && env.METRICS_TOKEN.length < 16) throw new Error('METRICS_TOKEN is too short: use at least 16 random characters (e.g. openssl rand -hex 32).');
   return {
     databaseUrl: env.DATABASE_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/qanatix',
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -37,5 +40,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxPendingRecords: Number(env.STREAM_MAX_PENDING_RECORDS ?? 10_000),
     workerConcurrency: Number(env.WORKER_CONCURRENCY ?? 2),
     workerLockMs: Number(env.WORKER_LOCK_MS ?? 60_000),
+    metricsToken: env.METRICS_TOKEN || null,
   };
 }

@@ -6,6 +6,7 @@ import type pg from 'pg';
 import type { PullJobData } from '../../jobs/pull-queue';
 import type { SecretBox } from '../crypto/secret-box';
 import { authenticateKey, hasScope, type Principal, type Scope } from '../auth/api-keys';
+import { authenticateOperator, looksLikeOperatorToken, type Operator } from '../auth/operator-credentials';
 import type { Config } from '../config';
 import { HttpError } from './http-error';
 import { parseJsonBody } from './json-body';
@@ -24,12 +25,17 @@ import { streamRoutes } from './routes/stream';
 
 declare module 'fastify' {
   interface FastifyRequest {
+    /** The tenant key's holder; set on routes with `scopes`. */
     principal?: Principal;
+    /** Set instead of `principal` when an operator credential was admitted (routes with `operator`). */
+    operator?: Operator;
     rawBody?: Buffer;
   }
   interface FastifyContextConfig {
-    /** Any one of these scopes admits the request (`admin` admits everything); absent: public route. */
+    /** Any one of these scopes admits a tenant key (`admin` admits everything); neither this nor `operator`: public route. */
     scopes?: Scope[];
+    /** An operator credential is admitted too; without `scopes`, only an operator credential gets in. */
+    operator?: boolean;
     /** The handler gets the raw body bytes (signature checks) and parses them itself. */
     rawBody?: boolean;
   }
@@ -40,7 +46,16 @@ declare module 'fastify' {
     box: SecretBox;
     /** Absent when the API runs without Redis: pulls cannot be queued then. */
     pullQueue: Queue<PullJobData> | null;
+    /** Every route served, with its access rule, in registration order: what a check of the trust boundary walks. */
+    routeTable: ServedRoute[];
   }
+}
+
+export interface ServedRoute {
+  method: string;
+  url: string;
+  scopes: Scope[] | null;
+  operator: boolean;
 }
 
 export const MAX_BODY_BYTES = 50 * 1024 * 1024;
@@ -67,6 +82,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.decorate('pending', new PendingRecords(opts.config.maxPendingRecords));
   app.decorate('box', opts.box);
   app.decorate('pullQueue', opts.pullQueue ?? null);
+  const routeTable: ServedRoute[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (r) => {
+    const config = (r.config ?? {}) as { scopes?: Scope[]; operator?: boolean };
+    for (const method of [r.method].flat()) routeTable.push({ method, url: r.url, scopes: config.scopes ?? null, operator: config.operator ?? false });
+  });
 
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
@@ -81,14 +102,28 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
-    const scopes = req.routeOptions.config.scopes;
-    if (!scopes) return;
+    const { scopes, operator } = req.routeOptions.config;
+    if (!scopes && !operator) return;
     const header = req.headers.authorization;
     if (!header || !/^Bearer\s+/i.test(header)) {
-      throw new HttpError(401, 'Missing API key: send the header "Authorization: Bearer sk_live_…".', { 'www-authenticate': 'Bearer' });
+      const detail = scopes
+        ? 'Missing API key: send the header "Authorization: Bearer sk_live_…".'
+        : 'Missing operator credential: send the header "Authorization: Bearer op_live_…" ("qanatix operator create" makes one).';
+      throw new HttpError(401, detail, { 'www-authenticate': 'Bearer' });
     }
-    const principal = await authenticateKey(app.pool, app.config.apiKeySalt, header.replace(/^Bearer\s+/i, '').trim());
+    const token = header.replace(/^Bearer\s+/i, '').trim();
+    if (looksLikeOperatorToken(token)) {
+      const op = await authenticateOperator(app.pool, app.config.apiKeySalt, token);
+      if (!op) throw new HttpError(401, 'Invalid or revoked operator credential.', { 'www-authenticate': 'Bearer' });
+      if (!operator) throw new HttpError(403, "An operator credential reaches no tenant's data; use an API key of the tenant.");
+      req.operator = op;
+      return;
+    }
+    const principal = await authenticateKey(app.pool, app.config.apiKeySalt, token);
     if (!principal) throw new HttpError(401, 'Invalid, revoked or expired API key.', { 'www-authenticate': 'Bearer' });
+    if (!scopes) {
+      throw new HttpError(403, 'This is an installation-wide operation: it needs an operator credential ("qanatix operator create"), which no tenant API key carries.');
+    }
     if (!hasScope(principal, scopes)) {
       throw new HttpError(403, `This API key lacks the scope this endpoint needs (${scopes.join(' or ')}); create a key with it.`);
     }

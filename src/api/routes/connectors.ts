@@ -94,10 +94,10 @@ export async function connectorsRoutes(app: FastifyInstance) {
   const scope = { scopes: ['connectors' as const] };
 
   /** Keeps the connector's job scheduler in step at once; the reconciler repairs it if Redis is away. */
-  const syncSchedule = async (id: string, c: Pick<ConnectorInput, 'enabled' | 'schedule' | 'timezone'> | null) => {
+  const syncSchedule = async (tenantId: string, id: string, c: Pick<ConnectorInput, 'enabled' | 'schedule' | 'timezone'> | null) => {
     if (!app.pullQueue) return;
     try {
-      if (c && c.enabled && c.schedule) await armSchedule(app.pullQueue, id, c.schedule, c.timezone);
+      if (c && c.enabled && c.schedule) await armSchedule(app.pullQueue, tenantId, id, c.schedule, c.timezone);
       else await disarmSchedule(app.pullQueue, id);
     } catch (err) {
       app.log.warn({ connectorId: id, err: (err as Error).message }, 'could not update the job scheduler now; the reconciler will');
@@ -123,7 +123,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       if ((err as { code?: string }).code === '23505') throw new HttpError(409, `A connector named "${input.name}" already exists; choose another name or update it.`);
       throw err;
     }
-    await syncSchedule(id, input);
+    await syncSchedule(req.principal!.tenantId, id, input);
     return reply.code(201).send(created);
   });
 
@@ -154,14 +154,14 @@ export async function connectorsRoutes(app: FastifyInstance) {
       if (changed_fields.length === 0) return { ...(await load(tenantId, req.params.id)), changed_fields };
       const updated = await replaceConnector(app.pool, app.box, tenantId, req.params.id, input);
       if (!updated) throw notFound('Connector');
-      await syncSchedule(req.params.id, input);
+      await syncSchedule(tenantId, req.params.id, input);
       return { ...updated, changed_fields };
     },
   );
 
   app.delete<{ Params: { id: string } }>('/connectors/:id', { config: scope, schema: { tags: ['connectors'], params: idParams } }, async (req, reply) => {
     if (!(await deleteConnector(app.pool, req.principal!.tenantId, req.params.id))) throw notFound('Connector');
-    await syncSchedule(req.params.id, null);
+    await syncSchedule(req.principal!.tenantId, req.params.id, null);
     return reply.code(204).send();
   });
 
@@ -205,7 +205,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const active = await activeRun(app.pool, req.params.id);
       if (active) throw new HttpError(409, `A run of this connector is already ${active.status}; wait for it or watch it.`, {}, { run_id: active.id, job_id: active.job_id });
       const runId = await createRun(app.pool, { connectorId: req.params.id, tenantId, trigger: 'manual', mode });
-      const data: PullJobData = { connectorId: req.params.id, mode, trigger: 'manual', runId };
+      const data: PullJobData = { connectorId: req.params.id, tenantId, mode, trigger: 'manual', runId };
       const job = await app.pullQueue.add(PULL_JOB, data, { jobId: `run-${runId}` });
       await setRunJob(app.pool, runId, job.id!);
       return reply.code(202).send({ run_id: runId, job_id: job.id, status: 'queued', mode });
