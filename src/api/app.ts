@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Queue } from 'bullmq';
-import type pg from 'pg';
+import pg from 'pg';
 import type { PullJobData } from '../../jobs/pull-queue';
 import type { SecretBox } from '../crypto/secret-box';
 import { authenticateKey, hasScope, type Principal, type Scope } from '../auth/api-keys';
@@ -10,6 +10,8 @@ import type { Config } from '../config';
 import { HttpError } from './http-error';
 import { parseJsonBody } from './json-body';
 import { PendingRecords } from './pending-records';
+import { unstorableText } from './request-text';
+import { standardResponses } from './standard-responses';
 import { bullBoardRoutes } from './bull-board';
 import { authKeysRoutes } from './routes/auth-keys';
 import { connectorsRoutes } from './routes/connectors';
@@ -32,6 +34,8 @@ declare module 'fastify' {
     scopes?: Scope[];
     /** The handler gets the raw body bytes (signature checks) and parses them itself. */
     rawBody?: boolean;
+    /** The body carries records: text the database cannot store sends its record to the DLQ, not the request back. */
+    records?: boolean;
   }
   interface FastifyInstance {
     pool: pg.Pool;
@@ -67,6 +71,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.decorate('pending', new PendingRecords(opts.config.maxPendingRecords));
   app.decorate('box', opts.box);
   app.decorate('pullQueue', opts.pullQueue ?? null);
+  // Response schemas document the API and are checked by the fuzz and the tests; bodies go out exactly as the
+  // handler built them, so a schema can never silently drop or coerce a field.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.addHook('onRoute', standardResponses);
 
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
@@ -95,6 +103,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     req.principal = principal;
   });
 
+  // One rule for every route: text PostgreSQL would refuse (NUL, lone surrogates) is a 422 naming where it is,
+  // never a 500 from deep inside a query. Bodies of records are the core's: a bad record goes to the DLQ.
+  app.addHook('preValidation', async (req) => {
+    const problems = [...unstorableText(req.params, 'params'), ...unstorableText(req.query, 'querystring')];
+    if (!req.routeOptions.config.records) problems.push(...unstorableText(req.body, 'body'));
+    if (problems.length) throw new HttpError(422, problems);
+  });
+
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: Array<{ instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }>; validationContext?: string }, req, reply) => {
     if (err instanceof HttpError) {
       return reply.code(err.statusCode).headers(err.headers).send({ detail: err.detail, ...err.extra });
@@ -107,12 +123,19 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       });
       return reply.code(422).send({ detail });
     }
+    if (err instanceof pg.DatabaseError && /^(22|54)/.test(err.code ?? '')) {
+      // A value the database cannot hold (out of range, malformed, too large) that no check before it caught.
+      req.log.warn({ sqlstate: err.code, route: req.routeOptions.url }, 'the database refused a value of the request');
+      const detail = [{ loc: ['request'], msg: `the database refused a value of this request: ${err.message.slice(0, 300)}`, type: `value_error.sqlstate_${err.code}` }];
+      return reply.code(422).send({ detail });
+    }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.code(413).send({ detail: `The request body is larger than the ${MAX_BODY_BYTES / 1024 / 1024} MB limit; split it, or use the NDJSON stream endpoint.` });
     }
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return reply.code(415).send({ detail: `Unsupported Content-Type "${req.headers['content-type'] ?? ''}"; send application/json (application/x-ndjson for streams).` });
     }
+    if (err.statusCode === 422) return reply.code(422).send({ detail: [{ loc: ['request'], msg: err.message, type: 'value_error' }] });
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send({ detail: err.message });
     }

@@ -1,7 +1,19 @@
 import type { FastifyInstance } from 'fastify';
 import { latestSchema, listSchemas, registerSchema, schemaProblems } from '../../core/schema-registry';
 import { HttpError, notFound } from '../http-error';
-import { NAME_PATTERN, targetParams } from '../schemas';
+import { NAME_PATTERN, targetParams, timestamp } from '../schemas';
+
+const storedSchema = {
+  type: 'object',
+  required: ['vertical', 'entity_type', 'version', 'schema', 'created_at'],
+  properties: {
+    vertical: { type: 'string' },
+    entity_type: { type: 'string' },
+    version: { type: 'integer', minimum: 1 },
+    schema: { type: 'object', description: 'the JSON Schema of vertical_data' },
+    created_at: timestamp,
+  },
+} as const;
 
 export async function schemasRoutes(app: FastifyInstance) {
   app.post<{ Body: { vertical: string; entity_type: string; schema: Record<string, unknown> } }>(
@@ -20,6 +32,7 @@ export async function schemasRoutes(app: FastifyInstance) {
             schema: { type: 'object' },
           },
         },
+        response: { 201: storedSchema },
       },
     },
     async (req, reply) => {
@@ -34,14 +47,22 @@ export async function schemasRoutes(app: FastifyInstance) {
     '/schemas',
     {
       config: { scopes: ['read', 'ingest'] },
-      schema: { summary: 'Latest schema of every vertical/entity_type', tags: ['schemas'], querystring: { type: 'object', properties: { vertical: { type: 'string' } } } },
+      schema: {
+        summary: 'Latest schema of every vertical/entity_type',
+        tags: ['schemas'],
+        querystring: { type: 'object', properties: { vertical: { type: 'string', pattern: NAME_PATTERN } } },
+        response: { 200: { type: 'object', required: ['items'], properties: { items: { type: 'array', items: storedSchema } } } },
+      },
     },
     async (req) => ({ items: await listSchemas(app.pool, req.principal!.tenantId, req.query.vertical) }),
   );
 
   app.get<{ Params: { vertical: string; entity_type: string } }>(
     '/schemas/:vertical/:entity_type',
-    { config: { scopes: ['read', 'ingest'] }, schema: { summary: 'Latest schema of a vertical/entity_type', tags: ['schemas'], params: targetParams } },
+    {
+      config: { scopes: ['read', 'ingest'] },
+      schema: { summary: 'Latest schema of a vertical/entity_type', tags: ['schemas'], params: targetParams, response: { 200: storedSchema } },
+    },
     async (req) => {
       const stored = await latestSchema(app.pool, req.principal!.tenantId, req.params.vertical, req.params.entity_type);
       if (!stored) throw notFound(`Schema for ${req.params.vertical}/${req.params.entity_type}`);
