@@ -10,7 +10,7 @@ import type { Config } from '../config';
 import { HttpError } from './http-error';
 import { parseJsonBody } from './json-body';
 import { PendingRecords } from './pending-records';
-import { unstorableText } from './request-text';
+import { unstorableValues } from './request-values';
 import { standardResponses } from './standard-responses';
 import { bullBoardRoutes } from './bull-board';
 import { authKeysRoutes } from './routes/auth-keys';
@@ -103,11 +103,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     req.principal = principal;
   });
 
-  // One rule for every route: text PostgreSQL would refuse (NUL, lone surrogates) is a 422 naming where it is,
-  // never a 500 from deep inside a query. Bodies of records are the core's: a bad record goes to the DLQ.
-  app.addHook('preValidation', async (req) => {
-    const problems = [...unstorableText(req.params, 'params'), ...unstorableText(req.query, 'querystring')];
-    if (!req.routeOptions.config.records) problems.push(...unstorableText(req.body, 'body'));
+  // One rule for every route, after the schemas have coerced the input: text PostgreSQL would refuse (NUL, lone
+  // surrogates) and numbers that are not finite are a 422 naming where they are, never a 500 from deep inside a
+  // query. Bodies of records are the core's: a bad record goes to the DLQ and the rest of the batch lands.
+  app.addHook('preHandler', async (req) => {
+    const problems = [...unstorableValues(req.params, 'params'), ...unstorableValues(req.query, 'querystring')];
+    if (!req.routeOptions.config.records) problems.push(...unstorableValues(req.body, 'body'));
     if (problems.length) throw new HttpError(422, problems);
   });
 

@@ -57,7 +57,7 @@ export function verifyWebhookSignature(
   if (!given || !matches(signing.secret, [Buffer.from(`${timestamp}.`), raw], given)) {
     throw unauthorized(`Invalid webhook signature: send ${HOW}, over the exact bytes sent.`);
   }
-  const skew = Math.round(Math.abs(now / 1000 - Number(timestamp)));
+  const skew = Math.abs(Math.floor(now / 1000) - Number(timestamp));
   if (skew > signing.toleranceSeconds) {
     throw unauthorized(
       `X-Webhook-Timestamp is ${skew} s away from the server's clock (at most ${signing.toleranceSeconds} s are accepted): sign each call when it is sent, and check the sender's clock.`,

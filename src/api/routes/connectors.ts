@@ -109,7 +109,22 @@ const dryRunResult = {
   required: ['dry_run', 'changed_fields'],
   properties: { dry_run: { type: 'boolean', enum: [true] }, changed_fields: changedFieldsList },
 } as const;
-const connectorBody = { type: 'object', description: 'a connector definition (see the README): name, connector_type, connection_config, vertical, entity_type, schedule, …' } as const;
+const connectorBody = {
+  type: 'object',
+  description: 'a connector definition (see the README): name, connector_type, connection_config, vertical, entity_type, query or table, schedule, …',
+  examples: [
+    {
+      name: 'Production Postgres',
+      connector_type: 'postgresql',
+      connection_config: { dsn: 'postgresql://reader:secret@db.example.com:5432/erp' },
+      vertical: 'manufacturing',
+      entity_type: 'product',
+      query: 'SELECT id, name, sku, price FROM products WHERE updated_at > :last_pull',
+      schedule: '*/15 * * * *',
+      timezone: 'Europe/Berlin',
+    },
+  ],
+} as const;
 
 const runView = {
   type: 'object',

@@ -116,6 +116,8 @@ export async function ingestRoutes(app: FastifyInstance) {
         summary: 'Webhook push, verified with HMAC-SHA256 when WEBHOOK_SECRET is set (timestamped: replays are refused)',
         tags: ['ingestion'],
         params: targetParams,
+        // Documents the body; the handler reads the raw bytes (the signature covers them) and parses them itself.
+        body: batchBody,
         headers: {
           type: 'object',
           properties: {

@@ -21,10 +21,11 @@ const path = (l: Loc): Array<string | number> => {
 };
 
 /**
- * Every string, and every object key, in a decoded request part that PostgreSQL would refuse, with its
- * location. Walks without recursion: a body may be nested deeper than the call stack.
+ * Every string and object key in a decoded request part that PostgreSQL would refuse, and every number
+ * that is not finite (`1e400` in JSON, `Infinity` in a query), with its location. Walks without recursion:
+ * a body may be nested deeper than the call stack.
  */
-export function unstorableText(value: unknown, root: string): Problem[] {
+export function unstorableValues(value: unknown, root: string): Problem[] {
   const problems: Problem[] = [];
   const stack: Array<[unknown, Loc]> = [[value, { key: root, parent: null }]];
   while (stack.length && problems.length < MAX_PROBLEMS) {
@@ -32,6 +33,8 @@ export function unstorableText(value: unknown, root: string): Problem[] {
     if (typeof v === 'string') {
       const p = textProblem(v);
       if (p) problems.push({ loc: path(loc), ...p });
+    } else if (typeof v === 'number' && !Number.isFinite(v)) {
+      problems.push({ loc: path(loc), msg: 'number is out of range: only finite numbers can be stored', type: 'value_error.number.not_finite' });
     } else if (Array.isArray(v)) {
       for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], { key: i, parent: loc }]);
     } else if (typeof v === 'object' && v !== null && !Buffer.isBuffer(v) && typeof (v as { pipe?: unknown }).pipe !== 'function') {
