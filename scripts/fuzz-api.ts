@@ -184,11 +184,15 @@ function summarize(ndjson: string): Summary {
     if (!scenario) continue;
     const label = (scenario.recorder as { label?: string } | undefined)?.label;
     if (label && label !== 'Stateful tests') operations.add(label);
-    const recorder = scenario.recorder as { interactions?: Record<string, unknown>; checks?: Record<string, Array<{ name: string; status: string; failure_info?: { failure?: { title?: string; message?: string } } }>> };
+    type Failure = { operation?: string; title?: string; message?: string };
+    type Check = { name: string; status: string; failure_info?: { failure?: Failure } };
+    const recorder = scenario.recorder as { interactions?: Record<string, unknown>; checks?: Record<string, Check[]> };
     requests += Object.keys(recorder?.interactions ?? {}).length;
     for (const checks of Object.values(recorder?.checks ?? {})) {
-      for (const c of checks) {
-        if (c.status === 'failure') failures.add(`${label}: ${c.name}: ${c.failure_info?.failure?.title ?? ''} ${(c.failure_info?.failure?.message ?? '').split('\n')[0]}`.trim());
+      for (const c of checks.filter((c) => c.status === 'failure')) {
+        const f = c.failure_info?.failure ?? {};
+        // A stateful scenario's label names no operation; the failure does.
+        failures.add(`${f.operation ?? label}: ${c.name}: ${f.title ?? ''} (${(f.message ?? '').split('\n')[0]})`);
       }
     }
   }

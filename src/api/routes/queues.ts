@@ -2,6 +2,7 @@ import type { Job, Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { PullJobData } from '../../../jobs/pull-queue';
 import { HttpError, notFound } from '../http-error';
+import { errorResponse } from '../schemas';
 
 export const JOB_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized'] as const;
 type JobState = (typeof JOB_STATES)[number];
@@ -74,7 +75,7 @@ export async function queuesRoutes(app: FastifyInstance) {
 
   app.post<{ Params: { name: string; id: string } }>(
     '/queues/:name/jobs/:id/retry',
-    { config: scope, schema: { summary: 'Retry a failed job', tags: ['queues'] } },
+    { config: scope, schema: { summary: 'Retry a failed job', tags: ['queues'], response: { 409: errorResponse('The job has not failed') } } },
     async (req) => {
       const queue = queueNamed(req.params.name);
       const job = await queue.getJob(req.params.id);
