@@ -108,8 +108,8 @@ describe('text PostgreSQL cannot store, anywhere in a request: 422 at its locati
     await expectRefusedAt('POST', `/connectors/${ids.connector}/pull`, '/connectors/{id}/pull', ['body', 'mode'], { mode: bad });
     expect({ keys: await count('api_keys'), schemas: await count('schemas'), connectors: await count('connectors') }).toEqual(before);
     // The same requests with clean text are accepted: the refusal was the text's alone.
-    expect((await call('POST', '/auth/keys', { name: 'clean', scopes: ['read'] })).statusCode).toBe(201);
-    expect((await call('POST', '/schemas', { vertical: 'v', entity_type: 'e', schema: { title: 'clean' } })).statusCode).toBe(201);
+    expect((await call('POST', '/auth/keys', { name: 'clean 😀 ünï', scopes: ['read'] })).statusCode).toBe(201);
+    expect((await call('POST', '/schemas', { vertical: 'v', entity_type: 'e', schema: { title: 'clean 😀', properties: { '😀': {} } } })).statusCode).toBe(201);
   });
 
   test('deep inside a body nested 5,000 levels: still a 422, not a stack overflow', async () => {
