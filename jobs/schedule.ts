@@ -39,7 +39,8 @@ export function scheduleProblem(pattern: string, timezone: string): { field: 'sc
   }
   const gap = Math.min(...fires.slice(1).map((t, i) => t - fires[i]!));
   if (gap < MIN_SCHEDULE_INTERVAL_SECONDS * 1000) {
-    return bad(`"${pattern}" fires every ${gap / 1000} s; a connector may run at most every ${MIN_SCHEDULE_INTERVAL_SECONDS} s (e.g. "*/${MIN_SCHEDULE_INTERVAL_SECONDS} * * * * *")`);
+    const min = MIN_SCHEDULE_INTERVAL_SECONDS;
+    return bad(`"${pattern}" fires every ${gap / 1000} s; a connector may run at most every ${min} s (e.g. "*/${min} * * * * *")`);
   }
   return null;
 }

@@ -120,10 +120,28 @@ async function seed(base: string, databaseUrl: string, sourceUrl: string, env: N
     records: [{ name: 'Widget', source_id: 'W-1', vertical_data: { price: 9.5 } }, { name: 'Bad', source_id: 'W-2', vertical_data: { price: 'nine' } }],
   });
   const connector = (name: string) =>
-    call('POST', '/connectors', { name, connector_type: 'postgresql', connection_config: { dsn: sourceUrl }, vertical: 'retail', entity_type: 'product', table: 'products', schedule: '*/15 * * * *' });
+    call('POST', '/connectors', {
+      name,
+      connector_type: 'postgresql',
+      connection_config: { dsn: sourceUrl },
+      vertical: 'retail',
+      entity_type: 'product',
+      table: 'products',
+      schedule: '*/15 * * * *',
+    });
   const [main, patched, spare] = [await connector('fuzz source'), await connector('fuzz patched'), await connector('fuzz spare')];
   const run = await call('POST', `/connectors/${main.id}/pull`, { mode: 'incremental' });
-  return { key: fuzzKey.key, keyId: fuzzKey.id, spareKeyId: spareKey.id, connectorId: main.id, patchedConnectorId: patched.id, spareConnectorId: spare.id, runId: run.run_id, ingestionId: batch.ingestion_id, entityId: batch.entity_ids[0] };
+  return {
+    key: fuzzKey.key,
+    keyId: fuzzKey.id,
+    spareKeyId: spareKey.id,
+    connectorId: main.id,
+    patchedConnectorId: patched.id,
+    spareConnectorId: spare.id,
+    runId: run.run_id,
+    ingestionId: batch.ingestion_id,
+    entityId: batch.entity_ids[0],
+  };
 }
 
 /**
@@ -132,7 +150,16 @@ async function seed(base: string, databaseUrl: string, sourceUrl: string, env: N
  * other route uses would leave them answering 404.
  */
 function schemathesisConfig(s: Seeded, hooks: string): string {
-  const dictionaries = { connector: s.connectorId, patched: s.patchedConnectorId, spare: s.spareConnectorId, run: s.runId, ingestion: s.ingestionId, entity: s.entityId, key: s.spareKeyId, queue: 'pulls' };
+  const dictionaries = {
+    connector: s.connectorId,
+    patched: s.patchedConnectorId,
+    spare: s.spareConnectorId,
+    run: s.runId,
+    ingestion: s.ingestionId,
+    entity: s.entityId,
+    key: s.spareKeyId,
+    queue: 'pulls',
+  };
   const ops: Array<[string, string, Record<string, keyof typeof dictionaries>]> = [
     ['GET', '/connectors/{id}', { id: 'connector' }],
     ['PATCH', '/connectors/{id}', { id: 'patched' }],
@@ -225,14 +252,16 @@ async function main(): Promise<number> {
   const configFile = join(REPORT_DIR, 'schemathesis.toml');
   writeFileSync(configFile, schemathesisConfig(seeded, join(ROOT, 'scripts/fuzz-api-hooks.py')));
   const ndjson = join(REPORT_DIR, 'events.ndjson');
-  const args = ['--config-file', configFile, 'run', `${base}/api/v1/openapi.json`, '--max-time', String(SECONDS), '--workers', '1', '--report', 'ndjson', '--report-ndjson-path', ndjson];
+  const args = ['--config-file', configFile, 'run', `${base}/api/v1/openapi.json`, '--max-time', String(SECONDS), '--workers', '1'];
+  args.push('--report', 'ndjson', '--report-ndjson-path', ndjson);
   args.push('--checks', CHECKS, '--generation-database', 'none', '--no-color', '--continue-on-failure');
   if (process.env.FUZZ_SEED) args.push('--seed', process.env.FUZZ_SEED);
   // More schemathesis options, e.g. --include-path-regex to look at one route.
   if (process.env.FUZZ_ST_ARGS) args.push(...process.env.FUZZ_ST_ARGS.split(' ').filter(Boolean));
   say(`schemathesis for ${SECONDS} s against ${base} (output in ${REPORT_DIR})`);
   const st = spawn(join(VENV, 'bin/st'), args, {
-    env: { ...process.env, WEBHOOK_SECRET, FUZZ_KEY_ID: seeded.keyId, FUZZ_CONNECTOR: seeded.connectorId, FUZZ_PATCHED_CONNECTOR: seeded.patchedConnectorId }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, WEBHOOK_SECRET, FUZZ_KEY_ID: seeded.keyId, FUZZ_CONNECTOR: seeded.connectorId, FUZZ_PATCHED_CONNECTOR: seeded.patchedConnectorId },
+    stdio: ['ignore', 'pipe', 'pipe'],
     cwd: REPORT_DIR,
   });
   let out = '';

@@ -127,8 +127,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (err instanceof pg.DatabaseError && /^(22|54)/.test(err.code ?? '')) {
       // A value the database cannot hold (out of range, malformed, too large) that no check before it caught.
       req.log.warn({ sqlstate: err.code, route: req.routeOptions.url }, 'the database refused a value of the request');
-      const detail = [{ loc: ['request'], msg: `the database refused a value of this request: ${err.message.slice(0, 300)}`, type: `value_error.sqlstate_${err.code}` }];
-      return reply.code(422).send({ detail });
+      const msg = `the database refused a value of this request: ${err.message.slice(0, 300)}`;
+      return reply.code(422).send({ detail: [{ loc: ['request'], msg, type: `value_error.sqlstate_${err.code}` }] });
     }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.code(413).send({ detail: `The request body is larger than the ${MAX_BODY_BYTES / 1024 / 1024} MB limit; split it, or use the NDJSON stream endpoint.` });

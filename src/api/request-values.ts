@@ -8,7 +8,9 @@ const MAX_PROBLEMS = 20;
 /** Why PostgreSQL would refuse this text (NUL, or a lone UTF-16 surrogate that is no character), or null. */
 export function textProblem(s: string): { msg: string; type: string } | null {
   if (s.includes('\0')) return { msg: 'text may not contain the NUL character (\\u0000): it cannot be stored', type: 'value_error.nul' };
-  if (LONE_SURROGATE.test(s)) return { msg: 'text must be valid Unicode: it holds a lone surrogate (\\ud800-\\udfff) that is no character', type: 'value_error.unicode' };
+  if (LONE_SURROGATE.test(s)) {
+    return { msg: 'text must be valid Unicode: it holds a lone surrogate (\\ud800-\\udfff) that is no character', type: 'value_error.unicode' };
+  }
   return null;
 }
 

@@ -54,4 +54,8 @@ export const noContent = { description: 'Done; no body', type: 'null' } as const
 
 /** A list page: `items` and the cursor of the next page (null on the last one). */
 export const page = (item: object, cursor: object) =>
-  ({ type: 'object', required: ['items', 'next_cursor'], properties: { items: { type: 'array', items: item }, next_cursor: { anyOf: [cursor, { type: 'null' }] } } }) as const;
+  ({
+    type: 'object',
+    required: ['items', 'next_cursor'],
+    properties: { items: { type: 'array', items: item }, next_cursor: { anyOf: [cursor, { type: 'null' }] } },
+  }) as const;

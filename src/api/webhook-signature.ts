@@ -59,9 +59,9 @@ export function verifyWebhookSignature(
   }
   const skew = Math.abs(Math.floor(now / 1000) - Number(timestamp));
   if (skew > signing.toleranceSeconds) {
-    throw unauthorized(
-      `X-Webhook-Timestamp is ${skew} s away from the server's clock (at most ${signing.toleranceSeconds} s are accepted): sign each call when it is sent, and check the sender's clock.`,
-    );
+    const window = `at most ${signing.toleranceSeconds} s are accepted`;
+    const what = `X-Webhook-Timestamp is ${skew} s away from the server's clock (${window})`;
+    throw unauthorized(`${what}: sign each call when it is sent, and check the sender's clock.`);
   }
   return { scheme: 'timestamped', digest: given, signedAt: Number(timestamp) };
 }

@@ -66,7 +66,10 @@ export async function authKeysRoutes(app: FastifyInstance) {
 
   app.get(
     '/auth/keys',
-    { config: { scopes: ['admin'] }, schema: { summary: "This tenant's active keys (never the key values)", tags: ['auth'], response: { 200: { type: 'array', items: keyInfo } } } },
+    {
+      config: { scopes: ['admin'] },
+      schema: { summary: "This tenant's active keys (never the key values)", tags: ['auth'], response: { 200: { type: 'array', items: keyInfo } } },
+    },
     async (req) => listApiKeys(app.pool, req.principal!.tenantId),
   );
 

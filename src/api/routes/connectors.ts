@@ -103,7 +103,11 @@ const connectorView = {
   additionalProperties: true,
 } as const;
 
-const changedFieldsList = { type: 'array', items: { type: 'string' }, description: 'top-level fields that differ from the stored definition (values never shown)' } as const;
+const changedFieldsList = {
+  type: 'array',
+  items: { type: 'string' },
+  description: 'top-level fields that differ from the stored definition (values never shown)',
+} as const;
 const dryRunResult = {
   type: 'object',
   required: ['dry_run', 'changed_fields'],
@@ -238,7 +242,16 @@ export async function connectorsRoutes(app: FastifyInstance) {
         querystring: dryRun,
         body: connectorBody,
         response: {
-          200: { anyOf: [{ ...connectorView, required: [...connectorView.required, 'changed_fields'], properties: { ...connectorView.properties, changed_fields: changedFieldsList } }, dryRunResult] },
+          200: {
+            anyOf: [
+              {
+                ...connectorView,
+                required: [...connectorView.required, 'changed_fields'],
+                properties: { ...connectorView.properties, changed_fields: changedFieldsList },
+              },
+              dryRunResult,
+            ],
+          },
           409: errorResponse('Another connector of this tenant has the new name'),
         },
       },
@@ -323,7 +336,12 @@ export async function connectorsRoutes(app: FastifyInstance) {
           202: {
             type: 'object',
             required: ['run_id', 'job_id', 'status', 'mode'],
-            properties: { run_id: uuid, job_id: { type: 'string' }, status: { type: 'string', enum: ['queued'] }, mode: { type: 'string', enum: ['incremental', 'full'] } },
+            properties: {
+              run_id: uuid,
+              job_id: { type: 'string' },
+              status: { type: 'string', enum: ['queued'] },
+              mode: { type: 'string', enum: ['incremental', 'full'] },
+            },
           },
           409: runConflict,
           503: errorResponse('This server has no job queue (REDIS_URL)'),

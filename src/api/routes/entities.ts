@@ -42,7 +42,8 @@ export async function entitiesRoutes(app: FastifyInstance) {
     },
     async (req) => {
       const q = req.query;
-      const items = await listEntities(app.pool, req.principal!.tenantId, { vertical: q.vertical, entityType: q.entity_type, sourceId: q.source_id }, q.limit, q.cursor);
+      const filter = { vertical: q.vertical, entityType: q.entity_type, sourceId: q.source_id };
+      const items = await listEntities(app.pool, req.principal!.tenantId, filter, q.limit, q.cursor);
       return { items, next_cursor: items.length === q.limit ? items[items.length - 1]!.id : null };
     },
   );

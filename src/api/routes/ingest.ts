@@ -105,7 +105,9 @@ export async function ingestRoutes(app: FastifyInstance) {
   const forgetOld = async () => {
     if (!signing || Date.now() - lastForget < Math.min(60, signing.toleranceSeconds) * 1000) return;
     lastForget = Date.now();
-    await forgetOldSignatures(app.pool, signing.toleranceSeconds).catch((err) => app.log.warn({ err: (err as Error).message }, 'could not delete old webhook signatures'));
+    await forgetOldSignatures(app.pool, signing.toleranceSeconds).catch((err) =>
+      app.log.warn({ err: (err as Error).message }, 'could not delete old webhook signatures'),
+    );
   };
 
   app.post<{ Params: TargetParams }>(
@@ -121,7 +123,10 @@ export async function ingestRoutes(app: FastifyInstance) {
         headers: {
           type: 'object',
           properties: {
-            'x-webhook-signature': { type: 'string', description: 'sha256=<hex HMAC-SHA256 of "<X-Webhook-Timestamp>.<raw body>"> (or of the raw body alone, where accepted)' },
+            'x-webhook-signature': {
+              type: 'string',
+              description: 'sha256=<hex HMAC-SHA256 of "<X-Webhook-Timestamp>.<raw body>"> (or of the raw body alone, where accepted)',
+            },
             'x-webhook-timestamp': { type: 'string', description: 'Unix time in seconds at which the call was signed' },
           },
         },
@@ -131,7 +136,8 @@ export async function ingestRoutes(app: FastifyInstance) {
     async (req) => {
       if (!Buffer.isBuffer(req.body)) throw new HttpError(415, 'Send the webhook body as application/json.');
       if (!signing) return ingestRequest(app, req, parseJsonBody(req.body), 'webhook');
-      const verified = verifyWebhookSignature(signing, req.body, { signature: req.headers['x-webhook-signature'], timestamp: req.headers['x-webhook-timestamp'] });
+      const headers = { signature: req.headers['x-webhook-signature'], timestamp: req.headers['x-webhook-timestamp'] };
+      const verified = verifyWebhookSignature(signing, req.body, headers);
       if (verified.scheme === 'body-only') return ingestRequest(app, req, parseJsonBody(req.body), 'webhook');
       if (!(await claimSignature(app.pool, req.principal!.tenantId, verified.digest, verified.signedAt))) {
         throw new HttpError(409, 'This signed call was received before: a replay is refused. Sign each new call with its own timestamp.');

@@ -78,7 +78,8 @@ export async function ingestionsRoutes(app: FastifyInstance) {
     async (req) => {
       const { cursor, limit } = req.query;
       if (cursor !== undefined && BigInt(cursor) > MAX_CURSOR) {
-        throw new HttpError(422, [{ loc: ['querystring', 'cursor'], msg: 'cursor is not one this API gave out: pass next_cursor of the previous page', type: 'value_error.cursor' }]);
+        const msg = 'cursor is not one this API gave out: pass next_cursor of the previous page';
+        throw new HttpError(422, [{ loc: ['querystring', 'cursor'], msg, type: 'value_error.cursor' }]);
       }
       const tenantId = req.principal!.tenantId;
       if (!(await getIngestion(app.pool, tenantId, req.params.id))) throw notFound('Ingestion');

@@ -42,7 +42,12 @@ const stamped = (raw: string, ts: number | string = now(), secret = SECRET) => (
 });
 
 const send = (app: FastifyInstance, key: string, raw: string, headers: Record<string, string> = {}, path = 'retail/product') =>
-  app.inject({ method: 'POST', url: `/api/v1/webhooks/ingest/${path}`, headers: { 'content-type': 'application/json', ...bearer(key), ...headers }, payload: raw });
+  app.inject({
+    method: 'POST',
+    url: `/api/v1/webhooks/ingest/${path}`,
+    headers: { 'content-type': 'application/json', ...bearer(key), ...headers },
+    payload: raw,
+  });
 
 const stored = async (t: TestApi, sourceId: string) =>
   (await t.db.pool.query<{ n: number }>('select count(*)::int as n from entities where source_id = $1', [sourceId])).rows[0]!.n;
@@ -92,7 +97,8 @@ describe('POST /webhooks/ingest/{vertical}/{entity_type}', () => {
     ['in base64', (raw, ts) => ({ 'x-webhook-timestamp': String(ts), 'x-webhook-signature': 'sha256=' + hmac(`${ts}.${raw}`).toString('base64') })],
     ['listed twice', (raw, ts) => ({ 'x-webhook-timestamp': String(ts), 'x-webhook-signature': `sha256=${hex(raw, ts)}, sha256=${hex(raw, ts)}` })],
   ];
-  test.each(malformed.map(([what, make], i) => [what, make, i] as const))('a signature %s: 401 and nothing stored; well-formed, the same body passes', async (_what, make, i) => {
+  const cases = <T>(list: Array<[string, T]>) => list.map(([what, make], i) => [what, make, i] as const);
+  test.each(cases(malformed))('a signature %s: 401 and nothing stored; well-formed, the same body passes', async (_what, make, i) => {
     const raw = product(`BAD-${i}`);
     const ts = now();
     const res = await send(signed.app, signedKey, raw, make(raw, ts));
@@ -112,7 +118,7 @@ describe('POST /webhooks/ingest/{vertical}/{entity_type}', () => {
     ['truncated by one hex digit', (raw) => ({ 'x-webhook-signature': 'sha256=' + hmac(raw).toString('hex').slice(0, -1) })],
     ['in base64', (raw) => ({ 'x-webhook-signature': 'sha256=' + hmac(raw).toString('base64') })],
   ];
-  test.each(malformedBodyOnly.map(([what, make], i) => [what, make, i] as const))('body-only, a signature %s: 401 and nothing stored; well-formed, the same body passes', async (_what, make, i) => {
+  test.each(cases(malformedBodyOnly))('body-only, a signature %s: 401 and nothing stored; well-formed, the same body passes', async (_what, make, i) => {
     const raw = product(`BAD-BODY-${i}`);
     const res = await send(compat.app, compatKey, raw, make(raw));
     expect(res.statusCode).toBe(401);
@@ -150,7 +156,8 @@ describe('POST /webhooks/ingest/{vertical}/{entity_type}', () => {
 
   test('a valid signature does not excuse a missing API key', async () => {
     const raw = product('NO-KEY');
-    const res = await signed.app.inject({ method: 'POST', url: '/api/v1/webhooks/ingest/retail/product', headers: { 'content-type': 'application/json', ...stamped(raw) }, payload: raw });
+    const headers = { 'content-type': 'application/json', ...stamped(raw) };
+    const res = await signed.app.inject({ method: 'POST', url: '/api/v1/webhooks/ingest/retail/product', headers, payload: raw });
     expect(res.statusCode).toBe(401);
     expect(await stored(signed, 'NO-KEY')).toBe(0);
   });
@@ -205,7 +212,8 @@ describe('replayed webhook calls', () => {
       const headers = stamped(raw);
       const ingestions = async () => (await signed.db.pool.query<{ n: number }>('select count(*)::int as n from ingestions')).rows[0]!.n;
       const before = await ingestions();
-      const codes = await Promise.all(Array.from({ length: 8 }, (_, i) => send(i % 2 ? second : signed.app, signedKey, raw, headers).then((r) => r.statusCode)));
+      const calls = Array.from({ length: 8 }, (_, i) => send(i % 2 ? second : signed.app, signedKey, raw, headers));
+      const codes = (await Promise.all(calls)).map((r) => r.statusCode);
       expect(codes.sort()).toEqual([200, 409, 409, 409, 409, 409, 409, 409]);
       expect(await ingestions()).toBe(before + 1);
       expect(await stored(signed, 'RACE')).toBe(1);
