@@ -1,7 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { latestSchema, listSchemas, registerSchema, schemaProblems } from '../../core/schema-registry';
+import { withTransaction } from '../../db/pool';
 import { HttpError, notFound } from '../http-error';
 import { NAME_PATTERN, targetParams, timestamp } from '../schemas';
+
+/** Key space of the advisory locks that order schema registrations (two-int keys never meet bigint ones). */
+const SCHEMA_LOCKS = 0x73636865;
 
 const storedSchema = {
   type: 'object',
@@ -38,7 +42,14 @@ export async function schemasRoutes(app: FastifyInstance) {
     async (req, reply) => {
       const problems = schemaProblems(req.body.schema);
       if (problems.length) throw new HttpError(422, problems);
-      const stored = await registerSchema(app.pool, req.principal!.tenantId, req.body.vertical, req.body.entity_type, req.body.schema);
+      const { vertical, entity_type: entityType, schema } = req.body;
+      const tenantId = req.principal!.tenantId;
+      // A new version is the latest plus one: registrations of one vertical/entity_type take turns, or two at
+      // once would both pick the same number and one would fail on the primary key.
+      const stored = await withTransaction(app.pool, async (client) => {
+        await client.query('select pg_advisory_xact_lock($1, hashtext($2))', [SCHEMA_LOCKS, `${tenantId}/${vertical}/${entityType}`]);
+        return registerSchema(client, tenantId, vertical, entityType, schema);
+      });
       return reply.code(201).send(stored);
     },
   );
