@@ -4,8 +4,12 @@ export interface Config {
   redisUrl: string;
   host: string;
   port: number;
-  /** When set, webhook calls must carry `X-Webhook-Signature: sha256=<HMAC of the raw body>`. */
+  /** When set, webhook calls must be signed: `X-Webhook-Signature: sha256=<HMAC of "<timestamp>.<raw body>">`. */
   webhookSecret: string | null;
+  /** How far `X-Webhook-Timestamp` may be from the server's clock; a signature is remembered twice as long. */
+  webhookToleranceSeconds: number;
+  /** Also accept QANATIX's signature of the raw body alone (no timestamp): such calls cannot be told from replays. */
+  webhookAcceptBodyOnly: boolean;
   /** Keys are stored as HMAC-SHA256(API_KEY_SALT, key). */
   apiKeySalt: string;
   /** Dev mode allows built-in defaults for secrets; never use it in production. */
@@ -34,6 +38,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST ?? '127.0.0.1',
     port: Number(env.PORT ?? 8000),
     webhookSecret: env.WEBHOOK_SECRET || null,
+    webhookToleranceSeconds: positiveInteger(env, 'WEBHOOK_TOLERANCE_SECONDS', 300),
+    webhookAcceptBodyOnly: ['1', 'true'].includes(env.WEBHOOK_ACCEPT_BODY_ONLY_SIGNATURES ?? ''),
     apiKeySalt,
     dev,
     logLevel: env.LOG_LEVEL ?? 'info',
@@ -42,4 +48,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerLockMs: Number(env.WORKER_LOCK_MS ?? 60_000),
     metricsToken: env.METRICS_TOKEN || null,
   };
+}
+
+function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[1-9][0-9]{0,8}$/.test(raw)) throw new Error(`${name} must be a whole number of seconds, at least 1 (got "${raw}")`);
+  return Number(raw);
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Queue } from 'bullmq';
-import type pg from 'pg';
+import pg from 'pg';
 import type { PullJobData } from '../../jobs/pull-queue';
 import type { SecretBox } from '../crypto/secret-box';
 import { authenticateKey, hasScope, type Principal, type Scope } from '../auth/api-keys';
@@ -11,6 +11,8 @@ import type { Config } from '../config';
 import { HttpError } from './http-error';
 import { parseJsonBody } from './json-body';
 import { PendingRecords } from './pending-records';
+import { unstorableValues } from './request-values';
+import { standardResponses } from './standard-responses';
 import { bullBoardRoutes } from './bull-board';
 import { authKeysRoutes } from './routes/auth-keys';
 import { connectorsRoutes } from './routes/connectors';
@@ -38,6 +40,8 @@ declare module 'fastify' {
     operator?: boolean;
     /** The handler gets the raw body bytes (signature checks) and parses them itself. */
     rawBody?: boolean;
+    /** The body carries records: text the database cannot store sends its record to the DLQ, not the request back. */
+    records?: boolean;
   }
   interface FastifyInstance {
     pool: pg.Pool;
@@ -88,6 +92,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const config = (r.config ?? {}) as { scopes?: Scope[]; operator?: boolean };
     for (const method of [r.method].flat()) routeTable.push({ method, url: r.url, scopes: config.scopes ?? null, operator: config.operator ?? false });
   });
+  // Response schemas document the API and are checked by the fuzz and the tests; bodies go out exactly as the
+  // handler built them, so a schema can never silently drop or coerce a field.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.addHook('onRoute', standardResponses);
 
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
@@ -130,6 +138,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     req.principal = principal;
   });
 
+  // One rule for every route, after the schemas have coerced the input: text PostgreSQL would refuse (NUL, lone
+  // surrogates) and numbers that are not finite are a 422 naming where they are, never a 500 from deep inside a
+  // query. Bodies of records are the core's: a bad record goes to the DLQ and the rest of the batch lands.
+  app.addHook('preHandler', async (req) => {
+    const problems = [...unstorableValues(req.params, 'params'), ...unstorableValues(req.query, 'querystring')];
+    if (!req.routeOptions.config.records) problems.push(...unstorableValues(req.body, 'body'));
+    if (problems.length) throw new HttpError(422, problems);
+  });
+
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: Array<{ instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }>; validationContext?: string }, req, reply) => {
     if (err instanceof HttpError) {
       return reply.code(err.statusCode).headers(err.headers).send({ detail: err.detail, ...err.extra });
@@ -142,12 +159,19 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       });
       return reply.code(422).send({ detail });
     }
+    if (err instanceof pg.DatabaseError && /^(22|54)/.test(err.code ?? '')) {
+      // A value the database cannot hold (out of range, malformed, too large) that no check before it caught.
+      req.log.warn({ sqlstate: err.code, route: req.routeOptions.url }, 'the database refused a value of the request');
+      const msg = `the database refused a value of this request: ${err.message.slice(0, 300)}`;
+      return reply.code(422).send({ detail: [{ loc: ['request'], msg, type: `value_error.sqlstate_${err.code}` }] });
+    }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.code(413).send({ detail: `The request body is larger than the ${MAX_BODY_BYTES / 1024 / 1024} MB limit; split it, or use the NDJSON stream endpoint.` });
     }
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return reply.code(415).send({ detail: `Unsupported Content-Type "${req.headers['content-type'] ?? ''}"; send application/json (application/x-ndjson for streams).` });
     }
+    if (err.statusCode === 422) return reply.code(422).send({ detail: [{ loc: ['request'], msg: err.message, type: 'value_error' }] });
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send({ detail: err.message });
     }

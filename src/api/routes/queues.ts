@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { PullJobData } from '../../../jobs/pull-queue';
 import { ownedJobs, tenantConnectorIds, type OwnedJob } from '../../store/tenant-jobs';
 import { HttpError, notFound } from '../http-error';
+import { errorResponse } from '../schemas';
 
 export const JOB_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized'] as const;
 type JobState = (typeof JOB_STATES)[number];
@@ -145,7 +146,7 @@ export async function queuesRoutes(app: FastifyInstance) {
 
   app.post<{ Params: { name: string; id: string } }>(
     '/queues/:name/jobs/:id/retry',
-    { config: tenantOrOperator, schema: { summary: 'Retry a failed job (a tenant: its own)', tags: ['queues'], params: jobParams } },
+    { config: tenantOrOperator, schema: { summary: 'Retry a failed job (a tenant: its own)', tags: ['queues'], params: jobParams, response: { 409: errorResponse('The job has not failed') } } },
     async (req) => {
       const { job } = await visibleJob(queueNamed(req.params.name), viewerOf(req), req.params.id);
       const state = await job.getState();
