@@ -16,9 +16,10 @@ export function standardResponses(route: RouteOptions): void {
   const declared = schema.response ?? {};
   const added: Record<string, unknown> = {};
   if (!Object.keys(declared).some((status) => status.startsWith('2'))) added['200'] = { description: 'Default Response' };
-  if (route.config?.scopes) {
-    added['401'] = errorResponse('No API key, or an invalid, revoked or expired one (or, for webhooks, a missing or invalid signature)');
-    added['403'] = errorResponse('The API key lacks the scope this endpoint needs');
+  const access = route.config as { scopes?: unknown; operator?: boolean } | undefined;
+  if (access?.scopes || access?.operator) {
+    added['401'] = errorResponse('No credential, or an invalid, revoked or expired one (or, for webhooks, a missing or invalid signature)');
+    added['403'] = errorResponse('The credential does not admit this endpoint (a missing scope, or a tenant key on an operator-only route)');
   }
   if (route.url.includes('/:')) added['404'] = errorResponse('No such object in this tenant');
   if ([route.method].flat().some((m) => BODY_METHODS.has(m))) {
