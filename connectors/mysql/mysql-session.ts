@@ -8,6 +8,10 @@
  * `?` placeholders, and strings go as `_utf8mb4 X'…'` hex literals, which mean the same whatever the
  * server's sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES) and need no escaping at all.
  *
+ * Read-only three times over: multiple statements stay off (one statement per query, whatever its text
+ * says), every statement runs in a READ ONLY transaction, and the session itself is read-only by default, so
+ * not even a new transaction could write.
+ *
  * Keyset pages run one short transaction each. Streamed reads keep one transaction open around a mysql2
  * row stream; stopping early destroys the connection (the rest of the result cannot be skipped cheaply).
  */
@@ -62,7 +66,7 @@ export class MysqlSession implements SqlSession {
   private readonly connection: MysqlConnection;
   private readonly errors: MysqlErrorContext;
   private pool: mysql.Pool | null = null;
-  /** Core connections whose session is set up (time zone). */
+  /** Core connections whose session is set up (time zone, read-only). */
   private readonly ready = new WeakSet<object>();
 
   constructor(connection: MysqlConnection, errors: MysqlErrorContext) {
@@ -202,6 +206,7 @@ export class MysqlSession implements SqlSession {
       try {
         // TIMESTAMP values in UTC; the statement timeout stays the server's.
         await conn.query("SET time_zone = '+00:00'");
+        await conn.query('SET SESSION TRANSACTION READ ONLY');
       } catch (err) {
         conn.connection.destroy();
         throw toConnectorError(err, this.errors);
