@@ -7,7 +7,7 @@
  * where Extended JSON such as `{"$code": …}` has become a BSON value. MongoDB matches operator names exactly,
  * so `"$Where"` or `" $where"` are not operators (the server refuses them as unknown).
  */
-import type { ConfigIssue } from '../config-error';
+import { MAX_ISSUES_PER_SETTING, type ConfigIssue } from '../config-error';
 import type { ConnectorDefinition } from '../connector-config';
 
 const REFUSED: ReadonlyMap<string, string> = new Map([
@@ -44,27 +44,40 @@ export function mongodbReadOnlyIssues(def: Pick<ConnectorDefinition, 'query' | '
   return issues;
 }
 
+/** A place in a filter: its key and the place that holds it (paths are built only for what is refused). */
+interface Place {
+  key: string;
+  parent: Place | null;
+}
+
+function pathOf(place: Place): string[] {
+  const path: string[] = [];
+  for (let p: Place | null = place; p; p = p.parent) path.push(p.key);
+  return path.reverse();
+}
+
 /** Refused operators and code values in a filter (raw JSON or decoded BSON), each at its path. */
 export function filterIssues(filter: unknown, setting: string): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  // Iterative: a filter nested thousands of levels deep must not overflow the stack.
-  const stack: Array<[unknown, string[]]> = [[filter, [setting]]];
-  while (stack.length) {
-    const [value, loc] = stack.pop() as [unknown, string[]];
+  // Iterative, and linear in the size of the filter: one nested ten thousands of levels deep is checked too.
+  const stack: Array<[unknown, Place]> = [[filter, { key: setting, parent: null }]];
+  while (stack.length && issues.length < MAX_ISSUES_PER_SETTING) {
+    const [value, place] = stack.pop() as [unknown, Place];
     if (value === null || typeof value !== 'object') continue;
     if ((value as { _bsontype?: unknown })._bsontype === 'Code') {
-      issues.push({ loc, msg: 'the connector only reads: JavaScript code is refused in a filter - compare with plain values', type: 'invalid_value' });
+      issues.push({ loc: pathOf(place), msg: 'the connector only reads: JavaScript code is refused in a filter - compare with plain values', type: 'invalid_value' });
       continue;
     }
     if (Array.isArray(value)) {
-      value.forEach((v, i) => stack.push([v, [...loc, String(i)]]));
+      value.forEach((v, i) => stack.push([v, { key: String(i), parent: place }]));
       continue;
     }
     if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) continue;
     for (const [key, v] of Object.entries(value)) {
       const reason = REFUSED.get(key);
-      if (reason) issues.push({ loc: [...loc, key], msg: `the connector only reads: ${key} is refused because it ${reason} - write the filter with query operators`, type: 'invalid_value' });
-      else stack.push([v, [...loc, key]]);
+      const at = { key, parent: place };
+      if (reason) issues.push({ loc: pathOf(at), msg: `the connector only reads: ${key} is refused because it ${reason} - write the filter with query operators`, type: 'invalid_value' });
+      else stack.push([v, at]);
     }
   }
   return issues;

@@ -9,7 +9,7 @@
  * of its own), SHOW and TERMINATE commands (settings, users, other sessions' transactions), and USE of
  * another database. Neo4j decodes `\uXXXX` escapes anywhere in the text before reading it; so does the lexer.
  */
-import type { ConfigIssue } from '../config-error';
+import { MAX_ISSUES_PER_SETTING, type ConfigIssue } from '../config-error';
 import type { ConnectorDefinition } from '../connector-config';
 import { ConnectorError } from '../connector-error';
 import { codeTokens, lex, nameOf, statementProblems, type LexerRules } from '../sql/sql-lexer';
@@ -65,13 +65,14 @@ function cypherProblems(text: string, setting: string): string[] {
   const code = codeTokens(lexed.tokens);
   const punct = (i: number, ch: string) => code[i]?.kind === 'punct' && lexed.text[code[i]!.start] === ch;
   code.forEach((t, i) => {
-    if (t.kind !== 'word' || punct(i - 1, '.') || punct(i + 1, ':')) return;
+    // A property (`n.load`), a map key or label position (`{use: 1}`, `(load:Truck)`), a variable (`load.x`): not a clause.
+    if (t.kind !== 'word' || punct(i - 1, '.') || punct(i + 1, ':') || punct(i + 1, '.')) return;
     const reason = REFUSED_WORDS.get(nameOf(lexed, t));
     if (reason) {
       problems.push(`the connector only reads the graph: ${reason} - remove ${JSON.stringify(lexed.text.slice(t.start, t.end))} from ${setting} (a name spelled like it goes in backticks)`);
     }
   });
-  return problems;
+  return [...new Set(problems)].slice(0, MAX_ISSUES_PER_SETTING);
 }
 
 /** What EXPLAIN says about a statement: its query type, the operators of its plan, the database it runs on. */

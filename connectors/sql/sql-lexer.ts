@@ -61,8 +61,8 @@ export interface Token {
   unterminated?: boolean;
   /** A MySQL executable comment (`/*! … *\/`): its content runs. */
   executable?: boolean;
-  /** A PostgreSQL `U&"…"` identifier, whose escapes name other characters. */
-  unicode?: boolean;
+  /** A PostgreSQL `U&"…"` identifier: the character its escapes start with (`\`, or its `UESCAPE 'c'`). */
+  unicode?: string;
 }
 
 export interface Lexed {
@@ -92,8 +92,8 @@ export function lex(source: string, rules: LexerRules): Lexed {
       const backslash = rules.backslashInSingle || (rules.escapeStrings && isEscapeStringPrefix(text, i));
       push('string', i, skipQuoted(text, i, "'", backslash, rules.doubledQuotes));
     } else if (ch === '"') {
-      const unicode = isUnicodePrefix(text, i);
-      push(rules.doubleQuotes === 'string' ? 'string' : 'quoted', i, skipQuoted(text, i, '"', rules.backslashInDouble, rules.doubledQuotes), unicode ? { unicode } : {});
+      const unicode = isUnicodePrefix(text, i) ? { unicode: '\\' } : {};
+      push(rules.doubleQuotes === 'string' ? 'string' : 'quoted', i, skipQuoted(text, i, '"', rules.backslashInDouble, rules.doubledQuotes), unicode);
     } else if (ch === '`' && rules.backticks) {
       push('quoted', i, skipQuoted(text, i, '`', false, true));
     } else if (ch === '-' && next === '-' && isDashComment(text, i, rules)) {
@@ -117,7 +117,20 @@ export function lex(source: string, rules: LexerRules): Lexed {
       push('punct', i, i + 1);
     }
   }
+  resolveUescapes(text, tokens);
   return { text, tokens };
+}
+
+/** A `U&"…"` name followed by `UESCAPE 'c'` takes `c` as its escape character. */
+function resolveUescapes(text: string, tokens: Token[]): void {
+  const code = codeTokens(tokens);
+  code.forEach((t, i) => {
+    const word = code[i + 1];
+    const value = code[i + 2];
+    if (t.unicode && word?.kind === 'word' && text.slice(word.start, word.end).toLowerCase() === 'uescape' && value?.kind === 'string') {
+      t.unicode = text[value.start + 1] ?? '\\';
+    }
+  });
 }
 
 /** Tokens that are code: everything but comments (MySQL executable comments are code: see `statementProblems`). */
@@ -154,6 +167,7 @@ export function statementProblems(lexed: Lexed, setting: string): string[] {
   const trailing = new Set(trailingSemicolons(lexed));
   const open: Token[] = [];
   let unbalanced = false;
+  let separated = false;
   for (const t of lexed.tokens) {
     const ch = lexed.text[t.start] as string;
     if (t.unterminated) {
@@ -162,7 +176,8 @@ export function statementProblems(lexed: Lexed, setting: string): string[] {
     } else if (t.executable) {
       problems.push(`${setting} holds a MySQL executable comment (/*! … */) at ${at(t)}, whose content runs as SQL - write that SQL plainly or remove it`);
     } else if (t.kind === 'punct' && ch === ';' && !trailing.has(t)) {
-      problems.push(`${setting} holds more than one statement (";" at ${at(t)}) - the connector only reads, with one statement: remove the ";" and what follows it`);
+      if (!separated) problems.push(`${setting} holds more than one statement (";" at ${at(t)}) - the connector only reads, with one statement: remove the ";" and what follows it`);
+      separated = true;
     } else if (t.kind === 'punct' && OPENERS[ch] !== undefined && !unbalanced) {
       open.push(t);
     } else if (t.kind === 'punct' && CLOSERS.has(ch) && !unbalanced) {
@@ -173,7 +188,8 @@ export function statementProblems(lexed: Lexed, setting: string): string[] {
       }
     }
   }
-  if (!unbalanced) for (const t of open) problems.push(`${setting} leaves "${lexed.text[t.start]}" at ${at(t)} open - close it`);
+  const unclosed = open[0];
+  if (!unbalanced && unclosed) problems.push(`${setting} leaves "${lexed.text[unclosed.start]}" at ${at(unclosed)} open - close it`);
   return problems;
 }
 
@@ -183,7 +199,7 @@ export function nameOf(lexed: Lexed, t: Token): string {
   if (t.kind !== 'quoted') return raw.toLowerCase();
   const quote = raw[0] as string;
   let name = raw.slice(1, t.unterminated ? undefined : -1).replaceAll(quote + quote, quote);
-  if (t.unicode) name = decodePgUnicode(name, uescapeAfter(lexed, t));
+  if (t.unicode) name = decodePgUnicode(name, t.unicode);
   return name.toLowerCase();
 }
 
@@ -243,16 +259,6 @@ function isEscapeStringPrefix(text: string, quoteAt: number): boolean {
 /** `U&"…"` (PostgreSQL identifier with Unicode escapes). */
 function isUnicodePrefix(text: string, quoteAt: number): boolean {
   return text[quoteAt - 1] === '&' && /[uU]/.test(text[quoteAt - 2] ?? '') && !isIdentifierChar(text[quoteAt - 3]);
-}
-
-/** The escape character a `U&"…"` identifier declares with `UESCAPE 'c'`, else `\`. */
-function uescapeAfter(lexed: Lexed, t: Token): string {
-  const code = codeTokens(lexed.tokens);
-  const i = code.indexOf(t);
-  const word = code[i + 1];
-  const value = code[i + 2];
-  if (word?.kind !== 'word' || nameOf(lexed, word) !== 'uescape' || value?.kind !== 'string') return '\\';
-  return lexed.text[value.start + 1] ?? '\\';
 }
 
 function decodePgUnicode(name: string, escape: string): string {
@@ -325,5 +331,6 @@ export function isIdentifierChar(ch: string | undefined): boolean {
 
 /** Every character one of the servers reads as a space (Cypher has the most: control separators, zero-width spaces). */
 function isSpace(ch: string): boolean {
-  return ch.charCodeAt(0) <= 32 || /[\s\u0085\u180e\u200b-\u200f\u2060\ufeff]/.test(ch);
+  const c = ch.charCodeAt(0);
+  return c <= 32 || (c >= 128 && /[\s\u0085\u180e\u200b-\u200f\u2060\ufeff]/.test(ch));
 }

@@ -5,7 +5,7 @@
  * database refuses writes by itself: every statement runs in a READ ONLY transaction of a read-only session,
  * one statement per protocol message (see postgresql-session.ts, mysql-session.ts).
  */
-import type { ConfigIssue } from '../config-error';
+import { MAX_ISSUES_PER_SETTING, type ConfigIssue } from '../config-error';
 import type { ConnectorDefinition } from '../connector-config';
 import { codeTokens, lex, nameOf, statementProblems, type LexerRules } from './sql-lexer';
 
@@ -49,7 +49,8 @@ export function sqlTextProblems(text: string, setting: 'query' | 'where', rules:
     code.forEach((t, i) => {
       if (t.kind !== 'word' && t.kind !== 'quoted') return;
       const name = nameOf(lexed, t);
-      const next = code[i + 1];
+      // A call's `(` follows the name, or the `UESCAPE 'c'` clause of a U&"…" name.
+      const next = t.unicode && code[i + 1]?.kind === 'word' && nameOf(lexed, code[i + 1]!) === 'uescape' ? code[i + 3] : code[i + 1];
       if (next?.kind === 'punct' && lexed.text[next.start] === '(') {
         const refused = rules.functions.find(([pattern]) => (pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : name === pattern));
         if (refused) problems.add(`the connector only reads: ${name}() is refused because it ${refused[1]} - remove it from ${setting}`);
@@ -58,5 +59,5 @@ export function sqlTextProblems(text: string, setting: 'query' | 'where', rules:
       if (word) problems.add(`the connector only reads: ${name.toUpperCase()} is refused because it ${word[1]} - remove it from ${setting}`);
     });
   }
-  return [...problems];
+  return [...problems].slice(0, MAX_ISSUES_PER_SETTING);
 }
