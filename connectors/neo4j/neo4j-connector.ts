@@ -1,10 +1,10 @@
-import neo4j, { type Driver, type Plan, type Session } from 'neo4j-driver';
+import neo4j, { type Driver, type Session } from 'neo4j-driver';
 import { ConfigError } from '../config-error';
 import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from '../contract';
 import type { ConnectorDefinition } from '../connector-config';
 import type { Neo4jConnection } from './neo4j-config';
 import { toConnectorError, type Neo4jErrorContext } from './neo4j-errors';
-import { neo4jReadOnlyIssues } from './neo4j-read-only';
+import { neo4jReadOnlyIssues, planOf } from './neo4j-read-only';
 import { readNeo4j, type Neo4jReadSession, type Neo4jStatement } from './neo4j-reader';
 import { resolveNeo4jSource, sampleColumns, SAMPLE_SIZE, type Neo4jSource, type RunRead } from './neo4j-source';
 import { fromNeo4j } from './neo4j-types';
@@ -124,8 +124,7 @@ export class Neo4jConnector implements SourceConnector, Neo4jReadSession {
         // EXPLAIN returns no records: the column names come from the result header.
         const keys = (await result.keys()).map(String);
         const { records, summary } = await result;
-        const plan = { queryType: summary.queryType, operators: operators(summary.plan), database: summary.database.name ?? undefined };
-        return { rows: records.map((r) => r.toObject() as Record<string, unknown>), keys, plan };
+        return { rows: records.map((r) => r.toObject() as Record<string, unknown>), keys, plan: planOf(summary) };
       });
     } catch (err) {
       throw toConnectorError(err, this.ctx);
@@ -151,15 +150,4 @@ export class Neo4jConnector implements SourceConnector, Neo4jReadSession {
       ...(this.connection.database ? { database: this.connection.database } : {}),
     });
   }
-}
-
-/** The operator names of a plan (`LoadCSV`, `ProcedureCall`, …), without their runtime suffix (`@neo4j`). */
-function operators(plan: Plan | false): string[] {
-  const names: string[] = [];
-  const stack = plan ? [plan] : [];
-  for (let p = stack.pop(); p; p = stack.pop()) {
-    names.push(p.operatorType.replace(/@.*$/, ''));
-    stack.push(...p.children);
-  }
-  return names;
 }

@@ -82,6 +82,23 @@ export interface Neo4jPlan {
   database: string | undefined;
 }
 
+/** A plan node as the driver reports it (`LoadCSV@neo4j`). */
+interface PlanNode {
+  operatorType: string;
+  children: PlanNode[];
+}
+
+/** The plan of a result summary: query type, operator names without their runtime suffix, database. */
+export function planOf(summary: { queryType?: string; plan: PlanNode | false; database: { name?: string | null } }): Neo4jPlan {
+  const operators: string[] = [];
+  const stack = summary.plan ? [summary.plan] : [];
+  for (let node = stack.pop(); node; node = stack.pop()) {
+    operators.push(node.operatorType.replace(/@.*$/, ''));
+    stack.push(...node.children);
+  }
+  return { queryType: summary.queryType, operators, database: summary.database.name ?? undefined };
+}
+
 /** Throws `permission` unless the plan only reads the graph of `database`. */
 export function checkPlan(plan: Neo4jPlan, database: string | undefined, setting: string): void {
   if (plan.queryType !== undefined && plan.queryType !== 'r') {

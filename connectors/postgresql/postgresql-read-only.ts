@@ -3,7 +3,8 @@
  * PostgreSQL 15 in a READ ONLY transaction: nextval(), setval(), SELECT INTO, writing CTEs and functions that
  * write are refused by the server; set_config(), advisory locks, lo_create(), pg_notify(),
  * pg_logical_emit_message(), pg_terminate_backend() and dblink_exec() (a second connection, which wrote) are
- * not, so they are refused here.
+ * not, so they are refused here. LOCK TABLE … ACCESS EXCLUSIVE passes too; it is a statement of its own, refused
+ * like every statement that does not start like a read.
  */
 import type { SqlReadOnlyRules } from '../sql/sql-read-only';
 import { postgresqlDialect } from './postgresql-dialect';
