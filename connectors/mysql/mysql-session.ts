@@ -57,6 +57,13 @@ function wireValues(values: readonly unknown[]): QueryValues {
   return values.map((v) => (typeof v === 'string' ? new Utf8Literal(v) : v)) as QueryValues;
 }
 
+/** The rows of a result, converted; none for a statement that returns no result set. */
+function rowsOf([result, fields]: [mysql.RowDataPacket[], mysql.FieldPacket[]]): Row[] {
+  if (!Array.isArray(fields)) return [];
+  rowConverter(fields as unknown as MysqlField[])?.(result);
+  return result;
+}
+
 function splitTable(table: string): [string | null, string] {
   const dot = table.indexOf('.');
   return dot < 0 ? [null, table] : [table.slice(0, dot), table.slice(dot + 1)];
@@ -79,8 +86,7 @@ export class MysqlSession implements SqlSession {
       let rows: Row[] = [];
       for (const build of statements) {
         const { sql, values } = build(limit - rows.length);
-        const [result, fields] = await conn.query<mysql.RowDataPacket[]>(sql, wireValues(values));
-        rowConverter(fields as unknown as MysqlField[])?.(result);
+        const result = rowsOf(await conn.query<mysql.RowDataPacket[]>(sql, wireValues(values)));
         rows = rows.length === 0 ? result : rows.concat(result);
         if (rows.length >= limit) break;
       }
@@ -158,11 +164,7 @@ export class MysqlSession implements SqlSession {
 
   /** One statement in a read-only transaction. */
   async query<T extends Row>(sql: string, values: unknown[] = []): Promise<T[]> {
-    return this.readOnly(async (conn) => {
-      const [rows, fields] = await conn.query<mysql.RowDataPacket[]>(sql, wireValues(values));
-      rowConverter(fields as unknown as MysqlField[])?.(rows);
-      return rows as T[];
-    });
+    return this.readOnly(async (conn) => rowsOf(await conn.query<mysql.RowDataPacket[]>(sql, wireValues(values))) as T[]);
   }
 
   async close(): Promise<void> {
