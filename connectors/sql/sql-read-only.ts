@@ -43,7 +43,8 @@ export function sqlTextProblems(text: string, setting: 'query' | 'where', rules:
       const first = code.find((t) => !(t.kind === 'punct' && lexed.text[t.start] === '('));
       if (first?.kind !== 'word' || !rules.starts.includes(nameOf(lexed, first))) {
         const found = first ? `this one starts with ${JSON.stringify(lexed.text.slice(first.start, first.end))}` : 'this one is empty';
-        problems.add(`the connector only reads: query must be one ${rules.starts.map((s) => s.toUpperCase()).join(', ')} statement, and ${found}`);
+        const starts = rules.starts.map((s) => s.toUpperCase());
+        problems.add(`the connector only reads: query must be one ${starts.slice(0, -1).join(', ')} or ${starts.at(-1)} statement, and ${found}`);
       }
     }
     code.forEach((t, i) => {

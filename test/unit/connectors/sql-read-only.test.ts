@@ -148,7 +148,7 @@ describe('what a query starts with', () => {
       'lock table t',
       'EXPLAIN ANALYZE UPDATE t SET a = 1',
     ];
-    refused(pgQuery, writes, /the connector only reads: query must be one SELECT, WITH, VALUES, TABLE statement/);
+    refused(pgQuery, writes, /the connector only reads: query must be one SELECT, WITH, VALUES or TABLE statement/);
     refused(myQuery, [...writes.filter((w) => !w.includes('$$')), 'HANDLER t OPEN', 'LOAD DATA INFILE "/etc/passwd" INTO TABLE t', '# c\nREPLACE INTO t VALUES (1)', 'KILL 1', 'FLUSH TABLES'], /query must be one SELECT/);
     accepted(pgQuery, ['select 1', 'WITH x AS (SELECT 1) SELECT * FROM x', 'VALUES (1, 2)', 'TABLE t', '(SELECT 1) UNION (SELECT 2)', '/* c */ SELECT 1', '-- c\nSELECT 1']);
   });
