@@ -47,11 +47,17 @@ export interface TypeCase {
   expected: unknown;
 }
 
-/** A query that tries to write; the source must refuse it. */
+/** A query that tries to write; the connector or the source must refuse it. */
 export interface WriteAttempt {
   label: string;
   /** Merged into the definition (`query`, maybe `cursor`). */
   overrides: Record<string, unknown>;
+  /**
+   * Who refuses it: `validation` (the definition is refused before anything reaches the source) or `source`
+   * (the text passes the connector's checks and the source refuses to write: a READ ONLY transaction, Neo4j's
+   * plan and access mode).
+   */
+  refusedBy: 'validation' | 'source';
 }
 
 export interface OpenTransaction {
@@ -80,7 +86,7 @@ export interface ConformanceSource {
   lastPullQuery(table: string): unknown;
   /** Query mode: `id, name, updated_at` of `table`, for reading with a cursor around the query. */
   projectionQuery(table: string): unknown;
-  /** Queries that write to `table` (INSERT, UPDATE, a writing CTE or function, …). */
+  /** Queries that write to `table` (INSERT, UPDATE, a writing CTE or function, a second statement, …). */
   writeAttempts(table: string): Promise<WriteAttempt[]>;
   /** A query the source rejects as malformed. */
   syntaxErrorQuery: unknown;
