@@ -1,4 +1,6 @@
 /** Settings from the environment, read once. Every variable is documented in the README. */
+import { parseSourceRules, type SourceRules } from './source-policy';
+
 export interface Config {
   databaseUrl: string;
   redisUrl: string;
@@ -17,6 +19,8 @@ export interface Config {
   workerConcurrency: number;
   /** A pull job's lock lifetime; a killed worker's job is retried after it. */
   workerLockMs: number;
+  /** Source hosts and networks connectors may reach (QANATIX_SOURCE_ALLOW) and may not (QANATIX_SOURCE_DENY). */
+  sourceRules: SourceRules;
 }
 
 const DEV_SALT = 'qanatix-dev-salt-not-for-production';
@@ -37,5 +41,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxPendingRecords: Number(env.STREAM_MAX_PENDING_RECORDS ?? 10_000),
     workerConcurrency: Number(env.WORKER_CONCURRENCY ?? 2),
     workerLockMs: Number(env.WORKER_LOCK_MS ?? 60_000),
+    sourceRules: sourceRulesFromEnv(env),
   };
+}
+
+/** QANATIX_SOURCE_ALLOW and QANATIX_SOURCE_DENY; throws naming the variable and the entry that is wrong. */
+export function sourceRulesFromEnv(env: NodeJS.ProcessEnv): SourceRules {
+  return { allow: parseSourceRules(env.QANATIX_SOURCE_ALLOW, 'QANATIX_SOURCE_ALLOW'), deny: parseSourceRules(env.QANATIX_SOURCE_DENY, 'QANATIX_SOURCE_DENY') };
 }
