@@ -83,7 +83,10 @@ export async function checkEndpoints(endpoints: readonly SourceEndpoint[], polic
   for (const endpoint of endpoints) {
     for (const target of endpoint.srv ? await srvTargets(endpoint, policy, strict) : [endpoint]) {
       const addresses = await resolveEndpoint(target, policy, strict);
-      if (addresses === null) continue;
+      if (addresses === null) {
+        refuseDeniedName(policy, target);
+        continue;
+      }
       refuseUnlessAllowed(policy, target, addresses);
       answers.set(target.host.toLowerCase(), addresses);
     }
@@ -94,22 +97,20 @@ export async function checkEndpoints(endpoints: readonly SourceEndpoint[], polic
 /** Throws `SourceDeniedError` when `endpoint`, at `addresses`, is the platform database or outside the rules. */
 export function refuseUnlessAllowed(policy: SourcePolicy, endpoint: SourceEndpoint, addresses: readonly string[]): void {
   const { host, port, field } = endpoint;
-  const where = port === null ? host : `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
   const fix = `change connection_config.${field}`;
   if (isPlatformDatabase(policy.platform, endpoint, addresses)) {
-    throw new SourceDeniedError([field], `${where}/${endpoint.database} is this installation's own database: connectors may not read it - ${fix} to the database you want to pull from`);
+    throw new SourceDeniedError([field], `${where(endpoint)}/${endpoint.database} is this installation's own database: connectors may not read it - ${fix} to the database you want to pull from`);
   }
-  const named = policy.deny.find((r) => ruleMatches(r, { name: host }, port, true));
-  if (named) throw new SourceDeniedError([field], `${where} is a denied source host (rule ${named.text}) - ${fix}, or ask the operator`);
+  refuseDeniedName(policy, endpoint);
   for (const address of addresses) {
     const denied = policy.deny.find((r) => ruleMatches(r, { address }, port, true));
-    if (denied) throw new SourceDeniedError([field], `${where} is on a denied network (${canonicalAddress(address)}, rule ${denied.text}) - ${fix}, or ask the operator`);
+    if (denied) throw new SourceDeniedError([field], `${where(endpoint)} is on a denied network (${canonicalAddress(address)}, rule ${denied.text}) - ${fix}, or ask the operator`);
   }
   if (policy.allow.length === 0) return;
   const allowedName = policy.allow.some((r) => ruleMatches(r, { name: host }, port, false));
   const allowedAddresses = addresses.length > 0 && addresses.every((address) => policy.allow.some((r) => ruleMatches(r, { address }, port, false)));
   if (!allowedName && !allowedAddresses) {
-    throw new SourceDeniedError([field], `${where} is not among the source hosts this installation allows - ${fix}, or ask the operator to allow it`);
+    throw new SourceDeniedError([field], `${where(endpoint)} is not among the source hosts this installation allows - ${fix}, or ask the operator to allow it`);
   }
 }
 
@@ -140,7 +141,7 @@ export async function resolveEndpoint(endpoint: SourceEndpoint, policy: SourcePo
 
 async function srvTargets(endpoint: SourceEndpoint, policy: SourcePolicy, strict: boolean): Promise<SourceEndpoint[]> {
   // The record's own name is checked against name rules before anything it lists is looked at.
-  refuseUnlessAllowedName(policy, endpoint);
+  refuseDeniedName(policy, endpoint);
   try {
     const targets = await (policy.resolver ?? systemResolver).services(`_mongodb._tcp.${endpoint.host}`);
     return targets.map((t) => ({ field: endpoint.field, host: t.name, port: t.port }));
@@ -150,9 +151,13 @@ async function srvTargets(endpoint: SourceEndpoint, policy: SourcePolicy, strict
   }
 }
 
-function refuseUnlessAllowedName(policy: SourcePolicy, endpoint: SourceEndpoint): void {
-  const named = policy.deny.find((r) => ruleMatches(r, { name: endpoint.host }, null, true));
-  if (named) throw new SourceDeniedError([endpoint.field], `${endpoint.host} is a denied source host (rule ${named.text}) - change connection_config.${endpoint.field}, or ask the operator`);
+function refuseDeniedName(policy: SourcePolicy, endpoint: SourceEndpoint): void {
+  const named = policy.deny.find((r) => ruleMatches(r, { name: endpoint.host }, endpoint.port, true));
+  if (named) throw new SourceDeniedError([endpoint.field], `${where(endpoint)} is a denied source host (rule ${named.text}) - change connection_config.${endpoint.field}, or ask the operator`);
+}
+
+function where({ host, port }: SourceEndpoint): string {
+  return port === null ? host : `${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
 }
 
 function unresolved(endpoint: SourceEndpoint, code: string | undefined): ConnectorError {

@@ -80,6 +80,7 @@ export function parseSourceRule(text: string): SourceRule {
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(rule);
   if (bracketed) {
     target = bracketed[1] as string;
+    if (isIP(target.split('/')[0] as string) !== 6) fail('brackets hold an IPv6 address or network');
     port = bracketed[2] === undefined ? null : portOf(bracketed[2], fail);
   } else if ((rule.match(/:/g) ?? []).length === 1) {
     const colon = rule.lastIndexOf(':');

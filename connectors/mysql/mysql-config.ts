@@ -63,7 +63,7 @@ export function validateMysqlConnection(value: PlainObject, report: IssueReporte
     return url ? { ...dsnParts(url, report), ...common } : empty;
   }
   const host = requiredString(value, 'host', report);
-  if (host !== undefined && !isHostName(host)) report(['host'], 'must be a DNS name or an IP address (unix sockets are not accepted)', 'invalid_value');
+  if (host !== undefined && !isHostName(host)) report(['host'], 'must name the server by DNS name or IP address (unix sockets are not accepted)', 'invalid_value');
   const user = requiredString(value, 'user', report);
   const database = requiredString(value, 'database', report);
   let password = '';
