@@ -3,14 +3,13 @@
  * resolves to a moment later. Drivers that take a socket (pg, mysql2) get `socket()`; drivers that take a DNS
  * lookup function (MongoDB) get `lookup`, which also checks the servers a server names (replica set members).
  */
-import { Socket, type LookupFunction } from 'node:net';
-import { isIP } from 'node:net';
+import { isIP, Socket, type LookupFunction } from 'node:net';
 import { SourceDeniedError } from './source-denied-error';
 import { checkEndpoints, refuseUnlessAllowed, resolveEndpoint, type CheckedAnswers, type SourceEndpoint, type SourcePolicy } from './source-policy';
 
 export class SourceReach {
   private constructor(
-    readonly policy: SourcePolicy,
+    private readonly policy: SourcePolicy,
     private readonly endpoints: readonly SourceEndpoint[],
     private readonly answers: CheckedAnswers,
   ) {}
@@ -48,12 +47,12 @@ export class SourceReach {
 
   /** `dns.lookup` for a driver: checked names answer as checked; others are resolved and checked now (port unknown). */
   readonly lookup: LookupFunction = (hostname, options, callback) => {
-    const host = hostname.toLowerCase();
-    const checked = this.answers.get(host);
+    const checked = this.answers.get(hostname.toLowerCase());
+    const met: SourceEndpoint = { field: this.endpoints[0]?.field ?? 'uri', host: hostname, port: null };
     const answer = checked
       ? Promise.resolve(checked)
-      : resolveEndpoint({ field: this.endpoints[0]?.field ?? 'uri', host: hostname, port: null }, this.policy, true).then((addresses) => {
-          refuseUnlessAllowed(this.policy, { field: this.endpoints[0]?.field ?? 'uri', host: hostname, port: null }, addresses ?? []);
+      : resolveEndpoint(met, this.policy, true).then((addresses) => {
+          refuseUnlessAllowed(this.policy, met, addresses ?? []);
           return addresses ?? [];
         });
     answer.then(
