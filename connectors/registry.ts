@@ -65,7 +65,10 @@ export { validateConnectorConfig };
  * source against `policy` on the addresses its hosts resolve to, and connects only to those; a refused source
  * fails that first call with `SourceDeniedError`.
  */
-export async function createConnector(definition: ConnectorDefinition | Record<string, unknown>, policy: SourcePolicy = BUILT_IN_POLICY): Promise<SourceConnector> {
+export async function createConnector(
+  definition: ConnectorDefinition | Record<string, unknown>,
+  policy: SourcePolicy = BUILT_IN_POLICY,
+): Promise<SourceConnector> {
   const valid = validateConnectorConfig(definition, connectorTypes);
   const type = connectorTypes[valid.connector_type] as ConnectorType;
   return new CheckedConnector(async () => {

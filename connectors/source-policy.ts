@@ -99,12 +99,16 @@ export function refuseUnlessAllowed(policy: SourcePolicy, endpoint: SourceEndpoi
   const { host, port, field } = endpoint;
   const fix = `change connection_config.${field}`;
   if (isPlatformDatabase(policy.platform, endpoint, addresses)) {
-    throw new SourceDeniedError([field], `${where(endpoint)}/${endpoint.database} is this installation's own database: connectors may not read it - ${fix} to the database you want to pull from`);
+    const what = `${where(endpoint)}/${endpoint.database} is this installation's own database`;
+    throw new SourceDeniedError([field], `${what}: connectors may not read it - ${fix} to the database you want to pull from`);
   }
   refuseDeniedName(policy, endpoint);
   for (const address of addresses) {
     const denied = policy.deny.find((r) => ruleMatches(r, { address }, port, true));
-    if (denied) throw new SourceDeniedError([field], `${where(endpoint)} is on a denied network (${canonicalAddress(address)}, rule ${denied.text}) - ${fix}, or ask the operator`);
+    if (denied) {
+      const what = `${where(endpoint)} is on a denied network (${canonicalAddress(address)}, rule ${denied.text})`;
+      throw new SourceDeniedError([field], `${what} - ${fix}, or ask the operator`);
+    }
   }
   if (policy.allow.length === 0) return;
   const allowedName = policy.allow.some((r) => ruleMatches(r, { name: host }, port, false));
@@ -153,7 +157,10 @@ async function srvTargets(endpoint: SourceEndpoint, policy: SourcePolicy, strict
 
 function refuseDeniedName(policy: SourcePolicy, endpoint: SourceEndpoint): void {
   const named = policy.deny.find((r) => ruleMatches(r, { name: endpoint.host }, endpoint.port, true));
-  if (named) throw new SourceDeniedError([endpoint.field], `${where(endpoint)} is a denied source host (rule ${named.text}) - change connection_config.${endpoint.field}, or ask the operator`);
+  if (named) {
+    const fix = `change connection_config.${endpoint.field}, or ask the operator`;
+    throw new SourceDeniedError([endpoint.field], `${where(endpoint)} is a denied source host (rule ${named.text}) - ${fix}`);
+  }
 }
 
 function where({ host, port }: SourceEndpoint): string {

@@ -62,11 +62,12 @@ export class SourceReach {
   };
 
   private checkedAnswer(port: unknown, host: unknown): readonly string[] | Error {
-    const endpoint =
-      typeof port === 'number' && typeof host === 'string' ? this.endpoints.find((e) => e.port === port && e.host.toLowerCase() === host.toLowerCase()) : undefined;
+    const asked = typeof port === 'number' && typeof host === 'string' ? { port, host: host.toLowerCase() } : null;
+    const endpoint = asked && this.endpoints.find((e) => e.port === asked.port && e.host.toLowerCase() === asked.host);
     if (!endpoint) {
       const field = this.endpoints[0]?.field ?? 'dsn';
-      return new SourceDeniedError([field], `the driver asked to connect to a server other than the one checked - write the host and port in connection_config.${field} only`);
+      const fix = `write the host and port in connection_config.${field} only`;
+      return new SourceDeniedError([field], `the driver asked to connect to a server other than the one checked - ${fix}`);
     }
     if (isIP(endpoint.host) !== 0) return [endpoint.host];
     return this.answers.get(endpoint.host.toLowerCase()) ?? new SourceDeniedError([endpoint.field], `${endpoint.host} was not checked - try again`);

@@ -73,7 +73,8 @@ export function inNetwork(list: BlockList, address: string): boolean {
 export function parseSourceRule(text: string): SourceRule {
   const rule = text.trim();
   const fail = (why: string): never => {
-    throw new Error(`"${rule}" is not a source rule: ${why} - write a network (10.0.0.0/8, [fd00::/8]), an address, or a host name (*.example.com), optionally with :port`);
+    const expected = 'write a network (10.0.0.0/8, [fd00::/8]), an address, or a host name (*.example.com), optionally with :port';
+    throw new Error(`"${rule}" is not a source rule: ${why} - ${expected}`);
   };
   let target = rule;
   let port: number | null = null;

@@ -66,7 +66,10 @@ const URI_OPTIONS = [
 const AUTH_MECHANISMS = ['DEFAULT', 'SCRAM-SHA-1', 'SCRAM-SHA-256', 'PLAIN', 'MONGODB-X509'];
 
 const OPTION_HINTS: ReadonlyArray<readonly [readonly string[], string]> = [
-  [['tlsCAFile', 'tlsCertificateKeyFile', 'tlsCertificateKeyFilePassword', 'tlsCRLFile', 'sslCA', 'sslCert', 'sslKey', 'sslPass', 'sslCRL'], INLINE_CERTIFICATES],
+  [
+    ['tlsCAFile', 'tlsCertificateKeyFile', 'tlsCertificateKeyFilePassword', 'tlsCRLFile', 'sslCA', 'sslCert', 'sslKey', 'sslPass', 'sslCRL'],
+    INLINE_CERTIFICATES,
+  ],
   [['proxyHost', 'proxyPort', 'proxyUsername', 'proxyPassword'], 'proxies are not accepted: the worker connects to the servers the uri names'],
   [['authMechanismProperties'], `authenticate with ${AUTH_MECHANISMS.slice(1).join(', ')} instead`],
   [['connectTimeoutMS', 'serverSelectionTimeoutMS', 'socketTimeoutMS'], 'set connection_config.connect_timeout_seconds instead'],
@@ -82,7 +85,9 @@ export function validateMongodbConnection(value: PlainObject, report: IssueRepor
   const database = requiredString(value, 'database', report);
   const collection = optionalString(value, 'collection', report) ?? null;
   const ssl = parseTls(value.ssl, report);
-  if (ssl?.servername !== undefined) report(['ssl', 'servername'], 'is not used for MongoDB: each server is verified by the name the uri (or the replica set) gives it', 'invalid_value');
+  if (ssl?.servername !== undefined) {
+    report(['ssl', 'servername'], 'is not used for MongoDB: each server is verified by the name the uri (or the replica set) gives it', 'invalid_value');
+  }
   return {
     uri: uri ?? '',
     database: database ?? '',
@@ -135,7 +140,8 @@ function uriEndpoints(uri: string, report: IssueReporter): SourceEndpoint[] {
     const host = m?.[1] ?? m?.[2] ?? '';
     const port = m?.[3] === undefined ? 27017 : Number(m[3]);
     if (!m || !isHostName(host) || /\.sock$/i.test(host) || port < 1 || port > 65535 || (srv && m[3] !== undefined)) {
-      report(['uri'], 'must name each server by DNS name or IP address and port (mongodb+srv:// takes one name and no port; unix sockets are not accepted)', 'invalid_value');
+      const why = 'must name each server by DNS name or IP address and port (mongodb+srv:// takes one name and no port; unix sockets are not accepted)';
+      report(['uri'], why, 'invalid_value');
       return [];
     }
     endpoints.push(srv ? { field: 'uri', host, port: null, srv: true } : { field: 'uri', host, port });

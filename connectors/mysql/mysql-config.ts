@@ -38,9 +38,12 @@ export interface MysqlConnection {
 }
 
 const OPTION_HINTS: ReadonlyArray<readonly [readonly string[], string]> = [
-  [['ssl-ca', 'ssl-cert', 'ssl-key', 'ssl-capath', 'ssl-crl', 'ssl-crlpath', 'sslca', 'sslcert', 'sslkey', 'ssl_ca', 'ssl_cert', 'ssl_key'], INLINE_CERTIFICATES],
+  [
+    ['ssl-ca', 'ssl-cert', 'ssl-key', 'ssl-capath', 'ssl-crl', 'ssl-crlpath', 'sslca', 'sslcert', 'sslkey', 'ssl_ca', 'ssl_cert', 'ssl_key'],
+    INLINE_CERTIFICATES,
+  ],
   [['ssl', 'ssl-mode', 'sslmode', 'ssl_mode', 'tls'], 'put TLS settings in connection_config.ssl'],
-  [['local-infile', 'local_infile', 'localinfile', 'allowloadlocalinfile', 'infilestreamfactory'], 'LOAD DATA LOCAL INFILE is never enabled: connectors only read'],
+  [['local-infile', 'local_infile', 'localinfile', 'allowloadlocalinfile'], 'LOAD DATA LOCAL INFILE is never enabled: connectors only read'],
   [['socket', 'socketpath', 'socket_path'], 'unix sockets are not accepted - name the server by host and port'],
 ];
 
@@ -63,7 +66,9 @@ export function validateMysqlConnection(value: PlainObject, report: IssueReporte
     return url ? { ...dsnParts(url, report), ...common } : empty;
   }
   const host = requiredString(value, 'host', report);
-  if (host !== undefined && !isHostName(host)) report(['host'], 'must name the server by DNS name or IP address (unix sockets are not accepted)', 'invalid_value');
+  if (host !== undefined && !isHostName(host)) {
+    report(['host'], 'must name the server by DNS name or IP address (unix sockets are not accepted)', 'invalid_value');
+  }
   const user = requiredString(value, 'user', report);
   const database = requiredString(value, 'database', report);
   let password = '';

@@ -28,7 +28,11 @@ export async function admitPostgresqlConnection(client: MarkerClient, reach: Sou
   try {
     const { rows } = await client.query({ text: MARKER_QUERY, values: [marker.table] });
     if (rows.some((r) => r.comment === marker.comment)) {
-      throw new SourceDeniedError(['dsn'], "the server behind connection_config.dsn is this installation's own database: connectors may not read it - point the dsn at the database you want to pull from");
+      throw new SourceDeniedError(
+        ['dsn'],
+        "the server behind connection_config.dsn is this installation's own database: connectors may not read it - " +
+          'point the dsn at the database you want to pull from',
+      );
     }
   } catch (err) {
     client.release(err instanceof Error ? err : true);

@@ -194,7 +194,8 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const started = Date.now();
       let connector;
       try {
-        connector = await createConnector({ connector_type: input.connector_type, connection_config: input.connection_config, ...input.settings }, await policy());
+        const definition = { connector_type: input.connector_type, connection_config: input.connection_config, ...input.settings };
+        connector = await createConnector(definition, await policy());
         await connector.check();
         return { ok: true, duration_ms: Date.now() - started };
       } catch (err) {

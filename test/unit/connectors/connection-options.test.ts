@@ -36,7 +36,11 @@ describe('connection options never name a file on the server', () => {
       const name = option.split('=')[0] as string;
       const found = issues(type, config(`?${option}`));
       expect(found).toEqual([
-        { loc: ['connection_config', type === 'mongodb' ? 'uri' : 'dsn'], msg: `option "${name}" is not accepted - give certificates inline in connection_config.ssl (ca, cert, key): files on the server are never read`, type: 'invalid_value' },
+        {
+          loc: ['connection_config', type === 'mongodb' ? 'uri' : 'dsn'],
+          msg: `option "${name}" is not accepted - give certificates inline in connection_config.ssl (ca, cert, key): files on the server are never read`,
+          type: 'invalid_value',
+        },
       ]);
     });
   }
@@ -56,7 +60,22 @@ describe('connection options never name a file on the server', () => {
 });
 
 describe('no option moves the connection or borrows the worker’s credentials', () => {
-  test.each(['host=127.0.0.1', 'hostaddr=127.0.0.1', 'port=5433', 'dbname=qanatix', 'user=postgres', 'password=x', 'options=-c%20default_transaction_read_only%3Doff', 'replication=database', 'connect_timeout=1', 'ssl=true', 'sslnegotiation=direct', 'uselibpqcompat=true', 'channel_binding=require', 'application_name=x'])(
+  test.each([
+    'host=127.0.0.1',
+    'hostaddr=127.0.0.1',
+    'port=5433',
+    'dbname=qanatix',
+    'user=postgres',
+    'password=x',
+    'options=-c%20default_transaction_read_only%3Doff',
+    'replication=database',
+    'connect_timeout=1',
+    'ssl=true',
+    'sslnegotiation=direct',
+    'uselibpqcompat=true',
+    'channel_binding=require',
+    'application_name=x',
+  ])(
     'postgresql: %s is refused by name',
     (option) => {
       const found = issues('postgresql', pg(`?sslmode=require&${option}`));
@@ -106,7 +125,8 @@ describe('hosts are names or addresses, never paths, lists or escapes', () => {
 });
 
 describe('PostgreSQL: the dsn is parsed once and pg gets its parts', () => {
-  const connection = (dsn: string, ssl?: unknown) => validateConnectorConfig({ connector_type: 'postgresql', connection_config: { dsn, ...(ssl === undefined ? {} : { ssl }) }, table: 't' }).connection_config as unknown as PostgresqlConnection;
+  const connection = (dsn: string, ssl?: unknown) =>
+    validateConnectorConfig(definition('postgresql', { dsn, ...(ssl === undefined ? {} : { ssl }) })).connection_config as unknown as PostgresqlConnection;
 
   test('decoded parts, the port always explicit, and an empty password that stays empty', () => {
     const config = postgresqlClientConfig(connection('postgresql://r%40x:p%2Fw@[::1]/sh%6Fp'));

@@ -172,7 +172,13 @@ describe('deny and allow rules', () => {
   test('mongodb+srv: the record name and every server it lists are checked, each on its own port', async () => {
     const srv = zone(
       { 'a.cluster.example': ['10.1.0.1'], 'b.cluster.example': ['169.254.169.254'] },
-      { '_mongodb._tcp.ok.example': [{ name: 'a.cluster.example', port: 27017 }], '_mongodb._tcp.bad.example': [{ name: 'a.cluster.example', port: 27017 }, { name: 'b.cluster.example', port: 27017 }] },
+      {
+        '_mongodb._tcp.ok.example': [{ name: 'a.cluster.example', port: 27017 }],
+        '_mongodb._tcp.bad.example': [
+          { name: 'a.cluster.example', port: 27017 },
+          { name: 'b.cluster.example', port: 27017 },
+        ],
+      },
     );
     const endpoint = (host: string): SourceEndpoint => ({ field: 'uri', host, port: null, srv: true });
     expect(await verdict(endpoint('ok.example'), policy({ resolver: srv }))).toBeNull();
@@ -208,7 +214,8 @@ describe('a checked source is connected to where it was checked', () => {
 
   test('a socket asked for another host, another port or a path fails without connecting', async () => {
     const reach = await SourceReach.check([at('127.0.0.1', port)], policy({ platform: null }));
-    for (const attempt of [() => reach.socket().connect(port + 1, '127.0.0.1'), () => reach.socket().connect(port, '127.0.0.2'), () => reach.socket().connect('/tmp/.s.PGSQL.5432')]) {
+    const attempts = [() => reach.socket().connect(port + 1, '127.0.0.1'), () => reach.socket().connect(port, '127.0.0.2'), () => reach.socket().connect('/tmp/.s.PGSQL.5432')];
+    for (const attempt of attempts) {
       const err = await new Promise<Error>((resolve) => attempt().once('error', resolve));
       expect(err).toBeInstanceOf(SourceDeniedError);
       expect(err.message).toMatch(/a server other than the one checked/);
