@@ -77,7 +77,7 @@ const OPTION_HINTS: ReadonlyArray<readonly [readonly string[], string]> = [
 ];
 
 export function validateMongodbConnection(value: PlainObject, report: IssueReporter): MongodbConnection {
-  rejectUnknownKeys(value, ['uri', 'database', 'collection', 'read_preference', 'read_concern', 'connect_timeout_seconds'], report);
+  rejectUnknownKeys(value, ['uri', 'database', 'collection', 'read_preference', 'read_concern', 'ssl', 'connect_timeout_seconds'], report);
   const uri = requiredString(value, 'uri', report);
   // Never echo the URI: it may hold a password.
   if (uri !== undefined && !URI.test(uri)) report(['uri'], 'must be a connection string such as mongodb://user:password@host:27017/?authSource=admin', 'invalid_value');

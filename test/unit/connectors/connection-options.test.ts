@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { ConfigError, type ConfigIssue } from '../../../connectors/config-error';
 import { validateConnectorConfig } from '../../../connectors/connector-config';
+import { mongodbClientOptions, type MongodbConnection } from '../../../connectors/mongodb/mongodb-config';
 import { postgresqlClientConfig, type PostgresqlConnection } from '../../../connectors/postgresql/postgresql-config';
 import { connectorTypes } from '../../../connectors/registry';
 
@@ -159,5 +160,39 @@ describe('PostgreSQL: the dsn is parsed once and pg gets its parts', () => {
     ]);
     expect(connectorTypes.mongodb!.endpoints({ uri: 'mongodb+srv://c.example/' })).toEqual([{ field: 'uri', host: 'c.example', port: null, srv: true }]);
     expect(connectorTypes.neo4j!.endpoints({ uri: 'neo4j+s://g.example' })).toEqual([{ field: 'uri', host: 'g.example', port: 7687 }]);
+  });
+});
+
+describe('MongoDB: certificates inline in ssl', () => {
+  test('ssl reaches the client as inline PEM; a normalised connection validates to itself', () => {
+    const once = validateConnectorConfig(definition('mongodb', { ...mongo('?tls=true'), ssl: { ca: 'CA PEM', cert: 'CERT', key: 'KEY', reject_unauthorized: false } }));
+    expect(validateConnectorConfig(once)).toEqual(once);
+    expect(mongodbClientOptions(once.connection_config as unknown as MongodbConnection)).toEqual({
+      tls: true,
+      tlsAllowInvalidCertificates: true,
+      ca: 'CA PEM',
+      cert: 'CERT',
+      key: 'KEY',
+    });
+    const plain = validateConnectorConfig(definition('mongodb', mongo('')));
+    expect(validateConnectorConfig(plain)).toEqual(plain);
+    expect(mongodbClientOptions(plain.connection_config as unknown as MongodbConnection)).toEqual({});
+  });
+
+  test('a server name is refused: each server is verified by its own name', () => {
+    expect(issues('mongodb', { ...mongo(''), ssl: { servername: 'x.example' } })[0]).toMatchObject({ loc: ['connection_config', 'ssl', 'servername'] });
+  });
+});
+
+describe('every normalised connection validates to itself', () => {
+  test.each([
+    ['postgresql', pg('?sslmode=require')],
+    ['mysql', mysql('')],
+    ['mysql', { host: 'db.example', user: 'r', password: SECRET, database: 'shop', ssl: true }],
+    ['mongodb', mongo('?replicaSet=rs')],
+    ['neo4j', neo4j('')],
+  ])('%s %#', (type, config) => {
+    const once = validateConnectorConfig(definition(type, config));
+    expect(validateConnectorConfig(once)).toEqual(once);
   });
 });
