@@ -1,4 +1,6 @@
 /** Settings from the environment, read once. Every variable is documented in the README. */
+import { parseSourceRules, type SourceRules } from './source-policy';
+
 export interface Config {
   databaseUrl: string;
   redisUrl: string;
@@ -23,6 +25,8 @@ export interface Config {
   workerLockMs: number;
   /** `/metrics` answers `Authorization: Bearer <this>` (or an operator credential); unset, only operators. */
   metricsToken: string | null;
+  /** Source hosts and networks connectors may reach (QANATIX_SOURCE_ALLOW) and may not (QANATIX_SOURCE_DENY). */
+  sourceRules: SourceRules;
 }
 
 const DEV_SALT = 'qanatix-dev-salt-not-for-production';
@@ -47,7 +51,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: Number(env.WORKER_CONCURRENCY ?? 2),
     workerLockMs: Number(env.WORKER_LOCK_MS ?? 60_000),
     metricsToken: env.METRICS_TOKEN || null,
+    sourceRules: sourceRulesFromEnv(env),
   };
+}
+
+/** QANATIX_SOURCE_ALLOW and QANATIX_SOURCE_DENY; throws naming the variable and the entry that is wrong. */
+export function sourceRulesFromEnv(env: NodeJS.ProcessEnv): SourceRules {
+  return { allow: parseSourceRules(env.QANATIX_SOURCE_ALLOW, 'QANATIX_SOURCE_ALLOW'), deny: parseSourceRules(env.QANATIX_SOURCE_DENY, 'QANATIX_SOURCE_DENY') };
 }
 
 function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

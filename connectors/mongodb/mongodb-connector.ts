@@ -4,7 +4,7 @@ import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from '../contra
 import type { ConnectorDefinition } from '../connector-config';
 import { ConnectorError } from '../connector-error';
 import { microsToIso } from '../iso-time';
-import { describeMongodbUri, type MongodbConnection } from './mongodb-config';
+import { describeMongodbUri, mongodbClientOptions, type MongodbConnection } from './mongodb-config';
 import { toConnectorError, type MongodbErrorContext } from './mongodb-errors';
 import { mongodbReadOnlyIssues } from './mongodb-read-only';
 import { readMongodb } from './mongodb-reader';
@@ -119,6 +119,7 @@ export class MongodbConnector implements SourceConnector {
       useBigInt64: true,
       promoteBuffers: false,
       bsonRegExp: true,
+      ...mongodbClientOptions(this.connection),
     });
     return this.client.db(this.connection.database);
   }

@@ -21,7 +21,7 @@ import { nodeTlsOptions } from '../connection-checks';
 import type { SqlColumn } from '../sql/sql-dialect';
 import type { Statement, StatementBuilder } from '../sql/sql-keyset';
 import type { SqlSession } from '../sql/sql-reader';
-import type { MysqlConnection } from './mysql-config';
+import { mysqlReachOptions, type MysqlConnection } from './mysql-config';
 import { toConnectorError, type MysqlErrorContext } from './mysql-errors';
 import { mysqlColumn, rowConverter, type MysqlField } from './mysql-types';
 
@@ -240,6 +240,7 @@ export class MysqlSession implements SqlSession {
       jsonStrings: false,
       multipleStatements: false,
       enableKeepAlive: true,
+      ...mysqlReachOptions(c),
     });
     return this.pool;
   }

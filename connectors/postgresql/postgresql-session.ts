@@ -13,11 +13,11 @@
  */
 import pg from 'pg';
 import type { Row } from '../contract';
-import { nodeTlsOptions } from '../connection-checks';
 import type { SqlColumn } from '../sql/sql-dialect';
 import type { Statement, StatementBuilder } from '../sql/sql-keyset';
 import type { SqlSession } from '../sql/sql-reader';
-import type { PostgresqlConnection } from './postgresql-config';
+import { postgresqlClientConfig, type PostgresqlConnection } from './postgresql-config';
+import { admitPostgresqlConnection } from './postgresql-reach';
 import { toConnectorError, type PgErrorContext } from './postgresql-errors';
 import { PgTypes, SESSION_SETTINGS } from './postgresql-types';
 
@@ -153,7 +153,9 @@ export class PostgresqlSession implements SqlSession {
 
   private async connect(): Promise<pg.PoolClient> {
     try {
-      return await this.getPool().connect();
+      const client = await this.getPool().connect();
+      await admitPostgresqlConnection(client, this.connection.reach);
+      return client;
     } catch (err) {
       throw toConnectorError(err, this.errors);
     }
@@ -163,8 +165,7 @@ export class PostgresqlSession implements SqlSession {
     if (this.pool) return this.pool;
     const c = this.connection;
     const pool = new pg.Pool({
-      connectionString: c.dsn,
-      ...(c.ssl ? { ssl: nodeTlsOptions(c.ssl) } : {}),
+      ...postgresqlClientConfig(c),
       types: this.types.pgTypes as unknown as pg.CustomTypesConfig,
       max: 2,
       idleTimeoutMillis: 10_000,

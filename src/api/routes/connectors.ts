@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../../../connectors/config-error';
 import { ConnectorError } from '../../../connectors/connector-error';
-import { createConnector, validateConnectorConfig } from '../../../connectors/registry';
+import { checkSourceReach, createConnector, validateConnectorConfig } from '../../../connectors/registry';
+import { SourceDeniedError } from '../../../connectors/source-denied-error';
 import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
 import { armSchedule, disarmSchedule } from '../../../jobs/schedule-reconciler';
 import { scheduleProblem } from '../../../jobs/schedule';
@@ -19,6 +20,7 @@ import {
   type ConnectorInput,
 } from '../../store/connectors';
 import { canonicalJson } from '../../core/canonical-json';
+import { sourcePolicy } from '../../source-policy';
 import { HttpError, notFound } from '../http-error';
 import { errorResponse, idParams, NAME_PATTERN, noContent, nullableTimestamp, timestamp, uuid } from '../schemas';
 
@@ -161,6 +163,10 @@ const runView = {
 } as const;
 
 const runConflict = errorResponse('A run of this connector is queued or running; run_id names it');
+/** A refused source as a 422 at the connection field that names it. */
+function sourceDenied(err: SourceDeniedError, at: string[]): HttpError {
+  return new HttpError(422, [{ loc: [...at, 'connection_config', ...err.field], msg: err.message, type: 'value_error.source_denied' }]);
+}
 
 function bodyObject(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -180,6 +186,17 @@ export async function connectorsRoutes(app: FastifyInstance) {
       else await disarmSchedule(app.pullQueue, id);
     } catch (err) {
       app.log.warn({ connectorId: id, err: (err as Error).message }, 'could not update the job scheduler now; the reconciler will');
+    }
+  };
+
+  const policy = () => sourcePolicy(app.pool, app.config.sourceRules);
+
+  /** Refuses (422) a connector whose source is the platform's database or outside the operator's rules. */
+  const checkReach = async (input: ConnectorInput) => {
+    try {
+      await checkSourceReach({ connector_type: input.connector_type, connection_config: input.connection_config, ...input.settings }, await policy());
+    } catch (err) {
+      throw err instanceof SourceDeniedError ? sourceDenied(err, ['body']) : err;
     }
   };
 
@@ -205,6 +222,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
     },
     async (req, reply) => {
     const input = toInput(bodyObject(req.body));
+    await checkReach(input);
     if (req.query.dry_run) return reply.code(200).send({ dry_run: true, changed_fields: changedFields(null, input) });
     const id = randomUUID();
     let created;
@@ -263,6 +281,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const { settings, ...platform } = current;
       const input = toInput({ ...platform, ...settings, ...bodyObject(req.body) });
       const changed_fields = changedFields(current, input);
+      if (changed_fields.includes('connection_config') || changed_fields.includes('connector_type')) await checkReach(input);
       if (req.query.dry_run) return { dry_run: true, changed_fields };
       // Nothing changed: no write, so applying the same file twice leaves updated_at alone.
       if (changed_fields.length === 0) return { ...(await load(tenantId, req.params.id)), changed_fields };
@@ -311,10 +330,12 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const started = Date.now();
       let connector;
       try {
-        connector = await createConnector({ connector_type: input.connector_type, connection_config: input.connection_config, ...input.settings });
+        const definition = { connector_type: input.connector_type, connection_config: input.connection_config, ...input.settings };
+        connector = await createConnector(definition, await policy());
         await connector.check();
         return { ok: true, duration_ms: Date.now() - started };
       } catch (err) {
+        if (err instanceof SourceDeniedError) throw sourceDenied(err, []);
         if (err instanceof ConnectorError) return { ok: false, kind: err.kind, error: err.message, duration_ms: Date.now() - started };
         throw err;
       } finally {
