@@ -23,5 +23,8 @@ function formatIssue(issue: ConfigIssue): string {
   return issue.loc.length ? `${issue.loc.join('.')}: ${issue.msg}` : issue.msg;
 }
 
+/** Issues reported for one setting at most: text built to produce thousands gets the first few. */
+export const MAX_ISSUES_PER_SETTING = 10;
+
 /** How a validator reports an issue; `loc` is relative to the part being validated. */
 export type IssueReporter = (loc: string[], msg: string, type?: ConfigIssue['type']) => void;

@@ -3,6 +3,7 @@
  * Each check reports through an `IssueReporter` and returns the normalised value (or undefined).
  */
 import type { IssueReporter } from './config-error';
+import { isHostName } from './source-rules';
 
 export type PlainObject = Record<string, unknown>;
 
@@ -93,6 +94,54 @@ export function parseDsn(value: unknown, schemes: readonly string[], report: Iss
   }
   return url;
 }
+
+/**
+ * The host of a connection URL without IPv6 brackets, when it is a DNS name or an IP address. Anything else is
+ * reported, never connected to: a path (a unix socket), a list, a percent-encoded name (drivers disagree on
+ * decoding it).
+ */
+export function urlHost(url: URL, report: IssueReporter, loc: string[]): string | undefined {
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (!isHostName(host)) {
+    report(loc, 'must name the server by DNS name or IP address (unix sockets and encoded host names are not accepted)', 'invalid_value');
+    return undefined;
+  }
+  return host;
+}
+
+/** `decodeURIComponent`, or undefined for text that is not percent-encoded correctly. */
+export function decodeComponent(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reports each connection option not in `allowed`, by name, with the hint that applies to it (`hints`: option
+ * names → what to write instead) or else the list of options that are read. Option values are never echoed.
+ */
+export function refuseOptions(
+  names: Iterable<string>,
+  allowed: readonly string[],
+  hints: ReadonlyArray<readonly [readonly string[], string]>,
+  report: IssueReporter,
+  loc: string[],
+  caseless = false,
+): void {
+  const key = (name: string) => (caseless ? name.toLowerCase() : name);
+  const allowedKeys = new Set(allowed.map(key));
+  for (const name of new Set(names)) {
+    if (allowedKeys.has(key(name))) continue;
+    const hint = hints.find(([options]) => options.some((o) => key(o) === key(name)))?.[1];
+    const accepted = allowed.length ? `the options read here are ${allowed.join(', ')}` : 'no options are read here';
+    report(loc, `option "${name}" is not accepted - ${hint ?? accepted}`, 'invalid_value');
+  }
+}
+
+/** What to write instead of an option that names a file on the server: file paths are never read. */
+export const INLINE_CERTIFICATES = 'give certificates inline in connection_config.ssl (ca, cert, key): files on the server are never read';
 
 /** `ssl`: `true`, `false`, or `{ reject_unauthorized?, ca?, cert?, key?, servername? }`. */
 export function parseTls(value: unknown, report: IssueReporter, loc: string[] = ['ssl']): TlsOptions | null {

@@ -132,8 +132,7 @@ export function validateConnectorConfig(raw: unknown, types: Readonly<Record<str
   const fields = fieldsOf(raw.fields, report);
   const batch_size = batchSizeOf(raw.batch_size, report);
 
-  if (issues.length) throw new ConfigError(issues);
-  return {
+  const definition: ConnectorDefinition = {
     connector_type: raw.connector_type as string,
     connection_config: connection,
     query,
@@ -147,6 +146,9 @@ export function validateConnectorConfig(raw: unknown, types: Readonly<Record<str
     fields,
     batch_size,
   };
+  if (type?.readOnlyIssues) issues.push(...type.readOnlyIssues(definition));
+  if (issues.length) throw new ConfigError(issues);
+  return definition;
 }
 
 function connectorTypeOf(raw: PlainObject, types: Readonly<Record<string, ConnectorType>>, report: IssueReporter): ConnectorType | undefined {

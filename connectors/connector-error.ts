@@ -20,7 +20,9 @@ export type ConnectorErrorKind =
   /** Keyset reading needs a key: the table has no primary key and no tie-breaker is configured. */
   | 'no_key'
   /** A momentary failure (deadlock, serialization failure, shutdown, too many connections). */
-  | 'transient';
+  | 'transient'
+  /** A source this installation does not let connectors reach: its own database, or a denied host or network. */
+  | 'denied';
 
 const RETRYABLE: ReadonlySet<ConnectorErrorKind> = new Set(['unreachable', 'transient']);
 

@@ -5,7 +5,7 @@ import type { SecretBox } from '../src/crypto/secret-box';
 import { isIsoTimestamp, isoToMicros } from '../connectors/iso-time';
 import { cursorLag, pullDuration, pullRowsTotal, pullsTotal } from '../src/metrics';
 import { createRun, finishRun, getRun, type ConnectorRun } from '../src/store/connector-runs';
-import { loadConnectorForRun } from '../src/store/connectors';
+import { loadConnectorForRun, runBelongsTo } from '../src/store/connectors';
 import { tryLockConnector } from './connector-lock';
 import type { PullJobData } from './pull-queue';
 import { runPull } from './run-pull';
@@ -45,14 +45,24 @@ export interface PullJobResult {
 export function createPullProcessor(deps: ProcessorDeps) {
   const { pool, box, log } = deps;
   return async (job: Job<PullJobData>, token?: string): Promise<PullJobResult | undefined> => {
-    const { connectorId, mode, trigger } = job.data;
+    const { connectorId, tenantId, mode, trigger } = job.data;
+    // Job data comes back from Redis: a job runs only for a connector of the tenant it names, and its run.
+    const refuse = (why: string) => {
+      log.error({ jobId: job.id, connectorId: String(connectorId).slice(0, 100), tenantId: String(tenantId).slice(0, 100) }, `pull job refused: ${why}`);
+      return new UnrecoverableError(`job refused: ${why}`);
+    };
+    if (typeof tenantId !== 'string' || typeof connectorId !== 'string') throw refuse('it names no tenant or no connector');
+    if (!['incremental', 'full'].includes(mode) || !['schedule', 'manual'].includes(trigger)) throw refuse('unknown mode or trigger');
     let connector;
     try {
-      connector = await loadConnectorForRun(pool, box, connectorId);
+      connector = await loadConnectorForRun(pool, box, connectorId, tenantId);
     } catch (err) {
       throw new UnrecoverableError(`connector ${connectorId} cannot be loaded: ${(err as Error).message}`);
     }
-    if (!connector) throw new UnrecoverableError(`connector ${connectorId} no longer exists`);
+    if (!connector) throw refuse(`tenant ${tenantId} has no connector ${connectorId} (deleted, or not this tenant's)`);
+    if (job.data.runId !== undefined && !(await runBelongsTo(pool, job.data.runId, connectorId, tenantId))) {
+      throw refuse(`run ${job.data.runId} is not a run of connector ${connectorId} of tenant ${tenantId}`);
+    }
 
     let runId = job.data.runId;
     if (!runId) {

@@ -8,9 +8,14 @@ export const PULL_JOB = 'pull';
 export type PullMode = 'incremental' | 'full';
 export type PullTrigger = 'schedule' | 'manual';
 
-/** A pull job carries ids only: credentials are read from Postgres by the worker, never put in Redis. */
+/**
+ * A pull job carries ids only: credentials are read from Postgres by the worker, never put in Redis. Job data is
+ * read back from Redis, so it is not trusted: the worker runs a job only when the connector belongs to `tenantId`
+ * (and `runId`, when given, to that connector).
+ */
 export interface PullJobData {
   connectorId: string;
+  tenantId: string;
   mode: PullMode;
   trigger: PullTrigger;
   /** Set for manual pulls (the API creates the run first); scheduled jobs create theirs. */

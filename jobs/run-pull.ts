@@ -8,8 +8,10 @@ import { prepareBatch, writeBatch, type PreparedBatch } from '../src/core/ingest
 import { createIngestion, finishIngestion } from '../src/core/ingestions';
 import type { RejectedRecord } from '../src/core/record';
 import { validatorFor } from '../src/core/schema-registry';
+import { sourceRulesFromEnv } from '../src/config';
 import { withTransaction } from '../src/db/pool';
 import { withRetriedTransaction } from '../src/db/retried-transaction';
+import { sourcePolicy } from '../src/source-policy';
 import type { ConnectorForRun } from '../src/store/connectors';
 import type { PullMode } from './pull-queue';
 import { readAhead } from './read-ahead';
@@ -93,7 +95,8 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
   // Created with the first batch: a scheduled run that finds nothing new leaves no empty ingestion behind.
   let ingestionId = run.ingestion_id;
 
-  const source = await createConnector(definition);
+  // Checked again before every run, on what the source's names resolve to now.
+  const source = await createConnector(definition, await sourcePolicy(pool, sourceRulesFromEnv(process.env)));
   let rowsRead = 0;
   try {
     const { rows: stateRows } = await pool.query<{ cursor: Cursor | null; last_pull: string | null }>(

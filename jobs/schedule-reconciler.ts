@@ -15,6 +15,7 @@ export interface ReconcileResult {
 
 interface WantedSchedule {
   id: string;
+  tenant_id: string;
   schedule: string;
   timezone: string;
 }
@@ -25,7 +26,7 @@ interface WantedSchedule {
  * flushed or restarted Redis heals itself.
  */
 export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData>, now = Date.now()): Promise<ReconcileResult> {
-  const { rows } = await pool.query<WantedSchedule>('select id, schedule, timezone from connectors where enabled and schedule is not null');
+  const { rows } = await pool.query<WantedSchedule>('select id, tenant_id, schedule, timezone from connectors where enabled and schedule is not null');
   const wanted = new Map(rows.map((r) => [schedulerId(r.id), r]));
   const existing = new Map((await queue.getJobSchedulers(0, -1, true)).map((s) => [s.key, s]));
   const result: ReconcileResult = { added: [], updated: [], removed: [], rearmed: [] };
@@ -34,10 +35,10 @@ export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData
     const have = existing.get(id);
     let bucket: keyof ReconcileResult | null = null;
     if (!have) bucket = 'added';
-    else if (have.pattern !== want.schedule || (have.tz ?? 'UTC') !== want.timezone) bucket = 'updated';
+    else if (have.pattern !== want.schedule || (have.tz ?? 'UTC') !== want.timezone || have.template?.data?.tenantId !== want.tenant_id) bucket = 'updated';
     else if (have.next !== undefined && have.next < now - OVERDUE_MS) bucket = 'rearmed';
     if (!bucket) continue;
-    await armSchedule(queue, want.id, want.schedule, want.timezone);
+    await armSchedule(queue, want.tenant_id, want.id, want.schedule, want.timezone);
     result[bucket].push(want.id);
   }
   for (const id of existing.keys()) {
@@ -50,11 +51,11 @@ export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData
 }
 
 /** Creates or updates one connector's scheduler (also used by the API when a connector changes). */
-export async function armSchedule(queue: Queue<PullJobData>, connectorId: string, pattern: string, timezone: string): Promise<void> {
+export async function armSchedule(queue: Queue<PullJobData>, tenantId: string, connectorId: string, pattern: string, timezone: string): Promise<void> {
   await queue.upsertJobScheduler(
     schedulerId(connectorId),
     { pattern, tz: timezone },
-    { name: PULL_JOB, data: { connectorId, mode: 'incremental', trigger: 'schedule' } },
+    { name: PULL_JOB, data: { connectorId, tenantId, mode: 'incremental', trigger: 'schedule' } },
   );
 }
 

@@ -1,11 +1,17 @@
 /** Settings from the environment, read once. Every variable is documented in the README. */
+import { parseSourceRules, type SourceRules } from './source-policy';
+
 export interface Config {
   databaseUrl: string;
   redisUrl: string;
   host: string;
   port: number;
-  /** When set, webhook calls must carry `X-Webhook-Signature: sha256=<HMAC of the raw body>`. */
+  /** When set, webhook calls must be signed: `X-Webhook-Signature: sha256=<HMAC of "<timestamp>.<raw body>">`. */
   webhookSecret: string | null;
+  /** How far `X-Webhook-Timestamp` may be from the server's clock; a signature is remembered twice as long. */
+  webhookToleranceSeconds: number;
+  /** Also accept QANATIX's signature of the raw body alone (no timestamp): such calls cannot be told from replays. */
+  webhookAcceptBodyOnly: boolean;
   /** Keys are stored as HMAC-SHA256(API_KEY_SALT, key). */
   apiKeySalt: string;
   /** Dev mode allows built-in defaults for secrets; never use it in production. */
@@ -17,6 +23,10 @@ export interface Config {
   workerConcurrency: number;
   /** A pull job's lock lifetime; a killed worker's job is retried after it. */
   workerLockMs: number;
+  /** `/metrics` answers `Authorization: Bearer <this>` (or an operator credential); unset, only operators. */
+  metricsToken: string | null;
+  /** Source hosts and networks connectors may reach (QANATIX_SOURCE_ALLOW) and may not (QANATIX_SOURCE_DENY). */
+  sourceRules: SourceRules;
 }
 
 const DEV_SALT = 'qanatix-dev-salt-not-for-production';
@@ -25,17 +35,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dev = env.QANATIX_DEV === '1' || env.QANATIX_DEV === 'true' || env.NODE_ENV === 'development' || env.NODE_ENV === 'test';
   const apiKeySalt = env.API_KEY_SALT ?? (dev ? DEV_SALT : '');
   if (!apiKeySalt) throw new Error('API_KEY_SALT is not set: set it to a long random string (or QANATIX_DEV=1 for a local trial).');
+  if (env.METRICS_TOKEN && env.METRICS_TOKEN.length < 16) throw new Error('METRICS_TOKEN is too short: use at least 16 random characters (e.g. openssl rand -hex 32).');
   return {
     databaseUrl: env.DATABASE_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/qanatix',
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     host: env.HOST ?? '127.0.0.1',
     port: Number(env.PORT ?? 8000),
     webhookSecret: env.WEBHOOK_SECRET || null,
+    webhookToleranceSeconds: positiveInteger(env, 'WEBHOOK_TOLERANCE_SECONDS', 300),
+    webhookAcceptBodyOnly: ['1', 'true'].includes(env.WEBHOOK_ACCEPT_BODY_ONLY_SIGNATURES ?? ''),
     apiKeySalt,
     dev,
     logLevel: env.LOG_LEVEL ?? 'info',
     maxPendingRecords: Number(env.STREAM_MAX_PENDING_RECORDS ?? 10_000),
     workerConcurrency: Number(env.WORKER_CONCURRENCY ?? 2),
     workerLockMs: Number(env.WORKER_LOCK_MS ?? 60_000),
+    metricsToken: env.METRICS_TOKEN || null,
+    sourceRules: sourceRulesFromEnv(env),
   };
+}
+
+/** QANATIX_SOURCE_ALLOW and QANATIX_SOURCE_DENY; throws naming the variable and the entry that is wrong. */
+export function sourceRulesFromEnv(env: NodeJS.ProcessEnv): SourceRules {
+  return { allow: parseSourceRules(env.QANATIX_SOURCE_ALLOW, 'QANATIX_SOURCE_ALLOW'), deny: parseSourceRules(env.QANATIX_SOURCE_DENY, 'QANATIX_SOURCE_DENY') };
+}
+
+function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[1-9][0-9]{0,8}$/.test(raw)) throw new Error(`${name} must be a whole number of seconds, at least 1 (got "${raw}")`);
+  return Number(raw);
 }

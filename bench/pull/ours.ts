@@ -109,7 +109,7 @@ export class OursHarness {
     const stopWatch = watchProcess(this.worker.pid);
     const t0 = performance.now();
     const runId = await createRun(this.pool, { connectorId, tenantId: rows[0]!.tenant_id, trigger: 'manual', mode });
-    await this.queue.add(PULL_JOB, { connectorId, mode, trigger: 'manual', runId }, { jobId: `run-${runId}` });
+    await this.queue.add(PULL_JOB, { connectorId, tenantId: rows[0]!.tenant_id, mode, trigger: 'manual', runId }, { jobId: `run-${runId}` });
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const { rows: r } = await this.pool.query<{ status: string; error: string | null; ms: number; rows_read: number; inserted: number; updated: number; unchanged: number; rejected: number }>(

@@ -1,10 +1,12 @@
 import { MongoClient, type Collection, type Db } from 'mongodb';
+import { ConfigError } from '../config-error';
 import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from '../contract';
 import type { ConnectorDefinition } from '../connector-config';
 import { ConnectorError } from '../connector-error';
 import { microsToIso } from '../iso-time';
-import { describeMongodbUri, type MongodbConnection } from './mongodb-config';
+import { describeMongodbUri, mongodbClientOptions, type MongodbConnection } from './mongodb-config';
 import { toConnectorError, type MongodbErrorContext } from './mongodb-errors';
+import { mongodbReadOnlyIssues } from './mongodb-read-only';
 import { readMongodb } from './mongodb-reader';
 import { discoveredKey, resolveMongodbSource, SAMPLE_SIZE, sampleColumns, type MongodbSource } from './mongodb-source';
 
@@ -83,6 +85,9 @@ export class MongodbConnector implements SourceConnector {
   }
 
   private mongodbSource(): Promise<MongodbSource> {
+    // Checked before every use, not only at validation: the definition may predate a rule.
+    const issues = mongodbReadOnlyIssues(this.def);
+    if (issues.length) return Promise.reject(new ConfigError(issues));
     if (this.source) return this.source;
     const name = this.def.table ?? this.connection.collection;
     if (name === null) {
@@ -114,6 +119,7 @@ export class MongodbConnector implements SourceConnector {
       useBigInt64: true,
       promoteBuffers: false,
       bsonRegExp: true,
+      ...mongodbClientOptions(this.connection),
     });
     return this.client.db(this.connection.database);
   }

@@ -5,8 +5,10 @@
  */
 import { BSON, type Collection, type Document } from 'mongodb';
 import type { SourceTable } from '../contract';
+import { ConfigError } from '../config-error';
 import type { ConnectorDefinition } from '../connector-config';
 import { ConnectorError } from '../connector-error';
+import { filterIssues } from './mongodb-read-only';
 import { bsonKind, type BsonKind } from './mongodb-types';
 
 /** The value standing for `:last_pull` in a filter document (replaced by a BSON date). */
@@ -103,6 +105,10 @@ export function valueAt(doc: Document, path: string): unknown {
  * or for a cursor/key field that no document of a non-empty collection has.
  */
 export async function resolveMongodbSource(collection: Collection, def: ConnectorDefinition, database: string): Promise<MongodbSource> {
+  const filterSetting = def.table !== null ? 'where' : 'query';
+  const filter = decodeFilter(def.table !== null ? def.where : def.query, filterSetting);
+  const refused = filterIssues(filter, filterSetting);
+  if (refused.length) throw new ConfigError(refused);
   const name = collection.collectionName;
   const label = `collection "${name}"`;
   const exists = await collection.db.listCollections({ name }, { nameOnly: true }).toArray();
@@ -111,7 +117,6 @@ export async function resolveMongodbSource(collection: Collection, def: Connecto
   }
   const indexes = await collection.listIndexes().toArray();
   const discovered = discoveredKey(indexes);
-  const filter = decodeFilter(def.table !== null ? def.where : def.query, def.table !== null ? 'where' : 'query');
   const sample = await collection.find({}).limit(SAMPLE_SIZE).toArray();
   const empty = sample.length === 0;
 

@@ -3,6 +3,7 @@ import { SqlConnector, type CatalogColumn } from '../sql/sql-connector';
 import { describeStatement, resolveSqlSource, type SqlSource } from '../sql/sql-source';
 import type { MysqlConnection } from './mysql-config';
 import { mysqlDialect } from './mysql-dialect';
+import { mysqlReadOnly } from './mysql-read-only';
 import { MysqlSession } from './mysql-session';
 
 const CLOCK_QUERY = "SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%fZ') AS now";
@@ -19,6 +20,7 @@ ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION`;
 /** Reads one MySQL/MariaDB table or query (see connectors/README.md). */
 export class MysqlConnector extends SqlConnector<MysqlSession> {
   protected readonly clockQuery = CLOCK_QUERY;
+  protected readonly readOnly = mysqlReadOnly;
 
   constructor(def: ConnectorDefinition) {
     const c = def.connection_config as unknown as MysqlConnection;
@@ -28,7 +30,6 @@ export class MysqlConnector extends SqlConnector<MysqlSession> {
         target: `${c.host}:${c.port}/${c.database}`,
         host: c.host,
         secrets: c.password ? [c.password] : [],
-        userQuery: typeof def.query === 'string' ? def.query : null,
       }),
     );
   }

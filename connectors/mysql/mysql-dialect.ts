@@ -25,7 +25,22 @@ export function mysqlTimestamp(iso: string): string {
  */
 export const mysqlDialect: SqlDialect = {
   name: 'MySQL',
-  lexer: { backslashEscapes: true, dollarQuotes: false, hashComments: true, backticks: true, nestedComments: false },
+  lexer: {
+    backslashInSingle: true,
+    backslashInDouble: true,
+    escapeStrings: false,
+    doubledQuotes: true,
+    doubleQuotes: 'identifier',
+    backticks: true,
+    dollarQuotes: false,
+    nestedComments: false,
+    dashComments: 'before-space',
+    hashComments: true,
+    slashComments: false,
+    executableComments: true,
+    unicodeEscapes: false,
+    placeholders: true,
+  },
   keyset: 'split',
   quoteIdentifier,
   quoteTable(name: string): string {

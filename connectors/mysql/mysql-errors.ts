@@ -3,15 +3,12 @@
  * with a message that says what to check.
  */
 import { ConnectorError, type ConnectorErrorKind } from '../connector-error';
-import { startsWithWriteKeyword } from '../sql/sql-template';
 
 export interface MysqlErrorContext {
   /** `host:port/database`, never credentials. */
   target: string;
   host: string;
   secrets: readonly string[];
-  /** The user's query (query mode), to explain a rejected write. */
-  userQuery: string | null;
 }
 
 const AUTH = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR', 'ER_HOST_NOT_PRIVILEGED', 'ER_NOT_SUPPORTED_AUTH_MODE', 'ER_MUST_CHANGE_PASSWORD_LOGIN', 'ER_ACCOUNT_HAS_BEEN_LOCKED']);
@@ -57,9 +54,6 @@ export function toConnectorError(err: unknown, ctx: MysqlErrorContext): Error {
   }
   if (PERMISSION.has(code)) return make('permission', `${message} - grant the connector's user SELECT on what it reads`);
   if (code === 'ER_PARSE_ERROR' || code === 'ER_SYNTAX_ERROR' || e.sqlState === '42000') {
-    if (ctx.userQuery !== null && startsWithWriteKeyword(ctx.userQuery)) {
-      return make('permission', `the connector only reads: the query is not a SELECT and the database rejected it (${message}) - query mode takes a single SELECT`);
-    }
     return make('syntax', `the SQL is not valid: ${message} - check query, where and column names`);
   }
   if (TRANSIENT.has(code)) return make('transient', `MySQL at ${ctx.target} failed for now: ${message}`);

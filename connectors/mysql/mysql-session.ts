@@ -8,6 +8,10 @@
  * `?` placeholders, and strings go as `_utf8mb4 X'…'` hex literals, which mean the same whatever the
  * server's sql_mode (NO_BACKSLASH_ESCAPES, ANSI_QUOTES) and need no escaping at all.
  *
+ * Read-only three times over: multiple statements stay off (one statement per query, whatever its text
+ * says), every statement runs in a READ ONLY transaction, and the session itself is read-only by default, so
+ * not even a new transaction could write.
+ *
  * Keyset pages run one short transaction each. Streamed reads keep one transaction open around a mysql2
  * row stream; stopping early destroys the connection (the rest of the result cannot be skipped cheaply).
  */
@@ -17,7 +21,7 @@ import { nodeTlsOptions } from '../connection-checks';
 import type { SqlColumn } from '../sql/sql-dialect';
 import type { Statement, StatementBuilder } from '../sql/sql-keyset';
 import type { SqlSession } from '../sql/sql-reader';
-import type { MysqlConnection } from './mysql-config';
+import { mysqlReachOptions, type MysqlConnection } from './mysql-config';
 import { toConnectorError, type MysqlErrorContext } from './mysql-errors';
 import { mysqlColumn, rowConverter, type MysqlField } from './mysql-types';
 
@@ -53,6 +57,13 @@ function wireValues(values: readonly unknown[]): QueryValues {
   return values.map((v) => (typeof v === 'string' ? new Utf8Literal(v) : v)) as QueryValues;
 }
 
+/** The rows of a result, converted; none for a statement that returns no result set. */
+function rowsOf([result, fields]: [mysql.RowDataPacket[], mysql.FieldPacket[]]): Row[] {
+  if (!Array.isArray(fields)) return [];
+  rowConverter(fields as unknown as MysqlField[])?.(result);
+  return result;
+}
+
 function splitTable(table: string): [string | null, string] {
   const dot = table.indexOf('.');
   return dot < 0 ? [null, table] : [table.slice(0, dot), table.slice(dot + 1)];
@@ -62,7 +73,7 @@ export class MysqlSession implements SqlSession {
   private readonly connection: MysqlConnection;
   private readonly errors: MysqlErrorContext;
   private pool: mysql.Pool | null = null;
-  /** Core connections whose session is set up (time zone). */
+  /** Core connections whose session is set up (time zone, read-only). */
   private readonly ready = new WeakSet<object>();
 
   constructor(connection: MysqlConnection, errors: MysqlErrorContext) {
@@ -75,8 +86,7 @@ export class MysqlSession implements SqlSession {
       let rows: Row[] = [];
       for (const build of statements) {
         const { sql, values } = build(limit - rows.length);
-        const [result, fields] = await conn.query<mysql.RowDataPacket[]>(sql, wireValues(values));
-        rowConverter(fields as unknown as MysqlField[])?.(result);
+        const result = rowsOf(await conn.query<mysql.RowDataPacket[]>(sql, wireValues(values)));
         rows = rows.length === 0 ? result : rows.concat(result);
         if (rows.length >= limit) break;
       }
@@ -154,11 +164,7 @@ export class MysqlSession implements SqlSession {
 
   /** One statement in a read-only transaction. */
   async query<T extends Row>(sql: string, values: unknown[] = []): Promise<T[]> {
-    return this.readOnly(async (conn) => {
-      const [rows, fields] = await conn.query<mysql.RowDataPacket[]>(sql, wireValues(values));
-      rowConverter(fields as unknown as MysqlField[])?.(rows);
-      return rows as T[];
-    });
+    return this.readOnly(async (conn) => rowsOf(await conn.query<mysql.RowDataPacket[]>(sql, wireValues(values))) as T[]);
   }
 
   async close(): Promise<void> {
@@ -202,6 +208,7 @@ export class MysqlSession implements SqlSession {
       try {
         // TIMESTAMP values in UTC; the statement timeout stays the server's.
         await conn.query("SET time_zone = '+00:00'");
+        await conn.query('SET SESSION TRANSACTION READ ONLY');
       } catch (err) {
         conn.connection.destroy();
         throw toConnectorError(err, this.errors);
@@ -233,6 +240,7 @@ export class MysqlSession implements SqlSession {
       jsonStrings: false,
       multipleStatements: false,
       enableKeepAlive: true,
+      ...mysqlReachOptions(c),
     });
     return this.pool;
   }

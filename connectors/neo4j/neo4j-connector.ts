@@ -1,8 +1,10 @@
 import neo4j, { type Driver, type Session } from 'neo4j-driver';
+import { ConfigError } from '../config-error';
 import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from '../contract';
 import type { ConnectorDefinition } from '../connector-config';
 import type { Neo4jConnection } from './neo4j-config';
 import { toConnectorError, type Neo4jErrorContext } from './neo4j-errors';
+import { neo4jReadOnlyIssues, planOf } from './neo4j-read-only';
 import { readNeo4j, type Neo4jReadSession, type Neo4jStatement } from './neo4j-reader';
 import { resolveNeo4jSource, sampleColumns, SAMPLE_SIZE, type Neo4jSource, type RunRead } from './neo4j-source';
 import { fromNeo4j } from './neo4j-types';
@@ -97,6 +99,9 @@ export class Neo4jConnector implements SourceConnector, Neo4jReadSession {
   }
 
   private neo4jSource(): Promise<Neo4jSource> {
+    // Checked before every use, not only at validation: the definition may predate a rule.
+    const issues = neo4jReadOnlyIssues(this.def);
+    if (issues.length) return Promise.reject(new ConfigError(issues));
     if (this.source) return this.source;
     const source = resolveNeo4jSource(this.runRead, this.def);
     this.source = source;
@@ -119,7 +124,7 @@ export class Neo4jConnector implements SourceConnector, Neo4jReadSession {
         // EXPLAIN returns no records: the column names come from the result header.
         const keys = (await result.keys()).map(String);
         const { records, summary } = await result;
-        return { rows: records.map((r) => r.toObject() as Record<string, unknown>), keys, queryType: summary.queryType };
+        return { rows: records.map((r) => r.toObject() as Record<string, unknown>), keys, plan: planOf(summary) };
       });
     } catch (err) {
       throw toConnectorError(err, this.ctx);

@@ -25,7 +25,7 @@ import type { Cursor, CursorScalar, ReadPlan, Row, RowBatch } from '../contract'
 import { effectiveLagSeconds, lastPullInstant, type ConnectorDefinition } from '../connector-config';
 import { ConnectorError } from '../connector-error';
 import { isIsoTimestamp, subtractSeconds } from '../iso-time';
-import { bareQuery, ELEMENT_ID_FIELD, quoteName, type Neo4jField, type Neo4jSource } from './neo4j-source';
+import { bareQuery, ELEMENT_ID_FIELD, quoteName, userCondition, type Neo4jField, type Neo4jSource } from './neo4j-source';
 import { fromMap, isoToDateTime, isoToTemporal, type Neo4jKind } from './neo4j-types';
 
 export interface Neo4jStatement {
@@ -191,7 +191,7 @@ function afterBranches(order: readonly Neo4jField[], after: readonly CursorScala
 /** The label's nodes matching `conditions` and, when given, one of `branches`, in `order` (a page when ordered). */
 function labelStatement(source: Neo4jSource, conditions: string[], order: readonly Neo4jField[], params: Params | null, branches: string[][] | null = null, hinted = false): Neo4jStatement {
   const label = quoteName(source.label as string);
-  const shared = source.where ? [`(${source.where})`, ...conditions] : conditions;
+  const shared = source.where ? [userCondition(source.where), ...conditions] : conditions;
   const byOrder = order.length ? `\nORDER BY ${order.map((f) => f.expr).join(', ')}\nLIMIT $limit` : '';
   const match = (extra: string[]) => {
     const all = [...shared, ...extra];

@@ -9,6 +9,7 @@ import type { SourceTable } from '../contract';
 import type { ConnectorDefinition } from '../connector-config';
 import { ConnectorError } from '../connector-error';
 import { EPOCH_ISO } from '../iso-time';
+import { checkPlan, type Neo4jPlan } from './neo4j-read-only';
 import { isoToDateTime, neo4jKind, type Neo4jKind } from './neo4j-types';
 
 /** How a config names the node's element id as a key (`primary_key`, `cursor.tiebreaker`). */
@@ -48,8 +49,8 @@ export interface Neo4jSource {
   description: string;
 }
 
-/** Runs one read statement and returns its records as plain objects of driver values. */
-export type RunRead = (cypher: string, params?: Record<string, unknown>) => Promise<{ rows: Array<Record<string, unknown>>; keys: string[]; queryType: string | undefined }>;
+/** Runs one read statement and returns its records as plain objects of driver values, and its plan. */
+export type RunRead = (cypher: string, params?: Record<string, unknown>) => Promise<{ rows: Array<Record<string, unknown>>; keys: string[]; plan: Neo4jPlan }>;
 
 export function quoteName(name: string): string {
   return `\`${name.replaceAll('`', '``')}\``;
@@ -74,6 +75,10 @@ async function resolveLabel(run: RunRead, def: ConnectorDefinition, label: strin
   );
   const discovered = constraints.length === 1 ? ((constraints[0] as { properties: string[] }).properties) : [];
   const n = `(n:${quoteName(label)})`;
+  if (typeof def.where === 'string') {
+    const explained = await run(`EXPLAIN MATCH ${n} WHERE ${userCondition(def.where)} RETURN n`, placeholderParams());
+    checkPlan(explained.plan, await homeDatabase(run), 'where');
+  }
   const { rows: sample } = await run(`MATCH ${n} RETURN properties(n) AS p LIMIT ${SAMPLE_SIZE}`);
   const props = sample.map((r) => r.p as Record<string, unknown>);
   const empty = props.length === 0;
@@ -136,9 +141,7 @@ async function resolveLabel(run: RunRead, def: ConnectorDefinition, label: strin
 
 async function resolveQuery(run: RunRead, def: ConnectorDefinition, query: string): Promise<Neo4jSource> {
   const explained = await run(`EXPLAIN ${query}`, placeholderParams());
-  if (explained.queryType !== undefined && explained.queryType !== 'r') {
-    throw new ConnectorError('permission', `the connector only reads, and this query writes (Neo4j plans it as query type "${explained.queryType}") - query mode takes a read-only Cypher query`);
-  }
+  checkPlan(explained.plan, await homeDatabase(run), 'query');
   const keys = explained.keys;
   const find = (name: string, setting: string) => {
     if (!keys.includes(name)) throw new ConnectorError('not_found', `${setting} "${name}" is not a column the query returns (${keys.join(', ')}) - return it from the query`);
@@ -173,6 +176,19 @@ async function resolveQuery(run: RunRead, def: ConnectorDefinition, query: strin
     settled,
     description: 'the query',
   };
+}
+
+/**
+ * The user's `where` as one condition. The line break keeps a trailing `// comment` from hiding the closing
+ * parenthesis; the text itself cannot close it (its brackets are balanced: see neo4j-read-only.ts).
+ */
+export function userCondition(where: string): string {
+  return `(${where}\n)`;
+}
+
+/** The database the connector's statements run on (connection_config.database, or the user's home database). */
+async function homeDatabase(run: RunRead): Promise<string | undefined> {
+  return (await run('EXPLAIN RETURN 1 AS home')).plan.database;
 }
 
 /** Parameters a query may use, bound to "from the beginning" values for EXPLAIN and sampling. */

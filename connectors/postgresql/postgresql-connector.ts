@@ -3,6 +3,7 @@ import { SqlConnector, type CatalogColumn } from '../sql/sql-connector';
 import { describeStatement, resolveSqlSource, type SqlSource } from '../sql/sql-source';
 import { describeDsn, type PostgresqlConnection } from './postgresql-config';
 import { postgresqlDialect } from './postgresql-dialect';
+import { postgresqlReadOnly } from './postgresql-read-only';
 import { PostgresqlSession } from './postgresql-session';
 
 const CLOCK_QUERY = `SELECT to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS now`;
@@ -23,6 +24,7 @@ ORDER BY n.nspname, c.relname, a.attnum`;
 /** Reads one PostgreSQL table or query (see connectors/README.md). */
 export class PostgresqlConnector extends SqlConnector<PostgresqlSession> {
   protected readonly clockQuery = CLOCK_QUERY;
+  protected readonly readOnly = postgresqlReadOnly;
 
   constructor(def: ConnectorDefinition) {
     const connection = def.connection_config as unknown as PostgresqlConnection;
@@ -33,7 +35,6 @@ export class PostgresqlConnector extends SqlConnector<PostgresqlSession> {
         target: dsn.target,
         host: dsn.host,
         secrets: dsn.secrets,
-        userQuery: typeof def.query === 'string' ? def.query : null,
       }),
     );
   }

@@ -11,7 +11,22 @@ function quoteIdentifier(name: string): string {
  */
 export const postgresqlDialect: SqlDialect = {
   name: 'PostgreSQL',
-  lexer: { backslashEscapes: false, dollarQuotes: true, hashComments: false, backticks: false, nestedComments: true },
+  lexer: {
+    backslashInSingle: false,
+    backslashInDouble: false,
+    escapeStrings: true,
+    doubledQuotes: true,
+    doubleQuotes: 'identifier',
+    backticks: false,
+    dollarQuotes: true,
+    nestedComments: true,
+    dashComments: 'always',
+    hashComments: false,
+    slashComments: false,
+    executableComments: false,
+    unicodeEscapes: false,
+    placeholders: true,
+  },
   keyset: 'row-value',
   quoteIdentifier,
   quoteTable(name: string): string {

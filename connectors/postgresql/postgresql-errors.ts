@@ -3,15 +3,12 @@
  * or Node error code, with a message that says what to check.
  */
 import { ConnectorError, type ConnectorErrorKind } from '../connector-error';
-import { startsWithWriteKeyword } from '../sql/sql-template';
 
 export interface PgErrorContext {
   /** `host:port/database`, never credentials. */
   target: string;
   host: string;
   secrets: readonly string[];
-  /** The user's query (query mode), to explain a rejected write. */
-  userQuery: string | null;
 }
 
 interface DriverError {
@@ -66,8 +63,8 @@ function fromSqlState(
     return make('permission', `the connector only reads (READ ONLY transaction) and the database refused a write: ${message} - query mode takes a single SELECT`);
   }
   if (code === '42501') return make('permission', `${message} - grant the connector's user SELECT on what it reads`);
-  if (code === '42601' && ctx.userQuery !== null && startsWithWriteKeyword(ctx.userQuery)) {
-    return make('permission', `the connector only reads: the query is not a SELECT and the database rejected it (${message}) - query mode takes a single SELECT`);
+  if (code === '42601' && /multiple commands/.test(message)) {
+    return make('syntax', `the connector runs one statement at a time and the database refused several (${message}) - remove the ";" and what follows it`);
   }
   // No error position: it counts from the statement the connector wrapped around the user's SQL.
   if (cls === '42') return make('syntax', `the SQL is not valid: ${message} - check query, where and column names`);

@@ -2,20 +2,28 @@
  * The PostgreSQL side of the shared SQL reader: a small pg pool owned by one connector, with the
  * connector's own type parsers, and every statement inside `BEGIN READ ONLY … COMMIT`.
  *
+ * Read-only three times over: each statement that holds a tenant's text goes through the extended query
+ * protocol, which runs exactly one statement (the simple protocol, pg's choice for a query without values,
+ * runs `…; COMMIT; UPDATE …` as written); it runs in a READ ONLY transaction; and the session itself is
+ * read-only by default, so not even a new transaction could write. The default is set after connecting,
+ * not as a startup option: pg lets a DSN's own `?options=` replace the startup options it is given.
+ *
  * Keyset pages run one short transaction each, so the source never holds an idle transaction while the
  * pull commits a batch. Streamed reads keep one transaction open around `DECLARE … CURSOR` / `FETCH n`.
  */
 import pg from 'pg';
 import type { Row } from '../contract';
-import { nodeTlsOptions } from '../connection-checks';
 import type { SqlColumn } from '../sql/sql-dialect';
 import type { Statement, StatementBuilder } from '../sql/sql-keyset';
 import type { SqlSession } from '../sql/sql-reader';
-import type { PostgresqlConnection } from './postgresql-config';
+import { postgresqlClientConfig, type PostgresqlConnection } from './postgresql-config';
+import { admitPostgresqlConnection } from './postgresql-reach';
 import { toConnectorError, type PgErrorContext } from './postgresql-errors';
 import { PgTypes, SESSION_SETTINGS } from './postgresql-types';
 
-const BEGIN = `BEGIN TRANSACTION READ ONLY; ${SESSION_SETTINGS}`;
+// standard_conforming_strings: the server reads backslashes in '…' as the read-only check did (sql-read-only.ts).
+const BEGIN = `BEGIN TRANSACTION READ ONLY; ${SESSION_SETTINGS}; SET LOCAL standard_conforming_strings = on`;
+const READ_ONLY_SESSION = 'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY';
 const CURSOR_NAME = 'qanatix_rows';
 
 const ATTRIBUTES_QUERY =
@@ -44,7 +52,7 @@ export class PostgresqlSession implements SqlSession {
       let rows: Row[] = [];
       for (const build of statements) {
         const { sql, values } = build(limit - rows.length);
-        const result = await client.query<Row>({ text: sql, values });
+        const result = await client.query<Row>(oneStatement(sql, values));
         rows = rows.length === 0 ? result.rows : rows.concat(result.rows);
         if (rows.length >= limit) break;
       }
@@ -58,10 +66,10 @@ export class PostgresqlSession implements SqlSession {
     let broken: Error | undefined;
     try {
       await this.run(client, BEGIN);
-      await this.run(client, `DECLARE ${CURSOR_NAME} NO SCROLL CURSOR FOR\n${statement.sql}`, statement.values);
+      await this.run(client, oneStatement(`DECLARE ${CURSOR_NAME} NO SCROLL CURSOR FOR\n${statement.sql}`, statement.values));
       const fetch = `FETCH FORWARD ${Math.trunc(batchSize)} FROM ${CURSOR_NAME}`;
       while (!signal.aborted) {
-        const { rows } = await this.run(client, fetch);
+        const { rows } = await this.run(client, oneStatement(fetch));
         if (rows.length) yield rows;
         if (rows.length < batchSize) break;
       }
@@ -76,18 +84,17 @@ export class PostgresqlSession implements SqlSession {
   /** Column names and types of a `LIMIT 0` statement; nullability from the catalog where a column maps to one. */
   async describe(statement: Statement): Promise<SqlColumn[]> {
     return this.readOnly(async (client) => {
-      const { fields } = await client.query({ text: statement.sql, values: statement.values });
+      const { fields } = await client.query(oneStatement(statement.sql, statement.values));
       await this.types.resolve(
         fields.map((f) => f.dataTypeID),
-        async (sql, values) => (await client.query(sql, values)).rows,
+        async (sql, values) => (await client.query(oneStatement(sql, values))).rows,
       );
       const sourced = fields.filter((f) => f.tableID > 0);
       const attributes = new Map<string, { not_null: boolean; type: string }>();
       if (sourced.length) {
-        const { rows } = await client.query<{ rel: number; num: number; not_null: boolean; type: string }>(ATTRIBUTES_QUERY, [
-          sourced.map((f) => f.tableID),
-          sourced.map((f) => f.columnID),
-        ]);
+        const { rows } = await client.query<{ rel: number; num: number; not_null: boolean; type: string }>(
+          oneStatement(ATTRIBUTES_QUERY, [sourced.map((f) => f.tableID), sourced.map((f) => f.columnID)]),
+        );
         for (const r of rows) attributes.set(`${r.rel}:${r.num}`, r);
       }
       return fields.map((f) => {
@@ -111,7 +118,7 @@ export class PostgresqlSession implements SqlSession {
 
   /** One statement in a read-only transaction. */
   async query<T extends Row>(sql: string, values: unknown[] = []): Promise<T[]> {
-    return this.readOnly(async (client) => (await client.query<T>(sql, values)).rows);
+    return this.readOnly(async (client) => (await client.query<T>(oneStatement(sql, values))).rows);
   }
 
   async close(): Promise<void> {
@@ -136,9 +143,9 @@ export class PostgresqlSession implements SqlSession {
     }
   }
 
-  private async run(client: pg.PoolClient, sql: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
+  private async run(client: pg.PoolClient, statement: string | pg.QueryConfig): Promise<pg.QueryResult<Row>> {
     try {
-      return await client.query<Row>(values ? { text: sql, values } : sql);
+      return await client.query<Row>(statement);
     } catch (err) {
       throw toConnectorError(err, this.errors);
     }
@@ -146,7 +153,9 @@ export class PostgresqlSession implements SqlSession {
 
   private async connect(): Promise<pg.PoolClient> {
     try {
-      return await this.getPool().connect();
+      const client = await this.getPool().connect();
+      await admitPostgresqlConnection(client, this.connection.reach);
+      return client;
     } catch (err) {
       throw toConnectorError(err, this.errors);
     }
@@ -156,19 +165,24 @@ export class PostgresqlSession implements SqlSession {
     if (this.pool) return this.pool;
     const c = this.connection;
     const pool = new pg.Pool({
-      connectionString: c.dsn,
-      ...(c.ssl ? { ssl: nodeTlsOptions(c.ssl) } : {}),
+      ...postgresqlClientConfig(c),
       types: this.types.pgTypes as unknown as pg.CustomTypesConfig,
       max: 2,
       idleTimeoutMillis: 10_000,
       connectionTimeoutMillis: c.connect_timeout_seconds * 1000,
       application_name: 'qanatix-connector',
+      onConnect: (client) => client.query(READ_ONLY_SESSION),
     });
     // An idle client that loses its server is dropped from the pool; the next checkout reconnects.
     pool.on('error', () => {});
     this.pool = pool;
     return pool;
   }
+}
+
+/** A statement for the extended query protocol: one statement, whatever its text says (pg would pick the simple one without values). */
+function oneStatement(text: string, values: unknown[] = []): pg.QueryConfig {
+  return { text, values, queryMode: 'extended' } as pg.QueryConfig;
 }
 
 /** Rolls back after a failure; a client that cannot even do that is returned as broken (destroyed). */

@@ -1,7 +1,9 @@
+import { ConfigError } from '../config-error';
 import type { ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../contract';
 import type { ConnectorDefinition } from '../connector-config';
 import { EPOCH_ISO } from '../iso-time';
 import { lastPullInstant } from '../connector-config';
+import { sqlReadOnlyIssues, type SqlReadOnlyRules } from './sql-read-only';
 import { readSql, type SqlSession } from './sql-reader';
 import { describeSqlSource, type SqlSource } from './sql-source';
 
@@ -24,7 +26,8 @@ export interface CatalogColumn {
 /**
  * Everything the SQL connectors share: the source is described once per connector (lazily, again after a
  * failure), reads go through the one SQL reader, and discovery groups catalog rows into tables. A source
- * supplies its session, its clock query, its catalog query and how it describes a definition.
+ * supplies its session, its clock query, its catalog query, how it describes a definition and what it refuses
+ * in a query (checked again here, before anything runs: the definition may predate a rule).
  */
 export abstract class SqlConnector<S extends SqlConnectorSession> implements SourceConnector {
   private source: Promise<SqlSource> | null = null;
@@ -40,6 +43,7 @@ export abstract class SqlConnector<S extends SqlConnectorSession> implements Sou
   protected abstract readonly clockQuery: string;
   /** The readable columns of the source, one row each. */
   protected abstract catalog(): Promise<CatalogColumn[]>;
+  protected abstract readonly readOnly: SqlReadOnlyRules;
 
   async check(): Promise<void> {
     await this.sqlSource();
@@ -84,6 +88,8 @@ export abstract class SqlConnector<S extends SqlConnectorSession> implements Sou
   }
 
   private sqlSource(plan?: ReadPlan): Promise<SqlSource> {
+    const issues = sqlReadOnlyIssues(this.def, this.readOnly);
+    if (issues.length) return Promise.reject(new ConfigError(issues));
     this.source ??= this.describeSource(plan ? lastPullInstant(this.def, plan) : EPOCH_ISO);
     this.source.catch(() => {
       this.source = null;

@@ -3,7 +3,7 @@
  * cursor value back, and which keyset predicate its optimiser turns into an index range.
  */
 import type { CursorScalar } from '../contract';
-import type { SqlLexerRules } from './sql-template';
+import type { LexerRules } from './sql-lexer';
 
 /**
  * How a column's values order and bind, decided from its source type.
@@ -39,7 +39,8 @@ export function isTemporal(kind: ColumnKind): boolean {
 export interface SqlDialect {
   /** For messages: `PostgreSQL`, `MySQL`. */
   readonly name: string;
-  readonly lexer: SqlLexerRules;
+  /** How the server reads SQL text by default (`:last_pull` templates). */
+  readonly lexer: LexerRules;
   /**
    * `row-value`: one `(c, k) > ($1, $2)` predicate (PostgreSQL plans it as one index range).
    * `split`: one statement per key prefix, `c = ? AND k > ?` then `c > ?` (MariaDB/MySQL do not turn a

@@ -16,7 +16,7 @@ import { ConnectorError } from '../connector-error';
 import { isIsoTimestamp, subtractSeconds } from '../iso-time';
 import { isTemporal, SqlParams, type SqlColumn } from './sql-dialect';
 import { pageStatements, type PageQuery, type Statement, type StatementBuilder } from './sql-keyset';
-import type { SqlSource } from './sql-source';
+import { userCondition, type SqlSource } from './sql-source';
 import { renderSqlTemplate } from './sql-template';
 
 export interface SqlSession {
@@ -37,7 +37,7 @@ export async function* readSql(session: SqlSession, source: SqlSource, def: Conn
   const bindLastPull = (params: SqlParams) => () => params.add(lastPull);
   const head = (params: SqlParams) => `SELECT ${source.select} FROM ${renderSqlTemplate(source.from, bindLastPull(params))}`;
   const where = source.where;
-  const userFilters = where ? [(params: SqlParams) => `(${renderSqlTemplate(where, bindLastPull(params))})`] : [];
+  const userFilters = where ? [(params: SqlParams) => userCondition(where, bindLastPull(params))] : [];
 
   const cursorColumn = source.cursor;
   if (cursorColumn === null || (source.key.length === 0 && plan.mode === 'full')) {

@@ -47,6 +47,14 @@ export function queryTemplate(dialect: SqlDialect, def: ConnectorDefinition): Sq
   return typeof def.query === 'string' ? parseSqlTemplate(def.query, dialect.lexer) : null;
 }
 
+/**
+ * The user's `where` as one condition. The line break keeps a trailing `-- comment` from hiding the closing
+ * parenthesis; the text itself cannot close it (its brackets are balanced: see sql-read-only.ts).
+ */
+export function userCondition(where: SqlTemplate, placeholder: () => string): string {
+  return `(${renderSqlTemplate(where, placeholder)}\n)`;
+}
+
 function whereTemplate(dialect: SqlDialect, def: ConnectorDefinition): SqlTemplate | null {
   return typeof def.where === 'string' ? parseSqlTemplate(def.where, dialect.lexer) : null;
 }
@@ -57,7 +65,7 @@ export function describeStatement(dialect: SqlDialect, def: ConnectorDefinition,
   const bindLastPull = () => params.add(lastPull);
   let sql = `SELECT * FROM ${renderSqlTemplate(fromTemplate(dialect, def), bindLastPull)}`;
   const where = whereTemplate(dialect, def);
-  if (where) sql += `\nWHERE (${renderSqlTemplate(where, bindLastPull)})`;
+  if (where) sql += `\nWHERE ${userCondition(where, bindLastPull)}`;
   sql += '\nLIMIT 0';
   return { sql, values: params.values };
 }

@@ -2,14 +2,17 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Queue } from 'bullmq';
-import type pg from 'pg';
+import pg from 'pg';
 import type { PullJobData } from '../../jobs/pull-queue';
 import type { SecretBox } from '../crypto/secret-box';
 import { authenticateKey, hasScope, type Principal, type Scope } from '../auth/api-keys';
+import { authenticateOperator, looksLikeOperatorToken, type Operator } from '../auth/operator-credentials';
 import type { Config } from '../config';
 import { HttpError } from './http-error';
 import { parseJsonBody } from './json-body';
 import { PendingRecords } from './pending-records';
+import { unstorableValues } from './request-values';
+import { standardResponses } from './standard-responses';
 import { bullBoardRoutes } from './bull-board';
 import { authKeysRoutes } from './routes/auth-keys';
 import { connectorsRoutes } from './routes/connectors';
@@ -24,14 +27,21 @@ import { streamRoutes } from './routes/stream';
 
 declare module 'fastify' {
   interface FastifyRequest {
+    /** The tenant key's holder; set on routes with `scopes`. */
     principal?: Principal;
+    /** Set instead of `principal` when an operator credential was admitted (routes with `operator`). */
+    operator?: Operator;
     rawBody?: Buffer;
   }
   interface FastifyContextConfig {
-    /** Any one of these scopes admits the request (`admin` admits everything); absent: public route. */
+    /** Any one of these scopes admits a tenant key (`admin` admits everything); neither this nor `operator`: public route. */
     scopes?: Scope[];
+    /** An operator credential is admitted too; without `scopes`, only an operator credential gets in. */
+    operator?: boolean;
     /** The handler gets the raw body bytes (signature checks) and parses them itself. */
     rawBody?: boolean;
+    /** The body carries records: text the database cannot store sends its record to the DLQ, not the request back. */
+    records?: boolean;
   }
   interface FastifyInstance {
     pool: pg.Pool;
@@ -40,7 +50,16 @@ declare module 'fastify' {
     box: SecretBox;
     /** Absent when the API runs without Redis: pulls cannot be queued then. */
     pullQueue: Queue<PullJobData> | null;
+    /** Every route served, with its access rule, in registration order: what a check of the trust boundary walks. */
+    routeTable: ServedRoute[];
   }
+}
+
+export interface ServedRoute {
+  method: string;
+  url: string;
+  scopes: Scope[] | null;
+  operator: boolean;
 }
 
 export const MAX_BODY_BYTES = 50 * 1024 * 1024;
@@ -67,6 +86,16 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.decorate('pending', new PendingRecords(opts.config.maxPendingRecords));
   app.decorate('box', opts.box);
   app.decorate('pullQueue', opts.pullQueue ?? null);
+  const routeTable: ServedRoute[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (r) => {
+    const config = (r.config ?? {}) as { scopes?: Scope[]; operator?: boolean };
+    for (const method of [r.method].flat()) routeTable.push({ method, url: r.url, scopes: config.scopes ?? null, operator: config.operator ?? false });
+  });
+  // Response schemas document the API and are checked by the fuzz and the tests; bodies go out exactly as the
+  // handler built them, so a schema can never silently drop or coerce a field.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.addHook('onRoute', standardResponses);
 
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
@@ -81,18 +110,41 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
-    const scopes = req.routeOptions.config.scopes;
-    if (!scopes) return;
+    const { scopes, operator } = req.routeOptions.config;
+    if (!scopes && !operator) return;
     const header = req.headers.authorization;
     if (!header || !/^Bearer\s+/i.test(header)) {
-      throw new HttpError(401, 'Missing API key: send the header "Authorization: Bearer sk_live_…".', { 'www-authenticate': 'Bearer' });
+      const detail = scopes
+        ? 'Missing API key: send the header "Authorization: Bearer sk_live_…".'
+        : 'Missing operator credential: send the header "Authorization: Bearer op_live_…" ("qanatix operator create" makes one).';
+      throw new HttpError(401, detail, { 'www-authenticate': 'Bearer' });
     }
-    const principal = await authenticateKey(app.pool, app.config.apiKeySalt, header.replace(/^Bearer\s+/i, '').trim());
+    const token = header.replace(/^Bearer\s+/i, '').trim();
+    if (looksLikeOperatorToken(token)) {
+      const op = await authenticateOperator(app.pool, app.config.apiKeySalt, token);
+      if (!op) throw new HttpError(401, 'Invalid or revoked operator credential.', { 'www-authenticate': 'Bearer' });
+      if (!operator) throw new HttpError(403, "An operator credential reaches no tenant's data; use an API key of the tenant.");
+      req.operator = op;
+      return;
+    }
+    const principal = await authenticateKey(app.pool, app.config.apiKeySalt, token);
     if (!principal) throw new HttpError(401, 'Invalid, revoked or expired API key.', { 'www-authenticate': 'Bearer' });
+    if (!scopes) {
+      throw new HttpError(403, 'This is an installation-wide operation: it needs an operator credential ("qanatix operator create"), which no tenant API key carries.');
+    }
     if (!hasScope(principal, scopes)) {
       throw new HttpError(403, `This API key lacks the scope this endpoint needs (${scopes.join(' or ')}); create a key with it.`);
     }
     req.principal = principal;
+  });
+
+  // One rule for every route, after the schemas have coerced the input: text PostgreSQL would refuse (NUL, lone
+  // surrogates) and numbers that are not finite are a 422 naming where they are, never a 500 from deep inside a
+  // query. Bodies of records are the core's: a bad record goes to the DLQ and the rest of the batch lands.
+  app.addHook('preHandler', async (req) => {
+    const problems = [...unstorableValues(req.params, 'params'), ...unstorableValues(req.query, 'querystring')];
+    if (!req.routeOptions.config.records) problems.push(...unstorableValues(req.body, 'body'));
+    if (problems.length) throw new HttpError(422, problems);
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: Array<{ instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }>; validationContext?: string }, req, reply) => {
@@ -107,12 +159,19 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       });
       return reply.code(422).send({ detail });
     }
+    if (err instanceof pg.DatabaseError && /^(22|54)/.test(err.code ?? '')) {
+      // A value the database cannot hold (out of range, malformed, too large) that no check before it caught.
+      req.log.warn({ sqlstate: err.code, route: req.routeOptions.url }, 'the database refused a value of the request');
+      const msg = `the database refused a value of this request: ${err.message.slice(0, 300)}`;
+      return reply.code(422).send({ detail: [{ loc: ['request'], msg, type: `value_error.sqlstate_${err.code}` }] });
+    }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.code(413).send({ detail: `The request body is larger than the ${MAX_BODY_BYTES / 1024 / 1024} MB limit; split it, or use the NDJSON stream endpoint.` });
     }
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return reply.code(415).send({ detail: `Unsupported Content-Type "${req.headers['content-type'] ?? ''}"; send application/json (application/x-ndjson for streams).` });
     }
+    if (err.statusCode === 422) return reply.code(422).send({ detail: [{ loc: ['request'], msg: err.message, type: 'value_error' }] });
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send({ detail: err.message });
     }

@@ -4,6 +4,7 @@ import mysql from 'mysql2/promise';
 import neo4j from 'neo4j-driver';
 import pg from 'pg';
 import { createApiKey, ensureTenant } from '../auth/api-keys';
+import { createOperator, revokeOperator } from '../auth/operator-credentials';
 import { loadConfig } from '../config';
 import { projectPath } from '../project-path';
 import { startRoles } from '../server';
@@ -109,6 +110,9 @@ export async function demo(args: string[]): Promise<number> {
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 2 });
   const tenantId = await ensureTenant(pool, 'demo');
   const key = (await createApiKey(pool, config.apiKeySalt, tenantId, 'demo', ['admin'])).key;
+  // The board and /metrics are installation-wide: they take an operator credential, not the tenant's key.
+  await revokeOperator(pool, 'demo');
+  const operator = (await createOperator(pool, config.apiKeySalt, 'demo')).token;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- demo responses are read field by field
   const api = async (method: string, path: string, body?: unknown): Promise<any> => {
     const res = await fetch(`${base}/api/v1${path}`, {
@@ -171,8 +175,8 @@ Done in ${seconds} s. Where to look:
   API           ${base}/api/v1/openapi.json        (Authorization: Bearer ${key})
   entities      curl -H "Authorization: Bearer ${key}" "${base}/api/v1/entities?vertical=demo&limit=5"
   runs          curl -H "Authorization: Bearer ${key}" ${base}/api/v1/connectors/${products.id}/runs
-  Bull Board    ${base}/admin/queues                (user admin, password: the key)
-  metrics       ${base}/metrics
+  Bull Board    ${base}/admin/queues                (user demo, password: ${operator})
+  metrics       curl -H "Authorization: Bearer ${operator}" ${base}/metrics
   CLI           QANATIX_URL=${base} QANATIX_API_KEY=${key} ./bin/qanatix.mjs queues
 `);
   if (values.exit) {

@@ -13,10 +13,12 @@ Run:
 
 Operate (over the API: QANATIX_URL, QANATIX_API_KEY):
   keys create|list|revoke     API keys (create talks to DATABASE_URL directly)
+  operator create|list|revoke operator credentials for installation-wide operations (DATABASE_URL)
   connectors apply|list|get|test|delete
   pull <connector> [--full] [--wait]
   runs <connector>
-  queues [--watch]
+  queues [--watch]            a tenant key sees its own jobs; an operator credential sees all
+  queues pause|resume|clean   installation-wide: needs an operator credential in QANATIX_API_KEY
   retry <job-id>
 
 Exit codes: 0 done, 1 failed (or the run failed), 2 wrong usage, 3 API unreachable or key refused.`;
@@ -31,6 +33,7 @@ const ROLE_HELP = {
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   migrate: async (a) => (await import('./migrate-command')).migrateCommand(a),
   keys: async (a) => (await import('./keys-command')).keysCommand(a),
+  operator: async (a) => (await import('./operator-command')).operatorCommand(a),
   connectors: async (a) => (await import('./connectors-command')).connectorsCommand(a),
   pull: async (a) => (await import('./pull-command')).pullCommand(a),
   runs: async (a) => (await import('./pull-command')).runsCommand(a),

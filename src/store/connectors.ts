@@ -134,9 +134,15 @@ export async function deleteConnector(db: Queryable, tenantId: string, id: strin
   return (rowCount ?? 0) > 0;
 }
 
-/** For a worker: the connector by id alone (jobs carry ids only), credentials opened. */
-export async function loadConnectorForRun(db: Queryable, box: SecretBox, id: string): Promise<ConnectorForRun | null> {
-  const { rows } = await db.query<Row>('select * from connectors where id = $1', [id]);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * For a run: the connector with its credentials opened. With `tenantId` (always, for a job read from Redis) it is
+ * found only when it belongs to that tenant; ids that are not UUIDs find nothing.
+ */
+export async function loadConnectorForRun(db: Queryable, box: SecretBox, id: string, tenantId?: string): Promise<ConnectorForRun | null> {
+  if (!UUID.test(id) || (tenantId !== undefined && !UUID.test(tenantId))) return null;
+  const { rows } = await db.query<Row>('select * from connectors where id = $1 and ($2::uuid is null or tenant_id = $2)', [id, tenantId ?? null]);
   const r = rows[0];
   if (!r) return null;
   return {
@@ -149,6 +155,13 @@ export async function loadConnectorForRun(db: Queryable, box: SecretBox, id: str
     connectionConfig: JSON.parse(box.open(r.connection_config_sealed, owner(r.id))),
     settings: r.settings,
   };
+}
+
+/** True when the run exists and belongs to this connector of this tenant. */
+export async function runBelongsTo(db: Queryable, runId: string, connectorId: string, tenantId: string): Promise<boolean> {
+  if (![runId, connectorId, tenantId].every((v) => UUID.test(v))) return false;
+  const { rowCount } = await db.query('select 1 from connector_runs where id = $1 and connector_id = $2 and tenant_id = $3', [runId, connectorId, tenantId]);
+  return (rowCount ?? 0) > 0;
 }
 
 export interface ConnectorState {

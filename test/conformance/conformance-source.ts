@@ -47,11 +47,17 @@ export interface TypeCase {
   expected: unknown;
 }
 
-/** A query that tries to write; the source must refuse it. */
+/** A query that tries to write; the connector or the source must refuse it. */
 export interface WriteAttempt {
   label: string;
   /** Merged into the definition (`query`, maybe `cursor`). */
   overrides: Record<string, unknown>;
+  /**
+   * Who refuses it: `validation` (the definition is refused before anything reaches the source) or `source`
+   * (the text passes the connector's checks and the source refuses to write: a READ ONLY transaction, Neo4j's
+   * plan and access mode).
+   */
+  refusedBy: 'validation' | 'source';
 }
 
 export interface OpenTransaction {
@@ -80,7 +86,7 @@ export interface ConformanceSource {
   lastPullQuery(table: string): unknown;
   /** Query mode: `id, name, updated_at` of `table`, for reading with a cursor around the query. */
   projectionQuery(table: string): unknown;
-  /** Queries that write to `table` (INSERT, UPDATE, a writing CTE or function, …). */
+  /** Queries that write to `table` (INSERT, UPDATE, a writing CTE or function, a second statement, …). */
   writeAttempts(table: string): Promise<WriteAttempt[]>;
   /** A query the source rejects as malformed. */
   syntaxErrorQuery: unknown;
@@ -109,11 +115,11 @@ export interface ConformanceCapabilities {
   /** Whether a column can hold NULL; where it cannot (Neo4j removes a property set to null) NULL reads as absent. */
   storesNull?: boolean;
   /**
-   * Time allowed for the case that resumes from every batch's cursor in separate reads (1,430 queries at batch
-   * size 7). A server that scans the whole table for every range query (FerretDB) needs far longer than the
-   * default; the case itself is the same.
+   * Rows of the keyset paging table (default 10,000, of which 40% share one cursor value). A server that scans the
+   * whole collection for every range query (FerretDB) gets fewer rows of the same shape, so that the case that
+   * resumes from every batch's cursor in separate reads (rows / 7 queries) stays quick.
    */
-  separateReadsTimeoutMs?: number;
+  pagingRows?: number;
 }
 
 export interface ConformanceFactory {

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../../../connectors/config-error';
 import { ConnectorError } from '../../../connectors/connector-error';
-import { createConnector, validateConnectorConfig } from '../../../connectors/registry';
+import { checkSourceReach, createConnector, validateConnectorConfig } from '../../../connectors/registry';
+import { SourceDeniedError } from '../../../connectors/source-denied-error';
 import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
 import { armSchedule, disarmSchedule } from '../../../jobs/schedule-reconciler';
 import { scheduleProblem } from '../../../jobs/schedule';
@@ -19,8 +20,9 @@ import {
   type ConnectorInput,
 } from '../../store/connectors';
 import { canonicalJson } from '../../core/canonical-json';
+import { sourcePolicy } from '../../source-policy';
 import { HttpError, notFound } from '../http-error';
-import { idParams, NAME_PATTERN } from '../schemas';
+import { errorResponse, idParams, NAME_PATTERN, noContent, nullableTimestamp, timestamp, uuid } from '../schemas';
 
 type Problem = { loc: Array<string | number>; msg: string; type: string };
 
@@ -44,7 +46,7 @@ function toInput(body: Record<string, unknown>): ConnectorInput {
     if (typeof schedule !== 'string') need('schedule', false, 'schedule must be a cron string such as "*/15 * * * *", or null');
     else if (typeof timezone === 'string') {
       const problem = scheduleProblem(schedule, timezone);
-      if (problem) problems.push({ loc: ['body', problem.includes('time zone') ? 'timezone' : 'schedule'], msg: problem, type: 'value_error' });
+      if (problem) problems.push({ loc: ['body', problem.field], msg: problem.msg, type: 'value_error' });
     }
   }
   need('enabled', body.enabled === undefined || typeof body.enabled === 'boolean', 'enabled must be true or false');
@@ -83,6 +85,89 @@ function changedFields(before: ConnectorInput | null, after: ConnectorInput): st
   return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => a[k] !== b[k]).sort();
 }
 
+const connectorView = {
+  type: 'object',
+  description: 'the definition as given, with connection_config redacted: every setting of the connector type is a field too',
+  required: ['id', 'name', 'connector_type', 'vertical', 'entity_type', 'connection_config', 'schedule', 'timezone', 'enabled', 'created_at', 'updated_at'],
+  properties: {
+    id: uuid,
+    name: { type: 'string' },
+    connector_type: { type: 'string' },
+    vertical: { type: 'string' },
+    entity_type: { type: 'string' },
+    connection_config: { type: 'string', enum: ['***REDACTED***'] },
+    schedule: { type: ['string', 'null'] },
+    timezone: { type: 'string' },
+    enabled: { type: 'boolean' },
+    created_at: timestamp,
+    updated_at: timestamp,
+  },
+  additionalProperties: true,
+} as const;
+
+const changedFieldsList = {
+  type: 'array',
+  items: { type: 'string' },
+  description: 'top-level fields that differ from the stored definition (values never shown)',
+} as const;
+const dryRunResult = {
+  type: 'object',
+  required: ['dry_run', 'changed_fields'],
+  properties: { dry_run: { type: 'boolean', enum: [true] }, changed_fields: changedFieldsList },
+} as const;
+const connectorBody = {
+  type: 'object',
+  description: 'a connector definition (see the README): name, connector_type, connection_config, vertical, entity_type, query or table, schedule, …',
+  examples: [
+    {
+      name: 'Production Postgres',
+      connector_type: 'postgresql',
+      connection_config: { dsn: 'postgresql://reader:secret@db.example.com:5432/erp' },
+      vertical: 'manufacturing',
+      entity_type: 'product',
+      query: 'SELECT id, name, sku, price FROM products WHERE updated_at > :last_pull',
+      schedule: '*/15 * * * *',
+      timezone: 'Europe/Berlin',
+    },
+  ],
+} as const;
+
+const runView = {
+  type: 'object',
+  required: ['id', 'connector_id', 'trigger', 'mode', 'status', 'queued_at'],
+  properties: {
+    id: uuid,
+    connector_id: uuid,
+    job_id: { type: ['string', 'null'] },
+    trigger: { type: 'string', enum: ['schedule', 'manual'] },
+    mode: { type: 'string', enum: ['incremental', 'full'] },
+    status: { type: 'string', enum: ['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped'] },
+    attempts: { type: 'integer' },
+    ingestion_id: { type: ['string', 'null'], format: 'uuid' },
+    rows_read: { type: 'number' },
+    inserted: { type: 'number' },
+    updated: { type: 'number' },
+    unchanged: { type: 'number' },
+    rejected: { type: 'number' },
+    cursor_before: { description: 'the committed cursor {value, key} when the run started, or null' },
+    cursor_after: { description: 'the committed cursor when it ended, or null' },
+    cursor_reset: { type: 'boolean' },
+    source_started_at: { type: ['string', 'null'] },
+    error: { type: ['string', 'null'] },
+    error_kind: { type: ['string', 'null'] },
+    queued_at: timestamp,
+    started_at: nullableTimestamp,
+    finished_at: nullableTimestamp,
+    duration_ms: { type: ['integer', 'null'] },
+  },
+} as const;
+
+const runConflict = errorResponse('A run of this connector is queued or running; run_id names it');
+/** A refused source as a 422 at the connection field that names it. */
+function sourceDenied(err: SourceDeniedError, at: string[]): HttpError {
+  return new HttpError(422, [{ loc: [...at, 'connection_config', ...err.field], msg: err.message, type: 'value_error.source_denied' }]);
+}
+
 function bodyObject(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new HttpError(422, [{ loc: ['body'], msg: 'the body must be a JSON object', type: 'type_error.object' }]);
@@ -94,13 +179,24 @@ export async function connectorsRoutes(app: FastifyInstance) {
   const scope = { scopes: ['connectors' as const] };
 
   /** Keeps the connector's job scheduler in step at once; the reconciler repairs it if Redis is away. */
-  const syncSchedule = async (id: string, c: Pick<ConnectorInput, 'enabled' | 'schedule' | 'timezone'> | null) => {
+  const syncSchedule = async (tenantId: string, id: string, c: Pick<ConnectorInput, 'enabled' | 'schedule' | 'timezone'> | null) => {
     if (!app.pullQueue) return;
     try {
-      if (c && c.enabled && c.schedule) await armSchedule(app.pullQueue, id, c.schedule, c.timezone);
+      if (c && c.enabled && c.schedule) await armSchedule(app.pullQueue, tenantId, id, c.schedule, c.timezone);
       else await disarmSchedule(app.pullQueue, id);
     } catch (err) {
       app.log.warn({ connectorId: id, err: (err as Error).message }, 'could not update the job scheduler now; the reconciler will');
+    }
+  };
+
+  const policy = () => sourcePolicy(app.pool, app.config.sourceRules);
+
+  /** Refuses (422) a connector whose source is the platform's database or outside the operator's rules. */
+  const checkReach = async (input: ConnectorInput) => {
+    try {
+      await checkSourceReach({ connector_type: input.connector_type, connection_config: input.connection_config, ...input.settings }, await policy());
+    } catch (err) {
+      throw err instanceof SourceDeniedError ? sourceDenied(err, ['body']) : err;
     }
   };
 
@@ -112,8 +208,21 @@ export async function connectorsRoutes(app: FastifyInstance) {
 
   const dryRun = { type: 'object', properties: { dry_run: { type: 'boolean', default: false, description: 'validate and report, write nothing' } } } as const;
 
-  app.post<{ Querystring: { dry_run: boolean } }>('/connectors', { config: scope, schema: { summary: 'Create a database connector', tags: ['connectors'], querystring: dryRun } }, async (req, reply) => {
+  app.post<{ Querystring: { dry_run: boolean } }>(
+    '/connectors',
+    {
+      config: scope,
+      schema: {
+        summary: 'Create a database connector',
+        tags: ['connectors'],
+        querystring: dryRun,
+        body: connectorBody,
+        response: { 201: connectorView, 200: dryRunResult, 409: errorResponse('A connector with this name exists in this tenant') },
+      },
+    },
+    async (req, reply) => {
     const input = toInput(bodyObject(req.body));
+    await checkReach(input);
     if (req.query.dry_run) return reply.code(200).send({ dry_run: true, changed_fields: changedFields(null, input) });
     const id = randomUUID();
     let created;
@@ -123,13 +232,22 @@ export async function connectorsRoutes(app: FastifyInstance) {
       if ((err as { code?: string }).code === '23505') throw new HttpError(409, `A connector named "${input.name}" already exists; choose another name or update it.`);
       throw err;
     }
-    await syncSchedule(id, input);
+    await syncSchedule(req.principal!.tenantId, id, input);
     return reply.code(201).send(created);
-  });
+    },
+  );
 
-  app.get('/connectors', { config: scope, schema: { summary: 'List connectors', tags: ['connectors'] } }, async (req) => listConnectors(app.pool, req.principal!.tenantId));
+  app.get(
+    '/connectors',
+    { config: scope, schema: { summary: 'List connectors', tags: ['connectors'], response: { 200: { type: 'array', items: connectorView } } } },
+    async (req) => listConnectors(app.pool, req.principal!.tenantId),
+  );
 
-  app.get<{ Params: { id: string } }>('/connectors/:id', { config: scope, schema: { tags: ['connectors'], params: idParams } }, (req) => load(req.principal!.tenantId, req.params.id));
+  app.get<{ Params: { id: string } }>(
+    '/connectors/:id',
+    { config: scope, schema: { summary: 'One connector', tags: ['connectors'], params: idParams, response: { 200: connectorView } } },
+    (req) => load(req.principal!.tenantId, req.params.id),
+  );
 
   app.patch<{ Params: { id: string }; Querystring: { dry_run: boolean } }>(
     '/connectors/:id',
@@ -140,6 +258,20 @@ export async function connectorsRoutes(app: FastifyInstance) {
         tags: ['connectors'],
         params: idParams,
         querystring: dryRun,
+        body: connectorBody,
+        response: {
+          200: {
+            anyOf: [
+              {
+                ...connectorView,
+                required: [...connectorView.required, 'changed_fields'],
+                properties: { ...connectorView.properties, changed_fields: changedFieldsList },
+              },
+              dryRunResult,
+            ],
+          },
+          409: errorResponse('Another connector of this tenant has the new name'),
+        },
       },
     },
     async (req) => {
@@ -149,35 +281,61 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const { settings, ...platform } = current;
       const input = toInput({ ...platform, ...settings, ...bodyObject(req.body) });
       const changed_fields = changedFields(current, input);
+      if (changed_fields.includes('connection_config') || changed_fields.includes('connector_type')) await checkReach(input);
       if (req.query.dry_run) return { dry_run: true, changed_fields };
       // Nothing changed: no write, so applying the same file twice leaves updated_at alone.
       if (changed_fields.length === 0) return { ...(await load(tenantId, req.params.id)), changed_fields };
       const updated = await replaceConnector(app.pool, app.box, tenantId, req.params.id, input);
       if (!updated) throw notFound('Connector');
-      await syncSchedule(req.params.id, input);
+      await syncSchedule(tenantId, req.params.id, input);
       return { ...updated, changed_fields };
     },
   );
 
-  app.delete<{ Params: { id: string } }>('/connectors/:id', { config: scope, schema: { tags: ['connectors'], params: idParams } }, async (req, reply) => {
-    if (!(await deleteConnector(app.pool, req.principal!.tenantId, req.params.id))) throw notFound('Connector');
-    await syncSchedule(req.params.id, null);
-    return reply.code(204).send();
-  });
+  app.delete<{ Params: { id: string } }>(
+    '/connectors/:id',
+    { config: scope, schema: { summary: 'Delete a connector, its state and its runs', tags: ['connectors'], params: idParams, response: { 204: noContent } } },
+    async (req, reply) => {
+      if (!(await deleteConnector(app.pool, req.principal!.tenantId, req.params.id))) throw notFound('Connector');
+      await syncSchedule(req.principal!.tenantId, req.params.id, null);
+      return reply.code(204).send();
+    },
+  );
 
   app.post<{ Params: { id: string } }>(
     '/connectors/:id/test',
-    { config: scope, schema: { summary: 'Connect to the source and check privileges', tags: ['connectors'], params: idParams } },
+    {
+      config: scope,
+      schema: {
+        summary: 'Connect to the source and check privileges',
+        tags: ['connectors'],
+        params: idParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['ok', 'duration_ms'],
+            properties: {
+              ok: { type: 'boolean' },
+              kind: { type: 'string', description: 'when not ok: what failed (auth, network, tls, query, …)' },
+              error: { type: 'string', description: 'when not ok: what to fix' },
+              duration_ms: { type: 'integer' },
+            },
+          },
+        },
+      },
+    },
     async (req) => {
       const input = await getConnectorInput(app.pool, app.box, req.principal!.tenantId, req.params.id);
       if (!input) throw notFound('Connector');
       const started = Date.now();
       let connector;
       try {
-        connector = await createConnector({ connector_type: input.connector_type, connection_config: input.connection_config, ...input.settings });
+        const definition = { connector_type: input.connector_type, connection_config: input.connection_config, ...input.settings };
+        connector = await createConnector(definition, await policy());
         await connector.check();
         return { ok: true, duration_ms: Date.now() - started };
       } catch (err) {
+        if (err instanceof SourceDeniedError) throw sourceDenied(err, []);
         if (err instanceof ConnectorError) return { ok: false, kind: err.kind, error: err.message, duration_ms: Date.now() - started };
         throw err;
       } finally {
@@ -195,6 +353,20 @@ export async function connectorsRoutes(app: FastifyInstance) {
         tags: ['connectors'],
         params: idParams,
         body: { type: ['object', 'null'], properties: { mode: { type: 'string', enum: ['incremental', 'full'] } }, additionalProperties: false },
+        response: {
+          202: {
+            type: 'object',
+            required: ['run_id', 'job_id', 'status', 'mode'],
+            properties: {
+              run_id: uuid,
+              job_id: { type: 'string' },
+              status: { type: 'string', enum: ['queued'] },
+              mode: { type: 'string', enum: ['incremental', 'full'] },
+            },
+          },
+          409: runConflict,
+          503: errorResponse('This server has no job queue (REDIS_URL)'),
+        },
       },
     },
     async (req, reply) => {
@@ -205,7 +377,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const active = await activeRun(app.pool, req.params.id);
       if (active) throw new HttpError(409, `A run of this connector is already ${active.status}; wait for it or watch it.`, {}, { run_id: active.id, job_id: active.job_id });
       const runId = await createRun(app.pool, { connectorId: req.params.id, tenantId, trigger: 'manual', mode });
-      const data: PullJobData = { connectorId: req.params.id, mode, trigger: 'manual', runId };
+      const data: PullJobData = { connectorId: req.params.id, tenantId, mode, trigger: 'manual', runId };
       const job = await app.pullQueue.add(PULL_JOB, data, { jobId: `run-${runId}` });
       await setRunJob(app.pool, runId, job.id!);
       return reply.code(202).send({ run_id: runId, job_id: job.id, status: 'queued', mode });
@@ -216,7 +388,13 @@ export async function connectorsRoutes(app: FastifyInstance) {
     '/connectors/:id/runs',
     {
       config: scope,
-      schema: { tags: ['connectors'], params: idParams, querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 } } } },
+      schema: {
+        summary: "The connector's runs, newest first",
+        tags: ['connectors'],
+        params: idParams,
+        querystring: { type: 'object', properties: { limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 } } },
+        response: { 200: { type: 'array', items: runView } },
+      },
     },
     async (req) => {
       await load(req.principal!.tenantId, req.params.id);
@@ -228,7 +406,12 @@ export async function connectorsRoutes(app: FastifyInstance) {
     '/connectors/:id/runs/:run_id',
     {
       config: scope,
-      schema: { tags: ['connectors'], params: { type: 'object', properties: { id: { type: 'string', format: 'uuid' }, run_id: { type: 'string', format: 'uuid' } } } },
+      schema: {
+        summary: 'One run',
+        tags: ['connectors'],
+        params: { type: 'object', required: ['id', 'run_id'], properties: { id: uuid, run_id: uuid } },
+        response: { 200: runView },
+      },
     },
     async (req) => {
       await load(req.principal!.tenantId, req.params.id);
@@ -238,14 +421,44 @@ export async function connectorsRoutes(app: FastifyInstance) {
     },
   );
 
-  app.get<{ Params: { id: string } }>('/connectors/:id/state', { config: scope, schema: { summary: 'The committed cursor and last pull time', tags: ['connectors'], params: idParams } }, async (req) => {
-    await load(req.principal!.tenantId, req.params.id);
-    return getConnectorState(app.pool, req.params.id);
-  });
+  app.get<{ Params: { id: string } }>(
+    '/connectors/:id/state',
+    {
+      config: scope,
+      schema: {
+        summary: 'The committed cursor and last pull time',
+        tags: ['connectors'],
+        params: idParams,
+        response: {
+          200: {
+            type: 'object',
+            required: ['cursor', 'last_pull', 'updated_at'],
+            properties: {
+              cursor: { description: 'the committed position {value, key}, or null before the first committed batch' },
+              last_pull: { type: ['string', 'null'], description: 'source-clock start of the last successful run' },
+              updated_at: timestamp,
+            },
+          },
+        },
+      },
+    },
+    async (req) => {
+      await load(req.principal!.tenantId, req.params.id);
+      return getConnectorState(app.pool, req.params.id);
+    },
+  );
 
   app.delete<{ Params: { id: string } }>(
     '/connectors/:id/state',
-    { config: scope, schema: { summary: 'Reset the committed cursor: the next run reads from the beginning', tags: ['connectors'], params: idParams } },
+    {
+      config: scope,
+      schema: {
+        summary: 'Reset the committed cursor: the next run reads from the beginning',
+        tags: ['connectors'],
+        params: idParams,
+        response: { 204: noContent, 409: runConflict },
+      },
+    },
     async (req, reply) => {
       await load(req.principal!.tenantId, req.params.id);
       const active = await activeRun(app.pool, req.params.id);

@@ -1,7 +1,23 @@
 import type { FastifyInstance } from 'fastify';
 import { getEntity, listEntities } from '../../core/entities';
 import { notFound } from '../http-error';
-import { idParams, NAME_PATTERN } from '../schemas';
+import { idParams, NAME_PATTERN, page, timestamp, uuid } from '../schemas';
+
+const entity = {
+  type: 'object',
+  required: ['id', 'vertical', 'entity_type', 'name', 'source_id', 'vertical_data', 'created_at', 'updated_at'],
+  properties: {
+    id: uuid,
+    vertical: { type: 'string' },
+    entity_type: { type: 'string' },
+    name: { type: 'string' },
+    source_id: { type: ['string', 'null'] },
+    vertical_data: { description: 'the record\'s data, as stored (a JSON object)' },
+    content_hash: { type: 'string' },
+    created_at: timestamp,
+    updated_at: timestamp,
+  },
+} as const;
 
 export async function entitiesRoutes(app: FastifyInstance) {
   app.get<{ Querystring: { vertical?: string; entity_type?: string; source_id?: string; limit: number; cursor?: string } }>(
@@ -21,22 +37,24 @@ export async function entitiesRoutes(app: FastifyInstance) {
             cursor: { type: 'string', format: 'uuid' },
           },
         },
+        response: { 200: page(entity, uuid) },
       },
     },
     async (req) => {
       const q = req.query;
-      const items = await listEntities(app.pool, req.principal!.tenantId, { vertical: q.vertical, entityType: q.entity_type, sourceId: q.source_id }, q.limit, q.cursor);
+      const filter = { vertical: q.vertical, entityType: q.entity_type, sourceId: q.source_id };
+      const items = await listEntities(app.pool, req.principal!.tenantId, filter, q.limit, q.cursor);
       return { items, next_cursor: items.length === q.limit ? items[items.length - 1]!.id : null };
     },
   );
 
   app.get<{ Params: { id: string } }>(
     '/entities/:id',
-    { config: { scopes: ['read'] }, schema: { summary: 'One entity', tags: ['entities'], params: idParams } },
+    { config: { scopes: ['read'] }, schema: { summary: 'One entity', tags: ['entities'], params: idParams, response: { 200: entity } } },
     async (req) => {
-      const entity = await getEntity(app.pool, req.principal!.tenantId, req.params.id);
-      if (!entity) throw notFound('Entity');
-      return entity;
+      const found = await getEntity(app.pool, req.principal!.tenantId, req.params.id);
+      if (!found) throw notFound('Entity');
+      return found;
     },
   );
 }

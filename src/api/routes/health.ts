@@ -1,4 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { authenticateOperator } from '../../auth/operator-credentials';
+import { HttpError } from '../http-error';
 import { registry, queueJobs } from '../../metrics';
 import { queueCounts } from './queues';
 
@@ -15,6 +18,23 @@ async function probe(check: () => Promise<unknown>, ms = 2000): Promise<string> 
   }
 }
 
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * `/metrics` names every tenant's connectors, so it is not public: it answers `Authorization: Bearer <METRICS_TOKEN>`
+ * (what a Prometheus scrape config sends) or an operator credential. Without METRICS_TOKEN only operators get in.
+ */
+async function metricsAccess(app: FastifyInstance, req: FastifyRequest): Promise<void> {
+  const token = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
+  if (!token) {
+    throw new HttpError(401, 'Metrics need a credential: "Authorization: Bearer <METRICS_TOKEN>" or an operator credential.', { 'www-authenticate': 'Bearer' });
+  }
+  const expected = app.config.metricsToken;
+  if (expected && timingSafeEqual(digest(token), digest(expected))) return;
+  if (await authenticateOperator(app.pool, app.config.apiKeySalt, token)) return;
+  throw new HttpError(401, 'Invalid metrics token or operator credential.', { 'www-authenticate': 'Bearer' });
+}
+
 export async function healthRoutes(app: FastifyInstance) {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
@@ -28,7 +48,7 @@ export async function healthRoutes(app: FastifyInstance) {
     return { status: 'ready', checks };
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+  app.get('/metrics', { schema: { hide: true }, onRequest: (req) => metricsAccess(app, req) }, async (_req, reply) => {
     if (app.pullQueue) {
       try {
         const counts = await queueCounts(app.pullQueue);

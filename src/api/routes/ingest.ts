@@ -1,10 +1,10 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ingest } from '../../core/ingest';
 import { createIngestion, finishIngestion, type SourceType } from '../../core/ingestions';
 import { HttpError } from '../http-error';
 import { parseRecordsBody } from '../json-body';
-import { problemList, targetParams } from '../schemas';
+import { errorResponse, problemList, targetParams } from '../schemas';
+import { claimSignature, forgetOldSignatures, releaseSignature, verifyWebhookSignature } from '../webhook-signature';
 
 export const MAX_BATCH_RECORDS = 10_000;
 
@@ -86,24 +86,11 @@ async function ingestRequest(app: FastifyInstance, req: FastifyRequest<{ Params:
   };
 }
 
-/** Constant-time check of `X-Webhook-Signature: sha256=<hex HMAC-SHA256 of the raw body>`. */
-function verifySignature(secret: string, raw: Buffer, header: string | string[] | undefined): void {
-  if (typeof header !== 'string' || header === '') {
-    throw new HttpError(401, 'Missing X-Webhook-Signature header: send sha256=<hex HMAC-SHA256 of the raw body with WEBHOOK_SECRET>.');
-  }
-  const expected = createHmac('sha256', secret).update(raw).digest();
-  const match = /^sha256=([0-9a-fA-F]{64})$/.exec(header.trim());
-  const given = match ? Buffer.from(match[1]!, 'hex') : Buffer.alloc(0);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    throw new HttpError(401, 'Invalid webhook signature: it must be sha256=<hex HMAC-SHA256 of the exact raw body with WEBHOOK_SECRET>.');
-  }
-}
-
 export async function ingestRoutes(app: FastifyInstance) {
   app.post<{ Params: TargetParams }>(
     '/ingest/:vertical/:entity_type/batch',
     {
-      config: { scopes: ['ingest'], rawBody: true },
+      config: { scopes: ['ingest'], rawBody: true, records: true },
       schema: { summary: 'Batch ingest JSON records', tags: ['ingestion'], params: targetParams, body: batchBody, response: batchResponse },
       // Parsed here, before the body schema is checked, so that numbers are kept exactly.
       preValidation: async (req) => {
@@ -114,22 +101,59 @@ export async function ingestRoutes(app: FastifyInstance) {
     (req) => ingestRequest(app, req, req.body, 'batch'),
   );
 
+  const signing = app.config.webhookSecret
+    ? { secret: app.config.webhookSecret, toleranceSeconds: app.config.webhookToleranceSeconds, acceptBodyOnly: app.config.webhookAcceptBodyOnly }
+    : null;
+  // Old signatures are deleted by the process that accepts a call, at most once per window (or minute).
+  let lastForget = 0;
+  const forgetOld = async () => {
+    if (!signing || Date.now() - lastForget < Math.min(60, signing.toleranceSeconds) * 1000) return;
+    lastForget = Date.now();
+    await forgetOldSignatures(app.pool, signing.toleranceSeconds).catch((err) =>
+      app.log.warn({ err: (err as Error).message }, 'could not delete old webhook signatures'),
+    );
+  };
+
   app.post<{ Params: TargetParams }>(
     '/webhooks/ingest/:vertical/:entity_type',
     {
-      config: { scopes: ['ingest'], rawBody: true },
+      config: { scopes: ['ingest'], rawBody: true, records: true },
       schema: {
-        summary: 'Webhook push, verified with HMAC-SHA256 when WEBHOOK_SECRET is set',
+        summary: 'Webhook push, verified with HMAC-SHA256 when WEBHOOK_SECRET is set (timestamped: replays are refused)',
         tags: ['ingestion'],
         params: targetParams,
-        headers: { type: 'object', properties: { 'x-webhook-signature': { type: 'string', description: 'sha256=<hex HMAC-SHA256 of the raw body>' } } },
-        response: batchResponse,
+        // Documents the body; the handler reads the raw bytes (the signature covers them) and parses them itself.
+        body: batchBody,
+        headers: {
+          type: 'object',
+          properties: {
+            'x-webhook-signature': {
+              type: 'string',
+              description: 'sha256=<hex HMAC-SHA256 of "<X-Webhook-Timestamp>.<raw body>"> (or of the raw body alone, where accepted)',
+            },
+            'x-webhook-timestamp': { type: 'string', description: 'Unix time in seconds at which the call was signed' },
+          },
+        },
+        response: { ...batchResponse, 409: errorResponse('This signed call was received before (a replay): sign a new call with a new timestamp') },
       },
     },
     async (req) => {
       if (!Buffer.isBuffer(req.body)) throw new HttpError(415, 'Send the webhook body as application/json.');
-      if (app.config.webhookSecret) verifySignature(app.config.webhookSecret, req.body, req.headers['x-webhook-signature']);
-      return ingestRequest(app, req, parseRecordsBody(req.body), 'webhook');
+      if (!signing) return ingestRequest(app, req, parseRecordsBody(req.body), 'webhook');
+      const headers = { signature: req.headers['x-webhook-signature'], timestamp: req.headers['x-webhook-timestamp'] };
+      const verified = verifyWebhookSignature(signing, req.body, headers);
+      if (verified.scheme === 'body-only') return ingestRequest(app, req, parseRecordsBody(req.body), 'webhook');
+      if (!(await claimSignature(app.pool, req.principal!.tenantId, verified.digest, verified.signedAt))) {
+        throw new HttpError(409, 'This signed call was received before: a replay is refused. Sign each new call with its own timestamp.');
+      }
+      try {
+        const result = await ingestRequest(app, req, parseRecordsBody(req.body), 'webhook');
+        await forgetOld();
+        return result;
+      } catch (err) {
+        await releaseSignature(app.pool, verified.digest).catch(() => {});
+        throw err;
+      }
     },
   );
 }

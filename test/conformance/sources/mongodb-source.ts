@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Binary, BSONRegExp, Code, Decimal128, Double, Int32, MaxKey, MinKey, MongoClient, ObjectId, Timestamp, UUID, type Document } from 'mongodb';
 import { isoToDate } from '../../../connectors/mongodb/mongodb-types';
 import { serviceUrl } from '../../helpers/service-url';
-import type { ConformanceFactory, ConformanceSource, OpenTransaction, RowValues, TableSpec, TypeCase } from '../conformance-source';
+import type { ConformanceFactory, ConformanceSource, OpenTransaction, RowValues, TableSpec, TypeCase, WriteAttempt } from '../conformance-source';
 
 /** The collection filter documents without a table of their own run against (it holds one document). */
 const DEFAULT_COLLECTION = 'conformance_default';
@@ -87,9 +87,9 @@ export const mongodbFactory: ConformanceFactory = {
     transactions: false,
     // BSON dates hold milliseconds.
     timestampStep: 'millisecond',
-    // FerretDB 1.24 pushes down only equality filters: every `$gt` read scans the whole collection
-    // (about 0.7 s for 10,000 documents on SQLite), so 1,430 separate reads take 15-20 minutes there.
-    separateReadsTimeoutMs: 40 * 60_000,
+    // FerretDB 1.24 pushes down only equality filters: every `$gt` read scans the whole collection (about 0.7 s for
+    // 10,000 documents on SQLite), so 1,430 separate reads of 10,000 would take 15-20 minutes; 143 of 1,000 take seconds.
+    pagingRows: 1_000,
   },
   async setup(): Promise<ConformanceSource> {
     const uri = serviceUrl('mongo');
@@ -156,8 +156,25 @@ export const mongodbFactory: ConformanceFactory = {
       timestampOut: (iso) => isoToDate(iso).toISOString(),
       lastPullQuery: (table) => query(table, { updated_at: { $gt: '$last_pull' }, name: { $ne: '$last_pull' } }),
       projectionQuery: (table) => query(table, { name: { $ne: null } }),
-      // A filter document cannot write: the connector sends only find, listCollections, listIndexes and hello.
-      writeAttempts: () => Promise.resolve([]),
+      // The connector sends only find, listCollections, listIndexes and hello, so no filter can write by itself;
+      // what would run code on the server, or write from a pipeline, is refused anywhere in a filter.
+      writeAttempts: (table) => {
+        const js = 'function () { db.getSiblingDB("admin").getCollection("x").insertOne({}); return true; }';
+        const attempt = (label: string, overrides: Record<string, unknown>): WriteAttempt => ({ label, refusedBy: 'validation', overrides });
+        return Promise.resolve([
+          attempt('$where', { query: query(table, { $where: js }) }),
+          attempt('$where in $or in $and', { query: query(table, { $and: [{ name: { $ne: null } }, { $or: [{ id: 1 }, { $where: js }] }] }) }),
+          attempt('$function in $expr', { query: query(table, { $expr: { $function: { body: js, args: [], lang: 'js' } } }) }),
+          attempt('$accumulator in $expr', { query: query(table, { $expr: { $eq: [{ $accumulator: { init: js, accumulate: js, accumulateArgs: [], merge: js, lang: 'js' } }, 1] } }) }),
+          attempt('$out deep in arrays', { query: query(table, { $nor: [{ tags: { $all: [[{ $out: table }]] } }] }) }),
+          attempt('$merge', { query: query(table, { $expr: { $in: [{ $merge: { into: table } }, [1]] } }) }),
+          attempt('$where in $elemMatch', { query: query(table, { tags: { $elemMatch: { $where: js } } }) }),
+          attempt('Extended JSON code', { query: query(table, { name: { $eq: { $code: js } } }) }),
+          attempt('$where in a where', { collection: table, where: { $where: js } }),
+          attempt('$where spelled with a JSON escape', { collection: table, where: '{"\\u0024where": "true"}' }),
+          attempt('a cursor field that is an operator', { collection: table, cursor: { column: '$where' } }),
+        ]);
+      },
       syntaxErrorQuery: { name: { $foo: 1 } },
       wrongPassword: { connection_config: { uri: wrongPassword.toString(), database }, password: 'Wr0ng-S3cret-pw' },
       unknownHost: { uri: unknownHost.toString(), database, connect_timeout_seconds: 5 },

@@ -152,17 +152,29 @@ export const mysqlFactory: ConformanceFactory = {
         const fn = q(`write_${name}`);
         await conn.query(`CREATE FUNCTION ${fn}() RETURNS INT MODIFIES SQL DATA BEGIN INSERT INTO ${q(name)} (id, name) VALUES (1000, 'fn'); RETURN 1; END`);
         return [
-          { label: 'INSERT', overrides: { query: `INSERT INTO ${q(name)} (id, name) VALUES (100, 'x')` } },
-          { label: 'UPDATE', overrides: { query: `UPDATE ${q(name)} SET name = 'changed'` } },
-          { label: 'DELETE', overrides: { query: `DELETE FROM ${q(name)}` } },
-          { label: 'a function that writes', overrides: { query: `SELECT ${fn}() AS id, 'x' AS name` } },
+          { label: 'INSERT', refusedBy: 'validation', overrides: { query: `INSERT INTO ${q(name)} (id, name) VALUES (100, 'x')` } },
+          { label: 'UPDATE', refusedBy: 'validation', overrides: { query: `UPDATE ${q(name)} SET name = 'changed'` } },
+          { label: 'DELETE', refusedBy: 'validation', overrides: { query: `DELETE FROM ${q(name)}` } },
+          {
+            label: 'COMMIT and a second statement',
+            refusedBy: 'validation',
+            overrides: { query: `SELECT 1 AS id, 'x' AS name) s; COMMIT; UPDATE ${q(name)} SET name = 'changed'; SELECT * FROM (SELECT 1 AS id, 'x' AS name` },
+          },
+          { label: 'a function that writes', refusedBy: 'source', overrides: { query: `SELECT ${fn}() AS id, 'x' AS name` } },
           {
             label: 'INSERT read with a cursor',
+            refusedBy: 'validation',
             overrides: { query: `INSERT INTO ${q(name)} (id, name) VALUES (101, 'x')`, cursor: { column: 'updated_at', tiebreaker: 'id' } },
+          },
+          {
+            label: 'a function that writes, read with a cursor',
+            refusedBy: 'source',
+            overrides: { query: `SELECT ${fn}() AS id, 'x' AS name, TIMESTAMP('2020-01-01 00:00:00') AS updated_at`, cursor: { column: 'updated_at', tiebreaker: 'id' } },
           },
         ];
       },
-      syntaxErrorQuery: 'SELEC id FROM nowhere',
+      // A misspelt first word is refused before it runs (a query starts with SELECT): misspell a later one.
+      syntaxErrorQuery: 'SELECT id FRM nowhere',
       wrongPassword: { connection_config: { ...connection, password: 'Wr0ng-S3cret-pw' }, password: 'Wr0ng-S3cret-pw' },
       unknownHost: { ...connection, host: 'qanatix-no-such-host.invalid', connect_timeout_seconds: 5 },
       typeCases,

@@ -169,12 +169,22 @@ export const neo4jFactory: ConformanceFactory = {
       writeAttempts(table) {
         const label = q(table);
         return Promise.resolve([
-          { label: 'CREATE … RETURN', overrides: { query: `CREATE (n:${label} {id: 100, name: 'x'}) RETURN n.id AS id, n.name AS name` } },
-          { label: 'SET', overrides: { query: `MATCH (n:${label}) SET n.name = 'changed' RETURN n.id AS id, n.name AS name` } },
-          { label: 'MERGE', overrides: { query: `MERGE (n:${label} {id: 101}) ON CREATE SET n.name = 'x' RETURN n.id AS id, n.name AS name` } },
-          { label: 'a write in a subquery', overrides: { query: `CALL () { CREATE (m:${label} {id: 102, name: 'x'}) RETURN m } RETURN m.id AS id, m.name AS name` } },
+          { label: 'CREATE … RETURN', refusedBy: 'source', overrides: { query: `CREATE (n:${label} {id: 100, name: 'x'}) RETURN n.id AS id, n.name AS name` } },
+          { label: 'SET', refusedBy: 'source', overrides: { query: `MATCH (n:${label}) SET n.name = 'changed' RETURN n.id AS id, n.name AS name` } },
+          { label: 'MERGE', refusedBy: 'source', overrides: { query: `MERGE (n:${label} {id: 101}) ON CREATE SET n.name = 'x' RETURN n.id AS id, n.name AS name` } },
+          {
+            label: 'a write in a subquery',
+            refusedBy: 'source',
+            overrides: { query: `CALL () { CREATE (m:${label} {id: 102, name: 'x'}) RETURN m } RETURN m.id AS id, m.name AS name` },
+          },
+          {
+            label: 'a write in committed batches',
+            refusedBy: 'validation',
+            overrides: { query: `UNWIND [1] AS i CALL (i) { CREATE (m:${label} {id: 104, name: 'x'}) } IN TRANSACTIONS RETURN i AS id, 'x' AS name` },
+          },
           {
             label: 'CREATE read with a cursor',
+            refusedBy: 'source',
             overrides: {
               query: `CREATE (n:${label} {id: 103, name: 'x', updated_at: datetime()}) RETURN n.id AS id, n.name AS name, n.updated_at AS updated_at`,
               cursor: { column: 'updated_at', tiebreaker: 'id' },

@@ -152,20 +152,32 @@ export const postgresqlFactory: ConformanceFactory = {
           `CREATE FUNCTION ${fn}() RETURNS integer LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ${table(name)} (id, name) VALUES (1000, 'fn'); RETURN 1; END $$`,
         );
         return [
-          { label: 'INSERT … RETURNING', overrides: { query: `INSERT INTO ${table(name)} (id, name) VALUES (100, 'x') RETURNING id, name` } },
-          { label: 'UPDATE', overrides: { query: `UPDATE ${table(name)} SET name = 'changed'` } },
-          { label: 'UPDATE in a CTE', overrides: { query: `WITH w AS (UPDATE ${table(name)} SET name = 'changed' RETURNING id, name) SELECT * FROM w` } },
-          { label: 'a function that writes', overrides: { query: `SELECT ${fn}() AS id, 'x' AS name` } },
+          { label: 'INSERT … RETURNING', refusedBy: 'validation', overrides: { query: `INSERT INTO ${table(name)} (id, name) VALUES (100, 'x') RETURNING id, name` } },
+          { label: 'UPDATE', refusedBy: 'validation', overrides: { query: `UPDATE ${table(name)} SET name = 'changed'` } },
+          {
+            label: 'COMMIT and a second statement',
+            refusedBy: 'validation',
+            overrides: { query: `SELECT 1 AS id, 'x' AS name) s; COMMIT; UPDATE ${table(name)} SET name = 'changed'; SELECT * FROM (SELECT 1 AS id, 'x' AS name` },
+          },
+          { label: 'UPDATE in a CTE', refusedBy: 'source', overrides: { query: `WITH w AS (UPDATE ${table(name)} SET name = 'changed' RETURNING id, name) SELECT * FROM w` } },
+          { label: 'a function that writes', refusedBy: 'source', overrides: { query: `SELECT ${fn}() AS id, 'x' AS name` } },
           {
             label: 'INSERT read with a cursor',
+            refusedBy: 'validation',
             overrides: {
               query: `INSERT INTO ${table(name)} (id, name, updated_at) VALUES (101, 'x', now()) RETURNING id, name, updated_at`,
               cursor: { column: 'updated_at', tiebreaker: 'id' },
             },
           },
+          {
+            label: 'a function that writes, read with a cursor',
+            refusedBy: 'source',
+            overrides: { query: `SELECT ${fn}() AS id, 'x' AS name, timestamptz '2020-01-01 00:00:00Z' AS updated_at`, cursor: { column: 'updated_at', tiebreaker: 'id' } },
+          },
         ];
       },
-      syntaxErrorQuery: 'SELEC id FROM nowhere',
+      // A misspelt first word is refused before it runs (a query starts with SELECT): misspell a later one.
+      syntaxErrorQuery: 'SELECT id FRM nowhere',
       wrongPassword: { connection_config: { dsn: withPassword('Wr0ng-S3cret-pw') }, password: 'Wr0ng-S3cret-pw' },
       unknownHost: { dsn: unknownHost.toString(), connect_timeout_seconds: 5 },
       typeCases,

@@ -8,7 +8,8 @@ import { createPullQueue, PULL_JOB, type PullJobData } from '../../../jobs/pull-
 import { createRedis } from '../../../jobs/redis-connection';
 import { startWorker } from '../../../jobs/worker';
 import { BULL_BOARD_PATH } from '../../../src/api/bull-board';
-import { testApi, type TestApi } from '../../helpers/api';
+import { createOperator, revokeOperator } from '../../../src/auth/operator-credentials';
+import { TEST_SALT, testApi, type TestApi } from '../../helpers/api';
 import { launchChromium } from '../../helpers/browser';
 import { saveConnector, testBox } from '../../helpers/connector-fixture';
 import { privateRedis, type PrivateRedis } from '../../helpers/private-redis';
@@ -22,6 +23,7 @@ let conn: Redis;
 let queue: Queue<PullJobData>;
 let base: string;
 let admin: string;
+let operator: string;
 let failedJobId: string;
 let failedReason: string;
 let browser: Browser | null = null;
@@ -32,11 +34,13 @@ beforeAll(async () => {
   queue = createPullQueue(conn);
   t = await testApi({}, queue);
   admin = await t.key('ops', ['admin']);
+  operator = (await createOperator(t.db.pool, TEST_SALT, 'oncall')).token;
   // One failed pull, made by a real worker: the connector reads a table the source does not have.
   const failing = await saveConnector(t.db.pool, 'ops', { vertical: 'board', connection_config: { dsn: source.url }, settings: { table: 'missing_table' } });
   const w = startWorker({ pool: t.db.pool, box: testBox, connection: createRedis(redis.url), log: { info() {}, warn() {}, error() {} } });
   try {
-    failedJobId = (await queue.add(PULL_JOB, { connectorId: failing, mode: 'incremental', trigger: 'manual' })).id!;
+    const tenantId = (await t.db.pool.query('select tenant_id from connectors where id = $1', [failing])).rows[0].tenant_id;
+    failedJobId = (await queue.add(PULL_JOB, { connectorId: failing, tenantId, mode: 'incremental', trigger: 'manual' })).id!;
     await waitFor('the failed job', async () => (await queue.getJob(failedJobId))?.finishedOn && (await queue.getJobState(failedJobId)) === 'failed');
     failedReason = (await queue.getJob(failedJobId))!.failedReason;
   } finally {
@@ -56,10 +60,10 @@ afterAll(async () => {
   await source?.drop();
 });
 
-const basic = (password: string, user = 'admin') => ({ authorization: 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64') });
+const basic = (password: string, user = 'oncall') => ({ authorization: 'Basic ' + Buffer.from(`${user}:${password}`).toString('base64') });
 
 describe('Bull Board at /admin/queues', () => {
-  test('needs an API key with admin scope, by Basic auth or Bearer, for the page, its API, its assets and unknown paths alike', async () => {
+  test('needs an operator credential (user name = its operator), by Basic auth or Bearer, for the page, its API, its assets and unknown paths alike', async () => {
     const page = await fetch(base);
     expect(page.status).toBe(401);
     expect(page.headers.get('www-authenticate')).toMatch(/^Basic realm="qanatix"/);
@@ -74,33 +78,52 @@ describe('Bull Board at /admin/queues', () => {
     const retryAnon = await fetch(`${base}/api/queues/pulls/${failedJobId}/retry`, { method: 'PUT' });
     expect(retryAnon.status).toBe(401);
 
-    expect((await fetch(base, { headers: basic('sk_live_' + '0'.repeat(64)) })).status).toBe(401);
-    expect((await fetch(base, { headers: basic('not-a-key') })).status).toBe(401);
-    expect((await fetch(base, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    const revoked = await createOperator(t.db.pool, TEST_SALT, 'former');
+    await revokeOperator(t.db.pool, revoked.id);
+    const wrong: Array<[string, Record<string, string>]> = [
+      ['unknown operator token', basic('op_live_' + '0'.repeat(64))],
+      ['revoked operator token', basic(revoked.token, 'former')],
+      ['not a token', basic('not-a-key')],
+      ['bare bearer garbage', { authorization: 'Bearer nope' }],
+      ['right token, another user name', basic(operator, 'admin')],
+      ['right token, empty user name', basic(operator, '')],
+      ['right token, user name in another case', basic(operator, 'ONCALL')],
+      ['right token, user name with a space', basic(operator, 'oncall ')],
+      ['the token as user name', { authorization: 'Basic ' + Buffer.from(`${operator}:oncall`).toString('base64') }],
+      ['no colon', { authorization: 'Basic ' + Buffer.from(operator).toString('base64') }],
+    ];
+    for (const [what, headers] of wrong) {
+      const res = await fetch(base, { headers });
+      expect({ what, status: res.status }).toEqual({ what, status: 401 });
+    }
 
-    const reader = await t.key('ops', ['read', 'connectors', 'ingest']);
-    const forbidden = await fetch(base, { headers: basic(reader) });
-    expect(forbidden.status).toBe(403);
-    expect(forbidden.headers.get('www-authenticate')).toBeNull();
-    expect((await fetch(`${base}/api/queues`, { headers: { authorization: `Bearer ${reader}` } })).status).toBe(403);
+    // Tenant keys, even with the admin scope, never open the board.
+    for (const key of [admin, await t.key('ops', ['read', 'connectors', 'ingest']), await t.key('other', ['admin'])]) {
+      const forbidden = await fetch(base, { headers: basic(key) });
+      expect(forbidden.status).toBe(403);
+      expect(forbidden.headers.get('www-authenticate')).toBeNull();
+      expect((await fetch(`${base}/api/queues`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(403);
+      expect((await fetch(`${base}/api/queues/pulls/${failedJobId}/retry`, { method: 'PUT', headers: basic(key) })).status).toBe(403);
+    }
+    expect(await queue.getJobState(failedJobId)).toBe('failed');
 
-    const ok = await fetch(base, { headers: basic(admin) });
+    const ok = await fetch(base, { headers: basic(operator) });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('content-type')).toMatch(/text\/html/);
     expect(await ok.text()).toContain(`<base href="${BULL_BOARD_PATH}/"`);
-    expect((await fetch(base + '/static/favicon-32x32.png', { headers: basic(admin, 'anyone') })).status).toBe(200);
-    const api = await fetch(`${base}/api/queues`, { headers: { authorization: `Bearer ${admin}` } });
+    expect((await fetch(base + '/static/favicon-32x32.png', { headers: basic(operator) })).status).toBe(200);
+    const api = await fetch(`${base}/api/queues`, { headers: { authorization: `Bearer ${operator}` } });
     expect(api.status).toBe(200);
     const body = (await api.json()) as { queues: Array<{ name: string; counts: Record<string, number> }> };
     expect(body.queues).toEqual([expect.objectContaining({ name: 'pulls', counts: expect.objectContaining({ failed: 1 }) })]);
-    expect((await fetch(base + '/no-such-page/x', { headers: basic(admin) })).status).toBe(404);
+    expect((await fetch(base + '/no-such-page/x', { headers: basic(operator) })).status).toBe(404);
 
     // The board's routes stay out of the API's OpenAPI document.
     const spec = (await t.app.inject({ method: 'GET', url: '/api/v1/openapi.json' })).json() as { paths: Record<string, unknown> };
     expect(Object.keys(spec.paths).filter((p) => p.startsWith(BULL_BOARD_PATH))).toEqual([]);
 
     // Browsers resend Basic credentials on other sites' form posts: a change from another origin is refused.
-    const csrf = await fetch(`${base}/api/queues/pulls/${failedJobId}/retry`, { method: 'PUT', headers: { ...basic(admin), origin: 'http://evil.example' } });
+    const csrf = await fetch(`${base}/api/queues/pulls/${failedJobId}/retry`, { method: 'PUT', headers: { ...basic(operator), origin: 'http://evil.example' } });
     expect(csrf.status).toBe(403);
     expect(await queue.getJobState(failedJobId)).toBe('failed');
   });
@@ -112,7 +135,7 @@ describe('Bull Board at /admin/queues', () => {
     await expect((await anonymous.newPage()).goto(base)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
     await anonymous.close();
 
-    const context = await browser.newContext({ httpCredentials: { username: 'admin', password: admin }, viewport: { width: 1400, height: 1000 } });
+    const context = await browser.newContext({ httpCredentials: { username: 'oncall', password: operator }, viewport: { width: 1400, height: 1000 } });
     // The board links a Google font; this machine's network is closed, so only the server under test is reachable.
     await context.route((url) => url.origin !== new URL(base).origin, (route) => route.abort());
     const page = await context.newPage();
@@ -138,7 +161,7 @@ describe('Bull Board at /admin/queues', () => {
     await page.screenshot({ path: shot, fullPage: true });
     console.log(`Bull Board screenshot: ${shot}`);
 
-    // Retrying from the board works too (admins only get this far): the job's first action, then the confirmation.
+    // Retrying from the board works too (operators only get this far): the job's first action, then the confirmation.
     const retry = main.locator('[class^="jobActions"]').first().getByRole('button').first();
     await retry.hover();
     await page.getByText('Retry', { exact: true }).waitFor({ state: 'visible' });

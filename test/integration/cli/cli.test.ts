@@ -118,7 +118,7 @@ describe('qanatix CLI', () => {
   });
 
   test('every command has --help; usage errors exit 2; an unreachable API exits 3', async () => {
-    for (const c of ['serve', 'api', 'worker', 'migrate', 'demo', 'keys', 'connectors', 'pull', 'runs', 'queues', 'retry']) {
+    for (const c of ['serve', 'api', 'worker', 'migrate', 'demo', 'keys', 'operator', 'connectors', 'pull', 'runs', 'queues', 'retry']) {
       const r = await cli([c, '--help']);
       expect(r.code, c).toBe(0);
       expect(r.out, c).toContain(`qanatix ${c}`);
@@ -127,5 +127,39 @@ describe('qanatix CLI', () => {
     expect((await cli(['pull'])).code).toBe(2);
     expect((await cli(['connectors', 'list'], { QANATIX_URL: 'http://127.0.0.1:1' })).code).toBe(3);
     expect((await cli(['connectors', 'list'], { QANATIX_API_KEY: 'sk_live_' + '0'.repeat(64) })).code).toBe(3);
+    for (const bad of [['operator'], ['operator', 'create'], ['operator', 'create', '--name', 'has space'], ['operator', 'create', '--name', 'a:b'], ['operator', 'revoke'], ['operator', 'nope'], ['queues', 'nope'], ['queues', 'clean', '--grace', '-1']]) {
+      expect((await cli(bad)).code, bad.join(' ')).toBe(2);
+    }
+  });
+
+  test('operator create prints a token once that opens the queue controls; tenant keys cannot; revoke ends it', async () => {
+    const created = await cli(['operator', 'create', '--name', 'oncall']);
+    expect(created.code).toBe(0);
+    const token = created.out.trim();
+    expect(token).toMatch(/^op_live_[0-9a-f]{64}$/);
+    expect(created.err).toContain('cannot be shown again');
+    expect((await cli(['operator', 'create', '--name', 'oncall'])).code).toBe(1);
+    const stored = await platform.pool.query('select token_hash from operator_credentials');
+    expect(JSON.stringify(stored.rows)).not.toContain(token.slice(8));
+    const listed = await cli(['operator', 'list', '--json']);
+    expect(JSON.parse(listed.out)).toEqual([expect.objectContaining({ name: 'oncall', token_prefix: token.slice(0, 12) })]);
+    expect(listed.out).not.toContain(token);
+
+    // The tenant's admin key is refused (exit 3, the API's reason); the operator pauses, resumes and cleans.
+    const refused = await cli(['queues', 'pause']);
+    expect(refused.code).toBe(3);
+    expect(refused.err).toMatch(/operator credential/);
+    const asOperator = { QANATIX_API_KEY: token };
+    expect((await cli(['queues', 'pause'], asOperator)).out).toContain('queue pulls is paused');
+    expect(JSON.parse((await cli(['queues', '--json'], asOperator)).out)[0].paused).toBe(true);
+    expect((await cli(['queues', 'resume'], asOperator)).out).toContain('queue pulls is running');
+    expect((await cli(['queues', 'clean', '--state', 'completed', '--grace', '0'], asOperator)).out).toMatch(/^removed \d+ completed job\(s\)/);
+    // An operator credential reaches no tenant's data.
+    expect((await cli(['connectors', 'list'], asOperator)).code).toBe(3);
+
+    expect((await cli(['operator', 'revoke', 'oncall'])).out).toContain('revoked oncall');
+    expect((await cli(['queues', 'pause'], asOperator)).code).toBe(3);
+    expect((await cli(['operator', 'revoke', 'oncall'])).code).toBe(1);
+    expect(JSON.parse((await cli(['operator', 'list', '--json'])).out)).toEqual([]);
   });
 });

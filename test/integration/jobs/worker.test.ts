@@ -84,7 +84,7 @@ const entityCount = async (vertical: string) => (await platform.pool.query('sele
 async function enqueue(connectorId: string, mode: 'incremental' | 'full', trigger: 'manual' | 'schedule' = 'manual', opts: object = {}) {
   const tenantId = (await platform.pool.query('select tenant_id from connectors where id = $1', [connectorId])).rows[0].tenant_id;
   const runId = await createRun(platform.pool, { connectorId, tenantId, trigger, mode });
-  await queue.add(PULL_JOB, { connectorId, mode, trigger, runId }, { jobId: `run-${runId}`, ...opts });
+  await queue.add(PULL_JOB, { connectorId, tenantId, mode, trigger, runId }, { jobId: `run-${runId}`, ...opts });
   return runId;
 }
 

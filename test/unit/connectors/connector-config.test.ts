@@ -192,6 +192,7 @@ describe('connector config', () => {
         rejectUnknownKeys(value, ['uri'], report);
         return { ...value };
       },
+      endpoints: () => [],
       create: () => {
         throw new Error('not in a unit test');
       },

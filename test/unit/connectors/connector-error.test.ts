@@ -3,7 +3,7 @@ import { ConnectorError, redactSecrets } from '../../../connectors/connector-err
 import { toConnectorError as mysqlError } from '../../../connectors/mysql/mysql-errors';
 import { toConnectorError as pgError } from '../../../connectors/postgresql/postgresql-errors';
 
-const ctx = { target: 'db.example:5432/shop', host: 'db.example', secrets: ['hunter22'], userQuery: null };
+const ctx = { target: 'db.example:5432/shop', host: 'db.example', secrets: ['hunter22'] };
 
 function driverError(message: string, fields: Record<string, unknown>): Error {
   return Object.assign(new Error(message), fields);
@@ -26,12 +26,13 @@ describe('ConnectorError', () => {
 
 describe('driver errors', () => {
   test('PostgreSQL SQLSTATEs and network codes map to kinds', () => {
-    const kind = (err: Error, userQuery: string | null = null) => (pgError(err, { ...ctx, userQuery }) as ConnectorError).kind;
+    const kind = (err: Error) => (pgError(err, ctx) as ConnectorError).kind;
     expect(kind(driverError('password authentication failed', { code: '28P01' }))).toBe('auth');
     expect(kind(driverError('database "x" does not exist', { code: '3D000' }))).toBe('not_found');
     expect(kind(driverError('relation "x" does not exist', { code: '42P01' }))).toBe('not_found');
     expect(kind(driverError('syntax error at or near "x"', { code: '42601' }))).toBe('syntax');
-    expect(kind(driverError('syntax error at or near "INTO"', { code: '42601' }), 'INSERT INTO t VALUES (1)')).toBe('permission');
+    const several = pgError(driverError('cannot insert multiple commands into a prepared statement', { code: '42601' }), ctx) as ConnectorError;
+    expect([several.kind, several.message]).toEqual(['syntax', expect.stringContaining('remove the ";"')]);
     expect(kind(driverError('cannot execute INSERT in a read-only transaction', { code: '25006' }))).toBe('permission');
     expect(kind(driverError('WITH clause containing a data-modifying statement must be at the top level', { code: '0A000' }))).toBe('permission');
     expect(kind(driverError('permission denied for table t', { code: '42501' }))).toBe('permission');
@@ -47,12 +48,11 @@ describe('driver errors', () => {
   });
 
   test('MySQL error names map to kinds', () => {
-    const kind = (err: Error, userQuery: string | null = null) => (mysqlError(err, { ...ctx, userQuery }) as ConnectorError).kind;
+    const kind = (err: Error) => (mysqlError(err, ctx) as ConnectorError).kind;
     expect(kind(driverError("Access denied for user 'u'@'h' (using password: YES)", { code: 'ER_ACCESS_DENIED_ERROR' }))).toBe('auth');
     expect(kind(driverError("Table 'x.y' doesn't exist", { code: 'ER_NO_SUCH_TABLE' }))).toBe('not_found');
     expect(kind(driverError("Unknown database 'x'", { code: 'ER_BAD_DB_ERROR' }))).toBe('not_found');
     expect(kind(driverError('You have an error in your SQL syntax', { code: 'ER_PARSE_ERROR', sqlState: '42000' }))).toBe('syntax');
-    expect(kind(driverError('You have an error in your SQL syntax', { code: 'ER_PARSE_ERROR' }), 'UPDATE t SET a = 1')).toBe('permission');
     expect(kind(driverError('Cannot execute statement in a READ ONLY transaction', { code: 'ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION' }))).toBe('permission');
     expect(kind(driverError('SELECT command denied', { code: 'ER_TABLEACCESS_DENIED_ERROR', sqlState: '42000' }))).toBe('permission');
     expect(kind(driverError('Deadlock found', { code: 'ER_LOCK_DEADLOCK' }))).toBe('transient');

@@ -18,6 +18,7 @@ describe('MongoDB connection_config', () => {
         collection: null,
         read_preference: 'secondaryPreferred',
         read_concern: 'majority',
+        ssl: null,
         connect_timeout_seconds: 10,
       },
       issues: [],

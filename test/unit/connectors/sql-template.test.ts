@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { mysqlDialect } from '../../../connectors/mysql/mysql-dialect';
 import { postgresqlDialect } from '../../../connectors/postgresql/postgresql-dialect';
-import { parseSqlTemplate, renderSqlTemplate, startsWithWriteKeyword } from '../../../connectors/sql/sql-template';
+import { parseSqlTemplate, renderSqlTemplate } from '../../../connectors/sql/sql-template';
 
 function render(sql: string, dialect = postgresqlDialect): string {
   let n = 0;
@@ -35,13 +35,5 @@ describe(':last_pull templates', () => {
     expect(render('SELECT 1 ; ; -- done')).toBe('SELECT 1     -- done');
     expect(render("SELECT ';'")).toBe("SELECT ';'");
     expect(render('SELECT 1; SELECT 2')).toBe('SELECT 1; SELECT 2');
-  });
-
-  test('recognises statements that write', () => {
-    expect(startsWithWriteKeyword('INSERT INTO t VALUES (1)')).toBe(true);
-    expect(startsWithWriteKeyword('  -- note\n/* x */ (update t set a = 1)')).toBe(true);
-    expect(startsWithWriteKeyword('# mysql\nDELETE FROM t')).toBe(true);
-    expect(startsWithWriteKeyword('SELECT * FROM inserts')).toBe(false);
-    expect(startsWithWriteKeyword('WITH x AS (UPDATE t SET a = 1 RETURNING *) SELECT * FROM x')).toBe(false);
   });
 });
