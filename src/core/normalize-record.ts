@@ -63,7 +63,7 @@ function nameProblem(name: unknown): RecordProblem | null {
   if (name.trim() === '') return { loc: ['name'], msg: 'name must not be empty', type: 'value_error.empty' };
   if (name.length > MAX_NAME_LENGTH) return { loc: ['name'], msg: `name is longer than ${MAX_NAME_LENGTH} characters`, type: 'value_error.too_long' };
   const bad = unstorableCharacter(name);
-  return bad ? { loc: ['name'], msg: `name contains ${bad}, which cannot be stored`, type: 'value_error.unstorable' } : null;
+  return bad ? { loc: ['name'], msg: `name contains ${bad.what}, which cannot be stored`, type: bad.type } : null;
 }
 
 /** The source_id as text (null when absent), or the problem with it. */
@@ -75,7 +75,7 @@ function sourceIdOf(sourceId: unknown): { sid: string | null } | RecordProblem {
     return { loc: ['source_id'], msg: 'source_id must be a non-empty string or a number', type: 'type_error.str' };
   }
   const bad = unstorableCharacter(sourceId);
-  if (bad) return { loc: ['source_id'], msg: `source_id contains ${bad}, which cannot be stored`, type: 'value_error.unstorable' };
+  if (bad) return { loc: ['source_id'], msg: `source_id contains ${bad.what}, which cannot be stored`, type: bad.type };
   const bytes = Buffer.byteLength(sourceId, 'utf8');
   if (bytes > MAX_SOURCE_ID_BYTES) {
     return { loc: ['source_id'], msg: `source_id is ${bytes.toLocaleString('en')} bytes long in UTF-8; at most ${MAX_SOURCE_ID_BYTES.toLocaleString('en')} are allowed`, type: 'value_error.too_long' };

@@ -4,11 +4,12 @@ import type { RecordProblem } from './record';
 const UNSTORABLE = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, 'g');
 
-/** What in `text` PostgreSQL would refuse, in words, or null. */
-export function unstorableCharacter(text: string): string | null {
+/** What in `text` PostgreSQL would refuse, in words, with the problem type; or null. */
+export function unstorableCharacter(text: string): { what: string; type: 'value_error.nul' | 'value_error.unicode' } | null {
   const m = UNSTORABLE.exec(text);
   if (!m) return null;
-  return m[0] === '\0' ? 'a NUL character (\\u0000)' : `an unpaired UTF-16 surrogate (\\u${m[0].charCodeAt(0).toString(16)})`;
+  if (m[0] === '\0') return { what: 'a NUL character (\\u0000)', type: 'value_error.nul' };
+  return { what: `an unpaired UTF-16 surrogate (\\u${m[0].charCodeAt(0).toString(16)})`, type: 'value_error.unicode' };
 }
 
 /** `text` with each NUL and unpaired surrogate written as its `\uXXXX` escape, so PostgreSQL stores it. */
@@ -22,13 +23,13 @@ export function storableText(text: string): string {
  */
 export function unstorablePlace(value: unknown, path: Array<string | number>): RecordProblem | null {
   if (typeof value === 'string') {
-    const what = unstorableCharacter(value);
-    return what ? { loc: path, msg: `the value contains ${what}, which cannot be stored`, type: 'value_error.unstorable' } : null;
+    const bad = unstorableCharacter(value);
+    return bad ? { loc: path, msg: `the value contains ${bad.what}, which cannot be stored`, type: bad.type } : null;
   }
   if (typeof value !== 'object' || value === null) return null;
   for (const [key, v] of Array.isArray(value) ? value.entries() : Object.entries(value)) {
-    const what = typeof key === 'string' ? unstorableCharacter(key) : null;
-    if (what) return { loc: [...path, key], msg: `the key contains ${what}, which cannot be stored`, type: 'value_error.unstorable' };
+    const bad = typeof key === 'string' ? unstorableCharacter(key) : null;
+    if (bad) return { loc: [...path, key], msg: `the key contains ${bad.what}, which cannot be stored`, type: bad.type };
     const found = unstorablePlace(v, [...path, key]);
     if (found) return found;
   }

@@ -37,13 +37,13 @@ const randomText = (bytes: number) => randomBytes(bytes).toString('base64').slic
 
 /** Each kind of record PostgreSQL or Node would refuse for the whole batch, with the problem type it must get instead. */
 const BAD: Array<[string, string, string]> = [
-  ['a NUL in source_id', JSON.stringify({ name: 'n', source_id: 'a\u0000b' }), 'value_error.unstorable'],
-  ['a lone high surrogate in source_id', JSON.stringify({ name: 'n', source_id: 'a\ud800' }), 'value_error.unstorable'],
-  ['a lone low surrogate in name', JSON.stringify({ name: '\udc00n' }), 'value_error.unstorable'],
-  ['a NUL in name', JSON.stringify({ name: 'n\u0000' }), 'value_error.unstorable'],
-  ['a NUL in a nested key', JSON.stringify({ name: 'n', vertical_data: { a: [{ ['b\u0000']: 1 }] } }), 'value_error.unstorable'],
-  ['a lone surrogate in a nested value', JSON.stringify({ name: 'n', tags: ['ok', 'x\udfff'] }), 'value_error.unstorable'],
-  ['a lone surrogate in a folded key', JSON.stringify({ name: 'n', ['\ud83d']: 1 }), 'value_error.unstorable'],
+  ['a NUL in source_id', JSON.stringify({ name: 'n', source_id: 'a\u0000b' }), 'value_error.nul'],
+  ['a lone high surrogate in source_id', JSON.stringify({ name: 'n', source_id: 'a\ud800' }), 'value_error.unicode'],
+  ['a lone low surrogate in name', JSON.stringify({ name: '\udc00n' }), 'value_error.unicode'],
+  ['a NUL in name', JSON.stringify({ name: 'n\u0000' }), 'value_error.nul'],
+  ['a NUL in a nested key', JSON.stringify({ name: 'n', vertical_data: { a: [{ ['b\u0000']: 1 }] } }), 'value_error.nul'],
+  ['a lone surrogate in a nested value', JSON.stringify({ name: 'n', tags: ['ok', 'x\udfff'] }), 'value_error.unicode'],
+  ['a lone surrogate in a folded key', JSON.stringify({ name: 'n', ['\ud83d']: 1 }), 'value_error.unicode'],
   [`a source_id of ${MAX_SOURCE_ID_BYTES + 1} bytes`, JSON.stringify({ name: 'n', source_id: randomText(MAX_SOURCE_ID_BYTES + 1) }), 'value_error.too_long'],
   ['a 2,700-byte random source_id (beyond the unique index)', JSON.stringify({ name: 'n', source_id: randomText(2700) }), 'value_error.too_long'],
   ['a 5,000-level nesting', deep(5000), 'value_error.too_deep'],

@@ -46,10 +46,10 @@ describe('normalizeRecord', () => {
   });
 
   test.each([
-    ['a NUL in source_id', { name: 'a', source_id: 'x\u0000' }, ['source_id'], 'value_error.unstorable'],
-    ['a lone surrogate in source_id', { name: 'a', source_id: '\ud800' }, ['source_id'], 'value_error.unstorable'],
-    ['a lone surrogate in name', { name: 'a\udc00' }, ['name'], 'value_error.unstorable'],
-    ['a NUL in name', { name: '\u0000' }, ['name'], 'value_error.unstorable'],
+    ['a NUL in source_id', { name: 'a', source_id: 'x\u0000' }, ['source_id'], 'value_error.nul'],
+    ['a lone surrogate in source_id', { name: 'a', source_id: '\ud800' }, ['source_id'], 'value_error.unicode'],
+    ['a lone surrogate in name', { name: 'a\udc00' }, ['name'], 'value_error.unicode'],
+    ['a NUL in name', { name: '\u0000' }, ['name'], 'value_error.nul'],
     [`a source_id of ${MAX_SOURCE_ID_BYTES + 1} ASCII bytes`, { name: 'a', source_id: 'x'.repeat(MAX_SOURCE_ID_BYTES + 1) }, ['source_id'], 'value_error.too_long'],
     ['a source_id of 513 four-byte characters', { name: 'a', source_id: '😀'.repeat(513) }, ['source_id'], 'value_error.too_long'],
     ['a number beyond a double', parseExactJson('{"name":"a","v":[1,{"w":1e400}]}'), ['v', 1, 'w'], 'value_error.number'],
