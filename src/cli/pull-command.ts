@@ -93,12 +93,13 @@ async function follow(api: ApiClient, connectorId: string, runId: string, out: N
 }
 
 /** A bar with no known total: a block sweeps while the run goes on, full when it ends. */
-function progressBar(tick: number, done: boolean): string {
+export function progressBar(tick: number, done: boolean): string {
   const width = 20;
   if (done) return `[${'#'.repeat(width)}]`;
-  const pos = tick % (width * 2 - 4);
-  const at = pos < width - 2 ? pos : width * 2 - 4 - pos;
-  return `[${' '.repeat(at)}###${' '.repeat(width - 3 - at)}]`;
+  const last = width - 3; // the block's rightmost start: it bounces between 0 and here
+  const pos = tick % (2 * last);
+  const at = pos <= last ? pos : 2 * last - pos;
+  return `[${' '.repeat(at)}###${' '.repeat(last - at)}]`;
 }
 
 export async function runsCommand(args: string[]): Promise<number> {
