@@ -17,6 +17,8 @@ export interface Config {
   workerConcurrency: number;
   /** A pull job's lock lifetime; a killed worker's job is retried after it. */
   workerLockMs: number;
+  /** How often a pull may lose its worker (killed, out of memory) before its job fails. */
+  workerMaxStalls: number;
 }
 
 const DEV_SALT = 'qanatix-dev-salt-not-for-production';
@@ -37,5 +39,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxPendingRecords: Number(env.STREAM_MAX_PENDING_RECORDS ?? 10_000),
     workerConcurrency: Number(env.WORKER_CONCURRENCY ?? 2),
     workerLockMs: Number(env.WORKER_LOCK_MS ?? 60_000),
+    workerMaxStalls: Number(env.WORKER_MAX_STALLS ?? 10),
   };
 }

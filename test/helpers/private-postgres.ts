@@ -17,6 +17,7 @@ export interface PrivatePostgres {
   restart(): Promise<void>;
   /** `pg_ctl stop -m fast`: the server is down until `start()`. */
   stop(): Promise<void>;
+  /** Starts the server unless it runs, and waits until it answers. */
   start(): Promise<void>;
   /** Stops the server and deletes its data directory. */
   destroy(): Promise<void>;
@@ -59,8 +60,10 @@ export async function privatePostgres(): Promise<PrivatePostgres> {
       }
     });
   const pgCtl = (...args: string[]) => exec(join(PG_BIN, 'pg_ctl'), ['-D', data, '-l', log, '-w', '-t', '60', ...args], { as: 'postgres' });
+  let up = false;
   const start = async () => {
-    await pgCtl('start');
+    if (!up) await pgCtl('start');
+    up = true;
     await ready();
   };
   await start();
@@ -84,6 +87,7 @@ export async function privatePostgres(): Promise<PrivatePostgres> {
     },
     async stop() {
       await pgCtl('stop', '-m', 'fast');
+      up = false;
     },
     start,
     async destroy() {
