@@ -12,7 +12,8 @@ import { createPool } from '../../src/db/pool';
 import { freePort } from '../helpers/private-redis';
 import { spawnRole, waitFor, type ChildRole } from '../helpers/worker-process';
 
-export type Topology = 'serve' | 'apart';
+/** `serve` alone; `api` and `worker` apart; or the `api` alone, the test starting (and killing) workers itself. */
+export type Topology = 'serve' | 'apart' | 'api';
 
 export interface RunView {
   id: string;
@@ -28,6 +29,10 @@ export interface Installation {
   /** The platform database, seen by the test (its connections survive a restart of the server: new ones are made). */
   pool: pg.Pool;
   roles: ChildRole[];
+  /** Starts one more worker process (its environment plus `env`). */
+  addWorker(env?: Record<string, string>): ChildRole;
+  /** SIGKILLs a process and forgets it. */
+  kill(role: ChildRole): Promise<void>;
   api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
   readyz(): Promise<{ status: number; body: { detail?: string; checks?: Record<string, string> } }>;
   createConnector(body: Record<string, unknown>): Promise<string>;
@@ -58,7 +63,7 @@ export async function startInstallation(o: { databaseUrl: string; redisUrl: stri
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const env = { DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, PORT: String(port), WORKER_LOCK_MS: '4000', LOG_LEVEL: 'info', ...o.env };
-  const roles = o.topology === 'serve' ? [spawnRole('serve', env)] : [spawnRole('api', env), spawnRole('worker', env)];
+  const roles = o.topology === 'serve' ? [spawnRole('serve', env)] : o.topology === 'apart' ? [spawnRole('api', env), spawnRole('worker', env)] : [spawnRole('api', env)];
   // The test's own view of the platform database: its errors during an outage are expected, not news.
   const pool = createPool(o.databaseUrl, 4, { info() {}, warn() {}, error() {} });
   const tenantId = await ensureTenant(pool, 'chaos');
@@ -93,6 +98,15 @@ export async function startInstallation(o: { databaseUrl: string; redisUrl: stri
     base,
     pool,
     roles,
+    addWorker(extra = {}) {
+      const worker = spawnRole('worker', { ...env, ...extra });
+      roles.push(worker);
+      return worker;
+    },
+    async kill(role) {
+      roles.splice(roles.indexOf(role), 1);
+      await role.kill('SIGKILL');
+    },
     api,
     async readyz() {
       const res = await fetch(`${base}/readyz`).catch((err) => {
