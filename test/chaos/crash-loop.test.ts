@@ -97,7 +97,7 @@ test('a pull whose worker dies more often than WORKER_MAX_STALLS: its run is clo
   const env = { WORKER_MAX_STALLS: '2' };
   // Every worker of this test has the limit: 2 deaths are survived, the 3rd gives the job up.
   for (let kill = 0; kill < 3; kill++) await killMidPull(inst.addWorker(env), id, runId, 5_000);
-  inst.addWorker(env);
+  const last = inst.addWorker(env);
   const run = await inst.waitRun(id, runId, 'failed', 60_000);
   expect(run.error_kind).toBe('stalled');
   expect(run.error).toMatch(/stopped without finishing too many times/);
@@ -111,4 +111,22 @@ test('a pull whose worker dies more often than WORKER_MAX_STALLS: its run is clo
   expect(finished.rows_read).toBe(FEW - run.rows_read);
   await expectExactlyRows(platform.pool, `crash-${n}`, FEW);
   inst.expectAlive();
+  await inst.kill(last);
+});
+
+test('a pull request for a connector whose run lost its job from Redis queues that run again instead of blocking, and the run finishes', async () => {
+  const id = await connector('few_items');
+  const runId = await enqueueFull(id); // no worker runs now
+  await queue.remove(`run-${runId}`);
+  await platform.pool.query("update connector_runs set queued_at = now() - interval '1 minute' where id = $1", [runId]);
+  const res = await inst.api('POST', `/connectors/${id}/pull`, { mode: 'incremental' });
+  expect(res.status).toBe(409);
+  expect(res.body.run_id).toBe(runId);
+  expect(await inst.run(id, runId)).toMatchObject({ status: 'retrying', error_kind: 'requeued' });
+  expect(await queue.getJob(`run-${runId}`)).toBeDefined();
+  const worker = inst.addWorker();
+  await inst.waitRun(id, runId, 'succeeded');
+  await expectExactlyRows(platform.pool, `crash-${n}`, FEW);
+  inst.expectAlive();
+  await inst.kill(worker);
 });

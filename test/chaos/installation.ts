@@ -141,7 +141,6 @@ export async function startInstallation(o: { databaseUrl: string; redisUrl: stri
     expectAlive,
     async stop() {
       await Promise.all(roles.map((r) => r.kill('SIGTERM')));
-      if (process.env.CHAOS_DEBUG) for (const r of roles) console.log(r.output().split('\n').filter((l) => !l.includes('"level":30') || l.includes('pull')).join('\n'));
       await pool.end();
     },
   };
