@@ -55,6 +55,8 @@ export async function recoverRun(pool: pg.Pool, queue: Queue<PullJobData>, run: 
     const { error, kind } = state === 'failed' ? failure(job.failedReason) : { error: 'its job completed without recording an outcome', kind: 'job_failed' };
     return (await close(pool, run, error, kind)) ? 'closed' : 'alive';
   }
+  // Lost: gone from Redis, or a remnant in no state at all (its key without its place in a list).
+  if (job) await job.remove();
   const requeued = `run-${run.id}`;
   await queue.add(PULL_JOB, { connectorId: run.connector_id, mode: run.mode, trigger: run.trigger, runId: run.id }, { jobId: requeued });
   await requeueRun(pool, run.id, requeued, 'its job was lost from Redis (a restart without persistence or a flush); queued again to resume from the committed cursor');
