@@ -17,8 +17,12 @@ function ferretdbBinary(): string {
 export interface PrivateFerretdb {
   url: string;
   port: number;
-  /** SIGTERM and a new start on the same SQLite directory: every connection is closed, the data stays. */
+  /** `stop()` and a new start on the same SQLite directory: the data stays. */
   restart(): Promise<void>;
+  /**
+   * SIGKILL: every connection is cut at once. On SIGTERM FerretDB stops listening but lets open connections
+   * finish their work, so a client in the middle of a read would not notice.
+   */
   stop(): Promise<void>;
   start(): Promise<void>;
   destroy(): Promise<void>;
@@ -49,7 +53,7 @@ export async function privateFerretdb(): Promise<PrivateFerretdb> {
   const stop = async () => {
     const c = child;
     child = null;
-    await stopProcess(c, 'SIGTERM');
+    await stopProcess(c, 'SIGKILL');
   };
   await start();
   return {

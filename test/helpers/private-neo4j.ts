@@ -12,7 +12,11 @@ export interface PrivateNeo4j {
   url: string;
   /** The server itself, bypassing the door: for seeding while clients are kept out. */
   directUrl: string;
-  /** Stops the server for real (SIGTERM) and starts a new one; clients are let in once `seed` has run again. */
+  /** Closes the door (every connection dropped) and stops the server for real (SIGTERM). */
+  stop(): Promise<void>;
+  /** Starts a new server, runs `seed` again, then lets clients in. */
+  start(): Promise<void>;
+  /** `stop()` and `start()`. */
   restart(): Promise<void>;
   destroy(): Promise<void>;
 }
@@ -87,17 +91,25 @@ export async function privateNeo4j(seed: (directUrl: string) => Promise<void>): 
   await startServer();
   await seed(directUrl);
   await openDoor();
+  const stop = async () => {
+    await closeDoor();
+    const c = child;
+    child = null;
+    await stopProcess(c, 'SIGTERM');
+  };
+  const start = async () => {
+    await startServer();
+    await seed(directUrl);
+    await openDoor();
+  };
   return {
     url,
     directUrl,
+    stop,
+    start,
     async restart() {
-      await closeDoor();
-      const c = child;
-      child = null;
-      await stopProcess(c, 'SIGTERM');
-      await startServer();
-      await seed(directUrl);
-      await openDoor();
+      await stop();
+      await start();
     },
     async destroy() {
       await closeDoor();
