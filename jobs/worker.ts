@@ -9,7 +9,7 @@ import { QUEUE_PREFIX } from './redis-connection';
 import { closeRunOfFailedJob } from './run-recovery';
 
 /** How many times a pull may lose its worker (killed, out of memory) before its job is given up. */
-export const DEFAULT_MAX_STALLS = 10;
+const DEFAULT_MAX_STALLS = 10;
 
 export interface WorkerOptions {
   pool: pg.Pool;

@@ -30,7 +30,10 @@ interface SourceServer {
   rows: number;
   /** Rows committed before the server is stopped. */
   stopAt: number;
-  /** The driver retries a read on a new connection by itself (MongoDB's retryable reads): the attempt may survive. */
+  /**
+   * The driver retries a read by itself (MongoDB's retryable reads; Neo4j's executeRead for up to the connect
+   * timeout): a short outage may pass within one attempt.
+   */
   driverRetries?: boolean;
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -99,7 +102,13 @@ async function neo4jSource(rows: number): Promise<SourceServer> {
   };
   const server = await privateNeo4j(seed);
   const { uri, user, password } = neo4jParts(server.url);
-  return { connector: { connector_type: 'neo4j', connection_config: { uri, user, password, database: 'neo4j' }, table: 'Item' }, rows, stopAt: rows / 5, ...server };
+  return {
+    connector: { connector_type: 'neo4j', connection_config: { uri, user, password, database: 'neo4j' }, table: 'Item' },
+    rows,
+    stopAt: rows / 5,
+    driverRetries: true,
+    ...server,
+  };
 }
 
 let platform: TestDatabase;
