@@ -72,7 +72,9 @@ export function createPullProcessor(deps: ProcessorDeps) {
     const stalls = job.stalledCounter ?? 0;
     if (stalls > (job.data.stallsSeen ?? 0)) {
       const delay = Math.min(MAX_STALL_BACKOFF_MS, stallBackoff(job, stalls));
-      const error = `its worker stopped without finishing (killed, out of memory, or it lost its Redis lock; ${stalls} time${stalls > 1 ? 's' : ''} so far); resumes from the committed cursor in ${Math.ceil(delay / 1000)} s`;
+      const error =
+        `its worker stopped without finishing (killed, out of memory, or it lost its Redis lock; ${stalls} time${stalls > 1 ? 's' : ''} so far); ` +
+        `resumes from the committed cursor in ${Math.ceil(delay / 1000)} s`;
       await finishRun(pool, runId, { status: 'retrying', error, errorKind: 'stalled' });
       log.warn({ ...ctx, stalls, delay_ms: delay }, 'pull handed back after its worker stopped; backing off before resuming');
       await job.updateData({ ...job.data, runId, stallsSeen: stalls });

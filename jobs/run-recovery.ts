@@ -59,7 +59,8 @@ export async function recoverRun(pool: pg.Pool, queue: Queue<PullJobData>, run: 
   if (job) await job.remove();
   const requeued = `run-${run.id}`;
   await queue.add(PULL_JOB, { connectorId: run.connector_id, mode: run.mode, trigger: run.trigger, runId: run.id }, { jobId: requeued });
-  await requeueRun(pool, run.id, requeued, 'its job was lost from Redis (a restart without persistence or a flush); queued again to resume from the committed cursor');
+  const why = 'its job was lost from Redis (a restart without persistence or a flush); queued again to resume from the committed cursor';
+  await requeueRun(pool, run.id, requeued, why);
   return 'requeued';
 }
 

@@ -95,10 +95,12 @@ export function startReconciler(pool: pg.Pool, queue: Queue<PullJobData>, log: L
       const changed = r.added.length + r.updated.length + r.removed.length + r.rearmed.length;
       if (changed) log.info({ reconcile: r }, 'job schedulers reconciled');
       const recovered = await recoverRuns(pool, queue, {
-        onError: (run, err) => log.error({ connectorId: run.connector_id, runId: run.id, err: (err as Error).message }, 'could not settle this run now; retrying next minute'),
+        onError: (run, err) =>
+          log.error({ connectorId: run.connector_id, runId: run.id, err: (err as Error).message }, 'could not settle this run now; retrying next minute'),
       });
       for (const { run, outcome } of recovered) {
-        if (outcome === 'requeued' || outcome === 'closed') log.warn({ connectorId: run.connector_id, runId: run.id, outcome }, `a run left without a live job was ${outcome}`);
+        if (outcome !== 'requeued' && outcome !== 'closed') continue;
+        log.warn({ connectorId: run.connector_id, runId: run.id, outcome }, `a run left without a live job was ${outcome}`);
       }
       outage.up();
     } catch (err) {

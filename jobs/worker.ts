@@ -53,9 +53,10 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
   // BullMQ fails a job past its stall limit without running it: the run must not stay "running".
   worker.on('failed', (job) => {
     if (!job) return;
+    const ctx = { connectorId: job.data.connectorId, jobId: job.id };
     closeRunOfFailedJob(opts.pool, job).then(
-      (closed) => closed && opts.log.warn({ connectorId: job.data.connectorId, jobId: job.id, reason: job.failedReason }, 'run closed: its job failed without it'),
-      (err: Error) => opts.log.warn({ connectorId: job.data.connectorId, jobId: job.id, err: err.message }, 'could not close the run of a failed job now; the reconciler will'),
+      (closed) => closed && opts.log.warn({ ...ctx, reason: job.failedReason }, 'run closed: its job failed without it'),
+      (err: Error) => opts.log.warn({ ...ctx, err: err.message }, 'could not close the run of a failed job now; the reconciler will'),
     );
   });
   return {

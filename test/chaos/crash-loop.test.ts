@@ -102,7 +102,10 @@ test('a pull whose worker dies more often than WORKER_MAX_STALLS: its run is clo
   expect(run.error_kind).toBe('stalled');
   expect(run.error).toMatch(/stopped without finishing too many times/);
   expect((await queue.getJob(`run-${runId}`))!.failedReason).toBe('job stalled more than allowable limit');
-  const { rows } = await platform.pool.query("select count(*)::int as n from connector_runs where connector_id = $1 and status in ('queued', 'running', 'retrying')", [id]);
+  const { rows } = await platform.pool.query(
+    "select count(*)::int as n from connector_runs where connector_id = $1 and status in ('queued', 'running', 'retrying')",
+    [id],
+  );
   expect(rows[0].n).toBe(0);
 
   // Not blocked: the next pull is accepted and continues from the committed cursor to exactly the source rows.

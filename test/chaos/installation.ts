@@ -63,7 +63,7 @@ export async function startInstallation(o: { databaseUrl: string; redisUrl: stri
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const env = { DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, PORT: String(port), WORKER_LOCK_MS: '4000', LOG_LEVEL: 'info', ...o.env };
-  const roles = o.topology === 'serve' ? [spawnRole('serve', env)] : o.topology === 'apart' ? [spawnRole('api', env), spawnRole('worker', env)] : [spawnRole('api', env)];
+  const roles = o.topology === 'serve' ? [spawnRole('serve', env)] : [spawnRole('api', env), ...(o.topology === 'apart' ? [spawnRole('worker', env)] : [])];
   // The test's own view of the platform database: its errors during an outage are expected, not news.
   const pool = createPool(o.databaseUrl, 4, { info() {}, warn() {}, error() {} });
   const tenantId = await ensureTenant(pool, 'chaos');

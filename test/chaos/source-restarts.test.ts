@@ -59,14 +59,20 @@ async function postgresSource(rows: number): Promise<SourceServer> {
 async function mariadbSource(rows: number): Promise<SourceServer> {
   const server = await privateMariadb();
   const conn = await mysql.createConnection({ uri: server.url });
-  await conn.query('create table items (id bigint primary key, name varchar(100) not null, qty int not null, updated_at datetime(6) not null, key (updated_at, id))');
+  await conn.query(
+    'create table items (id bigint primary key, name varchar(100) not null, qty int not null, updated_at datetime(6) not null, key (updated_at, id))',
+  );
   await conn.query(
     `insert into items select seq, concat('item ', seq), (seq * 7) % 1000, timestamp('2026-01-01') + interval (seq div 100) second from seq_1_to_${rows}`,
   );
   await conn.end();
   const u = new URL(server.url);
   return {
-    connector: { connector_type: 'mysql', connection_config: { host: u.hostname, port: Number(u.port), user: 'qanatix', password: 'qanatix', database: 'qanatix_source' }, table: 'items' },
+    connector: {
+      connector_type: 'mysql',
+      connection_config: { host: u.hostname, port: Number(u.port), user: 'qanatix', password: 'qanatix', database: 'qanatix_source' },
+      table: 'items',
+    },
     rows,
     stopAt: rows / 5,
     ...server,
@@ -137,7 +143,13 @@ describe.each(SOURCES)('%s', (name, start, batchSize) => {
   let n = 0;
   const vertical = () => `${name.split(' ')[0]!.toLowerCase().replace(/[^a-z0-9]/g, '')}-${n}`;
   const connector = () =>
-    inst.createConnector({ name: `${name}-${++n}`, vertical: vertical(), cursor: { column: 'updated_at', lag_seconds: 0 }, batch_size: batchSize, ...source.connector });
+    inst.createConnector({
+      name: `${name}-${++n}`,
+      vertical: vertical(),
+      cursor: { column: 'updated_at', lag_seconds: 0 },
+      batch_size: batchSize,
+      ...source.connector,
+    });
 
   beforeAll(async () => {
     source = await start();

@@ -40,10 +40,12 @@ export async function privateMariadb(): Promise<PrivateMariadb> {
     await untilAnswers(`MariaDB socket ${socket}`, () => exec('mariadb', [`--socket=${socket}`, '-u', 'root', '-e', 'select 1']), 60_000, () => c.exitCode !== null);
   };
   await start();
-  await exec('mariadb', [
-    `--socket=${socket}`, '-u', 'root', '-e',
-    "CREATE USER IF NOT EXISTS 'qanatix'@'%' IDENTIFIED BY 'qanatix'; GRANT ALL PRIVILEGES ON *.* TO 'qanatix'@'%' WITH GRANT OPTION; CREATE DATABASE IF NOT EXISTS qanatix_source;",
-  ]);
+  const grant = [
+    "CREATE USER IF NOT EXISTS 'qanatix'@'%' IDENTIFIED BY 'qanatix'",
+    "GRANT ALL PRIVILEGES ON *.* TO 'qanatix'@'%' WITH GRANT OPTION",
+    'CREATE DATABASE IF NOT EXISTS qanatix_source',
+  ];
+  await exec('mariadb', [`--socket=${socket}`, '-u', 'root', '-e', grant.join('; ')]);
   await untilAnswers('MariaDB over TCP', async () => {
     const conn = await mysql.createConnection({ uri: url, connectTimeout: 2000 });
     await conn.end();

@@ -202,7 +202,7 @@ describe('crashes and outages', () => {
     expect(await entityCount('killed')).toEqual({ n: 20000, d: 20000 });
   });
 
-  test('a run whose lock connection is ended stops committing at once, so a rival holding the lock is alone; the run then resumes to exactly the source rows', async () => {
+  test('a run whose lock connection ends stops committing, so a rival holding the lock is alone; then it resumes to exactly the source rows', async () => {
     const id = await connector({ vertical: 'lock-lost' }, { batch_size: 50 });
     worker();
     const runId = await enqueue(id, 'incremental', 'manual', { backoff: { type: 'fixed', delay: 200 } });
@@ -436,7 +436,13 @@ describe('secrets', () => {
         'MySQL bad password',
         {
           connector_type: 'mysql',
-          connection_config: { host: mysqlUrl.hostname, port: Number(mysqlUrl.port), user: decodeURIComponent(mysqlUrl.username), password: WRONG, database: 'qanatix_source' },
+          connection_config: {
+            host: mysqlUrl.hostname,
+            port: Number(mysqlUrl.port),
+            user: decodeURIComponent(mysqlUrl.username),
+            password: WRONG,
+            database: 'qanatix_source',
+          },
           table: 'products',
         },
         /rejected the login|Access denied/,
