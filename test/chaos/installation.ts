@@ -42,6 +42,8 @@ export interface Installation {
   waitRun(connectorId: string, runId: string, status: string, ms?: number): Promise<RunView>;
   /** Every process is still running and none printed an unhandled error event or an uncaught exception. */
   expectAlive(): void;
+  /** Marks the processes' output so far; `logged()` then returns the log lines written since, per process. */
+  mark(): { logged(): Array<Array<{ component?: string; msg?: string }>> };
   stop(): Promise<void>;
 }
 
@@ -95,6 +97,20 @@ export async function startInstallation(o: { databaseUrl: string; redisUrl: stri
     }
   };
   return {
+    mark() {
+      const from = roles.map((r) => r.output().length);
+      return {
+        logged: () =>
+          roles.map((r, i) =>
+            r
+              .output()
+              .slice(from[i])
+              .split('\n')
+              .filter((l) => l.startsWith('{'))
+              .map((l) => JSON.parse(l) as { component?: string; msg?: string }),
+          ),
+      };
+    },
     base,
     pool,
     roles,
@@ -144,6 +160,23 @@ export async function startInstallation(o: { databaseUrl: string; redisUrl: stri
       await pool.end();
     },
   };
+}
+
+/**
+ * Each process logged the outage of `component` once when it began and once when it ended, not once per
+ * reconnect attempt.
+ */
+export function expectLoggedOnce(logged: Array<Array<{ component?: string; msg?: string }>>, component: RegExp): void {
+  let noticed = 0;
+  for (const lines of logged) {
+    const failing = lines.filter((l) => component.test(l.component ?? '') && l.msg?.includes('is failing'));
+    const back = lines.filter((l) => component.test(l.component ?? '') && l.msg?.includes('works again'));
+    const components = failing.map((l) => l.component);
+    expect(new Set(components).size, JSON.stringify(components)).toBe(components.length);
+    expect(back.map((l) => l.component).sort()).toEqual([...components].sort());
+    noticed += failing.length;
+  }
+  expect(noticed).toBeGreaterThan(0);
 }
 
 /** The rows every fault test reads: `id`, `name` and `qty` are all a source needs, and all an entity keeps. */

@@ -8,7 +8,7 @@ import { privatePostgres, type PrivatePostgres } from '../helpers/private-postgr
 import { privateRedis, type PrivateRedis } from '../helpers/private-redis';
 import { freshDatabase, type TestDatabase } from '../helpers/test-db';
 import { waitFor } from '../helpers/worker-process';
-import { expectExactlyRows, platformDatabase, startInstallation, type Installation, type Topology } from './installation';
+import { expectExactlyRows, expectLoggedOnce, platformDatabase, startInstallation, type Installation, type Topology } from './installation';
 
 const ROWS = 100_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -74,6 +74,7 @@ describe.each<Topology>(['serve', 'apart'])('%s', (topology) => {
   test('the platform PostgreSQL stopped mid-pull and started again: the run resumes and ends with exactly the source rows', async () => {
     const id = await connector();
     const runId = await midPull(id);
+    const mark = inst.mark();
     await server.stop();
     await outage(inst, 'postgres');
     await sleep(2_000); // the pull meets the outage
@@ -81,6 +82,7 @@ describe.each<Topology>(['serve', 'apart'])('%s', (topology) => {
     await server.start();
     await recovery(inst);
     const run = await inst.waitRun(id, runId, 'succeeded');
+    expectLoggedOnce(mark.logged(), /^postgres$/);
     expect(run.attempts).toBeGreaterThanOrEqual(2);
     expect(run.rows_read).toBe(ROWS); // resumed after the last committed batch: nothing read twice
     await expectExactlyRows(inst.pool, `${topology}-${n}`, ROWS);
@@ -101,6 +103,7 @@ describe.each<Topology>(['serve', 'apart'])('%s', (topology) => {
   test('Redis killed mid-pull (every key lost) and started again: the pull finishes with exactly the source rows', async () => {
     const id = await connector();
     const runId = await midPull(id);
+    const mark = inst.mark();
     await redis.kill();
     await outage(inst, 'redis');
     await sleep(2_000);
@@ -108,6 +111,7 @@ describe.each<Topology>(['serve', 'apart'])('%s', (topology) => {
     await redis.start();
     await recovery(inst);
     const run = await inst.waitRun(id, runId, 'succeeded');
+    expectLoggedOnce(mark.logged(), /^redis/);
     expect(run).toMatchObject({ attempts: 1, rows_read: ROWS }); // the pull went on through the outage
     await expectExactlyRows(inst.pool, `${topology}-${n}`, ROWS);
     inst.expectAlive();
