@@ -1,20 +1,17 @@
-import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { Backoffs, DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type pg from 'pg';
 import { ConnectorError } from '../connectors/connector-error';
 import type { SecretBox } from '../src/crypto/secret-box';
 import { isIsoTimestamp, isoToMicros } from '../connectors/iso-time';
 import { cursorLag, pullDuration, pullRowsTotal, pullsTotal } from '../src/metrics';
-import { createRun, finishRun, getRun, type ConnectorRun } from '../src/store/connector-runs';
+import type { Logger } from '../src/outage-log';
+import { createRun, finishRun, getRun, runOfJob, type ConnectorRun } from '../src/store/connector-runs';
 import { loadConnectorForRun, runBelongsTo } from '../src/store/connectors';
-import { tryLockConnector } from './connector-lock';
+import { LockLostError, tryLockConnector } from './connector-lock';
 import type { PullJobData } from './pull-queue';
-import { runPull } from './run-pull';
+import { runPull, type PullProgress } from './run-pull';
 
-export interface Logger {
-  info(o: object, m: string): void;
-  warn(o: object, m: string): void;
-  error(o: object, m: string): void;
-}
+export type { Logger };
 
 export interface ProcessorDeps {
   pool: pg.Pool;
@@ -26,6 +23,8 @@ export interface ProcessorDeps {
 
 /** How long a manual pull waits before trying again for the lock a running pull holds. */
 const LOCK_WAIT_MS = 2_000;
+/** The longest wait before resuming a pull whose worker died (the job's own backoff grows up to it). */
+const MAX_STALL_BACKOFF_MS = 10 * 60_000;
 
 export interface PullJobResult {
   runId: string;
@@ -40,7 +39,8 @@ export interface PullJobResult {
 /**
  * Processes one pull job: one run of one connector, never two of the same connector at once (a Postgres
  * advisory lock is the guarantee). Transient failures are retried with backoff and resume from the
- * committed cursor; configuration, credential and query errors fail at once.
+ * committed cursor; configuration, credential and query errors fail at once. A job handed back after its
+ * worker died waits out a backoff first, so a crash loop does not spin.
  */
 export function createPullProcessor(deps: ProcessorDeps) {
   const { pool, box, log } = deps;
@@ -57,6 +57,7 @@ export function createPullProcessor(deps: ProcessorDeps) {
     try {
       connector = await loadConnectorForRun(pool, box, connectorId, tenantId);
     } catch (err) {
+      if (isTransient(err)) throw err;
       throw new UnrecoverableError(`connector ${connectorId} cannot be loaded: ${(err as Error).message}`);
     }
     if (!connector) throw refuse(`tenant ${tenantId} has no connector ${connectorId} (deleted, or not this tenant's)`);
@@ -64,17 +65,37 @@ export function createPullProcessor(deps: ProcessorDeps) {
       throw refuse(`run ${job.data.runId} is not a run of connector ${connectorId} of tenant ${tenantId}`);
     }
 
-    let runId = job.data.runId;
-    if (!runId) {
-      runId = await createRun(pool, { connectorId, tenantId: connector.tenantId, trigger, mode, status: 'running', jobId: job.id });
-      // Retries of this job (after a failure or a crash) continue the same run.
-      await job.updateData({ ...job.data, runId });
-    }
+    // Scheduled jobs create their run; a retry of the job (after a failure or a crash) finds and continues it.
+    const runId =
+      job.data.runId ??
+      (await runOfJob(pool, connectorId, job.id!)) ??
+      (await createRun(pool, { connectorId, tenantId: connector.tenantId, trigger, mode, status: 'running', jobId: job.id }));
     const ctx = { connectorId, runId, jobId: job.id };
+    const run = await getRun(pool, runId);
+    if (!run) throw new UnrecoverableError(`run ${runId} no longer exists`);
+    // A job queued again after its key was lost from Redis, while its first worker went on to finish the run.
+    if (run.status === 'succeeded' || run.status === 'skipped') {
+      log.info(ctx, `run already ${run.status}; nothing left to do`);
+      return { runId, status: run.status };
+    }
 
-    const release = await tryLockConnector(pool, connectorId);
-    if (!release) {
-      if (trigger === 'schedule') {
+    const stalls = job.stalledCounter ?? 0;
+    if (stalls > (job.data.stallsSeen ?? 0)) {
+      const delay = Math.min(MAX_STALL_BACKOFF_MS, stallBackoff(job, stalls));
+      const error =
+        `its worker stopped without finishing (killed, out of memory, or it lost its Redis lock; ${stalls} time${stalls > 1 ? 's' : ''} so far); ` +
+        `resumes from the committed cursor in ${Math.ceil(delay / 1000)} s`;
+      await finishRun(pool, runId, { status: 'retrying', error, errorKind: 'stalled' });
+      log.warn({ ...ctx, stalls, delay_ms: delay }, 'pull handed back after its worker stopped; backing off before resuming');
+      await job.updateData({ ...job.data, runId, stallsSeen: stalls });
+      await job.moveToDelayed(Date.now() + delay, token);
+      throw new DelayedError();
+    }
+
+    const lock = await tryLockConnector(pool, connectorId);
+    if (!lock) {
+      // A scheduled run that never started gives way; one that has started (and was handed back) waits its turn.
+      if (trigger === 'schedule' && run.attempts === 0) {
         await finishRun(pool, runId, { status: 'skipped', error: 'another run of this connector was in progress', errorKind: 'locked' });
         log.info(ctx, 'scheduled pull skipped: another run of this connector is in progress');
         pullsTotal.inc({ connector_id: connectorId, outcome: 'skipped' });
@@ -86,19 +107,11 @@ export function createPullProcessor(deps: ProcessorDeps) {
 
     try {
       await pool.query(
-        `update connector_runs set status = 'running', attempts = attempts + 1, job_id = $2, started_at = coalesce(started_at, now()), error = null
-          where id = $1`,
+        `update connector_runs set status = 'running', attempts = attempts + 1, job_id = $2, started_at = coalesce(started_at, now()),
+           finished_at = null, error = null, error_kind = null where id = $1`,
         [runId, job.id ?? null],
       );
-      const started = Date.now();
-      const outcome = await runPull({
-        pool,
-        connector,
-        runId,
-        mode,
-        signal: deps.shutdown,
-        onProgress: (p) => job.updateProgress({ rows: p.rowsRead, rate: Math.round(p.rowsRead / Math.max(0.001, (Date.now() - started) / 1000)), cursor: p.cursor }),
-      });
+      const outcome = await runPull({ pool, connector, runId, mode, signal: deps.shutdown, lock, onProgress: progressReporter(job, log, ctx) });
       if (outcome.interrupted) {
         await finishRun(pool, runId, { status: 'retrying', error: 'interrupted by a worker shutdown; resumes from the committed cursor', errorKind: 'shutdown' });
         log.warn(ctx, 'pull interrupted by shutdown after committing its last batch');
@@ -107,25 +120,67 @@ export function createPullProcessor(deps: ProcessorDeps) {
         throw new DelayedError();
       }
       await finishRun(pool, runId, { status: 'succeeded' });
-      const run = await getRun(pool, runId);
-      if (run) recordRunMetrics(run);
-      log.info({ ...ctx, rows_read: run?.rows_read, inserted: run?.inserted, updated: run?.updated }, 'pull succeeded');
-      return { runId, status: 'succeeded', rows_read: run?.rows_read, inserted: run?.inserted, updated: run?.updated, unchanged: run?.unchanged, rejected: run?.rejected };
+      const finished = await getRun(pool, runId);
+      if (finished) recordRunMetrics(finished);
+      log.info({ ...ctx, rows_read: finished?.rows_read, inserted: finished?.inserted, updated: finished?.updated }, 'pull succeeded');
+      return {
+        runId,
+        status: 'succeeded',
+        rows_read: finished?.rows_read,
+        inserted: finished?.inserted,
+        updated: finished?.updated,
+        unchanged: finished?.unchanged,
+        rejected: finished?.rejected,
+      };
     } catch (err) {
       if (err instanceof DelayedError) throw err;
       const retryable = err instanceof ConnectorError ? err.retryable : isTransient(err);
-      const kind = err instanceof ConnectorError ? err.kind : retryable ? 'transient' : 'internal';
+      const kind = err instanceof ConnectorError ? err.kind : err instanceof LockLostError ? 'lock_lost' : retryable ? 'transient' : 'internal';
       const message = err instanceof Error ? err.message : String(err);
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      await finishRun(pool, runId, { status: retryable && !lastAttempt ? 'retrying' : 'failed', error: message, errorKind: kind });
-      pullsTotal.inc({ connector_id: connectorId, outcome: retryable && !lastAttempt ? 'retrying' : 'failed' });
-      log.error({ ...ctx, kind, attempt: job.attemptsMade + 1, err: message }, retryable && !lastAttempt ? 'pull failed; will retry' : 'pull failed');
+      const status = retryable && !lastAttempt ? 'retrying' : 'failed';
+      // The platform database may be what failed: then the job's retry (or the reconciler) records the outcome.
+      await finishRun(pool, runId, { status, error: message, errorKind: kind }).catch((e: Error) =>
+        log.warn({ ...ctx, err: e.message }, 'could not record the run outcome now; the retry or the reconciler will'),
+      );
+      pullsTotal.inc({ connector_id: connectorId, outcome: status });
+      log.error({ ...ctx, kind, attempt: job.attemptsMade + 1, err: message }, status === 'retrying' ? 'pull failed; will retry' : 'pull failed');
       if (!retryable) throw new UnrecoverableError(message);
       throw err;
     } finally {
-      await release();
+      await lock.release();
     }
   };
+}
+
+/**
+ * Progress is for watchers and lives in Redis; the run's truth is in PostgreSQL. A lost job key or an
+ * unreachable Redis must neither fail the pull nor slow it down: one update in flight at most, and the first
+ * failure is logged.
+ */
+function progressReporter(job: Job<PullJobData>, log: Logger, ctx: object): (p: PullProgress) => void {
+  const started = Date.now();
+  let inFlight = false;
+  let warned = false;
+  return (p) => {
+    if (inFlight) return;
+    inFlight = true;
+    const rate = Math.round(p.rowsRead / Math.max(0.001, (Date.now() - started) / 1000));
+    job
+      .updateProgress({ rows: p.rowsRead, rate, cursor: p.cursor })
+      .catch((err: Error) => {
+        if (!warned) log.warn({ ...ctx, err: err.message }, 'job progress not saved in Redis; the pull goes on (its state is in PostgreSQL)');
+        warned = true;
+      })
+      .finally(() => (inFlight = false));
+  };
+}
+
+/** The job's own retry backoff (exponential from 5 s by default), counted in stalls instead of attempts. */
+function stallBackoff(job: Job<PullJobData>, stalls: number): number {
+  const backoff = job.opts.backoff === undefined ? undefined : Backoffs.normalize(job.opts.backoff);
+  const delay = backoff ? Backoffs.calculate(backoff, stalls, new Error('stalled'), job) : 0;
+  return typeof delay === 'number' && Number.isFinite(delay) ? delay : 0;
 }
 
 function recordRunMetrics(run: ConnectorRun): void {
@@ -141,8 +196,16 @@ function recordRunMetrics(run: ConnectorRun): void {
   }
 }
 
-/** Failures of the platform's own database or network that a later attempt may not meet. */
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', '40001', '40P01', '53300', '57P01', '57P02', '57P03']);
+
+/**
+ * Failures of the platform's own database or network that a later attempt may not meet: connection classes
+ * (08…), shutdowns and restarts (57P0x), serialization and deadlocks, a lost connector lock. pg reports a
+ * connection that ended under a query, or a pool that could not connect in time, without a code.
+ */
 function isTransient(err: unknown): boolean {
-  const code = (err as { code?: string })?.code ?? '';
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '40001', '40P01', '57P01', '57P03', '53300', '08006', '08001'].includes(code);
+  if (err instanceof LockLostError) return true;
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'string' && (TRANSIENT_CODES.has(code) || code.startsWith('08'))) return true;
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test((err as Error)?.message ?? '');
 }

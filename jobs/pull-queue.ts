@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { outageLog, stderrLogger, type Logger } from '../src/outage-log';
 import { QUEUE_PREFIX } from './redis-connection';
 
 export const PULL_QUEUE = 'pulls';
@@ -20,6 +21,8 @@ export interface PullJobData {
   trigger: PullTrigger;
   /** Set for manual pulls (the API creates the run first); scheduled jobs create theirs. */
   runId?: string;
+  /** How many of the job's stalls (a worker that died under it) the processor has already backed off for. */
+  stallsSeen?: number;
 }
 
 export const schedulerId = (connectorId: string) => `connector:${connectorId}`;
@@ -35,9 +38,11 @@ export const PULL_JOB_OPTIONS = {
   removeOnFail: { age: 7 * 24 * 3600, count: 5_000 },
 } as const;
 
-export function createPullQueue(connection: Redis): Queue<PullJobData> {
+/** The queue's 'error' events come from its connection (ioredis reconnects by itself): logged once per outage. */
+export function createPullQueue(connection: Redis, log: Logger = stderrLogger): Queue<PullJobData> {
   const queue = new Queue<PullJobData>(PULL_QUEUE, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: PULL_JOB_OPTIONS });
-  // ioredis reconnects by itself and /readyz reports an outage; an unhandled 'error' would only spam stderr.
-  queue.on('error', () => {});
+  const errors = outageLog(log, 'pull queue');
+  queue.on('error', errors.down);
+  connection.on('ready', errors.up);
   return queue;
 }

@@ -13,6 +13,7 @@ import { withTransaction } from '../src/db/pool';
 import { withRetriedTransaction } from '../src/db/retried-transaction';
 import { sourcePolicy } from '../src/source-policy';
 import type { ConnectorForRun } from '../src/store/connectors';
+import type { ConnectorLock } from './connector-lock';
 import type { PullMode } from './pull-queue';
 import { readAhead } from './read-ahead';
 
@@ -28,6 +29,8 @@ export interface RunPullOptions {
   mode: PullMode;
   /** When it aborts, the pull stops after committing the batch in hand. */
   signal: AbortSignal;
+  /** The connector's lock; every commit first checks that the run still holds it. */
+  lock?: Pick<ConnectorLock, 'assertHeld'>;
   onProgress?(p: PullProgress): unknown;
 }
 
@@ -132,6 +135,7 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
              rejected = rejected + $6, cursor_after = coalesce($7, cursor_after) where id = $1`,
           [runId, batch.rowCount, r.inserted, r.updated, r.duplicates, r.rejected, batch.cursor ? JSON.stringify(batch.cursor) : null],
         );
+        await o.lock?.assertHeld(c);
         return id;
       });
       rowsRead += batch.rowCount;
@@ -143,6 +147,7 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       await c.query('update connector_state set last_pull = $2, updated_at = now() where connector_id = $1', [connector.id, now]);
       await c.query('update connector_runs set cursor_after = coalesce(cursor_after, cursor_before) where id = $1', [runId]);
       if (ingestionId) await finishIngestion(c, ingestionId);
+      await o.lock?.assertHeld(c);
     });
     return { interrupted: false, rowsRead };
   } catch (err) {

@@ -1,7 +1,9 @@
 import type { Queue } from 'bullmq';
 import cron from 'node-cron';
 import type pg from 'pg';
+import { outageLog, type Logger } from '../src/outage-log';
 import { PULL_JOB, schedulerId, type PullJobData } from './pull-queue';
+import { recoverRuns } from './run-recovery';
 
 /** A scheduler whose next fire time is this far in the past has lost its job: re-arm it. */
 const OVERDUE_MS = 90_000;
@@ -11,6 +13,8 @@ export interface ReconcileResult {
   updated: string[];
   removed: string[];
   rearmed: string[];
+  /** Connectors whose scheduler could not be set (a schedule Redis refuses): the others are reconciled all the same. */
+  failed: Array<{ connectorId: string; error: string }>;
 }
 
 interface WantedSchedule {
@@ -29,22 +33,34 @@ export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData
   const { rows } = await pool.query<WantedSchedule>('select id, tenant_id, schedule, timezone from connectors where enabled and schedule is not null');
   const wanted = new Map(rows.map((r) => [schedulerId(r.id), r]));
   const existing = new Map((await queue.getJobSchedulers(0, -1, true)).map((s) => [s.key, s]));
-  const result: ReconcileResult = { added: [], updated: [], removed: [], rearmed: [] };
+  const result: ReconcileResult = { added: [], updated: [], removed: [], rearmed: [], failed: [] };
+  const each = async (connectorId: string, work: () => Promise<unknown>) => {
+    try {
+      await work();
+    } catch (err) {
+      result.failed.push({ connectorId, error: err instanceof Error ? err.message : String(err) });
+    }
+  };
 
   for (const [id, want] of wanted) {
     const have = existing.get(id);
-    let bucket: keyof ReconcileResult | null = null;
+    let bucket: 'added' | 'updated' | 'rearmed' | null = null;
     if (!have) bucket = 'added';
     else if (have.pattern !== want.schedule || (have.tz ?? 'UTC') !== want.timezone || have.template?.data?.tenantId !== want.tenant_id) bucket = 'updated';
     else if (have.next !== undefined && have.next < now - OVERDUE_MS) bucket = 'rearmed';
     if (!bucket) continue;
-    await armSchedule(queue, want.tenant_id, want.id, want.schedule, want.timezone);
-    result[bucket].push(want.id);
+    await each(want.id, async () => {
+      await armSchedule(queue, want.tenant_id, want.id, want.schedule, want.timezone);
+      result[bucket].push(want.id);
+    });
   }
   for (const id of existing.keys()) {
     if (id.startsWith('connector:') && !wanted.has(id)) {
-      await queue.removeJobScheduler(id);
-      result.removed.push(id.slice('connector:'.length));
+      const connectorId = id.slice('connector:'.length);
+      await each(connectorId, async () => {
+        await queue.removeJobScheduler(id);
+        result.removed.push(connectorId);
+      });
     }
   }
   return result;
@@ -64,25 +80,32 @@ export async function disarmSchedule(queue: Queue<PullJobData>, connectorId: str
 }
 
 /**
- * Runs the reconciler now and then every minute, in-process, never two at once.
- * Returns a stop function.
+ * Runs the reconciler now and then every minute, in-process, never two at once: schedulers first, then runs
+ * left without a live job (see run-recovery.ts). A connector that cannot be reconciled is logged with its id
+ * and does not hold up the others. Returns a stop function.
  */
-export function startReconciler(
-  pool: pg.Pool,
-  queue: Queue<PullJobData>,
-  log: { info(o: object, m: string): void; error(o: object, m: string): void },
-  expression = '* * * * *',
-): () => void {
+export function startReconciler(pool: pg.Pool, queue: Queue<PullJobData>, log: Logger, expression = '* * * * *'): () => void {
   let running = false;
+  const outage = outageLog(log, 'schedule reconciler');
   const tick = async () => {
     if (running) return;
     running = true;
     try {
-      const r = await reconcileSchedules(pool, queue);
+      const { failed, ...r } = await reconcileSchedules(pool, queue);
+      for (const f of failed) log.error({ connectorId: f.connectorId, err: f.error }, 'could not reconcile this connector\'s job scheduler; the others are');
       const changed = r.added.length + r.updated.length + r.removed.length + r.rearmed.length;
       if (changed) log.info({ reconcile: r }, 'job schedulers reconciled');
+      const recovered = await recoverRuns(pool, queue, {
+        onError: (run, err) =>
+          log.error({ connectorId: run.connector_id, runId: run.id, err: (err as Error).message }, 'could not settle this run now; retrying next minute'),
+      });
+      for (const { run, outcome } of recovered) {
+        if (outcome !== 'requeued' && outcome !== 'closed') continue;
+        log.warn({ connectorId: run.connector_id, runId: run.id, outcome }, `a run left without a live job was ${outcome}`);
+      }
+      outage.up();
     } catch (err) {
-      log.error({ err }, 'schedule reconciliation failed; retrying next minute');
+      outage.down(err);
     } finally {
       running = false;
     }

@@ -2,9 +2,14 @@ import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { SecretBox } from '../src/crypto/secret-box';
-import { createPullProcessor, type Logger } from './pull-processor';
+import { outageLog, type Logger } from '../src/outage-log';
+import { createPullProcessor } from './pull-processor';
 import { PULL_QUEUE, type PullJobData } from './pull-queue';
 import { QUEUE_PREFIX } from './redis-connection';
+import { closeRunOfFailedJob } from './run-recovery';
+
+/** How many times a pull may lose its worker (killed, out of memory) before its job is given up. */
+const DEFAULT_MAX_STALLS = 10;
 
 export interface WorkerOptions {
   pool: pg.Pool;
@@ -18,6 +23,8 @@ export interface WorkerOptions {
    * that a slow batch never loses it, short enough that a killed worker's job is picked up again soon.
    */
   lockDurationMs?: number;
+  /** A job whose worker died more often than this fails (and its run is closed with the reason). */
+  maxStalls?: number;
 }
 
 export interface RunningWorker {
@@ -28,15 +35,30 @@ export interface RunningWorker {
 
 export function startWorker(opts: WorkerOptions): RunningWorker {
   const shutdown = new AbortController();
+  const lockDuration = opts.lockDurationMs ?? 60_000;
   const worker = new Worker<PullJobData>(PULL_QUEUE, createPullProcessor({ pool: opts.pool, box: opts.box, log: opts.log, shutdown: shutdown.signal }), {
     connection: opts.connection,
     prefix: QUEUE_PREFIX,
     concurrency: opts.concurrency ?? 2,
-    lockDuration: opts.lockDurationMs ?? 60_000,
-    stalledInterval: Math.min(15_000, opts.lockDurationMs ?? 60_000),
-    maxStalledCount: 3,
+    lockDuration,
+    stalledInterval: Math.min(15_000, lockDuration),
+    // A stall does not count as an attempt: without a limit of its own a crash-looping pull would never end.
+    maxStalledCount: opts.maxStalls ?? DEFAULT_MAX_STALLS,
   });
-  worker.on('error', (err) => opts.log.error({ err: err.message }, 'worker error'));
+  // BullMQ reports Redis outages, lost job locks and failed bookkeeping here; the pulls themselves go on.
+  const errors = outageLog(opts.log, 'pull worker');
+  worker.on('error', errors.down);
+  opts.connection.on('ready', errors.up);
+  worker.on('completed', errors.up);
+  // BullMQ fails a job past its stall limit without running it: the run must not stay "running".
+  worker.on('failed', (job) => {
+    if (!job) return;
+    const ctx = { connectorId: job.data.connectorId, jobId: job.id };
+    closeRunOfFailedJob(opts.pool, job).then(
+      (closed) => closed && opts.log.warn({ ...ctx, reason: job.failedReason }, 'run closed: its job failed without it'),
+      (err: Error) => opts.log.warn({ ...ctx, err: err.message }, 'could not close the run of a failed job now; the reconciler will'),
+    );
+  });
   return {
     worker,
     async close() {

@@ -27,6 +27,8 @@ export interface Config {
   metricsToken: string | null;
   /** Source hosts and networks connectors may reach (QANATIX_SOURCE_ALLOW) and may not (QANATIX_SOURCE_DENY). */
   sourceRules: SourceRules;
+  /** How often a pull may lose its worker (killed, out of memory) before its job fails. */
+  workerMaxStalls: number;
 }
 
 const DEV_SALT = 'qanatix-dev-salt-not-for-production';
@@ -52,6 +54,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerLockMs: Number(env.WORKER_LOCK_MS ?? 60_000),
     metricsToken: env.METRICS_TOKEN || null,
     sourceRules: sourceRulesFromEnv(env),
+    workerMaxStalls: Number(env.WORKER_MAX_STALLS ?? 10),
   };
 }
 

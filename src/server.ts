@@ -24,15 +24,23 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
   const log = pino({ level: config.logLevel, redact: REDACT_PATHS });
   const box = SecretBox.fromEnv(process.env, config.dev);
   // Each running pull keeps one connection for its advisory lock and needs another for its batches.
-  const pool = createPool(config.databaseUrl, 10 + (roles.worker ? 2 * config.workerConcurrency : 0));
+  const pool = createPool(config.databaseUrl, 10 + (roles.worker ? 2 * config.workerConcurrency : 0), log);
   await migrate(pool);
-  const redis = createRedis(config.redisUrl);
-  const queue = createPullQueue(redis);
+  const redis = createRedis(config.redisUrl, log, 'redis (queue)');
+  const queue = createPullQueue(redis, log);
   const closers: Array<() => Promise<unknown>> = [];
 
   let app: FastifyInstance | undefined;
   if (roles.worker) {
-    const worker = startWorker({ pool, box, connection: createRedis(config.redisUrl), log, concurrency: config.workerConcurrency, lockDurationMs: config.workerLockMs });
+    const worker = startWorker({
+      pool,
+      box,
+      connection: createRedis(config.redisUrl, log, 'redis (pull worker)'),
+      log,
+      concurrency: config.workerConcurrency,
+      lockDurationMs: config.workerLockMs,
+      maxStalls: config.workerMaxStalls,
+    });
     const stopReconciler = startReconciler(pool, queue, log);
     closers.push(async () => stopReconciler(), () => worker.close());
     log.info({ concurrency: config.workerConcurrency }, 'pull worker started');

@@ -14,7 +14,9 @@ const AUTH = new Set([18, 11]); // AuthenticationFailed, UserNotFound
 const UNAUTHORIZED = new Set([13, 8000]); // Unauthorized, Atlas AtlasError (no privilege)
 const NOT_FOUND = new Set([26]); // NamespaceNotFound
 const SYNTAX = new Set([2, 9, 14, 17, 28, 51091, 31249, 31254, 40352]); // BadValue, FailedToParse, TypeMismatch, …
-const TRANSIENT = new Set([6, 7, 89, 91, 189, 262, 11600, 11602, 13435, 13436, 10107, 50, 112, 117, 134]);
+// Network, shutdown and election errors; CursorNotFound and CursorKilled (43, 237) when the server restarted or dropped
+// an idle cursor under a read: the retry reopens it from the committed cursor.
+const TRANSIENT = new Set([6, 7, 89, 91, 189, 262, 11600, 11602, 13435, 13436, 10107, 50, 112, 117, 134, 43, 237]);
 
 interface DriverError {
   name?: unknown;

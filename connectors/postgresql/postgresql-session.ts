@@ -173,8 +173,11 @@ export class PostgresqlSession implements SqlSession {
       application_name: 'qanatix-connector',
       onConnect: (client) => client.query(READ_ONLY_SESSION),
     });
-    // An idle client that loses its server is dropped from the pool; the next checkout reconnects.
+    // A server restart ends each connection with an 'error' event: the pool's for an idle client, the client's own
+    // for a checked-out one (a streaming read). The read in flight fails by itself and is retried; unheard, the
+    // event would kill the process.
     pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     this.pool = pool;
     return pool;
   }

@@ -1,30 +1,40 @@
 import pg from 'pg';
+import { outageLog, stderrLogger, type Logger } from '../outage-log';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 /** Anything that runs a query: a pool, or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool, 'query'>;
 
-export function createPool(connectionString: string, max = 10): pg.Pool {
+export function createPool(connectionString: string, max = 10, log: Logger = stderrLogger): pg.Pool {
   // A pool that cannot hand out a connection for 30 s fails the caller loudly instead of hanging it.
   const pool = new pg.Pool({ connectionString, max, application_name: 'qanatix', connectionTimeoutMillis: 30_000 });
-  // An idle client losing its connection (server restart) must not crash the process.
-  pool.on('error', () => {});
+  const outage = outageLog(log, 'postgres');
+  // A server restart ends every connection with an 'error' event: on an idle client the pool's, on a client
+  // that is checked out (a transaction, the connector lock held for a whole run) the client's own. Unheard,
+  // either kills the process. The query in flight fails on its own; the event only needs to be logged.
+  pool.on('error', outage.down);
+  pool.on('connect', (client) => {
+    client.on('error', outage.down);
+    outage.up();
+  });
   return pool;
 }
 
 /** Runs `fn` in a transaction on one client: COMMIT when it resolves, ROLLBACK when it throws. */
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let broken: Error | undefined;
   try {
     await client.query('BEGIN');
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
+    // A client that cannot even roll back has lost its connection: the pool must not hand it out again.
+    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
     throw err;
   } finally {
-    client.release();
+    client.release(broken);
   }
 }

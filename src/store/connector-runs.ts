@@ -78,3 +78,44 @@ export async function finishRun(
     [runId, outcome.status, outcome.error ?? null, outcome.errorKind ?? null],
   );
 }
+
+/** The run a job created before (a scheduled job retried after a crash continues the same run). */
+export async function runOfJob(db: Queryable, connectorId: string, jobId: string): Promise<string | null> {
+  const { rows } = await db.query<{ id: string }>('select id from connector_runs where connector_id = $1 and job_id = $2 order by queued_at desc limit 1', [
+    connectorId,
+    jobId,
+  ]);
+  return rows[0]?.id ?? null;
+}
+
+export type ActiveRun = Pick<ConnectorRun, 'id' | 'connector_id' | 'job_id' | 'trigger' | 'mode' | 'status' | 'ingestion_id'> & { tenant_id: string };
+
+/** Runs that say they are queued, running or retrying and were queued more than `olderThanMs` ago. */
+export async function activeRuns(db: Queryable, olderThanMs: number, connectorId?: string): Promise<ActiveRun[]> {
+  const { rows } = await db.query<ActiveRun>(
+    `select id, connector_id, tenant_id, job_id, trigger, mode, status, ingestion_id from connector_runs
+      where status in ('queued', 'running', 'retrying') and queued_at < now() - $1 * interval '1 millisecond'
+        and ($2::uuid is null or connector_id = $2) order by queued_at`,
+    [olderThanMs, connectorId ?? null],
+  );
+  return rows;
+}
+
+/** Fails a run that is still queued, running or retrying; false when it had finished meanwhile. */
+export async function closeRun(db: Queryable, runId: string, error: string, errorKind: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `update connector_runs set status = 'failed', error = $2, error_kind = $3, finished_at = now()
+      where id = $1 and status in ('queued', 'running', 'retrying')`,
+    [runId, error, errorKind],
+  );
+  return rowCount === 1;
+}
+
+/** Marks a run whose job was lost as waiting again, on its new job. */
+export async function requeueRun(db: Queryable, runId: string, jobId: string, error: string): Promise<void> {
+  await db.query(
+    `update connector_runs set status = 'retrying', job_id = $2, error = $3, error_kind = 'requeued', finished_at = null
+      where id = $1 and status in ('queued', 'running', 'retrying')`,
+    [runId, jobId, error],
+  );
+}

@@ -19,6 +19,7 @@ export interface PrivateRedis {
   /** Kills the server for real (SIGKILL) and starts a new one on the same port: its data is gone. */
   restart(): Promise<void>;
   kill(): Promise<void>;
+  /** Starts the server unless it runs (empty: it keeps no data). */
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -32,6 +33,7 @@ export async function privateRedis(): Promise<PrivateRedis> {
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | null = null;
   const start = async () => {
+    if (child && child.exitCode === null) return;
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
       const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });

@@ -5,9 +5,10 @@ import { ConnectorError } from '../../../connectors/connector-error';
 import { checkSourceReach, createConnector, validateConnectorConfig } from '../../../connectors/registry';
 import { SourceDeniedError } from '../../../connectors/source-denied-error';
 import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
+import { recoverRuns } from '../../../jobs/run-recovery';
 import { armSchedule, disarmSchedule } from '../../../jobs/schedule-reconciler';
 import { scheduleProblem } from '../../../jobs/schedule';
-import { activeRun, createRun, getRun, listRuns, setRunJob } from '../../store/connector-runs';
+import { activeRun, closeRun, createRun, getRun, listRuns, setRunJob } from '../../store/connector-runs';
 import {
   deleteConnector,
   getConnector,
@@ -29,6 +30,8 @@ type Problem = { loc: Array<string | number>; msg: string; type: string };
 /** Fields the platform owns; every other field of the body belongs to the connector definition. */
 const PLATFORM_FIELDS = ['name', 'vertical', 'entity_type', 'schedule', 'timezone', 'enabled'] as const;
 const NAME_RE = new RegExp(NAME_PATTERN);
+/** A run this young may be another request's, between writing the run and queueing its job. */
+const PULL_RECOVERY_GRACE_MS = 5_000;
 
 /**
  * Validates a whole connector body (create, or the merged result of an update) and splits it into what is
@@ -374,11 +377,19 @@ export async function connectorsRoutes(app: FastifyInstance) {
       await load(tenantId, req.params.id);
       if (!app.pullQueue) throw new HttpError(503, 'This server has no job queue configured (REDIS_URL).');
       const mode = req.body?.mode ?? 'incremental';
+      // A run left without a live job (lost from Redis, failed by BullMQ unseen) is settled first: it must not block the connector.
+      await recoverRuns(app.pool, app.pullQueue, { connectorId: req.params.id, graceMs: PULL_RECOVERY_GRACE_MS });
       const active = await activeRun(app.pool, req.params.id);
       if (active) throw new HttpError(409, `A run of this connector is already ${active.status}; wait for it or watch it.`, {}, { run_id: active.id, job_id: active.job_id });
       const runId = await createRun(app.pool, { connectorId: req.params.id, tenantId, trigger: 'manual', mode });
       const data: PullJobData = { connectorId: req.params.id, tenantId, mode, trigger: 'manual', runId };
-      const job = await app.pullQueue.add(PULL_JOB, data, { jobId: `run-${runId}` });
+      let job;
+      try {
+        job = await app.pullQueue.add(PULL_JOB, data, { jobId: `run-${runId}` });
+      } catch (err) {
+        await closeRun(app.pool, runId, `could not be queued: ${(err as Error).message}`, 'queue_unavailable');
+        throw new HttpError(503, 'The job queue (Redis) did not take the pull; try again when /readyz reports ready.');
+      }
       await setRunJob(app.pool, runId, job.id!);
       return reply.code(202).send({ run_id: runId, job_id: job.id, status: 'queued', mode });
     },

@@ -41,8 +41,14 @@ export async function healthRoutes(app: FastifyInstance) {
   app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
     const checks: Record<string, string> = { postgres: await probe(() => app.pool.query('select 1')) };
     const queue = app.pullQueue;
-    // A real round trip through the queue's own connection.
-    if (queue) checks.redis = await probe(() => queue.getJobCounts('waiting'));
+    // A real round trip through the queue's own connection; while it is reconnecting, no command is queued behind it.
+    if (queue) {
+      checks.redis = await probe(async () => {
+        const client = await queue.backend.client;
+        if (client.status !== 'ready') throw new Error(`connection ${client.status}`);
+        await queue.getJobCounts('waiting');
+      });
+    }
     const down = Object.entries(checks).filter(([, v]) => v !== 'ok').map(([k]) => k);
     if (down.length) return reply.code(503).send({ status: 'unavailable', detail: `${down.join(' and ')} unreachable`, checks });
     return { status: 'ready', checks };

@@ -1,13 +1,19 @@
-import type { Queue } from 'bullmq';
+import { UnrecoverableError, Worker, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { createPullQueue, PULL_JOB, schedulerId, type PullJobData } from '../../../jobs/pull-queue';
-import { createRedis } from '../../../jobs/redis-connection';
+import { connectorLockKey } from '../../../jobs/connector-lock';
+import { createPullQueue, PULL_JOB, PULL_QUEUE, schedulerId, type PullJobData } from '../../../jobs/pull-queue';
+import { createRedis, QUEUE_PREFIX } from '../../../jobs/redis-connection';
+import { recoverRuns } from '../../../jobs/run-recovery';
 import { reconcileSchedules, startReconciler } from '../../../jobs/schedule-reconciler';
 import { startWorker, type RunningWorker } from '../../../jobs/worker';
+import { createApiKey, ensureTenant } from '../../../src/auth/api-keys';
+import { loadConfig } from '../../../src/config';
 import { createRun } from '../../../src/store/connector-runs';
 import { saveConnector, testBox } from '../../helpers/connector-fixture';
-import { privateRedis, type PrivateRedis } from '../../helpers/private-redis';
+import { freePort, privateRedis, type PrivateRedis } from '../../helpers/private-redis';
+import { serviceUrl } from '../../helpers/service-url';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
 import { spawnRole, waitFor, type ChildRole } from '../../helpers/worker-process';
 
@@ -139,7 +145,7 @@ describe('one run per connector', () => {
     expect(await entityCount('resync')).toEqual({ n: 20000, d: 20000 });
   });
 
-  test('two worker processes on one queue never run one connector twice at once (100 connectors)', async () => {
+  test('two worker processes share one queue of 100 connectors, one run per connector at a time', async () => {
     await source.pool.query('create table small as select * from products where id <= 200');
     await source.pool.query('alter table small add primary key (id)');
     await source.pool.query('grant select on small to qanatix_reader');
@@ -157,6 +163,24 @@ describe('one run per connector', () => {
     // Both processes did part of the work.
     for (const c of children) expect(c.output().split('pull succeeded').length - 1).toBeGreaterThan(10);
     expect(await entityCount('many')).toEqual({ n: 200, d: 200 });
+  });
+
+  test('two worker processes never run one connector twice at once: runs queued back to back against a slow source wait for the lock', async () => {
+    // Every row costs the source a millisecond, so a run takes seconds and the runs queued after it are taken by idle worker slots at once.
+    await source.pool.query("create view slow_products as select id, name, updated_at from products where id <= 300 and pg_sleep(0.001)::text = ''");
+    await source.pool.query('grant select on slow_products to qanatix_reader');
+    const id = await connector({ vertical: 'slow' }, { table: 'slow_products', primary_key: ['id'], batch_size: 30 });
+    childWorker();
+    childWorker();
+    const queued: string[] = [];
+    for (let i = 0; i < 6; i++) queued.push(await enqueue(id, i % 2 ? 'full' : 'incremental'));
+    await waitFor('the six runs to finish', async () => (await runs(id)).filter((r) => r.status === 'succeeded').length === 6, 120_000, 250);
+    assertNoOverlap(await runs(id));
+    // Four slots and six runs of one connector: some runs were taken while another held the lock, and waited.
+    const jobs = await Promise.all(queued.map((runId) => queue.getJob(`run-${runId}`)));
+    const waits = jobs.reduce((sum, job) => sum + job!.attemptsStarted - 1, 0);
+    expect(waits).toBeGreaterThan(0);
+    expect(await entityCount('slow')).toEqual({ n: 300, d: 300 });
   });
 });
 
@@ -176,6 +200,37 @@ describe('crashes and outages', () => {
     expect(run).toMatchObject({ id: runId, status: 'succeeded' });
     expect(run!.attempts).toBeGreaterThanOrEqual(2);
     expect(await entityCount('killed')).toEqual({ n: 20000, d: 20000 });
+  });
+
+  test('a run whose lock connection ends stops committing, so a rival holding the lock is alone; then it resumes to exactly the source rows', async () => {
+    const id = await connector({ vertical: 'lock-lost' }, { batch_size: 50 });
+    worker();
+    const runId = await enqueue(id, 'incremental', 'manual', { backoff: { type: 'fixed', delay: 200 } });
+    await waitFor('some batches committed', async () => (await runs(id))[0]!.rows_read >= 2000, 60_000, 25);
+    const key = connectorLockKey(id);
+    const { rows } = await platform.pool.query<{ pid: number }>(
+      "select pid from pg_locks where locktype = 'advisory' and granted and objsubid = 1 and ((classid::bigint << 32) | objid::bigint) = $1::bigint",
+      [key],
+    );
+    expect(rows).toHaveLength(1);
+    // The session holding the lock ends (as a restart, a failover or an operator's pg_terminate_backend ends it) and a rival takes the lock.
+    await platform.pool.query('select pg_terminate_backend($1)', [rows[0]!.pid]);
+    const rival = new pg.Client({ connectionString: platform.url });
+    await rival.connect();
+    try {
+      await rival.query('select pg_advisory_lock($1::bigint)', [key]);
+      await new Promise((r) => setTimeout(r, 300)); // a commit already past its lock check may still land
+      const frozen = (await runs(id))[0]!;
+      expect(frozen.rows_read).toBeLessThan(20000);
+      await new Promise((r) => setTimeout(r, 3000));
+      // Nothing was committed while the rival held the lock: the run noticed it had lost it and is waiting its turn.
+      expect((await runs(id))[0]).toMatchObject({ id: runId, status: 'retrying', error_kind: 'lock_lost', rows_read: frozen.rows_read });
+    } finally {
+      await rival.end();
+    }
+    await waitFor('the run to finish', async () => (await runs(id))[0]!.status === 'succeeded', 60_000, 200);
+    expect((await runs(id))[0]!.rows_read).toBe(20000); // resumed after its last committed batch: nothing read twice
+    expect(await entityCount('lock-lost')).toEqual({ n: 20000, d: 20000 });
   });
 
   test('SIGTERM mid-pull: the worker commits its batch, hands the job back and exits; the next worker finishes the run', async () => {
@@ -254,33 +309,188 @@ describe('crashes and outages', () => {
   });
 });
 
-describe('secrets', () => {
-  test('no credential appears anywhere in Redis or in the logs', async () => {
-    const id = await connector({ vertical: 'secrets', schedule: '*/1 * * * * *' });
-    await reconcileSchedules(platform.pool, queue);
-    worker();
-    await waitFor('a run', async () => (await runs(id)).some((r) => r.status === 'succeeded'), 20_000);
-    const dump: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await conn.scan(cursor, 'COUNT', 1000);
-      cursor = next;
-      for (const key of keys) {
-        const type = await conn.type(key);
-        if (type === 'string') dump.push((await conn.get(key)) ?? '');
-        else if (type === 'hash') dump.push(JSON.stringify(await conn.hgetall(key)));
-        else if (type === 'list') dump.push(JSON.stringify(await conn.lrange(key, 0, -1)));
-        else if (type === 'zset') dump.push(JSON.stringify(await conn.zrange(key, 0, -1)));
-        else if (type === 'set') dump.push(JSON.stringify(await conn.smembers(key)));
-        else if (type === 'stream') dump.push(JSON.stringify(await conn.xrange(key, '-', '+')));
-      }
-    } while (cursor !== '0');
-    expect(dump.length).toBeGreaterThan(0);
-    const everything = dump.join('\n');
-    expect(everything).toContain(id); // the job payloads are there, by id
-    expect(everything).not.toContain(SOURCE_PASSWORD);
-    expect(everything).not.toContain('qanatix_reader');
-    expect(logs.join('\n')).not.toContain(SOURCE_PASSWORD);
-    for (const c of children) expect(c.output()).not.toContain(SOURCE_PASSWORD);
+describe('the reconciler', () => {
+  test('a schedule Redis refuses ("") fails only its own connector: the others are reconciled, and the failure is logged with its id', async () => {
+    const bad = await connector({ vertical: 'rec', schedule: '*/5 * * * *' });
+    await platform.pool.query("update connectors set schedule = '' where id = $1", [bad]); // as a row written before the API refused it
+    const good = [await connector({ vertical: 'rec', schedule: '*/5 * * * *' }), await connector({ vertical: 'rec', schedule: '0 * * * *' })];
+    try {
+      const r = await reconcileSchedules(platform.pool, queue);
+      expect(r.failed.map((f) => f.connectorId)).toEqual([bad]);
+      expect(r.added).toEqual(expect.arrayContaining(good));
+      for (const id of good) expect(await queue.getJobScheduler(schedulerId(id))).toBeDefined();
+
+      const stop = startReconciler(platform.pool, queue, log, '* * * * * *');
+      running.push({ close: async () => stop() });
+      await waitFor('the failure logged with the connector id', () => logs.some((l) => l.includes(bad) && l.includes('could not reconcile')), 10_000);
+    } finally {
+      await platform.pool.query('delete from connectors where id = any($1)', [[bad, ...good]]);
+    }
   });
 });
+
+describe('runs left without a live job', () => {
+  beforeAll(async () => {
+    // Only this block's jobs in the queue: earlier tests' schedules would hand the test's BullMQ worker their jobs.
+    await platform.pool.query('update connectors set enabled = false');
+    await reconcileSchedules(platform.pool, queue);
+    await queue.drain(true);
+  });
+
+  /** A run whose job was removed from Redis (as a restart without persistence does), queued long enough ago. */
+  async function strandedRun(vertical: string, status: 'queued' | 'running') {
+    const id = await connector({ vertical });
+    const runId = await enqueue(id, 'incremental');
+    await queue.remove(`run-${runId}`);
+    await platform.pool.query(`update connector_runs set status = $2, queued_at = now() - interval '1 minute' where id = $1`, [runId, status]);
+    return { id, runId };
+  }
+
+  test('a run whose job was lost from Redis is queued again by the reconciler, says why, and then finishes', async () => {
+    const { id, runId } = await strandedRun('lost', 'queued');
+    const stop = startReconciler(platform.pool, queue, log, '* * * * * *');
+    running.push({ close: async () => stop() });
+    const requeued = await waitFor('the run re-queued', async () => (await runs(id)).find((r) => r.id === runId && r.error_kind === 'requeued'), 10_000);
+    expect(requeued).toMatchObject({ status: 'retrying' });
+    expect(requeued.error).toMatch(/job was lost from Redis .* resume from the committed cursor/);
+    worker();
+    await waitFor('the run to finish', async () => (await runs(id))[0]!.status === 'succeeded', 30_000);
+    expect(await entityCount('lost')).toEqual({ n: 20000, d: 20000 });
+  });
+
+  test('a run whose job is gone while a worker still holds its connector lock is left to that worker', async () => {
+    const { id, runId } = await strandedRun('held', 'running');
+    const holder = new pg.Client({ connectionString: platform.url });
+    await holder.connect();
+    try {
+      await holder.query('select pg_advisory_lock($1::bigint)', [connectorLockKey(id)]);
+      const outcome = async () => (await recoverRuns(platform.pool, queue, { graceMs: 0, connectorId: id })).find((r) => r.run.id === runId)?.outcome;
+      expect(await outcome()).toBe('in_progress');
+      expect((await runs(id))[0]!.status).toBe('running');
+      await holder.query('select pg_advisory_unlock($1::bigint)', [connectorLockKey(id)]);
+      expect(await outcome()).toBe('requeued'); // the holder is gone without finishing: the run goes back to the queue
+    } finally {
+      await holder.end();
+      await queue.remove(`run-${runId}`);
+    }
+  });
+
+  test('a run whose job BullMQ failed without running it (past its stall limit) is closed with the reason', async () => {
+    const id = await connector({ vertical: 'given-up' });
+    const runId = await enqueue(id, 'incremental', 'manual', { attempts: 1 });
+    await platform.pool.query("update connector_runs set status = 'running', attempts = 1 where id = $1", [runId]);
+    // BullMQ's own failure path, with no processor of ours involved: take the job and fail it as the stall check does.
+    const bare = new Worker<PullJobData>(PULL_QUEUE, null, { connection: createRedis(redis.url), prefix: QUEUE_PREFIX });
+    try {
+      const job = (await bare.getNextJob('test-token'))!;
+      expect(job.id).toBe(`run-${runId}`);
+      await job.moveToFailed(new UnrecoverableError('job stalled more than allowable limit'), 'test-token');
+    } finally {
+      await bare.close();
+    }
+    const settled = await recoverRuns(platform.pool, queue, { graceMs: 0, connectorId: id });
+    expect(settled.map((r) => r.outcome)).toEqual(['closed']);
+    const [run] = await runs(id);
+    expect(run).toMatchObject({ status: 'failed', error_kind: 'stalled' });
+    expect(run!.error).toMatch(/stopped without finishing too many times/);
+  });
+});
+
+describe('secrets', () => {
+  test('no credential appears in Redis, in API answers, or in the API and worker processes\' output while connectors fail every way', async () => {
+    const WRONG = 'Wr0ng-Secr3t-pw';
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const env = { DATABASE_URL: platform.url, REDIS_URL: redis.url, PORT: String(port), LOG_LEVEL: 'debug', WORKER_LOCK_MS: '4000' };
+    const apiProcess = spawnRole('api', env);
+    const workerProcess = spawnRole('worker', env);
+    children.push(apiProcess, workerProcess);
+    const tenantId = await ensureTenant(platform.pool, 'acme');
+    const { key } = await createApiKey(platform.pool, loadConfig({ QANATIX_DEV: '1' }).apiKeySalt, tenantId, 'secrets', ['admin']);
+    await waitFor('the API', async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok, 30_000, 100);
+    const answers: string[] = [];
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${base}/api/v1${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      answers.push(text);
+      return { status: res.status, body: JSON.parse(text) };
+    };
+
+    const dsn = (change: (u: URL) => void) => {
+      const u = new URL(sourceDsn);
+      change(u);
+      return u.toString();
+    };
+    const mysqlUrl = new URL(serviceUrl('mysql'));
+    const table = { table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 } };
+    const failing: Array<[string, Record<string, unknown>, RegExp]> = [
+      ['bad password', { connection_config: { dsn: dsn((u) => (u.password = WRONG)) }, ...table }, /rejected the login/],
+      ['bad host', { connection_config: { dsn: dsn((u) => (u.hostname = 'qanatix-no-such-host.invalid')), connect_timeout_seconds: 2 }, ...table }, /cannot reach/],
+      ['TLS to a server without it', { connection_config: { dsn: sourceDsn, ssl: true }, ...table }, /TLS|SSL/],
+      ['bad SQL', { connection_config: { dsn: sourceDsn }, query: 'SELEC id, name FROM products WHERE updated_at > :last_pull' }, /not valid|syntax/],
+      [
+        'MySQL bad password',
+        {
+          connector_type: 'mysql',
+          connection_config: {
+            host: mysqlUrl.hostname,
+            port: Number(mysqlUrl.port),
+            user: decodeURIComponent(mysqlUrl.username),
+            password: WRONG,
+            database: 'qanatix_source',
+          },
+          table: 'products',
+        },
+        /rejected the login|Access denied/,
+      ],
+    ];
+    const ids: string[] = [];
+    for (const [name, body] of [['works', { connection_config: { dsn: sourceDsn }, ...table }] as const, ...failing]) {
+      const created = await call('POST', '/connectors', { name, connector_type: 'postgresql', vertical: 'secrets', entity_type: 'product', ...body });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      ids.push(created.body.id);
+      await call('POST', `/connectors/${created.body.id}/test`);
+      expect((await call('POST', `/connectors/${created.body.id}/pull`, { mode: 'full' })).status).toBe(202);
+    }
+    // Every failing pull has met its failure (recorded on the run), and the working one succeeded.
+    await waitFor('every run to meet its outcome', async () => {
+      const outcomes = await Promise.all(ids.map(async (id) => (await runs(id))[0]));
+      return outcomes[0]?.status === 'succeeded' && outcomes.slice(1).every((r) => r?.error);
+    }, 60_000, 250);
+    for (const [i, [name, , reason]] of failing.entries()) {
+      const [run] = await runs(ids[i + 1]!);
+      expect(run!.error, name).toMatch(reason);
+      expect(workerProcess.output(), name).toContain(ids[i + 1]); // the worker logged this failure: the log half checks real lines
+    }
+    for (const id of ids) await call('GET', `/connectors/${id}/runs`);
+
+    const everything = [await redisDump(), ...answers, apiProcess.output(), workerProcess.output(), ...logs].join('\n');
+    expect(everything).toContain(ids[0]!); // the job payloads are there, by id
+    for (const secret of [SOURCE_PASSWORD, WRONG]) expect(everything).not.toContain(secret);
+  });
+});
+
+/** Every key and value in the private Redis, as text. */
+async function redisDump(): Promise<string> {
+  const dump: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await conn.scan(cursor, 'COUNT', 1000);
+    cursor = next;
+    for (const key of keys) {
+      const type = await conn.type(key);
+      dump.push(key);
+      if (type === 'string') dump.push((await conn.get(key)) ?? '');
+      else if (type === 'hash') dump.push(JSON.stringify(await conn.hgetall(key)));
+      else if (type === 'list') dump.push(JSON.stringify(await conn.lrange(key, 0, -1)));
+      else if (type === 'zset') dump.push(JSON.stringify(await conn.zrange(key, 0, -1)));
+      else if (type === 'set') dump.push(JSON.stringify(await conn.smembers(key)));
+      else if (type === 'stream') dump.push(JSON.stringify(await conn.xrange(key, '-', '+')));
+    }
+  } while (cursor !== '0');
+  return dump.join('\n');
+}
