@@ -84,9 +84,15 @@ export async function recoverRuns(
 /** A job that failed for good (BullMQ may fail one without running it: past its stall limit) closes its run at once. */
 export async function closeRunOfFailedJob(pool: pg.Pool, job: Job<PullJobData>): Promise<boolean> {
   if (!(await job.isFailed())) return false; // a failed attempt that will be retried
-  const runId = job.data.runId ?? (job.id ? await runOfJob(pool, job.data.connectorId, job.id) : null);
+  if (!job.id) return false;
+  const runId = job.data.runId ?? (await runOfJob(pool, job.data.connectorId, job.id));
   if (!runId) return false;
-  const { rows } = await pool.query<{ ingestion_id: string | null }>('select ingestion_id from connector_runs where id = $1', [runId]);
+  // Job data comes back from Redis: only the run this very job was queued for, of the connector and tenant it
+  // names, is closed; a forged job naming another tenant's run closes nothing.
+  const { rows } = await pool.query<{ ingestion_id: string | null }>(
+    'select ingestion_id from connector_runs where id = $1 and job_id = $2 and connector_id = $3 and tenant_id = $4',
+    [runId, job.id, job.data.connectorId, job.data.tenantId],
+  );
   if (!rows[0]) return false;
   const { error, kind } = failure(job.failedReason);
   return close(pool, { id: runId, ingestion_id: rows[0].ingestion_id }, error, kind);

@@ -145,7 +145,7 @@ describe('the API refuses what the reconciler or BullMQ would choke on', () => {
       ids.push(res.json().id);
     }
     const result = await reconcileSchedules(t.db.pool, queue);
-    expect(result).toEqual({ added: [], updated: [], removed: [], rearmed: [] });
+    expect(result).toEqual({ added: [], updated: [], removed: [], rearmed: [], failed: [] });
     const schedulers = await queue.getJobSchedulers(0, -1, true);
     expect(schedulers.map((s) => s.key).sort()).toEqual(ids.map(schedulerId).sort());
     for (const s of schedulers) expect(s.next).toBeGreaterThan(Date.now() - 1000);

@@ -431,7 +431,7 @@ describe('secrets', () => {
       ['bad password', { connection_config: { dsn: dsn((u) => (u.password = WRONG)) }, ...table }, /rejected the login/],
       ['bad host', { connection_config: { dsn: dsn((u) => (u.hostname = 'qanatix-no-such-host.invalid')), connect_timeout_seconds: 2 }, ...table }, /cannot reach/],
       ['TLS to a server without it', { connection_config: { dsn: sourceDsn, ssl: true }, ...table }, /TLS|SSL/],
-      ['bad SQL', { connection_config: { dsn: sourceDsn }, query: 'SELEC id, name FROM products WHERE updated_at > :last_pull' }, /not valid|syntax/],
+      ['bad SQL', { connection_config: { dsn: sourceDsn }, query: 'SELECT id, name FRM products WHERE updated_at > :last_pull' }, /not valid|syntax/],
       [
         'MySQL bad password',
         {
