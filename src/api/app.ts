@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import type { Queue } from 'bullmq';
 import pg from 'pg';
@@ -80,6 +80,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     bodyLimit: MAX_BODY_BYTES,
     genReqId: () => 'req_' + randomBytes(8).toString('hex'),
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
+    // The router's own refusals (a path segment longer than 100 characters, bad percent-encoding) in the API's shape.
+    frameworkErrors: (err, req, reply) => {
+      const tooLong = (err as { code?: string }).code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const detail = tooLong ? 'A path segment is longer than 100 characters; no object has such an id or name.' : 'The path is not valid (bad percent-encoding).';
+      void (reply as FastifyReply).code(tooLong ? 414 : 400).header('x-request-id', req.id).send({ detail });
+    },
   });
   app.decorate('pool', opts.pool);
   app.decorate('config', opts.config);

@@ -21,9 +21,15 @@ export function standardResponses(route: RouteOptions): void {
     added['401'] = errorResponse('No credential, or an invalid, revoked or expired one (or, for webhooks, a missing or invalid signature)');
     added['403'] = errorResponse('The credential does not admit this endpoint (a missing scope, or a tenant key on an operator-only route)');
   }
-  if (route.url.includes('/:')) added['404'] = errorResponse('No such object in this tenant');
+  if (route.url.includes('/:')) {
+    added['400'] = errorResponse('The path is not valid (bad percent-encoding)');
+    added['404'] = errorResponse('No such object in this tenant');
+    added['414'] = errorResponse('A path segment is longer than 100 characters');
+  }
   if ([route.method].flat().some((m) => BODY_METHODS.has(m))) {
-    added['400'] = errorResponse('The body is empty, not valid UTF-8 or not valid JSON');
+    added['400'] = errorResponse(
+      route.url.includes('/:') ? 'The path is not valid (bad percent-encoding), or the body is empty, not valid UTF-8 or not valid JSON' : 'The body is empty, not valid UTF-8 or not valid JSON',
+    );
     added['413'] = errorResponse('The body is larger than the limit');
     added['415'] = errorResponse('The Content-Type is not one this endpoint reads');
   }

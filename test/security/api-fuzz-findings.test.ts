@@ -149,6 +149,23 @@ describe('text PostgreSQL cannot store, anywhere in a request: 422 at its locati
   });
 });
 
+describe("the router's own refusals answer in the API's shape and are declared", () => {
+  const long = 'x'.repeat(101);
+  test.each([
+    ['GET', `/queues/${long}/jobs`, '/queues/{name}/jobs', 414],
+    ['GET', `/queues/pulls/jobs/${long}`, '/queues/{name}/jobs/{id}', 414],
+    ['POST', `/queues/${long}/pause`, '/queues/{name}/pause', 414],
+    ['GET', `/connectors/${long}`, '/connectors/{id}', 414],
+    ['GET', '/connectors/%E0%A4%A', '/connectors/{id}', 400],
+  ] as const)('%s %s: %i with {detail}', async (method, url, template, status) => {
+    const res = await call(method, url);
+    expect(res.statusCode, res.body).toBe(status);
+    expect(res.json()).toEqual({ detail: expect.any(String) });
+    expect(res.headers['x-request-id']).toMatch(/^req_/);
+    expectDeclared(t.app, method, `/api/v1${template}`, res);
+  });
+});
+
 describe('numbers and dates outside what the database holds: 422', () => {
   test.each(['99999999999999999999', '9223372036854775808', '-1', '1e3', '0x10', ' 1', ''])('DLQ cursor %j', async (cursor) => {
     const url = `/ingestions/${ids.ingestion}/errors?cursor=${encodeURIComponent(cursor)}`;
