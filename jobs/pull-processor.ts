@@ -11,8 +11,6 @@ import { LockLostError, tryLockConnector } from './connector-lock';
 import type { PullJobData } from './pull-queue';
 import { runPull, type PullProgress } from './run-pull';
 
-export type { Logger };
-
 export interface ProcessorDeps {
   pool: pg.Pool;
   box: SecretBox;
