@@ -63,7 +63,7 @@ export interface PullBatch {
 }
 
 /** $1 run, $2 connector, $3 cursor (jsonb or null), $4 ingestion, $5–$9 rows read, inserted, updated, unchanged, rejected. */
-export const COMMIT_PULL_BATCH_SQL = `with position as (
+export const COMMIT_PULL_BATCH_SQL = `with moved as (
     update connector_state set cursor = $3::jsonb, updated_at = now() where connector_id = $2 and $3::jsonb is not null
   )
   update connector_runs set ingestion_id = $4, rows_read = rows_read + $5, inserted = inserted + $6, updated = updated + $7,
