@@ -61,7 +61,8 @@ export async function recoverRun(pool: pg.Pool, queue: Queue<PullJobData>, run: 
   }
   // Lost: gone from Redis, or a remnant in no state at all (its key without its place in a list).
   if (job) await job.remove();
-  await queue.add(PULL_JOB, { connectorId: run.connector_id, tenantId: run.tenant_id, mode: run.mode, trigger: run.trigger, runId: run.id }, { jobId: runJobId(run.id) });
+  const data: PullJobData = { connectorId: run.connector_id, tenantId: run.tenant_id, mode: run.mode, trigger: run.trigger, runId: run.id };
+  await queue.add(PULL_JOB, data, { jobId: runJobId(run.id) });
   const why = 'its job was lost from Redis (a restart without persistence or a flush); queued again to resume from the committed cursor';
   await requeueRun(pool, run.id, why);
   return 'requeued';

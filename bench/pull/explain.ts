@@ -28,7 +28,8 @@ export async function explainUpsert(db: pg.Client, tenantId: string, vertical: s
   const doc = entitiesDocument(rows.map((r) => ({ name: r.name, sourceId: r.source_id, dedupKey: r.dedup_key, data: r.data })));
   const out: string[] = [];
   for (const [label, et] of [['new rows (first load)', `${entityType}_explain`], ['unchanged rows (re-pull)', entityType]] as const) {
-    out.push(await explained(db, `${label}, ${rows.length} rows, ${(doc.length / 1024 / 1024).toFixed(1)} MiB of JSON`, UPSERT_ENTITIES_SQL, [tenantId, vertical, et, doc]));
+    const size = `${rows.length} rows, ${(doc.length / 1024 / 1024).toFixed(1)} MiB of JSON`;
+    out.push(await explained(db, `${label}, ${size}`, UPSERT_ENTITIES_SQL, [tenantId, vertical, et, doc]));
   }
   return out.join('\n\n');
 }

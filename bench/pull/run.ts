@@ -177,7 +177,8 @@ async function main(): Promise<void> {
       if (main) parts.push(`### worker CPU profile, ${source} ${name} (${(m.wallMs / 1000).toFixed(1)} s with --cpu-prof; ${main.file})\n\n${formatSummary(summarizeCpuProfile(main.profile, 25))}`);
     }
     diagnosis.profile = parts.join('\n\n');
-    diagnosis.explain = [await explainUpsert(bench.client, bench.tenantId, 'profile', source, 5000), await explainPullBatch(bench.client, id, 5000)].join('\n\n');
+    const plans = [await explainUpsert(bench.client, bench.tenantId, 'profile', source, 5000), await explainPullBatch(bench.client, id, 5000)];
+    diagnosis.explain = plans.join('\n\n');
   }
 
   const machine = machineInfo();
@@ -207,7 +208,9 @@ async function main(): Promise<void> {
   console.log('\n' + markdownReport('bench/pull: ours vs the SQL ceiling', machine, notes, summary, ['ceiling', 'ours']) + '\n');
   console.log(`### scaling: our first load from PostgreSQL\n\n${scalingTable(scalingMedians)}\n`);
   if (diagnosis.profile) console.log(diagnosis.profile + '\n');
-  if (diagnosis.explain) console.log(`### EXPLAIN (ANALYZE, BUFFERS) of a pull batch's statements: the upsert and the run's bookkeeping, one 5000-row batch\n\n${diagnosis.explain}\n`);
+  if (diagnosis.explain) {
+    console.log(`### EXPLAIN (ANALYZE, BUFFERS) of a pull batch's statements (upsert, run bookkeeping), one 5000-row batch\n\n${diagnosis.explain}\n`);
+  }
 }
 
 main()

@@ -88,7 +88,9 @@ export async function listRuns(db: Queryable, connectorId: string, limit: number
 
 /** The run that is queued or running for a connector, if any. */
 export async function activeRun(db: Queryable, connectorId: string): Promise<ConnectorRun | null> {
-  const { rows } = await db.query<ConnectorRun>(`select ${COLUMNS} from connector_runs where connector_id = $1 and ${ACTIVE} order by queued_at limit 1`, [connectorId]);
+  const { rows } = await db.query<ConnectorRun>(`select ${COLUMNS} from connector_runs where connector_id = $1 and ${ACTIVE} order by queued_at limit 1`, [
+    connectorId,
+  ]);
   return rows[0] ?? null;
 }
 
@@ -163,11 +165,10 @@ export async function activeRuns(db: Queryable, olderThanMs: number, connectorId
 
 /** Fails a run that is still queued, running or retrying; false when it had finished meanwhile. */
 export async function closeRun(db: Queryable, runId: string, error: string, errorKind: string): Promise<boolean> {
-  const { rowCount } = await db.query(`update connector_runs set status = 'failed', error = $2, error_kind = $3, finished_at = now() where id = $1 and ${ACTIVE}`, [
-    runId,
-    error,
-    errorKind,
-  ]);
+  const { rowCount } = await db.query(
+    `update connector_runs set status = 'failed', error = $2, error_kind = $3, finished_at = now() where id = $1 and ${ACTIVE}`,
+    [runId, error, errorKind],
+  );
   return rowCount === 1;
 }
 
@@ -176,9 +177,8 @@ export async function closeRun(db: Queryable, runId: string, error: string, erro
  * own job cannot be queued again: its scheduler fired it once).
  */
 export async function requeueRun(db: Queryable, runId: string, error: string): Promise<void> {
-  await db.query(`update connector_runs set status = 'retrying', job_id = $2, error = $3, error_kind = 'requeued', finished_at = null where id = $1 and ${ACTIVE}`, [
-    runId,
-    runJobId(runId),
-    error,
-  ]);
+  await db.query(
+    `update connector_runs set status = 'retrying', job_id = $2, error = $3, error_kind = 'requeued', finished_at = null where id = $1 and ${ACTIVE}`,
+    [runId, runJobId(runId), error],
+  );
 }

@@ -35,9 +35,10 @@ export async function openPull(tx: Queryable, runId: string, connectorId: string
     await tx.query('update connector_state set cursor = null, updated_at = now() where connector_id = $1', [connectorId]);
     await tx.query('update connector_runs set cursor_reset = true where id = $1', [runId]);
   }
-  const { rows: state } = await tx.query<{ cursor: Cursor | null; last_pull: string | null }>('select cursor, last_pull from connector_state where connector_id = $1', [
-    connectorId,
-  ]);
+  const { rows: state } = await tx.query<{ cursor: Cursor | null; last_pull: string | null }>(
+    'select cursor, last_pull from connector_state where connector_id = $1',
+    [connectorId],
+  );
   return { cursor: state[0]?.cursor ?? null, lastPull: state[0]?.last_pull ?? null, ingestionId: run.ingestion_id, sourceStartedAt: run.source_started_at };
 }
 
@@ -84,6 +85,9 @@ export async function commitPullBatch(tx: Queryable, b: PullBatch): Promise<void
  */
 export async function completePull(tx: Queryable, runId: string, connectorId: string, sourceNow: string): Promise<RunTotals> {
   await tx.query('update connector_state set last_pull = $2, updated_at = now() where connector_id = $1', [connectorId, sourceNow]);
-  const { rows } = await tx.query<RunTotals>(`update connector_runs set cursor_after = coalesce(cursor_after, cursor_before) where id = $1 returning ${TOTALS}`, [runId]);
+  const { rows } = await tx.query<RunTotals>(
+    `update connector_runs set cursor_after = coalesce(cursor_after, cursor_before) where id = $1 returning ${TOTALS}`,
+    [runId],
+  );
   return rows[0]!;
 }

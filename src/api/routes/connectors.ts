@@ -10,7 +10,15 @@ import { armSchedule, disarmSchedule } from '../../../jobs/schedule-reconciler';
 import { scheduleProblem } from '../../../jobs/schedule';
 import { activeRun, closeRun, createRun, getRun, listRuns, runJobId } from '../../store/connector-runs';
 import { getConnectorState, resetConnectorState } from '../../store/connector-state';
-import { deleteConnector, getConnector, getConnectorInput, insertConnector, listConnectors, replaceConnector, type ConnectorInput } from '../../store/connectors';
+import {
+  deleteConnector,
+  getConnector,
+  getConnectorInput,
+  insertConnector,
+  listConnectors,
+  replaceConnector,
+  type ConnectorInput,
+} from '../../store/connectors';
 import { canonicalJson } from '../../core/canonical-json';
 import { sourcePolicy } from '../../source-policy';
 import { HttpError, notFound } from '../http-error';
