@@ -5,13 +5,11 @@ import type { SecretBox } from '../src/crypto/secret-box';
 import { isIsoTimestamp, isoToMicros } from '../connectors/iso-time';
 import { cursorLag, pullDuration, pullRowsTotal, pullsTotal } from '../src/metrics';
 import type { Logger } from '../src/outage-log';
-import { createRun, finishRun, getRun, runOfJob, type ConnectorRun } from '../src/store/connector-runs';
-import { loadConnectorForRun, runBelongsTo } from '../src/store/connectors';
+import { createRun, finishRun, getRun, runBelongsTo, runOfJob, startRunAttempt, type RunTotals } from '../src/store/connector-runs';
+import { loadConnectorForRun } from '../src/store/connectors';
 import { LockLostError, tryLockConnector } from './connector-lock';
 import type { PullJobData } from './pull-queue';
 import { runPull, type PullProgress } from './run-pull';
-
-export type { Logger };
 
 export interface ProcessorDeps {
   pool: pg.Pool;
@@ -106,11 +104,7 @@ export function createPullProcessor(deps: ProcessorDeps) {
     }
 
     try {
-      await pool.query(
-        `update connector_runs set status = 'running', attempts = attempts + 1, job_id = $2, started_at = coalesce(started_at, now()),
-           finished_at = null, error = null, error_kind = null where id = $1`,
-        [runId, job.id ?? null],
-      );
+      await startRunAttempt(pool, runId);
       const outcome = await runPull({ pool, connector, runId, mode, signal: deps.shutdown, lock, onProgress: progressReporter(job, log, ctx) });
       if (outcome.interrupted) {
         await finishRun(pool, runId, { status: 'retrying', error: 'interrupted by a worker shutdown; resumes from the committed cursor', errorKind: 'shutdown' });
@@ -119,19 +113,12 @@ export function createPullProcessor(deps: ProcessorDeps) {
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();
       }
-      await finishRun(pool, runId, { status: 'succeeded' });
-      const finished = await getRun(pool, runId);
-      if (finished) recordRunMetrics(finished);
-      log.info({ ...ctx, rows_read: finished?.rows_read, inserted: finished?.inserted, updated: finished?.updated }, 'pull succeeded');
-      return {
-        runId,
-        status: 'succeeded',
-        rows_read: finished?.rows_read,
-        inserted: finished?.inserted,
-        updated: finished?.updated,
-        unchanged: finished?.unchanged,
-        rejected: finished?.rejected,
-      };
+      const { duration_ms } = await finishRun(pool, runId, { status: 'succeeded' });
+      const { run: totals } = outcome;
+      recordRunMetrics(connectorId, totals, duration_ms);
+      log.info({ ...ctx, rows_read: totals.rows_read, inserted: totals.inserted, updated: totals.updated }, 'pull succeeded');
+      const { rows_read, inserted, updated, unchanged, rejected } = totals;
+      return { runId, status: 'succeeded', rows_read, inserted, updated, unchanged, rejected };
     } catch (err) {
       if (err instanceof DelayedError) throw err;
       const retryable = err instanceof ConnectorError ? err.retryable : isTransient(err);
@@ -183,13 +170,12 @@ function stallBackoff(job: Job<PullJobData>, stalls: number): number {
   return typeof delay === 'number' && Number.isFinite(delay) ? delay : 0;
 }
 
-function recordRunMetrics(run: ConnectorRun): void {
-  const connector_id = run.connector_id;
+function recordRunMetrics(connector_id: string, run: RunTotals, durationMs: number | null): void {
   pullsTotal.inc({ connector_id, outcome: 'succeeded' });
   for (const kind of ['rows_read', 'inserted', 'updated', 'unchanged', 'rejected'] as const) {
     pullRowsTotal.inc({ connector_id, kind: kind === 'rows_read' ? 'read' : kind }, run[kind]);
   }
-  if (run.duration_ms !== null) pullDuration.observe({ connector_id }, run.duration_ms / 1000);
+  if (durationMs !== null) pullDuration.observe({ connector_id }, durationMs / 1000);
   const value = (run.cursor_after as { value?: unknown } | null)?.value;
   if (typeof value === 'string' && run.source_started_at && isIsoTimestamp(value)) {
     cursorLag.set({ connector_id }, Number(isoToMicros(run.source_started_at) - isoToMicros(value)) / 1e6);

@@ -1,18 +1,17 @@
-import type { ValidateFunction } from 'ajv/dist/2020.js';
 import type pg from 'pg';
 import { validateConnectorConfig } from '../connectors/connector-config';
 import type { Cursor, RowBatch } from '../connectors/contract';
 import { compileRecordMapper, RowMappingError, type RecordMapper } from '../connectors/map-record';
 import { createConnector } from '../connectors/registry';
-import { prepareBatch, writeBatch, type PreparedBatch } from '../src/core/ingest';
-import { createIngestion, finishIngestion } from '../src/core/ingestions';
+import type { PreparedBatch } from '../src/core/ingest';
+import { Ingestion } from '../src/core/ingestion';
 import type { RejectedRecord } from '../src/core/record';
-import { validatorFor } from '../src/core/schema-registry';
 import { sourceRulesFromEnv } from '../src/config';
 import { withTransaction } from '../src/db/pool';
-import { withRetriedTransaction } from '../src/db/retried-transaction';
 import { sourcePolicy } from '../src/source-policy';
+import type { RunTotals } from '../src/store/connector-runs';
 import type { ConnectorForRun } from '../src/store/connectors';
+import { commitPullBatch, completePull, markPullStart, openPull } from '../src/store/pull-progress';
 import type { ConnectorLock } from './connector-lock';
 import type { PullMode } from './pull-queue';
 import { readAhead } from './read-ahead';
@@ -34,17 +33,16 @@ export interface RunPullOptions {
   onProgress?(p: PullProgress): unknown;
 }
 
-export interface PullOutcome {
+/**
+ * How the attempt ended. Counts flow one way: each batch adds its counts to the run in the batch's own transaction,
+ * and the pull's last statement hands back the run's committed totals, which the caller reports without reading
+ * the run again.
+ */
+export type PullOutcome =
   /** Stopped by the signal before the source was exhausted; what was committed stays committed. */
-  interrupted: boolean;
-  rowsRead: number;
-}
-
-interface RunRow {
-  cursor_reset: boolean;
-  ingestion_id: string | null;
-  source_started_at: string | null;
-}
+  | { interrupted: true; rowsRead: number }
+  /** The source was read to its end; `run` holds the run's totals over all its attempts. */
+  | { interrupted: false; rowsRead: number; run: RunTotals };
 
 interface PreparedRows {
   rowCount: number;
@@ -53,7 +51,7 @@ interface PreparedRows {
 }
 
 /** Each source batch mapped to records (a row that cannot be mapped is refused with the reason) and prepared for the core. */
-async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapper, validator: () => Promise<ValidateFunction | null>): AsyncGenerator<PreparedRows> {
+async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapper, ingestion: Ingestion): AsyncGenerator<PreparedRows> {
   let offset = 0;
   for await (const batch of batches) {
     const records: unknown[] = [];
@@ -69,7 +67,7 @@ async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapp
       }
     }
     offset += batch.rows.length;
-    yield { rowCount: batch.rows.length, cursor: batch.cursor, prepared: prepareBatch(records, await validator(), { positions, refused }) };
+    yield { rowCount: batch.rows.length, cursor: batch.cursor, prepared: await ingestion.prepare(records, { positions, refused }) };
   }
 }
 
@@ -83,77 +81,45 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
   const { pool, connector, runId } = o;
   const definition = validateConnectorConfig({ connector_type: connector.connectorType, connection_config: connector.connectionConfig, ...connector.settings });
   const target = { tenantId: connector.tenantId, vertical: connector.vertical, entityType: connector.entityType };
-
-  // A full resync forgets the position once, on the run's first attempt; its retries resume from what they committed.
-  const run = await withTransaction(pool, async (c) => {
-    const { rows } = await c.query<RunRow>('select cursor_reset, ingestion_id, source_started_at from connector_runs where id = $1 for update', [runId]);
-    const r = rows[0]!;
-    if (o.mode === 'full' && !r.cursor_reset) {
-      await c.query('update connector_state set cursor = null, updated_at = now() where connector_id = $1', [connector.id]);
-      await c.query('update connector_runs set cursor_reset = true where id = $1', [runId]);
-    }
-    if (r.ingestion_id) await c.query("update ingestions set status = 'processing', completed_at = null where id = $1", [r.ingestion_id]);
-    return r;
-  });
-  // Created with the first batch: a scheduled run that finds nothing new leaves no empty ingestion behind.
-  let ingestionId = run.ingestion_id;
-
-  // Checked again before every run, on what the source's names resolve to now.
-  const source = await createConnector(definition, await sourcePolicy(pool, sourceRulesFromEnv(process.env)));
+  const start = await withTransaction(pool, (tx) => openPull(tx, runId, connector.id, o.mode));
+  const ingestion = await Ingestion.open(pool, target, { type: 'connector', name: connector.name }, { resume: start.ingestionId, lazy: true });
   let rowsRead = 0;
   try {
-    const { rows: stateRows } = await pool.query<{ cursor: Cursor | null; last_pull: string | null }>(
-      'select cursor, last_pull from connector_state where connector_id = $1',
-      [connector.id],
-    );
-    const state = stateRows[0] ?? { cursor: null, last_pull: null };
-    // The source clock at the run's first start becomes the next :last_pull, so a retried run loses no window.
-    const now = run.source_started_at ?? (await source.clock());
-    await pool.query('update connector_runs set cursor_before = coalesce(cursor_before, $2), source_started_at = coalesce(source_started_at, $3) where id = $1', [
-      runId,
-      JSON.stringify(state.cursor),
-      now,
-    ]);
-    const plan = { mode: o.mode, cursor: state.cursor, now, lastPull: o.mode === 'full' ? null : state.last_pull, batchSize: definition.batch_size };
-    const described = await source.describe(plan);
-    const mapRow = compileRecordMapper(definition, described.primaryKey);
+    // Checked again before every run, on what the source's names resolve to now.
+    const source = await createConnector(definition, await sourcePolicy(pool, sourceRulesFromEnv(process.env)));
+    try {
+      // The source clock at the run's first start becomes the next :last_pull, so a retried run loses no window.
+      const now = start.sourceStartedAt ?? (await source.clock());
+      await markPullStart(pool, runId, start.cursor, now);
+      const plan = { mode: o.mode, cursor: start.cursor, now, lastPull: o.mode === 'full' ? null : start.lastPull, batchSize: definition.batch_size };
+      const described = await source.describe(plan);
+      const mapRow = compileRecordMapper(definition, described.primaryKey);
 
-    // Reading, mapping and checking the next batch overlaps the write of the current one.
-    const validator = () => validatorFor(pool, target.tenantId, target.vertical, target.entityType);
-    for await (const batch of readAhead(prepareRows(source.read(plan, o.signal), mapRow, validator))) {
-      // `unchanged` counts every record that changed nothing, so rows_read = inserted + updated + unchanged + rejected.
-      ingestionId = await withRetriedTransaction(pool, async (c) => {
-        let id = ingestionId;
-        if (!id) {
-          id = await createIngestion(c, connector.tenantId, target, 'connector', connector.name);
-          await c.query('update connector_runs set ingestion_id = $2 where id = $1', [runId, id]);
-        }
-        const r = await writeBatch(c, target, batch.prepared, { ingestionId: id, source: 'connector' });
-        if (batch.cursor) await c.query('update connector_state set cursor = $2, updated_at = now() where connector_id = $1', [connector.id, JSON.stringify(batch.cursor)]);
-        await c.query(
-          `update connector_runs set rows_read = rows_read + $2, inserted = inserted + $3, updated = updated + $4, unchanged = unchanged + $5,
-             rejected = rejected + $6, cursor_after = coalesce($7, cursor_after) where id = $1`,
-          [runId, batch.rowCount, r.inserted, r.updated, r.duplicates, r.rejected, batch.cursor ? JSON.stringify(batch.cursor) : null],
-        );
-        await o.lock?.assertHeld(c);
-        return id;
+      // Reading, mapping and checking the next batch overlaps the write of the current one.
+      for await (const batch of readAhead(prepareRows(source.read(plan, o.signal), mapRow, ingestion))) {
+        await ingestion.write(batch.prepared, {
+          alongside: async (tx, written, ingestionId) => {
+            await commitPullBatch(tx, { runId, connectorId: connector.id, ingestionId, rowsRead: batch.rowCount, written, cursor: batch.cursor });
+            await o.lock?.assertHeld(tx);
+          },
+        });
+        rowsRead += batch.rowCount;
+        await o.onProgress?.({ rowsRead, cursor: batch.cursor });
+        if (o.signal.aborted) return { interrupted: true, rowsRead };
+      }
+
+      const run = await withTransaction(pool, async (tx) => {
+        const totals = await completePull(tx, runId, connector.id, now);
+        await ingestion.finish(tx);
+        await o.lock?.assertHeld(tx);
+        return totals;
       });
-      rowsRead += batch.rowCount;
-      await o.onProgress?.({ rowsRead, cursor: batch.cursor });
-      if (o.signal.aborted) return { interrupted: true, rowsRead };
+      return { interrupted: false, rowsRead, run };
+    } finally {
+      await source.close();
     }
-
-    await withTransaction(pool, async (c) => {
-      await c.query('update connector_state set last_pull = $2, updated_at = now() where connector_id = $1', [connector.id, now]);
-      await c.query('update connector_runs set cursor_after = coalesce(cursor_after, cursor_before) where id = $1', [runId]);
-      if (ingestionId) await finishIngestion(c, ingestionId);
-      await o.lock?.assertHeld(c);
-    });
-    return { interrupted: false, rowsRead };
   } catch (err) {
-    if (ingestionId) await finishIngestion(pool, ingestionId, err instanceof Error ? err.message : String(err)).catch(() => {});
+    await ingestion.fail(err instanceof Error ? err.message : String(err));
     throw err;
-  } finally {
-    await source.close();
   }
 }

@@ -9,7 +9,8 @@
 import type { Job, Queue } from 'bullmq';
 import type pg from 'pg';
 import { finishIngestion } from '../src/core/ingestions';
-import { activeRuns, closeRun, requeueRun, runOfJob, type ActiveRun } from '../src/store/connector-runs';
+import { withTransaction } from '../src/db/pool';
+import { activeRuns, closeRun, requeueRun, runJobId, runOfFailedJob, runOfJob, type ActiveRun } from '../src/store/connector-runs';
 import { connectorLocked } from './connector-lock';
 import { PULL_JOB, type PullJobData } from './pull-queue';
 
@@ -34,10 +35,13 @@ function failure(reason: string | undefined): { error: string; kind: string } {
   return { error: `its job failed: ${reason ?? 'no reason recorded'}`, kind: 'job_failed' };
 }
 
+/** Fails the run and its ingestion together. */
 async function close(pool: pg.Pool, run: Pick<ActiveRun, 'id' | 'ingestion_id'>, error: string, kind: string): Promise<boolean> {
-  const closed = await closeRun(pool, run.id, error, kind);
-  if (closed && run.ingestion_id) await finishIngestion(pool, run.ingestion_id, error);
-  return closed;
+  return withTransaction(pool, async (tx) => {
+    const closed = await closeRun(tx, run.id, error, kind);
+    if (closed && run.ingestion_id) await finishIngestion(tx, run.ingestion_id, error);
+    return closed;
+  });
 }
 
 /**
@@ -46,7 +50,7 @@ async function close(pool: pg.Pool, run: Pick<ActiveRun, 'id' | 'ingestion_id'>,
  * Re-queueing uses the job id `run-<run id>`, so a job the API is adding at the same moment is not doubled.
  */
 export async function recoverRun(pool: pg.Pool, queue: Queue<PullJobData>, run: ActiveRun): Promise<Recovery> {
-  const jobId = run.job_id ?? `run-${run.id}`;
+  const jobId = run.job_id ?? runJobId(run.id);
   const job = await queue.getJob(jobId);
   const state = job ? await job.getState() : 'missing';
   if (LIVE_STATES.has(state)) return 'alive';
@@ -57,10 +61,10 @@ export async function recoverRun(pool: pg.Pool, queue: Queue<PullJobData>, run: 
   }
   // Lost: gone from Redis, or a remnant in no state at all (its key without its place in a list).
   if (job) await job.remove();
-  const requeued = `run-${run.id}`;
-  await queue.add(PULL_JOB, { connectorId: run.connector_id, tenantId: run.tenant_id, mode: run.mode, trigger: run.trigger, runId: run.id }, { jobId: requeued });
+  const data: PullJobData = { connectorId: run.connector_id, tenantId: run.tenant_id, mode: run.mode, trigger: run.trigger, runId: run.id };
+  await queue.add(PULL_JOB, data, { jobId: runJobId(run.id) });
   const why = 'its job was lost from Redis (a restart without persistence or a flush); queued again to resume from the committed cursor';
-  await requeueRun(pool, run.id, requeued, why);
+  await requeueRun(pool, run.id, why);
   return 'requeued';
 }
 
@@ -89,11 +93,8 @@ export async function closeRunOfFailedJob(pool: pg.Pool, job: Job<PullJobData>):
   if (!runId) return false;
   // Job data comes back from Redis: only the run this very job was queued for, of the connector and tenant it
   // names, is closed; a forged job naming another tenant's run closes nothing.
-  const { rows } = await pool.query<{ ingestion_id: string | null }>(
-    'select ingestion_id from connector_runs where id = $1 and job_id = $2 and connector_id = $3 and tenant_id = $4',
-    [runId, job.id, job.data.connectorId, job.data.tenantId],
-  );
-  if (!rows[0]) return false;
+  const run = await runOfFailedJob(pool, { runId, jobId: job.id, connectorId: job.data.connectorId, tenantId: job.data.tenantId });
+  if (!run) return false;
   const { error, kind } = failure(job.failedReason);
-  return close(pool, { id: runId, ingestion_id: rows[0].ingestion_id }, error, kind);
+  return close(pool, run, error, kind);
 }

@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import cron from 'node-cron';
 import type pg from 'pg';
 import { outageLog, type Logger } from '../src/outage-log';
+import { wantedSchedules } from '../src/store/connector-schedules';
 import { PULL_JOB, schedulerId, type PullJobData } from './pull-queue';
 import { recoverRuns } from './run-recovery';
 
@@ -17,21 +18,13 @@ export interface ReconcileResult {
   failed: Array<{ connectorId: string; error: string }>;
 }
 
-interface WantedSchedule {
-  id: string;
-  tenant_id: string;
-  schedule: string;
-  timezone: string;
-}
-
 /**
  * Makes Redis match Postgres, the source of truth: one job scheduler per enabled connector with a
  * schedule. Missing ones are added, changed ones updated, orphans removed, overdue ones re-armed, so a
  * flushed or restarted Redis heals itself.
  */
 export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData>, now = Date.now()): Promise<ReconcileResult> {
-  const { rows } = await pool.query<WantedSchedule>('select id, tenant_id, schedule, timezone from connectors where enabled and schedule is not null');
-  const wanted = new Map(rows.map((r) => [schedulerId(r.id), r]));
+  const wanted = new Map((await wantedSchedules(pool)).map((r) => [schedulerId(r.id), r]));
   const existing = new Map((await queue.getJobSchedulers(0, -1, true)).map((s) => [s.key, s]));
   const result: ReconcileResult = { added: [], updated: [], removed: [], rearmed: [], failed: [] };
   const each = async (connectorId: string, work: () => Promise<unknown>) => {

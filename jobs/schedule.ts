@@ -44,8 +44,3 @@ export function scheduleProblem(pattern: string, timezone: string): { field: 'sc
   }
   return null;
 }
-
-/** The next time a schedule fires after `from`, as epoch milliseconds. */
-export function nextFire(pattern: string, timezone: string, from = new Date()): number {
-  return CronExpressionParser.parse(pattern, { tz: timezone, currentDate: from }).next().getTime();
-}

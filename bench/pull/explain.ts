@@ -1,5 +1,17 @@
 import type pg from 'pg';
 import { entitiesDocument, UPSERT_ENTITIES_SQL } from '../../src/core/upsert-entities';
+import { COMMIT_PULL_BATCH_SQL } from '../../src/store/pull-progress';
+
+/** EXPLAIN (ANALYZE, BUFFERS) of `sql` with `params` in a transaction that is rolled back, as Markdown. */
+async function explained(db: pg.Client, label: string, sql: string, params: unknown[]): Promise<string> {
+  await db.query('begin');
+  try {
+    const { rows: plan } = await db.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers, costs off) ${sql}`, params);
+    return `${label}:\n\n\`\`\`\n${plan.map((p) => p['QUERY PLAN']).join('\n')}\n\`\`\``;
+  } finally {
+    await db.query('rollback');
+  }
+}
 
 /**
  * EXPLAIN (ANALYZE, BUFFERS) of the statement src/core/upsert-entities.ts runs, for one batch of `n`
@@ -16,13 +28,24 @@ export async function explainUpsert(db: pg.Client, tenantId: string, vertical: s
   const doc = entitiesDocument(rows.map((r) => ({ name: r.name, sourceId: r.source_id, dedupKey: r.dedup_key, data: r.data })));
   const out: string[] = [];
   for (const [label, et] of [['new rows (first load)', `${entityType}_explain`], ['unchanged rows (re-pull)', entityType]] as const) {
-    await db.query('begin');
-    try {
-      const { rows: plan } = await db.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers, costs off) ${UPSERT_ENTITIES_SQL}`, [tenantId, vertical, et, doc]);
-      out.push(`${label}, ${rows.length} rows, ${(doc.length / 1024 / 1024).toFixed(1)} MiB of JSON:\n\n\`\`\`\n${plan.map((p) => p['QUERY PLAN']).join('\n')}\n\`\`\``);
-    } finally {
-      await db.query('rollback');
-    }
+    const size = `${rows.length} rows, ${(doc.length / 1024 / 1024).toFixed(1)} MiB of JSON`;
+    out.push(await explained(db, `${label}, ${size}`, UPSERT_ENTITIES_SQL, [tenantId, vertical, et, doc]));
   }
   return out.join('\n\n');
+}
+
+/**
+ * EXPLAIN (ANALYZE, BUFFERS) of what a pull commits with each batch besides its entities (src/store/pull-progress.ts):
+ * the run's counts and the connector's cursor, for a batch of `n` rows of the connector's last run.
+ */
+export async function explainPullBatch(db: pg.Client, connectorId: string, n: number): Promise<string> {
+  const { rows } = await db.query<{ id: string; ingestion_id: string | null; cursor: unknown }>(
+    `select r.id, r.ingestion_id, s.cursor from connector_runs r join connector_state s using (connector_id)
+      where r.connector_id = $1 order by r.queued_at desc limit 1`,
+    [connectorId],
+  );
+  const run = rows[0];
+  if (!run?.ingestion_id) return '(no run with an ingestion to explain)';
+  const params = [run.id, connectorId, JSON.stringify(run.cursor), run.ingestion_id, n, n, 0, 0, 0];
+  return explained(db, `the run's counts and the cursor, one ${n}-row batch`, COMMIT_PULL_BATCH_SQL, params);
 }

@@ -19,7 +19,7 @@ import { busiestProfile, formatSummary, summarizeCpuProfile } from '../lib/cpupr
 import { machineInfo, writeJsonResult } from '../lib/results';
 import { formatBytes } from '../lib/stats';
 import type { CeilingSource } from './ceiling';
-import { explainUpsert } from './explain';
+import { explainPullBatch, explainUpsert } from './explain';
 import { log, PullBench, reportFailure, waitForQuietMachine } from './harness';
 import { createMongoProducts, createNeo4jProducts, dropMongoDatabase, dropNeo4jLabel } from './documents';
 import { createMysqlProducts, createPgProducts } from './products';
@@ -159,7 +159,7 @@ async function main(): Promise<void> {
   const summary = summarize(list);
   const short = summary.filter((s) => s.ours_vs_ceiling !== null && s.ours_vs_ceiling < 0.7);
 
-  // Where the time goes: a CPU profile of the worker on a PostgreSQL first load, and the upsert's plan.
+  // Where the time goes: a CPU profile of the worker on a PostgreSQL first load, and the plans of a batch's statements.
   const diagnosis: { profile?: string; explain?: string } = {};
   if (opts.profile === 'always' || (opts.profile === 'auto' && short.length > 0)) {
     const dir = join(ROOT, 'bench/results/profiles', `pull-${new Date().toISOString().replace(/[:.]/g, '-')}`);
@@ -177,7 +177,8 @@ async function main(): Promise<void> {
       if (main) parts.push(`### worker CPU profile, ${source} ${name} (${(m.wallMs / 1000).toFixed(1)} s with --cpu-prof; ${main.file})\n\n${formatSummary(summarizeCpuProfile(main.profile, 25))}`);
     }
     diagnosis.profile = parts.join('\n\n');
-    diagnosis.explain = await explainUpsert(bench.client, bench.tenantId, 'profile', source, 5000);
+    const plans = [await explainUpsert(bench.client, bench.tenantId, 'profile', source, 5000), await explainPullBatch(bench.client, id, 5000)];
+    diagnosis.explain = plans.join('\n\n');
   }
 
   const machine = machineInfo();
@@ -207,7 +208,9 @@ async function main(): Promise<void> {
   console.log('\n' + markdownReport('bench/pull: ours vs the SQL ceiling', machine, notes, summary, ['ceiling', 'ours']) + '\n');
   console.log(`### scaling: our first load from PostgreSQL\n\n${scalingTable(scalingMedians)}\n`);
   if (diagnosis.profile) console.log(diagnosis.profile + '\n');
-  if (diagnosis.explain) console.log(`### EXPLAIN (ANALYZE, BUFFERS) of the upsert statement, one 5000-row batch\n\n${diagnosis.explain}\n`);
+  if (diagnosis.explain) {
+    console.log(`### EXPLAIN (ANALYZE, BUFFERS) of a pull batch's statements (upsert, run bookkeeping), one 5000-row batch\n\n${diagnosis.explain}\n`);
+  }
 }
 
 main()

@@ -31,7 +31,3 @@ export function renderSqlTemplate(template: SqlTemplate, placeholder: () => stri
   for (let i = 1; i < template.parts.length; i++) out += placeholder() + template.parts[i];
   return out;
 }
-
-export function usesLastPull(template: SqlTemplate): boolean {
-  return template.parts.length > 1;
-}

@@ -27,12 +27,3 @@ export const parseJsonBody = (raw: Buffer): unknown => decodeJson(raw, JSON.pars
 
 /** A body of records to ingest: every number kept exactly (see core/exact-number.ts). */
 export const parseRecordsBody = (raw: Buffer): unknown => decodeJson(raw, parseExactJson);
-
-export function isUtf8(raw: Buffer): boolean {
-  try {
-    utf8.decode(raw);
-    return true;
-  } catch {
-    return false;
-  }
-}

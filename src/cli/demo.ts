@@ -6,6 +6,7 @@ import pg from 'pg';
 import { createApiKey, ensureTenant } from '../auth/api-keys';
 import { createOperator, revokeOperator } from '../auth/operator-credentials';
 import { loadConfig } from '../config';
+import { createPool } from '../db/pool';
 import { projectPath } from '../project-path';
 import { startRoles } from '../server';
 import { EXIT } from './api-client';
@@ -107,7 +108,7 @@ export async function demo(args: string[]): Promise<number> {
   const config = { ...loadConfig(), databaseUrl: 'postgres://qanatix:qanatix@127.0.0.1:5432/qanatix_demo', port, workerConcurrency: 2 };
   const server = await startRoles(config, { api: true, worker: true });
   const base = `http://${config.host}:${port}`;
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 2 });
+  const pool = createPool(config.databaseUrl, 2);
   const tenantId = await ensureTenant(pool, 'demo');
   const key = (await createApiKey(pool, config.apiKeySalt, tenantId, 'demo', ['admin'])).key;
   // The board and /metrics are installation-wide: they take an operator credential, not the tenant's key.

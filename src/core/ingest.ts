@@ -1,15 +1,12 @@
 import type { ValidateFunction } from 'ajv/dist/2020.js';
-import type pg from 'pg';
 import type { Queryable } from '../db/pool';
-import { withRetriedTransaction } from '../db/retried-transaction';
-import { ingestRecordsTotal } from '../metrics';
 import { contentKey } from './canonical-json';
 import { asDoubles } from './exact-number';
 import { addIngestionCounts, recordRejections, type IngestionCounts } from './ingestions';
 import { normalizeRecord } from './normalize-record';
 import { tidyProblems, unstorablePlace } from './record-problems';
 import type { RecordProblem, RejectedRecord } from './record';
-import { validationProblems, validatorFor } from './schema-registry';
+import { validationProblems } from './schema-registry';
 import { entityIdsByKey, upsertEntities, type EntityRow } from './upsert-entities';
 
 export interface IngestTarget {
@@ -18,17 +15,18 @@ export interface IngestTarget {
   entityType: string;
 }
 
-export interface IngestOptions {
-  /** The ingestion whose counts and DLQ this batch adds to. */
-  ingestionId: string;
-  /** Position of the first record (a stream's line numbers, a connector's row offset); default 0. */
+export interface PrepareOptions {
+  /** Position of each record (a stream's line numbers, a connector's row offsets); default its index. */
   positions?: number[];
-  /** Whether the caller needs entity ids in input order (the batch API does, a connector run does not). */
-  returnIds?: boolean;
   /** Records the caller already refused (a source row that could not be mapped): DLQ'd and counted with the batch. */
   refused?: RejectedRecord[];
-  /** The intake, for metrics: batch, webhook, stream or connector. */
-  source?: string;
+}
+
+export interface WriteBatchOptions {
+  /** The ingestion whose counts and DLQ this batch adds to. */
+  ingestionId: string;
+  /** Whether the caller needs entity ids in input order (the batch API does, a connector run does not). */
+  returnIds?: boolean;
 }
 
 /** A batch's counts (`IngestionCounts`) plus what the caller reports back per record. */
@@ -56,7 +54,7 @@ export interface PreparedBatch {
  * and collapses records sharing a key (the last wins). Synchronous and pure, so a pull prepares its next
  * batch while the current one is being written.
  */
-export function prepareBatch(records: unknown[], validate: ValidateFunction | null, opts: Pick<IngestOptions, 'positions' | 'refused'> = {}): PreparedBatch {
+export function prepareBatch(records: unknown[], validate: ValidateFunction | null, opts: PrepareOptions = {}): PreparedBatch {
   const rejections: RejectedRecord[] = (opts.refused ?? []).map((r) => ({ ...r, problems: tidyProblems(r.problems) }));
   const refuse = (position: number, raw: unknown, errorType: RejectedRecord['errorType'], problems: RecordProblem[]) =>
     rejections.push({ position, raw, errorType, problems: tidyProblems(problems) });
@@ -100,7 +98,7 @@ export function prepareBatch(records: unknown[], validate: ValidateFunction | nu
  * DLQ and adds its counts to the ingestion, all on `db` (pass a client in a transaction to make the batch
  * atomic with other writes, such as a connector's cursor).
  */
-export async function writeBatch(db: Queryable, target: IngestTarget, batch: PreparedBatch, opts: IngestOptions): Promise<IngestResult> {
+export async function writeBatch(db: Queryable, target: IngestTarget, batch: PreparedBatch, opts: WriteBatchOptions): Promise<IngestResult> {
   const { tenantId, vertical, entityType } = target;
   const { rows } = batch;
   const outcome = rows.length
@@ -128,21 +126,5 @@ export async function writeBatch(db: Queryable, target: IngestTarget, batch: Pre
     rejections: batch.rejections,
   };
   await addIngestionCounts(db, opts.ingestionId, result);
-  const source = opts.source ?? 'other';
-  ingestRecordsTotal.inc({ source, outcome: 'inserted' }, result.inserted);
-  ingestRecordsTotal.inc({ source, outcome: 'updated' }, result.updated);
-  ingestRecordsTotal.inc({ source, outcome: 'unchanged' }, result.duplicates);
-  ingestRecordsTotal.inc({ source, outcome: 'rejected' }, result.rejected);
   return result;
-}
-
-/**
- * The one write path into the core for pushed records: `prepareBatch` against the target's registered schema
- * (once), then `writeBatch` in a transaction of its own, run again when another writer of the same entities
- * made PostgreSQL abort it.
- */
-export async function ingest(pool: pg.Pool, target: IngestTarget, records: unknown[], opts: IngestOptions): Promise<IngestResult> {
-  const validate = await validatorFor(pool, target.tenantId, target.vertical, target.entityType);
-  const batch = prepareBatch(records, validate, opts);
-  return withRetriedTransaction(pool, (client) => writeBatch(client, target, batch, opts));
 }

@@ -5,7 +5,8 @@ import { storableText } from './record-problems';
 
 export type SourceType = 'batch' | 'webhook' | 'stream' | 'connector';
 
-export interface Ingestion {
+/** An ingestion as the API shows it. */
+export interface IngestionView {
   id: string;
   tenant_id: string;
   source_type: SourceType;
@@ -62,9 +63,14 @@ export async function addIngestionCounts(db: Queryable, ingestionId: string, c: 
   );
 }
 
+/** An ingestion taken up again (by a retried connector run): processing, as when it was created. */
+export async function reopenIngestion(db: Queryable, ingestionId: string): Promise<void> {
+  await db.query("update ingestions set status = 'processing', completed_at = null where id = $1", [ingestionId]);
+}
+
 /** Marks an ingestion finished: `complete`, `partial` when some records went to the DLQ, or `failed`. */
-export async function finishIngestion(db: Queryable, ingestionId: string, error?: string): Promise<Ingestion> {
-  const { rows } = await db.query<Ingestion>(
+export async function finishIngestion(db: Queryable, ingestionId: string, error?: string): Promise<IngestionView> {
+  const { rows } = await db.query<IngestionView>(
     `update ingestions set completed_at = now(),
        status = case when $2::text is not null then 'failed' when rejected > 0 and rejected = record_count then 'failed'
                      when rejected > 0 then 'partial' else 'complete' end,
@@ -75,8 +81,8 @@ export async function finishIngestion(db: Queryable, ingestionId: string, error?
   return rows[0]!;
 }
 
-export async function getIngestion(db: Queryable, tenantId: string, id: string): Promise<Ingestion | null> {
-  const { rows } = await db.query<Ingestion>(`select ${COLUMNS} from ingestions where tenant_id = $1 and id = $2`, [tenantId, id]);
+export async function getIngestion(db: Queryable, tenantId: string, id: string): Promise<IngestionView | null> {
+  const { rows } = await db.query<IngestionView>(`select ${COLUMNS} from ingestions where tenant_id = $1 and id = $2`, [tenantId, id]);
   return rows[0] ?? null;
 }
 

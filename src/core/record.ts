@@ -1,13 +1,7 @@
 /**
- * The record shape every intake path (batch, webhook, stream, connector) hands to the core.
- * Every top-level field other than name, source_id and vertical_data is folded into vertical_data.
+ * Records on their way through the core. What arrives (from a batch, a webhook, a stream or a connector) is any
+ * JSON object `{ name, source_id?, vertical_data? }`; its other top-level fields fold into vertical_data.
  */
-export interface IncomingRecord {
-  name: string;
-  source_id?: string | null;
-  vertical_data?: Record<string, unknown>;
-  [field: string]: unknown;
-}
 
 /** A record that passed the shape checks: what gets hashed, validated and stored. */
 export interface NormalizedRecord {

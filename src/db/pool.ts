@@ -1,8 +1,6 @@
 import pg from 'pg';
 import { outageLog, stderrLogger, type Logger } from '../outage-log';
 
-export type Pool = pg.Pool;
-export type PoolClient = pg.PoolClient;
 /** Anything that runs a query: a pool, or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool, 'query'>;
 

@@ -1,10 +1,18 @@
+import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../db/pool';
+import { isUuid } from './uuid';
 
+/**
+ * The `connector_runs` table: one row per run of a connector, the truth about a pull (its BullMQ job is only how a
+ * worker gets to it). A run is queued or running, retrying between attempts, and ends succeeded, failed or skipped.
+ * Its counts and cursors are committed with each batch (see pull-progress.ts).
+ */
 export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped';
 
 export interface ConnectorRun {
   id: string;
   connector_id: string;
+  /** The queue job that carries the run: the scheduler's job that created it, or `runJobId(id)`. */
   job_id: string | null;
   trigger: 'schedule' | 'manual';
   mode: 'incremental' | 'full';
@@ -28,20 +36,44 @@ export interface ConnectorRun {
   duration_ms: number | null;
 }
 
-const COLUMNS = `id, connector_id, job_id, trigger, mode, status, attempts, ingestion_id, rows_read::float8 as rows_read,
-  inserted::float8 as inserted, updated::float8 as updated, unchanged::float8 as unchanged, rejected::float8 as rejected,
-  cursor_before, cursor_after, cursor_reset, source_started_at, error, error_kind, queued_at, started_at, finished_at,
+/** What a run has committed over all its attempts: its counts, its last cursor and the source clock at its start. */
+export type RunTotals = Pick<ConnectorRun, 'rows_read' | 'inserted' | 'updated' | 'unchanged' | 'rejected' | 'cursor_after' | 'source_started_at'>;
+
+/** Counts are bigint columns; as doubles they stay exact far beyond any run. */
+export const TOTALS = `rows_read::float8 as rows_read, inserted::float8 as inserted, updated::float8 as updated,
+  unchanged::float8 as unchanged, rejected::float8 as rejected, cursor_after, source_started_at`;
+
+const COLUMNS = `id, connector_id, job_id, trigger, mode, status, attempts, ingestion_id, ${TOTALS},
+  cursor_before, cursor_reset, error, error_kind, queued_at, started_at, finished_at,
   (extract(epoch from (coalesce(finished_at, now()) - started_at)) * 1000)::int as duration_ms`;
 
+const ACTIVE = `status in ('queued', 'running', 'retrying')`;
+
+/**
+ * The id of the job that carries a run queued by the API or queued again after its job was lost. Derived from
+ * the run, so queueing it twice is harmless: BullMQ keeps one job per id.
+ */
+export const runJobId = (runId: string) => `run-${runId}`;
+
+/**
+ * A new run, with the job that carries it: a scheduled run is created by its scheduler's job (`jobId`); any other
+ * run is carried by `runJobId` of its id, which the caller queues after this commits.
+ */
 export async function createRun(
   db: Queryable,
   run: { connectorId: string; tenantId: string; trigger: 'schedule' | 'manual'; mode: 'incremental' | 'full'; status?: RunStatus; jobId?: string },
 ): Promise<string> {
-  const { rows } = await db.query<{ id: string }>(
-    `insert into connector_runs (connector_id, tenant_id, trigger, mode, status, job_id) values ($1, $2, $3, $4, $5, $6) returning id`,
-    [run.connectorId, run.tenantId, run.trigger, run.mode, run.status ?? 'queued', run.jobId ?? null],
-  );
-  return rows[0]!.id;
+  const id = randomUUID();
+  await db.query('insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id) values ($1, $2, $3, $4, $5, $6, $7)', [
+    id,
+    run.connectorId,
+    run.tenantId,
+    run.trigger,
+    run.mode,
+    run.status ?? 'queued',
+    run.jobId ?? runJobId(id),
+  ]);
+  return id;
 }
 
 export async function getRun(db: Queryable, runId: string): Promise<ConnectorRun | null> {
@@ -56,27 +88,17 @@ export async function listRuns(db: Queryable, connectorId: string, limit: number
 
 /** The run that is queued or running for a connector, if any. */
 export async function activeRun(db: Queryable, connectorId: string): Promise<ConnectorRun | null> {
-  const { rows } = await db.query<ConnectorRun>(
-    `select ${COLUMNS} from connector_runs where connector_id = $1 and status in ('queued', 'running', 'retrying') order by queued_at limit 1`,
-    [connectorId],
-  );
+  const { rows } = await db.query<ConnectorRun>(`select ${COLUMNS} from connector_runs where connector_id = $1 and ${ACTIVE} order by queued_at limit 1`, [
+    connectorId,
+  ]);
   return rows[0] ?? null;
 }
 
-export async function setRunJob(db: Queryable, runId: string, jobId: string): Promise<void> {
-  await db.query('update connector_runs set job_id = $2 where id = $1', [runId, jobId]);
-}
-
-export async function finishRun(
-  db: Queryable,
-  runId: string,
-  outcome: { status: 'succeeded' | 'failed' | 'retrying' | 'skipped'; error?: string; errorKind?: string },
-): Promise<void> {
-  await db.query(
-    `update connector_runs set status = $2, error = $3, error_kind = $4,
-       finished_at = case when $2 = 'retrying' then null else now() end where id = $1`,
-    [runId, outcome.status, outcome.error ?? null, outcome.errorKind ?? null],
-  );
+/** True when the run exists and belongs to this connector of this tenant. */
+export async function runBelongsTo(db: Queryable, runId: string, connectorId: string, tenantId: string): Promise<boolean> {
+  if (![runId, connectorId, tenantId].every(isUuid)) return false;
+  const { rowCount } = await db.query('select 1 from connector_runs where id = $1 and connector_id = $2 and tenant_id = $3', [runId, connectorId, tenantId]);
+  return (rowCount ?? 0) > 0;
 }
 
 /** The run a job created before (a scheduled job retried after a crash continues the same run). */
@@ -88,13 +110,53 @@ export async function runOfJob(db: Queryable, connectorId: string, jobId: string
   return rows[0]?.id ?? null;
 }
 
+/**
+ * The run a failed job was carrying, only when that job is the run's own and the run is of this connector of this
+ * tenant: job data comes back from Redis, and a forged job naming another tenant's run finds nothing.
+ */
+export async function runOfFailedJob(
+  db: Queryable,
+  job: { runId: string; jobId: string; connectorId: string; tenantId: string },
+): Promise<Pick<ConnectorRun, 'id' | 'ingestion_id'> | null> {
+  if (![job.runId, job.connectorId, job.tenantId].every(isUuid)) return null;
+  const { rows } = await db.query<Pick<ConnectorRun, 'id' | 'ingestion_id'>>(
+    'select id, ingestion_id from connector_runs where id = $1 and job_id = $2 and connector_id = $3 and tenant_id = $4',
+    [job.runId, job.jobId, job.connectorId, job.tenantId],
+  );
+  return rows[0] ?? null;
+}
+
+/** An attempt begins: the run is running again, its last outcome cleared; `started_at` keeps the first attempt's start. */
+export async function startRunAttempt(db: Queryable, runId: string): Promise<void> {
+  await db.query(
+    `update connector_runs set status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()),
+       finished_at = null, error = null, error_kind = null where id = $1`,
+    [runId],
+  );
+}
+
+/** Records an attempt's outcome; a run that will be retried stays unfinished. Resolves to the run's duration so far. */
+export async function finishRun(
+  db: Queryable,
+  runId: string,
+  outcome: { status: 'succeeded' | 'failed' | 'retrying' | 'skipped'; error?: string; errorKind?: string },
+): Promise<{ duration_ms: number | null }> {
+  const { rows } = await db.query<{ duration_ms: number | null }>(
+    `update connector_runs set status = $2, error = $3, error_kind = $4,
+       finished_at = case when $2 = 'retrying' then null else now() end where id = $1
+     returning (extract(epoch from (coalesce(finished_at, now()) - started_at)) * 1000)::int as duration_ms`,
+    [runId, outcome.status, outcome.error ?? null, outcome.errorKind ?? null],
+  );
+  return rows[0] ?? { duration_ms: null };
+}
+
 export type ActiveRun = Pick<ConnectorRun, 'id' | 'connector_id' | 'job_id' | 'trigger' | 'mode' | 'status' | 'ingestion_id'> & { tenant_id: string };
 
 /** Runs that say they are queued, running or retrying and were queued more than `olderThanMs` ago. */
 export async function activeRuns(db: Queryable, olderThanMs: number, connectorId?: string): Promise<ActiveRun[]> {
   const { rows } = await db.query<ActiveRun>(
     `select id, connector_id, tenant_id, job_id, trigger, mode, status, ingestion_id from connector_runs
-      where status in ('queued', 'running', 'retrying') and queued_at < now() - $1 * interval '1 millisecond'
+      where ${ACTIVE} and queued_at < now() - $1 * interval '1 millisecond'
         and ($2::uuid is null or connector_id = $2) order by queued_at`,
     [olderThanMs, connectorId ?? null],
   );
@@ -104,18 +166,19 @@ export async function activeRuns(db: Queryable, olderThanMs: number, connectorId
 /** Fails a run that is still queued, running or retrying; false when it had finished meanwhile. */
 export async function closeRun(db: Queryable, runId: string, error: string, errorKind: string): Promise<boolean> {
   const { rowCount } = await db.query(
-    `update connector_runs set status = 'failed', error = $2, error_kind = $3, finished_at = now()
-      where id = $1 and status in ('queued', 'running', 'retrying')`,
+    `update connector_runs set status = 'failed', error = $2, error_kind = $3, finished_at = now() where id = $1 and ${ACTIVE}`,
     [runId, error, errorKind],
   );
   return rowCount === 1;
 }
 
-/** Marks a run whose job was lost as waiting again, on its new job. */
-export async function requeueRun(db: Queryable, runId: string, jobId: string, error: string): Promise<void> {
+/**
+ * Marks a run whose job was lost as waiting again, carried from now on by `runJobId` of its id (a scheduled run's
+ * own job cannot be queued again: its scheduler fired it once).
+ */
+export async function requeueRun(db: Queryable, runId: string, error: string): Promise<void> {
   await db.query(
-    `update connector_runs set status = 'retrying', job_id = $2, error = $3, error_kind = 'requeued', finished_at = null
-      where id = $1 and status in ('queued', 'running', 'retrying')`,
-    [runId, jobId, error],
+    `update connector_runs set status = 'retrying', job_id = $2, error = $3, error_kind = 'requeued', finished_at = null where id = $1 and ${ACTIVE}`,
+    [runId, runJobId(runId), error],
   );
 }

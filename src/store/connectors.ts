@@ -1,5 +1,7 @@
 import type { Queryable } from '../db/pool';
 import type { SecretBox } from '../crypto/secret-box';
+import { createConnectorState } from './connector-state';
+import { isUuid } from './uuid';
 
 /** A saved connector as the API shows it: `connection_config` is always redacted. */
 export interface ConnectorView {
@@ -60,7 +62,7 @@ interface Row {
 
 const owner = (id: string) => `connector:${id}`;
 
-export function toView(r: Row): ConnectorView {
+function toView(r: Row): ConnectorView {
   return {
     id: r.id,
     name: r.name,
@@ -83,7 +85,7 @@ export async function insertConnector(db: Queryable, box: SecretBox, tenantId: s
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning *`,
     [id, tenantId, c.name, c.connector_type, c.vertical, c.entity_type, box.seal(JSON.stringify(c.connection_config), owner(id)), c.settings, c.schedule, c.timezone, c.enabled],
   );
-  await db.query('insert into connector_state (connector_id) values ($1)', [id]);
+  await createConnectorState(db, id);
   return toView(rows[0]!);
 }
 
@@ -134,14 +136,12 @@ export async function deleteConnector(db: Queryable, tenantId: string, id: strin
   return (rowCount ?? 0) > 0;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * For a run: the connector with its credentials opened. With `tenantId` (always, for a job read from Redis) it is
  * found only when it belongs to that tenant; ids that are not UUIDs find nothing.
  */
 export async function loadConnectorForRun(db: Queryable, box: SecretBox, id: string, tenantId?: string): Promise<ConnectorForRun | null> {
-  if (!UUID.test(id) || (tenantId !== undefined && !UUID.test(tenantId))) return null;
+  if (!isUuid(id) || (tenantId !== undefined && !isUuid(tenantId))) return null;
   const { rows } = await db.query<Row>('select * from connectors where id = $1 and ($2::uuid is null or tenant_id = $2)', [id, tenantId ?? null]);
   const r = rows[0];
   if (!r) return null;
@@ -155,27 +155,4 @@ export async function loadConnectorForRun(db: Queryable, box: SecretBox, id: str
     connectionConfig: JSON.parse(box.open(r.connection_config_sealed, owner(r.id))),
     settings: r.settings,
   };
-}
-
-/** True when the run exists and belongs to this connector of this tenant. */
-export async function runBelongsTo(db: Queryable, runId: string, connectorId: string, tenantId: string): Promise<boolean> {
-  if (![runId, connectorId, tenantId].every((v) => UUID.test(v))) return false;
-  const { rowCount } = await db.query('select 1 from connector_runs where id = $1 and connector_id = $2 and tenant_id = $3', [runId, connectorId, tenantId]);
-  return (rowCount ?? 0) > 0;
-}
-
-export interface ConnectorState {
-  cursor: { value: unknown; key: unknown[] } | null;
-  last_pull: string | null;
-  updated_at: string;
-}
-
-export async function getConnectorState(db: Queryable, connectorId: string): Promise<ConnectorState> {
-  const { rows } = await db.query<ConnectorState>('select cursor, last_pull, updated_at from connector_state where connector_id = $1', [connectorId]);
-  return rows[0] ?? { cursor: null, last_pull: null, updated_at: new Date().toISOString() };
-}
-
-/** Forgets the committed position: the next incremental run reads from the beginning. */
-export async function resetConnectorState(db: Queryable, connectorId: string): Promise<void> {
-  await db.query('update connector_state set cursor = null, last_pull = null, updated_at = now() where connector_id = $1', [connectorId]);
 }

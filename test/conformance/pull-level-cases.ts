@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runPull } from '../../jobs/run-pull';
 import { getRun } from '../../src/store/connector-runs';
-import { getConnectorState } from '../../src/store/connectors';
+import { getConnectorState } from '../../src/store/connector-state';
 import { newRun, saveConnector } from '../helpers/connector-fixture';
 import { freshDatabase, type TestDatabase } from '../helpers/test-db';
 import { waitFor } from '../helpers/worker-process';

@@ -8,16 +8,15 @@ import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
 import { recoverRuns } from '../../../jobs/run-recovery';
 import { armSchedule, disarmSchedule } from '../../../jobs/schedule-reconciler';
 import { scheduleProblem } from '../../../jobs/schedule';
-import { activeRun, closeRun, createRun, getRun, listRuns, setRunJob } from '../../store/connector-runs';
+import { activeRun, closeRun, createRun, getRun, listRuns, runJobId } from '../../store/connector-runs';
+import { getConnectorState, resetConnectorState } from '../../store/connector-state';
 import {
   deleteConnector,
   getConnector,
   getConnectorInput,
-  getConnectorState,
   insertConnector,
   listConnectors,
   replaceConnector,
-  resetConnectorState,
   type ConnectorInput,
 } from '../../store/connectors';
 import { canonicalJson } from '../../core/canonical-json';
@@ -383,15 +382,14 @@ export async function connectorsRoutes(app: FastifyInstance) {
       if (active) throw new HttpError(409, `A run of this connector is already ${active.status}; wait for it or watch it.`, {}, { run_id: active.id, job_id: active.job_id });
       const runId = await createRun(app.pool, { connectorId: req.params.id, tenantId, trigger: 'manual', mode });
       const data: PullJobData = { connectorId: req.params.id, tenantId, mode, trigger: 'manual', runId };
-      let job;
+      const jobId = runJobId(runId);
       try {
-        job = await app.pullQueue.add(PULL_JOB, data, { jobId: `run-${runId}` });
+        await app.pullQueue.add(PULL_JOB, data, { jobId });
       } catch (err) {
         await closeRun(app.pool, runId, `could not be queued: ${(err as Error).message}`, 'queue_unavailable');
         throw new HttpError(503, 'The job queue (Redis) did not take the pull; try again when /readyz reports ready.');
       }
-      await setRunJob(app.pool, runId, job.id!);
-      return reply.code(202).send({ run_id: runId, job_id: job.id, status: 'queued', mode });
+      return reply.code(202).send({ run_id: runId, job_id: jobId, status: 'queued', mode });
     },
   );
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ingest } from '../../core/ingest';
-import { createIngestion, finishIngestion, type SourceType } from '../../core/ingestions';
+import { Ingestion } from '../../core/ingestion';
+import type { SourceType } from '../../core/ingestions';
 import { HttpError } from '../http-error';
 import { parseRecordsBody } from '../json-body';
 import { errorResponse, problemList, targetParams } from '../schemas';
@@ -57,24 +57,24 @@ async function ingestRequest(app: FastifyInstance, req: FastifyRequest<{ Params:
     throw new HttpError(422, [{ loc: ['body', 'records'], msg: 'records must hold at least one record', type: 'value_error.empty' }]);
   }
   const target = { tenantId: req.principal!.tenantId, vertical: req.params.vertical, entityType: req.params.entity_type };
-  const ingestionId = await createIngestion(app.pool, target.tenantId, target, sourceType);
+  const ingestion = await Ingestion.open(app.pool, target, { type: sourceType });
   let result;
   try {
-    result = await ingest(app.pool, target, records, { ingestionId, returnIds: true, source: sourceType });
+    result = await ingestion.write(await ingestion.prepare(records), { returnIds: true });
   } catch (err) {
-    await finishIngestion(app.pool, ingestionId, 'the batch could not be written').catch(() => {});
+    await ingestion.fail('the batch could not be written');
     throw err;
   }
-  const ingestion = await finishIngestion(app.pool, ingestionId);
+  const closed = (await ingestion.finish())!;
   const errors = result.rejections.flatMap((r) =>
     r.problems.map((p) => ({ loc: ['body', 'records', r.position, ...p.loc], msg: p.msg, type: p.type })),
   );
   if (result.rejected === records.length) {
-    throw new HttpError(422, errors, {}, { ingestion_id: ingestionId });
+    throw new HttpError(422, errors, {}, { ingestion_id: closed.id });
   }
   return {
-    ingestion_id: ingestionId,
-    status: ingestion.status,
+    ingestion_id: closed.id,
+    status: closed.status,
     record_count: result.records,
     inserted: result.inserted,
     updated: result.updated,

@@ -1,8 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { parseExactJson } from '../../core/exact-json';
-import { ingest } from '../../core/ingest';
-import { createIngestion, finishIngestion } from '../../core/ingestions';
+import { Ingestion } from '../../core/ingestion';
 import type { RejectedRecord } from '../../core/record';
 import { HttpError } from '../http-error';
 import { ndjsonLines } from '../ndjson-lines';
@@ -70,8 +69,8 @@ export async function streamRoutes(app: FastifyInstance) {
         throw new HttpError(429, `Too many streamed records are waiting to be written (limit ${app.pending.limit}); retry in a second.`, { 'retry-after': '1' });
       }
       const target = { tenantId: req.principal!.tenantId, vertical: req.params.vertical, entityType: req.params.entity_type };
-      const ingestionId = await createIngestion(app.pool, target.tenantId, target, 'stream');
-      const totals = { inserted: 0, updated: 0, unchanged: 0, duplicates: 0, rejected: 0, parseErrors: 0, written: 0 };
+      const ingestion = await Ingestion.open(app.pool, target, { type: 'stream' });
+      let parseErrorCount = 0;
       let records: unknown[] = [];
       let positions: number[] = [];
       let parseErrors: RejectedRecord[] = [];
@@ -90,14 +89,8 @@ export async function streamRoutes(app: FastifyInstance) {
         if (batch.length === 0 && bad.length === 0) return;
         try {
           // Lines that did not parse go to the DLQ with the batch, in its transaction.
-          const r = await ingest(app.pool, target, batch, { ingestionId, positions: batchPositions, refused: bad, source: 'stream' });
-          totals.inserted += r.inserted;
-          totals.updated += r.updated;
-          totals.unchanged += r.unchanged;
-          totals.duplicates += r.duplicates;
-          totals.rejected += r.rejected - bad.length;
-          totals.parseErrors += bad.length;
-          totals.written += r.records - r.rejected;
+          await ingestion.write(await ingestion.prepare(batch, { positions: batchPositions, refused: bad }));
+          parseErrorCount += bad.length;
         } finally {
           app.pending.remove(batch.length);
         }
@@ -139,22 +132,23 @@ export async function streamRoutes(app: FastifyInstance) {
         if (timerError) throw timerError;
       } catch (err) {
         app.pending.remove(records.length);
-        await finishIngestion(app.pool, ingestionId, 'the stream broke off before it was fully written').catch(() => {});
+        await ingestion.fail('the stream broke off before it was fully written');
         throw err;
       } finally {
         clearInterval(timer);
       }
-      const ingestion = await finishIngestion(app.pool, ingestionId);
+      const closed = (await ingestion.finish())!;
+      const c = ingestion.counts;
       return {
-        ingestion_id: ingestionId,
-        status: ingestion.status,
-        accepted: totals.written,
-        inserted: totals.inserted,
-        updated: totals.updated,
-        unchanged: totals.unchanged,
-        duplicate_count: totals.duplicates,
-        rejected: totals.rejected,
-        parse_errors: totals.parseErrors,
+        ingestion_id: closed.id,
+        status: closed.status,
+        accepted: c.records - c.rejected,
+        inserted: c.inserted,
+        updated: c.updated,
+        unchanged: c.unchanged,
+        duplicate_count: c.duplicates,
+        rejected: c.rejected - parseErrorCount,
+        parse_errors: parseErrorCount,
       };
     },
   );

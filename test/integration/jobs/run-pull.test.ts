@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runPull } from '../../../jobs/run-pull';
-import { getRun } from '../../../src/store/connector-runs';
-import { getConnectorState } from '../../../src/store/connectors';
+import { getRun, type ConnectorRun } from '../../../src/store/connector-runs';
+import { getConnectorState } from '../../../src/store/connector-state';
 import { newRun, saveConnector } from '../../helpers/connector-fixture';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
 
@@ -23,6 +23,10 @@ async function pull(connectorId: string, mode: 'incremental' | 'full' = 'increme
   return { outcome, run: (await getRun(platform.pool, runId))! };
 }
 
+/** The part of a run row that runPull hands back when the source is exhausted. */
+const totals = ({ rows_read, inserted, updated, unchanged, rejected, cursor_after, source_started_at }: ConnectorRun) =>
+  ({ rows_read, inserted, updated, unchanged, rejected, cursor_after, source_started_at });
+
 describe('runPull', () => {
   test('commits every row once, the cursor with it, and an incremental re-run reads only what changed', async () => {
     const id = await saveConnector(platform.pool, 'acme', {
@@ -30,7 +34,7 @@ describe('runPull', () => {
       settings: { table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 }, batch_size: 300 },
     });
     const first = await pull(id);
-    expect(first.outcome).toEqual({ interrupted: false, rowsRead: 2500 });
+    expect(first.outcome).toEqual({ interrupted: false, rowsRead: 2500, run: totals(first.run) });
     expect(first.run).toMatchObject({ rows_read: 2500, inserted: 2500, updated: 0, rejected: 0 });
     expect(await entities()).toHaveLength(2500);
     const state = await getConnectorState(platform.pool, id);
@@ -59,5 +63,27 @@ describe('runPull', () => {
     const resync = await pull(id, 'full');
     expect(resync.run).toMatchObject({ rows_read: 2501, inserted: 0, updated: 0, unchanged: 2501 });
     expect(await entities('full')).toHaveLength(2501);
+  });
+
+  test('an attempt stopped by its signal hands back what it read; the next attempt of the run resumes and returns the totals of both', async () => {
+    const id = await saveConnector(platform.pool, 'acme', {
+      vertical: 'resumed',
+      connection_config: { dsn: source.url },
+      settings: { table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 }, batch_size: 1000 },
+    });
+    const { connector, runId } = await newRun(platform.pool, id);
+    const stop = new AbortController();
+    const first = await runPull({ pool: platform.pool, connector, runId, mode: 'incremental', signal: stop.signal, onProgress: () => stop.abort() });
+    expect(first).toEqual({ interrupted: true, rowsRead: 1000 });
+    expect(await getRun(platform.pool, runId)).toMatchObject({ rows_read: 1000, inserted: 1000 });
+
+    const second = await runPull({ pool: platform.pool, connector, runId, mode: 'incremental', signal: new AbortController().signal });
+    const run = (await getRun(platform.pool, runId))!;
+    expect(second).toEqual({ interrupted: false, rowsRead: 1501, run: totals(run) });
+    expect(run).toMatchObject({ rows_read: 2501, inserted: 2501, updated: 0, unchanged: 0, rejected: 0 });
+    expect(await entities('resumed')).toHaveLength(2501);
+    // One ingestion for the run, taken up again by its second attempt and closed with both attempts' counts.
+    const { rows } = await platform.pool.query('select status, record_count::int, inserted::int from ingestions where id = $1', [run.ingestion_id]);
+    expect(rows).toEqual([{ status: 'complete', record_count: 2501, inserted: 2501 }]);
   });
 });
