@@ -56,6 +56,11 @@ export async function streamRoutes(app: FastifyInstance) {
               duplicate_count: { type: 'integer' },
               rejected: { type: 'integer' },
               parse_errors: { type: 'integer' },
+              buffer_size: {
+                type: 'integer',
+                description: 'records of this stream still buffered, not yet written, when the answer was sent: 0, since the answer waits for the last write',
+              },
+              flushed: { type: 'boolean', description: 'whether a batch (records or unparsable lines) was written during this request' },
             },
           },
         },
@@ -77,6 +82,7 @@ export async function streamRoutes(app: FastifyInstance) {
       let parseErrors: RejectedRecord[] = [];
       let bytes = 0;
       let lastFlush = Date.now();
+      let flushes = 0;
 
       const flush = async () => {
         const batch = records;
@@ -88,6 +94,7 @@ export async function streamRoutes(app: FastifyInstance) {
         bytes = 0;
         lastFlush = Date.now();
         if (batch.length === 0 && bad.length === 0) return;
+        flushes++;
         try {
           // Lines that did not parse go to the DLQ with the batch, in its transaction.
           const r = await ingest(app.pool, target, batch, { ingestionId, positions: batchPositions, refused: bad, source: 'stream' });
@@ -155,6 +162,8 @@ export async function streamRoutes(app: FastifyInstance) {
         duplicate_count: totals.duplicates,
         rejected: totals.rejected,
         parse_errors: totals.parseErrors,
+        buffer_size: records.length,
+        flushed: flushes > 0,
       };
     },
   );
