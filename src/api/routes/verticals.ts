@@ -11,22 +11,21 @@ export interface VerticalSummary {
 }
 
 /**
- * A tenant's verticals: every vertical/entity_type that holds entities or has a schema. The counts read only the
- * tenant's part of the entities_listing index, in its order (an index-only scan and a group aggregate, no sort and no
- * other tenant's rows), so the cost grows with the tenant's entities, not with the table.
+ * Every vertical/entity_type of a tenant that holds entities or has a schema. The counts read only the tenant's part
+ * of the entities_listing index, in its order (an index-only scan and a group aggregate: no sort, no other tenant's
+ * rows), so the cost grows with the tenant's entities, not with the table. Exported for the plan check.
  */
+export const VERTICALS_SQL = `with counts as (
+    select vertical, entity_type, count(*) as entity_count from entities where tenant_id = $1 group by vertical, entity_type
+  ), latest as (
+    select vertical, entity_type, max(version) as schema_version from schemas where tenant_id = $1 group by vertical, entity_type
+  )
+  select vertical, entity_type, coalesce(entity_count, 0) as entity_count, schema_version
+    from counts full join latest using (vertical, entity_type)
+   order by vertical, entity_type`;
+
 export async function listVerticals(db: Queryable, tenantId: string): Promise<VerticalSummary[]> {
-  const { rows } = await db.query<{ vertical: string; entity_type: string; entity_count: string; schema_version: number | null }>(
-    `with counts as (
-       select vertical, entity_type, count(*) as entity_count from entities where tenant_id = $1 group by vertical, entity_type
-     ), latest as (
-       select vertical, entity_type, max(version) as schema_version from schemas where tenant_id = $1 group by vertical, entity_type
-     )
-     select vertical, entity_type, coalesce(entity_count, 0) as entity_count, schema_version
-       from counts full join latest using (vertical, entity_type)
-      order by vertical, entity_type`,
-    [tenantId],
-  );
+  const { rows } = await db.query<{ vertical: string; entity_type: string; entity_count: string; schema_version: number | null }>(VERTICALS_SQL, [tenantId]);
   const verticals: VerticalSummary[] = [];
   for (const row of rows) {
     let v = verticals.at(-1);
