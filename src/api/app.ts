@@ -118,7 +118,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   // Tenant keys only, counted in the queue's Redis; without a queue (no Redis) there is nothing to count in.
   const rateLimiter = opts.pullQueue && opts.config.rateLimitEnabled ? RateLimiter.forQueue(opts.pullQueue, app.log) : null;
-  if (rateLimiter) app.addHook('onClose', async () => rateLimiter.close());
+  if (rateLimiter) {
+    app.addHook('onClose', async () => rateLimiter.close());
+    await rateLimiter.ready();
+  }
 
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);

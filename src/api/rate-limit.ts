@@ -20,9 +20,11 @@ local limit = tonumber(ARGV[1])
 local per_ms = limit / 60000
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens, at = tonumber(state[1]), tonumber(state[2])
--- Absent, or not something this script wrote (NaN fails every comparison): a full bucket.
+-- Absent, or not what this script writes (NaN fails every comparison): a full bucket.
 if not (tokens and at and tokens >= 0 and tokens <= limit and at <= now) then tokens, at = limit, now end
 tokens = math.min(limit, tokens + math.max(0, now - at) * per_ms)
 local admitted = 0
@@ -83,6 +85,20 @@ export class RateLimiter {
     redis.on('error', outage.down);
     redis.on('ready', outage.up);
     return new RateLimiter(redis, outage);
+  }
+
+  /** Resolves once the connection is ready, or after `ms` (Redis away at start: requests pass until it comes). */
+  async ready(ms = 1000): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    let timer: NodeJS.Timeout | undefined;
+    let onReady: (() => void) | undefined;
+    await new Promise<void>((resolve) => {
+      onReady = resolve;
+      timer = setTimeout(resolve, ms);
+      this.redis.once('ready', onReady);
+    });
+    clearTimeout(timer);
+    this.redis.off('ready', onReady!);
   }
 
   /** Takes a token from the key's bucket; null when Redis could not be asked (the request passes). */

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
@@ -258,6 +259,73 @@ describe('Redis away', () => {
     await get(app, k);
     await get(app, k);
     expect((await get(app, k)).statusCode).toBe(429);
+  });
+});
+
+describe('Redis hung (SIGSTOP): connected, but silent', () => {
+  test('a request waits at most about half a second, the next ones none, and limits come back when Redis does', async () => {
+    const { freePort } = await import('../../helpers/private-redis');
+    const port = await freePort();
+    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const quiet = { info() {}, warn() {}, error() {} };
+    const hungConn = createRedis(`redis://127.0.0.1:${port}`, quiet);
+    await waitFor('redis-server', async () => (await hungConn.ping().catch(() => null)) === 'PONG', 10_000, 50);
+    const hungQueue = createPullQueue(hungConn, quiet);
+    const other = await appWith({}, hungQueue);
+    try {
+      const { key: k } = await key(['read'], 2);
+      expect(limits(await get(other, k)).remaining).toBe(1);
+      server.kill('SIGSTOP');
+      const timed = async () => {
+        const started = Date.now();
+        const res = await get(other, k);
+        return { status: res.statusCode, limited: res.headers['x-ratelimit-limit'] !== undefined, ms: Date.now() - started };
+      };
+      const first = await timed();
+      expect(first).toMatchObject({ status: 200, limited: false });
+      expect(first.ms).toBeLessThan(1500);
+      const next = await timed();
+      expect(next).toMatchObject({ status: 200, limited: false });
+      expect(next.ms).toBeLessThan(200);
+      server.kill('SIGCONT');
+      await waitFor('limits to apply again', async () => (await get(other, k)).statusCode === 429, 30_000, 200);
+    } finally {
+      server.kill('SIGCONT');
+      await other.close();
+      await hungQueue.close();
+      hungConn.disconnect();
+      await new Promise((r) => {
+        server.once('exit', r);
+        server.kill('SIGKILL');
+      });
+    }
+  });
+});
+
+describe('Redis away when the API starts', () => {
+  test('the API starts within a second or so, requests pass, and limits apply once Redis answers', async () => {
+    const late = await privateRedis();
+    await late.kill();
+    const lateConn = createRedis(late.url, { info() {}, warn() {}, error() {} });
+    const lateQueue = createPullQueue(lateConn, { info() {}, warn() {}, error() {} });
+    const started = Date.now();
+    const other = await appWith({}, lateQueue);
+    try {
+      expect(Date.now() - started).toBeLessThan(5000);
+      const { key: k } = await key(['read'], 2);
+      for (let i = 0; i < 4; i++) {
+        const res = await get(other, k);
+        expect(res.statusCode).toBe(200);
+        expect(res.headers['x-ratelimit-limit']).toBeUndefined();
+      }
+      await late.start();
+      await waitFor('limits to apply', async () => (await get(other, k)).statusCode === 429, 30_000, 200);
+    } finally {
+      await other.close();
+      await lateQueue.close();
+      lateConn.disconnect();
+      await late.stop();
+    }
   });
 });
 
