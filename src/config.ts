@@ -33,6 +33,8 @@ export interface Config {
   rateLimitEnabled: boolean;
   /** Requests per minute of a key created without its own limit; also the most a tenant admin may give a key. */
   rateLimitPerMinute: number;
+  /** A worker process answers /healthz and /readyz on this port (on HOST); unset: no port. */
+  workerMetricsPort: number | null;
 }
 
 /** The largest per-minute limit a key or the installation can have. */
@@ -63,7 +65,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sourceRules: sourceRulesFromEnv(env),
     workerMaxStalls: Number(env.WORKER_MAX_STALLS ?? 10),
     rateLimitEnabled: flag(env, 'RATE_LIMIT_ENABLED', true),
-    rateLimitPerMinute: positiveInteger(env, 'RATE_LIMIT_PER_MINUTE', 1000, 'requests a minute', MAX_RATE_LIMIT_PER_MINUTE),
+    rateLimitPerMinute: positiveInteger(env, 'RATE_LIMIT_PER_MINUTE', 1000, 'a whole number of requests a minute', MAX_RATE_LIMIT_PER_MINUTE),
+    workerMetricsPort: env.WORKER_METRICS_PORT ? positiveInteger(env, 'WORKER_METRICS_PORT', 0, 'a TCP port number', 65_535) : null,
   };
 }
 
@@ -80,11 +83,11 @@ function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   throw new Error(`${name} must be true or false (got "${env[name]}")`);
 }
 
-function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, unit = 'seconds', max = 999_999_999): number {
+function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, what = 'a whole number of seconds', max = 999_999_999): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   if (!/^[1-9][0-9]{0,8}$/.test(raw) || Number(raw) > max) {
-    throw new Error(`${name} must be a whole number of ${unit}, from 1 to ${max} (got "${raw}")`);
+    throw new Error(`${name} must be ${what}, from 1 to ${max} (got "${raw}")`);
   }
   return Number(raw);
 }
