@@ -3,7 +3,7 @@
 - The seeded connector whose source is on loopback is the only one a connection test ever runs on, and no
   call changes or deletes it (nor the one PATCH fuzzes): a connector the fuzz created or changed could name any host, and the fuzz
   sends nothing off this machine.
-- The fuzz's own key is never revoked (ids found in listings reach DELETE in the stateful phase).
+- The fuzz's own key is never revoked or rotated (ids found in listings reach DELETE and rotate in the stateful phase).
 - Most webhook calls carry a valid timestamped signature of exactly the bytes sent, so the fuzz reaches the
   handler behind the signature check; the rest keep whatever headers were generated and test the check.
 """
@@ -33,7 +33,7 @@ def before_call(context, case, kwargs):
         set_id(case, PATCHED)
     elif path.endswith("/connectors/{id}") and method == "DELETE" and (same_uuid(given, CONNECTOR) or same_uuid(given, PATCHED)):
         set_id(case, str(uuid.uuid4()))
-    elif path.endswith("/auth/keys/{id}") and same_uuid(given, KEY_ID):
+    elif (path.endswith("/auth/keys/{id}") or path.endswith("/auth/keys/{id}/rotate")) and same_uuid(given, KEY_ID):
         set_id(case, str(uuid.uuid4()))
     if path.startswith("/api/v1/webhooks/") and random.random() < 0.8:
         sign(case)

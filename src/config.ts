@@ -29,7 +29,16 @@ export interface Config {
   sourceRules: SourceRules;
   /** How often a pull may lose its worker (killed, out of memory) before its job fails. */
   workerMaxStalls: number;
+  /** RATE_LIMIT_ENABLED (default on): tenant keys are rate-limited, counted in Redis. */
+  rateLimitEnabled: boolean;
+  /** Requests per minute of a key created without its own limit; also the most a tenant admin may give a key. */
+  rateLimitPerMinute: number;
+  /** A worker process answers /healthz and /readyz on this port (on HOST); unset: no port. */
+  workerMetricsPort: number | null;
 }
+
+/** The largest per-minute limit a key or the installation can have. */
+export const MAX_RATE_LIMIT_PER_MINUTE = 1_000_000;
 
 const DEV_SALT = 'qanatix-dev-salt-not-for-production';
 
@@ -55,6 +64,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metricsToken: env.METRICS_TOKEN || null,
     sourceRules: sourceRulesFromEnv(env),
     workerMaxStalls: Number(env.WORKER_MAX_STALLS ?? 10),
+    rateLimitEnabled: flag(env, 'RATE_LIMIT_ENABLED', true),
+    rateLimitPerMinute: positiveInteger(env, 'RATE_LIMIT_PER_MINUTE', 1000, 'a whole number of requests a minute', MAX_RATE_LIMIT_PER_MINUTE),
+    workerMetricsPort: env.WORKER_METRICS_PORT ? positiveInteger(env, 'WORKER_METRICS_PORT', 0, 'a TCP port number', 65_535) : null,
   };
 }
 
@@ -63,9 +75,19 @@ export function sourceRulesFromEnv(env: NodeJS.ProcessEnv): SourceRules {
   return { allow: parseSourceRules(env.QANATIX_SOURCE_ALLOW, 'QANATIX_SOURCE_ALLOW'), deny: parseSourceRules(env.QANATIX_SOURCE_DENY, 'QANATIX_SOURCE_DENY') };
 }
 
-function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  if (raw === '') return fallback;
+  if (['1', 'true', 'on', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'off', 'no'].includes(raw)) return false;
+  throw new Error(`${name} must be true or false (got "${env[name]}")`);
+}
+
+function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, what = 'a whole number of seconds', max = 999_999_999): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  if (!/^[1-9][0-9]{0,8}$/.test(raw)) throw new Error(`${name} must be a whole number of seconds, at least 1 (got "${raw}")`);
+  if (!/^[1-9][0-9]{0,8}$/.test(raw) || Number(raw) > max) {
+    throw new Error(`${name} must be ${what}, from 1 to ${max} (got "${raw}")`);
+  }
   return Number(raw);
 }

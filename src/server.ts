@@ -9,6 +9,7 @@ import { SecretBox } from './crypto/secret-box';
 import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
 import { REDACT_PATHS } from './log-redaction';
+import { startWorkerHealth } from './worker-health';
 
 export interface Roles {
   api: boolean;
@@ -44,6 +45,11 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
     const stopReconciler = startReconciler(pool, queue, log);
     closers.push(async () => stopReconciler(), () => worker.close());
     log.info({ concurrency: config.workerConcurrency }, 'pull worker started');
+    if (config.workerMetricsPort) {
+      const health = await startWorkerHealth(config.host, config.workerMetricsPort, { pool, redis });
+      closers.unshift(() => new Promise((resolve) => health.close(resolve)));
+      log.info({ host: config.host, port: config.workerMetricsPort }, 'worker health endpoint listening (/healthz, /readyz)');
+    }
   }
   if (roles.api) {
     // Loaded only for the API role: a worker process does not carry the HTTP stack.

@@ -11,6 +11,7 @@ import type { Config } from '../config';
 import { HttpError } from './http-error';
 import { parseJsonBody } from './json-body';
 import { PendingRecords } from './pending-records';
+import { RateLimiter } from './rate-limit';
 import { unstorableValues } from './request-values';
 import { standardResponses } from './standard-responses';
 import { bullBoardRoutes } from './bull-board';
@@ -24,6 +25,7 @@ import { ingestRoutes } from './routes/ingest';
 import { ingestionsRoutes } from './routes/ingestions';
 import { schemasRoutes } from './routes/schemas';
 import { streamRoutes } from './routes/stream';
+import { verticalsRoutes } from './routes/verticals';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -114,6 +116,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
   });
 
+  // Tenant keys only, counted in the queue's Redis; without a queue (no Redis) there is nothing to count in.
+  const rateLimiter = opts.pullQueue && opts.config.rateLimitEnabled ? RateLimiter.forQueue(opts.pullQueue, app.log) : null;
+  if (rateLimiter) {
+    app.addHook('onClose', async () => rateLimiter.close());
+    await rateLimiter.ready();
+  }
+
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
     const { scopes, operator } = req.routeOptions.config;
@@ -135,6 +144,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
     const principal = await authenticateKey(app.pool, app.config.apiKeySalt, token);
     if (!principal) throw new HttpError(401, 'Invalid, revoked or expired API key.', { 'www-authenticate': 'Bearer' });
+    await rateLimiter?.admit(principal.keyId, principal.rateLimitPerMinute ?? app.config.rateLimitPerMinute, reply);
     if (!scopes) {
       throw new HttpError(403, 'This is an installation-wide operation: it needs an operator credential ("qanatix operator create"), which no tenant API key carries.');
     }
@@ -208,6 +218,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       await api.register(streamRoutes);
       await api.register(ingestionsRoutes);
       await api.register(schemasRoutes);
+      await api.register(verticalsRoutes);
       await api.register(entitiesRoutes);
       await api.register(authKeysRoutes);
       await api.register(connectorsRoutes);

@@ -21,6 +21,11 @@ export function standardResponses(route: RouteOptions): void {
     added['401'] = errorResponse('No credential, or an invalid, revoked or expired one (or, for webhooks, a missing or invalid signature)');
     added['403'] = errorResponse('The credential does not admit this endpoint (a missing scope, or a tenant key on an operator-only route)');
   }
+  if (access?.scopes) {
+    added['429'] = errorResponse(
+      "Too many requests: the key's rate limit is used up (streams: too many records wait server-wide); Retry-After says in how many seconds to try again",
+    );
+  }
   if (route.url.includes('/:')) {
     added['400'] = errorResponse('The path is not valid (bad percent-encoding)');
     added['404'] = errorResponse('No such object in this tenant');

@@ -1,13 +1,23 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Queryable } from '../db/pool';
 
-export const SCOPES = ['ingest', 'read', 'connectors', 'admin'] as const;
+/** `entities` and `search` are QANATIX's names: see ENTITY_READ_SCOPES for what they reach here. */
+export const SCOPES = ['ingest', 'read', 'connectors', 'admin', 'entities', 'search'] as const;
 export type Scope = (typeof SCOPES)[number];
+
+/**
+ * The scopes that reach entity reads. QANATIX's `entities` is entity CRUD: entities are written only through
+ * ingestion here, so it reaches the entity reads. QANATIX's `search` is its search API, which this platform does not
+ * have: a search returns entities, so it reaches the same reads (the data a search would show, nothing else).
+ */
+export const ENTITY_READ_SCOPES: Scope[] = ['read', 'entities', 'search'];
 
 export interface Principal {
   keyId: string;
   tenantId: string;
   scopes: Scope[];
+  /** Requests per minute this key may make; null: the installation's default. */
+  rateLimitPerMinute: number | null;
 }
 
 export interface ApiKeyInfo {
@@ -18,9 +28,21 @@ export interface ApiKeyInfo {
   created_at: string;
   expires_at: string | null;
   last_used_at: string | null;
+  /** null: the installation's RATE_LIMIT_PER_MINUTE. */
+  rate_limit_per_minute: number | null;
+  /** While a rotation's grace period lasts: when the replaced secret stops working. */
+  previous_key_expires_at: string | null;
 }
 
+/** The longest grace period a rotation may give the replaced secret: long enough to roll out a new key, no longer. */
+export const MAX_ROTATION_GRACE_SECONDS = 86_400;
+
+const KEY_COLUMNS = `id, name, key_prefix, scopes, created_at, expires_at, last_used_at, rate_limit_per_minute,
+  case when previous_key_expires_at > now() then previous_key_expires_at end as previous_key_expires_at`;
+
 const KEY_PATTERN = /^sk_live_[0-9a-f]{64}$/;
+
+const newKey = () => 'sk_live_' + randomBytes(32).toString('hex');
 
 export function hashKey(key: string, salt: string): string {
   return createHmac('sha256', salt).update(key).digest('hex');
@@ -47,35 +69,62 @@ export async function createApiKey(
   name: string,
   scopes: Scope[],
   expiresAt: string | null = null,
+  rateLimitPerMinute: number | null = null,
 ): Promise<ApiKeyInfo & { key: string }> {
-  const key = 'sk_live_' + randomBytes(32).toString('hex');
+  const key = newKey();
   const { rows } = await db.query<ApiKeyInfo>(
-    `insert into api_keys (tenant_id, name, key_hash, key_prefix, scopes, expires_at) values ($1, $2, $3, $4, $5, $6)
-     returning id, name, key_prefix, scopes, created_at, expires_at, last_used_at`,
-    [tenantId, name, hashKey(key, salt), key.slice(0, 12), scopes, expiresAt],
+    `insert into api_keys (tenant_id, name, key_hash, key_prefix, scopes, expires_at, rate_limit_per_minute) values ($1, $2, $3, $4, $5, $6, $7)
+     returning ${KEY_COLUMNS}`,
+    [tenantId, name, hashKey(key, salt), key.slice(0, 12), scopes, expiresAt, rateLimitPerMinute],
   );
   return { ...rows[0]!, key };
+}
+
+export type Rotation = { rotated: ApiKeyInfo & { key: string } } | { refused: 'not_found' } | { refused: 'expired'; expiresAt: string };
+
+/**
+ * A new secret for the same key id: name, scopes, expiry, rate limit and bucket stay. The replaced secret stops
+ * working at once, or after `graceSeconds` (at most one replaced secret is kept: rotating again ends the earlier
+ * grace). A revoked key is not found; an expired one is refused (rotation keeps the expiry).
+ */
+export async function rotateApiKey(db: Queryable, salt: string, tenantId: string, keyId: string, graceSeconds: number): Promise<Rotation> {
+  const key = newKey();
+  const { rows } = await db.query<ApiKeyInfo>(
+    `update api_keys set key_hash = $3, key_prefix = $4,
+       previous_key_hash = case when $5::int > 0 then key_hash end,
+       previous_key_expires_at = case when $5::int > 0 then now() + make_interval(secs => $5::int) end
+      where tenant_id = $1 and id = $2 and revoked_at is null and (expires_at is null or expires_at > now())
+      returning ${KEY_COLUMNS}`,
+    [tenantId, keyId, hashKey(key, salt), key.slice(0, 12), graceSeconds],
+  );
+  if (rows[0]) return { rotated: { ...rows[0], key } };
+  const { rows: found } = await db.query<{ expires_at: Date | null }>(
+    'select expires_at from api_keys where tenant_id = $1 and id = $2 and revoked_at is null',
+    [tenantId, keyId],
+  );
+  const expiresAt = found[0]?.expires_at;
+  return expiresAt ? { refused: 'expired', expiresAt: expiresAt.toISOString() } : { refused: 'not_found' };
 }
 
 /** The principal of a presented key, or null when it is malformed, unknown, revoked or expired. */
 export async function authenticateKey(db: Queryable, salt: string, key: string): Promise<Principal | null> {
   if (!KEY_PATTERN.test(key)) return null;
-  const { rows } = await db.query<{ id: string; tenant_id: string; scopes: Scope[]; stale: boolean }>(
-    `select id, tenant_id, scopes, (last_used_at is null or last_used_at < now() - interval '1 minute') as stale from api_keys
-      where key_hash = $1 and revoked_at is null and (expires_at is null or expires_at > now())`,
+  const { rows } = await db.query<{ id: string; tenant_id: string; scopes: Scope[]; rate_limit_per_minute: number | null; stale: boolean }>(
+    `select id, tenant_id, scopes, rate_limit_per_minute, (last_used_at is null or last_used_at < now() - interval '1 minute') as stale from api_keys
+      where (key_hash = $1 or (previous_key_hash = $1 and previous_key_expires_at > now())) and revoked_at is null
+        and (expires_at is null or expires_at > now())`,
     [hashKey(key, salt)],
   );
   const row = rows[0];
   if (!row) return null;
   // At most one write a minute per key: busy ingest clients must not queue up on this row's lock.
   if (row.stale) await db.query('update api_keys set last_used_at = now() where id = $1', [row.id]);
-  return { keyId: row.id, tenantId: row.tenant_id, scopes: row.scopes };
+  return { keyId: row.id, tenantId: row.tenant_id, scopes: row.scopes, rateLimitPerMinute: row.rate_limit_per_minute };
 }
 
 export async function listApiKeys(db: Queryable, tenantId: string): Promise<ApiKeyInfo[]> {
   const { rows } = await db.query<ApiKeyInfo>(
-    `select id, name, key_prefix, scopes, created_at, expires_at, last_used_at from api_keys
-      where tenant_id = $1 and revoked_at is null order by created_at`,
+    `select ${KEY_COLUMNS} from api_keys where tenant_id = $1 and revoked_at is null order by created_at`,
     [tenantId],
   );
   return rows;

@@ -12,7 +12,7 @@ Run:
   migrate                     apply database migrations (DATABASE_URL)
 
 Operate (over the API: QANATIX_URL, QANATIX_API_KEY):
-  keys create|list|revoke     API keys (create talks to DATABASE_URL directly)
+  keys create|list|rotate|revoke API keys (create talks to DATABASE_URL directly)
   operator create|list|revoke operator credentials for installation-wide operations (DATABASE_URL)
   connectors apply|list|get|test|delete
   pull <connector> [--full] [--wait]

@@ -8,6 +8,7 @@ import { createRedis, QUEUE_PREFIX } from '../../jobs/redis-connection';
 import { reconcileSchedules } from '../../jobs/schedule-reconciler';
 import { startWorker, type RunningWorker } from '../../jobs/worker';
 import { BULL_BOARD_PATH } from '../../src/api/bull-board';
+import { RATE_LIMIT_KEY_PREFIX } from '../../src/api/rate-limit';
 import { createOperator } from '../../src/auth/operator-credentials';
 import { createRun } from '../../src/store/connector-runs';
 import { bearer, TEST_SALT, testApi, type TestApi } from '../helpers/api';
@@ -167,9 +168,13 @@ async function rowsOf(tenant: string | null): Promise<Record<string, string[]>> 
   return out;
 }
 
-/** Everything the queue holds in Redis: every key under the queue's prefix with its whole content. */
+/**
+ * Everything the queue holds in Redis: every key under the queue's prefix with its whole content. Rate-limit buckets
+ * are left out: each counts the requests of the key it is named for (B's requests take B's tokens, as they touch its
+ * keys' last use) and expires by itself once full again.
+ */
 async function redisState(): Promise<Record<string, unknown>> {
-  const keys = (await conn.keys(`${QUEUE_PREFIX}:*`)).sort();
+  const keys = (await conn.keys(`${QUEUE_PREFIX}:*`)).filter((k) => !k.startsWith(RATE_LIMIT_KEY_PREFIX)).sort();
   const out: Record<string, unknown> = {};
   for (const key of keys) {
     const type = await conn.type(key);
@@ -219,6 +224,11 @@ const API_ROUTES: Record<string, Rule> = {
   'POST /api/v1/auth/keys': { expect: 'own', calls: () => [{ url: '/api/v1/auth/keys', payload: { name: 'bravo-extra', scopes: ['read'] } }] },
   'GET /api/v1/auth/keys': { expect: 'own', calls: () => [{ url: '/api/v1/auth/keys' }] },
   'DELETE /api/v1/auth/keys/:id': { expect: 404, calls: (a) => [{ url: `/api/v1/auth/keys/${a.keyId}` }] },
+  'POST /api/v1/auth/keys/:id/rotate': {
+    expect: 404,
+    calls: (a) => [{ url: `/api/v1/auth/keys/${a.keyId}/rotate` }, { url: `/api/v1/auth/keys/${a.keyId}/rotate`, payload: { grace_seconds: 600 } }],
+  },
+  'GET /api/v1/verticals': { expect: 'own', calls: () => [{ url: '/api/v1/verticals' }] },
   'POST /api/v1/connectors': {
     expect: 'own',
     calls: () => [{ url: '/api/v1/connectors', payload: { name: 'bravo-new', connector_type: 'postgresql', vertical: 'orders', entity_type: 'order', connection_config: { dsn: 'postgresql://u:p@127.0.0.1:1/x' }, table: 'orders' } }],

@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { createApiKey, listApiKeys, revokeApiKey, SCOPES, type Scope } from '../../auth/api-keys';
+import { createApiKey, listApiKeys, MAX_ROTATION_GRACE_SECONDS, revokeApiKey, rotateApiKey, SCOPES, type Scope } from '../../auth/api-keys';
+import { MAX_RATE_LIMIT_PER_MINUTE } from '../../config';
+import { errorResponse, idParams, noContent, nullableTimestamp, timestamp, uuid } from '../schemas';
 import { HttpError, notFound } from '../http-error';
-import { idParams, noContent, nullableTimestamp, timestamp, uuid } from '../schemas';
 
 const keyInfo = {
   type: 'object',
-  required: ['id', 'name', 'key_prefix', 'scopes', 'created_at', 'expires_at', 'last_used_at'],
+  required: ['id', 'name', 'key_prefix', 'scopes', 'created_at', 'expires_at', 'last_used_at', 'rate_limit_per_minute', 'previous_key_expires_at'],
   properties: {
     id: uuid,
     name: { type: 'string' },
@@ -14,7 +15,16 @@ const keyInfo = {
     created_at: timestamp,
     expires_at: nullableTimestamp,
     last_used_at: nullableTimestamp,
+    rate_limit_per_minute: { type: ['integer', 'null'], description: "requests a minute; null: the installation's default" },
+    previous_key_expires_at: { ...nullableTimestamp, description: 'after a rotation with a grace period: when the replaced secret stops working' },
   },
+} as const;
+
+/** The one-time view of a secret: the key's fields, the key itself and what to do with it. */
+const withSecret = {
+  ...keyInfo,
+  required: [...keyInfo.required, 'key', 'message'],
+  properties: { ...keyInfo.properties, key: { type: 'string', pattern: '^sk_live_[0-9a-f]{64}$' }, message: { type: 'string' } },
 } as const;
 
 /** Latest expiry accepted: later dates are no expiry at all, and PostgreSQL's text form stops at year 9999 here. */
@@ -30,8 +40,21 @@ function expiry(value: string): string {
   return new Date(at).toISOString();
 }
 
+/**
+ * A tenant admin may give a key a lower limit than the installation's default, never a higher one: the default
+ * protects the installation from one tenant. The operator raises a key's limit with `qanatix keys create --rate-limit`.
+ */
+function rateLimit(value: number | undefined, installationDefault: number): number | null {
+  if (value === undefined) return null;
+  if (value > installationDefault) {
+    const msg = `rate_limit_per_minute may be at most ${installationDefault} on this installation; its operator can create keys with higher limits`;
+    throw new HttpError(422, [{ loc: ['body', 'rate_limit_per_minute'], msg, type: 'value_error.number.not_le' }]);
+  }
+  return value;
+}
+
 export async function authKeysRoutes(app: FastifyInstance) {
-  app.post<{ Body: { name: string; scopes: Scope[]; expires_at?: string } }>(
+  app.post<{ Body: { name: string; scopes: Scope[]; expires_at?: string; rate_limit_per_minute?: number } }>(
     '/auth/keys',
     {
       config: { scopes: ['admin'] },
@@ -46,21 +69,65 @@ export async function authKeysRoutes(app: FastifyInstance) {
             name: { type: 'string', minLength: 1, maxLength: 200 },
             scopes: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: [...SCOPES] } },
             expires_at: { type: 'string', format: 'date-time', description: 'a future instant; absent: the key does not expire' },
+            rate_limit_per_minute: {
+              type: 'integer',
+              minimum: 1,
+              maximum: MAX_RATE_LIMIT_PER_MINUTE,
+              description: "requests a minute, at most the installation's default (RATE_LIMIT_PER_MINUTE); absent: that default",
+            },
           },
         },
-        response: {
-          201: {
-            ...keyInfo,
-            required: [...keyInfo.required, 'key', 'message'],
-            properties: { ...keyInfo.properties, key: { type: 'string', pattern: '^sk_live_[0-9a-f]{64}$' }, message: { type: 'string' } },
-          },
-        },
+        response: { 201: withSecret },
       },
     },
     async (req, reply) => {
       const expiresAt = req.body.expires_at === undefined ? null : expiry(req.body.expires_at);
-      const created = await createApiKey(app.pool, app.config.apiKeySalt, req.principal!.tenantId, req.body.name, req.body.scopes, expiresAt);
+      const limit = rateLimit(req.body.rate_limit_per_minute, app.config.rateLimitPerMinute);
+      const created = await createApiKey(app.pool, app.config.apiKeySalt, req.principal!.tenantId, req.body.name, req.body.scopes, expiresAt, limit);
       return reply.code(201).send({ ...created, message: 'Store this key securely — it cannot be retrieved again.' });
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: { grace_seconds?: number } | null }>(
+    '/auth/keys/:id/rotate',
+    {
+      config: { scopes: ['admin'] },
+      schema: {
+        summary: 'A new secret for the same key (same id, name, scopes, expiry and rate limit); the new key is shown once',
+        description:
+          'By default the old secret stops working at once, as QANATIX does. With grace_seconds it keeps working that much longer, so ' +
+          'running clients can be moved to the new key without an outage; a leaked key stays usable for as long, so rotate a leaked key ' +
+          'without a grace period (or revoke it).',
+        tags: ['auth'],
+        params: idParams,
+        body: {
+          type: ['object', 'null'],
+          additionalProperties: false,
+          properties: {
+            grace_seconds: {
+              type: 'integer',
+              minimum: 0,
+              maximum: MAX_ROTATION_GRACE_SECONDS,
+              default: 0,
+              description: 'how long the old secret keeps working; 0 (default): not at all',
+            },
+          },
+        },
+        response: { 200: withSecret, 409: errorResponse('The key has expired: rotation keeps the expiry, so create a new key instead') },
+      },
+    },
+    async (req) => {
+      const grace = req.body?.grace_seconds ?? 0;
+      const result = await rotateApiKey(app.pool, app.config.apiKeySalt, req.principal!.tenantId, req.params.id, grace);
+      if ('refused' in result) {
+        if (result.refused === 'not_found') throw notFound('API key');
+        throw new HttpError(409, `This key expired at ${result.expiresAt}; a rotated key keeps its expiry, so create a new key instead.`);
+      }
+      const { rotated } = result;
+      const message = rotated.previous_key_expires_at
+        ? `The old key stays valid until ${new Date(rotated.previous_key_expires_at).toISOString()}. Update your applications before then.`
+        : 'Old key is now invalid. Update your applications immediately.';
+      return { ...rotated, message };
     },
   );
 

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { ENTITY_READ_SCOPES } from '../../auth/api-keys';
 import { getEntity, listEntities } from '../../core/entities';
 import { notFound } from '../http-error';
 import { idParams, NAME_PATTERN, page, timestamp, uuid } from '../schemas';
@@ -23,7 +24,7 @@ export async function entitiesRoutes(app: FastifyInstance) {
   app.get<{ Querystring: { vertical?: string; entity_type?: string; source_id?: string; limit: number; cursor?: string } }>(
     '/entities',
     {
-      config: { scopes: ['read'] },
+      config: { scopes: ENTITY_READ_SCOPES },
       schema: {
         summary: 'List entities (keyset-paginated: pass next_cursor back as cursor)',
         tags: ['entities'],
@@ -50,7 +51,7 @@ export async function entitiesRoutes(app: FastifyInstance) {
 
   app.get<{ Params: { id: string } }>(
     '/entities/:id',
-    { config: { scopes: ['read'] }, schema: { summary: 'One entity', tags: ['entities'], params: idParams, response: { 200: entity } } },
+    { config: { scopes: ENTITY_READ_SCOPES }, schema: { summary: 'One entity', tags: ['entities'], params: idParams, response: { 200: entity } } },
     async (req) => {
       const found = await getEntity(app.pool, req.principal!.tenantId, req.params.id);
       if (!found) throw notFound('Entity');

@@ -1,22 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { authenticateOperator } from '../../auth/operator-credentials';
+import { probe, readiness } from '../../health-probe';
 import { HttpError } from '../http-error';
 import { registry, queueJobs } from '../../metrics';
 import { queueCounts } from './queues';
-
-/** Resolves 'ok' or a short reason, never waiting longer than `ms`. */
-async function probe(check: () => Promise<unknown>, ms = 2000): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([check(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)))]);
-    return 'ok';
-  } catch (err) {
-    return `down: ${(err as Error).message}`;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
@@ -49,9 +37,8 @@ export async function healthRoutes(app: FastifyInstance) {
         await queue.getJobCounts('waiting');
       });
     }
-    const down = Object.entries(checks).filter(([, v]) => v !== 'ok').map(([k]) => k);
-    if (down.length) return reply.code(503).send({ status: 'unavailable', detail: `${down.join(' and ')} unreachable`, checks });
-    return { status: 'ready', checks };
+    const { status, body } = readiness(checks);
+    return reply.code(status).send(body);
   });
 
   app.get('/metrics', { schema: { hide: true }, onRequest: (req) => metricsAccess(app, req) }, async (_req, reply) => {

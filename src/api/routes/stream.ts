@@ -55,6 +55,11 @@ export async function streamRoutes(app: FastifyInstance) {
               duplicate_count: { type: 'integer' },
               rejected: { type: 'integer' },
               parse_errors: { type: 'integer' },
+              buffer_size: {
+                type: 'integer',
+                description: 'records of this stream still buffered, not yet written, when the answer was sent: 0, since the answer waits for the last write',
+              },
+              flushed: { type: 'boolean', description: 'whether a batch (records or unparsable lines) was written during this request' },
             },
           },
         },
@@ -76,6 +81,7 @@ export async function streamRoutes(app: FastifyInstance) {
       let parseErrors: RejectedRecord[] = [];
       let bytes = 0;
       let lastFlush = Date.now();
+      let flushes = 0;
 
       const flush = async () => {
         const batch = records;
@@ -87,6 +93,7 @@ export async function streamRoutes(app: FastifyInstance) {
         bytes = 0;
         lastFlush = Date.now();
         if (batch.length === 0 && bad.length === 0) return;
+        flushes++;
         try {
           // Lines that did not parse go to the DLQ with the batch, in its transaction.
           await ingestion.write(await ingestion.prepare(batch, { positions: batchPositions, refused: bad }));
@@ -149,6 +156,8 @@ export async function streamRoutes(app: FastifyInstance) {
         duplicate_count: c.duplicates,
         rejected: c.rejected - parseErrorCount,
         parse_errors: parseErrorCount,
+        buffer_size: records.length,
+        flushed: flushes > 0,
       };
     },
   );

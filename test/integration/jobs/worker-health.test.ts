@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { loadConfig } from '../../../src/config';
+import { freePort, privateRedis, type PrivateRedis } from '../../helpers/private-redis';
+import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
+import { spawnRole, waitFor, type ChildRole } from '../../helpers/worker-process';
+
+/** A `qanatix worker` process with WORKER_METRICS_PORT answers /healthz and /readyz there, as a compose health check asks. */
+
+let db: TestDatabase;
+let redis: PrivateRedis;
+let worker: ChildRole;
+let base: string;
+
+beforeAll(async () => {
+  [db, redis] = await Promise.all([freshDatabase(), privateRedis()]);
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  worker = spawnRole('worker', { DATABASE_URL: db.url, REDIS_URL: redis.url, WORKER_METRICS_PORT: String(port), HOST: '127.0.0.1' });
+  await waitFor('the worker health endpoint', async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok, 60_000, 200);
+});
+afterAll(async () => {
+  await worker?.kill('SIGTERM');
+  await redis?.stop();
+  await db?.drop();
+});
+
+const get = async (path: string) => {
+  const res = await fetch(base + path);
+  return { status: res.status, body: (await res.json()) as { checks: Record<string, string> } & Record<string, unknown> };
+};
+
+describe('the worker health endpoint', () => {
+  test('/healthz: up; /readyz: PostgreSQL and Redis answer; anything else: 404', async () => {
+    expect(await get('/healthz')).toEqual({ status: 200, body: { status: 'ok' } });
+    expect(await get('/readyz')).toEqual({ status: 200, body: { status: 'ready', checks: { postgres: 'ok', redis: 'ok' } } });
+    expect(await get('/metrics?x=1')).toEqual({ status: 404, body: { detail: 'No such endpoint: GET /metrics' } });
+    expect(worker.output()).toMatch(/worker health endpoint listening/);
+  });
+
+  test('/readyz is 503 naming Redis while it is away (within the probe timeout), and 200 again once it is back', async () => {
+    await redis.kill();
+    const down = await waitFor('a 503', async () => {
+      const r = await get('/readyz');
+      return r.status === 503 ? r : null;
+    });
+    expect(down.body).toMatchObject({ status: 'unavailable', detail: 'redis unreachable', checks: { postgres: 'ok' } });
+    expect(down.body.checks.redis).toMatch(/^down: /);
+    expect((await get('/healthz')).status).toBe(200);
+    await redis.start();
+    await waitFor('ready again', async () => (await get('/readyz')).status === 200, 30_000, 200);
+  });
+
+  test('WORKER_METRICS_PORT is a port number or an error naming it', () => {
+    expect(loadConfig({ API_KEY_SALT: 'x' }).workerMetricsPort).toBeNull();
+    expect(loadConfig({ API_KEY_SALT: 'x', WORKER_METRICS_PORT: '9464' }).workerMetricsPort).toBe(9464);
+    for (const bad of ['0', '65536', 'http', '-1', '94.64']) {
+      expect(() => loadConfig({ API_KEY_SALT: 'x', WORKER_METRICS_PORT: bad })).toThrow(/WORKER_METRICS_PORT must be a TCP port number, from 1 to 65535/);
+    }
+  });
+});
