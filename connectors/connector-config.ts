@@ -9,66 +9,21 @@
  *   columns?, where?, cursor?: { column, tiebreaker?, lag_seconds?, initial_value? },
  *   primary_key?, name_column = 'name', source_id?, fields?: { include?, exclude?, rename? }, batch_size = 5000 }
  * ```
- * `connection_config` is checked by the connector type's own validator (see `registry.ts`).
+ * `connection_config` is checked by the connector type's own validator (see connector-types.ts). The result is
+ * frozen and remembered, so `createConnector` can take it without validating it again.
  */
-import type { CursorScalar, ReadPlan } from './contract';
-import { EPOCH_ISO, isIsoTimestamp, subtractSeconds } from './iso-time';
+import type { CursorScalar } from './contract';
 import { ConfigError, type ConfigIssue, type IssueReporter } from './config-error';
 import { isPlainObject, rejectUnknownKeys, type PlainObject } from './connection-checks';
+import type { ConnectorDefinition, CursorConfig, FieldsConfig, StoredDefinition } from './connector-definition';
+import { connectorTypes, type ConnectorType } from './connector-types';
 import { isSourceIdTemplate, parseSourceIdTemplate } from './map-record';
-// registry.ts imports this module too; the cycle is harmless (each side uses the other only when called).
-import { connectorTypes, type ConnectorType } from './registry';
+
+export type { ConnectorDefinition, CursorConfig, FieldsConfig } from './connector-definition';
 
 export const DEFAULT_BATCH_SIZE = 5000;
 export const MAX_BATCH_SIZE = 100_000;
-/** Lag applied to timestamp cursors and to `:last_pull` when `cursor.lag_seconds` is not set. */
-export const DEFAULT_LAG_SECONDS = 60;
 const MAX_LAG_SECONDS = 7 * 24 * 3600;
-
-export interface CursorConfig {
-  /**
-   * The column (field, property) rows are read in order of. Required in table mode; in query mode it may be
-   * left out, and then `lag_seconds`/`initial_value` only shape `:last_pull`.
-   */
-  column: string | null;
-  /** Columns that make (column, tiebreaker) unique; defaults to the primary key. */
-  tiebreaker: string[] | null;
-  /** Explicit lag window in seconds; null means `DEFAULT_LAG_SECONDS` (see `effectiveLagSeconds`). */
-  lag_seconds: number | null;
-  /** Where reading starts when there is no committed cursor (inclusive); also `:last_pull` before the first run. */
-  initial_value: CursorScalar;
-}
-
-export interface FieldsConfig {
-  /** Only these source columns go into vertical_data (null: all). */
-  include: string[] | null;
-  /** These source columns stay out of vertical_data. */
-  exclude: string[];
-  /** Source column → vertical_data key. */
-  rename: Record<string, string>;
-}
-
-/** A validated connector definition, defaults applied. */
-export interface ConnectorDefinition {
-  connector_type: string;
-  /** Normalised by the connector type's `validateConnection`; holds secrets, never log it. */
-  connection_config: Record<string, unknown>;
-  /** SQL or Cypher text, or a MongoDB filter document. Exactly one of `query` and `table` is set. */
-  query: string | Record<string, unknown> | null;
-  /** Table mode: the table, collection or label (whatever key the user wrote it under). */
-  table: string | null;
-  /** Table mode: the columns to read (the cursor and key columns are always read too); null: all. */
-  columns: string[] | null;
-  /** Table mode: an extra filter (SQL condition, or a filter document for document sources). */
-  where: string | Record<string, unknown> | null;
-  cursor: CursorConfig | null;
-  primary_key: string[] | null;
-  name_column: string;
-  /** A column name, a template such as `pg-{id}`, or null for the key columns. */
-  source_id: string | null;
-  fields: FieldsConfig;
-  batch_size: number;
-}
 
 const TOP_LEVEL_KEYS = [
   'connector_type',
@@ -85,19 +40,17 @@ const TOP_LEVEL_KEYS = [
   'batch_size',
 ];
 
-/** The lag a read applies: the explicit setting, else the default. */
-export function effectiveLagSeconds(cursor: CursorConfig | null): number {
-  return cursor?.lag_seconds ?? DEFAULT_LAG_SECONDS;
+/** Definitions this module returned: `createConnector` does not validate them again. */
+const validated = new WeakSet<object>();
+
+/** True for a definition `validateConnectorConfig` returned (frozen, so it is still exactly what was checked). */
+export function isValidatedDefinition(value: unknown): value is ConnectorDefinition {
+  return typeof value === 'object' && value !== null && validated.has(value);
 }
 
-/**
- * The instant `:last_pull` stands for: the last successful run's source-clock start minus the lag; before
- * the first run, and in full reads, `cursor.initial_value` when it is a timestamp, else the epoch.
- */
-export function lastPullInstant(def: ConnectorDefinition, plan: Pick<ReadPlan, 'mode' | 'lastPull'>): string {
-  if (plan.mode === 'incremental' && plan.lastPull !== null) return subtractSeconds(plan.lastPull, effectiveLagSeconds(def.cursor));
-  const initial = def.cursor?.initial_value;
-  return typeof initial === 'string' && isIsoTimestamp(initial) ? initial : EPOCH_ISO;
+/** Validates a definition as stored (type, connection and settings apart); see `validateConnectorConfig`. */
+export function validateStoredDefinition(stored: StoredDefinition): ConnectorDefinition {
+  return validateConnectorConfig({ connector_type: stored.connector_type, connection_config: stored.connection_config, ...stored.settings });
 }
 
 /**
@@ -113,7 +66,7 @@ export function validateConnectorConfig(raw: unknown, types: Readonly<Record<str
   const tableKey = type?.tableAlias ?? 'table';
   rejectUnknownKeys(raw, type?.tableAlias ? [...TOP_LEVEL_KEYS, type.tableAlias] : TOP_LEVEL_KEYS, report);
 
-  let connection: Record<string, unknown> = {};
+  let connection: object = {};
   if (!isPlainObject(raw.connection_config)) {
     report(['connection_config'], raw.connection_config === undefined ? 'is required' : 'must be an object', raw.connection_config === undefined ? 'missing' : 'invalid_type');
   } else if (type) {
@@ -132,8 +85,9 @@ export function validateConnectorConfig(raw: unknown, types: Readonly<Record<str
   const fields = fieldsOf(raw.fields, report);
   const batch_size = batchSizeOf(raw.batch_size, report);
 
-  const definition: ConnectorDefinition = {
-    connector_type: raw.connector_type as string,
+  // The entry registered under `connector_type` returned `connection`: the pair is one of ConnectorDefinition's.
+  const definition = Object.freeze({
+    connector_type: raw.connector_type,
     connection_config: connection,
     query,
     table,
@@ -145,9 +99,10 @@ export function validateConnectorConfig(raw: unknown, types: Readonly<Record<str
     source_id,
     fields,
     batch_size,
-  };
+  }) as ConnectorDefinition;
   if (type?.readOnlyIssues) issues.push(...type.readOnlyIssues(definition));
   if (issues.length) throw new ConfigError(issues);
+  validated.add(definition);
   return definition;
 }
 
@@ -283,8 +238,10 @@ function cursorOf(value: unknown, queryMode: boolean, report: IssueReporter): Cu
     column = value.column;
   }
   const tiebreaker = parseNameList(value.tiebreaker, ['cursor', 'tiebreaker'], report, { unique: true });
-  if (tiebreaker && column !== null && tiebreaker.includes(column)) {
-    report(['cursor', 'tiebreaker'], `must not repeat the cursor column "${column}"`, 'invalid_value');
+  // The cursor alone is a tie-breaker: it says the cursor is unique (an auto-increment id); beside others it adds nothing.
+  if (tiebreaker && column !== null && tiebreaker.length > 1 && tiebreaker.includes(column)) {
+    const hint = `write "tiebreaker": "${column}" alone when the cursor is unique`;
+    report(['cursor', 'tiebreaker'], `must not repeat the cursor column "${column}" - ${hint}`, 'invalid_value');
   }
   if (tiebreaker && column === null) report(['cursor', 'tiebreaker'], 'needs cursor.column', 'conflict');
   let lag_seconds: number | null = null;

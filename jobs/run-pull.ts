@@ -1,6 +1,6 @@
 import type { ValidateFunction } from 'ajv/dist/2020.js';
 import type pg from 'pg';
-import { validateConnectorConfig } from '../connectors/connector-config';
+import { validateStoredDefinition } from '../connectors/connector-config';
 import type { Cursor, RowBatch } from '../connectors/contract';
 import { compileRecordMapper, RowMappingError, type RecordMapper } from '../connectors/map-record';
 import { createConnector } from '../connectors/registry';
@@ -81,7 +81,7 @@ async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapp
  */
 export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
   const { pool, connector, runId } = o;
-  const definition = validateConnectorConfig({ connector_type: connector.connectorType, connection_config: connector.connectionConfig, ...connector.settings });
+  const definition = validateStoredDefinition(connector);
   const target = { tenantId: connector.tenantId, vertical: connector.vertical, entityType: connector.entityType };
 
   // A full resync forgets the position once, on the run's first attempt; its retries resume from what they committed.

@@ -8,7 +8,7 @@
  * so `"$Where"` or `" $where"` are not operators (the server refuses them as unknown).
  */
 import { MAX_ISSUES_PER_SETTING, type ConfigIssue } from '../config-error';
-import type { ConnectorDefinition } from '../connector-config';
+import type { ConnectorDefinition } from '../connector-definition';
 
 const REFUSED: ReadonlyMap<string, string> = new Map([
   ['$where', 'runs JavaScript on the server'],

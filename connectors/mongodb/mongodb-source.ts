@@ -6,7 +6,7 @@
 import { BSON, type Collection, type Document } from 'mongodb';
 import type { SourceTable } from '../contract';
 import { ConfigError } from '../config-error';
-import type { ConnectorDefinition } from '../connector-config';
+import type { ConnectorDefinition } from '../connector-definition';
 import { ConnectorError } from '../connector-error';
 import { filterIssues } from './mongodb-read-only';
 import { bsonKind, type BsonKind } from './mongodb-types';
@@ -30,7 +30,7 @@ export interface MongodbSource {
   /** Null: whole documents. */
   projection: Document | null;
   cursor: MongodbField | null;
-  /** The keyset tie-breaker: `cursor.tiebreaker`, else `primary_key`, else the discovered key (minus the cursor field). */
+  /** The key keyset reading goes by: `cursor.tiebreaker`, else `primary_key`, else the discovered key; may hold the cursor field. */
   key: MongodbField[];
   /** What identifies a document (default source_id). */
   primaryKey: string[];
@@ -134,7 +134,7 @@ export async function resolveMongodbSource(collection: Collection, def: Connecto
   const keyNames = def.cursor?.tiebreaker ?? def.primary_key ?? discovered;
   const keySetting = def.cursor?.tiebreaker ? 'cursor.tiebreaker' : def.primary_key ? 'primary_key' : 'key field';
   const key: MongodbField[] = [];
-  for (const n of keyNames) if (n !== cursorName) key.push(await field(n, keySetting));
+  for (const n of keyNames) key.push(n === cursorName && cursor ? cursor : await field(n, keySetting));
   const primaryKey = def.primary_key ?? discovered;
 
   let projection: Document | null = null;

@@ -10,7 +10,7 @@
  * another database. Neo4j decodes `\uXXXX` escapes anywhere in the text before reading it; so does the lexer.
  */
 import { MAX_ISSUES_PER_SETTING, type ConfigIssue } from '../config-error';
-import type { ConnectorDefinition } from '../connector-config';
+import type { ConnectorDefinition } from '../connector-definition';
 import { ConnectorError } from '../connector-error';
 import { codeTokens, lex, nameOf, statementProblems, type LexerRules } from '../sql/sql-lexer';
 

@@ -6,7 +6,7 @@
  */
 import neo4j from 'neo4j-driver';
 import type { SourceTable } from '../contract';
-import type { ConnectorDefinition } from '../connector-config';
+import type { ConnectorDefinition } from '../connector-definition';
 import { ConnectorError } from '../connector-error';
 import { EPOCH_ISO } from '../iso-time';
 import { checkPlan, type Neo4jPlan } from './neo4j-read-only';
@@ -100,7 +100,7 @@ async function resolveLabel(run: RunRead, def: ConnectorDefinition, label: strin
   const keyNames = def.cursor?.tiebreaker ?? def.primary_key ?? (discovered.length ? discovered : [ELEMENT_ID_KEY]);
   const keySetting = def.cursor?.tiebreaker ? 'cursor.tiebreaker' : def.primary_key ? 'primary_key' : 'key property';
   const key: Neo4jField[] = [];
-  for (const name of keyNames) if (name !== cursorName) key.push(await field(name, keySetting));
+  for (const name of keyNames) key.push(name === cursorName && cursor ? cursor : await field(name, keySetting));
   const primaryKey = (def.primary_key ?? (discovered.length ? discovered : keyNames)).map((k) => (k === ELEMENT_ID_KEY ? ELEMENT_ID_FIELD : k));
   const withElementId = primaryKey.includes(ELEMENT_ID_FIELD) || key.some((k) => k.name === ELEMENT_ID_FIELD);
   // Without the hint the planner scans the whole label and sorts it on every page (its estimate of a range on a
@@ -148,7 +148,7 @@ async function resolveQuery(run: RunRead, def: ConnectorDefinition, query: strin
   };
   const cursorName = def.cursor?.column ?? null;
   if (cursorName !== null) find(cursorName, 'cursor.column');
-  const keyNames = (def.cursor?.tiebreaker ?? def.primary_key ?? (keys.includes('id') ? ['id'] : [])).filter((k) => k !== cursorName);
+  const keyNames = def.cursor?.tiebreaker ?? def.primary_key ?? (keys.includes('id') ? ['id'] : []);
   for (const name of keyNames) find(name, def.cursor?.tiebreaker ? 'cursor.tiebreaker' : 'primary_key');
   const primaryKey = def.primary_key ?? def.cursor?.tiebreaker ?? (keys.includes('id') ? ['id'] : []);
 
@@ -161,7 +161,7 @@ async function resolveQuery(run: RunRead, def: ConnectorDefinition, query: strin
   };
   const cursor = cursorName !== null ? { name: cursorName, expr: quoteName(cursorName), kind: await kindOf(cursorName) } : null;
   const key: Neo4jField[] = [];
-  for (const name of keyNames) key.push({ name, expr: quoteName(name), kind: await kindOf(name) });
+  for (const name of keyNames) key.push(name === cursorName && cursor ? cursor : { name, expr: quoteName(name), kind: await kindOf(name) });
   return {
     label: null,
     query,

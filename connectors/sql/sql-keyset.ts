@@ -7,9 +7,11 @@
  *   … WHERE <filters> AND c0 = v0 AND c1 = v1 AND c2 > v2 ORDER BY c0, c1, c2 LIMIT n
  *   … WHERE <filters> AND c0 = v0 AND c1 > v1           ORDER BY c0, c1, c2 LIMIT n - (rows so far)
  *   … WHERE <filters> AND c0 > v0                       ORDER BY c0, c1, c2 LIMIT n - (rows so far)
- * run in that order until the page is full; their union is exactly the row-value predicate, in order.
+ * run in that order until the page is full; their union is exactly the row-value predicate, in order (the
+ * planner's `afterBranches`).
  */
 import type { CursorScalar } from '../contract';
+import { afterBranches } from '../keyset-plan';
 import { SqlParams, type SqlColumn, type SqlDialect } from './sql-dialect';
 
 export interface Statement {
@@ -45,22 +47,13 @@ export function pageStatements(dialect: SqlDialect, query: PageQuery): Statement
         }, limit),
     ];
   }
-  const builders: StatementBuilder[] = [];
-  for (let depth = after.columns.length - 1; depth >= 0; depth--) {
-    builders.push((limit) =>
-      build(dialect, query, (params) => {
-        const terms: string[] = [];
-        for (let i = 0; i < depth; i++) {
-          const column = after.columns[i] as SqlColumn;
-          terms.push(dialect.equals(dialect.quoteIdentifier(column.name), () => params.bind(column, after.values[i] as CursorScalar)));
-        }
-        const column = after.columns[depth] as SqlColumn;
-        terms.push(`${dialect.quoteIdentifier(column.name)} > ${params.bind(column, after.values[depth] as CursorScalar)}`);
-        return terms.join(' AND ');
-      }, limit),
-    );
-  }
-  return builders;
+  return afterBranches(after.columns, after.values).map((branch) => (limit: number) =>
+    build(dialect, query, (params) => {
+      const terms = branch.equal.map(({ column, value }) => dialect.equals(dialect.quoteIdentifier(column.name), () => params.bind(column, value)));
+      terms.push(`${dialect.quoteIdentifier(branch.greater.column.name)} > ${params.bind(branch.greater.column, branch.greater.value)}`);
+      return terms.join(' AND ');
+    }, limit),
+  );
 }
 
 function build(dialect: SqlDialect, query: PageQuery, position: ((params: SqlParams) => string) | null, limit: number): Statement {

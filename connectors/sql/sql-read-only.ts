@@ -6,7 +6,7 @@
  * one statement per protocol message (see postgresql-session.ts, mysql-session.ts).
  */
 import { MAX_ISSUES_PER_SETTING, type ConfigIssue } from '../config-error';
-import type { ConnectorDefinition } from '../connector-config';
+import type { ConnectorDefinition } from '../connector-definition';
 import { codeTokens, lex, nameOf, statementProblems, type LexerRules } from './sql-lexer';
 
 export interface SqlReadOnlyRules {

@@ -4,7 +4,7 @@
  * source and its discovered primary key.
  */
 import type { SourceTable } from '../contract';
-import type { ConnectorDefinition } from '../connector-config';
+import type { ConnectorDefinition } from '../connector-definition';
 import { ConnectorError } from '../connector-error';
 import { SqlParams, type SqlColumn, type SqlDialect } from './sql-dialect';
 import type { Statement } from './sql-keyset';
@@ -23,7 +23,10 @@ export interface SqlSource {
   /** Every column the source returns. */
   columns: SqlColumn[];
   cursor: SqlColumn | null;
-  /** The keyset tie-breaker: `cursor.tiebreaker`, else `primary_key`, else the discovered primary key. */
+  /**
+   * The key keyset reading goes by: `cursor.tiebreaker`, else `primary_key`, else the discovered primary key;
+   * it may hold the cursor column (see `keysetOrder`).
+   */
   key: SqlColumn[];
   /** What identifies a row (default source_id): `primary_key`, else the discovered one, else the tie-breaker. */
   primaryKey: string[];
@@ -99,7 +102,7 @@ export function resolveSqlSource(dialect: SqlDialect, def: ConnectorDefinition, 
   if (cursor && def.table === null) cursor = { ...cursor, nullable: true };
   const keyNames = def.cursor?.tiebreaker ?? def.primary_key ?? discoveredKey;
   const keySetting = def.cursor?.tiebreaker ? 'cursor.tiebreaker' : def.primary_key ? 'primary_key' : 'primary key column';
-  const key = keyNames.filter((n) => n !== cursorName).map((n) => ordered(find(n, keySetting), keySetting));
+  const key = keyNames.map((n) => ordered(find(n, keySetting), keySetting));
   // A query has no discoverable key. QANATIX queries select `id`: records upsert by it, so an updated row
   // replaces its entity instead of adding one beside it (set primary_key or source_id to choose another).
   const queryKey = def.table === null && byName.has('id') ? ['id'] : [];

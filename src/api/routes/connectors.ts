@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../../../connectors/config-error';
 import { ConnectorError } from '../../../connectors/connector-error';
-import { checkSourceReach, createConnector, validateConnectorConfig } from '../../../connectors/registry';
+import { checkSourceReach, createConnector, validateConnectorConfig, validateStoredDefinition } from '../../../connectors/registry';
 import { SourceDeniedError } from '../../../connectors/source-denied-error';
 import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
 import { recoverRuns } from '../../../jobs/run-recovery';
@@ -197,7 +197,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
   /** Refuses (422) a connector whose source is the platform's database or outside the operator's rules. */
   const checkReach = async (input: ConnectorInput) => {
     try {
-      await checkSourceReach({ connector_type: input.connector_type, connection_config: input.connection_config, ...input.settings }, await policy());
+      await checkSourceReach(input, await policy());
     } catch (err) {
       throw err instanceof SourceDeniedError ? sourceDenied(err, ['body']) : err;
     }
@@ -333,8 +333,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const started = Date.now();
       let connector;
       try {
-        const definition = { connector_type: input.connector_type, connection_config: input.connection_config, ...input.settings };
-        connector = await createConnector(definition, await policy());
+        connector = await createConnector(validateStoredDefinition(input), await policy());
         await connector.check();
         return { ok: true, duration_ms: Date.now() - started };
       } catch (err) {
