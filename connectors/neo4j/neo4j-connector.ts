@@ -5,7 +5,8 @@ import { definitionOf, type ConnectorDefinition } from '../connector-definition'
 import type { Neo4jConnection } from './neo4j-config';
 import { toConnectorError, type Neo4jErrorContext } from './neo4j-errors';
 import { neo4jReadOnlyIssues, planOf } from './neo4j-read-only';
-import { readNeo4j, type Neo4jReadSession, type Neo4jStatement } from './neo4j-reader';
+import type { Neo4jStatement } from './neo4j-cypher';
+import { readNeo4j, type Neo4jReadSession } from './neo4j-reader';
 import { resolveNeo4jSource, sampleColumns, SAMPLE_SIZE, type Neo4jSource, type RunRead } from './neo4j-source';
 import { fromNeo4j } from './neo4j-types';
 

@@ -11,13 +11,20 @@
  * planner's `afterBranches`).
  */
 import type { CursorScalar } from '../contract';
-import { afterBranches } from '../keyset-plan';
+import { isIsoTimestamp } from '../iso-time';
+import { afterBranches, unfitValue, type Condition, type KeysetColumn } from '../keyset-plan';
 import { SqlParams, type SqlColumn, type SqlDialect } from './sql-dialect';
 
 export interface Statement {
   sql: string;
   values: unknown[];
 }
+
+/** A cursor or key column as the planner sees it. */
+export type KeysetSqlColumn = SqlColumn & KeysetColumn;
+
+/** One condition of a statement, rendered with its parameters. */
+export type Filter = (params: SqlParams) => string;
 
 /** Builds one statement for at most `limit` rows. */
 export type StatementBuilder = (limit: number) => Statement;
@@ -26,7 +33,7 @@ export interface PageQuery {
   /** `SELECT <columns> FROM <source>`; may add parameters (`:last_pull`). */
   head(params: SqlParams): string;
   /** Conditions ANDed after the head, rendered in order. */
-  filters: ReadonlyArray<(params: SqlParams) => string>;
+  filters: readonly Filter[];
   /** ORDER BY these columns, ascending. */
   order: readonly SqlColumn[];
   /** Continue strictly after `values` of `columns` (a leading part of the order, or all of it); null: from the start. */
@@ -65,4 +72,36 @@ function build(dialect: SqlDialect, query: PageQuery, position: ((params: SqlPar
   sql += `\nORDER BY ${query.order.map((c) => dialect.quoteIdentifier(c.name)).join(', ')}`;
   sql += `\n${dialect.limit(params, limit)}`;
   return { sql, values: params.values };
+}
+
+/** A condition of the plan as SQL; a `cursor.initial_value` that does not fit its column is refused here, before any read. */
+export function sqlCondition(dialect: SqlDialect, condition: Condition<KeysetSqlColumn>): Filter {
+  const name = dialect.quoteIdentifier(condition.column.name);
+  switch (condition.op) {
+    case 'is-null':
+      return () => `${name} IS NULL`;
+    case 'not-null':
+      return () => `${name} IS NOT NULL`;
+    case '<=':
+      return (params) => `${name} <= ${params.bind(condition.column, condition.value)}`;
+    case '>=':
+      checkInitialValue(condition.column, condition.value);
+      return (params) => `${name} >= ${params.bind(condition.column, condition.value)}`;
+  }
+}
+
+const INTEGER = /^-?\d+$/;
+const NUMBER = /^-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
+
+/** `cursor.initial_value` must fit the cursor column; a database would otherwise coerce it silently (MySQL). */
+function checkInitialValue(column: KeysetSqlColumn, value: CursorScalar): void {
+  const text = String(value);
+  const fits =
+    column.temporal ? typeof value === 'string' && isIsoTimestamp(value)
+    : column.kind === 'integer' ? (typeof value === 'number' && Number.isInteger(value)) || (typeof value === 'string' && INTEGER.test(text))
+    : column.kind === 'decimal' || column.kind === 'float' ? typeof value === 'number' || NUMBER.test(text)
+    : column.kind === 'boolean' ? typeof value === 'boolean'
+    : typeof value === 'string';
+  if (fits) return;
+  throw unfitValue('cursor.initial_value', value, column, column.temporal ? 'an ISO 8601 timestamp such as 2024-01-31T00:00:00Z' : `a ${column.kind} value`);
 }

@@ -5,11 +5,10 @@
  */
 import type { CursorScalar, ReadPlan, Row, RowBatch } from '../contract';
 import type { ConnectorDefinition } from '../connector-definition';
-import { isIsoTimestamp } from '../iso-time';
-import { checkBatchSize, pages, planRead, rebatch, unfitValue, type Condition, type KeysetColumn } from '../keyset-plan';
+import { checkBatchSize, pages, planRead, rebatch } from '../keyset-plan';
 import { keysetSettings, lastPullInstant } from '../read-window';
-import { isTemporal, SqlParams, type SqlColumn, type SqlDialect } from './sql-dialect';
-import { pageStatements, type Statement, type StatementBuilder } from './sql-keyset';
+import { isTemporal, SqlParams, type SqlColumn } from './sql-dialect';
+import { pageStatements, sqlCondition, type Filter, type KeysetSqlColumn, type Statement, type StatementBuilder } from './sql-keyset';
 import { userCondition, type SqlSource } from './sql-source';
 import { renderSqlTemplate } from './sql-template';
 
@@ -23,9 +22,6 @@ export interface SqlSession {
   stream(statement: Statement, batchSize: number, signal: AbortSignal): AsyncGenerator<Row[]>;
 }
 
-type Column = SqlColumn & KeysetColumn;
-type Filter = (params: SqlParams) => string;
-
 export async function* readSql(session: SqlSession, source: SqlSource, def: ConnectorDefinition, plan: ReadPlan, signal: AbortSignal): AsyncGenerator<RowBatch> {
   const { dialect } = source;
   const limit = checkBatchSize(plan.batchSize);
@@ -35,7 +31,7 @@ export async function* readSql(session: SqlSession, source: SqlSource, def: Conn
   const where = source.where;
   const userFilters: Filter[] = where ? [(params) => userCondition(where, bindLastPull(params))] : [];
 
-  const column = (c: SqlColumn): Column => ({ ...c, temporal: isTemporal(c.kind) });
+  const column = (c: SqlColumn): KeysetSqlColumn => ({ ...c, temporal: isTemporal(c.kind) });
   const read = planRead({ cursor: source.cursor && column(source.cursor), key: source.key.map(column), label: source.label }, keysetSettings(def), plan);
   if (read.kind === 'stream') {
     const params = new SqlParams(dialect);
@@ -55,35 +51,4 @@ export async function* readSql(session: SqlSession, source: SqlSource, def: Conn
       session.readPage(pageStatements(dialect, { head, filters, order: phase.order, after: after && { columns: phase.order, values: after } }), rows);
     yield* pages(phase, fetchPage, (row, c) => row[c.name], limit, signal);
   }
-}
-
-function sqlCondition(dialect: SqlDialect, condition: Condition<Column>): Filter {
-  const name = dialect.quoteIdentifier(condition.column.name);
-  switch (condition.op) {
-    case 'is-null':
-      return () => `${name} IS NULL`;
-    case 'not-null':
-      return () => `${name} IS NOT NULL`;
-    case '<=':
-      return (params) => `${name} <= ${params.bind(condition.column, condition.value)}`;
-    case '>=':
-      checkInitialValue(condition.column, condition.value);
-      return (params) => `${name} >= ${params.bind(condition.column, condition.value)}`;
-  }
-}
-
-const INTEGER = /^-?\d+$/;
-const NUMBER = /^-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
-
-/** `cursor.initial_value` must fit the cursor column; a database would otherwise coerce it silently (MySQL). */
-function checkInitialValue(column: Column, value: CursorScalar): void {
-  const text = String(value);
-  const fits =
-    column.temporal ? typeof value === 'string' && isIsoTimestamp(value)
-    : column.kind === 'integer' ? (typeof value === 'number' && Number.isInteger(value)) || (typeof value === 'string' && INTEGER.test(text))
-    : column.kind === 'decimal' || column.kind === 'float' ? typeof value === 'number' || NUMBER.test(text)
-    : column.kind === 'boolean' ? typeof value === 'boolean'
-    : typeof value === 'string';
-  if (fits) return;
-  throw unfitValue('cursor.initial_value', value, column, column.temporal ? 'an ISO 8601 timestamp such as 2024-01-31T00:00:00Z' : `a ${column.kind} value`);
 }
