@@ -12,6 +12,7 @@
  * `connection_config` is checked by the connector type's own validator (see connector-types.ts). The result is
  * frozen and remembered, so `createConnector` can take it without validating it again.
  */
+import { ProblemType } from '../src/problem-types';
 import type { CursorScalar } from './contract';
 import { ConfigError, type ConfigIssue, type IssueReporter } from './config-error';
 import { isPlainObject, rejectUnknownKeys, type PlainObject } from './connection-checks';
@@ -59,8 +60,8 @@ export function validateStoredDefinition(stored: StoredDefinition): ConnectorDef
  */
 export function validateConnectorConfig(raw: unknown, types: Readonly<Record<string, ConnectorType>> = connectorTypes): ConnectorDefinition {
   const issues: ConfigIssue[] = [];
-  const report: IssueReporter = (loc, msg, type = 'invalid_value') => issues.push({ loc, msg, type });
-  if (!isPlainObject(raw)) throw new ConfigError([{ loc: [], msg: 'the connector config must be a JSON object', type: 'invalid_type' }]);
+  const report: IssueReporter = (loc, msg, type = ProblemType.settingValue) => issues.push({ loc, msg, type });
+  if (!isPlainObject(raw)) throw new ConfigError([{ loc: [], msg: 'the connector config must be a JSON object', type: ProblemType.settingType }]);
 
   const type = connectorTypeOf(raw, types, report);
   const tableKey = type?.tableAlias ?? 'table';
@@ -68,7 +69,7 @@ export function validateConnectorConfig(raw: unknown, types: Readonly<Record<str
 
   let connection: object = {};
   if (!isPlainObject(raw.connection_config)) {
-    report(['connection_config'], raw.connection_config === undefined ? 'is required' : 'must be an object', raw.connection_config === undefined ? 'missing' : 'invalid_type');
+    report(['connection_config'], raw.connection_config === undefined ? 'is required' : 'must be an object', raw.connection_config === undefined ? ProblemType.settingMissing : ProblemType.settingType);
   } else if (type) {
     connection = type.validateConnection(raw.connection_config, (loc, msg, t) => report(['connection_config', ...loc], msg, t));
   }
@@ -110,11 +111,11 @@ function connectorTypeOf(raw: PlainObject, types: Readonly<Record<string, Connec
   const names = Object.keys(types).join(', ');
   const value = raw.connector_type;
   if (value === undefined || value === null) {
-    report(['connector_type'], `is required - one of ${names}`, 'missing');
+    report(['connector_type'], `is required - one of ${names}`, ProblemType.settingMissing);
     return undefined;
   }
   if (typeof value !== 'string' || !Object.hasOwn(types, value)) {
-    report(['connector_type'], `unknown connector type ${JSON.stringify(value)} - use one of ${names}`, 'invalid_value');
+    report(['connector_type'], `unknown connector type ${JSON.stringify(value)} - use one of ${names}`, ProblemType.settingValue);
     return undefined;
   }
   return types[value];
@@ -130,22 +131,22 @@ function sourceOf(
   const givenTableKeys = tableKeys.filter((k) => raw[k] !== undefined && raw[k] !== null);
   const hasQuery = raw.query !== undefined && raw.query !== null;
   if (givenTableKeys.length > 1) {
-    report([tableKey], `cannot specify both table and ${tableKey} - choose one`, 'conflict');
+    report([tableKey], `cannot specify both table and ${tableKey} - choose one`, ProblemType.settingConflict);
     return { query: null, table: null };
   }
   const givenTableKey = givenTableKeys[0];
   if (hasQuery && givenTableKey) {
-    report(['query'], `cannot specify both query and ${givenTableKey} - choose one`, 'conflict');
+    report(['query'], `cannot specify both query and ${givenTableKey} - choose one`, ProblemType.settingConflict);
     return { query: null, table: null };
   }
   if (!hasQuery && !givenTableKey) {
-    report([], `specify either query or ${tableKey}`, 'missing');
+    report([], `specify either query or ${tableKey}`, ProblemType.settingMissing);
     return { query: null, table: null };
   }
   if (hasQuery) return { query: textOrDocument(raw.query, ['query'], type, report, true), table: null };
   const table = raw[givenTableKey as string];
   if (typeof table !== 'string' || table.trim() === '') {
-    report([givenTableKey as string], `must be a non-empty ${tableKey} name`, 'invalid_type');
+    report([givenTableKey as string], `must be a non-empty ${tableKey} name`, ProblemType.settingType);
     return { query: null, table: null };
   }
   return { query: null, table: table.trim() };
@@ -159,7 +160,7 @@ function textOrDocument(
   required: boolean,
 ): string | Record<string, unknown> | null {
   if (value === undefined || value === null) {
-    if (required) report(loc, 'is required', 'missing');
+    if (required) report(loc, 'is required', ProblemType.settingMissing);
     return null;
   }
   if (type?.queryKind === 'document') {
@@ -172,11 +173,11 @@ function textOrDocument(
         // reported below
       }
     }
-    report(loc, 'must be a filter document (a JSON object)', 'invalid_type');
+    report(loc, 'must be a filter document (a JSON object)', ProblemType.settingType);
     return null;
   }
   if (typeof value !== 'string' || value.trim() === '') {
-    report(loc, 'must be a non-empty string', 'invalid_type');
+    report(loc, 'must be a non-empty string', ProblemType.settingType);
     return null;
   }
   return value;
@@ -184,7 +185,7 @@ function textOrDocument(
 
 function rejectInQueryMode(raw: PlainObject, key: string, report: IssueReporter, hint: string): null {
   if (raw[key] !== undefined && raw[key] !== null && raw.query !== undefined && raw.query !== null) {
-    report([key], `applies to table mode only - ${hint}`, 'conflict');
+    report([key], `applies to table mode only - ${hint}`, ProblemType.settingConflict);
   }
   return null;
 }
@@ -197,14 +198,14 @@ function parseNameList(value: unknown, loc: string[], report: IssueReporter, opt
   if (value === undefined || value === null) return null;
   const list = typeof value === 'string' ? [value] : value;
   if (!Array.isArray(list) || list.length === 0 || !list.every((v) => typeof v === 'string' && v.trim() !== '')) {
-    report(loc, 'must be a column name or a non-empty list of column names', 'invalid_type');
+    report(loc, 'must be a column name or a non-empty list of column names', ProblemType.settingType);
     return null;
   }
   const names = list as string[];
   if (opts.unique) {
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup !== undefined) {
-      report(loc, `lists "${dup}" twice`, 'invalid_value');
+      report(loc, `lists "${dup}" twice`, ProblemType.settingValue);
       return null;
     }
   }
@@ -215,7 +216,7 @@ function nameSetting(raw: PlainObject, key: string, fallback: string, report: Is
   const value = raw[key];
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'string' || value.trim() === '') {
-    report([key], 'must be a non-empty column name', 'invalid_type');
+    report([key], 'must be a non-empty column name', ProblemType.settingType);
     return fallback;
   }
   return value;
@@ -225,15 +226,15 @@ function cursorOf(value: unknown, queryMode: boolean, report: IssueReporter): Cu
   if (value === undefined || value === null) return null;
   if (typeof value === 'string' && value.trim() !== '') return { column: value, tiebreaker: null, lag_seconds: null, initial_value: null };
   if (!isPlainObject(value)) {
-    report(['cursor'], 'must be an object such as {"column": "updated_at"}', 'invalid_type');
+    report(['cursor'], 'must be an object such as {"column": "updated_at"}', ProblemType.settingType);
     return null;
   }
   rejectUnknownKeys(value, ['column', 'tiebreaker', 'lag_seconds', 'initial_value'], report, ['cursor']);
   let column: string | null = null;
   if (value.column === undefined || value.column === null) {
-    if (!queryMode) report(['cursor', 'column'], 'is required - the column rows are read in order of, such as updated_at', 'missing');
+    if (!queryMode) report(['cursor', 'column'], 'is required - the column rows are read in order of, such as updated_at', ProblemType.settingMissing);
   } else if (typeof value.column !== 'string' || value.column.trim() === '') {
-    report(['cursor', 'column'], 'must be a non-empty column name', 'invalid_type');
+    report(['cursor', 'column'], 'must be a non-empty column name', ProblemType.settingType);
   } else {
     column = value.column;
   }
@@ -241,14 +242,14 @@ function cursorOf(value: unknown, queryMode: boolean, report: IssueReporter): Cu
   // The cursor alone is a tie-breaker: it says the cursor is unique (an auto-increment id); beside others it adds nothing.
   if (tiebreaker && column !== null && tiebreaker.length > 1 && tiebreaker.includes(column)) {
     const hint = `write "tiebreaker": "${column}" alone when the cursor is unique`;
-    report(['cursor', 'tiebreaker'], `must not repeat the cursor column "${column}" - ${hint}`, 'invalid_value');
+    report(['cursor', 'tiebreaker'], `must not repeat the cursor column "${column}" - ${hint}`, ProblemType.settingValue);
   }
-  if (tiebreaker && column === null) report(['cursor', 'tiebreaker'], 'needs cursor.column', 'conflict');
+  if (tiebreaker && column === null) report(['cursor', 'tiebreaker'], 'needs cursor.column', ProblemType.settingConflict);
   let lag_seconds: number | null = null;
   if (value.lag_seconds !== undefined && value.lag_seconds !== null) {
     const lag = value.lag_seconds;
     if (typeof lag !== 'number' || !Number.isFinite(lag) || lag < 0 || lag > MAX_LAG_SECONDS) {
-      report(['cursor', 'lag_seconds'], `must be a number of seconds between 0 and ${MAX_LAG_SECONDS}`, 'invalid_value');
+      report(['cursor', 'lag_seconds'], `must be a number of seconds between 0 and ${MAX_LAG_SECONDS}`, ProblemType.settingValue);
     } else {
       lag_seconds = lag;
     }
@@ -259,7 +260,7 @@ function cursorOf(value: unknown, queryMode: boolean, report: IssueReporter): Cu
     if (typeof initial === 'string' || typeof initial === 'boolean' || (typeof initial === 'number' && Number.isFinite(initial))) {
       initial_value = initial;
     } else {
-      report(['cursor', 'initial_value'], 'must be a string, number or boolean in the cursor column type (timestamps as ISO 8601)', 'invalid_type');
+      report(['cursor', 'initial_value'], 'must be a string, number or boolean in the cursor column type (timestamps as ISO 8601)', ProblemType.settingType);
     }
   }
   return { column, tiebreaker, lag_seconds, initial_value };
@@ -268,12 +269,12 @@ function cursorOf(value: unknown, queryMode: boolean, report: IssueReporter): Cu
 function sourceIdOf(value: unknown, report: IssueReporter): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || value.trim() === '') {
-    report(['source_id'], 'must be a column name or a template such as "pg-{id}"', 'invalid_type');
+    report(['source_id'], 'must be a column name or a template such as "pg-{id}"', ProblemType.settingType);
     return null;
   }
   if (isSourceIdTemplate(value)) {
     const parsed = parseSourceIdTemplate(value);
-    if ('error' in parsed) report(['source_id'], parsed.error, 'invalid_value');
+    if ('error' in parsed) report(['source_id'], parsed.error, ProblemType.settingValue);
   }
   return value;
 }
@@ -282,27 +283,27 @@ function fieldsOf(value: unknown, report: IssueReporter): FieldsConfig {
   const fields: FieldsConfig = { include: null, exclude: [], rename: {} };
   if (value === undefined || value === null) return fields;
   if (!isPlainObject(value)) {
-    report(['fields'], 'must be an object with include, exclude and/or rename', 'invalid_type');
+    report(['fields'], 'must be an object with include, exclude and/or rename', ProblemType.settingType);
     return fields;
   }
   rejectUnknownKeys(value, ['include', 'exclude', 'rename'], report, ['fields']);
   const include = parseNameList(value.include, ['fields', 'include'], report, { unique: true });
   const exclude = Array.isArray(value.exclude) && value.exclude.length === 0 ? null : parseNameList(value.exclude, ['fields', 'exclude'], report, { unique: true });
-  if (include && exclude) report(['fields'], 'cannot specify both include and exclude - choose one', 'conflict');
+  if (include && exclude) report(['fields'], 'cannot specify both include and exclude - choose one', ProblemType.settingConflict);
   fields.include = include;
   fields.exclude = exclude ?? [];
   if (value.rename !== undefined && value.rename !== null) {
     if (!isPlainObject(value.rename)) {
-      report(['fields', 'rename'], 'must map source column names to new names, such as {"sku": "product_code"}', 'invalid_type');
+      report(['fields', 'rename'], 'must map source column names to new names, such as {"sku": "product_code"}', ProblemType.settingType);
     } else {
       const targets = new Map<string, string>();
       for (const [from, to] of Object.entries(value.rename)) {
         if (typeof to !== 'string' || to.trim() === '') {
-          report(['fields', 'rename', from], 'must be a non-empty name', 'invalid_type');
+          report(['fields', 'rename', from], 'must be a non-empty name', ProblemType.settingType);
           continue;
         }
         const clash = targets.get(to);
-        if (clash !== undefined) report(['fields', 'rename', from], `renames to "${to}" like "${clash}" - give each a distinct name`, 'conflict');
+        if (clash !== undefined) report(['fields', 'rename', from], `renames to "${to}" like "${clash}" - give each a distinct name`, ProblemType.settingConflict);
         targets.set(to, from);
         fields.rename[from] = to;
       }
@@ -314,7 +315,7 @@ function fieldsOf(value: unknown, report: IssueReporter): FieldsConfig {
 function batchSizeOf(value: unknown, report: IssueReporter): number {
   if (value === undefined || value === null) return DEFAULT_BATCH_SIZE;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_BATCH_SIZE) {
-    report(['batch_size'], `must be a whole number between 1 and ${MAX_BATCH_SIZE}`, 'invalid_value');
+    report(['batch_size'], `must be a whole number between 1 and ${MAX_BATCH_SIZE}`, ProblemType.settingValue);
     return DEFAULT_BATCH_SIZE;
   }
   return value;

@@ -1,3 +1,5 @@
+import type { ProblemType } from '../problem-types';
+
 /**
  * The record shape every intake path (batch, webhook, stream, connector) hands to the core.
  * Every top-level field other than name, source_id and vertical_data is folded into vertical_data.
@@ -22,7 +24,7 @@ export interface NormalizedRecord {
 export interface RecordProblem {
   loc: Array<string | number>;
   msg: string;
-  type: string;
+  type: ProblemType;
 }
 
 /** A record refused by an ingestion: it goes to the DLQ with these problems. */

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { createApiKey, listApiKeys, revokeApiKey, SCOPES, type Scope } from '../../auth/api-keys';
+import { ProblemType } from '../../problem-types';
 import { HttpError, notFound } from '../http-error';
 import { idParams, noContent, nullableTimestamp, timestamp, uuid } from '../schemas';
 
@@ -23,7 +24,7 @@ const LATEST_EXPIRY = Date.parse('9999-12-31T23:59:59Z');
 /** An expiry as UTC ISO text, or a 422 saying what to send: a real instant in the future. */
 function expiry(value: string): string {
   const at = Date.parse(value);
-  const problem = (msg: string) => new HttpError(422, [{ loc: ['body', 'expires_at'], msg, type: 'value_error.datetime' }]);
+  const problem = (msg: string) => new HttpError(422, [{ loc: ['body', 'expires_at'], msg, type: ProblemType.datetime }]);
   if (Number.isNaN(at)) throw problem('expires_at is not a real instant: send ISO 8601 such as "2027-01-31T00:00:00Z"');
   if (at <= Date.now()) throw problem('expires_at must be in the future');
   if (at > LATEST_EXPIRY) throw problem('expires_at must be before the year 10000; leave it out for a key that does not expire');
