@@ -1,10 +1,11 @@
+import type { ProblemType } from '../src/problem-types';
 import { ConnectorError } from './connector-error';
 
 /** One problem in a connector definition: where (`['cursor', 'column']`), what, and a stable type. */
 export interface ConfigIssue {
   loc: string[];
   msg: string;
-  type: 'missing' | 'invalid_type' | 'invalid_value' | 'conflict' | 'unknown_field';
+  type: (typeof ProblemType)['settingMissing' | 'settingType' | 'settingValue' | 'settingConflict' | 'unknownSetting'];
 }
 
 /** A connector definition that cannot be used; `issues` lists every problem found, not just the first. */

@@ -2,6 +2,7 @@
  * Field checks shared by the per-source `connection_config` validators: DSNs, host parts, TLS options.
  * Each check reports through an `IssueReporter` and returns the normalised value (or undefined).
  */
+import { ProblemType } from '../src/problem-types';
 import type { IssueReporter } from './config-error';
 import { isHostName } from './source-rules';
 
@@ -25,7 +26,7 @@ export function isPlainObject(value: unknown): value is PlainObject {
 /** Reports every key of `obj` not in `allowed`. */
 export function rejectUnknownKeys(obj: PlainObject, allowed: readonly string[], report: IssueReporter, loc: string[] = []): void {
   for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) report([...loc, key], `unknown field - expected one of ${allowed.join(', ')}`, 'unknown_field');
+    if (!allowed.includes(key)) report([...loc, key], `unknown field - expected one of ${allowed.join(', ')}`, ProblemType.unknownSetting);
   }
 }
 
@@ -33,7 +34,7 @@ export function optionalString(obj: PlainObject, key: string, report: IssueRepor
   const value = obj[key];
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'string' || value.trim() === '') {
-    report([...loc, key], 'must be a non-empty string', 'invalid_type');
+    report([...loc, key], 'must be a non-empty string', ProblemType.settingType);
     return undefined;
   }
   return value;
@@ -41,7 +42,7 @@ export function optionalString(obj: PlainObject, key: string, report: IssueRepor
 
 export function requiredString(obj: PlainObject, key: string, report: IssueReporter, loc: string[] = []): string | undefined {
   if (obj[key] === undefined || obj[key] === null) {
-    report([...loc, key], 'is required', 'missing');
+    report([...loc, key], 'is required', ProblemType.settingMissing);
     return undefined;
   }
   return optionalString(obj, key, report, loc);
@@ -52,7 +53,7 @@ export function optionalPort(obj: PlainObject, key: string, report: IssueReporte
   if (value === undefined || value === null) return fallback;
   const port = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-    report([key], 'must be a port number between 1 and 65535', 'invalid_value');
+    report([key], 'must be a port number between 1 and 65535', ProblemType.settingValue);
     return fallback;
   }
   return port;
@@ -62,7 +63,7 @@ export function optionalSeconds(obj: PlainObject, key: string, report: IssueRepo
   const value = obj[key];
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
-    report([key], `must be a number of seconds between 0 and ${max}`, 'invalid_value');
+    report([key], `must be a number of seconds between 0 and ${max}`, ProblemType.settingValue);
     return fallback;
   }
   return value;
@@ -73,23 +74,23 @@ export function optionalSeconds(obj: PlainObject, key: string, report: IssueRepo
  */
 export function parseDsn(value: unknown, schemes: readonly string[], report: IssueReporter, loc: string[] = ['dsn']): URL | undefined {
   if (typeof value !== 'string' || value.trim() === '') {
-    report(loc, `must be a connection URL such as ${schemes[0]}://user:password@host:port/database`, 'invalid_type');
+    report(loc, `must be a connection URL such as ${schemes[0]}://user:password@host:port/database`, ProblemType.settingType);
     return undefined;
   }
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    report(loc, `is not a valid URL - expected ${schemes[0]}://user:password@host:port/database`, 'invalid_value');
+    report(loc, `is not a valid URL - expected ${schemes[0]}://user:password@host:port/database`, ProblemType.settingValue);
     return undefined;
   }
   const scheme = url.protocol.replace(/:$/, '');
   if (!schemes.includes(scheme)) {
-    report(loc, `must start with ${schemes.map((s) => `${s}://`).join(' or ')}`, 'invalid_value');
+    report(loc, `must start with ${schemes.map((s) => `${s}://`).join(' or ')}`, ProblemType.settingValue);
     return undefined;
   }
   if (!url.hostname) {
-    report(loc, 'must name a host', 'invalid_value');
+    report(loc, 'must name a host', ProblemType.settingValue);
     return undefined;
   }
   return url;
@@ -103,7 +104,7 @@ export function parseDsn(value: unknown, schemes: readonly string[], report: Iss
 export function urlHost(url: URL, report: IssueReporter, loc: string[]): string | undefined {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (!isHostName(host)) {
-    report(loc, 'must name the server by DNS name or IP address (unix sockets and encoded host names are not accepted)', 'invalid_value');
+    report(loc, 'must name the server by DNS name or IP address (unix sockets and encoded host names are not accepted)', ProblemType.settingValue);
     return undefined;
   }
   return host;
@@ -136,7 +137,7 @@ export function refuseOptions(
     if (allowedKeys.has(key(name))) continue;
     const hint = hints.find(([options]) => options.some((o) => key(o) === key(name)))?.[1];
     const accepted = allowed.length ? `the options read here are ${allowed.join(', ')}` : 'no options are read here';
-    report(loc, `option "${name}" is not accepted - ${hint ?? accepted}`, 'invalid_value');
+    report(loc, `option "${name}" is not accepted - ${hint ?? accepted}`, ProblemType.settingValue);
   }
 }
 
@@ -148,13 +149,13 @@ export function parseTls(value: unknown, report: IssueReporter, loc: string[] = 
   if (value === undefined || value === null || value === false) return null;
   if (value === true) return { reject_unauthorized: true };
   if (!isPlainObject(value)) {
-    report(loc, 'must be true, false or an object with reject_unauthorized, ca, cert, key, servername', 'invalid_type');
+    report(loc, 'must be true, false or an object with reject_unauthorized, ca, cert, key, servername', ProblemType.settingType);
     return null;
   }
   rejectUnknownKeys(value, ['reject_unauthorized', 'ca', 'cert', 'key', 'servername'], report, loc);
   const tls: TlsOptions = { reject_unauthorized: true };
   if (value.reject_unauthorized !== undefined) {
-    if (typeof value.reject_unauthorized !== 'boolean') report([...loc, 'reject_unauthorized'], 'must be true or false', 'invalid_type');
+    if (typeof value.reject_unauthorized !== 'boolean') report([...loc, 'reject_unauthorized'], 'must be true or false', ProblemType.settingType);
     else tls.reject_unauthorized = value.reject_unauthorized;
   }
   for (const key of ['ca', 'cert', 'key', 'servername'] as const) {
@@ -162,7 +163,7 @@ export function parseTls(value: unknown, report: IssueReporter, loc: string[] = 
     if (text !== undefined) tls[key] = text;
   }
   if ((tls.cert === undefined) !== (tls.key === undefined)) {
-    report(loc, 'cert and key go together - give both or neither', 'conflict');
+    report(loc, 'cert and key go together - give both or neither', ProblemType.settingConflict);
   }
   return tls;
 }

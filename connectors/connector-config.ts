@@ -9,66 +9,22 @@
  *   columns?, where?, cursor?: { column, tiebreaker?, lag_seconds?, initial_value? },
  *   primary_key?, name_column = 'name', source_id?, fields?: { include?, exclude?, rename? }, batch_size = 5000 }
  * ```
- * `connection_config` is checked by the connector type's own validator (see `registry.ts`).
+ * `connection_config` is checked by the connector type's own validator (see connector-types.ts). The result is
+ * frozen and remembered, so `createConnector` can take it without validating it again.
  */
-import type { CursorScalar, ReadPlan } from './contract';
-import { EPOCH_ISO, isIsoTimestamp, subtractSeconds } from './iso-time';
+import { ProblemType } from '../src/problem-types';
+import type { CursorScalar } from './contract';
 import { ConfigError, type ConfigIssue, type IssueReporter } from './config-error';
 import { isPlainObject, rejectUnknownKeys, type PlainObject } from './connection-checks';
+import type { ConnectorDefinition, CursorConfig, FieldsConfig, StoredDefinition } from './connector-definition';
+import { connectorTypes, type ConnectorType } from './connector-types';
 import { isSourceIdTemplate, parseSourceIdTemplate } from './map-record';
-// registry.ts imports this module too; the cycle is harmless (each side uses the other only when called).
-import { connectorTypes, type ConnectorType } from './registry';
+
+export type { ConnectorDefinition, CursorConfig, FieldsConfig } from './connector-definition';
 
 export const DEFAULT_BATCH_SIZE = 5000;
 export const MAX_BATCH_SIZE = 100_000;
-/** Lag applied to timestamp cursors and to `:last_pull` when `cursor.lag_seconds` is not set. */
-export const DEFAULT_LAG_SECONDS = 60;
 const MAX_LAG_SECONDS = 7 * 24 * 3600;
-
-export interface CursorConfig {
-  /**
-   * The column (field, property) rows are read in order of. Required in table mode; in query mode it may be
-   * left out, and then `lag_seconds`/`initial_value` only shape `:last_pull`.
-   */
-  column: string | null;
-  /** Columns that make (column, tiebreaker) unique; defaults to the primary key. */
-  tiebreaker: string[] | null;
-  /** Explicit lag window in seconds; null means `DEFAULT_LAG_SECONDS` (see `effectiveLagSeconds`). */
-  lag_seconds: number | null;
-  /** Where reading starts when there is no committed cursor (inclusive); also `:last_pull` before the first run. */
-  initial_value: CursorScalar;
-}
-
-export interface FieldsConfig {
-  /** Only these source columns go into vertical_data (null: all). */
-  include: string[] | null;
-  /** These source columns stay out of vertical_data. */
-  exclude: string[];
-  /** Source column → vertical_data key. */
-  rename: Record<string, string>;
-}
-
-/** A validated connector definition, defaults applied. */
-export interface ConnectorDefinition {
-  connector_type: string;
-  /** Normalised by the connector type's `validateConnection`; holds secrets, never log it. */
-  connection_config: Record<string, unknown>;
-  /** SQL or Cypher text, or a MongoDB filter document. Exactly one of `query` and `table` is set. */
-  query: string | Record<string, unknown> | null;
-  /** Table mode: the table, collection or label (whatever key the user wrote it under). */
-  table: string | null;
-  /** Table mode: the columns to read (the cursor and key columns are always read too); null: all. */
-  columns: string[] | null;
-  /** Table mode: an extra filter (SQL condition, or a filter document for document sources). */
-  where: string | Record<string, unknown> | null;
-  cursor: CursorConfig | null;
-  primary_key: string[] | null;
-  name_column: string;
-  /** A column name, a template such as `pg-{id}`, or null for the key columns. */
-  source_id: string | null;
-  fields: FieldsConfig;
-  batch_size: number;
-}
 
 const TOP_LEVEL_KEYS = [
   'connector_type',
@@ -85,19 +41,17 @@ const TOP_LEVEL_KEYS = [
   'batch_size',
 ];
 
-/** The lag a read applies: the explicit setting, else the default. */
-export function effectiveLagSeconds(cursor: CursorConfig | null): number {
-  return cursor?.lag_seconds ?? DEFAULT_LAG_SECONDS;
+/** Definitions this module returned: `createConnector` does not validate them again. */
+const validated = new WeakSet<object>();
+
+/** True for a definition `validateConnectorConfig` returned (frozen, so it is still exactly what was checked). */
+export function isValidatedDefinition(value: unknown): value is ConnectorDefinition {
+  return typeof value === 'object' && value !== null && validated.has(value);
 }
 
-/**
- * The instant `:last_pull` stands for: the last successful run's source-clock start minus the lag; before
- * the first run, and in full reads, `cursor.initial_value` when it is a timestamp, else the epoch.
- */
-export function lastPullInstant(def: ConnectorDefinition, plan: Pick<ReadPlan, 'mode' | 'lastPull'>): string {
-  if (plan.mode === 'incremental' && plan.lastPull !== null) return subtractSeconds(plan.lastPull, effectiveLagSeconds(def.cursor));
-  const initial = def.cursor?.initial_value;
-  return typeof initial === 'string' && isIsoTimestamp(initial) ? initial : EPOCH_ISO;
+/** Validates a definition as stored (type, connection and settings apart); see `validateConnectorConfig`. */
+export function validateStoredDefinition(stored: StoredDefinition): ConnectorDefinition {
+  return validateConnectorConfig({ connector_type: stored.connector_type, connection_config: stored.connection_config, ...stored.settings });
 }
 
 /**
@@ -106,16 +60,16 @@ export function lastPullInstant(def: ConnectorDefinition, plan: Pick<ReadPlan, '
  */
 export function validateConnectorConfig(raw: unknown, types: Readonly<Record<string, ConnectorType>> = connectorTypes): ConnectorDefinition {
   const issues: ConfigIssue[] = [];
-  const report: IssueReporter = (loc, msg, type = 'invalid_value') => issues.push({ loc, msg, type });
-  if (!isPlainObject(raw)) throw new ConfigError([{ loc: [], msg: 'the connector config must be a JSON object', type: 'invalid_type' }]);
+  const report: IssueReporter = (loc, msg, type = ProblemType.settingValue) => issues.push({ loc, msg, type });
+  if (!isPlainObject(raw)) throw new ConfigError([{ loc: [], msg: 'the connector config must be a JSON object', type: ProblemType.settingType }]);
 
   const type = connectorTypeOf(raw, types, report);
   const tableKey = type?.tableAlias ?? 'table';
   rejectUnknownKeys(raw, type?.tableAlias ? [...TOP_LEVEL_KEYS, type.tableAlias] : TOP_LEVEL_KEYS, report);
 
-  let connection: Record<string, unknown> = {};
+  let connection: object = {};
   if (!isPlainObject(raw.connection_config)) {
-    report(['connection_config'], raw.connection_config === undefined ? 'is required' : 'must be an object', raw.connection_config === undefined ? 'missing' : 'invalid_type');
+    report(['connection_config'], raw.connection_config === undefined ? 'is required' : 'must be an object', raw.connection_config === undefined ? ProblemType.settingMissing : ProblemType.settingType);
   } else if (type) {
     connection = type.validateConnection(raw.connection_config, (loc, msg, t) => report(['connection_config', ...loc], msg, t));
   }
@@ -132,8 +86,9 @@ export function validateConnectorConfig(raw: unknown, types: Readonly<Record<str
   const fields = fieldsOf(raw.fields, report);
   const batch_size = batchSizeOf(raw.batch_size, report);
 
-  const definition: ConnectorDefinition = {
-    connector_type: raw.connector_type as string,
+  // The entry registered under `connector_type` returned `connection`: the pair is one of ConnectorDefinition's.
+  const definition = Object.freeze({
+    connector_type: raw.connector_type,
     connection_config: connection,
     query,
     table,
@@ -145,9 +100,10 @@ export function validateConnectorConfig(raw: unknown, types: Readonly<Record<str
     source_id,
     fields,
     batch_size,
-  };
+  }) as ConnectorDefinition;
   if (type?.readOnlyIssues) issues.push(...type.readOnlyIssues(definition));
   if (issues.length) throw new ConfigError(issues);
+  validated.add(definition);
   return definition;
 }
 
@@ -155,11 +111,11 @@ function connectorTypeOf(raw: PlainObject, types: Readonly<Record<string, Connec
   const names = Object.keys(types).join(', ');
   const value = raw.connector_type;
   if (value === undefined || value === null) {
-    report(['connector_type'], `is required - one of ${names}`, 'missing');
+    report(['connector_type'], `is required - one of ${names}`, ProblemType.settingMissing);
     return undefined;
   }
   if (typeof value !== 'string' || !Object.hasOwn(types, value)) {
-    report(['connector_type'], `unknown connector type ${JSON.stringify(value)} - use one of ${names}`, 'invalid_value');
+    report(['connector_type'], `unknown connector type ${JSON.stringify(value)} - use one of ${names}`, ProblemType.settingValue);
     return undefined;
   }
   return types[value];
@@ -175,22 +131,22 @@ function sourceOf(
   const givenTableKeys = tableKeys.filter((k) => raw[k] !== undefined && raw[k] !== null);
   const hasQuery = raw.query !== undefined && raw.query !== null;
   if (givenTableKeys.length > 1) {
-    report([tableKey], `cannot specify both table and ${tableKey} - choose one`, 'conflict');
+    report([tableKey], `cannot specify both table and ${tableKey} - choose one`, ProblemType.settingConflict);
     return { query: null, table: null };
   }
   const givenTableKey = givenTableKeys[0];
   if (hasQuery && givenTableKey) {
-    report(['query'], `cannot specify both query and ${givenTableKey} - choose one`, 'conflict');
+    report(['query'], `cannot specify both query and ${givenTableKey} - choose one`, ProblemType.settingConflict);
     return { query: null, table: null };
   }
   if (!hasQuery && !givenTableKey) {
-    report([], `specify either query or ${tableKey}`, 'missing');
+    report([], `specify either query or ${tableKey}`, ProblemType.settingMissing);
     return { query: null, table: null };
   }
   if (hasQuery) return { query: textOrDocument(raw.query, ['query'], type, report, true), table: null };
   const table = raw[givenTableKey as string];
   if (typeof table !== 'string' || table.trim() === '') {
-    report([givenTableKey as string], `must be a non-empty ${tableKey} name`, 'invalid_type');
+    report([givenTableKey as string], `must be a non-empty ${tableKey} name`, ProblemType.settingType);
     return { query: null, table: null };
   }
   return { query: null, table: table.trim() };
@@ -204,7 +160,7 @@ function textOrDocument(
   required: boolean,
 ): string | Record<string, unknown> | null {
   if (value === undefined || value === null) {
-    if (required) report(loc, 'is required', 'missing');
+    if (required) report(loc, 'is required', ProblemType.settingMissing);
     return null;
   }
   if (type?.queryKind === 'document') {
@@ -217,11 +173,11 @@ function textOrDocument(
         // reported below
       }
     }
-    report(loc, 'must be a filter document (a JSON object)', 'invalid_type');
+    report(loc, 'must be a filter document (a JSON object)', ProblemType.settingType);
     return null;
   }
   if (typeof value !== 'string' || value.trim() === '') {
-    report(loc, 'must be a non-empty string', 'invalid_type');
+    report(loc, 'must be a non-empty string', ProblemType.settingType);
     return null;
   }
   return value;
@@ -229,7 +185,7 @@ function textOrDocument(
 
 function rejectInQueryMode(raw: PlainObject, key: string, report: IssueReporter, hint: string): null {
   if (raw[key] !== undefined && raw[key] !== null && raw.query !== undefined && raw.query !== null) {
-    report([key], `applies to table mode only - ${hint}`, 'conflict');
+    report([key], `applies to table mode only - ${hint}`, ProblemType.settingConflict);
   }
   return null;
 }
@@ -242,14 +198,14 @@ function parseNameList(value: unknown, loc: string[], report: IssueReporter, opt
   if (value === undefined || value === null) return null;
   const list = typeof value === 'string' ? [value] : value;
   if (!Array.isArray(list) || list.length === 0 || !list.every((v) => typeof v === 'string' && v.trim() !== '')) {
-    report(loc, 'must be a column name or a non-empty list of column names', 'invalid_type');
+    report(loc, 'must be a column name or a non-empty list of column names', ProblemType.settingType);
     return null;
   }
   const names = list as string[];
   if (opts.unique) {
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup !== undefined) {
-      report(loc, `lists "${dup}" twice`, 'invalid_value');
+      report(loc, `lists "${dup}" twice`, ProblemType.settingValue);
       return null;
     }
   }
@@ -260,7 +216,7 @@ function nameSetting(raw: PlainObject, key: string, fallback: string, report: Is
   const value = raw[key];
   if (value === undefined || value === null) return fallback;
   if (typeof value !== 'string' || value.trim() === '') {
-    report([key], 'must be a non-empty column name', 'invalid_type');
+    report([key], 'must be a non-empty column name', ProblemType.settingType);
     return fallback;
   }
   return value;
@@ -270,28 +226,30 @@ function cursorOf(value: unknown, queryMode: boolean, report: IssueReporter): Cu
   if (value === undefined || value === null) return null;
   if (typeof value === 'string' && value.trim() !== '') return { column: value, tiebreaker: null, lag_seconds: null, initial_value: null };
   if (!isPlainObject(value)) {
-    report(['cursor'], 'must be an object such as {"column": "updated_at"}', 'invalid_type');
+    report(['cursor'], 'must be an object such as {"column": "updated_at"}', ProblemType.settingType);
     return null;
   }
   rejectUnknownKeys(value, ['column', 'tiebreaker', 'lag_seconds', 'initial_value'], report, ['cursor']);
   let column: string | null = null;
   if (value.column === undefined || value.column === null) {
-    if (!queryMode) report(['cursor', 'column'], 'is required - the column rows are read in order of, such as updated_at', 'missing');
+    if (!queryMode) report(['cursor', 'column'], 'is required - the column rows are read in order of, such as updated_at', ProblemType.settingMissing);
   } else if (typeof value.column !== 'string' || value.column.trim() === '') {
-    report(['cursor', 'column'], 'must be a non-empty column name', 'invalid_type');
+    report(['cursor', 'column'], 'must be a non-empty column name', ProblemType.settingType);
   } else {
     column = value.column;
   }
   const tiebreaker = parseNameList(value.tiebreaker, ['cursor', 'tiebreaker'], report, { unique: true });
-  if (tiebreaker && column !== null && tiebreaker.includes(column)) {
-    report(['cursor', 'tiebreaker'], `must not repeat the cursor column "${column}"`, 'invalid_value');
+  // The cursor alone is a tie-breaker: it says the cursor is unique (an auto-increment id); beside others it adds nothing.
+  if (tiebreaker && column !== null && tiebreaker.length > 1 && tiebreaker.includes(column)) {
+    const hint = `write "tiebreaker": "${column}" alone when the cursor is unique`;
+    report(['cursor', 'tiebreaker'], `must not repeat the cursor column "${column}" - ${hint}`, ProblemType.settingValue);
   }
-  if (tiebreaker && column === null) report(['cursor', 'tiebreaker'], 'needs cursor.column', 'conflict');
+  if (tiebreaker && column === null) report(['cursor', 'tiebreaker'], 'needs cursor.column', ProblemType.settingConflict);
   let lag_seconds: number | null = null;
   if (value.lag_seconds !== undefined && value.lag_seconds !== null) {
     const lag = value.lag_seconds;
     if (typeof lag !== 'number' || !Number.isFinite(lag) || lag < 0 || lag > MAX_LAG_SECONDS) {
-      report(['cursor', 'lag_seconds'], `must be a number of seconds between 0 and ${MAX_LAG_SECONDS}`, 'invalid_value');
+      report(['cursor', 'lag_seconds'], `must be a number of seconds between 0 and ${MAX_LAG_SECONDS}`, ProblemType.settingValue);
     } else {
       lag_seconds = lag;
     }
@@ -302,7 +260,7 @@ function cursorOf(value: unknown, queryMode: boolean, report: IssueReporter): Cu
     if (typeof initial === 'string' || typeof initial === 'boolean' || (typeof initial === 'number' && Number.isFinite(initial))) {
       initial_value = initial;
     } else {
-      report(['cursor', 'initial_value'], 'must be a string, number or boolean in the cursor column type (timestamps as ISO 8601)', 'invalid_type');
+      report(['cursor', 'initial_value'], 'must be a string, number or boolean in the cursor column type (timestamps as ISO 8601)', ProblemType.settingType);
     }
   }
   return { column, tiebreaker, lag_seconds, initial_value };
@@ -311,12 +269,12 @@ function cursorOf(value: unknown, queryMode: boolean, report: IssueReporter): Cu
 function sourceIdOf(value: unknown, report: IssueReporter): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || value.trim() === '') {
-    report(['source_id'], 'must be a column name or a template such as "pg-{id}"', 'invalid_type');
+    report(['source_id'], 'must be a column name or a template such as "pg-{id}"', ProblemType.settingType);
     return null;
   }
   if (isSourceIdTemplate(value)) {
     const parsed = parseSourceIdTemplate(value);
-    if ('error' in parsed) report(['source_id'], parsed.error, 'invalid_value');
+    if ('error' in parsed) report(['source_id'], parsed.error, ProblemType.settingValue);
   }
   return value;
 }
@@ -325,27 +283,27 @@ function fieldsOf(value: unknown, report: IssueReporter): FieldsConfig {
   const fields: FieldsConfig = { include: null, exclude: [], rename: {} };
   if (value === undefined || value === null) return fields;
   if (!isPlainObject(value)) {
-    report(['fields'], 'must be an object with include, exclude and/or rename', 'invalid_type');
+    report(['fields'], 'must be an object with include, exclude and/or rename', ProblemType.settingType);
     return fields;
   }
   rejectUnknownKeys(value, ['include', 'exclude', 'rename'], report, ['fields']);
   const include = parseNameList(value.include, ['fields', 'include'], report, { unique: true });
   const exclude = Array.isArray(value.exclude) && value.exclude.length === 0 ? null : parseNameList(value.exclude, ['fields', 'exclude'], report, { unique: true });
-  if (include && exclude) report(['fields'], 'cannot specify both include and exclude - choose one', 'conflict');
+  if (include && exclude) report(['fields'], 'cannot specify both include and exclude - choose one', ProblemType.settingConflict);
   fields.include = include;
   fields.exclude = exclude ?? [];
   if (value.rename !== undefined && value.rename !== null) {
     if (!isPlainObject(value.rename)) {
-      report(['fields', 'rename'], 'must map source column names to new names, such as {"sku": "product_code"}', 'invalid_type');
+      report(['fields', 'rename'], 'must map source column names to new names, such as {"sku": "product_code"}', ProblemType.settingType);
     } else {
       const targets = new Map<string, string>();
       for (const [from, to] of Object.entries(value.rename)) {
         if (typeof to !== 'string' || to.trim() === '') {
-          report(['fields', 'rename', from], 'must be a non-empty name', 'invalid_type');
+          report(['fields', 'rename', from], 'must be a non-empty name', ProblemType.settingType);
           continue;
         }
         const clash = targets.get(to);
-        if (clash !== undefined) report(['fields', 'rename', from], `renames to "${to}" like "${clash}" - give each a distinct name`, 'conflict');
+        if (clash !== undefined) report(['fields', 'rename', from], `renames to "${to}" like "${clash}" - give each a distinct name`, ProblemType.settingConflict);
         targets.set(to, from);
         fields.rename[from] = to;
       }
@@ -357,7 +315,7 @@ function fieldsOf(value: unknown, report: IssueReporter): FieldsConfig {
 function batchSizeOf(value: unknown, report: IssueReporter): number {
   if (value === undefined || value === null) return DEFAULT_BATCH_SIZE;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_BATCH_SIZE) {
-    report(['batch_size'], `must be a whole number between 1 and ${MAX_BATCH_SIZE}`, 'invalid_value');
+    report(['batch_size'], `must be a whole number between 1 and ${MAX_BATCH_SIZE}`, ProblemType.settingValue);
     return DEFAULT_BATCH_SIZE;
   }
   return value;

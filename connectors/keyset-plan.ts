@@ -78,16 +78,18 @@ export type KeysetRead<C> = { kind: 'stream' } | { kind: 'keyset'; phases: Array
 export function planRead<C extends KeysetColumn>(source: KeysetSource<C>, settings: KeysetSettings, plan: Pick<ReadPlan, 'mode' | 'cursor' | 'now'>): KeysetRead<C> {
   const cursor = source.cursor;
   if (cursor === null) return { kind: 'stream' };
-  const key = source.key.filter((k) => k.name !== cursor.name);
-  const cursorIsKey = key.length === 0 && source.key.length > 0;
-  if (key.length === 0 && !cursorIsKey) {
+  const order = keysetOrder(source);
+  if (order === null) {
     if (plan.mode === 'full') return { kind: 'stream' };
     throw new ConnectorError(
       'no_key',
       `${source.label} has no key, so rows sharing a "${cursor.name}" value cannot be paged without skipping or repeating some - ` +
-        'set cursor.tiebreaker (or primary_key) to the column(s) that identify a row, or run full reads only',
+        'with no primary key or unique constraint to go by, set cursor.tiebreaker (or primary_key) to the column(s) that identify a row, ' +
+        'or run full reads only',
     );
   }
+  const key = order.slice(1);
+  const cursorIsKey = key.length === 0;
 
   const resume = plan.cursor;
   if (resume && resume.key.length !== key.length) {
@@ -122,6 +124,25 @@ export function planRead<C extends KeysetColumn>(source: KeysetSource<C>, settin
   return { kind: 'keyset', phases };
 }
 
+/**
+ * The order a keyset read of `source` pages in: the cursor column, then the tie-breaker (the key without the
+ * cursor column; nothing when the key is the cursor alone). Null without a cursor column or without a key.
+ */
+export function keysetOrder<C extends { name: string }>(source: { cursor: C | null; key: readonly C[] }): C[] | null {
+  const cursor = source.cursor;
+  if (cursor === null || source.key.length === 0) return null;
+  return [cursor, ...source.key.filter((k) => k.name !== cursor.name)];
+}
+
+/**
+ * The error for a value that cannot be bound to the column it is compared with (`what`: `cursor.initial_value`,
+ * `the committed cursor`), in the same words on every source. `expected` says what would fit.
+ */
+export function unfitValue(what: string, value: unknown, column: KeysetColumn, expected: string): ConnectorError {
+  const fix = what === 'cursor.initial_value' ? `write ${expected}` : `the column no longer holds the values it held - run a full resync`;
+  return new ConnectorError('config', `${what} ${JSON.stringify(value)} does not fit the ${column.type} column "${column.name}" - ${fix}`);
+}
+
 /** Reads a column of a row (documents read dotted paths). */
 export type ValueOf<C> = (row: Row, column: C) => unknown;
 
@@ -134,9 +155,9 @@ export function positionAfter<C extends KeysetColumn>(phase: Phase<C>, row: Row,
 }
 
 /** One alternative of "strictly after": equal on the leading columns, greater on the next one. */
-export interface AfterBranch<C> {
-  equal: Array<{ column: C; value: CursorScalar }>;
-  greater: { column: C; value: CursorScalar };
+export interface AfterBranch<C, V = CursorScalar> {
+  equal: Array<{ column: C; value: V }>;
+  greater: { column: C; value: V };
 }
 
 /**
@@ -144,12 +165,12 @@ export interface AfterBranch<C> {
  * `(c0 = v0 AND c1 = v1 AND c2 > v2)`, `(c0 = v0 AND c1 > v1)`, `(c0 > v0)`. Read in that order, their rows
  * follow each other in `order`, and each is one index range.
  */
-export function afterBranches<C>(order: readonly C[], after: readonly CursorScalar[]): Array<AfterBranch<C>> {
-  const branches: Array<AfterBranch<C>> = [];
+export function afterBranches<C, V = CursorScalar>(order: readonly C[], after: readonly V[]): Array<AfterBranch<C, V>> {
+  const branches: Array<AfterBranch<C, V>> = [];
   for (let depth = order.length - 1; depth >= 0; depth--) {
     branches.push({
-      equal: order.slice(0, depth).map((column, i) => ({ column, value: after[i] ?? null })),
-      greater: { column: order[depth] as C, value: after[depth] ?? null },
+      equal: order.slice(0, depth).map((column, i) => ({ column, value: after[i] as V })),
+      greater: { column: order[depth] as C, value: after[depth] as V },
     });
   }
   return branches;

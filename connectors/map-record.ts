@@ -17,7 +17,7 @@
  *   `fields.include` or `fields.exclude` (source column names) and renamed by `fields.rename`.
  */
 import type { Row } from './contract';
-import type { FieldsConfig } from './connector-config';
+import type { FieldsConfig } from './connector-definition';
 import { setOwn } from './own-key';
 
 export interface SourceRecord {

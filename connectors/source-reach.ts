@@ -78,7 +78,7 @@ export class SourceReach {
 function answerWith(addresses: readonly string[]): LookupFunction {
   return (_hostname, options, callback) => {
     const list = addresses.map((address) => ({ address, family: isIP(address) }));
-    if (options.all) (callback as unknown as (err: null, all: typeof list) => void)(null, list);
+    if (options.all) callback(null, list);
     else callback(null, list[0]?.address ?? '', list[0]?.family ?? 4);
   };
 }

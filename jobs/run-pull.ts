@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { validateConnectorConfig } from '../connectors/connector-config';
+import { validateStoredDefinition } from '../connectors/connector-config';
 import type { Cursor, RowBatch } from '../connectors/contract';
 import { compileRecordMapper, RowMappingError, type RecordMapper } from '../connectors/map-record';
 import { createConnector } from '../connectors/registry';
@@ -79,7 +79,7 @@ async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapp
  */
 export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
   const { pool, connector, runId } = o;
-  const definition = validateConnectorConfig({ connector_type: connector.connectorType, connection_config: connector.connectionConfig, ...connector.settings });
+  const definition = validateStoredDefinition(connector);
   const target = { tenantId: connector.tenantId, vertical: connector.vertical, entityType: connector.entityType };
   const start = await withTransaction(pool, (tx) => openPull(tx, runId, connector.id, o.mode));
   const ingestion = await Ingestion.open(pool, target, { type: 'connector', name: connector.name }, { resume: start.ingestionId, lazy: true });

@@ -8,6 +8,7 @@
  * (`proxyHost`) or fetch credentials from the worker's environment (`authMechanism=MONGODB-AWS`).
  * Certificates go inline in `ssl`.
  */
+import { ProblemType } from '../../src/problem-types';
 import type { IssueReporter } from '../config-error';
 import {
   INLINE_CERTIFICATES,
@@ -80,13 +81,13 @@ export function validateMongodbConnection(value: PlainObject, report: IssueRepor
   rejectUnknownKeys(value, ['uri', 'database', 'collection', 'read_preference', 'read_concern', 'ssl', 'connect_timeout_seconds'], report);
   const uri = requiredString(value, 'uri', report);
   // Never echo the URI: it may hold a password.
-  if (uri !== undefined && !URI.test(uri)) report(['uri'], 'must be a connection string such as mongodb://user:password@host:27017/?authSource=admin', 'invalid_value');
+  if (uri !== undefined && !URI.test(uri)) report(['uri'], 'must be a connection string such as mongodb://user:password@host:27017/?authSource=admin', ProblemType.settingValue);
   else if (uri !== undefined) uriEndpoints(uri, report);
   const database = requiredString(value, 'database', report);
   const collection = optionalString(value, 'collection', report) ?? null;
   const ssl = parseTls(value.ssl, report);
   if (ssl?.servername !== undefined) {
-    report(['ssl', 'servername'], 'is not used for MongoDB: each server is verified by the name the uri (or the replica set) gives it', 'invalid_value');
+    report(['ssl', 'servername'], 'is not used for MongoDB: each server is verified by the name the uri (or the replica set) gives it', ProblemType.settingValue);
   }
   return {
     uri: uri ?? '',
@@ -123,7 +124,7 @@ export function mongodbClientOptions(connection: MongodbConnection) {
 function uriEndpoints(uri: string, report: IssueReporter): SourceEndpoint[] {
   const parts = PARTS.exec(uri)?.groups;
   if (!parts) {
-    report(['uri'], 'must be a connection string such as mongodb://user:password@host:27017/?authSource=admin', 'invalid_value');
+    report(['uri'], 'must be a connection string such as mongodb://user:password@host:27017/?authSource=admin', ProblemType.settingValue);
     return [];
   }
   const srv = parts.protocol === 'mongodb+srv';
@@ -131,7 +132,7 @@ function uriEndpoints(uri: string, report: IssueReporter): SourceEndpoint[] {
   refuseOptions(query.keys(), URI_OPTIONS, OPTION_HINTS, report, ['uri'], true);
   for (const [name, mechanism] of query) {
     if (name.toLowerCase() === 'authmechanism' && !AUTH_MECHANISMS.includes(mechanism.toUpperCase())) {
-      report(['uri'], `authMechanism must be one of ${AUTH_MECHANISMS.join(', ')}: the others read the worker's own credentials`, 'invalid_value');
+      report(['uri'], `authMechanism must be one of ${AUTH_MECHANISMS.join(', ')}: the others read the worker's own credentials`, ProblemType.settingValue);
     }
   }
   const endpoints: SourceEndpoint[] = [];
@@ -141,12 +142,12 @@ function uriEndpoints(uri: string, report: IssueReporter): SourceEndpoint[] {
     const port = m?.[3] === undefined ? 27017 : Number(m[3]);
     if (!m || !isHostName(host) || /\.sock$/i.test(host) || port < 1 || port > 65535 || (srv && m[3] !== undefined)) {
       const why = 'must name each server by DNS name or IP address and port (mongodb+srv:// takes one name and no port; unix sockets are not accepted)';
-      report(['uri'], why, 'invalid_value');
+      report(['uri'], why, ProblemType.settingValue);
       return [];
     }
     endpoints.push(srv ? { field: 'uri', host, port: null, srv: true } : { field: 'uri', host, port });
   }
-  if (srv && endpoints.length !== 1) report(['uri'], 'mongodb+srv:// takes exactly one host name', 'invalid_value');
+  if (srv && endpoints.length !== 1) report(['uri'], 'mongodb+srv:// takes exactly one host name', ProblemType.settingValue);
   return endpoints;
 }
 
@@ -154,7 +155,7 @@ function oneOf<T extends string>(value: PlainObject, key: string, allowed: reado
   const given = value[key];
   if (given === undefined || given === null) return undefined;
   if (typeof given !== 'string' || !(allowed as readonly string[]).includes(given)) {
-    report([key], `must be one of ${allowed.join(', ')}`, 'invalid_value');
+    report([key], `must be one of ${allowed.join(', ')}`, ProblemType.settingValue);
     return undefined;
   }
   return given as T;

@@ -1,9 +1,10 @@
 import { MongoClient, type Collection, type Db } from 'mongodb';
 import { ConfigError } from '../config-error';
 import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from '../contract';
-import type { ConnectorDefinition } from '../connector-config';
+import { definitionOf, type ConnectorDefinition } from '../connector-definition';
 import { ConnectorError } from '../connector-error';
 import { microsToIso } from '../iso-time';
+import type { SourceReach } from '../source-reach';
 import { describeMongodbUri, mongodbClientOptions, type MongodbConnection } from './mongodb-config';
 import { toConnectorError, type MongodbErrorContext } from './mongodb-errors';
 import { mongodbReadOnlyIssues } from './mongodb-read-only';
@@ -21,9 +22,10 @@ export class MongodbConnector implements SourceConnector {
   private client: MongoClient | null = null;
   private source: Promise<MongodbSource> | null = null;
 
-  constructor(def: ConnectorDefinition) {
+  constructor(definition: ConnectorDefinition, reach?: SourceReach) {
+    const def = definitionOf(definition, 'mongodb');
     this.def = def;
-    this.connection = def.connection_config as unknown as MongodbConnection;
+    this.connection = { ...def.connection_config, reach };
     this.ctx = describeMongodbUri(this.connection.uri, this.connection.database);
   }
 

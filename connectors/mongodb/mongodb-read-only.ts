@@ -7,8 +7,9 @@
  * where Extended JSON such as `{"$code": …}` has become a BSON value. MongoDB matches operator names exactly,
  * so `"$Where"` or `" $where"` are not operators (the server refuses them as unknown).
  */
+import { ProblemType } from '../../src/problem-types';
 import { MAX_ISSUES_PER_SETTING, type ConfigIssue } from '../config-error';
-import type { ConnectorDefinition } from '../connector-config';
+import type { ConnectorDefinition } from '../connector-definition';
 
 const REFUSED: ReadonlyMap<string, string> = new Map([
   ['$where', 'runs JavaScript on the server'],
@@ -38,7 +39,7 @@ export function mongodbReadOnlyIssues(def: Pick<ConnectorDefinition, 'query' | '
   ];
   for (const [loc, name] of names) {
     if (typeof name === 'string' && name.startsWith('$')) {
-      issues.push({ loc, msg: `the connector only reads fields, and "${name}" starts with "$", which makes it an operator in a filter - name a field`, type: 'invalid_value' });
+      issues.push({ loc, msg: `the connector only reads fields, and "${name}" starts with "$", which makes it an operator in a filter - name a field`, type: ProblemType.settingValue });
     }
   }
   return issues;
@@ -65,7 +66,7 @@ export function filterIssues(filter: unknown, setting: string): ConfigIssue[] {
     const [value, place] = stack.pop() as [unknown, Place];
     if (value === null || typeof value !== 'object') continue;
     if ((value as { _bsontype?: unknown })._bsontype === 'Code') {
-      issues.push({ loc: pathOf(place), msg: 'the connector only reads: JavaScript code is refused in a filter - compare with plain values', type: 'invalid_value' });
+      issues.push({ loc: pathOf(place), msg: 'the connector only reads: JavaScript code is refused in a filter - compare with plain values', type: ProblemType.settingValue });
       continue;
     }
     if (Array.isArray(value)) {
@@ -76,7 +77,7 @@ export function filterIssues(filter: unknown, setting: string): ConfigIssue[] {
     for (const [key, v] of Object.entries(value)) {
       const reason = REFUSED.get(key);
       const at = { key, parent: place };
-      if (reason) issues.push({ loc: pathOf(at), msg: `the connector only reads: ${key} is refused because it ${reason} - write the filter with query operators`, type: 'invalid_value' });
+      if (reason) issues.push({ loc: pathOf(at), msg: `the connector only reads: ${key} is refused because it ${reason} - write the filter with query operators`, type: ProblemType.settingValue });
       else stack.push([v, at]);
     }
   }

@@ -6,8 +6,9 @@
 import { BSON, type Collection, type Document } from 'mongodb';
 import type { SourceTable } from '../contract';
 import { ConfigError } from '../config-error';
-import type { ConnectorDefinition } from '../connector-config';
+import type { ConnectorDefinition } from '../connector-definition';
 import { ConnectorError } from '../connector-error';
+import { columnsToRead, readKey, rowKey } from '../source-key';
 import { filterIssues } from './mongodb-read-only';
 import { bsonKind, type BsonKind } from './mongodb-types';
 
@@ -30,7 +31,7 @@ export interface MongodbSource {
   /** Null: whole documents. */
   projection: Document | null;
   cursor: MongodbField | null;
-  /** The keyset tie-breaker: `cursor.tiebreaker`, else `primary_key`, else the discovered key (minus the cursor field). */
+  /** The key keyset reading goes by: `cursor.tiebreaker`, else `primary_key`, else the discovered key; may hold the cursor field. */
   key: MongodbField[];
   /** What identifies a document (default source_id). */
   primaryKey: string[];
@@ -131,16 +132,14 @@ export async function resolveMongodbSource(collection: Collection, def: Connecto
 
   const cursorName = def.cursor?.column ?? null;
   const cursor = cursorName !== null ? await field(cursorName, 'cursor.column') : null;
-  const keyNames = def.cursor?.tiebreaker ?? def.primary_key ?? discovered;
-  const keySetting = def.cursor?.tiebreaker ? 'cursor.tiebreaker' : def.primary_key ? 'primary_key' : 'key field';
+  const keyNames = readKey(def, discovered, 'key field');
   const key: MongodbField[] = [];
-  for (const n of keyNames) if (n !== cursorName) key.push(await field(n, keySetting));
-  const primaryKey = def.primary_key ?? discovered;
+  for (const n of keyNames.names) key.push(n === cursorName && cursor ? cursor : await field(n, keyNames.setting));
+  const primaryKey = rowKey(def, discovered);
 
   let projection: Document | null = null;
-  if (def.columns !== null) {
-    const names = [...def.columns];
-    for (const extra of [cursorName, ...key.map((k) => k.name), ...primaryKey]) if (extra !== null && !names.includes(extra)) names.push(extra);
+  const names = columnsToRead(def, keyNames.names, primaryKey);
+  if (names) {
     projection = Object.fromEntries(names.map((n) => [n, 1]));
     // `_id` comes only when asked for, like any other field.
     if (!names.includes('_id')) projection._id = 0;

@@ -6,6 +6,7 @@
  * A DSN carries no options: TLS settings and certificates go in `ssl`, and nothing reaches the worker's files
  * (mysql2 never reads a file for `LOAD DATA LOCAL INFILE`, and the capability is not even offered to the server).
  */
+import { ProblemType } from '../../src/problem-types';
 import type { IssueReporter } from '../config-error';
 import {
   decodeComponent,
@@ -59,7 +60,7 @@ export function validateMysqlConnection(value: PlainObject, report: IssueReporte
   if (value.dsn !== undefined && value.dsn !== null) {
     const mixed = PART_KEYS.filter((k) => value[k] !== undefined);
     if (mixed.length) {
-      report([mixed[0] as string], `cannot specify both dsn and ${mixed[0]} - choose one`, 'conflict');
+      report([mixed[0] as string], `cannot specify both dsn and ${mixed[0]} - choose one`, ProblemType.settingConflict);
       return empty;
     }
     const url = parseDsn(value.dsn, ['mysql', 'mariadb'], report);
@@ -67,13 +68,13 @@ export function validateMysqlConnection(value: PlainObject, report: IssueReporte
   }
   const host = requiredString(value, 'host', report);
   if (host !== undefined && !isHostName(host)) {
-    report(['host'], 'must name the server by DNS name or IP address (unix sockets are not accepted)', 'invalid_value');
+    report(['host'], 'must name the server by DNS name or IP address (unix sockets are not accepted)', ProblemType.settingValue);
   }
   const user = requiredString(value, 'user', report);
   const database = requiredString(value, 'database', report);
   let password = '';
   if (value.password !== undefined && value.password !== null) {
-    if (typeof value.password !== 'string') report(['password'], 'must be a string', 'invalid_type');
+    if (typeof value.password !== 'string') report(['password'], 'must be a string', ProblemType.settingType);
     else password = value.password;
   }
   return {
@@ -110,10 +111,10 @@ function dsnParts(url: URL, report: IssueReporter): Omit<MysqlConnection, 'ssl' 
   const user = decodeComponent(url.username);
   const password = decodeComponent(url.password);
   if (database === undefined || user === undefined || password === undefined) {
-    report(['dsn'], 'is not percent-encoded correctly - write % as %25 in the user, password and database', 'invalid_value');
+    report(['dsn'], 'is not percent-encoded correctly - write % as %25 in the user, password and database', ProblemType.settingValue);
   }
-  if (database === '') report(['dsn'], 'must name a database after the host, such as …@host:3306/mydb', 'invalid_value');
-  if (!url.username) report(['dsn'], 'must name a user, such as mysql://user:password@host/db', 'invalid_value');
+  if (database === '') report(['dsn'], 'must name a database after the host, such as …@host:3306/mydb', ProblemType.settingValue);
+  if (!url.username) report(['dsn'], 'must name a user, such as mysql://user:password@host/db', ProblemType.settingValue);
   return {
     host: urlHost(url, report, ['dsn']) ?? '',
     port: url.port ? Number(url.port) : 3306,

@@ -1,4 +1,6 @@
-import type { ConnectorDefinition } from '../connector-config';
+import { definitionOf, type ConnectorDefinition } from '../connector-definition';
+import type { SourceReach } from '../source-reach';
+import { keysetOrder } from '../keyset-plan';
 import { SqlConnector, type CatalogColumn } from '../sql/sql-connector';
 import { describeStatement, resolveSqlSource, type SqlSource } from '../sql/sql-source';
 import type { MysqlConnection } from './mysql-config';
@@ -22,8 +24,9 @@ export class MysqlConnector extends SqlConnector<MysqlSession> {
   protected readonly clockQuery = CLOCK_QUERY;
   protected readonly readOnly = mysqlReadOnly;
 
-  constructor(def: ConnectorDefinition) {
-    const c = def.connection_config as unknown as MysqlConnection;
+  constructor(definition: ConnectorDefinition, reach?: SourceReach) {
+    const def = definitionOf(definition, 'mysql');
+    const c: MysqlConnection = { ...def.connection_config, reach };
     super(
       def,
       new MysqlSession(c, {
@@ -54,10 +57,11 @@ export async function describeMysqlSource(session: MysqlSession, def: ConnectorD
   const table = def.table;
   const key = table !== null ? await session.primaryKey(table) : [];
   const source = resolveSqlSource(mysqlDialect, def, columns, key);
-  if (table !== null && source.cursor && source.key.length) {
+  const order = keysetOrder(source);
+  if (table !== null && order) {
     // The optimiser sometimes prefers the primary key plus a filesort over the (cursor, key) range when a
     // long run of rows shares one cursor value; naming the index keeps every page a range scan.
-    const index = await session.orderIndex(table, [source.cursor.name, ...source.key.map((k) => k.name)], key);
+    const index = await session.orderIndex(table, order.map((c) => c.name), key);
     if (index) source.from = { parts: [`${mysqlDialect.quoteTable(table)} FORCE INDEX (${mysqlDialect.quoteIdentifier(index)})`] };
   }
   return source;

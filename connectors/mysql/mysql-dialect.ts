@@ -1,6 +1,6 @@
 import type { CursorScalar } from '../contract';
 import { toUtcIso } from '../iso-time';
-import type { SqlColumn, SqlDialect, SqlParams } from '../sql/sql-dialect';
+import { tableQuoter, type SqlColumn, type SqlDialect, type SqlParams } from '../sql/sql-dialect';
 
 function quoteIdentifier(name: string): string {
   return `\`${name.replaceAll('`', '``')}\``;
@@ -43,10 +43,7 @@ export const mysqlDialect: SqlDialect = {
   },
   keyset: 'split',
   quoteIdentifier,
-  quoteTable(name: string): string {
-    const dot = name.indexOf('.');
-    return dot < 0 ? quoteIdentifier(name) : `${quoteIdentifier(name.slice(0, dot))}.${quoteIdentifier(name.slice(dot + 1))}`;
-  },
+  quoteTable: tableQuoter(quoteIdentifier),
   placeholder: () => '?',
   toParam(column: SqlColumn, value: CursorScalar): unknown {
     if (value === null) return null;

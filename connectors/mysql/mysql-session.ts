@@ -42,6 +42,14 @@ interface StreamingConnection {
   destroy(): void;
 }
 
+/** The core connection of a pool connection (mysql2 types it as the promise one, which has no row stream). */
+function streamingConnection(conn: mysql.PoolConnection): StreamingConnection {
+  const core: unknown = conn.connection;
+  const streams = typeof core === 'object' && core !== null && 'query' in core && typeof core.query === 'function';
+  if (!streams) throw new Error('mysql2 offers no core connection to stream from');
+  return core as StreamingConnection;
+}
+
 /** A string as a hex literal in utf8mb4: no quotes or backslashes for any sql_mode to reinterpret. */
 class Utf8Literal {
   private readonly sql: string;
@@ -60,7 +68,7 @@ function wireValues(values: readonly unknown[]): QueryValues {
 /** The rows of a result, converted; none for a statement that returns no result set. */
 function rowsOf([result, fields]: [mysql.RowDataPacket[], mysql.FieldPacket[]]): Row[] {
   if (!Array.isArray(fields)) return [];
-  rowConverter(fields as unknown as MysqlField[])?.(result);
+  rowConverter(fields)?.(result);
   return result;
 }
 
@@ -99,7 +107,7 @@ export class MysqlSession implements SqlSession {
     let finished = false;
     try {
       await this.run(() => conn.query('START TRANSACTION READ ONLY'));
-      const core = conn.connection as unknown as StreamingConnection;
+      const core = streamingConnection(conn);
       const rows = core.query(statement.sql, wireValues(statement.values) as unknown[]).stream({ highWaterMark: Math.min(batchSize, 1024) });
       // Fields arrive before the first row; the converter is built once for the whole result.
       const result: { convert: ((rows: Row[]) => void) | null } = { convert: null };
@@ -136,7 +144,7 @@ export class MysqlSession implements SqlSession {
   async describe(statement: Statement): Promise<SqlColumn[]> {
     return this.readOnly(async (conn) => {
       const [, fields] = await conn.query(statement.sql, wireValues(statement.values));
-      return (fields as unknown as MysqlField[]).map(mysqlColumn);
+      return fields.map(mysqlColumn);
     });
   }
 

@@ -7,6 +7,7 @@
  * certificates only from files, which are never given: `neo4j+s://` verifies against the system's CAs,
  * `neo4j+ssc://` accepts the server's own certificate.
  */
+import { ProblemType } from '../../src/problem-types';
 import type { IssueReporter } from '../config-error';
 import { optionalSeconds, optionalString, refuseOptions, rejectUnknownKeys, requiredString, urlHost, type PlainObject } from '../connection-checks';
 import type { SourceEndpoint } from '../source-policy';
@@ -30,16 +31,16 @@ const URI = /^(neo4j|bolt)(\+s|\+ssc)?:\/\/[^/?#]+/;
 export function validateNeo4jConnection(value: PlainObject, report: IssueReporter): Neo4jConnection {
   rejectUnknownKeys(value, ['uri', 'user', 'password', 'database', 'connect_timeout_seconds', 'fetch_size'], report);
   const uri = requiredString(value, 'uri', report);
-  if (uri !== undefined && !URI.test(uri)) report(['uri'], 'must be a URL such as neo4j://host:7687 or bolt://host:7687 (neo4j+s:// for TLS)', 'invalid_value');
-  if (uri !== undefined && /^[a-z+]+:\/\/[^/@]*@/.test(uri)) report(['uri'], 'must not hold credentials - set user and password instead', 'invalid_value');
+  if (uri !== undefined && !URI.test(uri)) report(['uri'], 'must be a URL such as neo4j://host:7687 or bolt://host:7687 (neo4j+s:// for TLS)', ProblemType.settingValue);
+  if (uri !== undefined && /^[a-z+]+:\/\/[^/@]*@/.test(uri)) report(['uri'], 'must not hold credentials - set user and password instead', ProblemType.settingValue);
   else if (uri !== undefined && URI.test(uri)) uriEndpoint(uri, report);
   const user = requiredString(value, 'user', report);
-  if (value.password === undefined || value.password === null) report(['password'], 'is required', 'missing');
-  else if (typeof value.password !== 'string') report(['password'], 'must be a string', 'invalid_type');
+  if (value.password === undefined || value.password === null) report(['password'], 'is required', ProblemType.settingMissing);
+  else if (typeof value.password !== 'string') report(['password'], 'must be a string', ProblemType.settingType);
   let fetch_size = DEFAULT_FETCH_SIZE;
   if (value.fetch_size !== undefined && value.fetch_size !== null) {
     const size = value.fetch_size;
-    if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > MAX_FETCH_SIZE) report(['fetch_size'], `must be a whole number between 1 and ${MAX_FETCH_SIZE}`, 'invalid_value');
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > MAX_FETCH_SIZE) report(['fetch_size'], `must be a whole number between 1 and ${MAX_FETCH_SIZE}`, ProblemType.settingValue);
     else fetch_size = size;
   }
   return {
@@ -62,7 +63,7 @@ function uriEndpoint(uri: string, report: IssueReporter): SourceEndpoint[] {
   try {
     url = new URL(uri);
   } catch {
-    report(['uri'], 'is not a valid URL - expected neo4j://host:7687', 'invalid_value');
+    report(['uri'], 'is not a valid URL - expected neo4j://host:7687', ProblemType.settingValue);
     return [];
   }
   refuseOptions(url.searchParams.keys(), [], [], report, ['uri']);

@@ -1,11 +1,12 @@
 import neo4j, { type Driver, type Session } from 'neo4j-driver';
 import { ConfigError } from '../config-error';
 import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from '../contract';
-import type { ConnectorDefinition } from '../connector-config';
+import { definitionOf, type ConnectorDefinition } from '../connector-definition';
 import type { Neo4jConnection } from './neo4j-config';
 import { toConnectorError, type Neo4jErrorContext } from './neo4j-errors';
 import { neo4jReadOnlyIssues, planOf } from './neo4j-read-only';
-import { readNeo4j, type Neo4jReadSession, type Neo4jStatement } from './neo4j-reader';
+import type { Neo4jStatement } from './neo4j-cypher';
+import { readNeo4j, type Neo4jReadSession } from './neo4j-reader';
 import { resolveNeo4jSource, sampleColumns, SAMPLE_SIZE, type Neo4jSource, type RunRead } from './neo4j-source';
 import { fromNeo4j } from './neo4j-types';
 
@@ -21,9 +22,10 @@ export class Neo4jConnector implements SourceConnector, Neo4jReadSession {
   private driver: Driver | null = null;
   private source: Promise<Neo4jSource> | null = null;
 
-  constructor(def: ConnectorDefinition) {
+  constructor(definition: ConnectorDefinition) {
+    const def = definitionOf(definition, 'neo4j');
     this.def = def;
-    this.connection = def.connection_config as unknown as Neo4jConnection;
+    this.connection = def.connection_config;
     const host = /^[a-z+]+:\/\/([^/?#]+)/.exec(this.connection.uri)?.[1] ?? 'the configured server';
     this.ctx = { target: `${host}/${this.connection.database ?? '(default database)'}`, secrets: this.connection.password ? [this.connection.password] : [] };
   }

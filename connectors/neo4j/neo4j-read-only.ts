@@ -9,8 +9,9 @@
  * of its own), SHOW and TERMINATE commands (settings, users, other sessions' transactions), and USE of
  * another database. Neo4j decodes `\uXXXX` escapes anywhere in the text before reading it; so does the lexer.
  */
+import { ProblemType } from '../../src/problem-types';
 import { MAX_ISSUES_PER_SETTING, type ConfigIssue } from '../config-error';
-import type { ConnectorDefinition } from '../connector-config';
+import type { ConnectorDefinition } from '../connector-definition';
 import { ConnectorError } from '../connector-error';
 import { codeTokens, lex, nameOf, statementProblems, type LexerRules } from '../sql/sql-lexer';
 
@@ -54,7 +55,7 @@ export function neo4jReadOnlyIssues(def: Pick<ConnectorDefinition, 'query' | 'wh
   for (const setting of ['query', 'where'] as const) {
     const text = def[setting];
     if (typeof text !== 'string') continue;
-    for (const msg of cypherProblems(text, setting)) issues.push({ loc: [setting], msg, type: 'invalid_value' });
+    for (const msg of cypherProblems(text, setting)) issues.push({ loc: [setting], msg, type: ProblemType.settingValue });
   }
   return issues;
 }

@@ -6,8 +6,9 @@
  */
 import neo4j from 'neo4j-driver';
 import type { SourceTable } from '../contract';
-import type { ConnectorDefinition } from '../connector-config';
+import type { ConnectorDefinition } from '../connector-definition';
 import { ConnectorError } from '../connector-error';
+import { columnsToRead, readKey, rowKey } from '../source-key';
 import { EPOCH_ISO } from '../iso-time';
 import { checkPlan, type Neo4jPlan } from './neo4j-read-only';
 import { isoToDateTime, neo4jKind, type Neo4jKind } from './neo4j-types';
@@ -97,11 +98,10 @@ async function resolveLabel(run: RunRead, def: ConnectorDefinition, label: strin
   const cursorName = def.cursor?.column ?? null;
   if (cursorName === ELEMENT_ID_KEY) throw new ConnectorError('config', 'cursor.column must be a property - elementId(n) has no order in time; use it as the tie-breaker');
   const cursor = cursorName !== null ? await field(cursorName, 'cursor.column') : null;
-  const keyNames = def.cursor?.tiebreaker ?? def.primary_key ?? (discovered.length ? discovered : [ELEMENT_ID_KEY]);
-  const keySetting = def.cursor?.tiebreaker ? 'cursor.tiebreaker' : def.primary_key ? 'primary_key' : 'key property';
+  const keyNames = readKey(def, discovered.length ? discovered : [ELEMENT_ID_KEY], 'key property');
   const key: Neo4jField[] = [];
-  for (const name of keyNames) if (name !== cursorName) key.push(await field(name, keySetting));
-  const primaryKey = (def.primary_key ?? (discovered.length ? discovered : keyNames)).map((k) => (k === ELEMENT_ID_KEY ? ELEMENT_ID_FIELD : k));
+  for (const name of keyNames.names) key.push(name === cursorName && cursor ? cursor : await field(name, keyNames.setting));
+  const primaryKey = rowKey(def, discovered, [ELEMENT_ID_KEY]).map((k) => (k === ELEMENT_ID_KEY ? ELEMENT_ID_FIELD : k));
   const withElementId = primaryKey.includes(ELEMENT_ID_FIELD) || key.some((k) => k.name === ELEMENT_ID_FIELD);
   // Without the hint the planner scans the whole label and sorts it on every page (its estimate of a range on a
   // parameter); with it a page reads about `limit` index entries. Only a single-property index: a composite one
@@ -115,14 +115,10 @@ async function resolveLabel(run: RunRead, def: ConnectorDefinition, label: strin
       )
     ).rows.length > 0;
 
-  let rowExpr = 'properties(n)';
-  if (def.columns !== null) {
-    const names = [...def.columns];
-    for (const extra of [cursorName, ...key.map((k) => k.name), ...primaryKey]) {
-      if (extra !== null && extra !== ELEMENT_ID_FIELD && !names.includes(extra)) names.push(extra);
-    }
-    rowExpr = `n {${names.map((c) => `.${quoteName(c)}`).join(', ')}}`;
-  }
+  // The element id is not a property: rows carry it beside them (`withElementId`).
+  const properties = (names: string[]) => names.filter((n) => n !== ELEMENT_ID_FIELD);
+  const names = columnsToRead(def, properties(key.map((k) => k.name)), properties(primaryKey));
+  const rowExpr = names ? `n {${names.map((c) => `.${quoteName(c)}`).join(', ')}}` : 'properties(n)';
   return {
     label,
     query: null,
@@ -148,9 +144,11 @@ async function resolveQuery(run: RunRead, def: ConnectorDefinition, query: strin
   };
   const cursorName = def.cursor?.column ?? null;
   if (cursorName !== null) find(cursorName, 'cursor.column');
-  const keyNames = (def.cursor?.tiebreaker ?? def.primary_key ?? (keys.includes('id') ? ['id'] : [])).filter((k) => k !== cursorName);
-  for (const name of keyNames) find(name, def.cursor?.tiebreaker ? 'cursor.tiebreaker' : 'primary_key');
-  const primaryKey = def.primary_key ?? def.cursor?.tiebreaker ?? (keys.includes('id') ? ['id'] : []);
+  // QANATIX queries return `id`: it is the key unless the config names one.
+  const idKey = keys.includes('id') ? ['id'] : [];
+  const keyNames = readKey(def, idKey, 'key column');
+  for (const name of keyNames.names) find(name, keyNames.setting);
+  const primaryKey = rowKey(def, [], idKey);
 
   let settled = true;
   const kindOf = async (name: string): Promise<Neo4jKind | null> => {
@@ -161,7 +159,7 @@ async function resolveQuery(run: RunRead, def: ConnectorDefinition, query: strin
   };
   const cursor = cursorName !== null ? { name: cursorName, expr: quoteName(cursorName), kind: await kindOf(cursorName) } : null;
   const key: Neo4jField[] = [];
-  for (const name of keyNames) key.push({ name, expr: quoteName(name), kind: await kindOf(name) });
+  for (const name of keyNames.names) key.push(name === cursorName && cursor ? cursor : { name, expr: quoteName(name), kind: await kindOf(name) });
   return {
     label: null,
     query,

@@ -6,6 +6,7 @@
  * a setting (`host=` replaces the URL's host, `sslrootcert=` opens a file), and pg fills a missing password from
  * the worker's PGPASSWORD or ~/.pgpass. The only option read is `sslmode`; certificates go inline in `ssl`.
  */
+import { ProblemType } from '../../src/problem-types';
 import type { IssueReporter } from '../config-error';
 import {
   decodeComponent,
@@ -55,7 +56,7 @@ interface DsnParts {
 export function validatePostgresqlConnection(value: PlainObject, report: IssueReporter): PostgresqlConnection {
   rejectUnknownKeys(value, ['dsn', 'ssl', 'connect_timeout_seconds'], report);
   const url = value.dsn === undefined ? undefined : parseDsn(value.dsn, ['postgres', 'postgresql'], report);
-  if (value.dsn === undefined) report(['dsn'], 'is required - a URL such as postgres://user:password@host:5432/database', 'missing');
+  if (value.dsn === undefined) report(['dsn'], 'is required - a URL such as postgres://user:password@host:5432/database', ProblemType.settingMissing);
   const parts = url ? dsnParts(url, report) : undefined;
   const ssl = parseTls(value.ssl, report);
   return {
@@ -103,16 +104,16 @@ export function describeDsn(dsn: string): { target: string; host: string; secret
 function dsnParts(url: URL, report: IssueReporter): DsnParts {
   refuseOptions(url.searchParams.keys(), ['sslmode'], OPTION_HINTS, report, ['dsn']);
   const sslmode = url.searchParams.getAll('sslmode').at(-1);
-  if (sslmode !== undefined && !SSL_MODES.includes(sslmode)) report(['dsn'], `sslmode must be one of ${SSL_MODES.join(', ')}`, 'invalid_value');
+  if (sslmode !== undefined && !SSL_MODES.includes(sslmode)) report(['dsn'], `sslmode must be one of ${SSL_MODES.join(', ')}`, ProblemType.settingValue);
   const database = decodeComponent(url.pathname.replace(/^\//, ''));
-  if (database === '') report(['dsn'], 'must name a database after the host, such as …@host:5432/mydb', 'invalid_value');
+  if (database === '') report(['dsn'], 'must name a database after the host, such as …@host:5432/mydb', ProblemType.settingValue);
   const user = decodeComponent(url.username);
   const password = decodeComponent(url.password);
   if (database === undefined || user === undefined || password === undefined) {
-    report(['dsn'], 'is not percent-encoded correctly - write % as %25 in the user, password and database', 'invalid_value');
+    report(['dsn'], 'is not percent-encoded correctly - write % as %25 in the user, password and database', ProblemType.settingValue);
   }
   const port = url.port ? Number(url.port) : 5432;
-  if (port === 0) report(['dsn'], 'must name a port between 1 and 65535, or none for 5432', 'invalid_value');
+  if (port === 0) report(['dsn'], 'must name a port between 1 and 65535, or none for 5432', ProblemType.settingValue);
   return {
     host: urlHost(url, report, ['dsn']),
     port,
@@ -127,7 +128,7 @@ function dsnParts(url: URL, report: IssueReporter): DsnParts {
 function tlsFor(sslmode: string | undefined, ssl: TlsOptions | null, sslOff: boolean, report: IssueReporter): TlsOptions | null {
   if (sslmode === undefined || !SSL_MODES.includes(sslmode)) return ssl;
   if (sslmode === 'disable' ? ssl !== null : sslOff) {
-    report(['ssl'], `contradicts sslmode=${sslmode} in the dsn - choose one`, 'conflict');
+    report(['ssl'], `contradicts sslmode=${sslmode} in the dsn - choose one`, ProblemType.settingConflict);
     return ssl;
   }
   if (sslmode === 'disable') return null;

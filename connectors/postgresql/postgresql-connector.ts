@@ -1,4 +1,5 @@
-import type { ConnectorDefinition } from '../connector-config';
+import { definitionOf, type ConnectorDefinition } from '../connector-definition';
+import type { SourceReach } from '../source-reach';
 import { SqlConnector, type CatalogColumn } from '../sql/sql-connector';
 import { describeStatement, resolveSqlSource, type SqlSource } from '../sql/sql-source';
 import { describeDsn, type PostgresqlConnection } from './postgresql-config';
@@ -26,17 +27,11 @@ export class PostgresqlConnector extends SqlConnector<PostgresqlSession> {
   protected readonly clockQuery = CLOCK_QUERY;
   protected readonly readOnly = postgresqlReadOnly;
 
-  constructor(def: ConnectorDefinition) {
-    const connection = def.connection_config as unknown as PostgresqlConnection;
+  constructor(definition: ConnectorDefinition, reach?: SourceReach) {
+    const def = definitionOf(definition, 'postgresql');
+    const connection: PostgresqlConnection = { ...def.connection_config, reach };
     const dsn = describeDsn(connection.dsn);
-    super(
-      def,
-      new PostgresqlSession(connection, {
-        target: dsn.target,
-        host: dsn.host,
-        secrets: dsn.secrets,
-      }),
-    );
+    super(def, new PostgresqlSession(connection, { target: dsn.target, host: dsn.host, secrets: dsn.secrets }));
   }
 
   protected describeSource(lastPull: string): Promise<SqlSource> {

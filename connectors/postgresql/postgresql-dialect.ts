@@ -1,5 +1,5 @@
 import type { CursorScalar } from '../contract';
-import type { SqlColumn, SqlDialect, SqlParams } from '../sql/sql-dialect';
+import { tableQuoter, type SqlColumn, type SqlDialect, type SqlParams } from '../sql/sql-dialect';
 
 function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
@@ -29,10 +29,7 @@ export const postgresqlDialect: SqlDialect = {
   },
   keyset: 'row-value',
   quoteIdentifier,
-  quoteTable(name: string): string {
-    const dot = name.indexOf('.');
-    return dot < 0 ? quoteIdentifier(name) : `${quoteIdentifier(name.slice(0, dot))}.${quoteIdentifier(name.slice(dot + 1))}`;
-  },
+  quoteTable: tableQuoter(quoteIdentifier),
   placeholder: (index) => `$${index}`,
   toParam(column: SqlColumn, value: CursorScalar): unknown {
     return column.kind === 'binary' && typeof value === 'string' ? Buffer.from(value, 'base64') : value;

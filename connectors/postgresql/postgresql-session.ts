@@ -166,7 +166,7 @@ export class PostgresqlSession implements SqlSession {
     const c = this.connection;
     const pool = new pg.Pool({
       ...postgresqlClientConfig(c),
-      types: this.types.pgTypes as unknown as pg.CustomTypesConfig,
+      types: this.types.pgTypes,
       max: 2,
       idleTimeoutMillis: 10_000,
       connectionTimeoutMillis: c.connect_timeout_seconds * 1000,

@@ -1,8 +1,8 @@
 import { ConfigError } from '../config-error';
 import type { ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../contract';
-import type { ConnectorDefinition } from '../connector-config';
+import type { ConnectorDefinition } from '../connector-definition';
 import { EPOCH_ISO } from '../iso-time';
-import { lastPullInstant } from '../connector-config';
+import { lastPullInstant } from '../read-window';
 import { sqlReadOnlyIssues, type SqlReadOnlyRules } from './sql-read-only';
 import { readSql, type SqlSession } from './sql-reader';
 import { describeSqlSource, type SqlSource } from './sql-source';

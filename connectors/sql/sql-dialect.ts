@@ -62,6 +62,14 @@ export interface SqlDialect {
   limit(params: SqlParams, rows: number): string;
 }
 
+/** `quoteTable` of a dialect: `table` or `schema.table` (the first dot separates them), each part quoted. */
+export function tableQuoter(quoteIdentifier: (name: string) => string): (name: string) => string {
+  return (name) => {
+    const dot = name.indexOf('.');
+    return dot < 0 ? quoteIdentifier(name) : `${quoteIdentifier(name.slice(0, dot))}.${quoteIdentifier(name.slice(dot + 1))}`;
+  };
+}
+
 /** Parameters of one statement, in placeholder order. */
 export class SqlParams {
   readonly values: unknown[] = [];

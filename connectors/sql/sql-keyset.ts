@@ -7,15 +7,24 @@
  *   … WHERE <filters> AND c0 = v0 AND c1 = v1 AND c2 > v2 ORDER BY c0, c1, c2 LIMIT n
  *   … WHERE <filters> AND c0 = v0 AND c1 > v1           ORDER BY c0, c1, c2 LIMIT n - (rows so far)
  *   … WHERE <filters> AND c0 > v0                       ORDER BY c0, c1, c2 LIMIT n - (rows so far)
- * run in that order until the page is full; their union is exactly the row-value predicate, in order.
+ * run in that order until the page is full; their union is exactly the row-value predicate, in order (the
+ * planner's `afterBranches`).
  */
 import type { CursorScalar } from '../contract';
+import { isIsoTimestamp } from '../iso-time';
+import { afterBranches, unfitValue, type Condition, type KeysetColumn } from '../keyset-plan';
 import { SqlParams, type SqlColumn, type SqlDialect } from './sql-dialect';
 
 export interface Statement {
   sql: string;
   values: unknown[];
 }
+
+/** A cursor or key column as the planner sees it. */
+export type KeysetSqlColumn = SqlColumn & KeysetColumn;
+
+/** One condition of a statement, rendered with its parameters. */
+export type Filter = (params: SqlParams) => string;
 
 /** Builds one statement for at most `limit` rows. */
 export type StatementBuilder = (limit: number) => Statement;
@@ -24,7 +33,7 @@ export interface PageQuery {
   /** `SELECT <columns> FROM <source>`; may add parameters (`:last_pull`). */
   head(params: SqlParams): string;
   /** Conditions ANDed after the head, rendered in order. */
-  filters: ReadonlyArray<(params: SqlParams) => string>;
+  filters: readonly Filter[];
   /** ORDER BY these columns, ascending. */
   order: readonly SqlColumn[];
   /** Continue strictly after `values` of `columns` (a leading part of the order, or all of it); null: from the start. */
@@ -45,22 +54,13 @@ export function pageStatements(dialect: SqlDialect, query: PageQuery): Statement
         }, limit),
     ];
   }
-  const builders: StatementBuilder[] = [];
-  for (let depth = after.columns.length - 1; depth >= 0; depth--) {
-    builders.push((limit) =>
-      build(dialect, query, (params) => {
-        const terms: string[] = [];
-        for (let i = 0; i < depth; i++) {
-          const column = after.columns[i] as SqlColumn;
-          terms.push(dialect.equals(dialect.quoteIdentifier(column.name), () => params.bind(column, after.values[i] as CursorScalar)));
-        }
-        const column = after.columns[depth] as SqlColumn;
-        terms.push(`${dialect.quoteIdentifier(column.name)} > ${params.bind(column, after.values[depth] as CursorScalar)}`);
-        return terms.join(' AND ');
-      }, limit),
-    );
-  }
-  return builders;
+  return afterBranches(after.columns, after.values).map((branch) => (limit: number) =>
+    build(dialect, query, (params) => {
+      const terms = branch.equal.map(({ column, value }) => dialect.equals(dialect.quoteIdentifier(column.name), () => params.bind(column, value)));
+      terms.push(`${dialect.quoteIdentifier(branch.greater.column.name)} > ${params.bind(branch.greater.column, branch.greater.value)}`);
+      return terms.join(' AND ');
+    }, limit),
+  );
 }
 
 function build(dialect: SqlDialect, query: PageQuery, position: ((params: SqlParams) => string) | null, limit: number): Statement {
@@ -72,4 +72,36 @@ function build(dialect: SqlDialect, query: PageQuery, position: ((params: SqlPar
   sql += `\nORDER BY ${query.order.map((c) => dialect.quoteIdentifier(c.name)).join(', ')}`;
   sql += `\n${dialect.limit(params, limit)}`;
   return { sql, values: params.values };
+}
+
+/** A condition of the plan as SQL; a `cursor.initial_value` that does not fit its column is refused here, before any read. */
+export function sqlCondition(dialect: SqlDialect, condition: Condition<KeysetSqlColumn>): Filter {
+  const name = dialect.quoteIdentifier(condition.column.name);
+  switch (condition.op) {
+    case 'is-null':
+      return () => `${name} IS NULL`;
+    case 'not-null':
+      return () => `${name} IS NOT NULL`;
+    case '<=':
+      return (params) => `${name} <= ${params.bind(condition.column, condition.value)}`;
+    case '>=':
+      checkInitialValue(condition.column, condition.value);
+      return (params) => `${name} >= ${params.bind(condition.column, condition.value)}`;
+  }
+}
+
+const INTEGER = /^-?\d+$/;
+const NUMBER = /^-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
+
+/** `cursor.initial_value` must fit the cursor column; a database would otherwise coerce it silently (MySQL). */
+function checkInitialValue(column: KeysetSqlColumn, value: CursorScalar): void {
+  const text = String(value);
+  const fits =
+    column.temporal ? typeof value === 'string' && isIsoTimestamp(value)
+    : column.kind === 'integer' ? (typeof value === 'number' && Number.isInteger(value)) || (typeof value === 'string' && INTEGER.test(text))
+    : column.kind === 'decimal' || column.kind === 'float' ? typeof value === 'number' || NUMBER.test(text)
+    : column.kind === 'boolean' ? typeof value === 'boolean'
+    : typeof value === 'string';
+  if (fits) return;
+  throw unfitValue('cursor.initial_value', value, column, column.temporal ? 'an ISO 8601 timestamp such as 2024-01-31T00:00:00Z' : `a ${column.kind} value`);
 }

@@ -5,8 +5,9 @@
  * database refuses writes by itself: every statement runs in a READ ONLY transaction of a read-only session,
  * one statement per protocol message (see postgresql-session.ts, mysql-session.ts).
  */
+import { ProblemType } from '../../src/problem-types';
 import { MAX_ISSUES_PER_SETTING, type ConfigIssue } from '../config-error';
-import type { ConnectorDefinition } from '../connector-config';
+import type { ConnectorDefinition } from '../connector-definition';
 import { codeTokens, lex, nameOf, statementProblems, type LexerRules } from './sql-lexer';
 
 export interface SqlReadOnlyRules {
@@ -26,7 +27,7 @@ export function sqlReadOnlyIssues(def: Pick<ConnectorDefinition, 'query' | 'wher
   for (const setting of ['query', 'where'] as const) {
     const text = def[setting];
     if (typeof text !== 'string') continue;
-    for (const msg of sqlTextProblems(text, setting, rules)) issues.push({ loc: [setting], msg, type: 'invalid_value' });
+    for (const msg of sqlTextProblems(text, setting, rules)) issues.push({ loc: [setting], msg, type: ProblemType.settingValue });
   }
   return issues;
 }

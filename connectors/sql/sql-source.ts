@@ -4,8 +4,9 @@
  * source and its discovered primary key.
  */
 import type { SourceTable } from '../contract';
-import type { ConnectorDefinition } from '../connector-config';
+import type { ConnectorDefinition } from '../connector-definition';
 import { ConnectorError } from '../connector-error';
+import { columnsToRead, readKey, rowKey } from '../source-key';
 import { SqlParams, type SqlColumn, type SqlDialect } from './sql-dialect';
 import type { Statement } from './sql-keyset';
 import { parseSqlTemplate, renderSqlTemplate, type SqlTemplate } from './sql-template';
@@ -23,7 +24,10 @@ export interface SqlSource {
   /** Every column the source returns. */
   columns: SqlColumn[];
   cursor: SqlColumn | null;
-  /** The keyset tie-breaker: `cursor.tiebreaker`, else `primary_key`, else the discovered primary key. */
+  /**
+   * The key keyset reading goes by: `cursor.tiebreaker`, else `primary_key`, else the discovered primary key;
+   * it may hold the cursor column (see `keysetOrder`).
+   */
   key: SqlColumn[];
   /** What identifies a row (default source_id): `primary_key`, else the discovered one, else the tie-breaker. */
   primaryKey: string[];
@@ -97,23 +101,16 @@ export function resolveSqlSource(dialect: SqlDialect, def: ConnectorDefinition, 
   let cursor = cursorName !== null ? ordered(find(cursorName, 'cursor.column'), 'cursor.column') : null;
   // A query's column can be NULL even when its source column is NOT NULL (outer joins): assume it can.
   if (cursor && def.table === null) cursor = { ...cursor, nullable: true };
-  const keyNames = def.cursor?.tiebreaker ?? def.primary_key ?? discoveredKey;
-  const keySetting = def.cursor?.tiebreaker ? 'cursor.tiebreaker' : def.primary_key ? 'primary_key' : 'primary key column';
-  const key = keyNames.filter((n) => n !== cursorName).map((n) => ordered(find(n, keySetting), keySetting));
+  const keyNames = readKey(def, discoveredKey, 'primary key column');
+  const key = keyNames.names.map((n) => ordered(find(n, keyNames.setting), keyNames.setting));
   // A query has no discoverable key. QANATIX queries select `id`: records upsert by it, so an updated row
   // replaces its entity instead of adding one beside it (set primary_key or source_id to choose another).
   const queryKey = def.table === null && byName.has('id') ? ['id'] : [];
-  const primaryKey = def.primary_key ?? (discoveredKey.length ? discoveredKey : (def.cursor?.tiebreaker ?? queryKey));
+  const primaryKey = rowKey(def, discoveredKey, queryKey);
   for (const name of primaryKey) find(name, def.primary_key ? 'primary_key' : 'primary key column');
 
-  let select = '*';
-  if (def.columns !== null) {
-    const names = [...def.columns];
-    for (const extra of [cursorName, ...key.map((k) => k.name), ...primaryKey]) {
-      if (extra !== null && !names.includes(extra)) names.push(extra);
-    }
-    select = names.map((n) => dialect.quoteIdentifier(n)).join(', ');
-  }
+  const selected = columnsToRead(def, keyNames.names, primaryKey);
+  const select = selected ? selected.map((n) => dialect.quoteIdentifier(n)).join(', ') : '*';
 
   return {
     dialect,

@@ -8,6 +8,7 @@ import type { SecretBox } from '../crypto/secret-box';
 import { authenticateKey, hasScope, type Principal, type Scope } from '../auth/api-keys';
 import { authenticateOperator, looksLikeOperatorToken, type Operator } from '../auth/operator-credentials';
 import type { Config } from '../config';
+import { ProblemType, requestProblem, sqlstateProblem } from '../problem-types';
 import { HttpError } from './http-error';
 import { parseJsonBody } from './json-body';
 import { PendingRecords } from './pending-records';
@@ -171,7 +172,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       const detail = err.validation.map((v) => {
         const loc: Array<string | number> = [err.validationContext ?? 'body', ...v.instancePath.split('/').filter(Boolean)];
         if (v.keyword === 'required') loc.push(String(v.params.missingProperty));
-        return { loc, msg: v.message ?? 'invalid', type: v.keyword };
+        return { loc, msg: v.message ?? 'invalid', type: requestProblem(v.keyword) };
       });
       return reply.code(422).send({ detail });
     }
@@ -179,7 +180,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       // A value the database cannot hold (out of range, malformed, too large) that no check before it caught.
       req.log.warn({ sqlstate: err.code, route: req.routeOptions.url }, 'the database refused a value of the request');
       const msg = `the database refused a value of this request: ${err.message.slice(0, 300)}`;
-      return reply.code(422).send({ detail: [{ loc: ['request'], msg, type: `value_error.sqlstate_${err.code}` }] });
+      return reply.code(422).send({ detail: [{ loc: ['request'], msg, type: sqlstateProblem(err.code ?? '') }] });
     }
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return reply.code(413).send({ detail: `The request body is larger than the ${MAX_BODY_BYTES / 1024 / 1024} MB limit; split it, or use the NDJSON stream endpoint.` });
@@ -187,7 +188,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return reply.code(415).send({ detail: `Unsupported Content-Type "${req.headers['content-type'] ?? ''}"; send application/json (application/x-ndjson for streams).` });
     }
-    if (err.statusCode === 422) return reply.code(422).send({ detail: [{ loc: ['request'], msg: err.message, type: 'value_error' }] });
+    if (err.statusCode === 422) return reply.code(422).send({ detail: [{ loc: ['request'], msg: err.message, type: ProblemType.valueError }] });
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       return reply.code(err.statusCode).send({ detail: err.message });
     }

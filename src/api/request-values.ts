@@ -1,4 +1,5 @@
-type Problem = { loc: Array<string | number>; msg: string; type: string };
+import { ProblemType } from '../problem-types';
+import type { Problem } from './http-error';
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -6,10 +7,10 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 const MAX_PROBLEMS = 20;
 
 /** Why PostgreSQL would refuse this text (NUL, or a lone UTF-16 surrogate that is no character), or null. */
-export function textProblem(s: string): { msg: string; type: string } | null {
-  if (s.includes('\0')) return { msg: 'text may not contain the NUL character (\\u0000): it cannot be stored', type: 'value_error.nul' };
+export function textProblem(s: string): Omit<Problem, 'loc'> | null {
+  if (s.includes('\0')) return { msg: 'text may not contain the NUL character (\\u0000): it cannot be stored', type: ProblemType.nul };
   if (LONE_SURROGATE.test(s)) {
-    return { msg: 'text must be valid Unicode: it holds a lone surrogate (\\ud800-\\udfff) that is no character', type: 'value_error.unicode' };
+    return { msg: 'text must be valid Unicode: it holds a lone surrogate (\\ud800-\\udfff) that is no character', type: ProblemType.unicode };
   }
   return null;
 }
@@ -36,7 +37,7 @@ export function unstorableValues(value: unknown, root: string): Problem[] {
       const p = textProblem(v);
       if (p) problems.push({ loc: path(loc), ...p });
     } else if (typeof v === 'number' && !Number.isFinite(v)) {
-      problems.push({ loc: path(loc), msg: 'number is out of range: only finite numbers can be stored', type: 'value_error.number.not_finite' });
+      problems.push({ loc: path(loc), msg: 'number is out of range: only finite numbers can be stored', type: ProblemType.notFinite });
     } else if (Array.isArray(v)) {
       for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], { key: i, parent: loc }]);
     } else if (typeof v === 'object' && v !== null && !Buffer.isBuffer(v) && typeof (v as { pipe?: unknown }).pipe !== 'function') {

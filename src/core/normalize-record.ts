@@ -1,3 +1,4 @@
+import { ProblemType } from '../problem-types';
 import { exactNumberProblem, isExactNumber } from './exact-number';
 import type { NormalizedRecord, RecordProblem } from './record';
 import { MAX_PROBLEMS, unstorableCharacter } from './record-problems';
@@ -30,11 +31,11 @@ function scan(v: unknown, path: Array<string | number>, found: Scan): void {
   if (isExactNumber(v)) {
     found.exactNumbers = true;
     const msg = exactNumberProblem(v);
-    if (msg) found.problems.push({ loc: [...path], msg, type: 'value_error.number' });
+    if (msg) found.problems.push({ loc: [...path], msg, type: ProblemType.number });
     return;
   }
   if (path.length > MAX_DEPTH) {
-    found.problems.push({ loc: [...path], msg: `nested deeper than ${MAX_DEPTH} levels`, type: 'value_error.too_deep' });
+    found.problems.push({ loc: [...path], msg: `nested deeper than ${MAX_DEPTH} levels`, type: ProblemType.tooDeep });
     return;
   }
   if (Array.isArray(v)) {
@@ -47,7 +48,7 @@ function scan(v: unknown, path: Array<string | number>, found: Scan): void {
   }
   for (const key of Object.keys(v)) {
     if (FORBIDDEN_KEYS.has(key)) {
-      found.problems.push({ loc: [...path, key], msg: `the key "${key}" is not allowed`, type: 'value_error.forbidden_key' });
+      found.problems.push({ loc: [...path, key], msg: `the key "${key}" is not allowed`, type: ProblemType.forbiddenKey });
       continue;
     }
     path.push(key);
@@ -58,10 +59,10 @@ function scan(v: unknown, path: Array<string | number>, found: Scan): void {
 
 function nameProblem(name: unknown): RecordProblem | null {
   if (typeof name !== 'string') {
-    return { loc: ['name'], msg: name === undefined ? 'field required' : 'name must be a string', type: name === undefined ? 'value_error.missing' : 'type_error.str' };
+    return { loc: ['name'], msg: name === undefined ? 'field required' : 'name must be a string', type: name === undefined ? ProblemType.missing : ProblemType.str };
   }
-  if (name.trim() === '') return { loc: ['name'], msg: 'name must not be empty', type: 'value_error.empty' };
-  if (name.length > MAX_NAME_LENGTH) return { loc: ['name'], msg: `name is longer than ${MAX_NAME_LENGTH} characters`, type: 'value_error.too_long' };
+  if (name.trim() === '') return { loc: ['name'], msg: 'name must not be empty', type: ProblemType.empty };
+  if (name.length > MAX_NAME_LENGTH) return { loc: ['name'], msg: `name is longer than ${MAX_NAME_LENGTH} characters`, type: ProblemType.tooLong };
   const bad = unstorableCharacter(name);
   return bad ? { loc: ['name'], msg: `name contains ${bad.what}, which cannot be stored`, type: bad.type } : null;
 }
@@ -72,13 +73,13 @@ function sourceIdOf(sourceId: unknown): { sid: string | null } | RecordProblem {
   if (typeof sourceId === 'number' && Number.isFinite(sourceId)) return { sid: String(sourceId) };
   if (isExactNumber(sourceId)) return { sid: sourceId.rawJSON };
   if (typeof sourceId !== 'string' || sourceId === '') {
-    return { loc: ['source_id'], msg: 'source_id must be a non-empty string or a number', type: 'type_error.str' };
+    return { loc: ['source_id'], msg: 'source_id must be a non-empty string or a number', type: ProblemType.str };
   }
   const bad = unstorableCharacter(sourceId);
   if (bad) return { loc: ['source_id'], msg: `source_id contains ${bad.what}, which cannot be stored`, type: bad.type };
   const bytes = Buffer.byteLength(sourceId, 'utf8');
   if (bytes > MAX_SOURCE_ID_BYTES) {
-    return { loc: ['source_id'], msg: `source_id is ${bytes.toLocaleString('en')} bytes long in UTF-8; at most ${MAX_SOURCE_ID_BYTES.toLocaleString('en')} are allowed`, type: 'value_error.too_long' };
+    return { loc: ['source_id'], msg: `source_id is ${bytes.toLocaleString('en')} bytes long in UTF-8; at most ${MAX_SOURCE_ID_BYTES.toLocaleString('en')} are allowed`, type: ProblemType.tooLong };
   }
   return { sid: sourceId };
 }
@@ -89,7 +90,7 @@ function sourceIdOf(sourceId: unknown): { sid: string | null } | RecordProblem {
  */
 export function normalizeRecord(raw: unknown): Normalized {
   if (!isPlainObject(raw)) {
-    return { ok: false, problems: [{ loc: [], msg: 'a record must be a JSON object', type: 'type_error.object' }] };
+    return { ok: false, problems: [{ loc: [], msg: 'a record must be a JSON object', type: ProblemType.object }] };
   }
   const found: Scan = { problems: [], exactNumbers: false };
   scan(raw, [], found);
@@ -100,7 +101,7 @@ export function normalizeRecord(raw: unknown): Normalized {
   const sid = sourceIdOf(sourceId);
   if (!('sid' in sid)) problems.push(sid);
   if (verticalData !== undefined && verticalData !== null && !isPlainObject(verticalData)) {
-    problems.push({ loc: ['vertical_data'], msg: 'vertical_data must be a JSON object', type: 'type_error.object' });
+    problems.push({ loc: ['vertical_data'], msg: 'vertical_data must be a JSON object', type: ProblemType.object });
   }
   if (problems.length > 0 || !('sid' in sid)) return { ok: false, problems };
   const data = Object.keys(extra).length === 0 ? ((verticalData as Record<string, unknown>) ?? {}) : { ...extra, ...(verticalData as Record<string, unknown> | undefined) };

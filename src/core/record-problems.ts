@@ -1,15 +1,16 @@
 import type { RecordProblem } from './record';
+import { ProblemType } from '../problem-types';
 
 /** NUL, or a UTF-16 surrogate without its pair: PostgreSQL refuses both in text and in jsonb. */
 const UNSTORABLE = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, 'g');
 
 /** What in `text` PostgreSQL would refuse, in words, with the problem type; or null. */
-export function unstorableCharacter(text: string): { what: string; type: 'value_error.nul' | 'value_error.unicode' } | null {
+export function unstorableCharacter(text: string): { what: string; type: typeof ProblemType.nul | typeof ProblemType.unicode } | null {
   const m = UNSTORABLE.exec(text);
   if (!m) return null;
-  if (m[0] === '\0') return { what: 'a NUL character (\\u0000)', type: 'value_error.nul' };
-  return { what: `an unpaired UTF-16 surrogate (\\u${m[0].charCodeAt(0).toString(16)})`, type: 'value_error.unicode' };
+  if (m[0] === '\0') return { what: 'a NUL character (\\u0000)', type: ProblemType.nul };
+  return { what: `an unpaired UTF-16 surrogate (\\u${m[0].charCodeAt(0).toString(16)})`, type: ProblemType.unicode };
 }
 
 /** `text` with each NUL and unpaired surrogate written as its `\uXXXX` escape, so PostgreSQL stores it. */
@@ -47,7 +48,7 @@ const clip = (text: string, max: number) => storableText(text.length > max ? tex
  * A record's problems as they are answered and stored in the DLQ: at most `MAX_PROBLEMS`, long keys and
  * messages clipped, NUL and unpaired surrogates escaped (a key or a parse message may echo them).
  */
-export function tidyProblems(problems: RecordProblem[]): RecordProblem[] {
+export function tidyProblems<P extends Omit<RecordProblem, 'type'> & { type: string }>(problems: P[]): Array<Pick<P, 'loc' | 'msg' | 'type'>> {
   return problems.slice(0, MAX_PROBLEMS).map((p) => ({
     loc: p.loc.map((part) => (typeof part === 'string' ? clip(part, MAX_LOC_PART) : part)),
     msg: clip(p.msg, MAX_MESSAGE),

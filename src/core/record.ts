@@ -1,3 +1,5 @@
+import type { ProblemType } from '../problem-types';
+
 /**
  * Records on their way through the core. What arrives (from a batch, a webhook, a stream or a connector) is any
  * JSON object `{ name, source_id?, vertical_data? }`; its other top-level fields fold into vertical_data.
@@ -16,7 +18,7 @@ export interface NormalizedRecord {
 export interface RecordProblem {
   loc: Array<string | number>;
   msg: string;
-  type: string;
+  type: ProblemType;
 }
 
 /** A record refused by an ingestion: it goes to the DLQ with these problems. */

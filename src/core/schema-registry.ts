@@ -1,6 +1,7 @@
 import { Ajv2020, type ValidateFunction, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { Queryable } from '../db/pool';
+import { ProblemType, schemaProblem } from '../problem-types';
 import type { RecordProblem } from './record';
 
 // ajv-formats ships CommonJS with a default export.
@@ -27,16 +28,16 @@ export interface StoredSchema {
 /** Problems with a JSON Schema itself, empty when it is a valid schema. */
 export function schemaProblems(schema: unknown): RecordProblem[] {
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
-    return [{ loc: ['body', 'schema'], msg: 'schema must be a JSON Schema object', type: 'type_error.object' }];
+    return [{ loc: ['body', 'schema'], msg: 'schema must be a JSON Schema object', type: ProblemType.object }];
   }
   const ajv = newAjv();
   if (!ajv.validateSchema(schema)) {
-    return (ajv.errors ?? []).map((e) => ({ loc: ['body', 'schema', ...pathOf(e.instancePath)], msg: e.message ?? 'invalid', type: 'value_error.schema' }));
+    return (ajv.errors ?? []).map((e) => ({ loc: ['body', 'schema', ...pathOf(e.instancePath)], msg: e.message ?? 'invalid', type: ProblemType.invalidSchema }));
   }
   try {
     ajv.compile(schema);
   } catch (err) {
-    return [{ loc: ['body', 'schema'], msg: (err as Error).message, type: 'value_error.schema' }];
+    return [{ loc: ['body', 'schema'], msg: (err as Error).message, type: ProblemType.invalidSchema }];
   }
   return [];
 }
@@ -49,7 +50,7 @@ export function validationProblems(errors: ErrorObject[] | null | undefined): Re
   return (errors ?? []).map((e) => {
     const loc = ['vertical_data', ...pathOf(e.instancePath)];
     if (e.keyword === 'required') loc.push(String((e.params as { missingProperty: string }).missingProperty));
-    return { loc, msg: e.message ?? 'invalid', type: `schema.${e.keyword}` };
+    return { loc, msg: e.message ?? 'invalid', type: schemaProblem(e.keyword) };
   });
 }
 

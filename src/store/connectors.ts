@@ -1,3 +1,4 @@
+import type { StoredDefinition } from '../../connectors/connector-definition';
 import type { Queryable } from '../db/pool';
 import type { SecretBox } from '../crypto/secret-box';
 import { createConnectorState } from './connector-state';
@@ -19,29 +20,22 @@ export interface ConnectorView {
   [setting: string]: unknown;
 }
 
-/** What a run needs: the definition with its credentials opened. Never serialized anywhere. */
-export interface ConnectorForRun {
+/** What a run needs: the definition as stored, credentials opened. Never serialized anywhere. */
+export interface ConnectorForRun extends StoredDefinition {
   id: string;
   tenantId: string;
   name: string;
-  connectorType: string;
   vertical: string;
   entityType: string;
-  connectionConfig: Record<string, unknown>;
-  settings: Record<string, unknown>;
 }
 
-export interface ConnectorInput {
+export interface ConnectorInput extends StoredDefinition {
   name: string;
-  connector_type: string;
   vertical: string;
   entity_type: string;
-  connection_config: Record<string, unknown>;
   schedule: string | null;
   timezone: string;
   enabled: boolean;
-  /** query/table, cursor, mapping, batch size…: everything else of the definition. */
-  settings: Record<string, unknown>;
 }
 
 interface Row {
@@ -149,10 +143,10 @@ export async function loadConnectorForRun(db: Queryable, box: SecretBox, id: str
     id: r.id,
     tenantId: r.tenant_id,
     name: r.name,
-    connectorType: r.connector_type,
+    connector_type: r.connector_type,
     vertical: r.vertical,
     entityType: r.entity_type,
-    connectionConfig: JSON.parse(box.open(r.connection_config_sealed, owner(r.id))),
+    connection_config: JSON.parse(box.open(r.connection_config_sealed, owner(r.id))),
     settings: r.settings,
   };
 }

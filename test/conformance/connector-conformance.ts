@@ -514,6 +514,41 @@ export function connectorLevelCases(ctx: SourceContext, can: ConformanceCapabili
     });
   });
 
+  describe('the cursor is the key', () => {
+    // An auto-increment id read as the cursor: unique, so it pages alone, whichever way the config says so.
+    const settings: Array<[string, Record<string, unknown>]> = [
+      ['the cursor alone', { cursor: { column: 'id' } }],
+      ['primary_key: ["id"]', { cursor: { column: 'id' }, primary_key: ['id'] }],
+      ['tiebreaker: "id"', { cursor: { column: 'id', tiebreaker: 'id' } }],
+    ];
+    for (const [label, overrides] of settings) {
+      test(`${label}: the first read, resuming from every batch, then only the rows inserted since`, async () => {
+        const source = ctx.source();
+        const table = tableName('serial');
+        await source.createTable({ name: table, columns: [{ name: 'id', type: 'bigint' }, { name: 'name', type: 'text' }], primaryKey: ['id'] });
+        await source.insert(table, range(1, 25).map((id) => ({ id, name: `item ${id}` })));
+        await withConnector(source, { table: source.tableRef(table), ...overrides }, async (c) => {
+          const now = await c.clock();
+          const first = await readAll(c, plan(now, { batchSize: 4 }));
+          expect(ids(first.rows)).toEqual(range(1, 25));
+          expect(first.batches.map((b) => b.cursor)).toEqual([4, 8, 12, 16, 20, 24, 25].map((value) => ({ value, key: [] })));
+          expect(ids(await readBatchByBatch(c, plan(now, { batchSize: 4 })))).toEqual(range(1, 25));
+          expect(ids(await readBatchByBatch(c, plan(now, { batchSize: 4, cursor: { value: 9, key: [] } })))).toEqual(range(10, 25));
+
+          // An id cursor sees inserts only: an updated row keeps its id and is not read again.
+          await source.insert(table, range(26, 30).map((id) => ({ id, name: `item ${id}` })));
+          await source.update(table, { id: 3 }, { name: 'item 3 updated' });
+          const second = await readAll(c, plan(await c.clock(), { cursor: first.batches.at(-1)?.cursor ?? null, batchSize: 4 }));
+          expect(ids(second.rows)).toEqual(range(26, 30));
+          expect((await readAll(c, plan(await c.clock(), { cursor: second.batches.at(-1)?.cursor ?? null }))).batches).toEqual([]);
+          const full = await readAll(c, plan(await c.clock(), { mode: 'full', batchSize: 7 }));
+          expect(ids(full.rows)).toEqual(range(1, 30));
+          expect(full.rows.find((r) => Number(r.id) === 3)?.name).toBe('item 3 updated');
+        });
+      });
+    }
+  });
+
   describe('reading without a cursor column', () => {
     test('the whole table streams in batches; stopping early or aborting releases the source', async () => {
       const source = ctx.source();

@@ -41,12 +41,8 @@ export function pullLevelCases(ctx: SourceContext): void {
     });
     afterAll(() => platform?.drop());
 
-    const connectorFor = (vertical: string, batch: number) => {
-      const { connector_type, connection_config, ...settings } = ctx.source().definition({
-        table: ctx.source().tableRef(table),
-        cursor: { column: 'updated_at', lag_seconds: 0 },
-        batch_size: batch,
-      });
+    const connectorFor = (vertical: string, batch: number, cursor: Record<string, unknown> = { column: 'updated_at', lag_seconds: 0 }) => {
+      const { connector_type, connection_config, ...settings } = ctx.source().definition({ table: ctx.source().tableRef(table), cursor, batch_size: batch });
       return saveConnector(platform.pool, 'conformance', {
         vertical,
         connector_type: connector_type as string,
@@ -57,8 +53,8 @@ export function pullLevelCases(ctx: SourceContext): void {
     const entities = async (vertical: string) =>
       (await platform.pool.query('select count(*)::int as n, count(distinct source_id)::int as d, min(source_id::bigint)::int as lo, max(source_id::bigint)::int as hi from entities where vertical = $1', [vertical])).rows[0];
 
-    test('the pull killed with SIGKILL mid-run and restarted ends with exactly the source rows', async () => {
-      const id = await connectorFor('killed', 7);
+    /** Pulls with connector `id`, kills the pull once batches are committed, pulls again: the entities are exactly the rows. */
+    async function killedAndResumed(vertical: string, id: string): Promise<void> {
       const { runId } = await newRun(platform.pool, id);
       const start = () => {
         const child = spawn(process.execPath, ['--import', 'tsx', CHILD, platform.url, id, runId, 'incremental'], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
@@ -71,11 +67,11 @@ export function pullLevelCases(ctx: SourceContext): void {
       const first = start();
       await waitFor('batches committed', async () => {
         if (first.child.exitCode !== null) throw new Error(`the pull exited before it could be killed: ${first.output()}`);
-        return (await entities('killed')).n >= 700;
+        return (await entities(vertical)).n >= 700;
       }, 180_000, 20);
       first.child.kill('SIGKILL');
       expect((await first.exited).signal).toBe('SIGKILL');
-      const partial = await entities('killed');
+      const partial = await entities(vertical);
       expect(partial.n).toBeLessThan(ROWS);
       const committed = await getConnectorState(platform.pool, id);
       expect(committed.cursor).not.toBeNull();
@@ -83,9 +79,17 @@ export function pullLevelCases(ctx: SourceContext): void {
       const second = start();
       const done = await second.exited;
       expect(done.code, second.output()).toBe(0);
-      expect(await entities('killed')).toEqual({ n: ROWS, d: ROWS, lo: 1, hi: ROWS });
+      expect(await entities(vertical)).toEqual({ n: ROWS, d: ROWS, lo: 1, hi: ROWS });
       const run = (await getRun(platform.pool, runId))!;
       expect(run.rows_read).toBe(ROWS); // rows read and committed: the batch in flight at the kill was rolled back, not counted
+    }
+
+    test('the pull killed with SIGKILL mid-run and restarted ends with exactly the source rows', async () => {
+      await killedAndResumed('killed', await connectorFor('killed', 7));
+    });
+
+    test('the same with the key as the cursor (an auto-increment id)', async () => {
+      await killedAndResumed('killed_serial', await connectorFor('killed_serial', 7, { column: 'id' }));
     });
 
     test('a full resync reads every row again and creates no duplicate entity', async () => {

@@ -50,7 +50,7 @@ describe('rate_limit_per_minute on POST /auth/keys', () => {
     expect(tooHigh.json().detail[0]).toEqual({
       loc: ['body', 'rate_limit_per_minute'],
       msg: `rate_limit_per_minute may be at most ${DEFAULT_LIMIT} on this installation; its operator can create keys with higher limits`,
-      type: 'value_error.number.not_le',
+      type: 'value_error',
     });
     expect(await keyCount()).toBe(before);
   });

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { createApiKey, listApiKeys, MAX_ROTATION_GRACE_SECONDS, revokeApiKey, rotateApiKey, SCOPES, type Scope } from '../../auth/api-keys';
 import { MAX_RATE_LIMIT_PER_MINUTE } from '../../config';
+import { ProblemType } from '../../problem-types';
 import { errorResponse, idParams, noContent, nullableTimestamp, timestamp, uuid } from '../schemas';
 import { HttpError, notFound } from '../http-error';
 
@@ -33,7 +34,7 @@ const LATEST_EXPIRY = Date.parse('9999-12-31T23:59:59Z');
 /** An expiry as UTC ISO text, or a 422 saying what to send: a real instant in the future. */
 function expiry(value: string): string {
   const at = Date.parse(value);
-  const problem = (msg: string) => new HttpError(422, [{ loc: ['body', 'expires_at'], msg, type: 'value_error.datetime' }]);
+  const problem = (msg: string) => new HttpError(422, [{ loc: ['body', 'expires_at'], msg, type: ProblemType.datetime }]);
   if (Number.isNaN(at)) throw problem('expires_at is not a real instant: send ISO 8601 such as "2027-01-31T00:00:00Z"');
   if (at <= Date.now()) throw problem('expires_at must be in the future');
   if (at > LATEST_EXPIRY) throw problem('expires_at must be before the year 10000; leave it out for a key that does not expire');
@@ -48,7 +49,7 @@ function rateLimit(value: number | undefined, installationDefault: number): numb
   if (value === undefined) return null;
   if (value > installationDefault) {
     const msg = `rate_limit_per_minute may be at most ${installationDefault} on this installation; its operator can create keys with higher limits`;
-    throw new HttpError(422, [{ loc: ['body', 'rate_limit_per_minute'], msg, type: 'value_error.number.not_le' }]);
+    throw new HttpError(422, [{ loc: ['body', 'rate_limit_per_minute'], msg, type: ProblemType.valueError }]);
   }
   return value;
 }

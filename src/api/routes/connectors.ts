@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../../../connectors/config-error';
 import { ConnectorError } from '../../../connectors/connector-error';
-import { checkSourceReach, createConnector, validateConnectorConfig } from '../../../connectors/registry';
+import { checkSourceReach, createConnector, validateConnectorConfig, validateStoredDefinition } from '../../../connectors/registry';
 import { SourceDeniedError } from '../../../connectors/source-denied-error';
 import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
 import { recoverRuns } from '../../../jobs/run-recovery';
@@ -20,11 +20,11 @@ import {
   type ConnectorInput,
 } from '../../store/connectors';
 import { canonicalJson } from '../../core/canonical-json';
+import { ProblemType } from '../../problem-types';
 import { sourcePolicy } from '../../source-policy';
-import { HttpError, notFound } from '../http-error';
+import { HttpError, notFound, type Problem } from '../http-error';
 import { errorResponse, idParams, NAME_PATTERN, noContent, nullableTimestamp, timestamp, uuid } from '../schemas';
 
-type Problem = { loc: Array<string | number>; msg: string; type: string };
 
 /** Fields the platform owns; every other field of the body belongs to the connector definition. */
 const PLATFORM_FIELDS = ['name', 'vertical', 'entity_type', 'schedule', 'timezone', 'enabled'] as const;
@@ -38,7 +38,7 @@ const PULL_RECOVERY_GRACE_MS = 5_000;
  */
 function toInput(body: Record<string, unknown>): ConnectorInput {
   const problems: Problem[] = [];
-  const need = (field: string, ok: boolean, msg: string) => ok || problems.push({ loc: ['body', field], msg, type: 'value_error' });
+  const need = (field: string, ok: boolean, msg: string) => ok || problems.push({ loc: ['body', field], msg, type: ProblemType.valueError });
   need('name', typeof body.name === 'string' && body.name.trim() !== '' && body.name.length <= 200, 'name is required: a non-empty string of at most 200 characters');
   for (const f of ['vertical', 'entity_type']) need(f, typeof body[f] === 'string' && NAME_RE.test(body[f] as string), `${f} is required: lower-case letters, digits, _ and -, 1 to 64 characters`);
   const schedule = body.schedule ?? null;
@@ -48,7 +48,7 @@ function toInput(body: Record<string, unknown>): ConnectorInput {
     if (typeof schedule !== 'string') need('schedule', false, 'schedule must be a cron string such as "*/15 * * * *", or null');
     else if (typeof timezone === 'string') {
       const problem = scheduleProblem(schedule, timezone);
-      if (problem) problems.push({ loc: ['body', problem.field], msg: problem.msg, type: 'value_error' });
+      if (problem) problems.push({ loc: ['body', problem.field], msg: problem.msg, type: ProblemType.valueError });
     }
   }
   need('enabled', body.enabled === undefined || typeof body.enabled === 'boolean', 'enabled must be true or false');
@@ -167,12 +167,12 @@ const runView = {
 const runConflict = errorResponse('A run of this connector is queued or running; run_id names it');
 /** A refused source as a 422 at the connection field that names it. */
 function sourceDenied(err: SourceDeniedError, at: string[]): HttpError {
-  return new HttpError(422, [{ loc: [...at, 'connection_config', ...err.field], msg: err.message, type: 'value_error.source_denied' }]);
+  return new HttpError(422, [{ loc: [...at, 'connection_config', ...err.field], msg: err.message, type: ProblemType.sourceDenied }]);
 }
 
 function bodyObject(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new HttpError(422, [{ loc: ['body'], msg: 'the body must be a JSON object', type: 'type_error.object' }]);
+    throw new HttpError(422, [{ loc: ['body'], msg: 'the body must be a JSON object', type: ProblemType.object }]);
   }
   return body as Record<string, unknown>;
 }
@@ -196,7 +196,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
   /** Refuses (422) a connector whose source is the platform's database or outside the operator's rules. */
   const checkReach = async (input: ConnectorInput) => {
     try {
-      await checkSourceReach({ connector_type: input.connector_type, connection_config: input.connection_config, ...input.settings }, await policy());
+      await checkSourceReach(input, await policy());
     } catch (err) {
       throw err instanceof SourceDeniedError ? sourceDenied(err, ['body']) : err;
     }
@@ -332,8 +332,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const started = Date.now();
       let connector;
       try {
-        const definition = { connector_type: input.connector_type, connection_config: input.connection_config, ...input.settings };
-        connector = await createConnector(definition, await policy());
+        connector = await createConnector(validateStoredDefinition(input), await policy());
         await connector.check();
         return { ok: true, duration_ms: Date.now() - started };
       } catch (err) {

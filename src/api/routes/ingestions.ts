@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { getIngestion, listIngestionErrors } from '../../core/ingestions';
+import { ProblemType } from '../../problem-types';
 import { HttpError, notFound } from '../http-error';
 import { idParams, nullableTimestamp, page, problemList, timestamp, uuid } from '../schemas';
 
@@ -79,7 +80,7 @@ export async function ingestionsRoutes(app: FastifyInstance) {
       const { cursor, limit } = req.query;
       if (cursor !== undefined && BigInt(cursor) > MAX_CURSOR) {
         const msg = 'cursor is not one this API gave out: pass next_cursor of the previous page';
-        throw new HttpError(422, [{ loc: ['querystring', 'cursor'], msg, type: 'value_error.cursor' }]);
+        throw new HttpError(422, [{ loc: ['querystring', 'cursor'], msg, type: ProblemType.pageCursor }]);
       }
       const tenantId = req.principal!.tenantId;
       if (!(await getIngestion(app.pool, tenantId, req.params.id))) throw notFound('Ingestion');

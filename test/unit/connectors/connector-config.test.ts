@@ -1,8 +1,10 @@
 import { describe, expect, test } from 'vitest';
 import { ConfigError } from '../../../connectors/config-error';
 import { rejectUnknownKeys } from '../../../connectors/connection-checks';
-import { DEFAULT_BATCH_SIZE, effectiveLagSeconds, validateConnectorConfig } from '../../../connectors/connector-config';
+import { DEFAULT_BATCH_SIZE, validateConnectorConfig } from '../../../connectors/connector-config';
+import { definitionOf } from '../../../connectors/connector-definition';
 import { ConnectorError } from '../../../connectors/connector-error';
+import { effectiveLagSeconds } from '../../../connectors/read-window';
 import { connectorTypes, type ConnectorType } from '../../../connectors/registry';
 
 const pg = { connector_type: 'postgresql', connection_config: { dsn: 'postgres://reader:s3cret@db.example:5432/shop' } };
@@ -149,7 +151,7 @@ describe('connector config', () => {
 
     test('TLS options', () => {
       const def = validateConnectorConfig({ ...pg, connection_config: { ...pg.connection_config, ssl: { ca: 'PEM', reject_unauthorized: false } }, table: 't' });
-      expect(def.connection_config.ssl).toEqual({ ca: 'PEM', reject_unauthorized: false });
+      expect(definitionOf(def, 'postgresql').connection_config.ssl).toEqual({ ca: 'PEM', reject_unauthorized: false });
       expect(issuesOf({ ...pg, connection_config: { ...pg.connection_config, ssl: { cert: 'PEM' } }, table: 't' })[0]?.msg).toBe('cert and key go together - give both or neither');
     });
   });

@@ -1,6 +1,6 @@
 import { Binary, BSONRegExp, Decimal128, Double, Int32, Long, MaxKey, MinKey, ObjectId, Timestamp, UUID } from 'mongodb';
 import { describe, expect, test } from 'vitest';
-import { keysetBranches } from '../../../connectors/mongodb/mongodb-reader';
+import { keysetBranches } from '../../../connectors/mongodb/mongodb-filters';
 import { bindLastPull, decodeFilter, discoveredKey, sampleColumns } from '../../../connectors/mongodb/mongodb-source';
 import { bsonKind, fromBson, fromDocument, isoToDate, toBson } from '../../../connectors/mongodb/mongodb-types';
 
