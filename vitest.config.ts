@@ -14,7 +14,12 @@ export default defineConfig({
         test: {
           name: 'integration',
           sequence: { groupOrder: 1 },
-          include: ['test/integration/**/*.test.ts', 'test/conformance/**/*.test.ts', 'test/security/**/*.test.ts', 'test/chaos/**/*.test.ts'],
+          include: [
+            'test/integration/**/*.test.ts',
+            'test/conformance/**/*.test.ts',
+            'test/security/**/*.test.ts',
+            'test/chaos/**/*.test.ts',
+          ],
           globalSetup: ['test/helpers/global-setup.ts'],
           pool: 'forks',
           testTimeout: 120_000,

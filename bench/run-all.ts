@@ -52,7 +52,10 @@ async function main(): Promise<void> {
   const pullOut = join(ROOT, 'bench/results/pull-latest.json');
   const peersOut = join(ROOT, 'bench/results/peers-latest.json');
   const tables: string[] = [];
-  if (!skip.has('pull')) tables.push(await runBench('bench/pull/run.ts', ['--rows', opts.rows, '--runs', opts.runs, '--scaling', opts.scaling, '--out', pullOut]));
+  if (!skip.has('pull'))
+    tables.push(
+      await runBench('bench/pull/run.ts', ['--rows', opts.rows, '--runs', opts.runs, '--scaling', opts.scaling, '--out', pullOut]),
+    );
   if (!skip.has('peers')) tables.push(await runBench('bench/peers/run.ts', ['--rows', opts.rows, '--runs', opts.runs, '--out', peersOut]));
 
   const read = (path: string): BenchFile | null => {
@@ -71,7 +74,10 @@ async function main(): Promise<void> {
     ours_vs_dlt: s.ours_vs_dlt ?? null,
     ours_vs_sling: s.ours_vs_sling ?? null,
   });
-  const scenarios = [...(pull?.summary ?? []).map((s) => withRatios(s, 'pull')), ...(peers?.summary ?? []).map((s) => withRatios(s, 'peers'))];
+  const scenarios = [
+    ...(pull?.summary ?? []).map((s) => withRatios(s, 'pull')),
+    ...(peers?.summary ?? []).map((s) => withRatios(s, 'peers')),
+  ];
   writeJsonResult(opts.out, {
     bench: 'all',
     startedAt,

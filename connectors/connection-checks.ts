@@ -104,7 +104,11 @@ export function parseDsn(value: unknown, schemes: readonly string[], report: Iss
 export function urlHost(url: URL, report: IssueReporter, loc: string[]): string | undefined {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   if (!isHostName(host)) {
-    report(loc, 'must name the server by DNS name or IP address (unix sockets and encoded host names are not accepted)', ProblemType.settingValue);
+    report(
+      loc,
+      'must name the server by DNS name or IP address (unix sockets and encoded host names are not accepted)',
+      ProblemType.settingValue,
+    );
     return undefined;
   }
   return host;
@@ -155,7 +159,8 @@ export function parseTls(value: unknown, report: IssueReporter, loc: string[] = 
   rejectUnknownKeys(value, ['reject_unauthorized', 'ca', 'cert', 'key', 'servername'], report, loc);
   const tls: TlsOptions = { reject_unauthorized: true };
   if (value.reject_unauthorized !== undefined) {
-    if (typeof value.reject_unauthorized !== 'boolean') report([...loc, 'reject_unauthorized'], 'must be true or false', ProblemType.settingType);
+    if (typeof value.reject_unauthorized !== 'boolean')
+      report([...loc, 'reject_unauthorized'], 'must be true or false', ProblemType.settingType);
     else tls.reject_unauthorized = value.reject_unauthorized;
   }
   for (const key of ['ca', 'cert', 'key', 'servername'] as const) {
@@ -169,7 +174,13 @@ export function parseTls(value: unknown, report: IssueReporter, loc: string[] = 
 }
 
 /** Node `tls.connect` options for a driver's `ssl` setting. */
-export function nodeTlsOptions(tls: TlsOptions): { rejectUnauthorized: boolean; ca?: string; cert?: string; key?: string; servername?: string } {
+export function nodeTlsOptions(tls: TlsOptions): {
+  rejectUnauthorized: boolean;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
+} {
   const out: { rejectUnauthorized: boolean; ca?: string; cert?: string; key?: string; servername?: string } = {
     rejectUnauthorized: tls.reject_unauthorized,
   };

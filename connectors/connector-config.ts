@@ -51,17 +51,25 @@ export function isValidatedDefinition(value: unknown): value is ConnectorDefinit
 
 /** Validates a definition as stored (type, connection and settings apart); see `validateConnectorConfig`. */
 export function validateStoredDefinition(stored: StoredDefinition): ConnectorDefinition {
-  return validateConnectorConfig({ connector_type: stored.connector_type, connection_config: stored.connection_config, ...stored.settings });
+  return validateConnectorConfig({
+    connector_type: stored.connector_type,
+    connection_config: stored.connection_config,
+    ...stored.settings,
+  });
 }
 
 /**
  * Validates and normalises a connector definition; throws `ConfigError` listing every issue. A normalised
  * definition validates to itself. `types` defaults to the registered connector types; tests pass their own.
  */
-export function validateConnectorConfig(raw: unknown, types: Readonly<Record<string, ConnectorType>> = connectorTypes): ConnectorDefinition {
+export function validateConnectorConfig(
+  raw: unknown,
+  types: Readonly<Record<string, ConnectorType>> = connectorTypes,
+): ConnectorDefinition {
   const issues: ConfigIssue[] = [];
   const report: IssueReporter = (loc, msg, type = ProblemType.settingValue) => issues.push({ loc, msg, type });
-  if (!isPlainObject(raw)) throw new ConfigError([{ loc: [], msg: 'the connector config must be a JSON object', type: ProblemType.settingType }]);
+  if (!isPlainObject(raw))
+    throw new ConfigError([{ loc: [], msg: 'the connector config must be a JSON object', type: ProblemType.settingType }]);
 
   const type = connectorTypeOf(raw, types, report);
   const tableKey = type?.tableAlias ?? 'table';
@@ -69,7 +77,11 @@ export function validateConnectorConfig(raw: unknown, types: Readonly<Record<str
 
   let connection: object = {};
   if (!isPlainObject(raw.connection_config)) {
-    report(['connection_config'], raw.connection_config === undefined ? 'is required' : 'must be an object', raw.connection_config === undefined ? ProblemType.settingMissing : ProblemType.settingType);
+    report(
+      ['connection_config'],
+      raw.connection_config === undefined ? 'is required' : 'must be an object',
+      raw.connection_config === undefined ? ProblemType.settingMissing : ProblemType.settingType,
+    );
   } else if (type) {
     connection = type.validateConnection(raw.connection_config, (loc, msg, t) => report(['connection_config', ...loc], msg, t));
   }
@@ -77,8 +89,13 @@ export function validateConnectorConfig(raw: unknown, types: Readonly<Record<str
   const { query, table } = sourceOf(raw, type, tableKey, report);
   // A filter document cannot select fields: document sources take `columns` (their projection) in query mode too.
   const columns =
-    table !== null || type?.queryKind === 'document' ? nameList(raw, 'columns', report, { unique: true }) : rejectInQueryMode(raw, 'columns', report, 'select the columns in the query instead');
-  const where = table !== null ? textOrDocument(raw.where, ['where'], type, report, false) : rejectInQueryMode(raw, 'where', report, 'put the condition in the query instead');
+    table !== null || type?.queryKind === 'document'
+      ? nameList(raw, 'columns', report, { unique: true })
+      : rejectInQueryMode(raw, 'columns', report, 'select the columns in the query instead');
+  const where =
+    table !== null
+      ? textOrDocument(raw.where, ['where'], type, report, false)
+      : rejectInQueryMode(raw, 'where', report, 'put the condition in the query instead');
   const cursor = cursorOf(raw.cursor, query !== null, report);
   const primary_key = nameList(raw, 'primary_key', report, { unique: true });
   const name_column = nameSetting(raw, 'name_column', 'name', report);
@@ -107,7 +124,11 @@ export function validateConnectorConfig(raw: unknown, types: Readonly<Record<str
   return definition;
 }
 
-function connectorTypeOf(raw: PlainObject, types: Readonly<Record<string, ConnectorType>>, report: IssueReporter): ConnectorType | undefined {
+function connectorTypeOf(
+  raw: PlainObject,
+  types: Readonly<Record<string, ConnectorType>>,
+  report: IssueReporter,
+): ConnectorType | undefined {
   const names = Object.keys(types).join(', ');
   const value = raw.connector_type;
   if (value === undefined || value === null) {
@@ -232,7 +253,8 @@ function cursorOf(value: unknown, queryMode: boolean, report: IssueReporter): Cu
   rejectUnknownKeys(value, ['column', 'tiebreaker', 'lag_seconds', 'initial_value'], report, ['cursor']);
   let column: string | null = null;
   if (value.column === undefined || value.column === null) {
-    if (!queryMode) report(['cursor', 'column'], 'is required - the column rows are read in order of, such as updated_at', ProblemType.settingMissing);
+    if (!queryMode)
+      report(['cursor', 'column'], 'is required - the column rows are read in order of, such as updated_at', ProblemType.settingMissing);
   } else if (typeof value.column !== 'string' || value.column.trim() === '') {
     report(['cursor', 'column'], 'must be a non-empty column name', ProblemType.settingType);
   } else {
@@ -260,7 +282,11 @@ function cursorOf(value: unknown, queryMode: boolean, report: IssueReporter): Cu
     if (typeof initial === 'string' || typeof initial === 'boolean' || (typeof initial === 'number' && Number.isFinite(initial))) {
       initial_value = initial;
     } else {
-      report(['cursor', 'initial_value'], 'must be a string, number or boolean in the cursor column type (timestamps as ISO 8601)', ProblemType.settingType);
+      report(
+        ['cursor', 'initial_value'],
+        'must be a string, number or boolean in the cursor column type (timestamps as ISO 8601)',
+        ProblemType.settingType,
+      );
     }
   }
   return { column, tiebreaker, lag_seconds, initial_value };
@@ -288,7 +314,10 @@ function fieldsOf(value: unknown, report: IssueReporter): FieldsConfig {
   }
   rejectUnknownKeys(value, ['include', 'exclude', 'rename'], report, ['fields']);
   const include = parseNameList(value.include, ['fields', 'include'], report, { unique: true });
-  const exclude = Array.isArray(value.exclude) && value.exclude.length === 0 ? null : parseNameList(value.exclude, ['fields', 'exclude'], report, { unique: true });
+  const exclude =
+    Array.isArray(value.exclude) && value.exclude.length === 0
+      ? null
+      : parseNameList(value.exclude, ['fields', 'exclude'], report, { unique: true });
   if (include && exclude) report(['fields'], 'cannot specify both include and exclude - choose one', ProblemType.settingConflict);
   fields.include = include;
   fields.exclude = exclude ?? [];
@@ -303,7 +332,8 @@ function fieldsOf(value: unknown, report: IssueReporter): FieldsConfig {
           continue;
         }
         const clash = targets.get(to);
-        if (clash !== undefined) report(['fields', 'rename', from], `renames to "${to}" like "${clash}" - give each a distinct name`, ProblemType.settingConflict);
+        if (clash !== undefined)
+          report(['fields', 'rename', from], `renames to "${to}" like "${clash}" - give each a distinct name`, ProblemType.settingConflict);
         targets.set(to, from);
         fields.rename[from] = to;
       }

@@ -85,11 +85,18 @@ export interface StoredDefinition {
 }
 
 /** `definition` as the connector type `type` reads it; a definition of another type is a programming error. */
-export function definitionOf<K extends ConnectorTypeName>(definition: ConnectorDefinition, type: K): Extract<ConnectorDefinition, { connector_type: K }> {
-  if (!isOfType(definition, type)) throw new ConnectorError('config', `a ${type} connector cannot read a ${definition.connector_type} definition`);
+export function definitionOf<K extends ConnectorTypeName>(
+  definition: ConnectorDefinition,
+  type: K,
+): Extract<ConnectorDefinition, { connector_type: K }> {
+  if (!isOfType(definition, type))
+    throw new ConnectorError('config', `a ${type} connector cannot read a ${definition.connector_type} definition`);
   return definition;
 }
 
-function isOfType<K extends ConnectorTypeName>(definition: ConnectorDefinition, type: K): definition is Extract<ConnectorDefinition, { connector_type: K }> {
+function isOfType<K extends ConnectorTypeName>(
+  definition: ConnectorDefinition,
+  type: K,
+): definition is Extract<ConnectorDefinition, { connector_type: K }> {
   return definition.connector_type === type;
 }

@@ -6,7 +6,8 @@
 /** The instant `:last_pull` stands for before the first successful run. */
 export const EPOCH_ISO = '1970-01-01T00:00:00.000000Z';
 
-const ISO = /^([+-]?\d{4,6})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)?$/i;
+const ISO =
+  /^([+-]?\d{4,6})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2}(?::?\d{2})?)?)?$/i;
 const MICROS_PER_DAY = 86_400_000_000n;
 
 /** Whether `text` is an ISO 8601 date or timestamp this module understands. */

@@ -75,7 +75,11 @@ export interface Phase<C> {
 export type KeysetRead<C> = { kind: 'stream' } | { kind: 'keyset'; phases: Array<Phase<C>> };
 
 /** Plans one read of `source` from the committed position in `plan`. Throws `ConnectorError` on configs that cannot read exactly. */
-export function planRead<C extends KeysetColumn>(source: KeysetSource<C>, settings: KeysetSettings, plan: Pick<ReadPlan, 'mode' | 'cursor' | 'now'>): KeysetRead<C> {
+export function planRead<C extends KeysetColumn>(
+  source: KeysetSource<C>,
+  settings: KeysetSettings,
+  plan: Pick<ReadPlan, 'mode' | 'cursor' | 'now'>,
+): KeysetRead<C> {
   const cursor = source.cursor;
   if (cursor === null) return { kind: 'stream' };
   const order = keysetOrder(source);
@@ -104,14 +108,24 @@ export function planRead<C extends KeysetColumn>(source: KeysetSource<C>, settin
   if (cursor.temporal === true) {
     bound = subtractSeconds(plan.now, settings.lagSeconds ?? settings.defaultLagSeconds);
   } else if (cursor.temporal === false && (settings.lagSeconds ?? 0) > 0) {
-    throw new ConnectorError('config', `cursor.lag_seconds applies to timestamp and date cursors, and "${cursor.name}" is ${cursor.type} - remove lag_seconds`);
+    throw new ConnectorError(
+      'config',
+      `cursor.lag_seconds applies to timestamp and date cursors, and "${cursor.name}" is ${cursor.type} - remove lag_seconds`,
+    );
   }
   const initial = resume === null ? settings.initialValue : null;
 
   const phases: Array<Phase<C>> = [];
   // A key column holds no NULLs, so a cursor that is the key has no NULL phase.
   if (cursor.nullable && !cursorIsKey && (resume === null ? initial === null : resume.value === null)) {
-    phases.push({ nulls: true, order: key, conditions: [{ op: 'is-null', column: cursor }], after: resume ? [...resume.key] : null, key, cursor });
+    phases.push({
+      nulls: true,
+      order: key,
+      conditions: [{ op: 'is-null', column: cursor }],
+      after: resume ? [...resume.key] : null,
+      key,
+      cursor,
+    });
   }
   const conditions: Array<Condition<C>> = [];
   if (bound !== null) conditions.push({ op: '<=', column: cursor, value: bound, what: 'the lag bound' });
@@ -147,7 +161,11 @@ export function unfitValue(what: string, value: unknown, column: KeysetColumn, e
 export type ValueOf<C> = (row: Row, column: C) => unknown;
 
 /** The committed position after `row` in `phase`, and the values the next page starts after. */
-export function positionAfter<C extends KeysetColumn>(phase: Phase<C>, row: Row, valueOf: ValueOf<C>): { cursor: Cursor; after: CursorScalar[] } {
+export function positionAfter<C extends KeysetColumn>(
+  phase: Phase<C>,
+  row: Row,
+  valueOf: ValueOf<C>,
+): { cursor: Cursor; after: CursorScalar[] } {
   const key = phase.key.map((k) => (valueOf(row, k) ?? null) as CursorScalar);
   if (phase.nulls) return { cursor: { value: null, key }, after: key };
   const value = (valueOf(row, phase.cursor) ?? null) as CursorScalar;
@@ -202,7 +220,12 @@ export async function* pages<C extends KeysetColumn>(
  * Cuts a stream of rows (or of driver-sized chunks of rows) into batches of `size`, each with `cursorOf` its
  * last row (null for a stream that cannot resume). Stops between batches when `signal` aborts.
  */
-export async function* rebatch(rows: AsyncIterable<Row | Row[]>, size: number, cursorOf: (last: Row) => Cursor | null, signal: AbortSignal): AsyncGenerator<RowBatch> {
+export async function* rebatch(
+  rows: AsyncIterable<Row | Row[]>,
+  size: number,
+  cursorOf: (last: Row) => Cursor | null,
+  signal: AbortSignal,
+): AsyncGenerator<RowBatch> {
   let batch: Row[] = [];
   for await (const item of rows) {
     for (const row of Array.isArray(item) ? item : [item]) {

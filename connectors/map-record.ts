@@ -99,7 +99,8 @@ export function compileRecordMapper(config: RecordMappingConfig, keyColumns: rea
     else return new RowMappingError(describeBadName(row, nameColumn, rawName, sourceIdOf));
     // Only a name that starts with whitespace can be blank: no trim() (a copy) for the usual row.
     const first = name.charCodeAt(0);
-    if (name === '' || ((first <= 32 || first >= 128) && name.trim() === '')) return new RowMappingError(describeBadName(row, nameColumn, rawName, sourceIdOf));
+    if (name === '' || ((first <= 32 || first >= 128) && name.trim() === ''))
+      return new RowMappingError(describeBadName(row, nameColumn, rawName, sourceIdOf));
 
     const vertical_data = verticalDataOf(row);
     if (sourceIdOf === null) return { name, vertical_data };
@@ -124,7 +125,8 @@ function compileSourceId(setting: string | null, keyColumns: readonly string[]):
           continue;
         }
         const text = scalarText(row[part.column]);
-        if (text === null) return new RowMappingError(`source_id template needs column "${part.column}", which is ${describeValue(row[part.column])}`);
+        if (text === null)
+          return new RowMappingError(`source_id template needs column "${part.column}", which is ${describeValue(row[part.column])}`);
         out += text;
       }
       return out;

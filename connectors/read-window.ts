@@ -27,5 +27,9 @@ export function lastPullInstant(def: ConnectorDefinition, plan: Pick<ReadPlan, '
 
 /** The settings of `def` that shape a keyset read. */
 export function keysetSettings(def: ConnectorDefinition): KeysetSettings {
-  return { lagSeconds: def.cursor?.lag_seconds ?? null, defaultLagSeconds: DEFAULT_LAG_SECONDS, initialValue: def.cursor?.initial_value ?? null };
+  return {
+    lagSeconds: def.cursor?.lag_seconds ?? null,
+    defaultLagSeconds: DEFAULT_LAG_SECONDS,
+    initialValue: def.cursor?.initial_value ?? null,
+  };
 }

@@ -24,7 +24,9 @@ export async function createConnector(
 ): Promise<SourceConnector> {
   const valid = isValidatedDefinition(definition) ? definition : validateConnectorConfig(definition);
   const type = connectorTypes[valid.connector_type] as ConnectorType;
-  return new CheckedConnector(async () => type.create(valid, await SourceReach.check(type.endpoints({ ...valid.connection_config }), policy)));
+  return new CheckedConnector(async () =>
+    type.create(valid, await SourceReach.check(type.endpoints({ ...valid.connection_config }), policy)),
+  );
 }
 
 /**

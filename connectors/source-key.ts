@@ -9,7 +9,11 @@ import type { ConnectorDefinition } from './connector-definition';
  * The key keyset reading goes by (`cursor.tiebreaker`, else `primary_key`, else `discovered`), with the setting
  * that named it for messages. It may hold the cursor column: see `keysetOrder`.
  */
-export function readKey(def: ConnectorDefinition, discovered: readonly string[], discoveredSetting: string): { names: string[]; setting: string } {
+export function readKey(
+  def: ConnectorDefinition,
+  discovered: readonly string[],
+  discoveredSetting: string,
+): { names: string[]; setting: string } {
   if (def.cursor?.tiebreaker) return { names: def.cursor.tiebreaker, setting: 'cursor.tiebreaker' };
   if (def.primary_key) return { names: def.primary_key, setting: 'primary_key' };
   return { names: [...discovered], setting: discoveredSetting };

@@ -112,9 +112,13 @@ export function refuseUnlessAllowed(policy: SourcePolicy, endpoint: SourceEndpoi
   }
   if (policy.allow.length === 0) return;
   const allowedName = policy.allow.some((r) => ruleMatches(r, { name: host }, port, false));
-  const allowedAddresses = addresses.length > 0 && addresses.every((address) => policy.allow.some((r) => ruleMatches(r, { address }, port, false)));
+  const allowedAddresses =
+    addresses.length > 0 && addresses.every((address) => policy.allow.some((r) => ruleMatches(r, { address }, port, false)));
   if (!allowedName && !allowedAddresses) {
-    throw new SourceDeniedError([field], `${where(endpoint)} is not among the source hosts this installation allows - ${fix}, or ask the operator to allow it`);
+    throw new SourceDeniedError(
+      [field],
+      `${where(endpoint)} is not among the source hosts this installation allows - ${fix}, or ask the operator to allow it`,
+    );
   }
 }
 

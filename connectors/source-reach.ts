@@ -5,7 +5,14 @@
  */
 import { isIP, Socket, type LookupFunction } from 'node:net';
 import { SourceDeniedError } from './source-denied-error';
-import { checkEndpoints, refuseUnlessAllowed, resolveEndpoint, type CheckedAnswers, type SourceEndpoint, type SourcePolicy } from './source-policy';
+import {
+  checkEndpoints,
+  refuseUnlessAllowed,
+  resolveEndpoint,
+  type CheckedAnswers,
+  type SourceEndpoint,
+  type SourcePolicy,
+} from './source-policy';
 
 export class SourceReach {
   private constructor(
@@ -70,7 +77,10 @@ export class SourceReach {
       return new SourceDeniedError([field], `the driver asked to connect to a server other than the one checked - ${fix}`);
     }
     if (isIP(endpoint.host) !== 0) return [endpoint.host];
-    return this.answers.get(endpoint.host.toLowerCase()) ?? new SourceDeniedError([endpoint.field], `${endpoint.host} was not checked - try again`);
+    return (
+      this.answers.get(endpoint.host.toLowerCase()) ??
+      new SourceDeniedError([endpoint.field], `${endpoint.host} was not checked - try again`)
+    );
   }
 }
 

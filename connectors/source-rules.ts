@@ -109,7 +109,12 @@ export function parseSourceRule(text: string): SourceRule {
  * Whether a rule covers a host name or an address at a port. `port` null means the port is not known (a name
  * a driver resolves on its own): then `portless` says whether a rule limited to one port counts.
  */
-export function ruleMatches(rule: SourceRule, target: { name?: string; address?: string }, port: number | null, portless: boolean): boolean {
+export function ruleMatches(
+  rule: SourceRule,
+  target: { name?: string; address?: string },
+  port: number | null,
+  portless: boolean,
+): boolean {
   if (rule.port !== null && (port === null ? !portless : rule.port !== port)) return false;
   if (rule.network && target.address !== undefined) return inNetwork(rule.network, target.address);
   if (rule.name !== null && target.name !== undefined) {

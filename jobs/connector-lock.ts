@@ -10,7 +10,9 @@ export function connectorLockKey(connectorId: string): string {
 /** The run lost its lock (its session ended: a restart, a terminated backend): it must stop before committing more. */
 export class LockLostError extends Error {
   constructor() {
-    super('the connection holding this run\'s connector lock closed (the platform database restarted or ended it); resumes from the committed cursor');
+    super(
+      "the connection holding this run's connector lock closed (the platform database restarted or ended it); resumes from the committed cursor",
+    );
     this.name = 'LockLostError';
   }
 }

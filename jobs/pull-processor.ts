@@ -46,7 +46,10 @@ export function createPullProcessor(deps: ProcessorDeps) {
     const { connectorId, tenantId, mode, trigger } = job.data;
     // Job data comes back from Redis: a job runs only for a connector of the tenant it names, and its run.
     const refuse = (why: string) => {
-      log.error({ jobId: job.id, connectorId: String(connectorId).slice(0, 100), tenantId: String(tenantId).slice(0, 100) }, `pull job refused: ${why}`);
+      log.error(
+        { jobId: job.id, connectorId: String(connectorId).slice(0, 100), tenantId: String(tenantId).slice(0, 100) },
+        `pull job refused: ${why}`,
+      );
       return new UnrecoverableError(`job refused: ${why}`);
     };
     if (typeof tenantId !== 'string' || typeof connectorId !== 'string') throw refuse('it names no tenant or no connector');
@@ -105,9 +108,21 @@ export function createPullProcessor(deps: ProcessorDeps) {
 
     try {
       await startRunAttempt(pool, runId);
-      const outcome = await runPull({ pool, connector, runId, mode, signal: deps.shutdown, lock, onProgress: progressReporter(job, log, ctx) });
+      const outcome = await runPull({
+        pool,
+        connector,
+        runId,
+        mode,
+        signal: deps.shutdown,
+        lock,
+        onProgress: progressReporter(job, log, ctx),
+      });
       if (outcome.interrupted) {
-        await finishRun(pool, runId, { status: 'retrying', error: 'interrupted by a worker shutdown; resumes from the committed cursor', errorKind: 'shutdown' });
+        await finishRun(pool, runId, {
+          status: 'retrying',
+          error: 'interrupted by a worker shutdown; resumes from the committed cursor',
+          errorKind: 'shutdown',
+        });
         log.warn(ctx, 'pull interrupted by shutdown after committing its last batch');
         pullsTotal.inc({ connector_id: connectorId, outcome: 'interrupted' });
         await job.moveToDelayed(Date.now(), token);
@@ -122,7 +137,8 @@ export function createPullProcessor(deps: ProcessorDeps) {
     } catch (err) {
       if (err instanceof DelayedError) throw err;
       const retryable = err instanceof ConnectorError ? err.retryable : isTransient(err);
-      const kind = err instanceof ConnectorError ? err.kind : err instanceof LockLostError ? 'lock_lost' : retryable ? 'transient' : 'internal';
+      const kind =
+        err instanceof ConnectorError ? err.kind : err instanceof LockLostError ? 'lock_lost' : retryable ? 'transient' : 'internal';
       const message = err instanceof Error ? err.message : String(err);
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       const status = retryable && !lastAttempt ? 'retrying' : 'failed';
@@ -131,7 +147,10 @@ export function createPullProcessor(deps: ProcessorDeps) {
         log.warn({ ...ctx, err: e.message }, 'could not record the run outcome now; the retry or the reconciler will'),
       );
       pullsTotal.inc({ connector_id: connectorId, outcome: status });
-      log.error({ ...ctx, kind, attempt: job.attemptsMade + 1, err: message }, status === 'retrying' ? 'pull failed; will retry' : 'pull failed');
+      log.error(
+        { ...ctx, kind, attempt: job.attemptsMade + 1, err: message },
+        status === 'retrying' ? 'pull failed; will retry' : 'pull failed',
+      );
       if (!retryable) throw new UnrecoverableError(message);
       throw err;
     } finally {
@@ -156,7 +175,8 @@ function progressReporter(job: Job<PullJobData>, log: Logger, ctx: object): (p: 
     job
       .updateProgress({ rows: p.rowsRead, rate, cursor: p.cursor })
       .catch((err: Error) => {
-        if (!warned) log.warn({ ...ctx, err: err.message }, 'job progress not saved in Redis; the pull goes on (its state is in PostgreSQL)');
+        if (!warned)
+          log.warn({ ...ctx, err: err.message }, 'job progress not saved in Redis; the pull goes on (its state is in PostgreSQL)');
         warned = true;
       })
       .finally(() => (inFlight = false));
@@ -182,7 +202,19 @@ function recordRunMetrics(connector_id: string, run: RunTotals, durationMs: numb
   }
 }
 
-const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', '40001', '40P01', '53300', '57P01', '57P02', '57P03']);
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  '40001',
+  '40P01',
+  '53300',
+  '57P01',
+  '57P02',
+  '57P03',
+]);
 
 /**
  * Failures of the platform's own database or network that a later attempt may not meet: connection classes
@@ -193,5 +225,7 @@ function isTransient(err: unknown): boolean {
   if (err instanceof LockLostError) return true;
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string' && (TRANSIENT_CODES.has(code) || code.startsWith('08'))) return true;
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test((err as Error)?.message ?? '');
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+    (err as Error)?.message ?? '',
+  );
 }

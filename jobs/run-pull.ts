@@ -60,7 +60,12 @@ async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapp
     for (let i = 0; i < batch.rows.length; i++) {
       const mapped = mapRow(batch.rows[i]!);
       if (mapped instanceof RowMappingError) {
-        refused.push({ position: offset + i, raw: batch.rows[i], errorType: 'invalid_record', problems: [{ loc: [], msg: mapped.message, type: 'value_error.mapping' }] });
+        refused.push({
+          position: offset + i,
+          raw: batch.rows[i],
+          errorType: 'invalid_record',
+          problems: [{ loc: [], msg: mapped.message, type: 'value_error.mapping' }],
+        });
       } else {
         records.push(mapped);
         positions.push(offset + i);
@@ -82,7 +87,12 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
   const definition = validateStoredDefinition(connector);
   const target = { tenantId: connector.tenantId, vertical: connector.vertical, entityType: connector.entityType };
   const start = await withTransaction(pool, (tx) => openPull(tx, runId, connector.id, o.mode));
-  const ingestion = await Ingestion.open(pool, target, { type: 'connector', name: connector.name }, { resume: start.ingestionId, lazy: true });
+  const ingestion = await Ingestion.open(
+    pool,
+    target,
+    { type: 'connector', name: connector.name },
+    { resume: start.ingestionId, lazy: true },
+  );
   let rowsRead = 0;
   try {
     // Checked again before every run, on what the source's names resolve to now.
@@ -91,7 +101,13 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       // The source clock at the run's first start becomes the next :last_pull, so a retried run loses no window.
       const now = start.sourceStartedAt ?? (await source.clock());
       await markPullStart(pool, runId, start.cursor, now);
-      const plan = { mode: o.mode, cursor: start.cursor, now, lastPull: o.mode === 'full' ? null : start.lastPull, batchSize: definition.batch_size };
+      const plan = {
+        mode: o.mode,
+        cursor: start.cursor,
+        now,
+        lastPull: o.mode === 'full' ? null : start.lastPull,
+        batchSize: definition.batch_size,
+      };
       const described = await source.describe(plan);
       const mapRow = compileRecordMapper(definition, described.primaryKey);
 
@@ -99,7 +115,14 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       for await (const batch of readAhead(prepareRows(source.read(plan, o.signal), mapRow, ingestion))) {
         await ingestion.write(batch.prepared, {
           alongside: async (tx, written, ingestionId) => {
-            await commitPullBatch(tx, { runId, connectorId: connector.id, ingestionId, rowsRead: batch.rowCount, written, cursor: batch.cursor });
+            await commitPullBatch(tx, {
+              runId,
+              connectorId: connector.id,
+              ingestionId,
+              rowsRead: batch.rowCount,
+              written,
+              cursor: batch.cursor,
+            });
             await o.lock?.assertHeld(tx);
           },
         });

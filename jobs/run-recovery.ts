@@ -56,7 +56,8 @@ export async function recoverRun(pool: pg.Pool, queue: Queue<PullJobData>, run: 
   if (LIVE_STATES.has(state)) return 'alive';
   if (await connectorLocked(pool, run.connector_id)) return 'in_progress';
   if (job && (state === 'failed' || state === 'completed')) {
-    const { error, kind } = state === 'failed' ? failure(job.failedReason) : { error: 'its job completed without recording an outcome', kind: 'job_failed' };
+    const { error, kind } =
+      state === 'failed' ? failure(job.failedReason) : { error: 'its job completed without recording an outcome', kind: 'job_failed' };
     return (await close(pool, run, error, kind)) ? 'closed' : 'alive';
   }
   // Lost: gone from Redis, or a remnant in no state at all (its key without its place in a list).

@@ -39,7 +39,8 @@ export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData
     const have = existing.get(id);
     let bucket: 'added' | 'updated' | 'rearmed' | null = null;
     if (!have) bucket = 'added';
-    else if (have.pattern !== want.schedule || (have.tz ?? 'UTC') !== want.timezone || have.template?.data?.tenantId !== want.tenant_id) bucket = 'updated';
+    else if (have.pattern !== want.schedule || (have.tz ?? 'UTC') !== want.timezone || have.template?.data?.tenantId !== want.tenant_id)
+      bucket = 'updated';
     else if (have.next !== undefined && have.next < now - OVERDUE_MS) bucket = 'rearmed';
     if (!bucket) continue;
     await each(want.id, async () => {
@@ -60,7 +61,13 @@ export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData
 }
 
 /** Creates or updates one connector's scheduler (also used by the API when a connector changes). */
-export async function armSchedule(queue: Queue<PullJobData>, tenantId: string, connectorId: string, pattern: string, timezone: string): Promise<void> {
+export async function armSchedule(
+  queue: Queue<PullJobData>,
+  tenantId: string,
+  connectorId: string,
+  pattern: string,
+  timezone: string,
+): Promise<void> {
   await queue.upsertJobScheduler(
     schedulerId(connectorId),
     { pattern, tz: timezone },
@@ -85,12 +92,16 @@ export function startReconciler(pool: pg.Pool, queue: Queue<PullJobData>, log: L
     running = true;
     try {
       const { failed, ...r } = await reconcileSchedules(pool, queue);
-      for (const f of failed) log.error({ connectorId: f.connectorId, err: f.error }, 'could not reconcile this connector\'s job scheduler; the others are');
+      for (const f of failed)
+        log.error({ connectorId: f.connectorId, err: f.error }, "could not reconcile this connector's job scheduler; the others are");
       const changed = r.added.length + r.updated.length + r.removed.length + r.rearmed.length;
       if (changed) log.info({ reconcile: r }, 'job schedulers reconciled');
       const recovered = await recoverRuns(pool, queue, {
         onError: (run, err) =>
-          log.error({ connectorId: run.connector_id, runId: run.id, err: (err as Error).message }, 'could not settle this run now; retrying next minute'),
+          log.error(
+            { connectorId: run.connector_id, runId: run.id, err: (err as Error).message },
+            'could not settle this run now; retrying next minute',
+          ),
       });
       for (const { run, outcome } of recovered) {
         if (outcome !== 'requeued' && outcome !== 'closed') continue;

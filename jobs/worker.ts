@@ -36,15 +36,19 @@ export interface RunningWorker {
 export function startWorker(opts: WorkerOptions): RunningWorker {
   const shutdown = new AbortController();
   const lockDuration = opts.lockDurationMs ?? 60_000;
-  const worker = new Worker<PullJobData>(PULL_QUEUE, createPullProcessor({ pool: opts.pool, box: opts.box, log: opts.log, shutdown: shutdown.signal }), {
-    connection: opts.connection,
-    prefix: QUEUE_PREFIX,
-    concurrency: opts.concurrency ?? 2,
-    lockDuration,
-    stalledInterval: Math.min(15_000, lockDuration),
-    // A stall does not count as an attempt: without a limit of its own a crash-looping pull would never end.
-    maxStalledCount: opts.maxStalls ?? DEFAULT_MAX_STALLS,
-  });
+  const worker = new Worker<PullJobData>(
+    PULL_QUEUE,
+    createPullProcessor({ pool: opts.pool, box: opts.box, log: opts.log, shutdown: shutdown.signal }),
+    {
+      connection: opts.connection,
+      prefix: QUEUE_PREFIX,
+      concurrency: opts.concurrency ?? 2,
+      lockDuration,
+      stalledInterval: Math.min(15_000, lockDuration),
+      // A stall does not count as an attempt: without a limit of its own a crash-looping pull would never end.
+      maxStalledCount: opts.maxStalls ?? DEFAULT_MAX_STALLS,
+    },
+  );
   // BullMQ reports Redis outages, lost job locks and failed bookkeeping here; the pulls themselves go on.
   const errors = outageLog(opts.log, 'pull worker');
   worker.on('error', errors.down);

@@ -115,9 +115,16 @@ async function seed(base: string, databaseUrl: string, sourceUrl: string, env: N
   // The fuzz uses a key whose id it knows, so the hooks can keep it from revoking that key.
   const fuzzKey = await call('POST', '/auth/keys', { name: 'fuzz', scopes: ['admin'] });
   const spareKey = await call('POST', '/auth/keys', { name: 'to be revoked', scopes: ['read'] });
-  await call('POST', '/schemas', { vertical: 'retail', entity_type: 'product', schema: { type: 'object', properties: { price: { type: 'number' } } } });
+  await call('POST', '/schemas', {
+    vertical: 'retail',
+    entity_type: 'product',
+    schema: { type: 'object', properties: { price: { type: 'number' } } },
+  });
   const batch = await call('POST', '/ingest/retail/product/batch', {
-    records: [{ name: 'Widget', source_id: 'W-1', vertical_data: { price: 9.5 } }, { name: 'Bad', source_id: 'W-2', vertical_data: { price: 'nine' } }],
+    records: [
+      { name: 'Widget', source_id: 'W-1', vertical_data: { price: 9.5 } },
+      { name: 'Bad', source_id: 'W-2', vertical_data: { price: 'nine' } },
+    ],
   });
   const connector = (name: string) =>
     call('POST', '/connectors', {
@@ -230,8 +237,18 @@ function summarize(ndjson: string): Summary {
 async function main(): Promise<number> {
   const started = Date.now();
   mkdirSync(REPORT_DIR, { recursive: true });
-  const [databaseUrl, sourceUrl, redisPort, apiPort] = [await freshDatabase('qfuzz'), await freshDatabase('qfuzzsrc'), await freePort(), await freePort()];
-  child('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], process.env, join(REPORT_DIR, 'redis.log'));
+  const [databaseUrl, sourceUrl, redisPort, apiPort] = [
+    await freshDatabase('qfuzz'),
+    await freshDatabase('qfuzzsrc'),
+    await freePort(),
+    await freePort(),
+  ];
+  child(
+    'redis-server',
+    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    process.env,
+    join(REPORT_DIR, 'redis.log'),
+  );
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: databaseUrl,
@@ -250,7 +267,9 @@ async function main(): Promise<number> {
   const api = child(process.execPath, [join(ROOT, 'bin/qanatix.mjs'), 'api'], env, join(REPORT_DIR, 'api.log'));
   await waitUntil('the API', async () => (await fetch(`${base}/readyz`)).ok);
   const seeded = await seed(base, databaseUrl, sourceUrl, env);
-  say(`seeded a key, a schema, two connectors, a run ${seeded.runId}, an ingestion with DLQ entries ${seeded.ingestionId}, an entity ${seeded.entityId}`);
+  say(
+    `seeded a key, a schema, two connectors, a run ${seeded.runId}, an ingestion with DLQ entries ${seeded.ingestionId}, an entity ${seeded.entityId}`,
+  );
 
   const configFile = join(REPORT_DIR, 'schemathesis.toml');
   writeFileSync(configFile, schemathesisConfig(seeded, join(ROOT, 'scripts/fuzz-api-hooks.py')));
@@ -263,7 +282,13 @@ async function main(): Promise<number> {
   if (process.env.FUZZ_ST_ARGS) args.push(...process.env.FUZZ_ST_ARGS.split(' ').filter(Boolean));
   say(`schemathesis for ${SECONDS} s against ${base} (output in ${REPORT_DIR})`);
   const st = spawn(join(VENV, 'bin/st'), args, {
-    env: { ...process.env, WEBHOOK_SECRET, FUZZ_KEY_ID: seeded.keyId, FUZZ_CONNECTOR: seeded.connectorId, FUZZ_PATCHED_CONNECTOR: seeded.patchedConnectorId },
+    env: {
+      ...process.env,
+      WEBHOOK_SECRET,
+      FUZZ_KEY_ID: seeded.keyId,
+      FUZZ_CONNECTOR: seeded.connectorId,
+      FUZZ_PATCHED_CONNECTOR: seeded.patchedConnectorId,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: REPORT_DIR,
   });
@@ -276,7 +301,9 @@ async function main(): Promise<number> {
 
   const summary = summarize(readFileSync(ndjson, 'utf8'));
   const seconds = Math.round((Date.now() - started) / 1000);
-  say(`${summary.operations} operations, ${summary.requests} requests, ${summary.failures.length} findings, ${seconds} s in all (schemathesis exit ${code})`);
+  say(
+    `${summary.operations} operations, ${summary.requests} requests, ${summary.failures.length} findings, ${seconds} s in all (schemathesis exit ${code})`,
+  );
   for (const f of summary.failures) say(`  ${f}`);
   if (code !== 0 && summary.failures.length === 0) say(`schemathesis failed without a finding; its output:\n${out.slice(-4000)}`);
   return code === 0 && summary.failures.length === 0 ? 0 : 1;

@@ -46,7 +46,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dev = env.QANATIX_DEV === '1' || env.QANATIX_DEV === 'true' || env.NODE_ENV === 'development' || env.NODE_ENV === 'test';
   const apiKeySalt = env.API_KEY_SALT ?? (dev ? DEV_SALT : '');
   if (!apiKeySalt) throw new Error('API_KEY_SALT is not set: set it to a long random string (or QANATIX_DEV=1 for a local trial).');
-  if (env.METRICS_TOKEN && env.METRICS_TOKEN.length < 16) throw new Error('METRICS_TOKEN is too short: use at least 16 random characters (e.g. openssl rand -hex 32).');
+  if (env.METRICS_TOKEN && env.METRICS_TOKEN.length < 16)
+    throw new Error('METRICS_TOKEN is too short: use at least 16 random characters (e.g. openssl rand -hex 32).');
   return {
     databaseUrl: env.DATABASE_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/qanatix',
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -65,14 +66,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sourceRules: sourceRulesFromEnv(env),
     workerMaxStalls: Number(env.WORKER_MAX_STALLS ?? 10),
     rateLimitEnabled: flag(env, 'RATE_LIMIT_ENABLED', true),
-    rateLimitPerMinute: positiveInteger(env, 'RATE_LIMIT_PER_MINUTE', 1000, 'a whole number of requests a minute', MAX_RATE_LIMIT_PER_MINUTE),
+    rateLimitPerMinute: positiveInteger(
+      env,
+      'RATE_LIMIT_PER_MINUTE',
+      1000,
+      'a whole number of requests a minute',
+      MAX_RATE_LIMIT_PER_MINUTE,
+    ),
     workerMetricsPort: env.WORKER_METRICS_PORT ? positiveInteger(env, 'WORKER_METRICS_PORT', 0, 'a TCP port number', 65_535) : null,
   };
 }
 
 /** QANATIX_SOURCE_ALLOW and QANATIX_SOURCE_DENY; throws naming the variable and the entry that is wrong. */
 export function sourceRulesFromEnv(env: NodeJS.ProcessEnv): SourceRules {
-  return { allow: parseSourceRules(env.QANATIX_SOURCE_ALLOW, 'QANATIX_SOURCE_ALLOW'), deny: parseSourceRules(env.QANATIX_SOURCE_DENY, 'QANATIX_SOURCE_DENY') };
+  return {
+    allow: parseSourceRules(env.QANATIX_SOURCE_ALLOW, 'QANATIX_SOURCE_ALLOW'),
+    deny: parseSourceRules(env.QANATIX_SOURCE_DENY, 'QANATIX_SOURCE_DENY'),
+  };
 }
 
 function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
@@ -83,7 +93,13 @@ function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   throw new Error(`${name} must be true or false (got "${env[name]}")`);
 }
 
-function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, what = 'a whole number of seconds', max = 999_999_999): number {
+function positiveInteger(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number,
+  what = 'a whole number of seconds',
+  max = 999_999_999,
+): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   if (!/^[1-9][0-9]{0,8}$/.test(raw) || Number(raw) > max) {

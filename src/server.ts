@@ -43,7 +43,10 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
       maxStalls: config.workerMaxStalls,
     });
     const stopReconciler = startReconciler(pool, queue, log);
-    closers.push(async () => stopReconciler(), () => worker.close());
+    closers.push(
+      async () => stopReconciler(),
+      () => worker.close(),
+    );
     log.info({ concurrency: config.workerConcurrency }, 'pull worker started');
     if (config.workerMetricsPort) {
       const health = await startWorkerHealth(config.host, config.workerMetricsPort, { pool, redis });
@@ -57,7 +60,9 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
     app = await buildApp({ pool, config, box, pullQueue: queue, logger: log });
     if (!config.webhookSecret) app.log.warn('WEBHOOK_SECRET is not set: webhook calls are accepted without a signature');
     else if (config.webhookAcceptBodyOnly) {
-      app.log.warn('WEBHOOK_ACCEPT_BODY_ONLY_SIGNATURES is on: calls signed over the body alone are accepted, and their replays cannot be refused');
+      app.log.warn(
+        'WEBHOOK_ACCEPT_BODY_ONLY_SIGNATURES is on: calls signed over the body alone are accepted, and their replays cannot be refused',
+      );
     }
     await app.listen({ host: config.host, port: config.port });
     closers.unshift(() => app!.close());

@@ -57,7 +57,9 @@ async function describePlatform(pool: pg.Pool): Promise<PlatformDatabase> {
   );
   const server = rows[0]!;
   const configured = configuredTarget(pool.options);
-  const addresses = [...(server.address ? [server.address] : []), ...(configured.host ? await addressesOf(configured.host) : [])].map(canonicalAddress);
+  const addresses = [...(server.address ? [server.address] : []), ...(configured.host ? await addressesOf(configured.host) : [])].map(
+    canonicalAddress,
+  );
   const local = configured.host === null || addresses.some(isThisMachine);
   return {
     networks: local ? [...new Set([...addresses, ...THIS_MACHINE, ...interfaceAddresses()])] : [...new Set(addresses)],

@@ -44,7 +44,15 @@ export class ApiServer {
     // NODE_OPTIONS is cleared, not inherited: tsx's own loader flags must not reach the child.
     // A limit no load here reaches: the limiter's cost is measured, its refusals would only distort the numbers.
     const limits = { RATE_LIMIT_PER_MINUTE: '1000000' };
-    return { ...process.env, QANATIX_DEV: '1', DATABASE_URL: this.opts.databaseUrl, HOST: '127.0.0.1', PORT: String(this.port), NODE_OPTIONS: '', ...limits };
+    return {
+      ...process.env,
+      QANATIX_DEV: '1',
+      DATABASE_URL: this.opts.databaseUrl,
+      HOST: '127.0.0.1',
+      PORT: String(this.port),
+      NODE_OPTIONS: '',
+      ...limits,
+    };
   }
 
   async restart(tag: string): Promise<void> {

@@ -62,7 +62,9 @@ const staging = (k: number) => `bench_ceiling_staging_${k}`;
 /** Empty staging tables, one per session (unlogged: COPY into them writes no WAL). */
 export async function resetStaging(db: pg.Client, sessions: number): Promise<void> {
   for (let k = 0; k < sessions; k++) {
-    await db.query(`create unlogged table if not exists ${staging(k)} (name text, source_id text, dedup_key text, vertical_data jsonb, content_hash text)`);
+    await db.query(
+      `create unlogged table if not exists ${staging(k)} (name text, source_id text, dedup_key text, vertical_data jsonb, content_hash text)`,
+    );
     await db.query(`truncate ${staging(k)}`);
   }
 }
@@ -99,7 +101,13 @@ on conflict (tenant_id, vertical, entity_type, dedup_key) do update
  * Loads the files in parallel, one psql session each (disjoint keys, so no session waits on
  * another's rows), timed from the first psql's start to the last one's exit (start-up is ~10 ms).
  */
-export async function loadCeiling(dbUrl: string, tenantId: string, vertical: string, entityType: string, files: string[]): Promise<CeilingResult> {
+export async function loadCeiling(
+  dbUrl: string,
+  tenantId: string,
+  vertical: string,
+  entityType: string,
+  files: string[],
+): Promise<CeilingResult> {
   const target = [tenantId, vertical, entityType].map(literal).join(', ');
   const t0 = performance.now();
   const parts = await Promise.all(files.map((file, k) => loadOne(dbUrl, staging(k), target, file)));

@@ -25,7 +25,13 @@ export interface Endpoint {
 }
 
 /** One POST; resolves with the parsed JSON answer, rejects on anything but 200. */
-async function post(url: string, apiKey: string, agent: Agent, contentType: string, body: Buffer | Readable): Promise<Record<string, number>> {
+async function post(
+  url: string,
+  apiKey: string,
+  agent: Agent,
+  contentType: string,
+  body: Buffer | Readable,
+): Promise<Record<string, number>> {
   const req = request(url, {
     method: 'POST',
     agent,
@@ -91,7 +97,13 @@ export async function postStream(target: Endpoint, count: number): Promise<LoadR
   const agent = new Agent({ keepAlive: false });
   let bytesSent = 0;
   const t0 = performance.now();
-  const r = await post(url, target.apiKey, agent, 'application/x-ndjson', ndjsonStream(count, (n) => (bytesSent += n)));
+  const r = await post(
+    url,
+    target.apiKey,
+    agent,
+    'application/x-ndjson',
+    ndjsonStream(count, (n) => (bytesSent += n)),
+  );
   const wallMs = performance.now() - t0;
   const counts = zero();
   addCounts(counts, r);

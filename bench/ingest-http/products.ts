@@ -5,14 +5,48 @@ import { Readable } from 'node:stream';
  * re-post sends identical data and the SQL ceiling loads exactly the rows the API loaded.
  */
 
-const ADJECTIVES = ['Compact', 'Heavy-duty', 'Precision', 'Modular', 'Industrial', 'Low-noise', 'Sealed', 'Reinforced', 'Portable', 'High-torque'];
+const ADJECTIVES = [
+  'Compact',
+  'Heavy-duty',
+  'Precision',
+  'Modular',
+  'Industrial',
+  'Low-noise',
+  'Sealed',
+  'Reinforced',
+  'Portable',
+  'High-torque',
+];
 const MATERIALS = ['steel', 'aluminium', 'brass', 'polymer', 'titanium', 'cast-iron', 'ceramic', 'carbon'];
 const NOUNS = ['bearing', 'gear pump', 'valve', 'flange', 'actuator', 'coupling', 'bracket', 'hinge', 'impeller', 'shaft seal'];
 const LINES = ['HYD', 'PNE', 'MEC', 'ELE', 'FLX'];
 const CURRENCIES = ['EUR', 'USD', 'GBP', 'CHF'];
 const TAGS = ['spare-part', 'oem', 'rohs', 'atex', 'food-grade', 'bestseller', 'clearance', 'made-in-eu', 'iso-9001', 'heavy'];
-const WORDS = ['rated', 'for', 'continuous', 'duty', 'in', 'corrosive', 'environments', 'with', 'tolerance', 'of', 'microns',
-  'and', 'a', 'service', 'life', 'beyond', 'cycles', 'under', 'load', 'suitable', 'retrofit', 'installations', 'replacement'];
+const WORDS = [
+  'rated',
+  'for',
+  'continuous',
+  'duty',
+  'in',
+  'corrosive',
+  'environments',
+  'with',
+  'tolerance',
+  'of',
+  'microns',
+  'and',
+  'a',
+  'service',
+  'life',
+  'beyond',
+  'cycles',
+  'under',
+  'load',
+  'suitable',
+  'retrofit',
+  'installations',
+  'replacement',
+];
 const BASE_TIME = Date.UTC(2025, 0, 1);
 
 export interface Product {

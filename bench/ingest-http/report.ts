@@ -90,7 +90,17 @@ export function markdownReport(title: string, machine: MachineInfo, extra: strin
     '',
   ];
   const table = markdownTable(
-    ['scenario', 'records/s (median)', 'min–max', 'wall (median)', 'sent', 'server RSS start → peak', 'CPU µs/record: server / pg', 'others busy', '× ceiling'],
+    [
+      'scenario',
+      'records/s (median)',
+      'min–max',
+      'wall (median)',
+      'sent',
+      'server RSS start → peak',
+      'CPU µs/record: server / pg',
+      'others busy',
+      '× ceiling',
+    ],
     rows.map((r) => [
       r.label,
       formatInt(r.recordsPerS.median),
@@ -105,6 +115,8 @@ export function markdownReport(title: string, machine: MachineInfo, extra: strin
     ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
   );
   const busy = rows.some((r) => r.cores.rest > BUSY_NEIGHBOURS);
-  const footer = busy ? [`\n(!) other work used over ${BUSY_NEIGHBOURS} cores during that scenario: its figures are low by an unknown amount`] : [];
+  const footer = busy
+    ? [`\n(!) other work used over ${BUSY_NEIGHBOURS} cores during that scenario: its figures are low by an unknown amount`]
+    : [];
   return [...header, table, ...footer].join('\n');
 }

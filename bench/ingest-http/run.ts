@@ -147,7 +147,9 @@ async function main(): Promise<void> {
   const add = (id: string, label: string, m: Measurement, ceiling?: string[]) => {
     if (!scenarios.has(id)) scenarios.set(id, { id, label, ceiling, runs: [] });
     scenarios.get(id)!.runs.push(m);
-    log(`run ${m.run} ${label}: ${Math.round(m.recordsPerS).toLocaleString('en')} records/s, ${(m.wallMs / 1000).toFixed(1)} s, server peak RSS ${formatBytes(m.server?.peakRssBytes)}`);
+    log(
+      `run ${m.run} ${label}: ${Math.round(m.recordsPerS).toLocaleString('en')} records/s, ${(m.wallMs / 1000).toFixed(1)} s, server peak RSS ${formatBytes(m.server?.peakRssBytes)}`,
+    );
   };
   const endpoint = (entityType: string): Endpoint => ({ baseUrl: api!.baseUrl, apiKey, vertical: VERTICAL, entityType });
   const loadCeilings = concurrencies.map((s) => `ceiling-s${s}`);
@@ -207,13 +209,23 @@ async function main(): Promise<void> {
   const summary = summarize(list);
   const machine = machineInfo();
   const params = { records, runs, batchSize, concurrencies, only: [...only], profile: opts.profile, serverRoot: opts['server-root'] };
-  writeJsonResult(opts.out, { bench: 'ingest-http', startedAt, finishedAt: new Date().toISOString(), machine, postgres: pgVersion, params, notes, summary, scenarios: list });
+  writeJsonResult(opts.out, {
+    bench: 'ingest-http',
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    postgres: pgVersion,
+    params,
+    notes,
+    summary,
+    scenarios: list,
+  });
   log(`wrote ${opts.out}`);
   const extra = [
     `PostgreSQL ${pgVersion} on the same machine; ${records.toLocaleString('en')} records × ${runs} run(s): median and min–max; a fresh API process per scenario`,
     'server RSS: the API process at the start of the run → its peak during the run (VmHWM, reset at the start)',
     'CPU µs/record: CPU time of the API process and of all PostgreSQL processes per record (cores busy: see the JSON)',
-    'others busy: average cores used by everything else on the machine (psql, the kernel, other users\' work)',
+    "others busy: average cores used by everything else on the machine (psql, the kernel, other users' work)",
     '× ceiling: against the best ceiling (1 or more sessions); the re-post against the best ceiling re-post',
     ...notes,
   ];
@@ -238,8 +250,12 @@ async function compareWithCeilingRows(tenantId: string, target: Endpoint): Promi
 
 /** The server's main-thread profile of each scenario (its other threads idle throughout). */
 function printProfiles(): void {
-  for (const tag of readdirSync(profileDir).filter((t) => t !== 'setup').sort()) {
-    const files = readdirSync(join(profileDir, tag)).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(profileDir, tag, f));
+  for (const tag of readdirSync(profileDir)
+    .filter((t) => t !== 'setup')
+    .sort()) {
+    const files = readdirSync(join(profileDir, tag))
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => join(profileDir, tag, f));
     const main = busiestProfile(files);
     if (main) console.log(`### server CPU profile: ${tag} (${main.file})\n\n${formatSummary(summarizeCpuProfile(main.profile, 20))}\n`);
   }

@@ -56,7 +56,8 @@ export function startService(command: string, args: string[], opts: StartOptions
 export async function waitForHttp(url: string, service: Service, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (service.child.exitCode !== null) throw new Error(`the service exited (code ${service.child.exitCode}) before ${url} answered:\n${service.tail()}`);
+    if (service.child.exitCode !== null)
+      throw new Error(`the service exited (code ${service.child.exitCode}) before ${url} answered:\n${service.tail()}`);
     try {
       const res = await fetch(url);
       if (res.ok) return;
@@ -75,7 +76,11 @@ export interface CommandResult {
 }
 
 /** Runs a command to completion, optionally feeding it stdin; rejects unless it exits 0. */
-export async function runCommand(command: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Promise<CommandResult> {
+export async function runCommand(
+  command: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {},
+): Promise<CommandResult> {
   const child = spawn(command, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';

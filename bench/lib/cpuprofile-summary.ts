@@ -46,7 +46,10 @@ function moduleOf(url: string, functionName: string): string {
 }
 
 function top(map: Map<string, number>, total: number, n: number): SelfTime[] {
-  return [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(([key, us]) => ({ key, ms: us / 1000, share: us / total }));
+  return [...map]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([key, us]) => ({ key, ms: us / 1000, share: us / total }));
 }
 
 export function summarizeCpuProfile(profile: CpuProfile, n = 25): ProfileSummary {

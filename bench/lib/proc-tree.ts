@@ -74,6 +74,11 @@ export function watchTree(root: number, sampleMs = 50): () => TreeUsage {
   return () => {
     clearInterval(timer);
     sample();
-    return { peakRssBytes: peak, peakSingleProcessBytes: single, cpuMs: [...cpu.values()].reduce((a, b) => a + b, 0), processes: seen.size };
+    return {
+      peakRssBytes: peak,
+      peakSingleProcessBytes: single,
+      cpuMs: [...cpu.values()].reduce((a, b) => a + b, 0),
+      processes: seen.size,
+    };
   };
 }

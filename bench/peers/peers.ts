@@ -61,14 +61,26 @@ export async function ensurePeers(log: (m: string) => void): Promise<InstallOutc
   // Record what the wrapper itself does (it tries to download its binary), then use the PyPI binary.
   let wrapperError: string | undefined;
   try {
-    await runCommand(join(VENV, 'bin/sling'), ['--version'], { env: { ...process.env, SLING_HOME_DIR: join(tmpdir(), 'qbench-sling-home') } });
+    await runCommand(join(VENV, 'bin/sling'), ['--version'], {
+      env: { ...process.env, SLING_HOME_DIR: join(tmpdir(), 'qbench-sling-home') },
+    });
   } catch (err) {
-    wrapperError = ((err as Error).message.split('\n').filter((l) => l.includes('Error')).at(-1) ?? (err as Error).message).trim();
+    wrapperError = (
+      (err as Error).message
+        .split('\n')
+        .filter((l) => l.includes('Error'))
+        .at(-1) ?? (err as Error).message
+    ).trim();
   }
   const bin = slingBinary();
   if (bin) {
     const v = await runCommand(bin, ['--version']).catch((err: Error) => ({ stdout: '', stderr: err.message }));
-    out.sling = { ok: /Version/.test(v.stdout), version: /Version:\s*(\S+)/.exec(v.stdout)?.[1], binary: bin, error: wrapperError ? `pip package "sling" (wrapper): ${wrapperError}` : undefined };
+    out.sling = {
+      ok: /Version/.test(v.stdout),
+      version: /Version:\s*(\S+)/.exec(v.stdout)?.[1],
+      binary: bin,
+      error: wrapperError ? `pip package "sling" (wrapper): ${wrapperError}` : undefined,
+    };
   } else {
     out.sling = { ok: false, error: wrapperError ?? 'no sling binary found' };
   }
@@ -107,7 +119,10 @@ export class DltPeer {
   readonly dataset = 'dlt_bench';
   private pipelinesDir: string | null = null;
 
-  constructor(private readonly sourceUrl: string, private readonly targetUrl: string) {}
+  constructor(
+    private readonly sourceUrl: string,
+    private readonly targetUrl: string,
+  ) {}
 
   /** A fresh start: no local state, no dataset (dlt restores state from the destination otherwise). */
   async reset(query: (sql: string) => Promise<unknown>): Promise<void> {
@@ -128,7 +143,10 @@ export class DltPeer {
       RUNTIME__DLTHUB_TELEMETRY: 'false',
       RUNTIME__LOG_LEVEL: 'WARNING',
     });
-    const line = r.output.split('\n').reverse().find((l) => l.startsWith('{"rows"'));
+    const line = r.output
+      .split('\n')
+      .reverse()
+      .find((l) => l.startsWith('{"rows"'));
     r.reportedRows = line ? (JSON.parse(line) as { rows: number }).rows : null;
     return r;
   }
@@ -146,7 +164,11 @@ export class SlingPeer {
   readonly schema = 'sling_bench';
   private home = mkdtempSync(join(tmpdir(), 'qbench-sling-'));
 
-  constructor(private readonly binary: string, private readonly sourceUrl: string, private readonly targetUrl: string) {}
+  constructor(
+    private readonly binary: string,
+    private readonly sourceUrl: string,
+    private readonly targetUrl: string,
+  ) {}
 
   /** Sling's incremental state is max(updated_at) of the target table: dropping it is a fresh start. */
   async reset(query: (sql: string) => Promise<unknown>): Promise<void> {

@@ -76,7 +76,9 @@ async function main(): Promise<void> {
     const id = `PostgreSQL/${pass}/${tool}`;
     if (!scenarios.has(id)) scenarios.set(id, { key: `PostgreSQL/${pass}`, source: 'PostgreSQL', pass, tool, tableRows: rows, runs: [] });
     scenarios.get(id)!.runs.push(m);
-    log(`run ${m.run} ${id}: ${(m.wallMs / 1000).toFixed(2)} s, ${Math.round(m.rowsPerS).toLocaleString('en')} rows/s, peak RSS ${formatBytes(m.peakRssBytes)}`);
+    log(
+      `run ${m.run} ${id}: ${(m.wallMs / 1000).toFixed(2)} s, ${Math.round(m.rowsPerS).toLocaleString('en')} rows/s, peak RSS ${formatBytes(m.peakRssBytes)}`,
+    );
   };
   const peerMeasure = async (run: number, rowsInPass: number, load: () => Promise<PeerRun>): Promise<Measurement> => {
     await bench.settle();
@@ -97,9 +99,12 @@ async function main(): Promise<void> {
   };
   /** The target must equal the source after each pass: same row count and the same sum of prices. */
   const verify = async (tool: Tool, table: string) => {
-    const { rows: t } = await bench.client.query<{ n: string; s: string }>(`select count(*)::text as n, sum(price)::text as s from ${table}`);
+    const { rows: t } = await bench.client.query<{ n: string; s: string }>(
+      `select count(*)::text as n, sum(price)::text as s from ${table}`,
+    );
     const expected = await sourceTotals();
-    if (t[0]!.n !== expected.n || Number(t[0]!.s) !== Number(expected.s)) throw new Error(`${tool}: target ${table} has ${t[0]!.n} rows, sum(price) ${t[0]!.s}; the source ${expected.n}, ${expected.s}`);
+    if (t[0]!.n !== expected.n || Number(t[0]!.s) !== Number(expected.s))
+      throw new Error(`${tool}: target ${table} has ${t[0]!.n} rows, sum(price) ${t[0]!.s}; the source ${expected.n}, ${expected.s}`);
   };
   const sourceTotals = async () => {
     const pg = await import('pg');
@@ -112,14 +117,20 @@ async function main(): Promise<void> {
     }
   };
   const oursTotals = async () => {
-    const { rows: r } = await bench.client.query<{ n: string; s: string }>(`select count(*)::text as n, sum((vertical_data->>'price')::numeric)::text as s from entities where vertical = 'peers'`);
+    const { rows: r } = await bench.client.query<{ n: string; s: string }>(
+      `select count(*)::text as n, sum((vertical_data->>'price')::numeric)::text as s from entities where vertical = 'peers'`,
+    );
     const expected = await sourceTotals();
-    if (r[0]!.n !== expected.n || Number(r[0]!.s) !== Number(expected.s)) throw new Error(`ours: entities hold ${r[0]!.n} rows, sum(price) ${r[0]!.s}; the source ${expected.n}, ${expected.s}`);
+    if (r[0]!.n !== expected.n || Number(r[0]!.s) !== Number(expected.s))
+      throw new Error(`ours: entities hold ${r[0]!.n} rows, sum(price) ${r[0]!.s}; the source ${expected.n}, ${expected.s}`);
   };
   const ceilingTotals = async () => {
-    const { rows: r } = await bench.client.query<{ n: string; s: string }>(`select count(*)::text as n, sum((vertical_data->>'price')::numeric)::text as s from ceiling_entities`);
+    const { rows: r } = await bench.client.query<{ n: string; s: string }>(
+      `select count(*)::text as n, sum((vertical_data->>'price')::numeric)::text as s from ceiling_entities`,
+    );
     const expected = await sourceTotals();
-    if (r[0]!.n !== expected.n || Number(r[0]!.s) !== Number(expected.s)) throw new Error(`ceiling: ${r[0]!.n} rows, sum(price) ${r[0]!.s}; the source ${expected.n}, ${expected.s}`);
+    if (r[0]!.n !== expected.n || Number(r[0]!.s) !== Number(expected.s))
+      throw new Error(`ceiling: ${r[0]!.n} rows, sum(price) ${r[0]!.s}; the source ${expected.n}, ${expected.s}`);
   };
 
   for (let run = 1; run <= runs; run++) {
@@ -140,7 +151,14 @@ async function main(): Promise<void> {
         watermark = b.watermark;
       } else if (tool === 'ours') {
         await bench.truncate('entities');
-        connectorId = await bench.ours.createConnector({ tenant: 'bench', vertical: 'peers', entityType: `r${run}`, connectorType: 'postgresql', connectionConfig: { dsn: bench.source.url }, table: 'products' });
+        connectorId = await bench.ours.createConnector({
+          tenant: 'bench',
+          vertical: 'peers',
+          entityType: `r${run}`,
+          connectorType: 'postgresql',
+          connectionConfig: { dsn: bench.source.url },
+          table: 'products',
+        });
         add('first', 'ours', await bench.pull(run, connectorId, 'incremental', rows, { rows_read: rows, inserted: rows, rejected: 0 }));
         add('incremental-unchanged', 'ours', await bench.pull(run, connectorId, 'incremental', 0, { rows_read: 0 }));
       } else {
@@ -163,7 +181,11 @@ async function main(): Promise<void> {
         add('incremental-1pct', 'ceiling', c.m);
         await ceilingTotals();
       } else if (tool === 'ours') {
-        add('incremental-1pct', 'ours', await bench.pull(run, connectorId, 'incremental', changed, { rows_read: changed, updated: changed, inserted: 0 }));
+        add(
+          'incremental-1pct',
+          'ours',
+          await bench.pull(run, connectorId, 'incremental', changed, { rows_read: changed, updated: changed, inserted: 0 }),
+        );
         await oursTotals();
       } else {
         const peer = tool === 'dlt' ? dlt! : sling!;
@@ -183,13 +205,31 @@ async function main(): Promise<void> {
     `Sling ${install.sling.version ?? '?'}: bench/peers/sling-replication.yaml — mode incremental, primary_key [id], update_key updated_at, use_bulk (COPY); the binary from the PyPI package sling-linux-amd64 (the "sling" wrapper package only downloads its binary from GitHub, which fails here${install.sling.error ? `: ${install.sling.error}` : ''})`,
     'ceiling: COPY (SELECT … WHERE (updated_at, id) > watermark) TO STDOUT | COPY FROM STDIN into staging, then INSERT … ON CONFLICT … WHERE content_hash IS DISTINCT FROM into a table of the entities shape, hashes and JSON computed in SQL',
     'checked after each peer pass: the target holds exactly the source rows (count and sum(price)); ours and the ceiling after the 1% pass the same way',
-    'ours vs this = the tool\'s median wall time over ours = our throughput divided by its throughput (> 1: we are faster); the unchanged incremental moves no rows, so it compares wall times only',
+    "ours vs this = the tool's median wall time over ours = our throughput divided by its throughput (> 1: we are faster); the unchanged incremental moves no rows, so it compares wall times only",
   );
-  writeJsonResult(opts.out, { bench: 'peers', startedAt, finishedAt: new Date().toISOString(), machine, postgres: pgVersion, params: { rows, runs, tools }, install, notes, summary, scenarios: list });
+  writeJsonResult(opts.out, {
+    bench: 'peers',
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    postgres: pgVersion,
+    params: { rows, runs, tools },
+    install,
+    notes,
+    summary,
+    scenarios: list,
+  });
   log(`wrote ${opts.out}`);
-  console.log('\n' + markdownReport('bench/peers: ours, dlt, Sling and the SQL ceiling (PostgreSQL → PostgreSQL)', machine, notes, summary, ['ceiling', 'ours', 'dlt', 'sling']) + '\n');
+  console.log(
+    '\n' +
+      markdownReport('bench/peers: ours, dlt, Sling and the SQL ceiling (PostgreSQL → PostgreSQL)', machine, notes, summary, [
+        'ceiling',
+        'ours',
+        'dlt',
+        'sling',
+      ]) +
+      '\n',
+  );
 }
 
-main()
-  .catch(reportFailure(bench))
-  .finally(cleanup);
+main().catch(reportFailure(bench)).finally(cleanup);

@@ -71,7 +71,13 @@ function sourceCommand(src: CeilingSource, since: Watermark | null): string {
 }
 
 /** One load: source → COPY into staging → INSERT … ON CONFLICT, timed from the pipeline's start to the INSERT's end. */
-export async function loadCeiling(db: pg.Client, platformUrl: string, src: CeilingSource, target: { tenantId: string; vertical: string; entityType: string }, since: Watermark | null): Promise<CeilingResult> {
+export async function loadCeiling(
+  db: pg.Client,
+  platformUrl: string,
+  src: CeilingSource,
+  target: { tenantId: string; vertical: string; entityType: string },
+  since: Watermark | null,
+): Promise<CeilingResult> {
   await db.query(`truncate ${STAGING}`);
   // mariadb --batch escapes tab, newline and backslash as COPY's text format does, and prints NULL as NULL.
   const copyOpts = src.kind === 'mysql' ? `(format text, null 'NULL')` : '(format text)';
@@ -90,7 +96,10 @@ on conflict (tenant_id, vertical, entity_type, dedup_key) do update
   writeFileSync(scriptFile, script);
   const pipeline = `${sourceCommand(src, since)} | psql -X -d ${shq(platformUrl)} -f ${shq(scriptFile)}`;
   const t0 = performance.now();
-  const child = spawn('bash', ['-o', 'pipefail', '-c', pipeline], { env: { ...process.env, PGTZ: 'UTC' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('bash', ['-o', 'pipefail', '-c', pipeline], {
+    env: { ...process.env, PGTZ: 'UTC' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const stopTree = watchTree(child.pid!);
   let stdout = '';
   let stderr = '';

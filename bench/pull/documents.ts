@@ -16,7 +16,7 @@ const CHUNK = 10_000;
 function product(g: number) {
   return {
     sku: 'SKU-' + String(g).padStart(8, '0'),
-    name: `Product ${g} ${(g * 2654435761 >>> 0).toString(16).padStart(8, '0')}`,
+    name: `Product ${g} ${((g * 2654435761) >>> 0).toString(16).padStart(8, '0')}`,
     category: CATEGORIES[g % 8]!,
     price: Math.round(((g * 7919) % 100000) + 99) / 100,
     cost: ((g * 104729) % 1000000) / 1000,
@@ -72,8 +72,14 @@ export async function createNeo4jProducts(parts: Neo4jParts, label: string, rows
       const props: Array<Record<string, unknown>> = [];
       for (let g = start; g < Math.min(start + CHUNK * 5, rows + 1); g++) {
         const p = product(g);
-        props.push({ ...p, id: neo4j.int(g), stock: neo4j.int(p.stock), attributes: JSON.stringify(p.attributes),
-          created_at: neo4j.types.DateTime.fromStandardDate(p.created_at), updated_at: neo4j.types.DateTime.fromStandardDate(p.updated_at) });
+        props.push({
+          ...p,
+          id: neo4j.int(g),
+          stock: neo4j.int(p.stock),
+          attributes: JSON.stringify(p.attributes),
+          created_at: neo4j.types.DateTime.fromStandardDate(p.created_at),
+          updated_at: neo4j.types.DateTime.fromStandardDate(p.updated_at),
+        });
       }
       const s2 = session();
       try {

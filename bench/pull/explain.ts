@@ -27,7 +27,10 @@ export async function explainUpsert(db: pg.Client, tenantId: string, vertical: s
   if (rows.length === 0) return '(no rows to explain)';
   const doc = entitiesDocument(rows.map((r) => ({ name: r.name, sourceId: r.source_id, dedupKey: r.dedup_key, data: r.data })));
   const out: string[] = [];
-  for (const [label, et] of [['new rows (first load)', `${entityType}_explain`], ['unchanged rows (re-pull)', entityType]] as const) {
+  for (const [label, et] of [
+    ['new rows (first load)', `${entityType}_explain`],
+    ['unchanged rows (re-pull)', entityType],
+  ] as const) {
     const size = `${rows.length} rows, ${(doc.length / 1024 / 1024).toFixed(1)} MiB of JSON`;
     out.push(await explained(db, `${label}, ${size}`, UPSERT_ENTITIES_SQL, [tenantId, vertical, et, doc]));
   }

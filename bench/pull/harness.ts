@@ -113,7 +113,13 @@ export class PullBench {
     await this.client.query('vacuum analyze ' + table);
   }
 
-  async ceiling(run: number, src: CeilingSource, entityType: string, since: Watermark | null, expect: { copied?: number; written?: number }): Promise<{ m: Measurement; watermark: Watermark | null }> {
+  async ceiling(
+    run: number,
+    src: CeilingSource,
+    entityType: string,
+    since: Watermark | null,
+    expect: { copied?: number; written?: number },
+  ): Promise<{ m: Measurement; watermark: Watermark | null }> {
     await this.settle();
     const stopPg = watchProcessesNamed('postgres');
     const r = await loadCeiling(this.client, this.platform.url, src, { tenantId: this.tenantId, vertical: 'ceiling', entityType }, since);
@@ -121,13 +127,30 @@ export class PullBench {
     check('ceiling', { copied: r.copied, written: r.written }, expect);
     const rows = r.copied;
     return {
-      m: { run, rows, wallMs: r.wallMs, rowsPerS: (rows * 1000) / r.wallMs, peakRssBytes: r.tree.peakRssBytes, startRssBytes: null, loaderCpuMs: r.tree.cpuMs, postgresCpuMs, counts: { copied: r.copied, written: r.written } },
+      m: {
+        run,
+        rows,
+        wallMs: r.wallMs,
+        rowsPerS: (rows * 1000) / r.wallMs,
+        peakRssBytes: r.tree.peakRssBytes,
+        startRssBytes: null,
+        loaderCpuMs: r.tree.cpuMs,
+        postgresCpuMs,
+        counts: { copied: r.copied, written: r.written },
+      },
       watermark: r.watermark,
     };
   }
 
   /** One pull by a fresh worker process; `rows` is what the pass had to handle (for rows/s). */
-  async pull(run: number, connectorId: string, mode: PullMode, rows: number, expect: Partial<Record<'rows_read' | 'inserted' | 'updated' | 'unchanged' | 'rejected', number>>, profileDir?: string): Promise<Measurement> {
+  async pull(
+    run: number,
+    connectorId: string,
+    mode: PullMode,
+    rows: number,
+    expect: Partial<Record<'rows_read' | 'inserted' | 'updated' | 'unchanged' | 'rejected', number>>,
+    profileDir?: string,
+  ): Promise<Measurement> {
     await this.ours.startWorker(profileDir);
     await this.settle();
     const stopPg = watchProcessesNamed('postgres');

@@ -53,7 +53,13 @@ export class OursHarness {
   /** A fresh worker process (so every measured pass starts from the same idle heap); waits until it listens. */
   async startWorker(profileDir?: string): Promise<void> {
     await this.stopWorker();
-    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: this.platformUrl, REDIS_URL: this.redisUrl, QANATIX_DEV: '1', LOG_LEVEL: 'warn' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      DATABASE_URL: this.platformUrl,
+      REDIS_URL: this.redisUrl,
+      QANATIX_DEV: '1',
+      LOG_LEVEL: 'warn',
+    };
     delete env.QANATIX_ENCRYPTION_KEYS;
     const nodeArgs: string[] = [];
     if (profileDir) {
@@ -65,7 +71,8 @@ export class OursHarness {
     this.worker = startService(process.execPath, [...nodeArgs, BIN, 'worker'], { cwd: ROOT, env, keepLines: 60 });
     const deadline = Date.now() + 60_000;
     while ((await this.queue.getWorkersCount()) === 0) {
-      if (this.worker.child.exitCode !== null) throw new Error(`the worker exited (code ${this.worker.child.exitCode}):\n${this.worker.tail()}`);
+      if (this.worker.child.exitCode !== null)
+        throw new Error(`the worker exited (code ${this.worker.child.exitCode}):\n${this.worker.tail()}`);
       if (Date.now() > deadline) throw new Error(`the worker did not connect to Redis within 60 s:\n${this.worker.tail()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -83,7 +90,15 @@ export class OursHarness {
   }
 
   /** A table-mode connector (a collection, a label) on `updated_at` (lag 0, default batch size), saved as the API saves it. */
-  async createConnector(o: { tenant: string; vertical: string; entityType: string; connectorType: string; connectionConfig: Record<string, unknown>; table: string; batchSize?: number }): Promise<string> {
+  async createConnector(o: {
+    tenant: string;
+    vertical: string;
+    entityType: string;
+    connectorType: string;
+    connectionConfig: Record<string, unknown>;
+    table: string;
+    batchSize?: number;
+  }): Promise<string> {
     const tenantId = await ensureTenant(this.pool, o.tenant);
     const id = randomUUID();
     const settings: Record<string, unknown> = { table: o.table, cursor: { column: 'updated_at', lag_seconds: 0 } };
@@ -109,10 +124,23 @@ export class OursHarness {
     const stopWatch = watchProcess(this.worker.pid);
     const t0 = performance.now();
     const runId = await createRun(this.pool, { connectorId, tenantId: rows[0]!.tenant_id, trigger: 'manual', mode });
-    await this.queue.add(PULL_JOB, { connectorId, tenantId: rows[0]!.tenant_id, mode, trigger: 'manual', runId }, { jobId: `run-${runId}` });
+    await this.queue.add(
+      PULL_JOB,
+      { connectorId, tenantId: rows[0]!.tenant_id, mode, trigger: 'manual', runId },
+      { jobId: `run-${runId}` },
+    );
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { rows: r } = await this.pool.query<{ status: string; error: string | null; ms: number; rows_read: number; inserted: number; updated: number; unchanged: number; rejected: number }>(
+      const { rows: r } = await this.pool.query<{
+        status: string;
+        error: string | null;
+        ms: number;
+        rows_read: number;
+        inserted: number;
+        updated: number;
+        unchanged: number;
+        rejected: number;
+      }>(
         `select status, error, (extract(epoch from finished_at - queued_at) * 1000)::float8 as ms, rows_read::int, inserted::int, updated::int, unchanged::int, rejected::int
            from connector_runs where id = $1`,
         [runId],
@@ -120,9 +148,21 @@ export class OursHarness {
       const run = r[0]!;
       if (run.status === 'succeeded') {
         const observedMs = performance.now() - t0;
-        return { wallMs: run.ms, observedMs, counts: { rows_read: run.rows_read, inserted: run.inserted, updated: run.updated, unchanged: run.unchanged, rejected: run.rejected }, worker: stopWatch() };
+        return {
+          wallMs: run.ms,
+          observedMs,
+          counts: {
+            rows_read: run.rows_read,
+            inserted: run.inserted,
+            updated: run.updated,
+            unchanged: run.unchanged,
+            rejected: run.rejected,
+          },
+          worker: stopWatch(),
+        };
       }
-      if (run.status === 'failed' || run.status === 'retrying') throw new Error(`run ${runId} ${run.status}: ${run.error}\nworker output:\n${this.tail()}`);
+      if (run.status === 'failed' || run.status === 'retrying')
+        throw new Error(`run ${runId} ${run.status}: ${run.error}\nworker output:\n${this.tail()}`);
       if (this.worker.child.exitCode !== null) throw new Error(`the worker exited mid-run:\n${this.tail()}`);
       if (Date.now() > deadline) throw new Error(`run ${runId} did not finish within ${timeoutMs / 1000} s`);
       await new Promise((res) => setTimeout(res, 20));

@@ -9,7 +9,19 @@ import pg from 'pg';
  */
 
 export const PRODUCT_COLUMNS = [
-  'id', 'sku', 'name', 'category', 'price', 'cost', 'stock', 'weight_kg', 'active', 'attributes', 'description', 'created_at', 'updated_at',
+  'id',
+  'sku',
+  'name',
+  'category',
+  'price',
+  'cost',
+  'stock',
+  'weight_kg',
+  'active',
+  'attributes',
+  'description',
+  'created_at',
+  'updated_at',
 ] as const;
 
 const BASE = '2025-01-01 00:00:00';

@@ -131,7 +131,9 @@ export function markdownReport(title: string, machine: MachineInfo, notes: strin
 }
 
 /** The scaling rows: our first load at several table sizes. */
-export function scalingTable(points: Array<{ rows: number; wallMs: number; rowsPerS: number; peakRssBytes: number | null; startRssBytes: number | null }>): string {
+export function scalingTable(
+  points: Array<{ rows: number; wallMs: number; rowsPerS: number; peakRssBytes: number | null; startRssBytes: number | null }>,
+): string {
   const base = points[0];
   return markdownTable(
     ['rows', 'wall', 'rows/s', 'µs/row', 'time vs linear from smallest', 'worker RSS start → peak'],

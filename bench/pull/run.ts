@@ -53,8 +53,13 @@ type Source = (typeof SOURCES)[number];
 const sources = opts.sources.split(',').filter(Boolean) as Source[];
 const scaling = opts.scaling.split(',').filter(Boolean).map(Number);
 const docRows = { mongo: Number(opts['mongo-rows']), neo4j: Number(opts['neo4j-rows'] ?? rows) };
-if (![rows, runs, scalingRuns, docRows.mongo, docRows.neo4j, ...scaling].every((n) => Number.isInteger(n) && n > 0) || sources.some((s) => !SOURCES.includes(s))) {
-  console.error('--rows, --runs, --scaling, --mongo-rows, --neo4j-rows take positive integers; --sources a comma list of pg, mysql, mongo, neo4j');
+if (
+  ![rows, runs, scalingRuns, docRows.mongo, docRows.neo4j, ...scaling].every((n) => Number.isInteger(n) && n > 0) ||
+  sources.some((s) => !SOURCES.includes(s))
+) {
+  console.error(
+    '--rows, --runs, --scaling, --mongo-rows, --neo4j-rows take positive integers; --sources a comma list of pg, mysql, mongo, neo4j',
+  );
   process.exit(2);
 }
 if (!['auto', 'always', 'never'].includes(opts.profile)) {
@@ -71,7 +76,9 @@ async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   await bench.setup();
   const pgVersion = (await bench.client.query<{ server_version: string }>('show server_version')).rows[0]!.server_version;
-  log(`platform database ${bench.platform.name}, source ${bench.source.name}${bench.mysqlUrl ? `, MariaDB ${new URL(bench.mysqlUrl).pathname.slice(1)}` : ''}`);
+  log(
+    `platform database ${bench.platform.name}, source ${bench.source.name}${bench.mysqlUrl ? `, MariaDB ${new URL(bench.mysqlUrl).pathname.slice(1)}` : ''}`,
+  );
 
   await waitForQuietMachine(); // generating the data loads the database server too
   let t0 = performance.now();
@@ -86,7 +93,12 @@ async function main(): Promise<void> {
   // MongoDB and Neo4j: no bulk path to set a ceiling with; ours is reported on its own.
   const mongo = { uri: opts['mongo-url'], database: `qbench_pull_${process.pid}`, collection: 'products' };
   const neo4jUrl = new URL(opts['neo4j-url']);
-  const neo4jParts = { uri: `${neo4jUrl.protocol}//${neo4jUrl.host}`, user: decodeURIComponent(neo4jUrl.username), password: decodeURIComponent(neo4jUrl.password), database: 'neo4j' };
+  const neo4jParts = {
+    uri: `${neo4jUrl.protocol}//${neo4jUrl.host}`,
+    user: decodeURIComponent(neo4jUrl.username),
+    password: decodeURIComponent(neo4jUrl.password),
+    database: 'neo4j',
+  };
   const neo4jLabel = `QbenchProduct${process.pid}`;
   if (sources.includes('mongo')) {
     t0 = performance.now();
@@ -102,14 +114,18 @@ async function main(): Promise<void> {
   }
 
   const srcOf = (s: 'pg' | 'mysql'): CeilingSource & { dsn: string } =>
-    s === 'pg' ? { kind: 'postgresql', url: bench.source.url, table: 'products', dsn: bench.source.url } : { kind: 'mysql', url: bench.mysqlUrl!, table: 'products', dsn: bench.mysqlUrl! };
+    s === 'pg'
+      ? { kind: 'postgresql', url: bench.source.url, table: 'products', dsn: bench.source.url }
+      : { kind: 'mysql', url: bench.mysqlUrl!, table: 'products', dsn: bench.mysqlUrl! };
 
   const scenarios = new Map<string, Scenario>();
   const add = (source: string, pass: Pass, tool: 'ours' | 'ceiling', m: Measurement) => {
     const id = `${source}/${pass}/${tool}`;
     if (!scenarios.has(id)) scenarios.set(id, { key: `${source}/${pass}`, source, pass, tool, tableRows: m.rows, runs: [] });
     scenarios.get(id)!.runs.push(m);
-    log(`run ${m.run} ${id}: ${Math.round(m.rowsPerS).toLocaleString('en')} rows/s, ${(m.wallMs / 1000).toFixed(1)} s, peak RSS ${formatBytes(m.peakRssBytes)}`);
+    log(
+      `run ${m.run} ${id}: ${Math.round(m.rowsPerS).toLocaleString('en')} rows/s, ${(m.wallMs / 1000).toFixed(1)} s, peak RSS ${formatBytes(m.peakRssBytes)}`,
+    );
   };
 
   for (let run = 1; run <= runs; run++) {
@@ -119,9 +135,21 @@ async function main(): Promise<void> {
         const sourceName = s === 'mongo' ? 'MongoDB' : 'Neo4j';
         const connection = s === 'mongo' ? { uri: mongo.uri, database: mongo.database, collection: mongo.collection } : neo4jParts;
         await bench.truncate('entities');
-        const id = await bench.ours.createConnector({ tenant: 'bench', vertical: 'ours', entityType: `${s}_r${run}`, connectorType: s === 'mongo' ? 'mongodb' : 'neo4j', connectionConfig: connection, table: s === 'mongo' ? mongo.collection : neo4jLabel });
+        const id = await bench.ours.createConnector({
+          tenant: 'bench',
+          vertical: 'ours',
+          entityType: `${s}_r${run}`,
+          connectorType: s === 'mongo' ? 'mongodb' : 'neo4j',
+          connectionConfig: connection,
+          table: s === 'mongo' ? mongo.collection : neo4jLabel,
+        });
         add(sourceName, 'first', 'ours', await bench.pull(run, id, 'incremental', n, { rows_read: n, inserted: n, rejected: 0 }));
-        add(sourceName, 'rescan-unchanged', 'ours', await bench.pull(run, id, 'full', n, { rows_read: n, inserted: 0, updated: 0, unchanged: n }));
+        add(
+          sourceName,
+          'rescan-unchanged',
+          'ours',
+          await bench.pull(run, id, 'full', n, { rows_read: n, inserted: 0, updated: 0, unchanged: n }),
+        );
         continue;
       }
       const src = srcOf(s);
@@ -132,21 +160,56 @@ async function main(): Promise<void> {
       add(sourceName, 'rescan-unchanged', 'ceiling', (await bench.ceiling(run, src, `${s}_r${run}`, null, { copied: rows, written: 0 })).m);
       // Ours: a fresh connector on an empty entities table; first run (no cursor yet), then a full re-pull.
       await bench.truncate('entities');
-      const id = await bench.ours.createConnector({ tenant: 'bench', vertical: 'ours', entityType: `${s}_r${run}`, connectorType: s === 'pg' ? 'postgresql' : 'mysql', connectionConfig: { dsn: src.dsn }, table: 'products' });
+      const id = await bench.ours.createConnector({
+        tenant: 'bench',
+        vertical: 'ours',
+        entityType: `${s}_r${run}`,
+        connectorType: s === 'pg' ? 'postgresql' : 'mysql',
+        connectionConfig: { dsn: src.dsn },
+        table: 'products',
+      });
       add(sourceName, 'first', 'ours', await bench.pull(run, id, 'incremental', rows, { rows_read: rows, inserted: rows, rejected: 0 }));
-      add(sourceName, 'rescan-unchanged', 'ours', await bench.pull(run, id, 'full', rows, { rows_read: rows, inserted: 0, updated: 0, unchanged: rows }));
+      add(
+        sourceName,
+        'rescan-unchanged',
+        'ours',
+        await bench.pull(run, id, 'full', rows, { rows_read: rows, inserted: 0, updated: 0, unchanged: rows }),
+      );
     }
   }
 
   // Scaling: our first load at each size, PostgreSQL source, fresh entities table and worker each time.
-  const scalingPoints: Array<{ rows: number; run: number; wallMs: number; rowsPerS: number; peakRssBytes: number | null; startRssBytes: number | null }> = [];
+  const scalingPoints: Array<{
+    rows: number;
+    run: number;
+    wallMs: number;
+    rowsPerS: number;
+    peakRssBytes: number | null;
+    startRssBytes: number | null;
+  }> = [];
   for (let run = 1; run <= scalingRuns; run++) {
     for (const n of scaling) {
       await bench.truncate('entities');
-      const id = await bench.ours.createConnector({ tenant: 'bench', vertical: 'scaling', entityType: `n${n}_r${run}`, connectorType: 'postgresql', connectionConfig: { dsn: bench.source.url }, table: scaleTable(n) });
+      const id = await bench.ours.createConnector({
+        tenant: 'bench',
+        vertical: 'scaling',
+        entityType: `n${n}_r${run}`,
+        connectorType: 'postgresql',
+        connectionConfig: { dsn: bench.source.url },
+        table: scaleTable(n),
+      });
       const m = await bench.pull(run, id, 'incremental', n, { rows_read: n, inserted: n });
-      scalingPoints.push({ rows: n, run, wallMs: m.wallMs, rowsPerS: m.rowsPerS, peakRssBytes: m.peakRssBytes, startRssBytes: m.startRssBytes });
-      log(`scaling ${n.toLocaleString('en')} rows: ${(m.wallMs / 1000).toFixed(1)} s, ${Math.round(m.rowsPerS).toLocaleString('en')} rows/s, peak RSS ${formatBytes(m.peakRssBytes)}`);
+      scalingPoints.push({
+        rows: n,
+        run,
+        wallMs: m.wallMs,
+        rowsPerS: m.rowsPerS,
+        peakRssBytes: m.peakRssBytes,
+        startRssBytes: m.startRssBytes,
+      });
+      log(
+        `scaling ${n.toLocaleString('en')} rows: ${(m.wallMs / 1000).toFixed(1)} s, ${Math.round(m.rowsPerS).toLocaleString('en')} rows/s, peak RSS ${formatBytes(m.peakRssBytes)}`,
+      );
     }
   }
   const scalingMedians = scaling.map((n) => {
@@ -166,30 +229,49 @@ async function main(): Promise<void> {
     await bench.truncate('entities');
     const source = sources.includes('mysql') && !sources.includes('pg') ? 'mysql' : 'pg';
     const src = srcOf(source);
-    const id = await bench.ours.createConnector({ tenant: 'bench', vertical: 'profile', entityType: source, connectorType: source === 'pg' ? 'postgresql' : 'mysql', connectionConfig: { dsn: src.dsn }, table: 'products' });
+    const id = await bench.ours.createConnector({
+      tenant: 'bench',
+      vertical: 'profile',
+      entityType: source,
+      connectorType: source === 'pg' ? 'postgresql' : 'mysql',
+      connectionConfig: { dsn: src.dsn },
+      table: 'products',
+    });
     const first = await bench.pull(0, id, 'incremental', rows, { rows_read: rows }, join(dir, 'first'));
     const rescan = await bench.pull(0, id, 'full', rows, { rows_read: rows }, join(dir, 'rescan'));
     const parts: string[] = [];
-    for (const [name, m] of [['first load', first], ['unchanged re-pull', rescan]] as const) {
+    for (const [name, m] of [
+      ['first load', first],
+      ['unchanged re-pull', rescan],
+    ] as const) {
       const sub = join(dir, name === 'first load' ? 'first' : 'rescan');
-      const files = readdirSync(sub, { recursive: true }).map(String).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(sub, f));
+      const files = readdirSync(sub, { recursive: true })
+        .map(String)
+        .filter((f) => f.endsWith('.cpuprofile'))
+        .map((f) => join(sub, f));
       const main = busiestProfile(files);
-      if (main) parts.push(`### worker CPU profile, ${source} ${name} (${(m.wallMs / 1000).toFixed(1)} s with --cpu-prof; ${main.file})\n\n${formatSummary(summarizeCpuProfile(main.profile, 25))}`);
+      if (main)
+        parts.push(
+          `### worker CPU profile, ${source} ${name} (${(m.wallMs / 1000).toFixed(1)} s with --cpu-prof; ${main.file})\n\n${formatSummary(summarizeCpuProfile(main.profile, 25))}`,
+        );
     }
     diagnosis.profile = parts.join('\n\n');
-    const plans = [await explainUpsert(bench.client, bench.tenantId, 'profile', source, 5000), await explainPullBatch(bench.client, id, 5000)];
+    const plans = [
+      await explainUpsert(bench.client, bench.tenantId, 'profile', source, 5000),
+      await explainPullBatch(bench.client, id, 5000),
+    ];
     diagnosis.explain = plans.join('\n\n');
   }
 
   const machine = machineInfo();
   const notes = [
     `PostgreSQL ${pgVersion}; ${rows.toLocaleString('en')}-row products table (13 columns: bigint id, text, numeric, double, int, boolean, jsonb/JSON, timestamptz/DATETIME(6)); ${runs} run(s): median (min–max)`,
-    'ours: `qanatix worker` child process (fresh per pass), table-mode connector on cursor updated_at (lag 0, batch_size 5000), a manual pull job enqueued on its own Redis; wall = run queued_at → finished_at (database clock); peak RSS = the worker\'s VmHWM during the pass (reset when the job is enqueued)',
+    "ours: `qanatix worker` child process (fresh per pass), table-mode connector on cursor updated_at (lag 0, batch_size 5000), a manual pull job enqueued on its own Redis; wall = run queued_at → finished_at (database clock); peak RSS = the worker's VmHWM during the pass (reset when the job is enqueued)",
     'unchanged re-pull: all rows re-read, none changed (ours: mode full; an incremental run with nothing new reads 0 rows)',
     'ceiling: COPY (SELECT …) TO STDOUT (PostgreSQL) or `mariadb --batch --quick` TSV (MariaDB) piped into COPY … FROM STDIN of an unlogged staging table, then one INSERT … SELECT … ON CONFLICT … WHERE content_hash IS DISTINCT FROM into a table of the entities shape; name, source_id, dedup_key, vertical_data (row as jsonb minus name) and sha256 content_hash computed in SQL. Its peak RSS is of the psql/mariadb client processes (sampled)',
     `MongoDB (${sources.includes('mongo') ? docRows.mongo.toLocaleString('en') : '—'} documents) and Neo4j (${sources.includes('neo4j') ? docRows.neo4j.toLocaleString('en') : '—'} nodes): the same products (price and cost as doubles; attributes a nested document in MongoDB, a JSON string in Neo4j) in a collection with an index on (updated_at, _id) and under a label with a unique id and a range index on updated_at; collection/label mode on cursor updated_at. No bulk path sets a ceiling for them`,
     'loader cores / postgres cores: CPU time of the loading process(es) and of all PostgreSQL processes divided by wall time (2 cores = the whole machine)',
-    'ours vs this: the tool\'s median wall time over ours = our throughput divided by its throughput (> 1: we are faster)',
+    "ours vs this: the tool's median wall time over ours = our throughput divided by its throughput (> 1: we are faster)",
   ];
   writeJsonResult(opts.out, {
     bench: 'pull',
@@ -209,7 +291,9 @@ async function main(): Promise<void> {
   console.log(`### scaling: our first load from PostgreSQL\n\n${scalingTable(scalingMedians)}\n`);
   if (diagnosis.profile) console.log(diagnosis.profile + '\n');
   if (diagnosis.explain) {
-    console.log(`### EXPLAIN (ANALYZE, BUFFERS) of a pull batch's statements (upsert, run bookkeeping), one 5000-row batch\n\n${diagnosis.explain}\n`);
+    console.log(
+      `### EXPLAIN (ANALYZE, BUFFERS) of a pull batch's statements (upsert, run bookkeeping), one 5000-row batch\n\n${diagnosis.explain}\n`,
+    );
   }
 }
 

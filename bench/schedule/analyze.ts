@@ -18,7 +18,8 @@ export interface RunRow {
 }
 
 export async function loadRuns(pool: pg.Pool): Promise<RunRow[]> {
-  const ms = (col: string) => `(extract(epoch from ${col}) * 1000)::float8 as ${col === 'queued_at' ? 'queued' : col === 'started_at' ? 'started' : 'finished'}`;
+  const ms = (col: string) =>
+    `(extract(epoch from ${col}) * 1000)::float8 as ${col === 'queued_at' ? 'queued' : col === 'started_at' ? 'started' : 'finished'}`;
   const { rows } = await pool.query<RunRow>(
     `select connector_id, job_id, trigger, status, error_kind, error, rows_read::int as rows_read, attempts,
             ${ms('queued_at')}, ${ms('started_at')}, ${ms('finished_at')}
@@ -74,9 +75,16 @@ interface RunTiming {
 export function timeRuns(runs: RunRow[], jobTimes: Map<string, JobTimes>): RunTiming[] {
   return runs.flatMap((run) => {
     const fromId = fireOfJobId(run.job_id);
-    const t = fromId ?? (run.started ?? run.queued);
+    const t = fromId ?? run.started ?? run.queued;
     if (t === null) return [];
-    return [{ run, fire: fromId ?? Math.floor(t / MINUTE_MS) * MINUTE_MS, fromFloor: fromId === null, job: run.job_id ? jobTimes.get(run.job_id) : undefined }];
+    return [
+      {
+        run,
+        fire: fromId ?? Math.floor(t / MINUTE_MS) * MINUTE_MS,
+        fromFloor: fromId === null,
+        job: run.job_id ? jobTimes.get(run.job_id) : undefined,
+      },
+    ];
   });
 }
 

@@ -20,7 +20,9 @@ export async function createSourceDatabase(adminUrl: string, rows: number): Prom
   const client = new pg.Client({ connectionString: db.url, application_name: BENCH_APP });
   await client.connect();
   try {
-    await client.query(`create table ${SOURCE_TABLE} (id bigint primary key, name text not null, price numeric(12,2) not null, updated_at timestamptz not null)`);
+    await client.query(
+      `create table ${SOURCE_TABLE} (id bigint primary key, name text not null, price numeric(12,2) not null, updated_at timestamptz not null)`,
+    );
     await client.query(
       `insert into ${SOURCE_TABLE} select g, 'Product ' || g, (g % 1000) + 0.99, '2026-01-01T00:00:00Z'::timestamptz + g * interval '1 second' from generate_series(1, $1::int) g`,
       [rows],

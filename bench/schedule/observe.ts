@@ -62,7 +62,10 @@ export class Probe {
     const { ready, delayed } = await this.openJobIds();
     const suffix = `:${fire}`;
     if (ready.some((id) => id.endsWith(suffix)) || delayed.some((id) => id.endsWith(suffix))) return false;
-    const { rows } = await this.pool.query<{ n: number }>("select count(*)::int as n from connector_runs where job_id like '%' || $1 and finished_at is null", [suffix]);
+    const { rows } = await this.pool.query<{ n: number }>(
+      "select count(*)::int as n from connector_runs where job_id like '%' || $1 and finished_at is null",
+      [suffix],
+    );
     return rows[0]!.n === 0;
   }
 
@@ -86,14 +89,21 @@ export class Probe {
     const ids = rows.map((r) => r.job_id).filter((id) => !this.jobTimes.get(id)?.finishedOn);
     if (ids.length === 0) return;
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hmget(`${this.queue.qualifiedName}:${id}`, 'timestamp', 'delay', 'processedOn', 'finishedOn', 'attemptsMade');
+    for (const id of ids)
+      pipeline.hmget(`${this.queue.qualifiedName}:${id}`, 'timestamp', 'delay', 'processedOn', 'finishedOn', 'attemptsMade');
     const replies = (await pipeline.exec()) ?? [];
     const num = (v: string | null | undefined) => (v === null || v === undefined || v === '' ? null : Number(v));
     replies.forEach(([err, value], i) => {
       if (err || !Array.isArray(value)) return;
       const [timestamp, delay, processedOn, finishedOn, attemptsMade] = value as Array<string | null>;
       if (processedOn === null && timestamp === null) return; // already trimmed
-      this.jobTimes.set(ids[i]!, { timestamp: num(timestamp), delay: num(delay), processedOn: num(processedOn), finishedOn: num(finishedOn), attemptsMade: num(attemptsMade) });
+      this.jobTimes.set(ids[i]!, {
+        timestamp: num(timestamp),
+        delay: num(delay),
+        processedOn: num(processedOn),
+        finishedOn: num(finishedOn),
+        attemptsMade: num(attemptsMade),
+      });
     });
   }
 }

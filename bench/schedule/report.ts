@@ -15,13 +15,23 @@ export interface ScheduleBenchResult {
   redis: string;
   /** The commit measured, and whether src/, jobs/, connectors/ or bin/ had uncommitted edits. */
   revision: { commit: string; dirty: boolean };
-  options: { connectors: number; minutes: number; concurrency: number[]; rows: number; sharedVertical: boolean; schedule: string; profiled: boolean };
+  options: {
+    connectors: number;
+    minutes: number;
+    concurrency: number[];
+    rows: number;
+    sharedVertical: boolean;
+    schedule: string;
+    profiled: boolean;
+  };
   scenarios: ScenarioResult[];
 }
 
 const ms = (d: Distribution, k: keyof Distribution) => (d.n ? formatMs(d[k]) : '—');
-const seconds = (msValue: number | null | undefined) => (msValue === null || msValue === undefined ? '—' : `${(msValue / 1000).toFixed(2)} s`);
-const pct = (v: number | null | undefined, digits = 2) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : `${v.toFixed(digits)}%`);
+const seconds = (msValue: number | null | undefined) =>
+  msValue === null || msValue === undefined ? '—' : `${(msValue / 1000).toFixed(2)} s`;
+const pct = (v: number | null | undefined, digits = 2) =>
+  v === null || v === undefined || !Number.isFinite(v) ? '—' : `${v.toFixed(digits)}%`;
 
 function outcome(s: SegmentStats): string {
   const parts = [`${s.succeeded}/${s.expected}`];
@@ -53,8 +63,14 @@ function delayRow(c: number, s: SegmentStats, note = ''): string[] {
 export function markdownReport(r: ScheduleBenchResult): string {
   const o = r.options;
   const out: string[] = [];
-  out.push(`## Scheduled pulls: ${o.connectors.toLocaleString('en')} connectors on "${o.schedule}" (UTC), ${o.minutes} minutes per worker concurrency`);
-  if (o.profiled) out.push('', '**Profiled run: the worker ran under `--cpu-prof`, so its delays and CPU are inflated; use it for where the time goes, not for the figures.**');
+  out.push(
+    `## Scheduled pulls: ${o.connectors.toLocaleString('en')} connectors on "${o.schedule}" (UTC), ${o.minutes} minutes per worker concurrency`,
+  );
+  if (o.profiled)
+    out.push(
+      '',
+      '**Profiled run: the worker ran under `--cpu-prof`, so its delays and CPU are inflated; use it for where the time goes, not for the figures.**',
+    );
   out.push('');
   out.push(
     `Machine: ${r.machine.cores} cores (${r.machine.cpuModel}), ${formatBytes(r.machine.memoryBytes)} RAM, ${r.machine.os}; Node ${r.machine.node}; PostgreSQL ${r.postgres}; Redis ${r.redis}; code at ${r.revision.commit}${r.revision.dirty ? ' with uncommitted edits' : ''}. ` +
@@ -76,7 +92,20 @@ export function markdownReport(r: ScheduleBenchResult): string {
   }
   out.push(
     markdownTable(
-      ['concurrency', 'minute', 'succeeded / expected', 'delay median', 'p90', 'p99', 'max', 'queue wait med / p99', 'prep med / p99', 'run med / p99', 'all done after', 'runs/s'],
+      [
+        'concurrency',
+        'minute',
+        'succeeded / expected',
+        'delay median',
+        'p90',
+        'p99',
+        'max',
+        'queue wait med / p99',
+        'prep med / p99',
+        'run med / p99',
+        'all done after',
+        'runs/s',
+      ],
       rows,
       ['right', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     ),
@@ -101,7 +130,17 @@ export function markdownReport(r: ScheduleBenchResult): string {
   });
   out.push(
     markdownTable(
-      ['concurrency', 'idle window (UTC, no fire)', 'worker CPU idle (% of 1 core)', 'worker RSS idle', 'redis CPU idle', 'worker peak RSS', 'worker CPU / minute: first / later', 'machine busy: first / later minutes', 'worker log errors / warnings'],
+      [
+        'concurrency',
+        'idle window (UTC, no fire)',
+        'worker CPU idle (% of 1 core)',
+        'worker RSS idle',
+        'redis CPU idle',
+        'worker peak RSS',
+        'worker CPU / minute: first / later',
+        'machine busy: first / later minutes',
+        'worker log errors / warnings',
+      ],
       idleRows,
       ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     ),
@@ -109,23 +148,44 @@ export function markdownReport(r: ScheduleBenchResult): string {
   const notes: string[] = [];
   for (const s of r.scenarios) {
     const unsettled = s.fires.filter((f) => f.settledAfterMs === null).map((f) => f.fire.slice(11, 19));
-    if (unsettled.length) notes.push(`c=${s.concurrency}: the runs of the fire(s) at ${unsettled.join(', ')} never all finished; "missed" there counts jobs still queued when the benchmark gave up.`);
-    if (!s.workerReadyBeforeFirstFire) notes.push(`c=${s.concurrency}: the worker was not ready before the first fire (start-up ${formatMs(s.workerStartupMs)}); minute 1 includes start-up.`);
+    if (unsettled.length)
+      notes.push(
+        `c=${s.concurrency}: the runs of the fire(s) at ${unsettled.join(', ')} never all finished; "missed" there counts jobs still queued when the benchmark gave up.`,
+      );
+    if (!s.workerReadyBeforeFirstFire)
+      notes.push(
+        `c=${s.concurrency}: the worker was not ready before the first fire (start-up ${formatMs(s.workerStartupMs)}); minute 1 includes start-up.`,
+      );
     if (s.distinctNextFires > 1) notes.push(`c=${s.concurrency}: schedulers armed with ${s.distinctNextFires} different first fire times.`);
-    if (s.overall.startedAfterNextMinute) notes.push(`c=${s.concurrency}: ${s.overall.startedAfterNextMinute} runs started a minute or more after their fire.`);
-    if (s.overall.fireFromFloor) notes.push(`c=${s.concurrency}: ${s.overall.fireFromFloor} runs had no fire time in their job id (floored started_at used).`);
-    if (s.runsAfterMeasuredFires) notes.push(`c=${s.concurrency}: ${s.runsAfterMeasuredFires} runs of later fires while waiting for an idle window (not counted).`);
+    if (s.overall.startedAfterNextMinute)
+      notes.push(`c=${s.concurrency}: ${s.overall.startedAfterNextMinute} runs started a minute or more after their fire.`);
+    if (s.overall.fireFromFloor)
+      notes.push(`c=${s.concurrency}: ${s.overall.fireFromFloor} runs had no fire time in their job id (floored started_at used).`);
+    if (s.runsAfterMeasuredFires)
+      notes.push(`c=${s.concurrency}: ${s.runsAfterMeasuredFires} runs of later fires while waiting for an idle window (not counted).`);
     const idle = 'skipped' in s.idle ? null : s.idle;
-    if (idle && idle.runsStartedInWindow) notes.push(`c=${s.concurrency}: ${idle.runsStartedInWindow} runs started inside the idle window.`);
-    if (idle && idle.machineBusyPercent > 20) notes.push(`c=${s.concurrency}: the machine was ${idle.machineBusyPercent.toFixed(0)}% busy during the idle window (other processes).`);
+    if (idle && idle.runsStartedInWindow)
+      notes.push(`c=${s.concurrency}: ${idle.runsStartedInWindow} runs started inside the idle window.`);
+    if (idle && idle.machineBusyPercent > 20)
+      notes.push(
+        `c=${s.concurrency}: the machine was ${idle.machineBusyPercent.toFixed(0)}% busy during the idle window (other processes).`,
+      );
     for (const e of s.overall.errors.slice(0, 3)) notes.push(`c=${s.concurrency}: ${e.n}× ${e.kind ?? 'error'}: ${e.error.slice(0, 160)}`);
-    for (const m of s.workerOutput.samples.filter((x) => x.level !== 'info').slice(0, 5)) notes.push(`c=${s.concurrency}: worker ${m.level} ×${m.n}: ${m.msg.slice(0, 200)}`);
-    const waits = s.postgresWaits.waits.slice(0, 4).map((w) => `${w.what} ${(w.share * 100).toFixed(0)}%`).join(', ');
-    if (waits) notes.push(`c=${s.concurrency}: active PostgreSQL sessions (platform + source) averaged ${s.postgresWaits.meanActiveSessions.toFixed(2)}; sampled waits: ${waits}.`);
+    for (const m of s.workerOutput.samples.filter((x) => x.level !== 'info').slice(0, 5))
+      notes.push(`c=${s.concurrency}: worker ${m.level} ×${m.n}: ${m.msg.slice(0, 200)}`);
+    const waits = s.postgresWaits.waits
+      .slice(0, 4)
+      .map((w) => `${w.what} ${(w.share * 100).toFixed(0)}%`)
+      .join(', ');
+    if (waits)
+      notes.push(
+        `c=${s.concurrency}: active PostgreSQL sessions (platform + source) averaged ${s.postgresWaits.meanActiveSessions.toFixed(2)}; sampled waits: ${waits}.`,
+      );
   }
   if (notes.length) out.push('', ...notes.map((n) => `- ${n}`));
   for (const s of r.scenarios) {
-    if (s.profile) out.push('', `### Worker CPU profile, concurrency ${s.concurrency} (${s.profile.file})`, '', formatSummary(s.profile.summary));
+    if (s.profile)
+      out.push('', `### Worker CPU profile, concurrency ${s.concurrency} (${s.profile.file})`, '', formatSummary(s.profile.summary));
   }
   return out.join('\n');
 }

@@ -131,7 +131,15 @@ async function main(): Promise<void> {
     postgres: versions.postgres,
     redis: versions.redis,
     revision: code,
-    options: { connectors, minutes, concurrency: concurrencies, rows, sharedVertical: opts['shared-vertical'], schedule: '* * * * *', profiled: opts.profile },
+    options: {
+      connectors,
+      minutes,
+      concurrency: concurrencies,
+      rows,
+      sharedVertical: opts['shared-vertical'],
+      schedule: '* * * * *',
+      profiled: opts.profile,
+    },
     scenarios,
   };
   writeJsonResult(opts.out, result);

@@ -118,7 +118,12 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     admin.disconnect();
 
     const t0 = Date.now();
-    platform = await createPlatform(o.adminUrl, { count: o.connectors, sourceUrl: o.sourceUrl, schedule: '* * * * *', sharedVertical: o.sharedVertical });
+    platform = await createPlatform(o.adminUrl, {
+      count: o.connectors,
+      sourceUrl: o.sourceUrl,
+      schedule: '* * * * *',
+      sharedVertical: o.sharedVertical,
+    });
     const saved = platform;
     if (!o.keep) untrack.push(o.track(() => dropPlatform(saved)));
     log(`c=${o.concurrency}: ${platform.db.name} migrated, ${o.connectors} connectors saved in ${formatMs(Date.now() - t0)}`);
@@ -167,17 +172,20 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
           const machine0 = machineCpuMs();
           const stopPg = watchProcessesNamed('postgres', 500);
           timers.push(
-            setTimeout(() => {
-              const cpu1 = processCpuMs(pid);
-              const machine1 = machineCpuMs();
-              usage.push({
-                fire: iso(f),
-                spanMs: USAGE_SPAN_MS,
-                workerCpuMs: cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null,
-                postgresCpuMs: stopPg(),
-                machineBusyPercent: (100 * (machine1.busy - machine0.busy)) / Math.max(1, machine1.total - machine0.total),
-              });
-            }, f + USAGE_SPAN_MS - Date.now()),
+            setTimeout(
+              () => {
+                const cpu1 = processCpuMs(pid);
+                const machine1 = machineCpuMs();
+                usage.push({
+                  fire: iso(f),
+                  spanMs: USAGE_SPAN_MS,
+                  workerCpuMs: cpu0 !== null && cpu1 !== null ? cpu1 - cpu0 : null,
+                  postgresCpuMs: stopPg(),
+                  machineBusyPercent: (100 * (machine1.busy - machine0.busy)) / Math.max(1, machine1.total - machine0.total),
+                });
+              },
+              f + USAGE_SPAN_MS - Date.now(),
+            ),
           );
         }, f - Date.now()),
       );
@@ -190,12 +198,18 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     let nextHarvest = Date.now() + 10_000;
     const settleDeadline = lastFire + o.settleMinutes * MINUTE_MS;
     while (pending.length && Date.now() < settleDeadline) {
-      if (worker.exited()) throw new Error(`the worker exited mid-run (${worker.exited()}); nothing here stops it before the end, so something else signalled it:\n${worker.service.tail()}`);
+      if (worker.exited())
+        throw new Error(
+          `the worker exited mid-run (${worker.exited()}); nothing here stops it before the end, so something else signalled it:\n${worker.service.tail()}`,
+        );
       const f = pending[0]!;
       if (Date.now() >= f + 2_000 && (await probe.fireSettled(f))) {
         settledAt.set(f, Date.now());
         pending.shift();
-        const { rows } = await platform.pool.query<{ n: number }>("select count(*)::int as n from connector_runs where job_id like '%:' || $1", [String(f)]);
+        const { rows } = await platform.pool.query<{ n: number }>(
+          "select count(*)::int as n from connector_runs where job_id like '%:' || $1",
+          [String(f)],
+        );
         log(`c=${o.concurrency}: fire ${iso(f).slice(11, 19)} settled after ${formatMs(Date.now() - f)}, ${rows[0]!.n} runs`);
         continue;
       }
@@ -209,12 +223,18 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     await probe.harvest();
     // Before the idle window, which resets VmHWM to measure its own peak.
     const workerPeakRssBytes = readVmBytes(worker.pid, 'VmHWM');
-    if (pending.length) log(`c=${o.concurrency}: fires ${pending.map((f) => iso(f).slice(11, 19)).join(', ')} did not settle within ${o.settleMinutes} minutes of the last fire`);
+    if (pending.length)
+      log(
+        `c=${o.concurrency}: fires ${pending.map((f) => iso(f).slice(11, 19)).join(', ')} did not settle within ${o.settleMinutes} minutes of the last fire`,
+      );
 
     // Idle: a 30 s window with no fire in it, after the last measured fire's runs are done.
     const idle = await measureIdle(o, probe, platform, worker, o.redis, Date.now() + 3 * MINUTE_MS);
     if ('skipped' in idle) log(`c=${o.concurrency}: idle CPU not measured: ${idle.skipped}`);
-    else log(`c=${o.concurrency}: idle worker CPU ${idle.workerCpuPercent?.toFixed(2)}% of a core over ${formatMs(idle.windowMs)}, RSS ${((idle.workerRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB`);
+    else
+      log(
+        `c=${o.concurrency}: idle worker CPU ${idle.workerCpuPercent?.toFixed(2)}% of a core over ${formatMs(idle.windowMs)}, RSS ${((idle.workerRssBytes ?? 0) / 2 ** 20).toFixed(0)} MiB`,
+      );
 
     // The last minute's CPU sample lands just before the next fire; stop the worker only after it.
     while (usage.length < fires.length && Date.now() < lastFire + MINUTE_MS) await sleep(200);
@@ -229,7 +249,10 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
     const profile = profileDir
       ? readdirSync(profileDir)
           .filter((f) => f.endsWith('.cpuprofile'))
-          .map((f) => ({ file: join(profileDir, f), summary: summarizeCpuProfile(JSON.parse(readFileSync(join(profileDir, f), 'utf8')), 20) }))
+          .map((f) => ({
+            file: join(profileDir, f),
+            summary: summarizeCpuProfile(JSON.parse(readFileSync(join(profileDir, f), 'utf8')), 20),
+          }))
           .sort((a, b) => b.summary.totalMs - b.summary.idleMs - (a.summary.totalMs - a.summary.idleMs))[0]
       : undefined;
     if (profileDir && !profile) log(`c=${o.concurrency}: no CPU profile was written to ${profileDir}`);
@@ -287,7 +310,14 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioResult> {
  * when the fire's runs are done by :15; when they take longer, from 3 s after they are done to :58 at the
  * latest (at least 10 s), so a worker busy for most of every minute is still measured between fires.
  */
-async function measureIdle(o: ScenarioOptions, probe: Probe, platform: Platform, worker: WorkerProcess, redis: RedisServer, deadline: number): Promise<IdleMeasurement | { skipped: string }> {
+async function measureIdle(
+  o: ScenarioOptions,
+  probe: Probe,
+  platform: Platform,
+  worker: WorkerProcess,
+  redis: RedisServer,
+  deadline: number,
+): Promise<IdleMeasurement | { skipped: string }> {
   let start: number;
   let end: number;
   for (;;) {

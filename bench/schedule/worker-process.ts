@@ -23,7 +23,12 @@ export interface WorkerProcess {
 }
 
 /** `bin/qanatix.mjs worker` as a child process, the way it is deployed: pull worker plus reconciler. */
-export function startWorkerProcess(env: { databaseUrl: string; redisUrl: string; concurrency: number; profileDir?: string }): WorkerProcess {
+export function startWorkerProcess(env: {
+  databaseUrl: string;
+  redisUrl: string;
+  concurrency: number;
+  profileDir?: string;
+}): WorkerProcess {
   // A V8 CPU profile of the whole life of the worker, written when it exits (diagnostic runs only: it costs
   // CPU). A node flag, since NODE_OPTIONS refuses --cpu-prof.
   const nodeFlags = env.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${env.profileDir}`] : [];
@@ -66,7 +71,10 @@ export function startWorkerProcess(env: { databaseUrl: string; redisUrl: string;
     }
   };
   let exit: string | null = null;
-  service.child.once('exit', (code, signal) => (exit = `exit code ${code}${signal ? `, signal ${signal}` : ''} at ${new Date().toISOString()}`));
+  service.child.once(
+    'exit',
+    (code, signal) => (exit = `exit code ${code}${signal ? `, signal ${signal}` : ''} at ${new Date().toISOString()}`),
+  );
   service.child.stdout!.on('data', onData);
   service.child.stderr!.on('data', onData);
   return {

@@ -19,7 +19,8 @@ const scratch = await createScratchDatabase(values['pg-url'], 'qbench_verticals'
 const pool = createPool(scratch.url, 2);
 try {
   await migrate(pool);
-  const tenant = async (name: string) => (await pool.query<{ id: string }>('insert into tenants (name) values ($1) returning id', [name])).rows[0]!.id;
+  const tenant = async (name: string) =>
+    (await pool.query<{ id: string }>('insert into tenants (name) values ($1) returning id', [name])).rows[0]!.id;
   const fill = async (id: string, n: number, verticals: number, types: number) => {
     const started = Date.now();
     await pool.query(
@@ -34,7 +35,11 @@ try {
   await fill(mine, Number(values.mine), 4, 3);
   await fill(small, 1000, 2, 2);
   await pool.query('vacuum analyze entities');
-  for (const [name, id] of [['small (1,000)', small], [`mine (${values.mine})`, mine], [`big (${values.big})`, big]] as const) {
+  for (const [name, id] of [
+    ['small (1,000)', small],
+    [`mine (${values.mine})`, mine],
+    [`big (${values.big})`, big],
+  ] as const) {
     const ms: number[] = [];
     for (let i = 0; i < 5; i++) {
       const started = process.hrtime.bigint();

@@ -68,26 +68,47 @@ const AUTH_MECHANISMS = ['DEFAULT', 'SCRAM-SHA-1', 'SCRAM-SHA-256', 'PLAIN', 'MO
 
 const OPTION_HINTS: ReadonlyArray<readonly [readonly string[], string]> = [
   [
-    ['tlsCAFile', 'tlsCertificateKeyFile', 'tlsCertificateKeyFilePassword', 'tlsCRLFile', 'sslCA', 'sslCert', 'sslKey', 'sslPass', 'sslCRL'],
+    [
+      'tlsCAFile',
+      'tlsCertificateKeyFile',
+      'tlsCertificateKeyFilePassword',
+      'tlsCRLFile',
+      'sslCA',
+      'sslCert',
+      'sslKey',
+      'sslPass',
+      'sslCRL',
+    ],
     INLINE_CERTIFICATES,
   ],
-  [['proxyHost', 'proxyPort', 'proxyUsername', 'proxyPassword'], 'proxies are not accepted: the worker connects to the servers the uri names'],
+  [
+    ['proxyHost', 'proxyPort', 'proxyUsername', 'proxyPassword'],
+    'proxies are not accepted: the worker connects to the servers the uri names',
+  ],
   [['authMechanismProperties'], `authenticate with ${AUTH_MECHANISMS.slice(1).join(', ')} instead`],
   [['connectTimeoutMS', 'serverSelectionTimeoutMS', 'socketTimeoutMS'], 'set connection_config.connect_timeout_seconds instead'],
-  [['readPreference', 'readPreferenceTags', 'maxStalenessSeconds', 'readConcernLevel'], 'set connection_config.read_preference or read_concern instead'],
+  [
+    ['readPreference', 'readPreferenceTags', 'maxStalenessSeconds', 'readConcernLevel'],
+    'set connection_config.read_preference or read_concern instead',
+  ],
 ];
 
 export function validateMongodbConnection(value: PlainObject, report: IssueReporter): MongodbConnection {
   rejectUnknownKeys(value, ['uri', 'database', 'collection', 'read_preference', 'read_concern', 'ssl', 'connect_timeout_seconds'], report);
   const uri = requiredString(value, 'uri', report);
   // Never echo the URI: it may hold a password.
-  if (uri !== undefined && !URI.test(uri)) report(['uri'], 'must be a connection string such as mongodb://user:password@host:27017/?authSource=admin', ProblemType.settingValue);
+  if (uri !== undefined && !URI.test(uri))
+    report(['uri'], 'must be a connection string such as mongodb://user:password@host:27017/?authSource=admin', ProblemType.settingValue);
   else if (uri !== undefined) uriEndpoints(uri, report);
   const database = requiredString(value, 'database', report);
   const collection = optionalString(value, 'collection', report) ?? null;
   const ssl = parseTls(value.ssl, report);
   if (ssl?.servername !== undefined) {
-    report(['ssl', 'servername'], 'is not used for MongoDB: each server is verified by the name the uri (or the replica set) gives it', ProblemType.settingValue);
+    report(
+      ['ssl', 'servername'],
+      'is not used for MongoDB: each server is verified by the name the uri (or the replica set) gives it',
+      ProblemType.settingValue,
+    );
   }
   return {
     uri: uri ?? '',
@@ -132,7 +153,11 @@ function uriEndpoints(uri: string, report: IssueReporter): SourceEndpoint[] {
   refuseOptions(query.keys(), URI_OPTIONS, OPTION_HINTS, report, ['uri'], true);
   for (const [name, mechanism] of query) {
     if (name.toLowerCase() === 'authmechanism' && !AUTH_MECHANISMS.includes(mechanism.toUpperCase())) {
-      report(['uri'], `authMechanism must be one of ${AUTH_MECHANISMS.join(', ')}: the others read the worker's own credentials`, ProblemType.settingValue);
+      report(
+        ['uri'],
+        `authMechanism must be one of ${AUTH_MECHANISMS.join(', ')}: the others read the worker's own credentials`,
+        ProblemType.settingValue,
+      );
     }
   }
   const endpoints: SourceEndpoint[] = [];
@@ -141,7 +166,8 @@ function uriEndpoints(uri: string, report: IssueReporter): SourceEndpoint[] {
     const host = m?.[1] ?? m?.[2] ?? '';
     const port = m?.[3] === undefined ? 27017 : Number(m[3]);
     if (!m || !isHostName(host) || /\.sock$/i.test(host) || port < 1 || port > 65535 || (srv && m[3] !== undefined)) {
-      const why = 'must name each server by DNS name or IP address and port (mongodb+srv:// takes one name and no port; unix sockets are not accepted)';
+      const why =
+        'must name each server by DNS name or IP address and port (mongodb+srv:// takes one name and no port; unix sockets are not accepted)';
       report(['uri'], why, ProblemType.settingValue);
       return [];
     }

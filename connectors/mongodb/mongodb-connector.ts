@@ -33,7 +33,9 @@ export class MongodbConnector implements SourceConnector {
     const source = await this.mongodbSource();
     // A filter the server rejects (an unknown operator) fails here, not in the first read.
     await this.guard(async () => {
-      await this.collection().find(source.filter, { projection: { _id: 1 }, limit: 1 }).toArray();
+      await this.collection()
+        .find(source.filter, { projection: { _id: 1 }, limit: 1 })
+        .toArray();
     });
   }
 
@@ -62,7 +64,11 @@ export class MongodbConnector implements SourceConnector {
     return this.guard(async () => {
       const hello = await this.db().admin().command({ hello: 1 });
       const local: unknown = hello.localTime;
-      if (!(local instanceof Date)) throw new ConnectorError('config', `MongoDB at ${this.ctx.target} reports no clock (hello.localTime) - a MongoDB 4.4.2 or later server is needed`);
+      if (!(local instanceof Date))
+        throw new ConnectorError(
+          'config',
+          `MongoDB at ${this.ctx.target} reports no clock (hello.localTime) - a MongoDB 4.4.2 or later server is needed`,
+        );
       return microsToIso(BigInt(local.getTime()) * 1000n);
     });
   }
@@ -93,7 +99,9 @@ export class MongodbConnector implements SourceConnector {
     if (this.source) return this.source;
     const name = this.def.table ?? this.connection.collection;
     if (name === null) {
-      return Promise.reject(new ConnectorError('config', 'query mode filters connection_config.collection - set it to the collection the filter applies to'));
+      return Promise.reject(
+        new ConnectorError('config', 'query mode filters connection_config.collection - set it to the collection the filter applies to'),
+      );
     }
     const source = this.guard(() => resolveMongodbSource(this.collection(), this.def, this.connection.database));
     // An empty collection says nothing about its fields' types: look again next time.

@@ -31,23 +31,33 @@ export function toConnectorError(err: unknown, ctx: MongodbErrorContext): Error 
   if (!(err instanceof Error)) return new ConnectorError('transient', `MongoDB failed: ${String(err)}`, { secrets: ctx.secrets });
   const e = err as Error & DriverError;
   const code = typeof e.code === 'number' ? e.code : undefined;
-  const codeText = typeof e.codeName === 'string' ? e.codeName : typeof e.code === 'string' ? e.code : code !== undefined ? String(code) : undefined;
+  const codeText =
+    typeof e.codeName === 'string' ? e.codeName : typeof e.code === 'string' ? e.code : code !== undefined ? String(code) : undefined;
   const message = e.message || codeText || 'unknown error';
   const make = (kind: ConnectorErrorKind, text: string) => new ConnectorError(kind, text, { code: codeText, secrets: ctx.secrets });
   const name = typeof e.name === 'string' ? e.name : '';
 
   if (code !== undefined && AUTH.has(code)) {
-    return make('auth', `MongoDB at ${ctx.target} rejected the login: ${message} - check user, password and authSource in connection_config.uri`);
+    return make(
+      'auth',
+      `MongoDB at ${ctx.target} rejected the login: ${message} - check user, password and authSource in connection_config.uri`,
+    );
   }
   if (name === 'MongoParseError' || name === 'MongoInvalidArgumentError') {
     return make('config', `connection_config.uri is not usable: ${message}`);
   }
   if (name === 'MongoServerSelectionError' || name.startsWith('MongoNetwork') || name === 'MongoTopologyClosedError') {
     if (/auth/i.test(message) && /fail/i.test(message)) {
-      return make('auth', `MongoDB at ${ctx.target} rejected the login: ${message} - check user, password and authSource in connection_config.uri`);
+      return make(
+        'auth',
+        `MongoDB at ${ctx.target} rejected the login: ${message} - check user, password and authSource in connection_config.uri`,
+      );
     }
     const reason = /ENOTFOUND|EAI_AGAIN/.test(message) ? 'host not found' : /ECONNREFUSED/.test(message) ? 'connection refused' : message;
-    return make('unreachable', `cannot reach MongoDB at ${ctx.target}: ${reason} - check the hosts in connection_config.uri and that the server accepts connections from this worker`);
+    return make(
+      'unreachable',
+      `cannot reach MongoDB at ${ctx.target}: ${reason} - check the hosts in connection_config.uri and that the server accepts connections from this worker`,
+    );
   }
   if (/certificate|SSL|TLS/i.test(message) && code === undefined) {
     return make('config', `TLS connection to ${ctx.target} failed: ${message} - check the tls options in connection_config.uri`);
@@ -59,6 +69,7 @@ export function toConnectorError(err: unknown, ctx: MongodbErrorContext): Error 
   if (code !== undefined && SYNTAX.has(code)) return make('syntax', `the filter document is not valid: ${message} - check query and where`);
   if (code === 238) return make('config', `MongoDB at ${ctx.target} does not implement what the read needs: ${message}`);
   if (code !== undefined && TRANSIENT.has(code)) return make('transient', `MongoDB at ${ctx.target} failed for now: ${message}`);
-  if (name.startsWith('Mongo') && code === undefined) return make('unreachable', `lost the connection to MongoDB at ${ctx.target}: ${message}`);
+  if (name.startsWith('Mongo') && code === undefined)
+    return make('unreachable', `lost the connection to MongoDB at ${ctx.target}: ${message}`);
   return make('config', `MongoDB refused the read: ${message}`);
 }

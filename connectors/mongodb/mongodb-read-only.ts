@@ -20,7 +20,9 @@ const REFUSED: ReadonlyMap<string, string> = new Map([
   ['$merge', 'writes a collection'],
 ]);
 
-export function mongodbReadOnlyIssues(def: Pick<ConnectorDefinition, 'query' | 'where' | 'table' | 'cursor' | 'primary_key' | 'columns'>): ConfigIssue[] {
+export function mongodbReadOnlyIssues(
+  def: Pick<ConnectorDefinition, 'query' | 'where' | 'table' | 'cursor' | 'primary_key' | 'columns'>,
+): ConfigIssue[] {
   const setting = def.table !== null ? 'where' : 'query';
   let filter: unknown = def.table !== null ? def.where : def.query;
   if (typeof filter === 'string') {
@@ -39,7 +41,11 @@ export function mongodbReadOnlyIssues(def: Pick<ConnectorDefinition, 'query' | '
   ];
   for (const [loc, name] of names) {
     if (typeof name === 'string' && name.startsWith('$')) {
-      issues.push({ loc, msg: `the connector only reads fields, and "${name}" starts with "$", which makes it an operator in a filter - name a field`, type: ProblemType.settingValue });
+      issues.push({
+        loc,
+        msg: `the connector only reads fields, and "${name}" starts with "$", which makes it an operator in a filter - name a field`,
+        type: ProblemType.settingValue,
+      });
     }
   }
   return issues;
@@ -66,7 +72,11 @@ export function filterIssues(filter: unknown, setting: string): ConfigIssue[] {
     const [value, place] = stack.pop() as [unknown, Place];
     if (value === null || typeof value !== 'object') continue;
     if ((value as { _bsontype?: unknown })._bsontype === 'Code') {
-      issues.push({ loc: pathOf(place), msg: 'the connector only reads: JavaScript code is refused in a filter - compare with plain values', type: ProblemType.settingValue });
+      issues.push({
+        loc: pathOf(place),
+        msg: 'the connector only reads: JavaScript code is refused in a filter - compare with plain values',
+        type: ProblemType.settingValue,
+      });
       continue;
     }
     if (Array.isArray(value)) {
@@ -77,7 +87,12 @@ export function filterIssues(filter: unknown, setting: string): ConfigIssue[] {
     for (const [key, v] of Object.entries(value)) {
       const reason = REFUSED.get(key);
       const at = { key, parent: place };
-      if (reason) issues.push({ loc: pathOf(at), msg: `the connector only reads: ${key} is refused because it ${reason} - write the filter with query operators`, type: ProblemType.settingValue });
+      if (reason)
+        issues.push({
+          loc: pathOf(at),
+          msg: `the connector only reads: ${key} is refused because it ${reason} - write the filter with query operators`,
+          type: ProblemType.settingValue,
+        });
       else stack.push([v, at]);
     }
   }

@@ -14,7 +14,13 @@ import { keysetField, phaseQueries, type Field } from './mongodb-filters';
 import { bindLastPull, valueAt, type MongodbSource } from './mongodb-source';
 import { fromDocument, isoToDate } from './mongodb-types';
 
-export async function* readMongodb(collection: Collection, source: MongodbSource, def: ConnectorDefinition, plan: ReadPlan, signal: AbortSignal): AsyncGenerator<RowBatch> {
+export async function* readMongodb(
+  collection: Collection,
+  source: MongodbSource,
+  def: ConnectorDefinition,
+  plan: ReadPlan,
+  signal: AbortSignal,
+): AsyncGenerator<RowBatch> {
   const limit = checkBatchSize(plan.batchSize);
   const userFilter = bindLastPull(source.filter, isoToDate(lastPullInstant(def, plan))) as Document;
   const filters: Document[] = Object.keys(userFilter).length ? [userFilter] : [];
@@ -32,7 +38,12 @@ export async function* readMongodb(collection: Collection, source: MongodbSource
   const phases = read.phases.map((phase) => ({ phase, ...phaseQueries(phase, filters) }));
   for (const { phase, branches, sort } of phases) {
     if (signal.aborted) return;
-    yield* rebatch(documents(collection, branches, { ...options, sort }), limit, (last) => positionAfter(phase, last, valueOf).cursor, signal);
+    yield* rebatch(
+      documents(collection, branches, { ...options, sort }),
+      limit,
+      (last) => positionAfter(phase, last, valueOf).cursor,
+      signal,
+    );
   }
 }
 
@@ -47,4 +58,3 @@ async function* documents(collection: Collection, filters: Document[], options: 
     }
   }
 }
-

@@ -70,7 +70,12 @@ export function bindLastPull(filter: unknown, value: Date): unknown {
  */
 export function discoveredKey(indexes: Document[]): string[] {
   const unique = indexes.filter(
-    (ix) => ix.unique === true && ix.name !== '_id_' && !ix.sparse && !ix.partialFilterExpression && Object.values(ix.key as Document).every((d) => d === 1 || d === -1),
+    (ix) =>
+      ix.unique === true &&
+      ix.name !== '_id_' &&
+      !ix.sparse &&
+      !ix.partialFilterExpression &&
+      Object.values(ix.key as Document).every((d) => d === 1 || d === -1),
   );
   return unique.length === 1 ? Object.keys((unique[0] as Document).key as Document) : ['_id'];
 }
@@ -81,7 +86,12 @@ export function sampleColumns(docs: Document[]): SourceTable['columns'] {
   for (const doc of docs) {
     for (const [name, value] of Object.entries(doc)) {
       const column = columns.get(name);
-      if (!column) columns.set(name, { name, type: value === null || value === undefined ? 'null' : bsonKind(value), nullable: value === null || value === undefined });
+      if (!column)
+        columns.set(name, {
+          name,
+          type: value === null || value === undefined ? 'null' : bsonKind(value),
+          nullable: value === null || value === undefined,
+        });
       else if (value === null || value === undefined) column.nullable = true;
       else if (column.type === 'null') column.type = bsonKind(value);
     }
@@ -114,7 +124,10 @@ export async function resolveMongodbSource(collection: Collection, def: Connecto
   const label = `collection "${name}"`;
   const exists = await collection.db.listCollections({ name }, { nameOnly: true }).toArray();
   if (exists.length === 0) {
-    throw new ConnectorError('not_found', `collection "${name}" does not exist in database "${database}" - check the collection (and connection_config.database)`);
+    throw new ConnectorError(
+      'not_found',
+      `collection "${name}" does not exist in database "${database}" - check the collection (and connection_config.database)`,
+    );
   }
   const indexes = await collection.listIndexes().toArray();
   const discovered = discoveredKey(indexes);
@@ -123,7 +136,9 @@ export async function resolveMongodbSource(collection: Collection, def: Connecto
 
   const field = async (fieldName: string, setting: string): Promise<MongodbField> => {
     const sampled = sample.find((d) => valueAt(d, fieldName) !== undefined && valueAt(d, fieldName) !== null);
-    const found = sampled ?? (empty ? null : await collection.findOne({ [fieldName]: { $exists: true, $ne: null } }, { projection: { [fieldName]: 1 } }));
+    const found =
+      sampled ??
+      (empty ? null : await collection.findOne({ [fieldName]: { $exists: true, $ne: null } }, { projection: { [fieldName]: 1 } }));
     if (!found && !empty && !(await collection.findOne({ [fieldName]: { $exists: true } }, { projection: { _id: 1 } }))) {
       throw new ConnectorError('not_found', `${setting} "${fieldName}" is in no document of ${label} - check the field name and its case`);
     }

@@ -79,7 +79,9 @@ export function fromBson(value: unknown): unknown {
       return fromBson((value as { valueOf(): number }).valueOf());
     case 'Binary': {
       const binary = value as Binary;
-      return binary.sub_type === Binary.SUBTYPE_UUID && binary.position === 16 ? binary.toUUID().toHexString(true) : binary.toString('base64');
+      return binary.sub_type === Binary.SUBTYPE_UUID && binary.position === 16
+        ? binary.toUUID().toHexString(true)
+        : binary.toString('base64');
     }
     case 'Timestamp': {
       const ts = value as { t: number; i: number };

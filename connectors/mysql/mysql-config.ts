@@ -40,11 +40,27 @@ export interface MysqlConnection {
 
 const OPTION_HINTS: ReadonlyArray<readonly [readonly string[], string]> = [
   [
-    ['ssl-ca', 'ssl-cert', 'ssl-key', 'ssl-capath', 'ssl-crl', 'ssl-crlpath', 'sslca', 'sslcert', 'sslkey', 'ssl_ca', 'ssl_cert', 'ssl_key'],
+    [
+      'ssl-ca',
+      'ssl-cert',
+      'ssl-key',
+      'ssl-capath',
+      'ssl-crl',
+      'ssl-crlpath',
+      'sslca',
+      'sslcert',
+      'sslkey',
+      'ssl_ca',
+      'ssl_cert',
+      'ssl_key',
+    ],
     INLINE_CERTIFICATES,
   ],
   [['ssl', 'ssl-mode', 'sslmode', 'ssl_mode', 'tls'], 'put TLS settings in connection_config.ssl'],
-  [['local-infile', 'local_infile', 'localinfile', 'allowloadlocalinfile'], 'LOAD DATA LOCAL INFILE is never enabled: connectors only read'],
+  [
+    ['local-infile', 'local_infile', 'localinfile', 'allowloadlocalinfile'],
+    'LOAD DATA LOCAL INFILE is never enabled: connectors only read',
+  ],
   [['socket', 'socketpath', 'socket_path'], 'unix sockets are not accepted - name the server by host and port'],
 ];
 
@@ -93,7 +109,13 @@ export function mysqlEndpoints(connection: PlainObject): SourceEndpoint[] {
     const { host, port } = dsnParts(new URL(connection.dsn), () => {});
     return [{ field: 'dsn', host, port }];
   }
-  return [{ field: 'host', host: String(connection.host), port: typeof connection.port === 'number' ? connection.port : Number(connection.port ?? 3306) }];
+  return [
+    {
+      field: 'host',
+      host: String(connection.host),
+      port: typeof connection.port === 'number' ? connection.port : Number(connection.port ?? 3306),
+    },
+  ];
 }
 
 /** mysql2 settings the source check adds: the checked socket, and no `LOCAL INFILE` capability. */

@@ -42,8 +42,20 @@ export class MysqlConnector extends SqlConnector<MysqlSession> {
   }
 
   protected async catalog(): Promise<CatalogColumn[]> {
-    const rows = await this.session.query<{ table_name: string; column_name: string; column_type: string; nullable: number; key_position: number }>(DISCOVER_QUERY);
-    return rows.map((r) => ({ table: r.table_name, column: r.column_name, type: r.column_type, nullable: Boolean(r.nullable), keyPosition: Number(r.key_position) }));
+    const rows = await this.session.query<{
+      table_name: string;
+      column_name: string;
+      column_type: string;
+      nullable: number;
+      key_position: number;
+    }>(DISCOVER_QUERY);
+    return rows.map((r) => ({
+      table: r.table_name,
+      column: r.column_name,
+      type: r.column_type,
+      nullable: Boolean(r.nullable),
+      keyPosition: Number(r.key_position),
+    }));
   }
 }
 
@@ -61,7 +73,11 @@ export async function describeMysqlSource(session: MysqlSession, def: ConnectorD
   if (table !== null && order) {
     // The optimiser sometimes prefers the primary key plus a filesort over the (cursor, key) range when a
     // long run of rows shares one cursor value; naming the index keeps every page a range scan.
-    const index = await session.orderIndex(table, order.map((c) => c.name), key);
+    const index = await session.orderIndex(
+      table,
+      order.map((c) => c.name),
+      key,
+    );
     if (index) source.from = { parts: [`${mysqlDialect.quoteTable(table)} FORCE INDEX (${mysqlDialect.quoteIdentifier(index)})`] };
   }
   return source;

@@ -11,21 +11,54 @@ export interface MysqlErrorContext {
   secrets: readonly string[];
 }
 
-const AUTH = new Set(['ER_ACCESS_DENIED_ERROR', 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR', 'ER_HOST_NOT_PRIVILEGED', 'ER_NOT_SUPPORTED_AUTH_MODE', 'ER_MUST_CHANGE_PASSWORD_LOGIN', 'ER_ACCOUNT_HAS_BEEN_LOCKED']);
+const AUTH = new Set([
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_ACCESS_DENIED_NO_PASSWORD_ERROR',
+  'ER_HOST_NOT_PRIVILEGED',
+  'ER_NOT_SUPPORTED_AUTH_MODE',
+  'ER_MUST_CHANGE_PASSWORD_LOGIN',
+  'ER_ACCOUNT_HAS_BEEN_LOCKED',
+]);
 const NOT_FOUND = new Set(['ER_BAD_DB_ERROR', 'ER_NO_SUCH_TABLE', 'ER_BAD_FIELD_ERROR', 'ER_BAD_TABLE_ERROR', 'ER_UNKNOWN_TABLE']);
 const PERMISSION = new Set([
-  'ER_DBACCESS_DENIED_ERROR', 'ER_TABLEACCESS_DENIED_ERROR', 'ER_COLUMNACCESS_DENIED_ERROR', 'ER_SPECIFIC_ACCESS_DENIED_ERROR',
-  'ER_PROCACCESS_DENIED_ERROR', 'ER_KILL_DENIED_ERROR',
+  'ER_DBACCESS_DENIED_ERROR',
+  'ER_TABLEACCESS_DENIED_ERROR',
+  'ER_COLUMNACCESS_DENIED_ERROR',
+  'ER_SPECIFIC_ACCESS_DENIED_ERROR',
+  'ER_PROCACCESS_DENIED_ERROR',
+  'ER_KILL_DENIED_ERROR',
 ]);
 const READ_ONLY = new Set(['ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION', 'ER_OPTION_PREVENTS_STATEMENT', 'ER_READ_ONLY_MODE']);
 const TRANSIENT = new Set([
-  'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT', 'ER_QUERY_INTERRUPTED', 'ER_CON_COUNT_ERROR', 'ER_TOO_MANY_USER_CONNECTIONS',
-  'ER_SERVER_SHUTDOWN', 'ER_STATEMENT_TIMEOUT', 'ER_QUERY_TIMEOUT', 'ER_CLIENT_INTERACTION_TIMEOUT', 'ER_OUT_OF_RESOURCES',
-  'ER_LOCK_TABLE_FULL', 'ER_CHECKREAD', 'ER_NET_READ_INTERRUPTED', 'ER_NET_WRITE_INTERRUPTED', 'ER_MAX_PREPARED_STMT_COUNT_REACHED',
+  'ER_LOCK_DEADLOCK',
+  'ER_LOCK_WAIT_TIMEOUT',
+  'ER_QUERY_INTERRUPTED',
+  'ER_CON_COUNT_ERROR',
+  'ER_TOO_MANY_USER_CONNECTIONS',
+  'ER_SERVER_SHUTDOWN',
+  'ER_STATEMENT_TIMEOUT',
+  'ER_QUERY_TIMEOUT',
+  'ER_CLIENT_INTERACTION_TIMEOUT',
+  'ER_OUT_OF_RESOURCES',
+  'ER_LOCK_TABLE_FULL',
+  'ER_CHECKREAD',
+  'ER_NET_READ_INTERRUPTED',
+  'ER_NET_WRITE_INTERRUPTED',
+  'ER_MAX_PREPARED_STMT_COUNT_REACHED',
 ]);
 const NETWORK = new Set([
-  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED',
-  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_NET_PACKETS_OUT_OF_ORDER',
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ECONNABORTED',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_NET_PACKETS_OUT_OF_ORDER',
 ]);
 
 interface DriverError {
@@ -46,11 +79,15 @@ export function toConnectorError(err: unknown, ctx: MysqlErrorContext): Error {
   const make = (kind: ConnectorErrorKind, text: string) => new ConnectorError(kind, text, { code, secrets: ctx.secrets });
 
   if (code === undefined) return err;
-  if (AUTH.has(code)) return make('auth', `MySQL at ${ctx.target} rejected the login: ${message} - check user and password in connection_config`);
+  if (AUTH.has(code))
+    return make('auth', `MySQL at ${ctx.target} rejected the login: ${message} - check user and password in connection_config`);
   if (code === 'ER_BAD_DB_ERROR') return make('not_found', `${message} on ${ctx.target} - check the database in connection_config`);
   if (NOT_FOUND.has(code)) return make('not_found', `${message} - check the table (database.table), column and cursor names`);
   if (READ_ONLY.has(code)) {
-    return make('permission', `the connector only reads (READ ONLY transaction) and the database refused a write: ${message} - query mode takes a single SELECT`);
+    return make(
+      'permission',
+      `the connector only reads (READ ONLY transaction) and the database refused a write: ${message} - query mode takes a single SELECT`,
+    );
   }
   if (PERMISSION.has(code)) return make('permission', `${message} - grant the connector's user SELECT on what it reads`);
   if (code === 'ER_PARSE_ERROR' || code === 'ER_SYNTAX_ERROR' || e.sqlState === '42000') {
@@ -58,8 +95,18 @@ export function toConnectorError(err: unknown, ctx: MysqlErrorContext): Error {
   }
   if (TRANSIENT.has(code)) return make('transient', `MySQL at ${ctx.target} failed for now: ${message}`);
   if (NETWORK.has(code)) {
-    const reason = code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? `host "${ctx.host}" not found` : code === 'ECONNREFUSED' ? 'connection refused' : code === 'ETIMEDOUT' ? 'timed out' : `connection failed (${code})`;
-    return make('unreachable', `cannot reach MySQL at ${ctx.target}: ${reason} - check host and port in connection_config and that the server accepts connections from this worker`);
+    const reason =
+      code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? `host "${ctx.host}" not found`
+        : code === 'ECONNREFUSED'
+          ? 'connection refused'
+          : code === 'ETIMEDOUT'
+            ? 'timed out'
+            : `connection failed (${code})`;
+    return make(
+      'unreachable',
+      `cannot reach MySQL at ${ctx.target}: ${reason} - check host and port in connection_config and that the server accepts connections from this worker`,
+    );
   }
   if (code.startsWith('HANDSHAKE') || /SSL|TLS|CERT/.test(code)) {
     return make('config', `TLS connection to ${ctx.target} failed: ${message} - check connection_config.ssl`);

@@ -108,7 +108,9 @@ export class MysqlSession implements SqlSession {
     try {
       await this.run(() => conn.query('START TRANSACTION READ ONLY'));
       const core = streamingConnection(conn);
-      const rows = core.query(statement.sql, wireValues(statement.values) as unknown[]).stream({ highWaterMark: Math.min(batchSize, 1024) });
+      const rows = core
+        .query(statement.sql, wireValues(statement.values) as unknown[])
+        .stream({ highWaterMark: Math.min(batchSize, 1024) });
       // Fields arrive before the first row; the converter is built once for the whole result.
       const result: { convert: ((rows: Row[]) => void) | null } = { convert: null };
       rows.on('fields', (fields: MysqlField[]) => {

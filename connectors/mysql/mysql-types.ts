@@ -36,19 +36,67 @@ export interface MysqlField {
 
 // mysql2/lib/constants/types.js
 const T = {
-  DECIMAL: 0, TINY: 1, SHORT: 2, LONG: 3, FLOAT: 4, DOUBLE: 5, NULL: 6, TIMESTAMP: 7, LONGLONG: 8, INT24: 9,
-  DATE: 10, TIME: 11, DATETIME: 12, YEAR: 13, NEWDATE: 14, VARCHAR: 15, BIT: 16, VECTOR: 242, JSON: 245,
-  NEWDECIMAL: 246, ENUM: 247, SET: 248, TINY_BLOB: 249, MEDIUM_BLOB: 250, LONG_BLOB: 251, BLOB: 252,
-  VAR_STRING: 253, STRING: 254, GEOMETRY: 255,
+  DECIMAL: 0,
+  TINY: 1,
+  SHORT: 2,
+  LONG: 3,
+  FLOAT: 4,
+  DOUBLE: 5,
+  NULL: 6,
+  TIMESTAMP: 7,
+  LONGLONG: 8,
+  INT24: 9,
+  DATE: 10,
+  TIME: 11,
+  DATETIME: 12,
+  YEAR: 13,
+  NEWDATE: 14,
+  VARCHAR: 15,
+  BIT: 16,
+  VECTOR: 242,
+  JSON: 245,
+  NEWDECIMAL: 246,
+  ENUM: 247,
+  SET: 248,
+  TINY_BLOB: 249,
+  MEDIUM_BLOB: 250,
+  LONG_BLOB: 251,
+  BLOB: 252,
+  VAR_STRING: 253,
+  STRING: 254,
+  GEOMETRY: 255,
 } as const;
 
 const TYPE_NAMES: Record<number, string> = {
-  [T.DECIMAL]: 'decimal', [T.TINY]: 'tinyint', [T.SHORT]: 'smallint', [T.LONG]: 'int', [T.FLOAT]: 'float',
-  [T.DOUBLE]: 'double', [T.NULL]: 'null', [T.TIMESTAMP]: 'timestamp', [T.LONGLONG]: 'bigint', [T.INT24]: 'mediumint',
-  [T.DATE]: 'date', [T.TIME]: 'time', [T.DATETIME]: 'datetime', [T.YEAR]: 'year', [T.NEWDATE]: 'date',
-  [T.VARCHAR]: 'varchar', [T.BIT]: 'bit', [T.VECTOR]: 'vector', [T.JSON]: 'json', [T.NEWDECIMAL]: 'decimal',
-  [T.ENUM]: 'enum', [T.SET]: 'set', [T.TINY_BLOB]: 'tinyblob', [T.MEDIUM_BLOB]: 'mediumblob', [T.LONG_BLOB]: 'longblob',
-  [T.BLOB]: 'blob', [T.VAR_STRING]: 'varchar', [T.STRING]: 'char', [T.GEOMETRY]: 'geometry',
+  [T.DECIMAL]: 'decimal',
+  [T.TINY]: 'tinyint',
+  [T.SHORT]: 'smallint',
+  [T.LONG]: 'int',
+  [T.FLOAT]: 'float',
+  [T.DOUBLE]: 'double',
+  [T.NULL]: 'null',
+  [T.TIMESTAMP]: 'timestamp',
+  [T.LONGLONG]: 'bigint',
+  [T.INT24]: 'mediumint',
+  [T.DATE]: 'date',
+  [T.TIME]: 'time',
+  [T.DATETIME]: 'datetime',
+  [T.YEAR]: 'year',
+  [T.NEWDATE]: 'date',
+  [T.VARCHAR]: 'varchar',
+  [T.BIT]: 'bit',
+  [T.VECTOR]: 'vector',
+  [T.JSON]: 'json',
+  [T.NEWDECIMAL]: 'decimal',
+  [T.ENUM]: 'enum',
+  [T.SET]: 'set',
+  [T.TINY_BLOB]: 'tinyblob',
+  [T.MEDIUM_BLOB]: 'mediumblob',
+  [T.LONG_BLOB]: 'longblob',
+  [T.BLOB]: 'blob',
+  [T.VAR_STRING]: 'varchar',
+  [T.STRING]: 'char',
+  [T.GEOMETRY]: 'geometry',
 };
 
 const BINARY_CHARSET = 63;
@@ -89,13 +137,16 @@ export function mysqlColumn(field: MysqlField): SqlColumn {
     paramCast = `DECIMAL(${Math.max(precision, scale)},${scale})`;
     name = `decimal(${precision},${scale})`;
   } else if (type === T.FLOAT || type === T.DOUBLE) kind = 'float';
-  else if (type === T.JSON || type === T.GEOMETRY || type === T.BIT || type === T.VECTOR || field.extendedFormat === 'json') kind = 'unordered';
-  else if ((flags & (FLAG_ENUM | FLAG_SET)) !== 0) kind = 'unordered'; // ordered by position, compared as text
+  else if (type === T.JSON || type === T.GEOMETRY || type === T.BIT || type === T.VECTOR || field.extendedFormat === 'json')
+    kind = 'unordered';
+  else if ((flags & (FLAG_ENUM | FLAG_SET)) !== 0)
+    kind = 'unordered'; // ordered by position, compared as text
   else if (isBinaryString(field)) {
     kind = 'binary';
     name = type === T.STRING ? 'binary' : type === T.VAR_STRING || type === T.VARCHAR ? 'varbinary' : name;
   }
-  if ((type === T.TIMESTAMP || type === T.DATETIME || type === T.TIME) && field.decimals > 0 && field.decimals <= 6) name += `(${field.decimals})`;
+  if ((type === T.TIMESTAMP || type === T.DATETIME || type === T.TIME) && field.decimals > 0 && field.decimals <= 6)
+    name += `(${field.decimals})`;
   if (unsigned && kind === 'integer') name += ' unsigned';
   return { name: field.name, type: name, kind, nullable: (flags & FLAG_NOT_NULL) === 0, paramCast };
 }

@@ -9,7 +9,15 @@
  */
 import { ProblemType } from '../../src/problem-types';
 import type { IssueReporter } from '../config-error';
-import { optionalSeconds, optionalString, refuseOptions, rejectUnknownKeys, requiredString, urlHost, type PlainObject } from '../connection-checks';
+import {
+  optionalSeconds,
+  optionalString,
+  refuseOptions,
+  rejectUnknownKeys,
+  requiredString,
+  urlHost,
+  type PlainObject,
+} from '../connection-checks';
 import type { SourceEndpoint } from '../source-policy';
 
 export const DEFAULT_FETCH_SIZE = 1000;
@@ -31,8 +39,10 @@ const URI = /^(neo4j|bolt)(\+s|\+ssc)?:\/\/[^/?#]+/;
 export function validateNeo4jConnection(value: PlainObject, report: IssueReporter): Neo4jConnection {
   rejectUnknownKeys(value, ['uri', 'user', 'password', 'database', 'connect_timeout_seconds', 'fetch_size'], report);
   const uri = requiredString(value, 'uri', report);
-  if (uri !== undefined && !URI.test(uri)) report(['uri'], 'must be a URL such as neo4j://host:7687 or bolt://host:7687 (neo4j+s:// for TLS)', ProblemType.settingValue);
-  if (uri !== undefined && /^[a-z+]+:\/\/[^/@]*@/.test(uri)) report(['uri'], 'must not hold credentials - set user and password instead', ProblemType.settingValue);
+  if (uri !== undefined && !URI.test(uri))
+    report(['uri'], 'must be a URL such as neo4j://host:7687 or bolt://host:7687 (neo4j+s:// for TLS)', ProblemType.settingValue);
+  if (uri !== undefined && /^[a-z+]+:\/\/[^/@]*@/.test(uri))
+    report(['uri'], 'must not hold credentials - set user and password instead', ProblemType.settingValue);
   else if (uri !== undefined && URI.test(uri)) uriEndpoint(uri, report);
   const user = requiredString(value, 'user', report);
   if (value.password === undefined || value.password === null) report(['password'], 'is required', ProblemType.settingMissing);
@@ -40,7 +50,8 @@ export function validateNeo4jConnection(value: PlainObject, report: IssueReporte
   let fetch_size = DEFAULT_FETCH_SIZE;
   if (value.fetch_size !== undefined && value.fetch_size !== null) {
     const size = value.fetch_size;
-    if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > MAX_FETCH_SIZE) report(['fetch_size'], `must be a whole number between 1 and ${MAX_FETCH_SIZE}`, ProblemType.settingValue);
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > MAX_FETCH_SIZE)
+      report(['fetch_size'], `must be a whole number between 1 and ${MAX_FETCH_SIZE}`, ProblemType.settingValue);
     else fetch_size = size;
   }
   return {

@@ -27,7 +27,10 @@ export class Neo4jConnector implements SourceConnector, Neo4jReadSession {
     this.def = def;
     this.connection = def.connection_config;
     const host = /^[a-z+]+:\/\/([^/?#]+)/.exec(this.connection.uri)?.[1] ?? 'the configured server';
-    this.ctx = { target: `${host}/${this.connection.database ?? '(default database)'}`, secrets: this.connection.password ? [this.connection.password] : [] };
+    this.ctx = {
+      target: `${host}/${this.connection.database ?? '(default database)'}`,
+      secrets: this.connection.password ? [this.connection.password] : [],
+    };
   }
 
   async check(): Promise<void> {
@@ -47,9 +50,16 @@ export class Neo4jConnector implements SourceConnector, Neo4jReadSession {
     const tables: SourceTable[] = [];
     for (const { label } of labels as Array<{ label: string }>) {
       const keys = constraints.filter((c) => (c.labelsOrTypes as string[]).length === 1 && (c.labelsOrTypes as string[])[0] === label);
-      const primaryKey = keys.length === 1 ? ((keys[0] as { properties: string[] }).properties) : ['element_id'];
+      const primaryKey = keys.length === 1 ? (keys[0] as { properties: string[] }).properties : ['element_id'];
       const { rows } = await this.runRead(`MATCH (n:\`${label.replaceAll('`', '``')}\`) RETURN properties(n) AS p LIMIT ${SAMPLE_SIZE}`);
-      tables.push({ name: label, columns: sampleColumns(rows.map((r) => r.p as Record<string, unknown>), primaryKey), primaryKey });
+      tables.push({
+        name: label,
+        columns: sampleColumns(
+          rows.map((r) => r.p as Record<string, unknown>),
+          primaryKey,
+        ),
+        primaryKey,
+      });
     }
     return tables;
   }

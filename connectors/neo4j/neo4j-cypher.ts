@@ -93,12 +93,20 @@ export function pageStatement(source: Neo4jSource, phase: Phase<Field>, after: C
   // Each committed value is bound once and named in every branch that compares with it.
   const refs = after?.map((value, i) => params.bind(value, phase.order[i] as Field, 'the committed cursor'));
   const branches = refs?.length
-    ? afterBranches(phase.order, refs).map((b) => [...b.equal.map((e) => `${e.column.expr} = ${e.value}`), `${b.greater.column.expr} > ${b.greater.value}`])
+    ? afterBranches(phase.order, refs).map((b) => [
+        ...b.equal.map((e) => `${e.column.expr} = ${e.value}`),
+        `${b.greater.column.expr} > ${b.greater.value}`,
+      ])
     : null;
   const statement =
     source.label !== null
       ? labelStatement(source, conditions, phase.order, params, branches, !phase.nulls && source.cursorIndex)
-      : queryStatement(source, branches ? [...conditions, `(${branches.map((b) => b.join(' AND ')).join(' OR ')})`] : conditions, phase.order, params);
+      : queryStatement(
+          source,
+          branches ? [...conditions, `(${branches.map((b) => b.join(' AND ')).join(' OR ')})`] : conditions,
+          phase.order,
+          params,
+        );
   return { cypher: statement.cypher, params: { ...statement.params, ...userParams(phase, after) } };
 }
 
@@ -134,11 +142,20 @@ function userParams(phase: Phase<Field>, after: CursorScalar[] | null): { cursor
 function userValue(value: CursorScalar, field: Field): unknown {
   const bound = paramValue(value, field, 'the committed cursor');
   const kind = field.kind;
-  return typeof bound === 'string' && (kind === 'datetime' || kind === 'localdatetime' || kind === 'date') ? isoToTemporal(bound, kind) : bound;
+  return typeof bound === 'string' && (kind === 'datetime' || kind === 'localdatetime' || kind === 'date')
+    ? isoToTemporal(bound, kind)
+    : bound;
 }
 
 /** The label's nodes matching `conditions` and, when given, one of `branches`, in `order` (a page when ordered). */
-function labelStatement(source: Neo4jSource, conditions: string[], order: readonly Neo4jField[], params: Params | null, branches: string[][] | null = null, hinted = false): Neo4jStatement {
+function labelStatement(
+  source: Neo4jSource,
+  conditions: string[],
+  order: readonly Neo4jField[],
+  params: Params | null,
+  branches: string[][] | null = null,
+  hinted = false,
+): Neo4jStatement {
   const label = quoteName(source.label as string);
   const shared = source.where ? [userCondition(source.where), ...conditions] : conditions;
   const byOrder = order.length ? `\nORDER BY ${order.map((f) => f.expr).join(', ')}\nLIMIT $limit` : '';
@@ -163,4 +180,3 @@ function queryStatement(source: Neo4jSource, conditions: string[], order: readon
   cypher += `\nRETURN * ORDER BY ${order.map((f) => f.expr).join(', ')}\nLIMIT $limit`;
   return { cypher, params: params.values };
 }
-

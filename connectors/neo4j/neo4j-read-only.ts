@@ -70,7 +70,9 @@ function cypherProblems(text: string, setting: string): string[] {
     if (t.kind !== 'word' || punct(i - 1, '.') || punct(i + 1, ':') || punct(i + 1, '.')) return;
     const reason = REFUSED_WORDS.get(nameOf(lexed, t));
     if (reason) {
-      problems.push(`the connector only reads the graph: ${reason} - remove ${JSON.stringify(lexed.text.slice(t.start, t.end))} from ${setting} (a name spelled like it goes in backticks)`);
+      problems.push(
+        `the connector only reads the graph: ${reason} - remove ${JSON.stringify(lexed.text.slice(t.start, t.end))} from ${setting} (a name spelled like it goes in backticks)`,
+      );
     }
   });
   return [...new Set(problems)].slice(0, MAX_ISSUES_PER_SETTING);
@@ -110,9 +112,16 @@ export function checkPlan(plan: Neo4jPlan, database: string | undefined, setting
   }
   for (const operator of plan.operators) {
     const refused = REFUSED_OPERATORS.find(([pattern]) => pattern.test(operator));
-    if (refused) throw new ConnectorError('permission', `the connector only reads the graph, and Neo4j plans this ${setting} with ${operator}: ${refused[1]} - remove it`);
+    if (refused)
+      throw new ConnectorError(
+        'permission',
+        `the connector only reads the graph, and Neo4j plans this ${setting} with ${operator}: ${refused[1]} - remove it`,
+      );
   }
   if (database !== undefined && plan.database !== undefined && plan.database !== database) {
-    throw new ConnectorError('permission', `the connector only reads database "${database}", and this ${setting} runs on "${plan.database}" - remove USE`);
+    throw new ConnectorError(
+      'permission',
+      `the connector only reads database "${database}", and this ${setting} runs on "${plan.database}" - remove USE`,
+    );
   }
 }

@@ -19,7 +19,13 @@ export interface Neo4jReadSession {
   stream(statement: Neo4jStatement, batchSize: number, signal: AbortSignal): AsyncGenerator<Array<Record<string, unknown>>>;
 }
 
-export async function* readNeo4j(session: Neo4jReadSession, source: Neo4jSource, def: ConnectorDefinition, plan: ReadPlan, signal: AbortSignal): AsyncGenerator<RowBatch> {
+export async function* readNeo4j(
+  session: Neo4jReadSession,
+  source: Neo4jSource,
+  def: ConnectorDefinition,
+  plan: ReadPlan,
+  signal: AbortSignal,
+): AsyncGenerator<RowBatch> {
   const limit = checkBatchSize(plan.batchSize);
   const shared = { last_pull: isoToDateTime(lastPullInstant(def, plan)) };
   const toRow = source.label !== null ? labelRow : (record: Record<string, unknown>) => fromMap(record);

@@ -51,7 +51,10 @@ export interface Neo4jSource {
 }
 
 /** Runs one read statement and returns its records as plain objects of driver values, and its plan. */
-export type RunRead = (cypher: string, params?: Record<string, unknown>) => Promise<{ rows: Array<Record<string, unknown>>; keys: string[]; plan: Neo4jPlan }>;
+export type RunRead = (
+  cypher: string,
+  params?: Record<string, unknown>,
+) => Promise<{ rows: Array<Record<string, unknown>>; keys: string[]; plan: Neo4jPlan }>;
 
 export function quoteName(name: string): string {
   return `\`${name.replaceAll('`', '``')}\``;
@@ -69,12 +72,13 @@ export async function resolveNeo4jSource(run: RunRead, def: ConnectorDefinition)
 async function resolveLabel(run: RunRead, def: ConnectorDefinition, label: string): Promise<Neo4jSource> {
   const description = `label "${label}"`;
   const { rows: labels } = await run('CALL db.labels() YIELD label WHERE label = $label RETURN label', { label });
-  if (labels.length === 0) throw new ConnectorError('not_found', `label "${label}" does not exist in the database - check the label and its case`);
+  if (labels.length === 0)
+    throw new ConnectorError('not_found', `label "${label}" does not exist in the database - check the label and its case`);
   const { rows: constraints } = await run(
     "SHOW CONSTRAINTS YIELD labelsOrTypes, properties, type, entityType WHERE entityType = 'NODE' AND type IN ['UNIQUENESS', 'NODE_KEY'] AND labelsOrTypes = [$label] RETURN properties",
     { label },
   );
-  const discovered = constraints.length === 1 ? ((constraints[0] as { properties: string[] }).properties) : [];
+  const discovered = constraints.length === 1 ? (constraints[0] as { properties: string[] }).properties : [];
   const n = `(n:${quoteName(label)})`;
   if (typeof def.where === 'string') {
     const explained = await run(`EXPLAIN MATCH ${n} WHERE ${userCondition(def.where)} RETURN n`, placeholderParams());
@@ -90,13 +94,17 @@ async function resolveLabel(run: RunRead, def: ConnectorDefinition, label: strin
     let value = props.find((p) => p[name] !== undefined && p[name] !== null)?.[name];
     if (value === undefined && !empty) value = (await run(`MATCH ${n} WHERE ${expr} IS NOT NULL RETURN ${expr} AS v LIMIT 1`)).rows[0]?.v;
     if (value === undefined && !empty) {
-      throw new ConnectorError('not_found', `${setting} "${name}" is a property of no node of ${description} - check the property name and its case`);
+      throw new ConnectorError(
+        'not_found',
+        `${setting} "${name}" is a property of no node of ${description} - check the property name and its case`,
+      );
     }
     return { name, expr, kind: value === undefined ? null : neo4jKind(value) };
   };
 
   const cursorName = def.cursor?.column ?? null;
-  if (cursorName === ELEMENT_ID_KEY) throw new ConnectorError('config', 'cursor.column must be a property - elementId(n) has no order in time; use it as the tie-breaker');
+  if (cursorName === ELEMENT_ID_KEY)
+    throw new ConnectorError('config', 'cursor.column must be a property - elementId(n) has no order in time; use it as the tie-breaker');
   const cursor = cursorName !== null ? await field(cursorName, 'cursor.column') : null;
   const keyNames = readKey(def, discovered.length ? discovered : [ELEMENT_ID_KEY], 'key property');
   const key: Neo4jField[] = [];
@@ -140,7 +148,11 @@ async function resolveQuery(run: RunRead, def: ConnectorDefinition, query: strin
   checkPlan(explained.plan, await homeDatabase(run), 'query');
   const keys = explained.keys;
   const find = (name: string, setting: string) => {
-    if (!keys.includes(name)) throw new ConnectorError('not_found', `${setting} "${name}" is not a column the query returns (${keys.join(', ')}) - return it from the query`);
+    if (!keys.includes(name))
+      throw new ConnectorError(
+        'not_found',
+        `${setting} "${name}" is not a column the query returns (${keys.join(', ')}) - return it from the query`,
+      );
   };
   const cursorName = def.cursor?.column ?? null;
   if (cursorName !== null) find(cursorName, 'cursor.column');
@@ -153,13 +165,17 @@ async function resolveQuery(run: RunRead, def: ConnectorDefinition, query: strin
   let settled = true;
   const kindOf = async (name: string): Promise<Neo4jKind | null> => {
     if (cursorName === null) return null;
-    const { rows } = await run(`CALL () {\n${bareQuery(query)}\n}\nWITH * WHERE ${quoteName(name)} IS NOT NULL\nRETURN ${quoteName(name)} AS v LIMIT 1`, placeholderParams());
+    const { rows } = await run(
+      `CALL () {\n${bareQuery(query)}\n}\nWITH * WHERE ${quoteName(name)} IS NOT NULL\nRETURN ${quoteName(name)} AS v LIMIT 1`,
+      placeholderParams(),
+    );
     if (rows.length === 0) settled = false;
     return rows.length ? neo4jKind(rows[0]?.v) : null;
   };
   const cursor = cursorName !== null ? { name: cursorName, expr: quoteName(cursorName), kind: await kindOf(cursorName) } : null;
   const key: Neo4jField[] = [];
-  for (const name of keyNames.names) key.push(name === cursorName && cursor ? cursor : { name, expr: quoteName(name), kind: await kindOf(name) });
+  for (const name of keyNames.names)
+    key.push(name === cursorName && cursor ? cursor : { name, expr: quoteName(name), kind: await kindOf(name) });
   return {
     label: null,
     query,
@@ -202,7 +218,8 @@ export function sampleColumns(props: Array<Record<string, unknown>>, primaryKey:
       if (!columns.has(name)) columns.set(name, { name, type: neo4jKind(value).toUpperCase(), nullable: false });
     }
   }
-  for (const column of columns.values()) if (props.some((p) => p[column.name] === undefined || p[column.name] === null)) column.nullable = true;
+  for (const column of columns.values())
+    if (props.some((p) => p[column.name] === undefined || p[column.name] === null)) column.nullable = true;
   const rank = (name: string) => (primaryKey.includes(name) ? primaryKey.indexOf(name) : primaryKey.length);
   return [...columns.values()].sort((a, b) => rank(a.name) - rank(b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

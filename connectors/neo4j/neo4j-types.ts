@@ -45,8 +45,18 @@ export function isoToDateTime(iso: string): InstanceType<typeof neo4j.types.Date
   const m = /^([+-]?\d{4,6})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\s*(Z|[+-]\d{2}:?\d{2})?$/i.exec(iso.trim());
   if (!m) throw new RangeError(`not an ISO 8601 timestamp: ${iso}`);
   const [, y, mo, d, h, mi, s, frac = '', zone = 'Z'] = m;
-  const offset = zone.toUpperCase() === 'Z' ? 0 : (zone.startsWith('-') ? -1 : 1) * (Number(zone.slice(1, 3)) * 3600 + Number(zone.slice(-2)) * 60);
-  return new neo4j.types.DateTime(Number(y), Number(mo), Number(d), Number(h), Number(mi), Number(s), Number((frac + '000000000').slice(0, 9)), offset);
+  const offset =
+    zone.toUpperCase() === 'Z' ? 0 : (zone.startsWith('-') ? -1 : 1) * (Number(zone.slice(1, 3)) * 3600 + Number(zone.slice(-2)) * 60);
+  return new neo4j.types.DateTime(
+    Number(y),
+    Number(mo),
+    Number(d),
+    Number(h),
+    Number(mi),
+    Number(s),
+    Number((frac + '000000000').slice(0, 9)),
+    offset,
+  );
 }
 
 /** A cursor value's ISO text → the driver's temporal value of `kind`, for a user's query parameter. */
@@ -56,7 +66,15 @@ export function isoToTemporal(iso: string, kind: 'datetime' | 'localdatetime' | 
   if (!m) throw new RangeError(`not an ISO 8601 timestamp: ${iso}`);
   const [, y, mo, d, h = '0', mi = '0', s = '0', frac = ''] = m;
   if (kind === 'date') return new neo4j.types.Date(Number(y), Number(mo), Number(d));
-  return new neo4j.types.LocalDateTime(Number(y), Number(mo), Number(d), Number(h), Number(mi), Number(s), Number((frac + '000000000').slice(0, 9)));
+  return new neo4j.types.LocalDateTime(
+    Number(y),
+    Number(mo),
+    Number(d),
+    Number(h),
+    Number(mi),
+    Number(s),
+    Number((frac + '000000000').slice(0, 9)),
+  );
 }
 
 /** One driver value → its JSON form. */
@@ -67,7 +85,8 @@ export function fromNeo4j(value: unknown): unknown {
   if (typeof value === 'bigint') return value <= BigInt(MAX_SAFE) && value >= -BigInt(MAX_SAFE) ? Number(value) : value.toString();
   if (neo4j.isInt(value)) return value.inSafeRange() ? value.toNumber() : value.toString();
   if (Array.isArray(value)) return value.map(fromNeo4j);
-  if (value instanceof Uint8Array || value instanceof Int8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+  if (value instanceof Uint8Array || value instanceof Int8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
   if (neo4j.isDateTime(value)) return dateTimeToUtc(value);
   if (neo4j.isLocalDateTime(value)) return `${datePart(value)}T${timePart(value)}`;
   if (neo4j.isDate(value)) return datePart(value);
@@ -80,9 +99,16 @@ export function fromNeo4j(value: unknown): unknown {
     if (point.z !== undefined && point.z !== null) out.z = point.z;
     return out;
   }
-  if (neo4j.isNode(value)) return { element_id: value.elementId, labels: [...value.labels], properties: fromMap(value.properties as Record<string, unknown>) };
+  if (neo4j.isNode(value))
+    return { element_id: value.elementId, labels: [...value.labels], properties: fromMap(value.properties as Record<string, unknown>) };
   if (neo4j.isRelationship(value)) {
-    return { element_id: value.elementId, type: value.type, start: value.startNodeElementId, end: value.endNodeElementId, properties: fromMap(value.properties as Record<string, unknown>) };
+    return {
+      element_id: value.elementId,
+      type: value.type,
+      start: value.startNodeElementId,
+      end: value.endNodeElementId,
+      properties: fromMap(value.properties as Record<string, unknown>),
+    };
   }
   if (neo4j.isPath(value)) {
     const nodes = [value.start, ...value.segments.map((s) => s.end)];
@@ -147,11 +173,17 @@ function dateTimeToUtc(v: {
   timeZoneOffsetSeconds?: NumberLike | undefined;
 }): string {
   const days = daysFromCivil(toNumber(v.year), toNumber(v.month), toNumber(v.day));
-  let seconds = days * SECONDS_PER_DAY + toNumber(v.hour) * 3600 + toNumber(v.minute) * 60 + toNumber(v.second) - toNumber(v.timeZoneOffsetSeconds);
+  let seconds =
+    days * SECONDS_PER_DAY + toNumber(v.hour) * 3600 + toNumber(v.minute) * 60 + toNumber(v.second) - toNumber(v.timeZoneOffsetSeconds);
   const utcDays = Math.floor(seconds / SECONDS_PER_DAY);
   seconds -= utcDays * SECONDS_PER_DAY;
   const [y, m, d] = civilFromDays(utcDays);
-  const time = { hour: Math.floor(seconds / 3600), minute: Math.floor((seconds % 3600) / 60), second: seconds % 60, nanosecond: toNumber(v.nanosecond) };
+  const time = {
+    hour: Math.floor(seconds / 3600),
+    minute: Math.floor((seconds % 3600) / 60),
+    second: seconds % 60,
+    nanosecond: toNumber(v.nanosecond),
+  };
   return `${yearText(y)}-${pad(m)}-${pad(d)}T${timePart(time)}Z`;
 }
 

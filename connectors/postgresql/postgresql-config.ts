@@ -56,7 +56,8 @@ interface DsnParts {
 export function validatePostgresqlConnection(value: PlainObject, report: IssueReporter): PostgresqlConnection {
   rejectUnknownKeys(value, ['dsn', 'ssl', 'connect_timeout_seconds'], report);
   const url = value.dsn === undefined ? undefined : parseDsn(value.dsn, ['postgres', 'postgresql'], report);
-  if (value.dsn === undefined) report(['dsn'], 'is required - a URL such as postgres://user:password@host:5432/database', ProblemType.settingMissing);
+  if (value.dsn === undefined)
+    report(['dsn'], 'is required - a URL such as postgres://user:password@host:5432/database', ProblemType.settingMissing);
   const parts = url ? dsnParts(url, report) : undefined;
   const ssl = parseTls(value.ssl, report);
   return {
@@ -104,7 +105,8 @@ export function describeDsn(dsn: string): { target: string; host: string; secret
 function dsnParts(url: URL, report: IssueReporter): DsnParts {
   refuseOptions(url.searchParams.keys(), ['sslmode'], OPTION_HINTS, report, ['dsn']);
   const sslmode = url.searchParams.getAll('sslmode').at(-1);
-  if (sslmode !== undefined && !SSL_MODES.includes(sslmode)) report(['dsn'], `sslmode must be one of ${SSL_MODES.join(', ')}`, ProblemType.settingValue);
+  if (sslmode !== undefined && !SSL_MODES.includes(sslmode))
+    report(['dsn'], `sslmode must be one of ${SSL_MODES.join(', ')}`, ProblemType.settingValue);
   const database = decodeComponent(url.pathname.replace(/^\//, ''));
   if (database === '') report(['dsn'], 'must name a database after the host, such as …@host:5432/mydb', ProblemType.settingValue);
   const user = decodeComponent(url.username);

@@ -39,8 +39,21 @@ export class PostgresqlConnector extends SqlConnector<PostgresqlSession> {
   }
 
   protected async catalog(): Promise<CatalogColumn[]> {
-    const rows = await this.session.query<{ schema: string; table: string; column: string; type: string; nullable: boolean; key_position: number }>(DISCOVER_QUERY);
-    return rows.map((r) => ({ table: `${r.schema}.${r.table}`, column: r.column, type: r.type, nullable: r.nullable, keyPosition: r.key_position }));
+    const rows = await this.session.query<{
+      schema: string;
+      table: string;
+      column: string;
+      type: string;
+      nullable: boolean;
+      key_position: number;
+    }>(DISCOVER_QUERY);
+    return rows.map((r) => ({
+      table: `${r.schema}.${r.table}`,
+      column: r.column,
+      type: r.type,
+      nullable: r.nullable,
+      keyPosition: r.key_position,
+    }));
   }
 }
 

@@ -17,7 +17,17 @@ interface DriverError {
   errors?: Array<{ code?: unknown }>;
 }
 
-const NETWORK = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
+const NETWORK = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ECONNABORTED',
+]);
 const TLS = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/;
 
 export function toConnectorError(err: unknown, ctx: PgErrorContext): Error {
@@ -30,14 +40,27 @@ export function toConnectorError(err: unknown, ctx: PgErrorContext): Error {
 
   if (code && /^[0-9A-Z]{5}$/.test(code) && !NETWORK.has(code)) return fromSqlState(code, message, ctx, make);
   if (code && NETWORK.has(code)) {
-    const reason = code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? `host "${ctx.host}" not found` : code === 'ECONNREFUSED' ? 'connection refused' : code === 'ETIMEDOUT' ? 'timed out' : `connection failed (${code})`;
-    return make('unreachable', `cannot reach PostgreSQL at ${ctx.target}: ${reason} - check host and port in connection_config.dsn and that the server accepts connections from this worker`);
+    const reason =
+      code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? `host "${ctx.host}" not found`
+        : code === 'ECONNREFUSED'
+          ? 'connection refused'
+          : code === 'ETIMEDOUT'
+            ? 'timed out'
+            : `connection failed (${code})`;
+    return make(
+      'unreachable',
+      `cannot reach PostgreSQL at ${ctx.target}: ${reason} - check host and port in connection_config.dsn and that the server accepts connections from this worker`,
+    );
   }
   if (/timeout expired|connection timeout|Connection terminated/i.test(message)) {
     return make('unreachable', `cannot reach PostgreSQL at ${ctx.target}: ${message} - check host and port in connection_config.dsn`);
   }
   if ((code && TLS.test(code)) || /SSL|certificate/i.test(message)) {
-    return make('config', `TLS connection to ${ctx.target} failed: ${message} - check connection_config.ssl (ca, reject_unauthorized) or the dsn's sslmode`);
+    return make(
+      'config',
+      `TLS connection to ${ctx.target} failed: ${message} - check connection_config.ssl (ca, reject_unauthorized) or the dsn's sslmode`,
+    );
   }
   if (/^SASL|password/i.test(message)) {
     return make('auth', `PostgreSQL at ${ctx.target} rejected the login: ${message} - check user and password in connection_config.dsn`);
@@ -60,17 +83,25 @@ function fromSqlState(
     return make('not_found', `${message} - check the table (schema.table), column and cursor names`);
   }
   if (code === '25006' || (code === '0A000' && /data-modifying/i.test(message))) {
-    return make('permission', `the connector only reads (READ ONLY transaction) and the database refused a write: ${message} - query mode takes a single SELECT`);
+    return make(
+      'permission',
+      `the connector only reads (READ ONLY transaction) and the database refused a write: ${message} - query mode takes a single SELECT`,
+    );
   }
   if (code === '42501') return make('permission', `${message} - grant the connector's user SELECT on what it reads`);
   if (code === '42601' && /multiple commands/.test(message)) {
-    return make('syntax', `the connector runs one statement at a time and the database refused several (${message}) - remove the ";" and what follows it`);
+    return make(
+      'syntax',
+      `the connector runs one statement at a time and the database refused several (${message}) - remove the ";" and what follows it`,
+    );
   }
   // No error position: it counts from the statement the connector wrapped around the user's SQL.
   if (cls === '42') return make('syntax', `the SQL is not valid: ${message} - check query, where and column names`);
   if (code === '25P03' || code === '57P05') return make('transient', `PostgreSQL at ${ctx.target} closed an idle session: ${message}`);
-  if (cls === '22') return make('config', `${message} - check cursor.initial_value and the committed cursor against the cursor column's type`);
+  if (cls === '22')
+    return make('config', `${message} - check cursor.initial_value and the committed cursor against the cursor column's type`);
   if (cls === '08') return make('unreachable', `lost the connection to PostgreSQL at ${ctx.target}: ${message}`);
-  if (['40', '53', '55', '57', '58', 'XX'].includes(cls)) return make('transient', `PostgreSQL at ${ctx.target} failed for now: ${message}`);
+  if (['40', '53', '55', '57', '58', 'XX'].includes(cls))
+    return make('transient', `PostgreSQL at ${ctx.target} failed for now: ${message}`);
   return make('config', `PostgreSQL refused the read: ${message}`);
 }

@@ -86,7 +86,8 @@ function timestampSlow(text: string, zoned: boolean): string {
   if (!m) return text; // infinity, -infinity
   const [, y, mo, d, hms, frac = '', offset, bc] = m;
   const year = bc ? 1 - Number(y) : Number(y);
-  const yearText = year >= 0 && year <= 9999 ? String(year).padStart(4, '0') : (year < 0 ? '-' : '+') + String(Math.abs(year)).padStart(6, '0');
+  const yearText =
+    year >= 0 && year <= 9999 ? String(year).padStart(4, '0') : (year < 0 ? '-' : '+') + String(Math.abs(year)).padStart(6, '0');
   const local = `${yearText}-${mo}-${d}T${hms}.${(frac + ZEROS).slice(0, 6)}`;
   if (!zoned) return local;
   return toUtcIso(`${local}${offset ?? 'Z'}`);
@@ -135,10 +136,38 @@ const SCALARS: Record<number, BuiltinType> = {
 
 /** Array type OID → element type OID, for the element types above. */
 const ARRAYS: Record<number, number> = {
-  1000: 16, 1001: 17, 1002: 18, 1003: 19, 1016: 20, 1005: 21, 1007: 23, 1009: 25, 1028: 26, 199: 114, 143: 142,
-  651: 650, 1021: 700, 1022: 701, 775: 774, 791: 790, 1040: 829, 1041: 869, 1014: 1042, 1015: 1043, 1182: 1082,
-  1183: 1083, 1115: 1114, 1185: 1184, 1187: 1186, 1270: 1266, 1561: 1560, 1563: 1562, 1231: 1700, 2951: 2950,
-  3643: 3614, 3807: 3802,
+  1000: 16,
+  1001: 17,
+  1002: 18,
+  1003: 19,
+  1016: 20,
+  1005: 21,
+  1007: 23,
+  1009: 25,
+  1028: 26,
+  199: 114,
+  143: 142,
+  651: 650,
+  1021: 700,
+  1022: 701,
+  775: 774,
+  791: 790,
+  1040: 829,
+  1041: 869,
+  1014: 1042,
+  1015: 1043,
+  1182: 1082,
+  1183: 1083,
+  1115: 1114,
+  1185: 1184,
+  1187: 1186,
+  1270: 1266,
+  1561: 1560,
+  1563: 1562,
+  1231: 1700,
+  2951: 2950,
+  3643: 3614,
+  3807: 3802,
 };
 
 interface PgType {
@@ -170,7 +199,8 @@ export class PgTypes {
 
   /** The pg `types` option: text values through our parsers, unknown types as text. */
   readonly pgTypes = {
-    getTypeParser: (oid: number, format?: string): TextParser => (format === 'binary' ? identity : (this.types.get(oid)?.parse ?? identity)),
+    getTypeParser: (oid: number, format?: string): TextParser =>
+      format === 'binary' ? identity : (this.types.get(oid)?.parse ?? identity),
   };
 
   constructor() {
@@ -192,9 +222,7 @@ export class PgTypes {
     const rows = new Map<number, PgTypeRow>();
     for (let round = 0; missing.length && round < 4; round++) {
       for (const row of await query(TYPE_QUERY, [missing])) rows.set(row.oid, row);
-      missing = [...rows.values()]
-        .flatMap((r) => [r.elem, r.base])
-        .filter((oid) => oid !== 0 && !this.types.has(oid) && !rows.has(oid));
+      missing = [...rows.values()].flatMap((r) => [r.elem, r.base]).filter((oid) => oid !== 0 && !this.types.has(oid) && !rows.has(oid));
     }
     const define = (oid: number, depth = 0): PgType => {
       const known = this.types.get(oid);

@@ -10,16 +10,7 @@ import type { LexerRules } from './sql-lexer';
  * `unordered` columns (JSON, arrays, geometry) cannot be a cursor or a key.
  */
 export type ColumnKind =
-  | 'timestamptz'
-  | 'timestamp'
-  | 'date'
-  | 'integer'
-  | 'decimal'
-  | 'float'
-  | 'boolean'
-  | 'binary'
-  | 'text'
-  | 'unordered';
+  'timestamptz' | 'timestamp' | 'date' | 'integer' | 'decimal' | 'float' | 'boolean' | 'binary' | 'text' | 'unordered';
 
 export interface SqlColumn {
   name: string;

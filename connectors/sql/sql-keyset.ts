@@ -47,19 +47,34 @@ export function pageStatements(dialect: SqlDialect, query: PageQuery): Statement
   if (dialect.keyset === 'row-value' || after.columns.length === 1) {
     return [
       (limit) =>
-        build(dialect, query, (params) => {
-          const cols = after.columns.map((c) => dialect.quoteIdentifier(c.name));
-          const vals = after.columns.map((c, i) => params.bind(c, after.values[i] as CursorScalar));
-          return cols.length === 1 ? `${cols[0]} > ${vals[0]}` : `(${cols.join(', ')}) > (${vals.join(', ')})`;
-        }, limit),
+        build(
+          dialect,
+          query,
+          (params) => {
+            const cols = after.columns.map((c) => dialect.quoteIdentifier(c.name));
+            const vals = after.columns.map((c, i) => params.bind(c, after.values[i] as CursorScalar));
+            return cols.length === 1 ? `${cols[0]} > ${vals[0]}` : `(${cols.join(', ')}) > (${vals.join(', ')})`;
+          },
+          limit,
+        ),
     ];
   }
-  return afterBranches(after.columns, after.values).map((branch) => (limit: number) =>
-    build(dialect, query, (params) => {
-      const terms = branch.equal.map(({ column, value }) => dialect.equals(dialect.quoteIdentifier(column.name), () => params.bind(column, value)));
-      terms.push(`${dialect.quoteIdentifier(branch.greater.column.name)} > ${params.bind(branch.greater.column, branch.greater.value)}`);
-      return terms.join(' AND ');
-    }, limit),
+  return afterBranches(after.columns, after.values).map(
+    (branch) => (limit: number) =>
+      build(
+        dialect,
+        query,
+        (params) => {
+          const terms = branch.equal.map(({ column, value }) =>
+            dialect.equals(dialect.quoteIdentifier(column.name), () => params.bind(column, value)),
+          );
+          terms.push(
+            `${dialect.quoteIdentifier(branch.greater.column.name)} > ${params.bind(branch.greater.column, branch.greater.value)}`,
+          );
+          return terms.join(' AND ');
+        },
+        limit,
+      ),
   );
 }
 
@@ -96,12 +111,20 @@ const NUMBER = /^-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
 /** `cursor.initial_value` must fit the cursor column; a database would otherwise coerce it silently (MySQL). */
 function checkInitialValue(column: KeysetSqlColumn, value: CursorScalar): void {
   const text = String(value);
-  const fits =
-    column.temporal ? typeof value === 'string' && isIsoTimestamp(value)
-    : column.kind === 'integer' ? (typeof value === 'number' && Number.isInteger(value)) || (typeof value === 'string' && INTEGER.test(text))
-    : column.kind === 'decimal' || column.kind === 'float' ? typeof value === 'number' || NUMBER.test(text)
-    : column.kind === 'boolean' ? typeof value === 'boolean'
-    : typeof value === 'string';
+  const fits = column.temporal
+    ? typeof value === 'string' && isIsoTimestamp(value)
+    : column.kind === 'integer'
+      ? (typeof value === 'number' && Number.isInteger(value)) || (typeof value === 'string' && INTEGER.test(text))
+      : column.kind === 'decimal' || column.kind === 'float'
+        ? typeof value === 'number' || NUMBER.test(text)
+        : column.kind === 'boolean'
+          ? typeof value === 'boolean'
+          : typeof value === 'string';
   if (fits) return;
-  throw unfitValue('cursor.initial_value', value, column, column.temporal ? 'an ISO 8601 timestamp such as 2024-01-31T00:00:00Z' : `a ${column.kind} value`);
+  throw unfitValue(
+    'cursor.initial_value',
+    value,
+    column,
+    column.temporal ? 'an ISO 8601 timestamp such as 2024-01-31T00:00:00Z' : `a ${column.kind} value`,
+  );
 }

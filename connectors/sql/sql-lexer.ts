@@ -93,7 +93,12 @@ export function lex(source: string, rules: LexerRules): Lexed {
       push('string', i, skipQuoted(text, i, "'", backslash, rules.doubledQuotes));
     } else if (ch === '"') {
       const unicode = isUnicodePrefix(text, i) ? { unicode: '\\' } : {};
-      push(rules.doubleQuotes === 'string' ? 'string' : 'quoted', i, skipQuoted(text, i, '"', rules.backslashInDouble, rules.doubledQuotes), unicode);
+      push(
+        rules.doubleQuotes === 'string' ? 'string' : 'quoted',
+        i,
+        skipQuoted(text, i, '"', rules.backslashInDouble, rules.doubledQuotes),
+        unicode,
+      );
     } else if (ch === '`' && rules.backticks) {
       push('quoted', i, skipQuoted(text, i, '`', false, true));
     } else if (ch === '-' && next === '-' && isDashComment(text, i, rules)) {
@@ -101,7 +106,7 @@ export function lex(source: string, rules: LexerRules): Lexed {
     } else if ((ch === '#' && rules.hashComments) || (ch === '/' && next === '/' && rules.slashComments)) {
       push('comment', i, lineEnd(text, i));
     } else if (ch === '/' && next === '*') {
-      const executable = rules.executableComments && (text[i + 2] === '!' || (/^[mM]!/.test(text.slice(i + 2, i + 4))));
+      const executable = rules.executableComments && (text[i + 2] === '!' || /^[mM]!/.test(text.slice(i + 2, i + 4)));
       push('comment', i, skipBlockComment(text, i, rules.nestedComments), executable ? { executable } : {});
     } else if (ch === '$' && rules.dollarQuotes && dollarTagAt(text, i) !== null) {
       const tag = dollarTagAt(text, i) as string;
@@ -109,7 +114,13 @@ export function lex(source: string, rules: LexerRules): Lexed {
       push('string', i, close < 0 ? n + 1 : close + tag.length);
     } else if (ch === '$' && next !== undefined && (isIdentifierChar(next) || next === '`')) {
       push('param', i, next === '`' ? skipQuoted(text, i + 1, '`', false, true) : skipWord(text, i + 1));
-    } else if (rules.placeholders && ch === ':' && text.startsWith(PLACEHOLDER, i) && text[i - 1] !== ':' && !isIdentifierChar(text[i + PLACEHOLDER.length])) {
+    } else if (
+      rules.placeholders &&
+      ch === ':' &&
+      text.startsWith(PLACEHOLDER, i) &&
+      text[i - 1] !== ':' &&
+      !isIdentifierChar(text[i + PLACEHOLDER.length])
+    ) {
       push('placeholder', i, i + PLACEHOLDER.length);
     } else if (isIdentifierChar(ch)) {
       push('word', i, skipWord(text, i));
@@ -174,9 +185,14 @@ export function statementProblems(lexed: Lexed, setting: string): string[] {
       const what = t.kind === 'comment' ? 'a comment' : t.kind === 'quoted' ? 'a quoted name' : 'a string literal';
       problems.push(`${setting} ends inside ${what} opened at ${at(t)} - close it`);
     } else if (t.executable) {
-      problems.push(`${setting} holds a MySQL executable comment (/*! … */) at ${at(t)}, whose content runs as SQL - write that SQL plainly or remove it`);
+      problems.push(
+        `${setting} holds a MySQL executable comment (/*! … */) at ${at(t)}, whose content runs as SQL - write that SQL plainly or remove it`,
+      );
     } else if (t.kind === 'punct' && ch === ';' && !trailing.has(t)) {
-      if (!separated) problems.push(`${setting} holds more than one statement (";" at ${at(t)}) - the connector only reads, with one statement: remove the ";" and what follows it`);
+      if (!separated)
+        problems.push(
+          `${setting} holds more than one statement (";" at ${at(t)}) - the connector only reads, with one statement: remove the ";" and what follows it`,
+        );
       separated = true;
     } else if (t.kind === 'punct' && OPENERS[ch] !== undefined && !unbalanced) {
       open.push(t);
@@ -289,7 +305,7 @@ function decodePgUnicode(name: string, escape: string): string {
 function decodeUnicodeEscapes(text: string): string {
   let out = '';
   let backslashes = 0;
-  for (let j = 0; j < text.length; ) {
+  for (let j = 0; j < text.length;) {
     const ch = text[j] as string;
     if (ch === '\\' && backslashes % 2 === 0) {
       const m = /^\\u+([0-9a-fA-F]{4})/.exec(text.slice(j, j + 16));

@@ -45,7 +45,9 @@ export function sqlTextProblems(text: string, setting: 'query' | 'where', rules:
       if (first?.kind !== 'word' || !rules.starts.includes(nameOf(lexed, first))) {
         const found = first ? `this one starts with ${JSON.stringify(lexed.text.slice(first.start, first.end))}` : 'this one is empty';
         const starts = rules.starts.map((s) => s.toUpperCase());
-        problems.add(`the connector only reads: query must be one ${starts.slice(0, -1).join(', ')} or ${starts.at(-1)} statement, and ${found}`);
+        problems.add(
+          `the connector only reads: query must be one ${starts.slice(0, -1).join(', ')} or ${starts.at(-1)} statement, and ${found}`,
+        );
       }
     }
     code.forEach((t, i) => {
@@ -54,11 +56,14 @@ export function sqlTextProblems(text: string, setting: 'query' | 'where', rules:
       // A call's `(` follows the name, or the `UESCAPE 'c'` clause of a U&"…" name.
       const next = t.unicode && code[i + 1]?.kind === 'word' && nameOf(lexed, code[i + 1]!) === 'uescape' ? code[i + 3] : code[i + 1];
       if (next?.kind === 'punct' && lexed.text[next.start] === '(') {
-        const refused = rules.functions.find(([pattern]) => (pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : name === pattern));
+        const refused = rules.functions.find(([pattern]) =>
+          pattern.endsWith('*') ? name.startsWith(pattern.slice(0, -1)) : name === pattern,
+        );
         if (refused) problems.add(`the connector only reads: ${name}() is refused because it ${refused[1]} - remove it from ${setting}`);
       }
       const word = t.kind === 'word' ? rules.words.find(([w]) => w === name) : undefined;
-      if (word) problems.add(`the connector only reads: ${name.toUpperCase()} is refused because it ${word[1]} - remove it from ${setting}`);
+      if (word)
+        problems.add(`the connector only reads: ${name.toUpperCase()} is refused because it ${word[1]} - remove it from ${setting}`);
     });
   }
   return [...problems].slice(0, MAX_ISSUES_PER_SETTING);

@@ -22,7 +22,13 @@ export interface SqlSession {
   stream(statement: Statement, batchSize: number, signal: AbortSignal): AsyncGenerator<Row[]>;
 }
 
-export async function* readSql(session: SqlSession, source: SqlSource, def: ConnectorDefinition, plan: ReadPlan, signal: AbortSignal): AsyncGenerator<RowBatch> {
+export async function* readSql(
+  session: SqlSession,
+  source: SqlSource,
+  def: ConnectorDefinition,
+  plan: ReadPlan,
+  signal: AbortSignal,
+): AsyncGenerator<RowBatch> {
   const { dialect } = source;
   const limit = checkBatchSize(plan.batchSize);
   const lastPull = dialect.instantParam(lastPullInstant(def, plan));
@@ -32,7 +38,11 @@ export async function* readSql(session: SqlSession, source: SqlSource, def: Conn
   const userFilters: Filter[] = where ? [(params) => userCondition(where, bindLastPull(params))] : [];
 
   const column = (c: SqlColumn): KeysetSqlColumn => ({ ...c, temporal: isTemporal(c.kind) });
-  const read = planRead({ cursor: source.cursor && column(source.cursor), key: source.key.map(column), label: source.label }, keysetSettings(def), plan);
+  const read = planRead(
+    { cursor: source.cursor && column(source.cursor), key: source.key.map(column), label: source.label },
+    keysetSettings(def),
+    plan,
+  );
   if (read.kind === 'stream') {
     const params = new SqlParams(dialect);
     let sql = source.query ? renderSqlTemplate(source.query, bindLastPull(params)) : head(params);
@@ -44,11 +54,17 @@ export async function* readSql(session: SqlSession, source: SqlSource, def: Conn
 
   // Rendered before anything is read, so a value that does not fit fails the read at once. Start conditions
   // (`initial_value`, NOT NULL) stay on later pages: redundant there, never wrong.
-  const phases = read.phases.map((phase) => ({ phase, filters: [...userFilters, ...phase.conditions.map((c) => sqlCondition(dialect, c))] }));
+  const phases = read.phases.map((phase) => ({
+    phase,
+    filters: [...userFilters, ...phase.conditions.map((c) => sqlCondition(dialect, c))],
+  }));
   for (const { phase, filters } of phases) {
     if (signal.aborted) return;
     const fetchPage = (after: CursorScalar[] | null, rows: number) =>
-      session.readPage(pageStatements(dialect, { head, filters, order: phase.order, after: after && { columns: phase.order, values: after } }), rows);
+      session.readPage(
+        pageStatements(dialect, { head, filters, order: phase.order, after: after && { columns: phase.order, values: after } }),
+        rows,
+      );
     yield* pages(phase, fetchPage, (row, c) => row[c.name], limit, signal);
   }
 }

@@ -85,13 +85,19 @@ export function resolveSqlSource(dialect: SqlDialect, def: ConnectorDefinition, 
   const find = (name: string, setting: string): SqlColumn => {
     const column = byName.get(name);
     if (!column) {
-      throw new ConnectorError('not_found', `${setting} "${name}" is not a column of ${label} (columns: ${available}) - check the name and its case`);
+      throw new ConnectorError(
+        'not_found',
+        `${setting} "${name}" is not a column of ${label} (columns: ${available}) - check the name and its case`,
+      );
     }
     return column;
   };
   const ordered = (column: SqlColumn, setting: string): SqlColumn => {
     if (column.kind === 'unordered') {
-      throw new ConnectorError('config', `${setting} "${column.name}" has type ${column.type}, which has no order - choose a timestamp, date, number or text column`);
+      throw new ConnectorError(
+        'config',
+        `${setting} "${column.name}" has type ${column.type}, which has no order - choose a timestamp, date, number or text column`,
+      );
     }
     return column;
   };

@@ -79,15 +79,22 @@ export interface AppOptions {
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const shared = typeof opts.logger === 'object' && opts.logger !== null && 'child' in opts.logger;
   const app = Fastify({
-    ...(shared ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: (opts.logger as FastifyServerOptions['logger']) ?? false }),
+    ...(shared
+      ? { loggerInstance: opts.logger as FastifyBaseLogger }
+      : { logger: (opts.logger as FastifyServerOptions['logger']) ?? false }),
     bodyLimit: MAX_BODY_BYTES,
     genReqId: () => 'req_' + randomBytes(8).toString('hex'),
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
     // The router's own refusals (a path segment longer than 100 characters, bad percent-encoding) in the API's shape.
     frameworkErrors: (err, req, reply) => {
       const tooLong = (err as { code?: string }).code === 'FST_ERR_MAX_PARAM_LENGTH';
-      const detail = tooLong ? 'A path segment is longer than 100 characters; no object has such an id or name.' : 'The path is not valid (bad percent-encoding).';
-      void (reply as FastifyReply).code(tooLong ? 414 : 400).header('x-request-id', req.id).send({ detail });
+      const detail = tooLong
+        ? 'A path segment is longer than 100 characters; no object has such an id or name.'
+        : 'The path is not valid (bad percent-encoding).';
+      void (reply as FastifyReply)
+        .code(tooLong ? 414 : 400)
+        .header('x-request-id', req.id)
+        .send({ detail });
     },
   });
   app.decorate('pool', opts.pool);
@@ -99,7 +106,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.decorate('routeTable', routeTable);
   app.addHook('onRoute', (r) => {
     const config = (r.config ?? {}) as { scopes?: Scope[]; operator?: boolean };
-    for (const method of [r.method].flat()) routeTable.push({ method, url: r.url, scopes: config.scopes ?? null, operator: config.operator ?? false });
+    for (const method of [r.method].flat())
+      routeTable.push({ method, url: r.url, scopes: config.scopes ?? null, operator: config.operator ?? false });
   });
   // Response schemas document the API and are checked by the fuzz and the tests; bodies go out exactly as the
   // handler built them, so a schema can never silently drop or coerce a field.
@@ -147,7 +155,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (!principal) throw new HttpError(401, 'Invalid, revoked or expired API key.', { 'www-authenticate': 'Bearer' });
     await rateLimiter?.admit(principal.keyId, principal.rateLimitPerMinute ?? app.config.rateLimitPerMinute, reply);
     if (!scopes) {
-      throw new HttpError(403, 'This is an installation-wide operation: it needs an operator credential ("qanatix operator create"), which no tenant API key carries.');
+      throw new HttpError(
+        403,
+        'This is an installation-wide operation: it needs an operator credential ("qanatix operator create"), which no tenant API key carries.',
+      );
     }
     if (!hasScope(principal, scopes)) {
       throw new HttpError(403, `This API key lacks the scope this endpoint needs (${scopes.join(' or ')}); create a key with it.`);
@@ -164,37 +175,56 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (problems.length) throw new HttpError(422, problems);
   });
 
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: Array<{ instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }>; validationContext?: string }, req, reply) => {
-    if (err instanceof HttpError) {
-      return reply.code(err.statusCode).headers(err.headers).send({ detail: err.detail, ...err.extra });
-    }
-    if (err.validation) {
-      const detail = err.validation.map((v) => {
-        const loc: Array<string | number> = [err.validationContext ?? 'body', ...v.instancePath.split('/').filter(Boolean)];
-        if (v.keyword === 'required') loc.push(String(v.params.missingProperty));
-        return { loc, msg: v.message ?? 'invalid', type: requestProblem(v.keyword) };
-      });
-      return reply.code(422).send({ detail });
-    }
-    if (err instanceof pg.DatabaseError && /^(22|54)/.test(err.code ?? '')) {
-      // A value the database cannot hold (out of range, malformed, too large) that no check before it caught.
-      req.log.warn({ sqlstate: err.code, route: req.routeOptions.url }, 'the database refused a value of the request');
-      const msg = `the database refused a value of this request: ${err.message.slice(0, 300)}`;
-      return reply.code(422).send({ detail: [{ loc: ['request'], msg, type: sqlstateProblem(err.code ?? '') }] });
-    }
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return reply.code(413).send({ detail: `The request body is larger than the ${MAX_BODY_BYTES / 1024 / 1024} MB limit; split it, or use the NDJSON stream endpoint.` });
-    }
-    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return reply.code(415).send({ detail: `Unsupported Content-Type "${req.headers['content-type'] ?? ''}"; send application/json (application/x-ndjson for streams).` });
-    }
-    if (err.statusCode === 422) return reply.code(422).send({ detail: [{ loc: ['request'], msg: err.message, type: ProblemType.valueError }] });
-    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-      return reply.code(err.statusCode).send({ detail: err.message });
-    }
-    req.log.error({ err }, 'request failed');
-    return reply.code(500).send({ detail: `Internal server error (request ${req.id}).` });
-  });
+  app.setErrorHandler(
+    (
+      err: Error & {
+        statusCode?: number;
+        code?: string;
+        validation?: Array<{ instancePath: string; message?: string; keyword: string; params: Record<string, unknown> }>;
+        validationContext?: string;
+      },
+      req,
+      reply,
+    ) => {
+      if (err instanceof HttpError) {
+        return reply
+          .code(err.statusCode)
+          .headers(err.headers)
+          .send({ detail: err.detail, ...err.extra });
+      }
+      if (err.validation) {
+        const detail = err.validation.map((v) => {
+          const loc: Array<string | number> = [err.validationContext ?? 'body', ...v.instancePath.split('/').filter(Boolean)];
+          if (v.keyword === 'required') loc.push(String(v.params.missingProperty));
+          return { loc, msg: v.message ?? 'invalid', type: requestProblem(v.keyword) };
+        });
+        return reply.code(422).send({ detail });
+      }
+      if (err instanceof pg.DatabaseError && /^(22|54)/.test(err.code ?? '')) {
+        // A value the database cannot hold (out of range, malformed, too large) that no check before it caught.
+        req.log.warn({ sqlstate: err.code, route: req.routeOptions.url }, 'the database refused a value of the request');
+        const msg = `the database refused a value of this request: ${err.message.slice(0, 300)}`;
+        return reply.code(422).send({ detail: [{ loc: ['request'], msg, type: sqlstateProblem(err.code ?? '') }] });
+      }
+      if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        return reply.code(413).send({
+          detail: `The request body is larger than the ${MAX_BODY_BYTES / 1024 / 1024} MB limit; split it, or use the NDJSON stream endpoint.`,
+        });
+      }
+      if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+        return reply.code(415).send({
+          detail: `Unsupported Content-Type "${req.headers['content-type'] ?? ''}"; send application/json (application/x-ndjson for streams).`,
+        });
+      }
+      if (err.statusCode === 422)
+        return reply.code(422).send({ detail: [{ loc: ['request'], msg: err.message, type: ProblemType.valueError }] });
+      if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+        return reply.code(err.statusCode).send({ detail: err.message });
+      }
+      req.log.error({ err }, 'request failed');
+      return reply.code(500).send({ detail: `Internal server error (request ${req.id}).` });
+    },
+  );
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ detail: `No such endpoint: ${req.method} ${req.url.split('?')[0]}` }));
 
   await app.register(swagger, {
@@ -206,7 +236,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   app.addHook('onResponse', async (req, reply) => {
-    httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+    httpDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
   });
 
   await app.register(healthRoutes);

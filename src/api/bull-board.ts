@@ -69,20 +69,32 @@ export async function bullBoardRoutes(app: FastifyInstance, opts: BullBoardOptio
       };
       board.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
         const presented = presentedCredential(req.headers.authorization);
-        if (!presented) return deny(reply, 401, 'Log in with an operator credential: user name = the operator\'s name, password = its op_live_ token ("qanatix operator create").');
+        if (!presented)
+          return deny(
+            reply,
+            401,
+            'Log in with an operator credential: user name = the operator\'s name, password = its op_live_ token ("qanatix operator create").',
+          );
         if (presented.token.startsWith('sk_live_')) {
-          return deny(reply, 403, 'The queue board shows every tenant\'s jobs: it needs an operator credential, and no tenant API key opens it.');
+          return deny(
+            reply,
+            403,
+            "The queue board shows every tenant's jobs: it needs an operator credential, and no tenant API key opens it.",
+          );
         }
         const op = await authenticateOperator(app.pool, app.config.apiKeySalt, presented.token);
         if (!op || (presented.user !== null && presented.user !== op.name)) {
-          return deny(reply, 401, 'Invalid or revoked operator credential, or a user name that is not its operator\'s.');
+          return deny(reply, 401, "Invalid or revoked operator credential, or a user name that is not its operator's.");
         }
         // Browsers resend Basic credentials by themselves, to any page's form posts too: changes must come from the board's own origin.
-        if (!SAFE_METHODS.has(req.method) && !sameOrigin(req)) return deny(reply, 403, 'Changes to the queue board are only accepted from the board itself (cross-origin request refused).');
+        if (!SAFE_METHODS.has(req.method) && !sameOrigin(req))
+          return deny(reply, 403, 'Changes to the queue board are only accepted from the board itself (cross-origin request refused).');
         req.operator = op;
       });
       // Unknown paths under the board answer 404 only after the credential check (the hook above runs for them too).
-      board.setNotFoundHandler((req, reply) => reply.code(404).send({ detail: `No such endpoint: ${req.method} ${req.url.split('?')[0]}` }));
+      board.setNotFoundHandler((req, reply) =>
+        reply.code(404).send({ detail: `No such endpoint: ${req.method} ${req.url.split('?')[0]}` }),
+      );
       await board.register(serverAdapter.registerPlugin());
     },
     { prefix: BULL_BOARD_PATH },

@@ -107,7 +107,13 @@ export class RateLimiter {
     try {
       const [admitted, remaining, nextInMs, fullInMs, nowMs] = await this.bucket(RATE_LIMIT_KEY_PREFIX + keyId, limit);
       this.outage.up();
-      return { admitted: admitted === 1, limit, remaining, resetAt: Math.ceil((nowMs + fullInMs) / 1000), retryAfter: Math.ceil(nextInMs / 1000) };
+      return {
+        admitted: admitted === 1,
+        limit,
+        remaining,
+        resetAt: Math.ceil((nowMs + fullInMs) / 1000),
+        retryAfter: Math.ceil(nextInMs / 1000),
+      };
     } catch (err) {
       this.bypassUntil = Date.now() + BYPASS_MS;
       this.outage.down(err);
@@ -119,7 +125,11 @@ export class RateLimiter {
   async admit(keyId: string, limit: number, reply: FastifyReply): Promise<void> {
     const d = await this.take(keyId, limit);
     if (!d) return;
-    const headers = { 'x-ratelimit-limit': String(d.limit), 'x-ratelimit-remaining': String(d.remaining), 'x-ratelimit-reset': String(d.resetAt) };
+    const headers = {
+      'x-ratelimit-limit': String(d.limit),
+      'x-ratelimit-remaining': String(d.remaining),
+      'x-ratelimit-reset': String(d.resetAt),
+    };
     reply.headers(headers);
     if (d.admitted) return;
     const seconds = Math.max(1, d.retryAfter);

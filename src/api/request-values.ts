@@ -10,7 +10,10 @@ const MAX_PROBLEMS = 20;
 export function textProblem(s: string): Omit<Problem, 'loc'> | null {
   if (s.includes('\0')) return { msg: 'text may not contain the NUL character (\\u0000): it cannot be stored', type: ProblemType.nul };
   if (LONE_SURROGATE.test(s)) {
-    return { msg: 'text must be valid Unicode: it holds a lone surrogate (\\ud800-\\udfff) that is no character', type: ProblemType.unicode };
+    return {
+      msg: 'text must be valid Unicode: it holds a lone surrogate (\\ud800-\\udfff) that is no character',
+      type: ProblemType.unicode,
+    };
   }
   return null;
 }

@@ -19,7 +19,9 @@ export function standardResponses(route: RouteOptions): void {
   const access = route.config as { scopes?: unknown; operator?: boolean } | undefined;
   if (access?.scopes || access?.operator) {
     added['401'] = errorResponse('No credential, or an invalid, revoked or expired one (or, for webhooks, a missing or invalid signature)');
-    added['403'] = errorResponse('The credential does not admit this endpoint (a missing scope, or a tenant key on an operator-only route)');
+    added['403'] = errorResponse(
+      'The credential does not admit this endpoint (a missing scope, or a tenant key on an operator-only route)',
+    );
   }
   if (access?.scopes) {
     added['429'] = errorResponse(
@@ -33,7 +35,9 @@ export function standardResponses(route: RouteOptions): void {
   }
   if ([route.method].flat().some((m) => BODY_METHODS.has(m))) {
     added['400'] = errorResponse(
-      route.url.includes('/:') ? 'The path is not valid (bad percent-encoding), or the body is empty, not valid UTF-8 or not valid JSON' : 'The body is empty, not valid UTF-8 or not valid JSON',
+      route.url.includes('/:')
+        ? 'The path is not valid (bad percent-encoding), or the body is empty, not valid UTF-8 or not valid JSON'
+        : 'The body is empty, not valid UTF-8 or not valid JSON',
     );
     added['413'] = errorResponse('The body is larger than the limit');
     added['415'] = errorResponse('The Content-Type is not one this endpoint reads');

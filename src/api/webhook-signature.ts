@@ -46,10 +46,14 @@ export function verifyWebhookSignature(
 
   if (timestamp === undefined) {
     if (!signing.acceptBodyOnly) {
-      throw unauthorized(`Missing X-Webhook-Timestamp header: this server takes timestamped signatures only; send the Unix time in seconds and ${HOW}.`);
+      throw unauthorized(
+        `Missing X-Webhook-Timestamp header: this server takes timestamped signatures only; send the Unix time in seconds and ${HOW}.`,
+      );
     }
     if (!given || !matches(signing.secret, [raw], given)) {
-      throw unauthorized('Invalid webhook signature: it must be sha256=<hex HMAC-SHA256 of the exact raw body with WEBHOOK_SECRET>, or a timestamped one.');
+      throw unauthorized(
+        'Invalid webhook signature: it must be sha256=<hex HMAC-SHA256 of the exact raw body with WEBHOOK_SECRET>, or a timestamped one.',
+      );
     }
     return { scheme: 'body-only' };
   }
@@ -82,6 +86,8 @@ export async function releaseSignature(db: Queryable, digest: Buffer): Promise<v
 
 /** Deletes signatures whose timestamps no longer pass the window anyway (with the same window again as margin). */
 export async function forgetOldSignatures(db: Queryable, toleranceSeconds: number, now = Date.now()): Promise<number> {
-  const { rowCount } = await db.query('delete from webhook_signatures where signed_at < to_timestamp($1)', [now / 1000 - 2 * toleranceSeconds]);
+  const { rowCount } = await db.query('delete from webhook_signatures where signed_at < to_timestamp($1)', [
+    now / 1000 - 2 * toleranceSeconds,
+  ]);
   return rowCount ?? 0;
 }

@@ -131,6 +131,9 @@ export async function listApiKeys(db: Queryable, tenantId: string): Promise<ApiK
 }
 
 export async function revokeApiKey(db: Queryable, tenantId: string, keyId: string): Promise<boolean> {
-  const { rowCount } = await db.query('update api_keys set revoked_at = now() where tenant_id = $1 and id = $2 and revoked_at is null', [tenantId, keyId]);
+  const { rowCount } = await db.query('update api_keys set revoked_at = now() where tenant_id = $1 and id = $2 and revoked_at is null', [
+    tenantId,
+    keyId,
+  ]);
   return (rowCount ?? 0) > 0;
 }

@@ -39,7 +39,8 @@ export async function createOperator(db: Queryable, salt: string, name: string):
     );
     return { ...rows[0]!, token };
   } catch (err) {
-    if ((err as { code?: string }).code === '23505') throw new Error(`an operator named "${name}" already exists; revoke it first or choose another name`);
+    if ((err as { code?: string }).code === '23505')
+      throw new Error(`an operator named "${name}" already exists; revoke it first or choose another name`);
     throw err;
   }
 }

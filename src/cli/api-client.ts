@@ -28,7 +28,11 @@ export class ApiClient {
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): ApiClient {
     const key = env.QANATIX_API_KEY;
-    if (!key) throw new CliError('QANATIX_API_KEY is not set: create a key with "qanatix keys create --tenant <t> --scopes connectors,admin" and export it.', EXIT.usage);
+    if (!key)
+      throw new CliError(
+        'QANATIX_API_KEY is not set: create a key with "qanatix keys create --tenant <t> --scopes connectors,admin" and export it.',
+        EXIT.usage,
+      );
     return new ApiClient((env.QANATIX_URL ?? 'http://127.0.0.1:8000').replace(/\/$/, ''), key);
   }
 
@@ -42,7 +46,10 @@ export class ApiClient {
         body: body !== undefined ? JSON.stringify(body) : undefined,
       });
     } catch (err) {
-      throw new CliError(`cannot reach the qanatix API at ${this.baseUrl} (${(err as Error).cause ?? (err as Error).message}); is it running? (QANATIX_URL)`, EXIT.unreachable);
+      throw new CliError(
+        `cannot reach the qanatix API at ${this.baseUrl} (${(err as Error).cause ?? (err as Error).message}); is it running? (QANATIX_URL)`,
+        EXIT.unreachable,
+      );
     }
     const text = await res.text();
     const parsed = text ? JSON.parse(text) : null;
@@ -62,7 +69,8 @@ export class ApiClient {
 export function detailOf(body: unknown): string {
   const detail = (body as { detail?: unknown } | null)?.detail;
   if (typeof detail === 'string') return detail;
-  if (Array.isArray(detail)) return detail.map((d: { loc?: unknown[]; msg?: string }) => `${(d.loc ?? []).join('.')}: ${d.msg}`).join('\n  ');
+  if (Array.isArray(detail))
+    return detail.map((d: { loc?: unknown[]; msg?: string }) => `${(d.loc ?? []).join('.')}: ${d.msg}`).join('\n  ');
   return JSON.stringify(body);
 }
 

@@ -34,7 +34,8 @@ export async function readConnectorsFile(file: string, env: NodeJS.ProcessEnv): 
   if (!Array.isArray(list)) throw new CliError(`${file} must hold "connectors:" followed by a list of connector definitions`, EXIT.usage);
   const names = new Set<string>();
   return list.map((c, i) => {
-    if (!c || typeof c !== 'object' || typeof (c as { name?: unknown }).name !== 'string') throw new CliError(`${file}: connector #${i + 1} needs a name`, EXIT.usage);
+    if (!c || typeof c !== 'object' || typeof (c as { name?: unknown }).name !== 'string')
+      throw new CliError(`${file}: connector #${i + 1} needs a name`, EXIT.usage);
     const name = (c as { name: string }).name;
     if (names.has(name)) throw new CliError(`${file}: the name "${name}" appears twice`, EXIT.usage);
     names.add(name);
@@ -53,14 +54,20 @@ export interface ApplyChange {
  * place (the server compares, credentials included, and reports which fields changed), and with `prune`
  * deletes the ones the file no longer has. With `dryRun` the server only validates and compares.
  */
-export async function applyConnectors(api: ApiClient, wanted: Array<Record<string, unknown>>, opts: { prune: boolean; dryRun: boolean }): Promise<ApplyChange[]> {
+export async function applyConnectors(
+  api: ApiClient,
+  wanted: Array<Record<string, unknown>>,
+  opts: { prune: boolean; dryRun: boolean },
+): Promise<ApplyChange[]> {
   const existing = new Map((await api.ok<Array<{ id: string; name: string }>>('GET', '/connectors')).map((c) => [c.name, c.id]));
   const q = opts.dryRun ? '?dry_run=true' : '';
   const changes: ApplyChange[] = [];
   for (const def of wanted) {
     const name = def.name as string;
     const id = existing.get(name);
-    const res = id ? await api.request<{ changed_fields?: string[] }>('PATCH', `/connectors/${id}${q}`, def) : await api.request<{ changed_fields?: string[] }>('POST', `/connectors${q}`, def);
+    const res = id
+      ? await api.request<{ changed_fields?: string[] }>('PATCH', `/connectors/${id}${q}`, def)
+      : await api.request<{ changed_fields?: string[] }>('POST', `/connectors${q}`, def);
     if (res.status >= 400) throw new CliError(`connector "${name}": ${detailOf(res.body)}`);
     const fields = res.body.changed_fields ?? [];
     changes.push({ action: !id ? 'create' : fields.length ? 'update' : 'unchanged', name, fields });

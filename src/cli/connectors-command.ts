@@ -21,7 +21,13 @@ export async function connectorsCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { file: { type: 'string', short: 'f' }, prune: { type: 'boolean' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      file: { type: 'string', short: 'f' },
+      prune: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [sub, ref] = positionals;
   if (values.help || !sub) {
@@ -33,12 +39,20 @@ export async function connectorsCommand(args: string[]): Promise<number> {
   switch (sub) {
     case 'apply': {
       if (!values.file) throw new CliError('apply needs -f <file>', EXIT.usage);
-      const changes = await applyConnectors(api, await readConnectorsFile(values.file, process.env), { prune: values.prune ?? false, dryRun: values['dry-run'] ?? false });
+      const changes = await applyConnectors(api, await readConnectorsFile(values.file, process.env), {
+        prune: values.prune ?? false,
+        dryRun: values['dry-run'] ?? false,
+      });
       if (json) console.log(JSON.stringify(changes, null, 2));
       else {
-        for (const c of changes) console.log(`${SYMBOL[c.action]} ${c.name}${c.action === 'update' ? ` (${c.fields.join(', ')})` : ''}${c.action === 'unchanged' ? ' (unchanged)' : ''}`);
+        for (const c of changes)
+          console.log(
+            `${SYMBOL[c.action]} ${c.name}${c.action === 'update' ? ` (${c.fields.join(', ')})` : ''}${c.action === 'unchanged' ? ' (unchanged)' : ''}`,
+          );
         const n = (a: string) => changes.filter((c) => c.action === a).length;
-        console.log(`${values['dry-run'] ? 'would apply' : 'applied'}: ${n('create')} created, ${n('update')} updated, ${n('unchanged')} unchanged, ${n('delete')} deleted`);
+        console.log(
+          `${values['dry-run'] ? 'would apply' : 'applied'}: ${n('create')} created, ${n('update')} updated, ${n('unchanged')} unchanged, ${n('delete')} deleted`,
+        );
       }
       return EXIT.ok;
     }

@@ -41,7 +41,10 @@ export const DEMO_HELP = `qanatix demo [--exit] [--port 8000] [--rows 5000]
   running afterwards (Ctrl-C stops it) unless --exit.`;
 
 export async function demo(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { exit: { type: 'boolean' }, port: { type: 'string' }, rows: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({
+    args,
+    options: { exit: { type: 'boolean' }, port: { type: 'string' }, rows: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help) {
     console.log(DEMO_HELP);
     return EXIT.ok;
@@ -55,7 +58,10 @@ export async function demo(args: string[]): Promise<number> {
     await c.connect();
     await c.end();
   });
-  const graph = neo4j.driver(NEO4J.uri, neo4j.auth.basic(NEO4J.user, NEO4J.password), { connectionTimeout: 2000, maxTransactionRetryTime: 0 });
+  const graph = neo4j.driver(NEO4J.uri, neo4j.auth.basic(NEO4J.user, NEO4J.password), {
+    connectionTimeout: 2000,
+    maxTransactionRetryTime: 0,
+  });
   const graphUp = await answers(async () => {
     const session = graph.session();
     try {
@@ -128,27 +134,50 @@ export async function demo(args: string[]): Promise<number> {
 
   say(`creating three connectors through the API, each on the schedule "${SCHEDULE}"`);
   const products = await api('POST', '/connectors', {
-    name: 'demo products (PostgreSQL)', connector_type: 'postgresql', vertical: 'demo', entity_type: 'product',
+    name: 'demo products (PostgreSQL)',
+    connector_type: 'postgresql',
+    vertical: 'demo',
+    entity_type: 'product',
     connection_config: { dsn: 'postgres://qanatix:qanatix@127.0.0.1:5432/qanatix_demo_source' },
-    table: 'products', cursor: { column: 'updated_at', lag_seconds: 1 }, source_id: 'pg-{id}', schedule: SCHEDULE,
+    table: 'products',
+    cursor: { column: 'updated_at', lag_seconds: 1 },
+    source_id: 'pg-{id}',
+    schedule: SCHEDULE,
   });
   const stock = await api('POST', '/connectors', {
-    name: 'demo stock (MariaDB)', connector_type: 'mysql', vertical: 'demo', entity_type: 'stock',
+    name: 'demo stock (MariaDB)',
+    connector_type: 'mysql',
+    vertical: 'demo',
+    entity_type: 'stock',
     connection_config: { host: '127.0.0.1', port: 3306, user: 'qanatix', password: 'qanatix', database: 'qanatix_demo_source' },
-    table: 'stock', cursor: { column: 'updated_at', lag_seconds: 1 }, source_id: 'my-{id}', schedule: SCHEDULE,
+    table: 'stock',
+    cursor: { column: 'updated_at', lag_seconds: 1 },
+    source_id: 'my-{id}',
+    schedule: SCHEDULE,
   });
 
   const suppliers = await api('POST', '/connectors', {
-    name: 'demo suppliers (Neo4j)', connector_type: 'neo4j', vertical: 'demo', entity_type: 'supplier',
-    connection_config: NEO4J, label: 'DemoSupplier', cursor: { column: 'updated_at', lag_seconds: 1 }, source_id: 'neo-{id}', schedule: SCHEDULE,
+    name: 'demo suppliers (Neo4j)',
+    connector_type: 'neo4j',
+    vertical: 'demo',
+    entity_type: 'supplier',
+    connection_config: NEO4J,
+    label: 'DemoSupplier',
+    cursor: { column: 'updated_at', lag_seconds: 1 },
+    source_id: 'neo-{id}',
+    schedule: SCHEDULE,
   });
 
   const waitForRun = async (connector: { id: string; name: string }, after: number) => {
     for (;;) {
       const runs = (await api('GET', `/connectors/${connector.id}/runs?limit=5`)) as Array<Record<string, number | string>>;
-      const done = runs.find((r) => r.status === 'succeeded' && r.trigger === 'schedule' && Number(r.rows_read) > 0 && Date.parse(String(r.queued_at)) > after);
+      const done = runs.find(
+        (r) => r.status === 'succeeded' && r.trigger === 'schedule' && Number(r.rows_read) > 0 && Date.parse(String(r.queued_at)) > after,
+      );
       if (done) {
-        say(`${connector.name}: scheduled run read ${done.rows_read} rows → ${done.inserted} inserted, ${done.updated} updated, ${done.unchanged} unchanged (${done.duration_ms} ms)`);
+        say(
+          `${connector.name}: scheduled run read ${done.rows_read} rows → ${done.inserted} inserted, ${done.updated} updated, ${done.unchanged} unchanged (${done.duration_ms} ms)`,
+        );
         return;
       }
       await new Promise((r) => setTimeout(r, 300));
@@ -160,7 +189,10 @@ export async function demo(args: string[]): Promise<number> {
   const changedAt = Date.now();
   say('changing source rows: 25 product prices, 5 new products, 10 stock quantities, 5 suppliers');
   await source.query(`update products set price = price + 1, updated_at = now() where id <= 25`);
-  await source.query(`insert into products select g, 'New product ' || g, 'SKU-N' || g, 9.99, '{}', now() from generate_series($1 + 1, $1 + 5) g`, [rows]);
+  await source.query(
+    `insert into products select g, 'New product ' || g, 'SKU-N' || g, 9.99, '{}', now() from generate_series($1 + 1, $1 + 5) g`,
+    [rows],
+  );
   await maria.query(`update qanatix_demo_source.stock set quantity = quantity + 7, updated_at = utc_timestamp(6) where id <= 10`);
   await graph.executeQuery(`MATCH (s:DemoSupplier) WHERE s.id <= 5 SET s.country = 'NL', s.updated_at = datetime()`);
   say('waiting for the next scheduled runs to pick them up…');

@@ -47,9 +47,13 @@ export async function keysCommand(args: string[]): Promise<number> {
   if (sub === 'rotate') {
     if (!ref) throw new CliError('rotate needs a key id (see "qanatix keys list")', EXIT.usage);
     const grace = values.grace === undefined ? 0 : wholeNumber('--grace', values.grace, 0, MAX_ROTATION_GRACE_SECONDS);
-    const rotated = await api.ok<ApiKeyInfo & { key: string }>('POST', `/auth/keys/${encodeURIComponent(ref)}/rotate`, { grace_seconds: grace });
+    const rotated = await api.ok<ApiKeyInfo & { key: string }>('POST', `/auth/keys/${encodeURIComponent(ref)}/rotate`, {
+      grace_seconds: grace,
+    });
     console.log(rotated.key);
-    const old = rotated.previous_key_expires_at ? `the old secret works until ${new Date(rotated.previous_key_expires_at).toISOString()}` : 'the old secret no longer works';
+    const old = rotated.previous_key_expires_at
+      ? `the old secret works until ${new Date(rotated.previous_key_expires_at).toISOString()}`
+      : 'the old secret no longer works';
     console.error(`key ${rotated.id} ("${rotated.name}") rotated; ${old}; store the new key now, it cannot be shown again`);
     return EXIT.ok;
   }
@@ -64,16 +68,21 @@ export async function keysCommand(args: string[]): Promise<number> {
 
 /** A whole number from an option, or a usage error naming the option and the range. */
 function wholeNumber(option: string, raw: string, min: number, max: number): number {
-  if (!/^\d{1,9}$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new CliError(`${option} must be a whole number from ${min} to ${max} (got "${raw}")`, EXIT.usage);
+  if (!/^\d{1,9}$/.test(raw) || Number(raw) < min || Number(raw) > max)
+    throw new CliError(`${option} must be a whole number from ${min} to ${max} (got "${raw}")`, EXIT.usage);
   return Number(raw);
 }
 
 async function createKey(values: { tenant?: string; scopes?: string; name?: string; 'rate-limit'?: string }): Promise<number> {
-  const scopes = (values.scopes ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const scopes = (values.scopes ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
   if (unknown.length) throw new CliError(`unknown scope(s): ${unknown.join(', ')} (known: ${SCOPES.join(', ')})`, EXIT.usage);
   if (!values.tenant || scopes.length === 0) throw new CliError('keys create needs --tenant and --scopes', EXIT.usage);
-  const rateLimit = values['rate-limit'] === undefined ? null : wholeNumber('--rate-limit', values['rate-limit'], 1, MAX_RATE_LIMIT_PER_MINUTE);
+  const rateLimit =
+    values['rate-limit'] === undefined ? null : wholeNumber('--rate-limit', values['rate-limit'], 1, MAX_RATE_LIMIT_PER_MINUTE);
   const config = loadConfig();
   const pool = createPool(config.databaseUrl, 1);
   try {
@@ -82,7 +91,9 @@ async function createKey(values: { tenant?: string; scopes?: string; name?: stri
     const key = await createApiKey(pool, config.apiKeySalt, tenantId, values.name ?? 'cli', scopes as Scope[], null, rateLimit);
     console.log(key.key);
     const limit = `${rateLimit ?? config.rateLimitPerMinute} requests a minute${rateLimit === null ? ' (the installation default)' : ''}`;
-    console.error(`key ${key.id} for tenant "${values.tenant}" (${tenantId}), scopes ${scopes.join(',')}, ${limit}; store it now, it cannot be shown again`);
+    console.error(
+      `key ${key.id} for tenant "${values.tenant}" (${tenantId}), scopes ${scopes.join(',')}, ${limit}; store it now, it cannot be shown again`,
+    );
     return EXIT.ok;
   } finally {
     await pool.end();

@@ -24,9 +24,11 @@ Operate (over the API: QANATIX_URL, QANATIX_API_KEY):
 Exit codes: 0 done, 1 failed (or the run failed), 2 wrong usage, 3 API unreachable or key refused.`;
 
 const ROLE_HELP = {
-  serve: 'qanatix serve\n\nRuns the HTTP API (HOST:PORT, default 127.0.0.1:8000), the pull worker and the schedule reconciler in one process; migrates first.',
+  serve:
+    'qanatix serve\n\nRuns the HTTP API (HOST:PORT, default 127.0.0.1:8000), the pull worker and the schedule reconciler in one process; migrates first.',
   api: 'qanatix api\n\nRuns the HTTP API on HOST:PORT (default 127.0.0.1:8000); migrates first. Pulls are queued in REDIS_URL.',
-  worker: 'qanatix worker\n\nRuns pulls from the queue in REDIS_URL (WORKER_CONCURRENCY at once, default 2) and keeps job schedulers in step with Postgres.',
+  worker:
+    'qanatix worker\n\nRuns pulls from the queue in REDIS_URL (WORKER_CONCURRENCY at once, default 2) and keeps job schedulers in step with Postgres.',
 } as const;
 
 // Each command loads its own modules: `qanatix pull --help` should not pay for the server's.

@@ -30,7 +30,10 @@ export async function operatorCommand(args: string[]): Promise<number> {
   }
   if (!['create', 'list', 'revoke'].includes(sub)) throw new CliError(`unknown operator command "${sub}"\n\n${OPERATOR_HELP}`, EXIT.usage);
   if (sub === 'create' && (!values.name || !OPERATOR_NAME_PATTERN.test(values.name))) {
-    throw new CliError('operator create needs --name <name>: 1 to 64 letters, digits, ".", "_" or "-" (it is the board\'s login user name)', EXIT.usage);
+    throw new CliError(
+      'operator create needs --name <name>: 1 to 64 letters, digits, ".", "_" or "-" (it is the board\'s login user name)',
+      EXIT.usage,
+    );
   }
   if (sub === 'revoke' && !ref) throw new CliError('revoke needs an operator name or id (see "qanatix operator list")', EXIT.usage);
 
@@ -47,7 +50,8 @@ export async function operatorCommand(args: string[]): Promise<number> {
     } else if (sub === 'list') {
       printTable(await listOperators(pool), ['id', 'name', 'token_prefix', 'created_at', 'last_used_at'], values.json ?? false);
     } else {
-      if (!(await revokeOperator(pool, ref!))) throw new CliError(`no active operator named or with id "${ref}" (see "qanatix operator list")`);
+      if (!(await revokeOperator(pool, ref!)))
+        throw new CliError(`no active operator named or with id "${ref}" (see "qanatix operator list")`);
       console.log(`revoked ${ref}`);
     }
     return EXIT.ok;

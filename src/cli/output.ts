@@ -10,7 +10,11 @@ export function printTable(rows: Array<Record<string, unknown>>, columns: string
   }
   const cells = rows.map((r) => columns.map((c) => format(r[c])));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   console.log(line(columns.map((c) => c.toUpperCase())));
   for (const row of cells) console.log(line(row));
 }

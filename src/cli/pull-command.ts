@@ -44,7 +44,9 @@ export async function pullCommand(args: string[], out: NodeJS.WriteStream = proc
   }
   const api = ApiClient.fromEnv();
   const connector = await findConnector(api, positionals[0]);
-  const res = await api.request<{ run_id: string; job_id: string; detail?: string }>('POST', `/connectors/${connector.id}/pull`, { mode: values.full ? 'full' : 'incremental' });
+  const res = await api.request<{ run_id: string; job_id: string; detail?: string }>('POST', `/connectors/${connector.id}/pull`, {
+    mode: values.full ? 'full' : 'incremental',
+  });
   let runId: string;
   if (res.status === 202) {
     runId = res.body.run_id;
@@ -61,7 +63,9 @@ export async function pullCommand(args: string[], out: NodeJS.WriteStream = proc
   const run = await follow(api, connector.id, runId, out, values.json ?? false);
   if (values.json) console.log(JSON.stringify(run, null, 2));
   else {
-    console.log(`${run.status}: ${run.rows_read} rows read, ${run.inserted} inserted, ${run.updated} updated, ${run.unchanged} unchanged, ${run.rejected} rejected in ${formatDuration(run.duration_ms ?? 0)}`);
+    console.log(
+      `${run.status}: ${run.rows_read} rows read, ${run.inserted} inserted, ${run.updated} updated, ${run.unchanged} unchanged, ${run.rejected} rejected in ${formatDuration(run.duration_ms ?? 0)}`,
+    );
     if (run.error) console.log(`error: ${run.error}`);
   }
   return run.status === 'failed' ? EXIT.failed : EXIT.ok;
@@ -103,7 +107,11 @@ export function progressBar(tick: number, done: boolean): string {
 }
 
 export async function runsCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { limit: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { limit: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help || !positionals[0]) {
     console.log(RUNS_HELP);
     return values.help ? EXIT.ok : EXIT.usage;
@@ -113,7 +121,21 @@ export async function runsCommand(args: string[]): Promise<number> {
   const runs = await api.ok<Run[]>('GET', `/connectors/${connector.id}/runs?limit=${Number(values.limit ?? 20)}`);
   printTable(
     runs.map((r) => ({ ...r, duration: r.duration_ms === null ? null : formatDuration(r.duration_ms) })),
-    ['id', 'status', 'mode', 'trigger', 'attempts', 'rows_read', 'inserted', 'updated', 'unchanged', 'rejected', 'started_at', 'duration', 'error'],
+    [
+      'id',
+      'status',
+      'mode',
+      'trigger',
+      'attempts',
+      'rows_read',
+      'inserted',
+      'updated',
+      'unchanged',
+      'rejected',
+      'started_at',
+      'duration',
+      'error',
+    ],
     values.json ?? false,
   );
   return EXIT.ok;

@@ -25,8 +25,15 @@ interface QueueInfo {
 
 async function snapshot(api: ApiClient, json: boolean): Promise<string> {
   const queues = await api.ok<QueueInfo[]>('GET', '/queues');
-  const failed = await Promise.all(queues.map((q) => api.ok<Array<Record<string, unknown>>>('GET', `/queues/${q.name}/jobs?state=failed&limit=20`)));
-  if (json) return JSON.stringify(queues.map((q, i) => ({ ...q, failed_jobs: failed[i] })), null, 2);
+  const failed = await Promise.all(
+    queues.map((q) => api.ok<Array<Record<string, unknown>>>('GET', `/queues/${q.name}/jobs?state=failed&limit=20`)),
+  );
+  if (json)
+    return JSON.stringify(
+      queues.map((q, i) => ({ ...q, failed_jobs: failed[i] })),
+      null,
+      2,
+    );
   const lines: string[] = [];
   const capture = (fn: () => void) => {
     const log = console.log;
@@ -80,13 +87,18 @@ export async function queuesCommand(args: string[]): Promise<number> {
 }
 
 async function control(action: string, values: { queue?: string; state?: string; grace?: string }): Promise<number> {
-  if (!['pause', 'resume', 'clean'].includes(action)) throw new CliError(`unknown queues command "${action}"\n\n${QUEUES_HELP}`, EXIT.usage);
+  if (!['pause', 'resume', 'clean'].includes(action))
+    throw new CliError(`unknown queues command "${action}"\n\n${QUEUES_HELP}`, EXIT.usage);
   const grace = values.grace === undefined ? undefined : Number(values.grace);
-  if (grace !== undefined && !(Number.isInteger(grace) && grace >= 0)) throw new CliError('--grace is a whole number of seconds, 0 or more', EXIT.usage);
+  if (grace !== undefined && !(Number.isInteger(grace) && grace >= 0))
+    throw new CliError('--grace is a whole number of seconds, 0 or more', EXIT.usage);
   const api = ApiClient.fromEnv();
   const queue = encodeURIComponent(values.queue ?? 'pulls');
   if (action === 'clean') {
-    const res = await api.ok<{ removed: number; state: string }>('POST', `/queues/${queue}/clean`, { state: values.state ?? 'completed', ...(grace !== undefined ? { grace_seconds: grace } : {}) });
+    const res = await api.ok<{ removed: number; state: string }>('POST', `/queues/${queue}/clean`, {
+      state: values.state ?? 'completed',
+      ...(grace !== undefined ? { grace_seconds: grace } : {}),
+    });
     console.log(`removed ${res.removed} ${res.state} job(s)`);
   } else {
     const res = await api.ok<{ name: string; paused: boolean }>('POST', `/queues/${queue}/${action}`);
@@ -96,13 +108,20 @@ async function control(action: string, values: { queue?: string; state?: string;
 }
 
 export async function retryCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { queue: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { queue: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help || !positionals[0]) {
     console.log(RETRY_HELP);
     return values.help ? EXIT.ok : EXIT.usage;
   }
   const api = ApiClient.fromEnv();
-  const res = await api.request<{ id: string; state: string; detail?: string }>('POST', `/queues/${values.queue ?? 'pulls'}/jobs/${encodeURIComponent(positionals[0])}/retry`);
+  const res = await api.request<{ id: string; state: string; detail?: string }>(
+    'POST',
+    `/queues/${values.queue ?? 'pulls'}/jobs/${encodeURIComponent(positionals[0])}/retry`,
+  );
   if (res.status >= 400) throw new CliError(res.body.detail ?? `retry failed (${res.status})`);
   console.log(`job ${res.body.id} is ${res.body.state}`);
   return EXIT.ok;

@@ -28,5 +28,7 @@ export function canonicalJson(value: unknown): string {
  * sent twice, keys in any order, lands once.
  */
 export function contentKey(name: string, verticalData: Record<string, unknown>): string {
-  return createHash('sha256').update(canonicalJson({ name, vertical_data: verticalData })).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson({ name, vertical_data: verticalData }))
+    .digest('hex');
 }

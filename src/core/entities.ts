@@ -42,6 +42,10 @@ export async function listEntities(db: Queryable, tenantId: string, f: EntityFil
 }
 
 export async function getEntity(db: Queryable, tenantId: string, id: string): Promise<Entity | null> {
-  const { rows } = await db.query<Entity>({ text: `select ${COLUMNS} from entities where tenant_id = $1 and id = $2`, values: [tenantId, id], types: exactJsonb });
+  const { rows } = await db.query<Entity>({
+    text: `select ${COLUMNS} from entities where tenant_id = $1 and id = $2`,
+    values: [tenantId, id],
+    types: exactJsonb,
+  });
   return rows[0] ?? null;
 }

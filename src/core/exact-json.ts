@@ -10,7 +10,7 @@ const MAYBE_INEXACT = /(?:^|[:,[])\s*-?\d(?:[\d.]{15}|[\d.]*[eE])/;
 
 /** The end (closing quote) of the string opening at `start`, or -1 when it never closes. */
 function stringEnd(text: string, start: number): number {
-  for (let i = start; ; ) {
+  for (let i = start; ;) {
     i = text.indexOf('"', i + 1);
     if (i < 0) return -1;
     let backslashes = 0;

@@ -98,7 +98,12 @@ export function prepareBatch(records: unknown[], validate: ValidateFunction | nu
  * DLQ and adds its counts to the ingestion, all on `db` (pass a client in a transaction to make the batch
  * atomic with other writes, such as a connector's cursor).
  */
-export async function writeBatch(db: Queryable, target: IngestTarget, batch: PreparedBatch, opts: WriteBatchOptions): Promise<IngestResult> {
+export async function writeBatch(
+  db: Queryable,
+  target: IngestTarget,
+  batch: PreparedBatch,
+  opts: WriteBatchOptions,
+): Promise<IngestResult> {
   const { tenantId, vertical, entityType } = target;
   const { rows } = batch;
   const outcome = rows.length

@@ -130,7 +130,13 @@ export interface IngestionError {
 }
 
 /** DLQ entries of an ingestion, oldest first, keyset-paginated by id. */
-export async function listIngestionErrors(db: Queryable, tenantId: string, ingestionId: string, limit: number, after?: string): Promise<IngestionError[]> {
+export async function listIngestionErrors(
+  db: Queryable,
+  tenantId: string,
+  ingestionId: string,
+  limit: number,
+  after?: string,
+): Promise<IngestionError[]> {
   const { rows } = await db.query<IngestionError>(
     `select id::text, position, raw, error_type, messages, created_at from ingestion_errors
       where tenant_id = $1 and ingestion_id = $2 and id > $3 order by ingestion_errors.id limit $4`,

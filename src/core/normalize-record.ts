@@ -59,10 +59,15 @@ function scan(v: unknown, path: Array<string | number>, found: Scan): void {
 
 function nameProblem(name: unknown): RecordProblem | null {
   if (typeof name !== 'string') {
-    return { loc: ['name'], msg: name === undefined ? 'field required' : 'name must be a string', type: name === undefined ? ProblemType.missing : ProblemType.str };
+    return {
+      loc: ['name'],
+      msg: name === undefined ? 'field required' : 'name must be a string',
+      type: name === undefined ? ProblemType.missing : ProblemType.str,
+    };
   }
   if (name.trim() === '') return { loc: ['name'], msg: 'name must not be empty', type: ProblemType.empty };
-  if (name.length > MAX_NAME_LENGTH) return { loc: ['name'], msg: `name is longer than ${MAX_NAME_LENGTH} characters`, type: ProblemType.tooLong };
+  if (name.length > MAX_NAME_LENGTH)
+    return { loc: ['name'], msg: `name is longer than ${MAX_NAME_LENGTH} characters`, type: ProblemType.tooLong };
   const bad = unstorableCharacter(name);
   return bad ? { loc: ['name'], msg: `name contains ${bad.what}, which cannot be stored`, type: bad.type } : null;
 }
@@ -79,7 +84,11 @@ function sourceIdOf(sourceId: unknown): { sid: string | null } | RecordProblem {
   if (bad) return { loc: ['source_id'], msg: `source_id contains ${bad.what}, which cannot be stored`, type: bad.type };
   const bytes = Buffer.byteLength(sourceId, 'utf8');
   if (bytes > MAX_SOURCE_ID_BYTES) {
-    return { loc: ['source_id'], msg: `source_id is ${bytes.toLocaleString('en')} bytes long in UTF-8; at most ${MAX_SOURCE_ID_BYTES.toLocaleString('en')} are allowed`, type: ProblemType.tooLong };
+    return {
+      loc: ['source_id'],
+      msg: `source_id is ${bytes.toLocaleString('en')} bytes long in UTF-8; at most ${MAX_SOURCE_ID_BYTES.toLocaleString('en')} are allowed`,
+      type: ProblemType.tooLong,
+    };
   }
   return { sid: sourceId };
 }
@@ -104,6 +113,9 @@ export function normalizeRecord(raw: unknown): Normalized {
     problems.push({ loc: ['vertical_data'], msg: 'vertical_data must be a JSON object', type: ProblemType.object });
   }
   if (problems.length > 0 || !('sid' in sid)) return { ok: false, problems };
-  const data = Object.keys(extra).length === 0 ? ((verticalData as Record<string, unknown>) ?? {}) : { ...extra, ...(verticalData as Record<string, unknown> | undefined) };
+  const data =
+    Object.keys(extra).length === 0
+      ? ((verticalData as Record<string, unknown>) ?? {})
+      : { ...extra, ...(verticalData as Record<string, unknown> | undefined) };
   return { ok: true, record: { name: name as string, sourceId: sid.sid, verticalData: data, exactNumbers: found.exactNumbers } };
 }

@@ -48,7 +48,9 @@ const clip = (text: string, max: number) => storableText(text.length > max ? tex
  * A record's problems as they are answered and stored in the DLQ: at most `MAX_PROBLEMS`, long keys and
  * messages clipped, NUL and unpaired surrogates escaped (a key or a parse message may echo them).
  */
-export function tidyProblems<P extends Omit<RecordProblem, 'type'> & { type: string }>(problems: P[]): Array<Pick<P, 'loc' | 'msg' | 'type'>> {
+export function tidyProblems<P extends Omit<RecordProblem, 'type'> & { type: string }>(
+  problems: P[],
+): Array<Pick<P, 'loc' | 'msg' | 'type'>> {
   return problems.slice(0, MAX_PROBLEMS).map((p) => ({
     loc: p.loc.map((part) => (typeof part === 'string' ? clip(part, MAX_LOC_PART) : part)),
     msg: clip(p.msg, MAX_MESSAGE),

@@ -32,7 +32,11 @@ export function schemaProblems(schema: unknown): RecordProblem[] {
   }
   const ajv = newAjv();
   if (!ajv.validateSchema(schema)) {
-    return (ajv.errors ?? []).map((e) => ({ loc: ['body', 'schema', ...pathOf(e.instancePath)], msg: e.message ?? 'invalid', type: ProblemType.invalidSchema }));
+    return (ajv.errors ?? []).map((e) => ({
+      loc: ['body', 'schema', ...pathOf(e.instancePath)],
+      msg: e.message ?? 'invalid',
+      type: ProblemType.invalidSchema,
+    }));
   }
   try {
     ajv.compile(schema);
@@ -43,7 +47,12 @@ export function schemaProblems(schema: unknown): RecordProblem[] {
 }
 
 function pathOf(pointer: string): string[] {
-  return pointer === '' ? [] : pointer.slice(1).split('/').map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
+  return pointer === ''
+    ? []
+    : pointer
+        .slice(1)
+        .split('/')
+        .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
 }
 
 export function validationProblems(errors: ErrorObject[] | null | undefined): RecordProblem[] {
@@ -54,7 +63,13 @@ export function validationProblems(errors: ErrorObject[] | null | undefined): Re
   });
 }
 
-export async function registerSchema(db: Queryable, tenantId: string, vertical: string, entityType: string, schema: object): Promise<StoredSchema> {
+export async function registerSchema(
+  db: Queryable,
+  tenantId: string,
+  vertical: string,
+  entityType: string,
+  schema: object,
+): Promise<StoredSchema> {
   const { rows } = await db.query<StoredSchema>(
     `insert into schemas (tenant_id, vertical, entity_type, version, schema)
      select $1, $2, $3, coalesce(max(version), 0) + 1, $4 from schemas where tenant_id = $1 and vertical = $2 and entity_type = $3
@@ -84,7 +99,12 @@ export async function latestSchema(db: Queryable, tenantId: string, vertical: st
 }
 
 /** The validator of the latest schema for a target, or null when none is registered. */
-export async function validatorFor(db: Queryable, tenantId: string, vertical: string, entityType: string): Promise<ValidateFunction | null> {
+export async function validatorFor(
+  db: Queryable,
+  tenantId: string,
+  vertical: string,
+  entityType: string,
+): Promise<ValidateFunction | null> {
   const { rows } = await db.query<{ version: number }>(
     'select max(version) as version from schemas where tenant_id = $1 and vertical = $2 and entity_type = $3',
     [tenantId, vertical, entityType],

@@ -28,8 +28,17 @@ export function entitiesDocument(rows: EntityRow[]): string {
   let json = '[';
   for (let i = 0; i < ordered.length; i++) {
     const r = ordered[i]!;
-    json += (i ? ',' : '') + '{"n":' + JSON.stringify(r.name) + ',"s":' + (r.sourceId === null ? 'null' : JSON.stringify(r.sourceId)) +
-      ',"k":' + JSON.stringify(r.dedupKey) + ',"d":' + r.data + '}';
+    json +=
+      (i ? ',' : '') +
+      '{"n":' +
+      JSON.stringify(r.name) +
+      ',"s":' +
+      (r.sourceId === null ? 'null' : JSON.stringify(r.sourceId)) +
+      ',"k":' +
+      JSON.stringify(r.dedupKey) +
+      ',"d":' +
+      r.data +
+      '}';
   }
   return json + ']';
 }
@@ -51,8 +60,19 @@ export const UPSERT_ENTITIES_SQL = `insert into entities as e (tenant_id, vertic
  * left alone (no new tuple, no WAL); the caller counts it as unchanged. The batch must not hold one dedup key
  * twice.
  */
-export async function upsertEntities(db: Queryable, tenantId: string, vertical: string, entityType: string, rows: EntityRow[]): Promise<UpsertOutcome> {
-  const { rows: out } = await db.query<{ id: string; k: string; inserted: boolean }>(UPSERT_ENTITIES_SQL, [tenantId, vertical, entityType, entitiesDocument(rows)]);
+export async function upsertEntities(
+  db: Queryable,
+  tenantId: string,
+  vertical: string,
+  entityType: string,
+  rows: EntityRow[],
+): Promise<UpsertOutcome> {
+  const { rows: out } = await db.query<{ id: string; k: string; inserted: boolean }>(UPSERT_ENTITIES_SQL, [
+    tenantId,
+    vertical,
+    entityType,
+    entitiesDocument(rows),
+  ]);
   const written = new Map<string, string>();
   let inserted = 0;
   for (const r of out) {
@@ -63,7 +83,13 @@ export async function upsertEntities(db: Queryable, tenantId: string, vertical: 
 }
 
 /** Ids of existing entities by dedup key (for the unchanged rows of a batch, whose ids the upsert did not return). */
-export async function entityIdsByKey(db: Queryable, tenantId: string, vertical: string, entityType: string, keys: string[]): Promise<Map<string, string>> {
+export async function entityIdsByKey(
+  db: Queryable,
+  tenantId: string,
+  vertical: string,
+  entityType: string,
+  keys: string[],
+): Promise<Map<string, string>> {
   const { rows } = await db.query<{ id: string; k: string }>(
     // Joined from the key list so the planner walks the unique index key by key, whatever the table's size.
     `select e.id, e.dedup_key as k from unnest($4::text[]) as w(k)

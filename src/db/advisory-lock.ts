@@ -11,7 +11,10 @@ function lockIds(key: string): [string, string] {
  * Resolves to the backend pid of the session that now holds it, or null when another session holds it.
  */
 export async function tryAdvisoryLock(session: Queryable, key: string): Promise<number | null> {
-  const { rows } = await session.query<{ ok: boolean; pid: number }>('select pg_try_advisory_lock($1::bigint) as ok, pg_backend_pid() as pid', [key]);
+  const { rows } = await session.query<{ ok: boolean; pid: number }>(
+    'select pg_try_advisory_lock($1::bigint) as ok, pg_backend_pid() as pid',
+    [key],
+  );
   return rows[0]!.ok ? rows[0]!.pid : null;
 }
 

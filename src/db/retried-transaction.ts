@@ -20,7 +20,11 @@ export function isRetryableConflict(err: unknown): boolean {
  * serialization failure), at most `attempts` times with jittered backoff. `fn` must be safe to run again:
  * everything it changes outside the database has to wait until this resolves.
  */
-export async function withRetriedTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, opts: RetryOptions = {}): Promise<T> {
+export async function withRetriedTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  opts: RetryOptions = {},
+): Promise<T> {
   const attempts = opts.attempts ?? 6;
   const base = opts.baseDelayMs ?? 20;
   for (let attempt = 1; ; attempt++) {

@@ -37,7 +37,10 @@ export interface ConnectorRun {
 }
 
 /** What a run has committed over all its attempts: its counts, its last cursor and the source clock at its start. */
-export type RunTotals = Pick<ConnectorRun, 'rows_read' | 'inserted' | 'updated' | 'unchanged' | 'rejected' | 'cursor_after' | 'source_started_at'>;
+export type RunTotals = Pick<
+  ConnectorRun,
+  'rows_read' | 'inserted' | 'updated' | 'unchanged' | 'rejected' | 'cursor_after' | 'source_started_at'
+>;
 
 /** Counts are bigint columns; as doubles they stay exact far beyond any run. */
 export const TOTALS = `rows_read::float8 as rows_read, inserted::float8 as inserted, updated::float8 as updated,
@@ -61,18 +64,20 @@ export const runJobId = (runId: string) => `run-${runId}`;
  */
 export async function createRun(
   db: Queryable,
-  run: { connectorId: string; tenantId: string; trigger: 'schedule' | 'manual'; mode: 'incremental' | 'full'; status?: RunStatus; jobId?: string },
+  run: {
+    connectorId: string;
+    tenantId: string;
+    trigger: 'schedule' | 'manual';
+    mode: 'incremental' | 'full';
+    status?: RunStatus;
+    jobId?: string;
+  },
 ): Promise<string> {
   const id = randomUUID();
-  await db.query('insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id) values ($1, $2, $3, $4, $5, $6, $7)', [
-    id,
-    run.connectorId,
-    run.tenantId,
-    run.trigger,
-    run.mode,
-    run.status ?? 'queued',
-    run.jobId ?? runJobId(id),
-  ]);
+  await db.query(
+    'insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id) values ($1, $2, $3, $4, $5, $6, $7)',
+    [id, run.connectorId, run.tenantId, run.trigger, run.mode, run.status ?? 'queued', run.jobId ?? runJobId(id)],
+  );
   return id;
 }
 
@@ -82,31 +87,39 @@ export async function getRun(db: Queryable, runId: string): Promise<ConnectorRun
 }
 
 export async function listRuns(db: Queryable, connectorId: string, limit: number): Promise<ConnectorRun[]> {
-  const { rows } = await db.query<ConnectorRun>(`select ${COLUMNS} from connector_runs where connector_id = $1 order by queued_at desc limit $2`, [connectorId, limit]);
+  const { rows } = await db.query<ConnectorRun>(
+    `select ${COLUMNS} from connector_runs where connector_id = $1 order by queued_at desc limit $2`,
+    [connectorId, limit],
+  );
   return rows;
 }
 
 /** The run that is queued or running for a connector, if any. */
 export async function activeRun(db: Queryable, connectorId: string): Promise<ConnectorRun | null> {
-  const { rows } = await db.query<ConnectorRun>(`select ${COLUMNS} from connector_runs where connector_id = $1 and ${ACTIVE} order by queued_at limit 1`, [
-    connectorId,
-  ]);
+  const { rows } = await db.query<ConnectorRun>(
+    `select ${COLUMNS} from connector_runs where connector_id = $1 and ${ACTIVE} order by queued_at limit 1`,
+    [connectorId],
+  );
   return rows[0] ?? null;
 }
 
 /** True when the run exists and belongs to this connector of this tenant. */
 export async function runBelongsTo(db: Queryable, runId: string, connectorId: string, tenantId: string): Promise<boolean> {
   if (![runId, connectorId, tenantId].every(isUuid)) return false;
-  const { rowCount } = await db.query('select 1 from connector_runs where id = $1 and connector_id = $2 and tenant_id = $3', [runId, connectorId, tenantId]);
+  const { rowCount } = await db.query('select 1 from connector_runs where id = $1 and connector_id = $2 and tenant_id = $3', [
+    runId,
+    connectorId,
+    tenantId,
+  ]);
   return (rowCount ?? 0) > 0;
 }
 
 /** The run a job created before (a scheduled job retried after a crash continues the same run). */
 export async function runOfJob(db: Queryable, connectorId: string, jobId: string): Promise<string | null> {
-  const { rows } = await db.query<{ id: string }>('select id from connector_runs where connector_id = $1 and job_id = $2 order by queued_at desc limit 1', [
-    connectorId,
-    jobId,
-  ]);
+  const { rows } = await db.query<{ id: string }>(
+    'select id from connector_runs where connector_id = $1 and job_id = $2 order by queued_at desc limit 1',
+    [connectorId, jobId],
+  );
   return rows[0]?.id ?? null;
 }
 
@@ -150,7 +163,9 @@ export async function finishRun(
   return rows[0] ?? { duration_ms: null };
 }
 
-export type ActiveRun = Pick<ConnectorRun, 'id' | 'connector_id' | 'job_id' | 'trigger' | 'mode' | 'status' | 'ingestion_id'> & { tenant_id: string };
+export type ActiveRun = Pick<ConnectorRun, 'id' | 'connector_id' | 'job_id' | 'trigger' | 'mode' | 'status' | 'ingestion_id'> & {
+  tenant_id: string;
+};
 
 /** Runs that say they are queued, running or retrying and were queued more than `olderThanMs` ago. */
 export async function activeRuns(db: Queryable, olderThanMs: number, connectorId?: string): Promise<ActiveRun[]> {

@@ -10,6 +10,8 @@ export interface WantedSchedule {
 
 /** Every enabled connector that has a schedule, of every tenant. */
 export async function wantedSchedules(db: Queryable): Promise<WantedSchedule[]> {
-  const { rows } = await db.query<WantedSchedule>('select id, tenant_id, schedule, timezone from connectors where enabled and schedule is not null');
+  const { rows } = await db.query<WantedSchedule>(
+    'select id, tenant_id, schedule, timezone from connectors where enabled and schedule is not null',
+  );
   return rows;
 }

@@ -17,7 +17,9 @@ export async function createConnectorState(db: Queryable, connectorId: string): 
 }
 
 export async function getConnectorState(db: Queryable, connectorId: string): Promise<ConnectorState> {
-  const { rows } = await db.query<ConnectorState>('select cursor, last_pull, updated_at from connector_state where connector_id = $1', [connectorId]);
+  const { rows } = await db.query<ConnectorState>('select cursor, last_pull, updated_at from connector_state where connector_id = $1', [
+    connectorId,
+  ]);
   return rows[0] ?? { cursor: null, last_pull: null, updated_at: new Date().toISOString() };
 }
 

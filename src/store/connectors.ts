@@ -73,22 +73,58 @@ function toView(r: Row): ConnectorView {
   };
 }
 
-export async function insertConnector(db: Queryable, box: SecretBox, tenantId: string, id: string, c: ConnectorInput): Promise<ConnectorView> {
+export async function insertConnector(
+  db: Queryable,
+  box: SecretBox,
+  tenantId: string,
+  id: string,
+  c: ConnectorInput,
+): Promise<ConnectorView> {
   const { rows } = await db.query<Row>(
     `insert into connectors (id, tenant_id, name, connector_type, vertical, entity_type, connection_config_sealed, settings, schedule, timezone, enabled)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning *`,
-    [id, tenantId, c.name, c.connector_type, c.vertical, c.entity_type, box.seal(JSON.stringify(c.connection_config), owner(id)), c.settings, c.schedule, c.timezone, c.enabled],
+    [
+      id,
+      tenantId,
+      c.name,
+      c.connector_type,
+      c.vertical,
+      c.entity_type,
+      box.seal(JSON.stringify(c.connection_config), owner(id)),
+      c.settings,
+      c.schedule,
+      c.timezone,
+      c.enabled,
+    ],
   );
   await createConnectorState(db, id);
   return toView(rows[0]!);
 }
 
-export async function replaceConnector(db: Queryable, box: SecretBox, tenantId: string, id: string, c: ConnectorInput): Promise<ConnectorView | null> {
+export async function replaceConnector(
+  db: Queryable,
+  box: SecretBox,
+  tenantId: string,
+  id: string,
+  c: ConnectorInput,
+): Promise<ConnectorView | null> {
   const { rows } = await db.query<Row>(
     `update connectors set name = $3, connector_type = $4, vertical = $5, entity_type = $6, connection_config_sealed = $7,
        settings = $8, schedule = $9, timezone = $10, enabled = $11, updated_at = now()
      where tenant_id = $1 and id = $2 returning *`,
-    [tenantId, id, c.name, c.connector_type, c.vertical, c.entity_type, box.seal(JSON.stringify(c.connection_config), owner(id)), c.settings, c.schedule, c.timezone, c.enabled],
+    [
+      tenantId,
+      id,
+      c.name,
+      c.connector_type,
+      c.vertical,
+      c.entity_type,
+      box.seal(JSON.stringify(c.connection_config), owner(id)),
+      c.settings,
+      c.schedule,
+      c.timezone,
+      c.enabled,
+    ],
   );
   return rows[0] ? toView(rows[0]) : null;
 }
@@ -136,7 +172,10 @@ export async function deleteConnector(db: Queryable, tenantId: string, id: strin
  */
 export async function loadConnectorForRun(db: Queryable, box: SecretBox, id: string, tenantId?: string): Promise<ConnectorForRun | null> {
   if (!isUuid(id) || (tenantId !== undefined && !isUuid(tenantId))) return null;
-  const { rows } = await db.query<Row>('select * from connectors where id = $1 and ($2::uuid is null or tenant_id = $2)', [id, tenantId ?? null]);
+  const { rows } = await db.query<Row>('select * from connectors where id = $1 and ($2::uuid is null or tenant_id = $2)', [
+    id,
+    tenantId ?? null,
+  ]);
   const r = rows[0];
   if (!r) return null;
   return {

@@ -39,16 +39,20 @@ export async function openPull(tx: Queryable, runId: string, connectorId: string
     'select cursor, last_pull from connector_state where connector_id = $1',
     [connectorId],
   );
-  return { cursor: state[0]?.cursor ?? null, lastPull: state[0]?.last_pull ?? null, ingestionId: run.ingestion_id, sourceStartedAt: run.source_started_at };
+  return {
+    cursor: state[0]?.cursor ?? null,
+    lastPull: state[0]?.last_pull ?? null,
+    ingestionId: run.ingestion_id,
+    sourceStartedAt: run.source_started_at,
+  };
 }
 
 /** The run's starting cursor and source clock, kept from its first attempt. */
 export async function markPullStart(db: Queryable, runId: string, cursor: Cursor | null, sourceNow: string): Promise<void> {
-  await db.query('update connector_runs set cursor_before = coalesce(cursor_before, $2), source_started_at = coalesce(source_started_at, $3) where id = $1', [
-    runId,
-    JSON.stringify(cursor),
-    sourceNow,
-  ]);
+  await db.query(
+    'update connector_runs set cursor_before = coalesce(cursor_before, $2), source_started_at = coalesce(source_started_at, $3) where id = $1',
+    [runId, JSON.stringify(cursor), sourceNow],
+  );
 }
 
 export interface PullBatch {
@@ -76,7 +80,17 @@ export async function commitPullBatch(tx: Queryable, b: PullBatch): Promise<void
   const cursor = b.cursor ? JSON.stringify(b.cursor) : null;
   const { inserted, updated, duplicates, rejected } = b.written;
   // A run's `unchanged` is every row that changed nothing (in-batch repeats too): rows_read = inserted + updated + unchanged + rejected.
-  await tx.query(COMMIT_PULL_BATCH_SQL, [b.runId, b.connectorId, cursor, b.ingestionId, b.rowsRead, inserted, updated, duplicates, rejected]);
+  await tx.query(COMMIT_PULL_BATCH_SQL, [
+    b.runId,
+    b.connectorId,
+    cursor,
+    b.ingestionId,
+    b.rowsRead,
+    inserted,
+    updated,
+    duplicates,
+    rejected,
+  ]);
 }
 
 /**

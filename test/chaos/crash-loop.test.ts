@@ -27,7 +27,9 @@ let inst: Installation;
 
 beforeAll(async () => {
   [platform, source, redis] = await Promise.all([freshDatabase(), freshDatabase('qsrc', false), privateRedis()]);
-  await source.pool.query('create table items (id bigint primary key, name text not null, qty int not null, updated_at timestamptz not null)');
+  await source.pool.query(
+    'create table items (id bigint primary key, name text not null, qty int not null, updated_at timestamptz not null)',
+  );
   await source.pool.query(
     `insert into items select g, 'item ' || g, (g * 7) % 1000, '2026-01-01'::timestamptz + (g / 100) * interval '1 second' from generate_series(1, ${ROWS}) g`,
   );
@@ -38,7 +40,12 @@ beforeAll(async () => {
   conn = createRedis(redis.url, silent);
   queue = createPullQueue(conn, silent);
   // The API alone: the test starts the workers, and kills them.
-  inst = await startInstallation({ databaseUrl: platform.url, redisUrl: redis.url, topology: 'api', env: { WORKER_LOCK_MS: '1000', WORKER_CONCURRENCY: '1' } });
+  inst = await startInstallation({
+    databaseUrl: platform.url,
+    redisUrl: redis.url,
+    topology: 'api',
+    env: { WORKER_LOCK_MS: '1000', WORKER_CONCURRENCY: '1' },
+  });
 });
 afterAll(async () => {
   await inst?.stop();
@@ -64,7 +71,11 @@ const connector = (table = 'items') =>
 async function enqueueFull(connectorId: string): Promise<string> {
   const tenantId = (await platform.pool.query('select tenant_id from connectors where id = $1', [connectorId])).rows[0].tenant_id;
   const runId = await createRun(platform.pool, { connectorId, tenantId, trigger: 'manual', mode: 'full' });
-  await queue.add(PULL_JOB, { connectorId, tenantId, mode: 'full', trigger: 'manual', runId }, { jobId: `run-${runId}`, backoff: { type: 'fixed', delay: 500 } });
+  await queue.add(
+    PULL_JOB,
+    { connectorId, tenantId, mode: 'full', trigger: 'manual', runId },
+    { jobId: `run-${runId}`, backoff: { type: 'fixed', delay: 500 } },
+  );
   return runId;
 }
 

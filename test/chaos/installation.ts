@@ -61,11 +61,26 @@ export async function platformDatabase(serverUrl: string, name: string): Promise
   return url.toString();
 }
 
-export async function startInstallation(o: { databaseUrl: string; redisUrl: string; topology: Topology; env?: Record<string, string> }): Promise<Installation> {
+export async function startInstallation(o: {
+  databaseUrl: string;
+  redisUrl: string;
+  topology: Topology;
+  env?: Record<string, string>;
+}): Promise<Installation> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const env = { DATABASE_URL: o.databaseUrl, REDIS_URL: o.redisUrl, PORT: String(port), WORKER_LOCK_MS: '4000', LOG_LEVEL: 'info', ...o.env };
-  const roles = o.topology === 'serve' ? [spawnRole('serve', env)] : [spawnRole('api', env), ...(o.topology === 'apart' ? [spawnRole('worker', env)] : [])];
+  const env = {
+    DATABASE_URL: o.databaseUrl,
+    REDIS_URL: o.redisUrl,
+    PORT: String(port),
+    WORKER_LOCK_MS: '4000',
+    LOG_LEVEL: 'info',
+    ...o.env,
+  };
+  const roles =
+    o.topology === 'serve'
+      ? [spawnRole('serve', env)]
+      : [spawnRole('api', env), ...(o.topology === 'apart' ? [spawnRole('worker', env)] : [])];
   // The test's own view of the platform database: its errors during an outage are expected, not news.
   const pool = createPool(o.databaseUrl, 4, { info() {}, warn() {}, error() {} });
   const tenantId = await ensureTenant(pool, 'chaos');
@@ -147,7 +162,8 @@ export async function startInstallation(o: { databaseUrl: string; redisUrl: stri
         `run ${runId} to be ${status}`,
         async () => {
           const r = await run(connectorId, runId).catch(() => null); // the platform database may be down
-          if (r && ['succeeded', 'failed', 'skipped'].includes(r.status) && r.status !== status) throw new Error(`run ended ${r.status}: ${r.error}`);
+          if (r && ['succeeded', 'failed', 'skipped'].includes(r.status) && r.status !== status)
+            throw new Error(`run ended ${r.status}: ${r.error}`);
           return r?.status === status ? r : null;
         },
         ms,
@@ -187,7 +203,11 @@ export function sourceRows(n: number, from = 1): Array<{ id: number; name: strin
 /** Digest of rows 1..n as `sourceRows` makes them, in id order. */
 export function digestOf(n: number): string {
   return createHash('md5')
-    .update(sourceRows(n).map((r) => `${r.id}|${r.name}|${r.qty}`).join(','))
+    .update(
+      sourceRows(n)
+        .map((r) => `${r.id}|${r.name}|${r.qty}`)
+        .join(','),
+    )
     .digest('hex');
 }
 

@@ -18,7 +18,9 @@ let source: TestDatabase;
 
 beforeAll(async () => {
   [server, redis, source] = await Promise.all([privatePostgres(), privateRedis(), freshDatabase('qsrc', false)]);
-  await source.pool.query('create table items (id bigint primary key, name text not null, qty int not null, updated_at timestamptz not null)');
+  await source.pool.query(
+    'create table items (id bigint primary key, name text not null, qty int not null, updated_at timestamptz not null)',
+  );
   await source.pool.query(
     `insert into items select g, 'item ' || g, (g * 7) % 1000, '2026-01-01'::timestamptz + (g / 100) * interval '1 second' from generate_series(1, ${ROWS}) g`,
   );
@@ -31,10 +33,15 @@ afterAll(async () => {
 });
 
 async function outage(inst: Installation, what: 'postgres' | 'redis'): Promise<void> {
-  const down = await waitFor('/readyz to report the outage', async () => {
-    const r = await inst.readyz();
-    return r.status === 503 ? r : null;
-  }, 15_000, 100);
+  const down = await waitFor(
+    '/readyz to report the outage',
+    async () => {
+      const r = await inst.readyz();
+      return r.status === 503 ? r : null;
+    },
+    15_000,
+    100,
+  );
   expect(down.body.detail).toContain(what);
 }
 
@@ -62,7 +69,11 @@ describe.each<Topology>(['serve', 'apart'])('%s', (topology) => {
   };
 
   beforeAll(async () => {
-    inst = await startInstallation({ databaseUrl: await platformDatabase(server.url, `platform_${topology}`), redisUrl: redis.url, topology });
+    inst = await startInstallation({
+      databaseUrl: await platformDatabase(server.url, `platform_${topology}`),
+      redisUrl: redis.url,
+      topology,
+    });
   });
   afterEach(async () => {
     await Promise.all([server.start(), redis.start()]); // a failed test leaves the servers up for the next

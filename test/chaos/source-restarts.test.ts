@@ -53,7 +53,12 @@ async function postgresSource(rows: number): Promise<SourceServer> {
   await c.query('create index on items (updated_at, id)');
   await c.end();
   // Stopped with `pg_ctl stop -m fast`, restarted while idle with `pg_ctl restart -m fast`: every session ends with 57P01.
-  return { connector: { connector_type: 'postgresql', connection_config: { dsn: url }, table: 'items' }, rows, stopAt: rows / 5, ...server };
+  return {
+    connector: { connector_type: 'postgresql', connection_config: { dsn: url }, table: 'items' },
+    rows,
+    stopAt: rows / 5,
+    ...server,
+  };
 }
 
 async function mariadbSource(rows: number): Promise<SourceServer> {
@@ -141,7 +146,11 @@ const SOURCES: Array<[string, () => Promise<SourceServer>, number]> = [
 describe.each(SOURCES)('%s', (name, start, batchSize) => {
   let source: SourceServer;
   let n = 0;
-  const vertical = () => `${name.split(' ')[0]!.toLowerCase().replace(/[^a-z0-9]/g, '')}-${n}`;
+  const vertical = () =>
+    `${name
+      .split(' ')[0]!
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '')}-${n}`;
   const connector = () =>
     inst.createConnector({
       name: `${name}-${++n}`,

@@ -13,7 +13,14 @@ import { ConnectorError } from '../../connectors/connector-error';
 import { subtractSeconds } from '../../connectors/iso-time';
 import { createConnector } from '../../connectors/registry';
 import { pullLevelCases } from './pull-level-cases';
-import type { ConformanceCapabilities, ConformanceFactory, ConformanceSource, RowValues, TableSpec, WriteAttempt } from './conformance-source';
+import type {
+  ConformanceCapabilities,
+  ConformanceFactory,
+  ConformanceSource,
+  RowValues,
+  TableSpec,
+  WriteAttempt,
+} from './conformance-source';
 
 export function defineConnectorConformance(factory: ConformanceFactory): void {
   describe(`${factory.name} connector conformance`, () => {
@@ -64,7 +71,11 @@ function itemsTable(name: string, extra: TableSpec['columns'] = []): TableSpec {
   };
 }
 
-async function withConnector<T>(source: ConformanceSource, overrides: Record<string, unknown>, work: (c: SourceConnector) => Promise<T>): Promise<T> {
+async function withConnector<T>(
+  source: ConformanceSource,
+  overrides: Record<string, unknown>,
+  work: (c: SourceConnector) => Promise<T>,
+): Promise<T> {
   const connector = await createConnector(source.definition(overrides));
   try {
     return await work(connector);
@@ -230,7 +241,10 @@ export function connectorLevelCases(ctx: SourceContext, can: ConformanceCapabili
       await withConnector(source, { table: source.tableRef(table), cursor: { column: 'updated_at', lag_seconds: 0 } }, async (c) => {
         const now = await c.clock();
         const t1 = subtractSeconds(now, 300);
-        await source.insert(table, range(1, 20).map((id) => ({ id, name: `item ${id}`, updated_at: id <= 10 ? subtractSeconds(t1, 60) : t1 })));
+        await source.insert(
+          table,
+          range(1, 20).map((id) => ({ id, name: `item ${id}`, updated_at: id <= 10 ? subtractSeconds(t1, 60) : t1 })),
+        );
         const first = await readAll(c, plan(now, { batchSize: 6 }));
         expect(ids(first.rows).sort((a, b) => a - b)).toEqual(range(1, 20));
         const committed = first.batches.at(-1)?.cursor ?? null;
@@ -263,39 +277,49 @@ export function connectorLevelCases(ctx: SourceContext, can: ConformanceCapabili
       const source = ctx.source();
       const table = tableName(`lag${lagSeconds}`);
       await source.createTable(itemsTable(table));
-      return withConnector(source, { table: source.tableRef(table), cursor: { column: 'updated_at', lag_seconds: lagSeconds } }, async (c) => {
-        const now = await c.clock();
-        await source.insert(table, [
-          { id: 1, name: 'old', updated_at: subtractSeconds(now, 300) },
-          { id: 2, name: 'old', updated_at: subtractSeconds(now, 290) },
-        ]);
-        const writer = await source.begin();
-        try {
-          await writer.insert(table, [{ id: 3, name: 'committed late', updated_at: subtractSeconds(now, 30) }]);
-          await source.insert(table, [{ id: 4, name: 'committed at once', updated_at: subtractSeconds(now, 10) }]);
-          const first = await readAll(c, plan(now));
-          await writer.commit();
-          // The next run, 70 s later by the source clock.
-          const second = await readAll(c, plan(later(now, 70), { cursor: first.batches.at(-1)?.cursor ?? null }));
-          return { first: ids(first.rows), second: ids(second.rows) };
-        } catch (err) {
-          await writer.rollback();
-          throw err;
-        }
-      });
+      return withConnector(
+        source,
+        { table: source.tableRef(table), cursor: { column: 'updated_at', lag_seconds: lagSeconds } },
+        async (c) => {
+          const now = await c.clock();
+          await source.insert(table, [
+            { id: 1, name: 'old', updated_at: subtractSeconds(now, 300) },
+            { id: 2, name: 'old', updated_at: subtractSeconds(now, 290) },
+          ]);
+          const writer = await source.begin();
+          try {
+            await writer.insert(table, [{ id: 3, name: 'committed late', updated_at: subtractSeconds(now, 30) }]);
+            await source.insert(table, [{ id: 4, name: 'committed at once', updated_at: subtractSeconds(now, 10) }]);
+            const first = await readAll(c, plan(now));
+            await writer.commit();
+            // The next run, 70 s later by the source clock.
+            const second = await readAll(c, plan(later(now, 70), { cursor: first.batches.at(-1)?.cursor ?? null }));
+            return { first: ids(first.rows), second: ids(second.rows) };
+          } catch (err) {
+            await writer.rollback();
+            throw err;
+          }
+        },
+      );
     }
 
-    test.runIf(can.transactions !== false)('a row committed late with an older cursor value is picked up when the lag covers the transaction', async () => {
-      const { first, second } = await lateCommit(60);
-      expect(first).toEqual([1, 2]);
-      expect(second).toEqual([3, 4]);
-    });
+    test.runIf(can.transactions !== false)(
+      'a row committed late with an older cursor value is picked up when the lag covers the transaction',
+      async () => {
+        const { first, second } = await lateCommit(60);
+        expect(first).toEqual([1, 2]);
+        expect(second).toEqual([3, 4]);
+      },
+    );
 
-    test.runIf(can.transactions !== false)('without a lag window that row is lost (documented: keep lag_seconds above the longest write transaction)', async () => {
-      const { first, second } = await lateCommit(0);
-      expect(first).toEqual([1, 2, 4]);
-      expect(second).toEqual([]);
-    });
+    test.runIf(can.transactions !== false)(
+      'without a lag window that row is lost (documented: keep lag_seconds above the longest write transaction)',
+      async () => {
+        const { first, second } = await lateCommit(0);
+        expect(first).toEqual([1, 2, 4]);
+        expect(second).toEqual([]);
+      },
+    );
 
     test('rows newer than source now − lag wait for a later read', async () => {
       const source = ctx.source();
@@ -351,7 +375,10 @@ export function connectorLevelCases(ctx: SourceContext, can: ConformanceCapabili
       const cases = source.typeCases;
       await source.createTable({
         name: table,
-        columns: [{ name: 'id', type: 'integer' }, ...cases.map((t) => ({ name: t.column, type: { native: t.nativeType }, nullable: true }))],
+        columns: [
+          { name: 'id', type: 'integer' },
+          ...cases.map((t) => ({ name: t.column, type: { native: t.nativeType }, nullable: true })),
+        ],
         primaryKey: ['id'],
       });
       await source.insert(table, [{ id: 1, ...Object.fromEntries(cases.map((t) => [t.column, t.input])) }, { id: 2 }]);
@@ -430,12 +457,19 @@ export function connectorLevelCases(ctx: SourceContext, can: ConformanceCapabili
       const now = await probe.clock();
       await probe.close();
       const t = subtractSeconds(now, 600);
-      await source.insert(table, range(1, 50).map((id) => ({ id, name: `item ${id}`, updated_at: later(t, id % 5) })));
-      await withConnector(source, { query: source.projectionQuery(table), cursor: { column: 'updated_at', tiebreaker: 'id' } }, async (c) => {
-        const rows = await readBatchByBatch(c, plan(now, { batchSize: 4 }));
-        expect(ids(rows).sort((a, b) => a - b)).toEqual(range(1, 50));
-        expect(ids(rows).slice(0, 3)).toEqual([5, 10, 15]);
-      });
+      await source.insert(
+        table,
+        range(1, 50).map((id) => ({ id, name: `item ${id}`, updated_at: later(t, id % 5) })),
+      );
+      await withConnector(
+        source,
+        { query: source.projectionQuery(table), cursor: { column: 'updated_at', tiebreaker: 'id' } },
+        async (c) => {
+          const rows = await readBatchByBatch(c, plan(now, { batchSize: 4 }));
+          expect(ids(rows).sort((a, b) => a - b)).toEqual(range(1, 50));
+          expect(ids(rows).slice(0, 3)).toEqual([5, 10, 15]);
+        },
+      );
     });
   });
 
@@ -458,7 +492,8 @@ export function connectorLevelCases(ctx: SourceContext, can: ConformanceCapabili
         const now = await c.clock();
         const t = subtractSeconds(now, 60);
         const rows: RowValues[] = [];
-        for (const region of ['eu', 'us', 'apac']) for (const id of range(1, 12)) rows.push({ region, id, name: `${region}-${id}`, updated_at: id <= 8 ? t : later(t, id) });
+        for (const region of ['eu', 'us', 'apac'])
+          for (const id of range(1, 12)) rows.push({ region, id, name: `${region}-${id}`, updated_at: id <= 8 ? t : later(t, id) });
         await source.insert(table, rows);
         expect((await c.describe()).primaryKey).toEqual(['region', 'id']);
         const read = await readBatchByBatch(c, plan(now, { batchSize: 5 }));
@@ -485,33 +520,42 @@ export function connectorLevelCases(ctx: SourceContext, can: ConformanceCapabili
       await withConnector(source, { table: source.tableRef(table), cursor: { column: 'updated_at', lag_seconds: 0 } }, async (c) => {
         const now = await c.clock();
         const t = subtractSeconds(now, 60);
-        await source.insert(table, codes.map((code) => ({ code, name: code, updated_at: t })));
+        await source.insert(
+          table,
+          codes.map((code) => ({ code, name: code, updated_at: t })),
+        );
         const rows = await readBatchByBatch(c, plan(now, { batchSize: 1 }));
         expect(rows.map((r) => r.code).sort()).toEqual([...codes].sort());
       });
       expect(await source.count(table)).toBe(codes.length);
     });
 
-    test.runIf(can.keylessTables !== false)('a table without a primary key is refused for keyset reading, read whole in full mode, paged with a tiebreaker', async () => {
-      const source = ctx.source();
-      const table = tableName('nokey');
-      await source.createTable({ ...itemsTable(table), primaryKey: undefined, indexes: [] });
-      await withConnector(source, { table: source.tableRef(table), cursor: { column: 'updated_at' } }, async (c) => {
-        const now = await c.clock();
-        await source.insert(table, range(1, 30).map((id) => ({ id, name: `item ${id}`, updated_at: subtractSeconds(now, 1000) })));
-        const err = await expectConnectorError(readAll(c, plan(now)), 'no_key');
-        expect(err.message).toMatch(/no primary key/);
-        expect(err.message).toMatch(/tiebreaker/);
-        expect(err.retryable).toBe(false);
-        const full = await readAll(c, plan(now, { mode: 'full', batchSize: 7 }));
-        expect(ids(full.rows).sort((a, b) => a - b)).toEqual(range(1, 30));
-        expect(full.batches.every((b) => b.cursor === null)).toBe(true);
-      });
-      await withConnector(source, { table: source.tableRef(table), cursor: { column: 'updated_at', tiebreaker: 'id' } }, async (c) => {
-        const rows = await readBatchByBatch(c, plan(await c.clock(), { batchSize: 7 }));
-        expect(ids(rows)).toEqual(range(1, 30));
-      });
-    });
+    test.runIf(can.keylessTables !== false)(
+      'a table without a primary key is refused for keyset reading, read whole in full mode, paged with a tiebreaker',
+      async () => {
+        const source = ctx.source();
+        const table = tableName('nokey');
+        await source.createTable({ ...itemsTable(table), primaryKey: undefined, indexes: [] });
+        await withConnector(source, { table: source.tableRef(table), cursor: { column: 'updated_at' } }, async (c) => {
+          const now = await c.clock();
+          await source.insert(
+            table,
+            range(1, 30).map((id) => ({ id, name: `item ${id}`, updated_at: subtractSeconds(now, 1000) })),
+          );
+          const err = await expectConnectorError(readAll(c, plan(now)), 'no_key');
+          expect(err.message).toMatch(/no primary key/);
+          expect(err.message).toMatch(/tiebreaker/);
+          expect(err.retryable).toBe(false);
+          const full = await readAll(c, plan(now, { mode: 'full', batchSize: 7 }));
+          expect(ids(full.rows).sort((a, b) => a - b)).toEqual(range(1, 30));
+          expect(full.batches.every((b) => b.cursor === null)).toBe(true);
+        });
+        await withConnector(source, { table: source.tableRef(table), cursor: { column: 'updated_at', tiebreaker: 'id' } }, async (c) => {
+          const rows = await readBatchByBatch(c, plan(await c.clock(), { batchSize: 7 }));
+          expect(ids(rows)).toEqual(range(1, 30));
+        });
+      },
+    );
   });
 
   describe('the cursor is the key', () => {
@@ -525,8 +569,18 @@ export function connectorLevelCases(ctx: SourceContext, can: ConformanceCapabili
       test(`${label}: the first read, resuming from every batch, then only the rows inserted since`, async () => {
         const source = ctx.source();
         const table = tableName('serial');
-        await source.createTable({ name: table, columns: [{ name: 'id', type: 'bigint' }, { name: 'name', type: 'text' }], primaryKey: ['id'] });
-        await source.insert(table, range(1, 25).map((id) => ({ id, name: `item ${id}` })));
+        await source.createTable({
+          name: table,
+          columns: [
+            { name: 'id', type: 'bigint' },
+            { name: 'name', type: 'text' },
+          ],
+          primaryKey: ['id'],
+        });
+        await source.insert(
+          table,
+          range(1, 25).map((id) => ({ id, name: `item ${id}` })),
+        );
         await withConnector(source, { table: source.tableRef(table), ...overrides }, async (c) => {
           const now = await c.clock();
           const first = await readAll(c, plan(now, { batchSize: 4 }));
@@ -536,7 +590,10 @@ export function connectorLevelCases(ctx: SourceContext, can: ConformanceCapabili
           expect(ids(await readBatchByBatch(c, plan(now, { batchSize: 4, cursor: { value: 9, key: [] } })))).toEqual(range(10, 25));
 
           // An id cursor sees inserts only: an updated row keeps its id and is not read again.
-          await source.insert(table, range(26, 30).map((id) => ({ id, name: `item ${id}` })));
+          await source.insert(
+            table,
+            range(26, 30).map((id) => ({ id, name: `item ${id}` })),
+          );
           await source.update(table, { id: 3 }, { name: 'item 3 updated' });
           const second = await readAll(c, plan(await c.clock(), { cursor: first.batches.at(-1)?.cursor ?? null, batchSize: 4 }));
           expect(ids(second.rows)).toEqual(range(26, 30));
@@ -554,7 +611,10 @@ export function connectorLevelCases(ctx: SourceContext, can: ConformanceCapabili
       const source = ctx.source();
       const table = tableName('stream');
       await source.createTable(itemsTable(table));
-      await source.insert(table, range(1, 95).map((id) => ({ id, name: `item ${id}`, updated_at: null })));
+      await source.insert(
+        table,
+        range(1, 95).map((id) => ({ id, name: `item ${id}`, updated_at: null })),
+      );
       await withConnector(source, { table: source.tableRef(table), columns: ['name'] }, async (c) => {
         const now = await c.clock();
         for await (const batch of c.read(plan(now, { batchSize: 10 }), never)) {

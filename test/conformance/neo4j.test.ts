@@ -43,7 +43,11 @@ RETURN a.id AS id, a.name AS name, a, r, p, [a.id, b.id] AS ids,
     });
     try {
       const rows = [];
-      for await (const batch of connector.read({ mode: 'full', cursor: null, now: await connector.clock(), lastPull: null, batchSize: 10 }, new AbortController().signal)) rows.push(...batch.rows);
+      for await (const batch of connector.read(
+        { mode: 'full', cursor: null, now: await connector.clock(), lastPull: null, batchSize: 10 },
+        new AbortController().signal,
+      ))
+        rows.push(...batch.rows);
       const node = (id: string, labels: string[], properties: Record<string, unknown>) => ({ element_id: id, labels, properties });
       const a = node(ids.a, [label], { id: 1, name: 'a' });
       const b = node(ids.b, expect.arrayContaining([label, 'Extra']) as unknown as string[], { id: 2, name: 'b' });

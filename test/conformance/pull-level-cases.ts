@@ -36,13 +36,16 @@ export function pullLevelCases(ctx: SourceContext): void {
       });
       // Thousands of rows share one cursor value: batches end in the middle of a run of equal values.
       const rows: RowValues[] = [];
-      for (let i = 1; i <= ROWS; i++) rows.push({ id: i, name: `row ${i}`, updated_at: `2026-01-0${1 + (i % 3 === 0 ? 1 : 0)}T00:00:00.000001Z` });
+      for (let i = 1; i <= ROWS; i++)
+        rows.push({ id: i, name: `row ${i}`, updated_at: `2026-01-0${1 + (i % 3 === 0 ? 1 : 0)}T00:00:00.000001Z` });
       await source.insert(table, rows);
     });
     afterAll(() => platform?.drop());
 
     const connectorFor = (vertical: string, batch: number, cursor: Record<string, unknown> = { column: 'updated_at', lag_seconds: 0 }) => {
-      const { connector_type, connection_config, ...settings } = ctx.source().definition({ table: ctx.source().tableRef(table), cursor, batch_size: batch });
+      const { connector_type, connection_config, ...settings } = ctx
+        .source()
+        .definition({ table: ctx.source().tableRef(table), cursor, batch_size: batch });
       return saveConnector(platform.pool, 'conformance', {
         vertical,
         connector_type: connector_type as string,
@@ -51,24 +54,39 @@ export function pullLevelCases(ctx: SourceContext): void {
       });
     };
     const entities = async (vertical: string) =>
-      (await platform.pool.query('select count(*)::int as n, count(distinct source_id)::int as d, min(source_id::bigint)::int as lo, max(source_id::bigint)::int as hi from entities where vertical = $1', [vertical])).rows[0];
+      (
+        await platform.pool.query(
+          'select count(*)::int as n, count(distinct source_id)::int as d, min(source_id::bigint)::int as lo, max(source_id::bigint)::int as hi from entities where vertical = $1',
+          [vertical],
+        )
+      ).rows[0];
 
     /** Pulls with connector `id`, kills the pull once batches are committed, pulls again: the entities are exactly the rows. */
     async function killedAndResumed(vertical: string, id: string): Promise<void> {
       const { runId } = await newRun(platform.pool, id);
       const start = () => {
-        const child = spawn(process.execPath, ['--import', 'tsx', CHILD, platform.url, id, runId, 'incremental'], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+        const child = spawn(process.execPath, ['--import', 'tsx', CHILD, platform.url, id, runId, 'incremental'], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: process.env,
+        });
         let out = '';
         child.stdout.on('data', (c) => (out += c));
         child.stderr.on('data', (c) => (out += c));
-        const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+        const exited = new Promise<{ code: number | null; signal: string | null }>((r) =>
+          child.on('exit', (code, signal) => r({ code, signal })),
+        );
         return { child, exited, output: () => out };
       };
       const first = start();
-      await waitFor('batches committed', async () => {
-        if (first.child.exitCode !== null) throw new Error(`the pull exited before it could be killed: ${first.output()}`);
-        return (await entities(vertical)).n >= 700;
-      }, 180_000, 20);
+      await waitFor(
+        'batches committed',
+        async () => {
+          if (first.child.exitCode !== null) throw new Error(`the pull exited before it could be killed: ${first.output()}`);
+          return (await entities(vertical)).n >= 700;
+        },
+        180_000,
+        20,
+      );
       first.child.kill('SIGKILL');
       expect((await first.exited).signal).toBe('SIGKILL');
       const partial = await entities(vertical);
@@ -98,7 +116,9 @@ export function pullLevelCases(ctx: SourceContext): void {
         const { connector, runId } = await newRun(platform.pool, id, mode);
         await runPull({ pool: platform.pool, connector, runId, mode, signal: new AbortController().signal });
         const run = (await getRun(platform.pool, runId))!;
-        expect(run).toMatchObject(mode === 'full' ? { rows_read: ROWS, inserted: 0, unchanged: ROWS } : { rows_read: ROWS, inserted: ROWS });
+        expect(run).toMatchObject(
+          mode === 'full' ? { rows_read: ROWS, inserted: 0, unchanged: ROWS } : { rows_read: ROWS, inserted: ROWS },
+        );
       }
       expect(await entities('resync')).toEqual({ n: ROWS, d: ROWS, lo: 1, hi: ROWS });
     });

@@ -26,7 +26,9 @@ export const CHROMIUM_ARGS = [
  */
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: install Debian's Chromium with "bash scripts/lib/chromium.sh" (apt-get install -y chromium), or run the tests with "npm test", which does.`);
+    throw new Error(
+      `${CHROMIUM} is missing: install Debian's Chromium with "bash scripts/lib/chromium.sh" (apt-get install -y chromium), or run the tests with "npm test", which does.`,
+    );
   }
   return chromium.launch({ executablePath: CHROMIUM, headless: true, chromiumSandbox: false, args: CHROMIUM_ARGS });
 }

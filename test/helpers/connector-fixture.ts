@@ -8,7 +8,11 @@ import { insertConnector, loadConnectorForRun, type ConnectorInput } from '../..
 export const testBox = SecretBox.fromEnv({}, true);
 
 /** Saves a connector for a tenant the way the API does and returns its id. */
-export async function saveConnector(pool: pg.Pool, tenant: string, input: Partial<ConnectorInput> & Pick<ConnectorInput, 'connection_config' | 'settings'>): Promise<string> {
+export async function saveConnector(
+  pool: pg.Pool,
+  tenant: string,
+  input: Partial<ConnectorInput> & Pick<ConnectorInput, 'connection_config' | 'settings'>,
+): Promise<string> {
   const tenantId = await ensureTenant(pool, tenant);
   const id = randomUUID();
   await insertConnector(pool, testBox, tenantId, id, {

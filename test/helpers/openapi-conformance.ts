@@ -30,5 +30,8 @@ export function expectDeclared(app: FastifyInstance, method: string, template: s
   addFormats(ajv);
   const validate = ajv.compile(schema);
   const body: unknown = res.json();
-  expect(validate(body) ? [] : validate.errors, `${method} ${template} ${res.statusCode} body matches its schema: ${res.body.slice(0, 300)}`).toEqual([]);
+  expect(
+    validate(body) ? [] : validate.errors,
+    `${method} ${template} ${res.statusCode} body matches its schema: ${res.body.slice(0, 300)}`,
+  ).toEqual([]);
 }

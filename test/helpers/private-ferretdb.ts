@@ -8,7 +8,11 @@ import { freePort } from './private-redis';
 
 /** The binary scripts/lib/ferretdb.sh builds (`FERRETDB_BIN`, else `$GOPATH/bin/ferretdb`). */
 function ferretdbBinary(): string {
-  const candidates = [process.env.FERRETDB_BIN, process.env.GOPATH && join(process.env.GOPATH.split(':')[0]!, 'bin/ferretdb'), join(homedir(), 'go/bin/ferretdb')];
+  const candidates = [
+    process.env.FERRETDB_BIN,
+    process.env.GOPATH && join(process.env.GOPATH.split(':')[0]!, 'bin/ferretdb'),
+    join(homedir(), 'go/bin/ferretdb'),
+  ];
   const found = candidates.find((c): c is string => !!c && existsSync(c));
   if (!found) throw new Error('no ferretdb binary found (FERRETDB_BIN, $GOPATH/bin): run bash scripts/services.sh up ferretdb');
   return found;
@@ -37,18 +41,28 @@ export async function privateFerretdb(): Promise<PrivateFerretdb> {
   let child: ChildProcess | null = null;
   const start = async () => {
     const c = spawnServer(bin, [
-      '--handler=sqlite', `--sqlite-url=file:${dir.path}/`, `--state-dir=${dir.path}`, `--listen-addr=127.0.0.1:${port}`, '--debug-addr=-',
-      '--telemetry=disable', '--log-level=warn',
+      '--handler=sqlite',
+      `--sqlite-url=file:${dir.path}/`,
+      `--state-dir=${dir.path}`,
+      `--listen-addr=127.0.0.1:${port}`,
+      '--debug-addr=-',
+      '--telemetry=disable',
+      '--log-level=warn',
     ]);
     child = c;
-    await untilAnswers(`FerretDB on port ${port}`, async () => {
-      const client = new MongoClient(url, { serverSelectionTimeoutMS: 1000, connectTimeoutMS: 1000 });
-      try {
-        await client.db('admin').command({ ping: 1 });
-      } finally {
-        await client.close();
-      }
-    }, 60_000, () => c.exitCode !== null);
+    await untilAnswers(
+      `FerretDB on port ${port}`,
+      async () => {
+        const client = new MongoClient(url, { serverSelectionTimeoutMS: 1000, connectTimeoutMS: 1000 });
+        try {
+          await client.db('admin').command({ ping: 1 });
+        } finally {
+          await client.close();
+        }
+      },
+      60_000,
+      () => c.exitCode !== null,
+    );
   };
   const stop = async () => {
     const c = child;

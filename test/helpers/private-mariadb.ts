@@ -31,13 +31,29 @@ export async function privateMariadb(): Promise<PrivateMariadb> {
 
   const start = async () => {
     const c = spawnServer('mariadbd', [
-      '--no-defaults', '--user=mysql', `--datadir=${data}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${socket}`,
-      `--pid-file=${join(dir.path, 'mariadbd.pid')}`, `--log-error=${join(dir.path, 'mariadbd.log')}`, '--innodb-buffer-pool-size=64M',
-      '--innodb-flush-log-at-trx-commit=2', '--max-connections=100', '--character-set-server=utf8mb4', '--collation-server=utf8mb4_unicode_ci',
-      '--default-time-zone=+00:00', '--skip-name-resolve',
+      '--no-defaults',
+      '--user=mysql',
+      `--datadir=${data}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--socket=${socket}`,
+      `--pid-file=${join(dir.path, 'mariadbd.pid')}`,
+      `--log-error=${join(dir.path, 'mariadbd.log')}`,
+      '--innodb-buffer-pool-size=64M',
+      '--innodb-flush-log-at-trx-commit=2',
+      '--max-connections=100',
+      '--character-set-server=utf8mb4',
+      '--collation-server=utf8mb4_unicode_ci',
+      '--default-time-zone=+00:00',
+      '--skip-name-resolve',
     ]);
     child = c;
-    await untilAnswers(`MariaDB socket ${socket}`, () => exec('mariadb', [`--socket=${socket}`, '-u', 'root', '-e', 'select 1']), 60_000, () => c.exitCode !== null);
+    await untilAnswers(
+      `MariaDB socket ${socket}`,
+      () => exec('mariadb', [`--socket=${socket}`, '-u', 'root', '-e', 'select 1']),
+      60_000,
+      () => c.exitCode !== null,
+    );
   };
   await start();
   const grant = [

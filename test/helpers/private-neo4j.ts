@@ -42,7 +42,14 @@ export async function privateNeo4j(seed: (directUrl: string) => Promise<void>): 
   const startServer = async () => {
     const c = spawnServer('java', ['-Xms128m', '-Xmx512m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-jar', LAUNCHER], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NEO4J_BOLT_PORT: String(boltPort), NEO4J_PASSWORD: PASSWORD, NEO4J_DATA_DIR: dir.path, NEO4J_PAGECACHE: '32m', NEO4J_HTTP_PORT: '' },
+      env: {
+        ...process.env,
+        NEO4J_BOLT_PORT: String(boltPort),
+        NEO4J_PASSWORD: PASSWORD,
+        NEO4J_DATA_DIR: dir.path,
+        NEO4J_PAGECACHE: '32m',
+        NEO4J_HTTP_PORT: '',
+      },
     });
     child = c;
     let out = '';

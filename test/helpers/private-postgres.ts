@@ -4,7 +4,8 @@ import pg from 'pg';
 import { exec, serverDir, untilAnswers } from './private-process';
 import { freePort } from './private-redis';
 
-const PG_BIN = ['/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin'].find((d) => existsSync(join(d, 'pg_ctl'))) ?? '/usr/lib/postgresql/15/bin';
+const PG_BIN =
+  ['/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/15/bin'].find((d) => existsSync(join(d, 'pg_ctl'))) ?? '/usr/lib/postgresql/15/bin';
 
 export interface PrivatePostgres {
   /** The superuser `qanatix` (password `qanatix`) on database `postgres`. */
@@ -36,11 +37,25 @@ export async function privatePostgres(): Promise<PrivatePostgres> {
   const pw = join(dir.path, 'pw');
   writeFileSync(pw, 'qanatix\n');
   chmodSync(pw, 0o644);
-  await exec(join(PG_BIN, 'initdb'), ['-D', data, '-U', 'qanatix', `--pwfile=${pw}`, '-A', 'scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8'], { as: 'postgres' });
+  await exec(
+    join(PG_BIN, 'initdb'),
+    ['-D', data, '-U', 'qanatix', `--pwfile=${pw}`, '-A', 'scram-sha-256', '-E', 'UTF8', '--locale=C.UTF-8'],
+    { as: 'postgres' },
+  );
   appendFileSync(
     join(data, 'postgresql.conf'),
-    [`port = ${port}`, "listen_addresses = '127.0.0.1'", "unix_socket_directories = ''", 'fsync = off', 'synchronous_commit = off', 'full_page_writes = off',
-      'max_connections = 100', 'shared_buffers = 32MB', "timezone = 'UTC'", ''].join('\n'),
+    [
+      `port = ${port}`,
+      "listen_addresses = '127.0.0.1'",
+      "unix_socket_directories = ''",
+      'fsync = off',
+      'synchronous_commit = off',
+      'full_page_writes = off',
+      'max_connections = 100',
+      'shared_buffers = 32MB',
+      "timezone = 'UTC'",
+      '',
+    ].join('\n'),
   );
   writeFileSync(log, '');
   const { uid, gid } = statSync(dir.path);

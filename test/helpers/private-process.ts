@@ -40,7 +40,9 @@ export function serverDir(prefix: string, owner?: string): { path: string; remov
 }
 
 function userIds(name: string): { uid: number; gid: number } {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.split(':')[0] === name);
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.split(':')[0] === name);
   if (!line) throw new Error(`no user "${name}" on this machine (install the server: bash scripts/services.sh up)`);
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };

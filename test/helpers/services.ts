@@ -172,10 +172,7 @@ export async function resolveServices(): Promise<StartedServices> {
     docker ??= await dockerAnswers();
     if (docker) {
       const { GenericContainer } = await import('testcontainers');
-      const container = await new GenericContainer(spec.image)
-        .withEnvironment(spec.containerEnv)
-        .withExposedPorts(spec.port)
-        .start();
+      const container = await new GenericContainer(spec.image).withEnvironment(spec.containerEnv).withExposedPorts(spec.port).start();
       stops.push(() => container.stop());
       const url = spec.containerUrl(container.getHost(), container.getMappedPort(spec.port));
       for (let i = 0; ; i++) {

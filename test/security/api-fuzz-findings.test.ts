@@ -25,7 +25,8 @@ beforeAll(async () => {
   // (base64 in the query, so the text check cannot catch them first).
   t.app.get('/api/v1/test-only/cast', { config: { scopes: ['read'] } }, async (req) => {
     const { value, type } = req.query as { value: string; type: string };
-    return (await t.app.pool.query(`select $1::${type === 'int' ? 'int' : 'text'} as v`, [Buffer.from(value, 'base64').toString()])).rows[0];
+    return (await t.app.pool.query(`select $1::${type === 'int' ? 'int' : 'text'} as v`, [Buffer.from(value, 'base64').toString()]))
+      .rows[0];
   });
   key = await t.key('acme', ['admin']);
   const batch = await call('POST', '/ingest/retail/product/batch', { records: [{ name: 'Widget', source_id: 'W-1' }, { name: '' }] });
@@ -51,14 +52,27 @@ afterAll(async () => {
 });
 
 function call(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: unknown) {
-  return t.app.inject({ method, url: `/api/v1${url}`, headers: bearer(key), ...(payload === undefined ? {} : { payload: payload as object }) });
+  return t.app.inject({
+    method,
+    url: `/api/v1${url}`,
+    headers: bearer(key),
+    ...(payload === undefined ? {} : { payload: payload as object }),
+  });
 }
 
 /** A 422 with `{detail: [{loc, msg, type}]}` that names `loc`, declared for the operation in the OpenAPI document. */
-async function expectRefusedAt(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, template: string, loc: Array<string | number>, payload?: unknown) {
+async function expectRefusedAt(
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+  url: string,
+  template: string,
+  loc: Array<string | number>,
+  payload?: unknown,
+) {
   const res = await call(method, url, payload);
   expect(res.statusCode, res.body).toBe(422);
-  expect(res.json().detail).toEqual(expect.arrayContaining([expect.objectContaining({ loc, msg: expect.any(String), type: expect.any(String) })]));
+  expect(res.json().detail).toEqual(
+    expect.arrayContaining([expect.objectContaining({ loc, msg: expect.any(String), type: expect.any(String) })]),
+  );
   expectDeclared(t.app, method, `/api/v1${template}`, res);
   return res;
 }
@@ -67,7 +81,10 @@ const count = async (table: string) => (await t.db.pool.query<{ n: number }>(`se
 
 describe('the 5xx the fuzzer found are 422s naming the value', () => {
   test('GET /ingestions/{id}/errors?cursor=99999999999999999999', async () => {
-    await expectRefusedAt('GET', `/ingestions/${ids.ingestion}/errors?cursor=99999999999999999999`, '/ingestions/{id}/errors', ['querystring', 'cursor']);
+    await expectRefusedAt('GET', `/ingestions/${ids.ingestion}/errors?cursor=99999999999999999999`, '/ingestions/{id}/errors', [
+      'querystring',
+      'cursor',
+    ]);
   });
   test('GET /schemas?vertical=%00', async () => {
     await expectRefusedAt('GET', '/schemas?vertical=%00', '/schemas', ['querystring', 'vertical']);
@@ -78,7 +95,11 @@ describe('the 5xx the fuzzer found are 422s naming the value', () => {
   test('POST /auth/keys with expires_at 0002-01-17T18:28:00.808499-23:38, or a NUL in the name', async () => {
     const before = await count('api_keys');
     const expiresAt = '0002-01-17T18:28:00.808499-23:38';
-    await expectRefusedAt('POST', '/auth/keys', '/auth/keys', ['body', 'expires_at'], { name: 'k', scopes: ['read'], expires_at: expiresAt });
+    await expectRefusedAt('POST', '/auth/keys', '/auth/keys', ['body', 'expires_at'], {
+      name: 'k',
+      scopes: ['read'],
+      expires_at: expiresAt,
+    });
     await expectRefusedAt('POST', '/auth/keys', '/auth/keys', ['body', 'name'], { name: 'a\u0000b', scopes: ['read'] });
     expect(await count('api_keys')).toBe(before);
   });
@@ -99,20 +120,40 @@ describe('text PostgreSQL cannot store, anywhere in a request: 422 at its locati
   test.each(BAD.map((s) => [JSON.stringify(s), s]))('in body strings and keys: %s', async (_label, bad) => {
     const before = { keys: await count('api_keys'), schemas: await count('schemas'), connectors: await count('connectors') };
     await expectRefusedAt('POST', '/auth/keys', '/auth/keys', ['body', 'name'], { name: bad, scopes: ['read'] });
-    await expectRefusedAt('POST', '/schemas', '/schemas', ['body', 'schema', 'title'], { vertical: 'v', entity_type: 'e', schema: { title: bad } });
+    await expectRefusedAt('POST', '/schemas', '/schemas', ['body', 'schema', 'title'], {
+      vertical: 'v',
+      entity_type: 'e',
+      schema: { title: bad },
+    });
     const badKey = { vertical: 'v', entity_type: 'e', schema: { properties: { [bad]: {} } } };
     await expectRefusedAt('POST', '/schemas', '/schemas', ['body', 'schema', 'properties', '(key)'], badKey);
-    const connector = { name: 'n', connector_type: 'postgresql', connection_config: { dsn: source.url }, vertical: 'v', entity_type: 'e', table: 'products' };
+    const connector = {
+      name: 'n',
+      connector_type: 'postgresql',
+      connection_config: { dsn: source.url },
+      vertical: 'v',
+      entity_type: 'e',
+      table: 'products',
+    };
     await expectRefusedAt('POST', '/connectors', '/connectors', ['body', 'name'], { ...connector, name: bad });
-    await expectRefusedAt('POST', '/connectors', '/connectors', ['body', 'fields', 'rename', 'a'], { ...connector, fields: { rename: { a: bad } } });
+    await expectRefusedAt('POST', '/connectors', '/connectors', ['body', 'fields', 'rename', 'a'], {
+      ...connector,
+      fields: { rename: { a: bad } },
+    });
     const badDsn = { ...connector, connection_config: { dsn: source.url + bad } };
     await expectRefusedAt('POST', '/connectors', '/connectors', ['body', 'connection_config', 'dsn'], badDsn);
-    await expectRefusedAt('PATCH', `/connectors/${ids.connector}`, '/connectors/{id}', ['body', 'query'], { table: undefined, query: `select 1 ${bad}` });
+    await expectRefusedAt('PATCH', `/connectors/${ids.connector}`, '/connectors/{id}', ['body', 'query'], {
+      table: undefined,
+      query: `select 1 ${bad}`,
+    });
     await expectRefusedAt('POST', `/connectors/${ids.connector}/pull`, '/connectors/{id}/pull', ['body', 'mode'], { mode: bad });
     expect({ keys: await count('api_keys'), schemas: await count('schemas'), connectors: await count('connectors') }).toEqual(before);
     // The same requests with clean text are accepted: the refusal was the text's alone.
     expect((await call('POST', '/auth/keys', { name: 'clean 😀 ünï', scopes: ['read'] })).statusCode).toBe(201);
-    expect((await call('POST', '/schemas', { vertical: 'v', entity_type: 'e', schema: { title: 'clean 😀', properties: { '😀': {} } } })).statusCode).toBe(201);
+    expect(
+      (await call('POST', '/schemas', { vertical: 'v', entity_type: 'e', schema: { title: 'clean 😀', properties: { '😀': {} } } }))
+        .statusCode,
+    ).toBe(201);
   });
 
   test('deep inside a body nested 5,000 levels: still a 422, not a stack overflow', async () => {
@@ -141,7 +182,13 @@ describe('text PostgreSQL cannot store, anywhere in a request: 422 at its locati
   });
 
   test('bytes that are not UTF-8 in the query or path never reach the database as text: no 5xx', async () => {
-    const urls = ['/entities?source_id=%ED%A0%80', '/entities?source_id=%FF%FE', '/schemas?vertical=%C0%80', '/schemas/%ED%A0%80/x', '/entities?source_id=%'];
+    const urls = [
+      '/entities?source_id=%ED%A0%80',
+      '/entities?source_id=%FF%FE',
+      '/schemas?vertical=%C0%80',
+      '/schemas/%ED%A0%80/x',
+      '/entities?source_id=%',
+    ];
     for (const url of urls) {
       const res = await call('GET', url);
       expect(res.statusCode, `${url}: ${res.body}`).toBeLessThan(500);
@@ -195,7 +242,11 @@ describe('numbers and dates outside what the database holds: 422', () => {
     ['without a time zone', '2030-01-01T00:00:00'],
     ['a date alone', '2030-01-01'],
   ])('expires_at %s', async (_what, expiresAt) => {
-    await expectRefusedAt('POST', '/auth/keys', '/auth/keys', ['body', 'expires_at'], { name: 'k', scopes: ['read'], expires_at: expiresAt });
+    await expectRefusedAt('POST', '/auth/keys', '/auth/keys', ['body', 'expires_at'], {
+      name: 'k',
+      scopes: ['read'],
+      expires_at: expiresAt,
+    });
   });
 
   test.each([
@@ -230,7 +281,12 @@ describe('whatever the checks miss, the database refusing a value is a 422, neve
     ['NUL in text', 'text', 'a\u0000b'],
   ])('%s', async (_what, type, value) => {
     const cast = (v: string) =>
-      t.app.inject({ method: 'GET', url: '/api/v1/test-only/cast', query: { type, value: Buffer.from(v).toString('base64') }, headers: bearer(key) });
+      t.app.inject({
+        method: 'GET',
+        url: '/api/v1/test-only/cast',
+        query: { type, value: Buffer.from(v).toString('base64') },
+        headers: bearer(key),
+      });
     const res = await cast(value);
     expect(res.statusCode, res.body).toBe(422);
     expect(res.json().detail[0]).toMatchObject({ loc: ['request'], type: expect.stringMatching(/^value_error\.sqlstate_22/) });
@@ -242,12 +298,17 @@ describe('the OpenAPI document declares what every operation answers', () => {
   test('each operation lists a success, 422 and 500; authenticated ones 401 and 403; with a path parameter 404; all errors as {detail}', () => {
     type Response = { content?: Record<string, { schema: { properties?: Record<string, unknown> } }> };
     const doc = t.app.swagger() as unknown as { paths: Record<string, Record<string, { responses: Record<string, Response> }>> };
-    const operations = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ path, method, op })));
+    const operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops).map(([method, op]) => ({ path, method, op })),
+    );
     expect(operations.length).toBeGreaterThan(20);
     for (const { path, method, op } of operations.filter((o) => !o.path.includes('test-only'))) {
       const statuses = Object.keys(op.responses);
       const where = `${method.toUpperCase()} ${path}`;
-      expect(statuses.some((s) => s.startsWith('2')), where).toBe(true);
+      expect(
+        statuses.some((s) => s.startsWith('2')),
+        where,
+      ).toBe(true);
       expect(statuses, where).toEqual(expect.arrayContaining(['401', '403', '422', '500']));
       if (path.includes('{')) expect(statuses, where).toContain('404');
       for (const status of statuses.filter((s) => Number(s) >= 400)) {

@@ -40,11 +40,32 @@ const keyCount = async () => (await t.db.pool.query('select count(*)::int as n f
 describe('rate_limit_per_minute on POST /auth/keys', () => {
   test('values that are no limit, or more than the installation allows: 422 at body.rate_limit_per_minute, and no key made', async () => {
     const before = await keyCount();
-    const refused = [0, -1, -1000, 1.5, 49.999, DEFAULT_LIMIT + 1, 1_000_000, 1_000_001, 2 ** 31, 1e300, 'many', '', '1e3x', [], [10], {}, { n: 1 }];
+    const refused = [
+      0,
+      -1,
+      -1000,
+      1.5,
+      49.999,
+      DEFAULT_LIMIT + 1,
+      1_000_000,
+      1_000_001,
+      2 ** 31,
+      1e300,
+      'many',
+      '',
+      '1e3x',
+      [],
+      [10],
+      {},
+      { n: 1 },
+    ];
     for (const value of refused) {
       const res = await createKey({ name: 'hostile', scopes: ['read'], rate_limit_per_minute: value });
       expect({ value, status: res.statusCode }).toEqual({ value, status: 422 });
-      expect(res.json().detail.map((d: { loc: unknown[] }) => d.loc), JSON.stringify(value)).toContainEqual(['body', 'rate_limit_per_minute']);
+      expect(
+        res.json().detail.map((d: { loc: unknown[] }) => d.loc),
+        JSON.stringify(value),
+      ).toContainEqual(['body', 'rate_limit_per_minute']);
     }
     const tooHigh = await createKey({ name: 'greedy', scopes: ['read'], rate_limit_per_minute: DEFAULT_LIMIT + 1 });
     expect(tooHigh.json().detail[0]).toEqual({
@@ -65,7 +86,9 @@ describe('rate_limit_per_minute on POST /auth/keys', () => {
       expect(first.headers['x-ratelimit-remaining']).toBe(String(limit - 1));
     }
     const listed = (await t.app.inject({ method: 'GET', url: '/api/v1/auth/keys', headers: bearer(admin) })).json();
-    expect(listed.map((k: { rate_limit_per_minute: number | null }) => k.rate_limit_per_minute)).toEqual(expect.arrayContaining([null, 1, 7, DEFAULT_LIMIT]));
+    expect(listed.map((k: { rate_limit_per_minute: number | null }) => k.rate_limit_per_minute)).toEqual(
+      expect.arrayContaining([null, 1, 7, DEFAULT_LIMIT]),
+    );
   });
 
   test('the database refuses a limit outside 1 to 1,000,000 whoever writes it', async () => {

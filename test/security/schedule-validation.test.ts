@@ -13,24 +13,83 @@ import { freshDatabase, type TestDatabase } from '../helpers/test-db';
 
 /** Schedules no connector may have: empty or odd whitespace, not cron, never firing, random, or every second. */
 const NASTY = [
-  '', ' ', '\t', '\n', ' * * * * *', '* * * * * ', '*\t* * * *', '* * * * *\n', '* * * * *\u0000', '\u00a0* * * * *',
-  '* * * * * * *', '60 * * * *', '* 24 * * *', '* * 32 * *', '* * * 13 *', '* * * * 8', '*/0 * * * *', '-1 * * * *', '1-0 * * * *',
-  '0 0 0 * *', '0 0 * 0 *', '999999999999999999999 * * * *', '* * * * * 2099', 'every tuesday',
-  '@reboot', '@every 5m', 'L', '#', 'W * * * *', '* * 1W * *', '* * LW * *', '* * * * 1#6', '0 0 L-3 * *',
-  '0 0 30 2 *', '0 0 31 4 *', '0 0 31 2,4 *', '0 0 30,31 2 *', '0 0 31 4,6,9,11 *',
-  'H * * * *', 'H/5 * * * *', '0 H * * *', 'H(0-29) * * * *',
-  '* * * * * *', '*/1 * * * * *', '*/2 * * * * *', '*/9 * * * * *', '0-59 * * * * *', '0,1 * * * * *', '0,30,31 * * * * *', '59,0 * * * * *',
+  '',
+  ' ',
+  '\t',
+  '\n',
+  ' * * * * *',
+  '* * * * * ',
+  '*\t* * * *',
+  '* * * * *\n',
+  '* * * * *\u0000',
+  '\u00a0* * * * *',
+  '* * * * * * *',
+  '60 * * * *',
+  '* 24 * * *',
+  '* * 32 * *',
+  '* * * 13 *',
+  '* * * * 8',
+  '*/0 * * * *',
+  '-1 * * * *',
+  '1-0 * * * *',
+  '0 0 0 * *',
+  '0 0 * 0 *',
+  '999999999999999999999 * * * *',
+  '* * * * * 2099',
+  'every tuesday',
+  '@reboot',
+  '@every 5m',
+  'L',
+  '#',
+  'W * * * *',
+  '* * 1W * *',
+  '* * LW * *',
+  '* * * * 1#6',
+  '0 0 L-3 * *',
+  '0 0 30 2 *',
+  '0 0 31 4 *',
+  '0 0 31 2,4 *',
+  '0 0 30,31 2 *',
+  '0 0 31 4,6,9,11 *',
+  'H * * * *',
+  'H/5 * * * *',
+  '0 H * * *',
+  'H(0-29) * * * *',
+  '* * * * * *',
+  '*/1 * * * * *',
+  '*/2 * * * * *',
+  '*/9 * * * * *',
+  '0-59 * * * * *',
+  '0,1 * * * * *',
+  '0,30,31 * * * * *',
+  '59,0 * * * * *',
 ];
 
 /** Schedules that must keep working, in zones with odd offsets and daylight saving. */
 const FINE = [
-  '* * * * *', '*/10 * * * * *', '0,30 * * * * *', '*/15 * * * *', '0 3 * * *', '30 2 * * *', '@hourly', '@yearly', '0 0 29 2 *',
-  '0 0 L * *', '0 12 * * 1#5', '0 0 * * 5L', '0 0 30 2 1', '0 9 * * MON-FRI', '0 0 1 JAN *', '? * * * *', '*/1000000 * * * *',
+  '* * * * *',
+  '*/10 * * * * *',
+  '0,30 * * * * *',
+  '*/15 * * * *',
+  '0 3 * * *',
+  '30 2 * * *',
+  '@hourly',
+  '@yearly',
+  '0 0 29 2 *',
+  '0 0 L * *',
+  '0 12 * * 1#5',
+  '0 0 * * 5L',
+  '0 0 30 2 1',
+  '0 9 * * MON-FRI',
+  '0 0 1 JAN *',
+  '? * * * *',
+  '*/1000000 * * * *',
 ];
 const ZONES = ['UTC', 'Europe/Berlin', 'Asia/Kathmandu', 'Pacific/Chatham', 'America/Sao_Paulo'];
 
 /** The next time a schedule fires after `from`, as epoch milliseconds, read the way BullMQ reads it. */
-const nextFire = (pattern: string, timezone: string, from: Date) => CronExpressionParser.parse(pattern, { tz: timezone, currentDate: from }).next().getTime();
+const nextFire = (pattern: string, timezone: string, from: Date) =>
+  CronExpressionParser.parse(pattern, { tz: timezone, currentDate: from }).next().getTime();
 
 let t: TestApi;
 let source: TestDatabase;
@@ -58,7 +117,11 @@ afterAll(async () => {
 async function bullmq(pattern: string, tz = 'UTC'): Promise<{ error: string } | { next: number | undefined }> {
   const id = `probe-${Math.random().toString(36).slice(2)}`;
   try {
-    await queue.upsertJobScheduler(id, { pattern, tz }, { name: PULL_JOB, data: { connectorId: id, tenantId: id, mode: 'incremental', trigger: 'schedule' } });
+    await queue.upsertJobScheduler(
+      id,
+      { pattern, tz },
+      { name: PULL_JOB, data: { connectorId: id, tenantId: id, mode: 'incremental', trigger: 'schedule' } },
+    );
     return { next: (await queue.getJobScheduler(id))?.next };
   } catch (err) {
     return { error: (err as Error).message };
@@ -87,13 +150,16 @@ describe('schedules checked against BullMQ itself', () => {
     expect(scheduleProblem('0 0 31 2,4 *', 'UTC')).toMatchObject({ field: 'schedule', msg: expect.stringMatching(/never fires/) });
   });
 
-  test.each(NASTY.map((p) => [JSON.stringify(p), p]))('%s is refused with a message, whatever BullMQ would do with it', async (_label, pattern) => {
-    const problem = scheduleProblem(pattern, 'UTC');
-    expect(problem).toMatchObject({ field: 'schedule', msg: expect.any(String) });
-    const bull = await bullmq(pattern);
-    // Anything BullMQ cannot run is refused above; what it can run is refused for a reason of ours.
-    if ('next' in bull && bull.next !== undefined) expect(problem!.msg).toMatch(/fires every|random|surrounding spaces|printable/);
-  });
+  test.each(NASTY.map((p) => [JSON.stringify(p), p]))(
+    '%s is refused with a message, whatever BullMQ would do with it',
+    async (_label, pattern) => {
+      const problem = scheduleProblem(pattern, 'UTC');
+      expect(problem).toMatchObject({ field: 'schedule', msg: expect.any(String) });
+      const bull = await bullmq(pattern);
+      // Anything BullMQ cannot run is refused above; what it can run is refused for a reason of ours.
+      if ('next' in bull && bull.next !== undefined) expect(problem!.msg).toMatch(/fires every|random|surrounding spaces|printable/);
+    },
+  );
 
   const everyZone = FINE.flatMap((p) => ZONES.map((z) => [p, z]));
   test.each(everyZone)('%s in %s is accepted, and BullMQ schedules it in the future, at least 10 s apart', async (pattern, zone) => {
@@ -105,9 +171,12 @@ describe('schedules checked against BullMQ itself', () => {
     expect(nextFire(pattern, zone, new Date(next)) - next).toBeGreaterThanOrEqual(MIN_SCHEDULE_INTERVAL_SECONDS * 1000);
   });
 
-  test.each(['', ' UTC', 'local', 'system', 'Z', 'UTC+1', 'Etc/GMT+15', 'Mars/Olympus', '../../etc/passwd'])('time zone %j is refused', (zone) => {
-    expect(scheduleProblem('0 3 * * *', zone)).toMatchObject({ field: 'timezone' });
-  });
+  test.each(['', ' UTC', 'local', 'system', 'Z', 'UTC+1', 'Etc/GMT+15', 'Mars/Olympus', '../../etc/passwd'])(
+    'time zone %j is refused',
+    (zone) => {
+      expect(scheduleProblem('0 3 * * *', zone)).toMatchObject({ field: 'timezone' });
+    },
+  );
 });
 
 describe('the API refuses what the reconciler or BullMQ would choke on', () => {

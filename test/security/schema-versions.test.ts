@@ -27,7 +27,12 @@ test('40 schemas registered at once for one vertical/entity_type through two API
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => register(i)));
     expect(results.map((r) => r.statusCode)).toEqual(Array(40).fill(201));
     expect(results.map((r) => r.json().version).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
-    const other = await t.app.inject({ method: 'POST', url: '/api/v1/schemas', headers: bearer(key), payload: { vertical: 'retail', entity_type: 'order', schema: {} } });
+    const other = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/schemas',
+      headers: bearer(key),
+      payload: { vertical: 'retail', entity_type: 'order', schema: {} },
+    });
     expect(other.json().version).toBe(1);
   } finally {
     await second.close();

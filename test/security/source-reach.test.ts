@@ -45,7 +45,11 @@ let sourceDb: string;
 /** Every response body and worker line, checked for secrets at the end. */
 const seen: string[] = [];
 
-const dsnTo = (host: string, database: string, o: { user?: string; password?: string; port?: string | null; scheme?: string; query?: string } = {}) =>
+const dsnTo = (
+  host: string,
+  database: string,
+  o: { user?: string; password?: string; port?: string | null; scheme?: string; query?: string } = {},
+) =>
   `${o.scheme ?? 'postgres'}://${o.user ?? THIEF}:${o.password ?? THIEF_PASSWORD}@${host}${o.port === null ? '' : `:${o.port ?? '5432'}`}/${database}${o.query ?? ''}`;
 
 beforeAll(async () => {
@@ -59,12 +63,19 @@ beforeAll(async () => {
   bravo = await t.key('bravo', ['connectors', 'read']);
   // Tenant A's data, which tenant B is after.
   const records = [{ name: 'acme-only', source_id: 'a1', margin: 0.42 }];
-  const ingest = await t.app.inject({ method: 'POST', url: '/api/v1/ingest/secret/plan/batch', headers: bearer(acme), payload: { records } });
+  const ingest = await t.app.inject({
+    method: 'POST',
+    url: '/api/v1/ingest/secret/plan/batch',
+    headers: bearer(acme),
+    payload: { records },
+  });
   expect(ingest.statusCode).toBe(200);
   await t.db.pool.query(`create role ${THIEF} login password '${THIEF_PASSWORD}'`);
   await t.db.pool.query(`grant select on all tables in schema public to ${THIEF}`);
   await source.pool.query(`create role ${READER} login password '${READER_PASSWORD}'`);
-  await source.pool.query('create table products (id bigint primary key, name text not null, updated_at timestamptz not null default now())');
+  await source.pool.query(
+    'create table products (id bigint primary key, name text not null, updated_at timestamptz not null default now())',
+  );
   await source.pool.query("insert into products select g, 'P' || g, now() - interval '1 hour' from generate_series(1, 40) g");
   await source.pool.query(`grant select on products to ${READER}`);
   worker = spawnRole('worker', { DATABASE_URL: t.db.url, REDIS_URL: redis.url });
@@ -89,12 +100,22 @@ afterAll(async () => {
 });
 
 async function call(method: 'GET' | 'POST' | 'PATCH', path: string, payload?: unknown, key = bravo, app = t.app) {
-  const res = await app.inject({ method, url: `/api/v1${path}`, headers: bearer(key), ...(payload !== undefined ? { payload: payload as object } : {}) });
+  const res = await app.inject({
+    method,
+    url: `/api/v1${path}`,
+    headers: bearer(key),
+    ...(payload !== undefined ? { payload: payload as object } : {}),
+  });
   seen.push(res.body);
   return res;
 }
 
-const body = (name: string, connection_config: Record<string, unknown>, type = 'postgresql', rest: Record<string, unknown> = { table: 'entities' }) => ({
+const body = (
+  name: string,
+  connection_config: Record<string, unknown>,
+  type = 'postgresql',
+  rest: Record<string, unknown> = { table: 'entities' },
+) => ({
   name: `${name}-${randomBytes(3).toString('hex')}`,
   connector_type: type,
   vertical: 'loot',
@@ -104,7 +125,10 @@ const body = (name: string, connection_config: Record<string, unknown>, type = '
 });
 
 const sourceBody = (name: string, host = '127.0.0.1') =>
-  body(name, { dsn: dsnTo(host, sourceDb, { user: READER, password: READER_PASSWORD }) }, 'postgresql', { table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 } });
+  body(name, { dsn: dsnTo(host, sourceDb, { user: READER, password: READER_PASSWORD }) }, 'postgresql', {
+    table: 'products',
+    cursor: { column: 'updated_at', lag_seconds: 0 },
+  });
 
 /** Queues a pull through the API and waits for the run to end. */
 async function pull(id: string): Promise<{ status: string; error: string | null; error_kind: string | null; rows_read: number }> {
@@ -124,7 +148,13 @@ async function pull(id: string): Promise<{ status: string; error: string | null;
 
 /** Tenant A's entity, copied into tenant B's: what the attack is after. */
 const stolen = async () =>
-  Number((await t.db.pool.query("select count(*) as n from entities e join tenants t on t.id = e.tenant_id where t.name = 'bravo' and e.name = 'acme-only'")).rows[0].n);
+  Number(
+    (
+      await t.db.pool.query(
+        "select count(*) as n from entities e join tenants t on t.id = e.tenant_id where t.name = 'bravo' and e.name = 'acme-only'",
+      )
+    ).rows[0].n,
+  );
 
 /** A TCP relay in front of the platform's PostgreSQL: an address the check cannot tell from any other source. */
 async function relay(): Promise<{ port: number; close(): Promise<void> }> {
@@ -192,7 +222,9 @@ describe('the platform database', () => {
   test('each plain alias is refused as the platform database itself, not by luck of another rule', async () => {
     for (const [what, dsn] of aliases().slice(0, 18)) {
       const res = await call('POST', '/connectors', body(what, { dsn }));
-      expect(res.json().detail[0].msg, what).toMatch(/is this installation's own database: connectors may not read it - change connection_config.dsn/);
+      expect(res.json().detail[0].msg, what).toMatch(
+        /is this installation's own database: connectors may not read it - change connection_config.dsn/,
+      );
     }
   });
 
@@ -201,7 +233,10 @@ describe('the platform database', () => {
     expect(created.statusCode).toBe(201);
     const id = created.json().id as string;
     for (const dryRun of ['', '?dry_run=true']) {
-      const res = await call('PATCH', `/connectors/${id}${dryRun}`, { connection_config: { dsn: dsnTo('localhost', platformDb) }, table: 'entities' });
+      const res = await call('PATCH', `/connectors/${id}${dryRun}`, {
+        connection_config: { dsn: dsnTo('localhost', platformDb) },
+        table: 'entities',
+      });
       expect(res.statusCode).toBe(422);
       expect(res.json().detail[0].loc).toEqual(['body', 'connection_config', 'dsn']);
     }
@@ -213,7 +248,10 @@ describe('the platform database', () => {
 
   test('a connector already stored with it is refused by /test (422) and by the worker (run failed, kind denied)', async () => {
     for (const host of ['127.0.0.1', 'localhost', '[::ffff:127.0.0.1]']) {
-      const id = await saveConnector(t.db.pool, 'bravo', { connection_config: { dsn: dsnTo(host, platformDb) }, settings: { table: 'entities' } });
+      const id = await saveConnector(t.db.pool, 'bravo', {
+        connection_config: { dsn: dsnTo(host, platformDb) },
+        settings: { table: 'entities' },
+      });
       const tested = await call('POST', `/connectors/${id}/test`);
       expect(tested.statusCode, host).toBe(422);
       expect(tested.json().detail[0]).toMatchObject({ loc: ['connection_config', 'dsn'], type: 'value_error.source_denied' });
@@ -279,9 +317,11 @@ describe('deny and allow lists', () => {
     const sourceRules: SourceRules = { allow: parseSourceRules(rules.allow, 'allow'), deny: parseSourceRules(rules.deny, 'deny') };
     return buildApp({ pool: t.db.pool, config: { ...t.config, sourceRules }, box: testBox });
   }
-  const mysql = (host: string) => body('mysql', { host, user: 'qanatix', password: READER_PASSWORD, database: 'qanatix_source' }, 'mysql', { table: 'products' });
+  const mysql = (host: string) =>
+    body('mysql', { host, user: 'qanatix', password: READER_PASSWORD, database: 'qanatix_source' }, 'mysql', { table: 'products' });
   const mongo = (hosts: string) => body('mongo', { uri: `mongodb://${hosts}/`, database: 'shop' }, 'mongodb', { collection: 'products' });
-  const neo4j = (host: string) => body('neo4j', { uri: `bolt://${host}:7687`, user: 'neo4j', password: READER_PASSWORD }, 'neo4j', { label: 'Product' });
+  const neo4j = (host: string) =>
+    body('neo4j', { uri: `bolt://${host}:7687`, user: 'neo4j', password: READER_PASSWORD }, 'neo4j', { label: 'Product' });
 
   async function expectStatus(app: Awaited<ReturnType<typeof appWith>>, cases: Array<[unknown, number, RegExp?]>) {
     for (const [payload, status, message] of cases) {
@@ -362,7 +402,12 @@ describe('cloud metadata and link-local addresses are denied by default', () => 
     ['postgresql', (h) => ({ dsn: `postgres://u:${READER_PASSWORD}@${bracket(h)}/db` }), 'dsn', { table: 't' }],
     ['mysql', (h) => ({ host: h, user: 'u', password: READER_PASSWORD, database: 'db' }), 'host', { table: 't' }],
     ['mysql', (h) => ({ dsn: `mysql://u:${READER_PASSWORD}@${bracket(h)}:3306/db` }), 'dsn', { table: 't' }],
-    ['mongodb', (h) => ({ uri: `mongodb://u:${READER_PASSWORD}@db.example.invalid,${bracket(h)}:27017/`, database: 'db' }), 'uri', { collection: 't' }],
+    [
+      'mongodb',
+      (h) => ({ uri: `mongodb://u:${READER_PASSWORD}@db.example.invalid,${bracket(h)}:27017/`, database: 'db' }),
+      'uri',
+      { collection: 't' },
+    ],
     ['neo4j', (h) => ({ uri: `neo4j://${bracket(h)}:7687`, user: 'u', password: READER_PASSWORD }), 'uri', { label: 'T' }],
   ];
   test.each(configs)('%s (%s form)', async (type, config, field, rest) => {
@@ -385,7 +430,13 @@ describe('connection options that name files on the server', () => {
       'dsn',
       { table: 'products' },
     ],
-    ['mysql', ['ssl-ca', 'ssl-cert', 'ssl-key', 'sslca', 'local_infile'], (o) => ({ dsn: `mysql://u:${READER_PASSWORD}@127.0.0.1:3306/db?${o}` }), 'dsn', { table: 't' }],
+    [
+      'mysql',
+      ['ssl-ca', 'ssl-cert', 'ssl-key', 'sslca', 'local_infile'],
+      (o) => ({ dsn: `mysql://u:${READER_PASSWORD}@127.0.0.1:3306/db?${o}` }),
+      'dsn',
+      { table: 't' },
+    ],
     [
       'mongodb',
       ['tlsCAFile', 'tlsCertificateKeyFile', 'tlsCRLFile', 'sslCA', 'sslCert'],
@@ -393,22 +444,35 @@ describe('connection options that name files on the server', () => {
       'uri',
       { collection: 't' },
     ],
-    ['neo4j', ['trustedCertificates', 'certfile'], (o) => ({ uri: `neo4j://127.0.0.1:7687?${o}`, user: 'u', password: READER_PASSWORD }), 'uri', { label: 'T' }],
+    [
+      'neo4j',
+      ['trustedCertificates', 'certfile'],
+      (o) => ({ uri: `neo4j://127.0.0.1:7687?${o}`, user: 'u', password: READER_PASSWORD }),
+      'uri',
+      { label: 'T' },
+    ],
   ];
 
-  test.each(cases)('%s: each is refused with a 422 naming it, the same whether the file exists or not', async (type, options, config, field, rest) => {
-    for (const option of options) {
-      const answers = [];
-      for (const file of FILES) {
-        const res = await call('POST', '/connectors', body(`${type}-${option}`, config(`${option}=${encodeURIComponent(file)}`), type, rest));
-        expect(res.statusCode, option).toBe(422);
-        answers.push(res.json().detail);
+  test.each(cases)(
+    '%s: each is refused with a 422 naming it, the same whether the file exists or not',
+    async (type, options, config, field, rest) => {
+      for (const option of options) {
+        const answers = [];
+        for (const file of FILES) {
+          const res = await call(
+            'POST',
+            '/connectors',
+            body(`${type}-${option}`, config(`${option}=${encodeURIComponent(file)}`), type, rest),
+          );
+          expect(res.statusCode, option).toBe(422);
+          answers.push(res.json().detail);
+        }
+        expect(answers[0], option).toEqual(answers[1]);
+        const msg = expect.stringContaining(`option "${option}" is not accepted - `);
+        expect(answers[0], option).toEqual([{ loc: ['body', 'connection_config', field], msg, type: 'invalid_value' }]);
       }
-      expect(answers[0], option).toEqual(answers[1]);
-      const msg = expect.stringContaining(`option "${option}" is not accepted - `);
-      expect(answers[0], option).toEqual([{ loc: ['body', 'connection_config', field], msg, type: 'invalid_value' }]);
-    }
-  });
+    },
+  );
 
   test('a stored PostgreSQL connector with such an option is tested without opening the file', async () => {
     const answers = [];
@@ -420,7 +484,10 @@ describe('connection options that name files on the server', () => {
       answers.push([res.statusCode, answer]);
     }
     expect(answers[0]).toEqual(answers[1]);
-    expect(answers[0]).toEqual([200, { ok: false, kind: 'config', error: expect.stringContaining('option "sslrootcert" is not accepted') }]);
+    expect(answers[0]).toEqual([
+      200,
+      { ok: false, kind: 'config', error: expect.stringContaining('option "sslrootcert" is not accepted') },
+    ]);
   });
 });
 
@@ -452,8 +519,9 @@ describe("the worker's own PostgreSQL credentials are never lent to a source", (
         delete process.env.PGPASSFILE;
       }
     } finally {
-      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
+      for (const [k, v] of Object.entries(saved))
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -18,7 +18,8 @@ import { spawnRole, waitFor, type ChildRole } from '../helpers/worker-process';
 
 const ROLE = `qsec_api_${randomBytes(4).toString('hex')}`;
 const PASSWORD = `Pw-${randomBytes(6).toString('hex')}`;
-const REPRODUCTION = "SELECT 1 AS id, 'x' AS name) s; COMMIT; UPDATE canary SET v = 999 WHERE id = 1; SELECT * FROM (SELECT 1 AS id, 'x' AS name";
+const REPRODUCTION =
+  "SELECT 1 AS id, 'x' AS name) s; COMMIT; UPDATE canary SET v = 999 WHERE id = 1; SELECT * FROM (SELECT 1 AS id, 'x' AS name";
 let platform: TestDatabase;
 let source: TestDatabase;
 let redis: PrivateRedis;
@@ -42,7 +43,9 @@ async function call(method: string, path: string, body?: unknown): Promise<{ sta
 beforeAll(async () => {
   [platform, source, redis] = await Promise.all([freshDatabase(), freshDatabase('qsrc', false), privateRedis()]);
   await source.pool.query(`CREATE ROLE ${ROLE} LOGIN PASSWORD '${PASSWORD}'`);
-  await source.pool.query('CREATE TABLE canary (id int PRIMARY KEY, v int NOT NULL, name text NOT NULL DEFAULT $$bird$$, updated_at timestamptz NOT NULL DEFAULT $$2026-01-01$$)');
+  await source.pool.query(
+    'CREATE TABLE canary (id int PRIMARY KEY, v int NOT NULL, name text NOT NULL DEFAULT $$bird$$, updated_at timestamptz NOT NULL DEFAULT $$2026-01-01$$)',
+  );
   await source.pool.query('INSERT INTO canary (id, v) VALUES (1, 1), (2, 1)');
   await source.pool.query(`GRANT SELECT, UPDATE ON canary TO ${ROLE}`);
   const url = new URL(source.url);
@@ -51,7 +54,14 @@ beforeAll(async () => {
   dsn = url.toString();
   const port = await freePort();
   api = `http://127.0.0.1:${port}`;
-  server = spawnRole('serve', { DATABASE_URL: platform.url, REDIS_URL: redis.url, PORT: String(port), API_KEY_SALT: TEST_SALT, LOG_LEVEL: 'warn', WORKER_LOCK_MS: '5000' });
+  server = spawnRole('serve', {
+    DATABASE_URL: platform.url,
+    REDIS_URL: redis.url,
+    PORT: String(port),
+    API_KEY_SALT: TEST_SALT,
+    LOG_LEVEL: 'warn',
+    WORKER_LOCK_MS: '5000',
+  });
   await waitFor('the API', async () => (await fetch(`${api}/healthz`).catch(() => null))?.ok, 30_000, 200);
   key = (await createApiKey(platform.pool, TEST_SALT, await ensureTenant(platform.pool, 'acme'), 'security', ['admin'])).key;
 });
@@ -68,7 +78,10 @@ afterAll(async () => {
   await admin.end();
 });
 
-const body = (settings: Record<string, unknown>, connector: Record<string, unknown> = { connector_type: 'postgresql', connection_config: { dsn } }) => ({
+const body = (
+  settings: Record<string, unknown>,
+  connector: Record<string, unknown> = { connector_type: 'postgresql', connection_config: { dsn } },
+) => ({
   name: `c-${randomBytes(3).toString('hex')}`,
   vertical: 'security',
   entity_type: 'canary',
@@ -80,30 +93,73 @@ const body = (settings: Record<string, unknown>, connector: Record<string, unkno
 const HOSTILE: Array<[string, Record<string, unknown>, string]> = [
   ['the reproduction', { query: REPRODUCTION }, 'query'],
   ['the reproduction with a cursor', { query: REPRODUCTION, cursor: { column: 'id' } }, 'query'],
-  ['a second statement behind a comment', { query: "SELECT id, name FROM canary /* ; */; COMMIT; UPDATE canary SET v = 999" }, 'query'],
+  ['a second statement behind a comment', { query: 'SELECT id, name FROM canary /* ; */; COMMIT; UPDATE canary SET v = 999' }, 'query'],
   ['a new transaction', { query: 'SELECT id, name FROM canary; COMMIT; START TRANSACTION READ WRITE; UPDATE canary SET v = 999' }, 'query'],
-  ['a where that closes its parenthesis', { table: 'canary', where: 'id > 0); COMMIT; UPDATE canary SET v = 999; SELECT 1 WHERE (true' }, 'where'],
-  ['a where with a cursor', { table: 'canary', where: 'id > 0; COMMIT; UPDATE canary SET v = 999', cursor: { column: 'updated_at' } }, 'where'],
+  [
+    'a where that closes its parenthesis',
+    { table: 'canary', where: 'id > 0); COMMIT; UPDATE canary SET v = 999; SELECT 1 WHERE (true' },
+    'where',
+  ],
+  [
+    'a where with a cursor',
+    { table: 'canary', where: 'id > 0; COMMIT; UPDATE canary SET v = 999', cursor: { column: 'updated_at' } },
+    'where',
+  ],
   ['an advisory lock', { query: 'SELECT id, name, pg_advisory_lock(1) FROM canary' }, 'query'],
 ];
 
 describe('over HTTP, through a real server and worker', () => {
   test('new definitions that could write are refused with 422 at the field, for every source type', async () => {
     const others: Array<[Record<string, unknown>, string]> = [
-      [{ connector_type: 'mysql', connection_config: { host: '127.0.0.1', user: 'u', database: 'd' }, query: "SELECT 1 AS id, '\\'; UPDATE canary SET v = 999; -- ' AS name" }, 'query'],
-      [{ connector_type: 'mysql', connection_config: { host: '127.0.0.1', user: 'u', database: 'd' }, query: "SELECT 1 AS id INTO OUTFILE '/tmp/x'" }, 'query'],
-      [{ connector_type: 'mongodb', connection_config: { uri: 'mongodb://127.0.0.1:27017/', database: 'd', collection: 'c' }, query: { $or: [{ a: 1 }, { $where: 'sleep(1000)' }] } }, 'query'],
-      [{ connector_type: 'neo4j', connection_config: { uri: 'bolt://127.0.0.1:7687', user: 'u', password: 'p' }, query: "LOAD CSV FROM 'file:///etc/passwd' AS l RETURN l" }, 'query'],
+      [
+        {
+          connector_type: 'mysql',
+          connection_config: { host: '127.0.0.1', user: 'u', database: 'd' },
+          query: "SELECT 1 AS id, '\\'; UPDATE canary SET v = 999; -- ' AS name",
+        },
+        'query',
+      ],
+      [
+        {
+          connector_type: 'mysql',
+          connection_config: { host: '127.0.0.1', user: 'u', database: 'd' },
+          query: "SELECT 1 AS id INTO OUTFILE '/tmp/x'",
+        },
+        'query',
+      ],
+      [
+        {
+          connector_type: 'mongodb',
+          connection_config: { uri: 'mongodb://127.0.0.1:27017/', database: 'd', collection: 'c' },
+          query: { $or: [{ a: 1 }, { $where: 'sleep(1000)' }] },
+        },
+        'query',
+      ],
+      [
+        {
+          connector_type: 'neo4j',
+          connection_config: { uri: 'bolt://127.0.0.1:7687', user: 'u', password: 'p' },
+          query: "LOAD CSV FROM 'file:///etc/passwd' AS l RETURN l",
+        },
+        'query',
+      ],
     ];
     const cases: Array<[string, Record<string, unknown>, string]> = [
       ...HOSTILE.map(([label, settings, field]): [string, Record<string, unknown>, string] => [label, body(settings), field]),
-      ...others.map(([connector, field]): [string, Record<string, unknown>, string] => [String(connector.connector_type), body({}, connector), field]),
+      ...others.map(([connector, field]): [string, Record<string, unknown>, string] => [
+        String(connector.connector_type),
+        body({}, connector),
+        field,
+      ]),
     ];
     for (const [label, payload, field] of cases) {
       const res = await call('POST', '/connectors', payload);
       expect(res.status, label).toBe(422);
       const detail = res.body.detail as Array<{ loc: string[]; msg: string; type: string }>;
-      expect(detail.some((d) => d.loc[0] === 'body' && d.loc[1] === field && /only reads|more than one statement/.test(d.msg)), `${label}: ${JSON.stringify(detail)}`).toBe(true);
+      expect(
+        detail.some((d) => d.loc[0] === 'body' && d.loc[1] === field && /only reads|more than one statement/.test(d.msg)),
+        `${label}: ${JSON.stringify(detail)}`,
+      ).toBe(true);
     }
     const good = await call('POST', '/connectors', body({ query: 'SELECT id, name FROM canary' }));
     expect(good.status).toBe(201);
@@ -115,7 +171,12 @@ describe('over HTTP, through a real server and worker', () => {
 
   test('definitions stored before the rules are refused by /test and by the worker when a pull runs them', async () => {
     for (const [label, settings] of HOSTILE) {
-      const id = await saveConnector(platform.pool, 'acme', { connection_config: { dsn }, settings, vertical: 'security', entity_type: 'canary' });
+      const id = await saveConnector(platform.pool, 'acme', {
+        connection_config: { dsn },
+        settings,
+        vertical: 'security',
+        entity_type: 'canary',
+      });
       const tested = await call('POST', `/connectors/${id}/test`);
       expect(tested.status, label).toBe(200);
       expect(tested.body, label).toMatchObject({ ok: false, kind: 'config' });
@@ -135,7 +196,11 @@ describe('over HTTP, through a real server and worker', () => {
   });
 
   test('a connector that only reads tests ok and pulls', async () => {
-    const created = await call('POST', '/connectors', body({ query: 'SELECT id, name, updated_at FROM canary WHERE updated_at > :last_pull' }));
+    const created = await call(
+      'POST',
+      '/connectors',
+      body({ query: 'SELECT id, name, updated_at FROM canary WHERE updated_at > :last_pull' }),
+    );
     expect(created.status).toBe(201);
     const id = created.body.id as string;
     expect((await call('POST', `/connectors/${id}/test`)).body).toMatchObject({ ok: true });

@@ -43,7 +43,12 @@ export async function failure(promise: Promise<unknown>, label: string): Promise
  * `overrides` on top of `base` is refused by validation (a ConfigError whose message matches `pattern`), and,
  * built without validation, by the connector on check(), describe() and read() alike.
  */
-export async function expectRefusedEverywhere(base: Record<string, unknown>, overrides: Record<string, unknown>, pattern: RegExp, label: string): Promise<void> {
+export async function expectRefusedEverywhere(
+  base: Record<string, unknown>,
+  overrides: Record<string, unknown>,
+  pattern: RegExp,
+  label: string,
+): Promise<void> {
   const raw = { ...base, ...overrides };
   const created = await failure(
     createConnector(raw).then(async (c) => {
@@ -74,11 +79,20 @@ export async function expectRefusedEverywhere(base: Record<string, unknown>, ove
 export function unvalidated(base: Record<string, unknown>, overrides: Record<string, unknown>): ConnectorDefinition {
   const valid = validateConnectorConfig(base);
   const cursor = overrides.cursor as Record<string, unknown> | undefined;
-  return { ...valid, ...overrides, cursor: cursor ? { column: null, tiebreaker: null, lag_seconds: null, initial_value: null, ...cursor } : valid.cursor } as ConnectorDefinition;
+  return {
+    ...valid,
+    ...overrides,
+    cursor: cursor ? { column: null, tiebreaker: null, lag_seconds: null, initial_value: null, ...cursor } : valid.cursor,
+  } as ConnectorDefinition;
 }
 
 /** A connector error of `kind` from `promise`, whose message matches `pattern`. */
-export async function expectConnectorError(promise: Promise<unknown>, kind: ConnectorError['kind'], pattern: RegExp, label: string): Promise<ConnectorError> {
+export async function expectConnectorError(
+  promise: Promise<unknown>,
+  kind: ConnectorError['kind'],
+  pattern: RegExp,
+  label: string,
+): Promise<ConnectorError> {
   const err = await failure(promise, label);
   expect(err, `${label}: ${err.message}`).toBeInstanceOf(ConnectorError);
   expect((err as ConnectorError).kind, `${label}: ${err.message}`).toBe(kind);

@@ -20,7 +20,11 @@ let query: Record<string, unknown>;
 let collection: Record<string, unknown>;
 
 const state = async () => ({
-  canary: await db.collection('canary').find({}, { projection: { _id: 0 } }).sort({ id: 1 }).toArray(),
+  canary: await db
+    .collection('canary')
+    .find({}, { projection: { _id: 0 } })
+    .sort({ id: 1 })
+    .toArray(),
   collections: (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name).sort(),
 });
 
@@ -52,8 +56,14 @@ function hostileFilters(): Array<[string, Record<string, unknown> | string]> {
     ['$where in $elemMatch', { tags: { $elemMatch: { $where: JS } } }],
     ['$where in $not', { name: { $not: { $where: JS } } }],
     ['$function in $expr', { $expr: { $function: { body: JS, args: [], lang: 'js' } } }],
-    ['$function deep in $expr', { $expr: { $and: [{ $eq: ['$v', 1] }, { $or: [{ $function: { body: JS, args: ['$v'], lang: 'js' } }] }] } }],
-    ['$accumulator in $expr', { $expr: { $eq: [{ $accumulator: { init: JS, accumulate: JS, accumulateArgs: [], merge: JS, lang: 'js' } }, 1] } }],
+    [
+      '$function deep in $expr',
+      { $expr: { $and: [{ $eq: ['$v', 1] }, { $or: [{ $function: { body: JS, args: ['$v'], lang: 'js' } }] }] } },
+    ],
+    [
+      '$accumulator in $expr',
+      { $expr: { $eq: [{ $accumulator: { init: JS, accumulate: JS, accumulateArgs: [], merge: JS, lang: 'js' } }, 1] } },
+    ],
     ['$out in nested arrays', { tags: { $all: [[[{ $out: 'canary_copy' }]]] } }],
     ['$merge in $in', { $expr: { $in: [{ $merge: { into: 'canary_copy' } }, [1]] } }],
     ['Extended JSON code as a value', { name: { $eq: { $code: JS } } }],
@@ -75,21 +85,39 @@ describe('MongoDB filters that run code or write', () => {
     const before = await state();
     for (const [label, filter] of hostileFilters()) {
       await expectRefusedEverywhere(query, { query: filter }, /the connector only reads/, `query: ${label}`);
-      await expectRefusedEverywhere(query, { query: filter, cursor: { column: 'id' } }, /the connector only reads/, `query with a cursor: ${label}`);
+      await expectRefusedEverywhere(
+        query,
+        { query: filter, cursor: { column: 'id' } },
+        /the connector only reads/,
+        `query with a cursor: ${label}`,
+      );
       await expectRefusedEverywhere(collection, { where: filter }, /the connector only reads/, `where: ${label}`);
-      await expectRefusedEverywhere(collection, { where: filter, cursor: { column: 'id' } }, /the connector only reads/, `where with a cursor: ${label}`);
+      await expectRefusedEverywhere(
+        collection,
+        { where: filter, cursor: { column: 'id' } },
+        /the connector only reads/,
+        `where with a cursor: ${label}`,
+      );
     }
     expect(await state()).toEqual(before);
   });
 
   test('field names that read as operators are refused wherever a field is named', async () => {
-    for (const overrides of [{ cursor: { column: '$where' } }, { cursor: { column: 'id', tiebreaker: ['$expr'] } }, { primary_key: ['$where'] }, { columns: ['name', '$function'] }]) {
+    for (const overrides of [
+      { cursor: { column: '$where' } },
+      { cursor: { column: 'id', tiebreaker: ['$expr'] } },
+      { primary_key: ['$where'] },
+      { columns: ['name', '$function'] },
+    ]) {
       await expectRefusedEverywhere(collection, overrides, /starts with "\$", which makes it an operator/, JSON.stringify(overrides));
     }
   });
 
   test('a filter that only reads is not affected', async () => {
-    for (const def of [query, { ...collection, where: { $and: [{ name: 'bird' }, { $or: [{ id: 1 }, { id: 2 }] }] }, cursor: { column: 'id' } }]) {
+    for (const def of [
+      query,
+      { ...collection, where: { $and: [{ name: 'bird' }, { $or: [{ id: 1 }, { id: 2 }] }] }, cursor: { column: 'id' } },
+    ]) {
       const connector = await createConnector(def);
       try {
         await connector.check();

@@ -38,23 +38,51 @@ const canary = async () => {
 };
 
 async function plainConnection(options: Partial<mysql.ConnectionOptions> = {}): Promise<mysql.Connection> {
-  return mysql.createConnection({ host: connection.host, port: connection.port, user: USER, password: PASSWORD, database: DATABASE, ...options });
+  return mysql.createConnection({
+    host: connection.host,
+    port: connection.port,
+    user: USER,
+    password: PASSWORD,
+    database: DATABASE,
+    ...options,
+  });
 }
 
 beforeAll(async () => {
   const url = new URL(serviceUrl('mysql'));
-  admin = await mysql.createConnection({ host: url.hostname, port: Number(url.port || 3306), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) });
+  admin = await mysql.createConnection({
+    host: url.hostname,
+    port: Number(url.port || 3306),
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+  });
   await admin.query(`CREATE DATABASE ${DATABASE}`);
   await admin.query(`USE ${DATABASE}`);
-  await admin.query("CREATE TABLE canary (id INT PRIMARY KEY, v INT NOT NULL, name VARCHAR(20) NOT NULL DEFAULT 'bird', updated_at DATETIME(6) NOT NULL DEFAULT '2026-01-01 00:00:00')");
+  await admin.query(
+    "CREATE TABLE canary (id INT PRIMARY KEY, v INT NOT NULL, name VARCHAR(20) NOT NULL DEFAULT 'bird', updated_at DATETIME(6) NOT NULL DEFAULT '2026-01-01 00:00:00')",
+  );
   await admin.query('INSERT INTO canary (id, v) VALUES (1, 1), (2, 1)');
-  await admin.query('CREATE FUNCTION canary_bump() RETURNS INT MODIFIES SQL DATA BEGIN UPDATE canary SET v = v + 1 WHERE id = 1; RETURN 1; END');
+  await admin.query(
+    'CREATE FUNCTION canary_bump() RETURNS INT MODIFIES SQL DATA BEGIN UPDATE canary SET v = v + 1 WHERE id = 1; RETURN 1; END',
+  );
   await admin.query(`CREATE USER '${USER}'@'%' IDENTIFIED BY '${PASSWORD}'`);
   await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${DATABASE}.canary TO '${USER}'@'%'`);
   await admin.query(`GRANT EXECUTE ON FUNCTION ${DATABASE}.canary_bump TO '${USER}'@'%'`);
   await admin.query(`GRANT FILE ON *.* TO '${USER}'@'%'`);
-  connection = { host: url.hostname, port: Number(url.port || 3306), user: USER, password: PASSWORD, database: DATABASE, ssl: null, connect_timeout_seconds: 10 };
-  base = { connector_type: 'mysql', connection_config: { host: connection.host, port: connection.port, user: USER, password: PASSWORD, database: DATABASE }, query: 'SELECT id, name FROM canary' };
+  connection = {
+    host: url.hostname,
+    port: Number(url.port || 3306),
+    user: USER,
+    password: PASSWORD,
+    database: DATABASE,
+    ssl: null,
+    connect_timeout_seconds: 10,
+  };
+  base = {
+    connector_type: 'mysql',
+    connection_config: { host: connection.host, port: connection.port, user: USER, password: PASSWORD, database: DATABASE },
+    query: 'SELECT id, name FROM canary',
+  };
   table = { ...base, query: undefined, table: 'canary' };
 });
 beforeEach(async () => {
@@ -78,7 +106,11 @@ async function withSession<T>(work: (s: MysqlSession) => Promise<T>): Promise<T>
 }
 
 const statements = (...sql: string[]): StatementBuilder[] => sql.map((text) => () => ({ sql: text, values: [] }));
-const escapes = [...transactionEscapes(UPDATE), `COMMIT; SET SESSION tx_read_only = 0; ${UPDATE}`, `COMMIT; XA START 'x'; ${UPDATE}; XA END 'x'; XA COMMIT 'x' ONE PHASE`];
+const escapes = [
+  ...transactionEscapes(UPDATE),
+  `COMMIT; SET SESSION tx_read_only = 0; ${UPDATE}`,
+  `COMMIT; XA START 'x'; ${UPDATE}; XA END 'x'; XA COMMIT 'x' ONE PHASE`,
+];
 
 describe('layer 1: the connector refuses text that could end or escape its transaction', () => {
   test('in query mode, with and without a cursor column, however the ";" is hidden, on validation and on check, describe and read', async () => {
@@ -91,8 +123,12 @@ describe('layer 1: the connector refuses text that could end or escape its trans
     expect(await canary()).toBe(1);
   });
 
-  test("backslashes: text that is one string under the default sql_mode and two statements under NO_BACKSLASH_ESCAPES (or the other way) is refused", async () => {
-    for (const query of [`SELECT 1 AS id, '\\'; ${UPDATE}; -- ' AS name`, `SELECT 1 AS id, "\\"; ${UPDATE}; -- " AS name`, `SELECT 1 AS id, '\\\\'; ${UPDATE}; -- ' AS name`]) {
+  test('backslashes: text that is one string under the default sql_mode and two statements under NO_BACKSLASH_ESCAPES (or the other way) is refused', async () => {
+    for (const query of [
+      `SELECT 1 AS id, '\\'; ${UPDATE}; -- ' AS name`,
+      `SELECT 1 AS id, "\\"; ${UPDATE}; -- " AS name`,
+      `SELECT 1 AS id, '\\\\'; ${UPDATE}; -- ' AS name`,
+    ]) {
       await expectRefusedEverywhere(base, { query }, /more than one statement/, query);
     }
     await expectRefusedEverywhere(table, { where: `name = '\\'; ${UPDATE}; -- '` }, /more than one statement/, 'where');
@@ -101,7 +137,12 @@ describe('layer 1: the connector refuses text that could end or escape its trans
 
   test('in a where condition, with and without a cursor column', async () => {
     for (const escape of escapes) {
-      for (const where of [`id > 0); ${escape}; SELECT 1 FROM DUAL WHERE (1`, `id > 0; ${escape}`, `name = ';' ; ${escape}`, `id > 0 --; ${escape}`]) {
+      for (const where of [
+        `id > 0); ${escape}; SELECT 1 FROM DUAL WHERE (1`,
+        `id > 0; ${escape}`,
+        `name = ';' ; ${escape}`,
+        `id > 0 --; ${escape}`,
+      ]) {
         await expectRefusedEverywhere(table, { where }, /more than one statement/, where);
         await expectRefusedEverywhere(table, { where, cursor: { column: 'updated_at' } }, /more than one statement/, `${where} (cursor)`);
       }
@@ -110,10 +151,22 @@ describe('layer 1: the connector refuses text that could end or escape its trans
   });
 
   test('statements that are not a read, executable comments, and what a READ ONLY transaction lets through', async () => {
-    for (const query of [UPDATE, 'COMMIT', 'CALL p()', 'SET SESSION TRANSACTION READ WRITE', 'DO GET_LOCK("x", 0)', 'HANDLER canary OPEN', "LOAD DATA INFILE '/etc/hostname' INTO TABLE canary"]) {
+    for (const query of [
+      UPDATE,
+      'COMMIT',
+      'CALL p()',
+      'SET SESSION TRANSACTION READ WRITE',
+      'DO GET_LOCK("x", 0)',
+      'HANDLER canary OPEN',
+      "LOAD DATA INFILE '/etc/hostname' INTO TABLE canary",
+    ]) {
       await expectRefusedEverywhere(base, { query }, /the connector only reads: query must be one SELECT/, query);
     }
-    for (const query of ["SELECT 1 AS id /*! , 'x' AS name; UPDATE canary SET v = 2 */", "SELECT 1 AS id /*!50000 , LOAD_FILE('/etc/hostname') */ AS name", 'SELECT 1 AS id /*M! , SLEEP(1) */']) {
+    for (const query of [
+      "SELECT 1 AS id /*! , 'x' AS name; UPDATE canary SET v = 2 */",
+      "SELECT 1 AS id /*!50000 , LOAD_FILE('/etc/hostname') */ AS name",
+      'SELECT 1 AS id /*M! , SLEEP(1) */',
+    ]) {
       await expectRefusedEverywhere(base, { query }, /executable comment/, query);
     }
     for (const query of [
@@ -128,7 +181,15 @@ describe('layer 1: the connector refuses text that could end or escape its trans
   });
 
   test('a connector that reads is not affected: query, where, cursor pages and streams read the canary', async () => {
-    for (const def of [base, { ...base, query: 'SELECT id, name, updated_at FROM canary WHERE updated_at > :last_pull', cursor: { column: 'updated_at', tiebreaker: 'id' } }, { ...table, where: "name = 'bird'" }]) {
+    for (const def of [
+      base,
+      {
+        ...base,
+        query: 'SELECT id, name, updated_at FROM canary WHERE updated_at > :last_pull',
+        cursor: { column: 'updated_at', tiebreaker: 'id' },
+      },
+      { ...table, where: "name = 'bird'" },
+    ]) {
       const connector = await createConnector(def);
       try {
         await connector.check();
@@ -174,7 +235,14 @@ describe('layer 2: one statement per query', () => {
 describe('layer 3: READ ONLY transactions', () => {
   test('writes and functions that write are refused by the server', async () => {
     await withSession(async (s) => {
-      for (const sql of [UPDATE, 'INSERT INTO canary (id, v) VALUES (3, 3)', 'DELETE FROM canary', 'SELECT canary_bump() AS b', 'CREATE TABLE canary_new (id INT)', 'TRUNCATE canary']) {
+      for (const sql of [
+        UPDATE,
+        'INSERT INTO canary (id, v) VALUES (3, 3)',
+        'DELETE FROM canary',
+        'SELECT canary_bump() AS b',
+        'CREATE TABLE canary_new (id INT)',
+        'TRUNCATE canary',
+      ]) {
         await expectConnectorError(s.query(sql), 'permission', /only reads/, sql);
       }
     });
@@ -206,7 +274,8 @@ describe('layer 4: a read-only session', () => {
 
   test('a statement after the READ ONLY transaction ends still cannot write', async () => {
     await withSession(async (s) => {
-      for (const end of ends) await expectConnectorError(s.readPage(statements(...end, UPDATE), 10), 'permission', /only reads/, `${end.join('; ')}; ${UPDATE}`);
+      for (const end of ends)
+        await expectConnectorError(s.readPage(statements(...end, UPDATE), 10), 'permission', /only reads/, `${end.join('; ')}; ${UPDATE}`);
     });
     expect(await canary()).toBe(1);
   });

@@ -31,11 +31,25 @@ let query: Record<string, unknown>;
 let label: Record<string, unknown>;
 
 const canary = async () => {
-  const { records } = await driver.executeQuery(`MATCH (n:${L}) RETURN n.id AS id, n.v AS v, labels(n) AS labels ORDER BY id`, {}, { database: 'neo4j' });
-  const extra = await driver.executeQuery(`MATCH (n) WHERE any(l IN labels(n) WHERE l STARTS WITH 'QsecWritten') RETURN count(n) AS n`, {}, { database: 'neo4j' });
+  const { records } = await driver.executeQuery(
+    `MATCH (n:${L}) RETURN n.id AS id, n.v AS v, labels(n) AS labels ORDER BY id`,
+    {},
+    { database: 'neo4j' },
+  );
+  const extra = await driver.executeQuery(
+    `MATCH (n) WHERE any(l IN labels(n) WHERE l STARTS WITH 'QsecWritten') RETURN count(n) AS n`,
+    {},
+    { database: 'neo4j' },
+  );
   return { nodes: records.map((r) => [Number(r.get('id')), Number(r.get('v'))]), written: Number(extra.records[0]?.get('n')) };
 };
-const UNCHANGED = { nodes: [[1, 1], [2, 1]], written: 0 };
+const UNCHANGED = {
+  nodes: [
+    [1, 1],
+    [2, 1],
+  ],
+  written: 0,
+};
 
 beforeAll(async () => {
   parts = neo4jParts(serviceUrl('neo4j'));
@@ -49,7 +63,11 @@ beforeEach(async () => {
   await driver.executeQuery(`MATCH (n:${L}) SET n.v = 1`, {}, { database: 'neo4j' });
 });
 afterAll(async () => {
-  await driver.executeQuery(`MATCH (n) WHERE n:${L} OR any(l IN labels(n) WHERE l STARTS WITH 'QsecWritten') DETACH DELETE n`, {}, { database: 'neo4j' });
+  await driver.executeQuery(
+    `MATCH (n) WHERE n:${L} OR any(l IN labels(n) WHERE l STARTS WITH 'QsecWritten') DETACH DELETE n`,
+    {},
+    { database: 'neo4j' },
+  );
   await driver.close();
 });
 
@@ -68,7 +86,7 @@ describe('layer 1: text that reads beyond the graph or escapes the statement', (
       `UNWIND [1] AS i CALL (i) { CREATE (:QsecWritten {i: i}) } IN TRANSACTIONS RETURN i AS id, 'x' AS name`,
       `UNWIND [1] AS i CALL (i) { MATCH (n:${L}) RETURN n } IN TRANSACTIONS OF 1 ROW RETURN n.id AS id, n.name AS name`,
       'SHOW SETTINGS YIELD name, value RETURN 1 AS id, name',
-      "SHOW TRANSACTIONS YIELD transactionId RETURN 1 AS id, transactionId AS name",
+      'SHOW TRANSACTIONS YIELD transactionId RETURN 1 AS id, transactionId AS name',
       "TERMINATE TRANSACTIONS 'neo4j-transaction-1'",
       `EXPLAIN MATCH (n:${L}) RETURN n.id AS id, n.name AS name`,
       `PROFILE MATCH (n:${L}) RETURN n.id AS id, n.name AS name`,
@@ -77,19 +95,34 @@ describe('layer 1: text that reads beyond the graph or escapes the statement', (
       `MATCH (n:${L}) RETURN n.id AS id, n.name AS name} MATCH (m:${L}) SET m.v = 2 RETURN m.id AS id, m.name AS name {`,
     ];
     for (const q of queries) {
-      await expectRefusedEverywhere(query, { query: q }, /the connector only reads|more than one statement|brackets balanced|open - close it/, q);
-      await expectRefusedEverywhere(query, { query: q, cursor: { column: 'id' } }, /the connector only reads|more than one statement|brackets balanced|open - close it/, `${q} (cursor)`);
+      await expectRefusedEverywhere(
+        query,
+        { query: q },
+        /the connector only reads|more than one statement|brackets balanced|open - close it/,
+        q,
+      );
+      await expectRefusedEverywhere(
+        query,
+        { query: q, cursor: { column: 'id' } },
+        /the connector only reads|more than one statement|brackets balanced|open - close it/,
+        `${q} (cursor)`,
+      );
     }
     const wheres = [
       "n.v = 1) WITH n LOAD CSV FROM 'file:///etc/hostname' AS l MATCH (n) WHERE (true",
       'n.v = 1 } MATCH (m) SET m.v = 2 WITH m MATCH (n) WHERE {',
       'n.v = 1) SET n.v = 2 WITH n WHERE (true',
-      "n.`a\\u0060) SET n.v = 2 WITH n WHERE (true` = 1",
+      'n.`a\\u0060) SET n.v = 2 WITH n WHERE (true` = 1',
       "EXISTS { LOAD CSV FROM 'file:///etc/hostname' AS l RETURN l }",
     ];
     for (const where of wheres) {
       await expectRefusedEverywhere(label, { where }, /the connector only reads|brackets balanced|open - close it|ends inside/, where);
-      await expectRefusedEverywhere(label, { where, cursor: { column: 'id' } }, /the connector only reads|brackets balanced|open - close it|ends inside/, `${where} (cursor)`);
+      await expectRefusedEverywhere(
+        label,
+        { where, cursor: { column: 'id' } },
+        /the connector only reads|brackets balanced|open - close it|ends inside/,
+        `${where} (cursor)`,
+      );
     }
     expect(await canary()).toEqual(UNCHANGED);
   });
@@ -108,11 +141,14 @@ describe('layer 2: the plan', () => {
       `MATCH (n:${L}) CALL (n) { SET n.v = 2 } RETURN n.id AS id, n.name AS name`,
       `MATCH (n:${L} {id: 2}) DETACH DELETE n RETURN 2 AS id, 'x' AS name`,
       "CALL db.createLabel('QsecWrittenLabel') RETURN 1 AS id, 'x' AS name",
-      "CALL dbms.components() YIELD name RETURN 1 AS id, name",
+      'CALL dbms.components() YIELD name RETURN 1 AS id, name',
       "CALL tx.setMetaData({a: 1}) RETURN 1 AS id, 'x' AS name",
     ];
     for (const q of writes) {
-      for (const def of [{ ...query, query: q }, { ...query, query: q, cursor: { column: 'id' } }]) {
+      for (const def of [
+        { ...query, query: q },
+        { ...query, query: q, cursor: { column: 'id' } },
+      ]) {
         const connector = await createConnector(def);
         try {
           await expectConnectorError(connector.check(), 'permission', /the connector only reads, and this query writes|query type/, q);
@@ -158,11 +194,21 @@ describe('layer 3: READ access mode', () => {
   test('pages and streams refuse writes on the server, also in batched transactions', async () => {
     const connector = new Neo4jConnector(unvalidated(query, {}));
     try {
-      for (const cypher of [`MATCH (n:${L}) SET n.v = 2`, 'CREATE (:QsecWritten {id: 1})', `MATCH (n:${L}) DETACH DELETE n`, "CALL db.createLabel('QsecWrittenLabel')"]) {
+      for (const cypher of [
+        `MATCH (n:${L}) SET n.v = 2`,
+        'CREATE (:QsecWritten {id: 1})',
+        `MATCH (n:${L}) DETACH DELETE n`,
+        "CALL db.createLabel('QsecWrittenLabel')",
+      ]) {
         await expectConnectorError(connector.page({ cypher, params: {} }), 'permission', /only reads/, `page: ${cypher}`);
         await expectConnectorError(drain(connector, cypher), 'permission', /only reads/, `stream: ${cypher}`);
       }
-      await expectConnectorError(drain(connector, `UNWIND [1] AS i CALL (i) { MATCH (n:${L}) SET n.v = 2 } IN TRANSACTIONS`), 'permission', /only reads/, 'IN TRANSACTIONS');
+      await expectConnectorError(
+        drain(connector, `UNWIND [1] AS i CALL (i) { MATCH (n:${L}) SET n.v = 2 } IN TRANSACTIONS`),
+        'permission',
+        /only reads/,
+        'IN TRANSACTIONS',
+      );
     } finally {
       await connector.close();
     }
@@ -172,7 +218,9 @@ describe('layer 3: READ access mode', () => {
   test('(what READ access mode lets through, and the connector therefore refuses: LOAD CSV reads the server’s files, SHOW lists settings, TERMINATE reaches other transactions)', async () => {
     const connector = new Neo4jConnector(unvalidated(query, {}));
     try {
-      const lines = await connector.page({ cypher: "LOAD CSV FROM 'file:///etc/hostname' AS l RETURN l", params: {} }).catch((err: Error) => err);
+      const lines = await connector
+        .page({ cypher: "LOAD CSV FROM 'file:///etc/hostname' AS l RETURN l", params: {} })
+        .catch((err: Error) => err);
       // The server reads the file, or refuses it for its own configuration (no file URLs, an import directory), never for the access mode.
       if (lines instanceof Error) expect(lines.message).not.toMatch(/access mode|only reads/i);
       else expect(lines.length).toBeGreaterThan(0);
@@ -185,7 +233,10 @@ describe('layer 3: READ access mode', () => {
 
   test('(the same writes in a WRITE session change the graph)', async () => {
     await driver.executeQuery(`MATCH (n:${L}) SET n.v = 2`, {}, { database: 'neo4j' });
-    expect((await canary()).nodes).toEqual([[1, 2], [2, 2]]);
+    expect((await canary()).nodes).toEqual([
+      [1, 2],
+      [2, 2],
+    ]);
   });
 });
 

@@ -36,12 +36,16 @@ beforeAll(async () => {
   source = await freshDatabase('qsrc', false);
   const admin = source.pool;
   await admin.query(`CREATE ROLE ${ROLE} LOGIN PASSWORD '${PASSWORD}'`);
-  await admin.query('CREATE TABLE canary (id int PRIMARY KEY, v int NOT NULL, name text NOT NULL DEFAULT $$bird$$, updated_at timestamptz NOT NULL DEFAULT $$2026-01-01$$)');
+  await admin.query(
+    'CREATE TABLE canary (id int PRIMARY KEY, v int NOT NULL, name text NOT NULL DEFAULT $$bird$$, updated_at timestamptz NOT NULL DEFAULT $$2026-01-01$$)',
+  );
   await admin.query('INSERT INTO canary (id, v) VALUES (1, 1), (2, 1)');
   await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON canary TO ${ROLE}`);
   await admin.query('CREATE SEQUENCE canary_seq');
   await admin.query(`GRANT USAGE, SELECT, UPDATE ON SEQUENCE canary_seq TO ${ROLE}`);
-  await admin.query(`CREATE FUNCTION canary_bump() RETURNS int LANGUAGE plpgsql AS $$ BEGIN UPDATE canary SET v = v + 1 WHERE id = 1; RETURN 1; END $$`);
+  await admin.query(
+    `CREATE FUNCTION canary_bump() RETURNS int LANGUAGE plpgsql AS $$ BEGIN UPDATE canary SET v = v + 1 WHERE id = 1; RETURN 1; END $$`,
+  );
   await admin.query('CREATE EXTENSION dblink');
   await admin.query(`GRANT CREATE ON SCHEMA public TO ${ROLE}`);
   const url = new URL(source.url);
@@ -62,10 +66,13 @@ afterAll(async () => {
   await admin.end();
 });
 
-const HIDERS = ["';'", "$$;$$", "$q$ ; $q$", "E'\\';'", "'it''s;'", '"a;b"', "'x' /* ; */", "'x' -- ;\n", "'x' /* /* ; */ ; */"];
+const HIDERS = ["';'", '$$;$$', '$q$ ; $q$', "E'\\';'", "'it''s;'", '"a;b"', "'x' /* ; */", "'x' -- ;\n", "'x' /* /* ; */ ; */"];
 
 function session(url = dsn): PostgresqlSession {
-  return new PostgresqlSession({ dsn: url, ssl: null, connect_timeout_seconds: 10 }, { target: 'source', host: '127.0.0.1', secrets: [PASSWORD] });
+  return new PostgresqlSession(
+    { dsn: url, ssl: null, connect_timeout_seconds: 10 },
+    { target: 'source', host: '127.0.0.1', secrets: [PASSWORD] },
+  );
 }
 
 async function withSession<T>(work: (s: PostgresqlSession) => Promise<T>, url = dsn): Promise<T> {
@@ -95,7 +102,12 @@ describe('layer 1: the connector refuses text that could end or escape its trans
 
   test('in a where condition, with and without a cursor column', async () => {
     for (const escape of transactionEscapes(UPDATE)) {
-      for (const where of [`id > 0); ${escape}; SELECT 1 WHERE (true`, `id > 0; ${escape}`, `name = ';' ; ${escape}`, `id > 0 /* ; */ ; ${escape} --`]) {
+      for (const where of [
+        `id > 0); ${escape}; SELECT 1 WHERE (true`,
+        `id > 0; ${escape}`,
+        `name = ';' ; ${escape}`,
+        `id > 0 /* ; */ ; ${escape} --`,
+      ]) {
         await expectRefusedEverywhere(table, { where }, /more than one statement/, where);
         await expectRefusedEverywhere(table, { where, cursor: { column: 'updated_at' } }, /more than one statement/, `${where} (cursor)`);
       }
@@ -105,7 +117,15 @@ describe('layer 1: the connector refuses text that could end or escape its trans
 
   test('statements that are not a read, and functions a READ ONLY transaction lets through', async () => {
     // LOCK TABLE … ACCESS EXCLUSIVE passes a READ ONLY transaction (measured): it is refused as a statement that is not a read.
-    for (const query of [UPDATE, 'COMMIT', 'DO $$ BEGIN UPDATE canary SET v = 2; END $$', 'CALL p()', 'SET default_transaction_read_only = off', 'COPY canary TO STDOUT', 'LOCK TABLE canary IN ACCESS EXCLUSIVE MODE']) {
+    for (const query of [
+      UPDATE,
+      'COMMIT',
+      'DO $$ BEGIN UPDATE canary SET v = 2; END $$',
+      'CALL p()',
+      'SET default_transaction_read_only = off',
+      'COPY canary TO STDOUT',
+      'LOCK TABLE canary IN ACCESS EXCLUSIVE MODE',
+    ]) {
       await expectRefusedEverywhere(base, { query }, /the connector only reads: query must be one SELECT/, query);
     }
     const connection = `dbname=${new URL(dsn).pathname.slice(1)} user=${ROLE} password=${PASSWORD} host=127.0.0.1 port=${new URL(dsn).port || 5432}`;
@@ -125,7 +145,15 @@ describe('layer 1: the connector refuses text that could end or escape its trans
   });
 
   test('a connector that reads is not affected: query, where, cursor pages and streams read the canary', async () => {
-    for (const def of [base, { ...base, query: 'SELECT id, name, updated_at FROM canary WHERE updated_at > :last_pull', cursor: { column: 'updated_at', tiebreaker: 'id' } }, { ...table, where: "name = 'bird'" }]) {
+    for (const def of [
+      base,
+      {
+        ...base,
+        query: 'SELECT id, name, updated_at FROM canary WHERE updated_at > :last_pull',
+        cursor: { column: 'updated_at', tiebreaker: 'id' },
+      },
+      { ...table, where: "name = 'bird'" },
+    ]) {
       const connector = await createConnector(def);
       try {
         await connector.check();
@@ -222,7 +250,13 @@ describe('layer 3: READ ONLY transactions', () => {
 });
 
 describe('layer 4: a read-only session', () => {
-  const escapes = [['COMMIT'], ['ROLLBACK'], ['END'], ['COMMIT', 'BEGIN'], ['COMMIT', 'BEGIN', 'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE']];
+  const escapes = [
+    ['COMMIT'],
+    ['ROLLBACK'],
+    ['END'],
+    ['COMMIT', 'BEGIN'],
+    ['COMMIT', 'BEGIN', 'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE'],
+  ];
 
   test('a statement after the READ ONLY transaction ends still cannot write, even when the DSN turns the default off', async () => {
     const off = new URL(dsn);
@@ -231,7 +265,12 @@ describe('layer 4: a read-only session', () => {
       await withSession(async (s) => {
         expect((await s.query<Row>("SELECT current_setting('default_transaction_read_only') AS v"))[0]?.v).toBe('on');
         for (const escape of escapes) {
-          await expectConnectorError(s.readPage(statements(...escape, UPDATE), 10), 'permission', /only reads/, `${escape.join('; ')}; ${UPDATE}`);
+          await expectConnectorError(
+            s.readPage(statements(...escape, UPDATE), 10),
+            'permission',
+            /only reads/,
+            `${escape.join('; ')}; ${UPDATE}`,
+          );
         }
       }, url);
     }
@@ -262,7 +301,9 @@ describe('layer 4: a read-only session', () => {
     expect(await canary()).toBe(999);
     await source.pool.query('UPDATE canary SET v = 1');
     await expectRefusedEverywhere(base, { query: `SELECT 1 AS id; ${text.join('; ')}` }, /more than one statement/, 'READ WRITE');
-    await withSession((s) => expectConnectorError(s.describe({ sql: `SELECT 1 AS id; ${text.join('; ')}`, values: [] }), 'syntax', /one statement/, 'READ WRITE'));
+    await withSession((s) =>
+      expectConnectorError(s.describe({ sql: `SELECT 1 AS id; ${text.join('; ')}`, values: [] }), 'syntax', /one statement/, 'READ WRITE'),
+    );
     expect(await canary()).toBe(1);
   });
 });

@@ -90,11 +90,26 @@ beforeAll(async () => {
   // Tenant A, made through the API as a user would: a schema, an ingestion with a DLQ entry, a key, two connectors
   // (one on a schedule), a succeeded run, a failed job, a completed job, and one pull waiting in the queue.
   const a = await t.key('alpha', ['admin']);
-  await ok(a, 'POST', '/api/v1/schemas', { vertical: V, entity_type: E, schema: { description: SCHEMA_MARKER, type: 'object', required: ['price'], properties: { price: { type: 'number' } } } });
-  const ingestion = await ok(a, 'POST', `/api/v1/ingest/${V}/${E}/batch`, { records: [{ name: 'alpha-widget', source_id: 'w-1', price: 10 }, { name: 'alpha-bad', source_id: 'w-2', price: 'ten' }] });
+  await ok(a, 'POST', '/api/v1/schemas', {
+    vertical: V,
+    entity_type: E,
+    schema: { description: SCHEMA_MARKER, type: 'object', required: ['price'], properties: { price: { type: 'number' } } },
+  });
+  const ingestion = await ok(a, 'POST', `/api/v1/ingest/${V}/${E}/batch`, {
+    records: [
+      { name: 'alpha-widget', source_id: 'w-1', price: 10 },
+      { name: 'alpha-bad', source_id: 'w-2', price: 'ten' },
+    ],
+  });
   const entity = (await ok(a, 'GET', `/api/v1/entities?vertical=${V}&entity_type=${E}`)).items[0];
   const key = await ok(a, 'POST', '/api/v1/auth/keys', { name: 'alpha-reader', scopes: ['read'] });
-  const base = { connector_type: 'postgresql', vertical: 'orders', entity_type: 'order', connection_config: { dsn }, cursor: { column: 'updated_at', lag_seconds: 0 } };
+  const base = {
+    connector_type: 'postgresql',
+    vertical: 'orders',
+    entity_type: 'order',
+    connection_config: { dsn },
+    cursor: { column: 'updated_at', lag_seconds: 0 },
+  };
   const connector = await ok(a, 'POST', '/api/v1/connectors', { ...base, name: 'alpha-orders', table: 'orders', schedule: '0 0 1 1 *' });
   const failing = await ok(a, 'POST', '/api/v1/connectors', { ...base, name: 'alpha-broken', table: 'no_such_table' });
   const { completedJob, failedJob } = await withWorker(async () => {
@@ -123,12 +138,24 @@ beforeAll(async () => {
   };
   expect(A.ingestion).toMatch(/^[0-9a-f-]{36}$/);
   expect((await t.db.pool.query('select count(*)::int as n from entities where vertical = $1', ['orders'])).rows[0].n).toBe(40);
-  expect((await t.db.pool.query('select count(*)::int as n from ingestion_errors where ingestion_id = $1', [A.ingestion])).rows[0].n).toBe(1);
+  expect((await t.db.pool.query('select count(*)::int as n from ingestion_errors where ingestion_id = $1', [A.ingestion])).rows[0].n).toBe(
+    1,
+  );
 
   const b = await t.key('bravo', ['admin']);
-  const bConnector = await ok(b, 'POST', '/api/v1/connectors', { ...base, connection_config: { dsn: source.url }, name: 'bravo-orders', table: 'orders' });
+  const bConnector = await ok(b, 'POST', '/api/v1/connectors', {
+    ...base,
+    connection_config: { dsn: source.url },
+    name: 'bravo-orders',
+    table: 'orders',
+  });
   const bTenant = await tenantOf('bravo');
-  B = { tenant: bTenant, key: b, connector: bConnector.id, run: await createRun(t.db.pool, { connectorId: bConnector.id, tenantId: bTenant, trigger: 'manual', mode: 'full', status: 'failed' }) };
+  B = {
+    tenant: bTenant,
+    key: b,
+    connector: bConnector.id,
+    run: await createRun(t.db.pool, { connectorId: bConnector.id, tenantId: bTenant, trigger: 'manual', mode: 'full', status: 'failed' }),
+  };
 });
 
 afterAll(async () => {
@@ -164,7 +191,19 @@ async function rowsOf(tenant: string | null): Promise<Record<string, string[]>> 
     );
     out[table] = rows.map((r) => r.row);
   }
-  expect(Object.keys(out)).toEqual(expect.arrayContaining(['api_keys', 'connector_runs', 'connector_state', 'connectors', 'entities', 'ingestion_errors', 'ingestions', 'schemas', 'tenants']));
+  expect(Object.keys(out)).toEqual(
+    expect.arrayContaining([
+      'api_keys',
+      'connector_runs',
+      'connector_state',
+      'connectors',
+      'entities',
+      'ingestion_errors',
+      'ingestions',
+      'schemas',
+      'tenants',
+    ]),
+  );
   return out;
 }
 
@@ -205,33 +244,65 @@ const API_ROUTES: Record<string, Rule> = {
   },
   'POST /api/v1/ingest/:vertical/:entity_type/stream': {
     expect: 'own',
-    calls: () => [{ url: `/api/v1/ingest/${V}/${E}/stream`, payload: '{"name":"bravo-streamed","source_id":"w-1","price":2}\n', headers: ndjson }],
+    calls: () => [
+      { url: `/api/v1/ingest/${V}/${E}/stream`, payload: '{"name":"bravo-streamed","source_id":"w-1","price":2}\n', headers: ndjson },
+    ],
   },
   'POST /api/v1/webhooks/ingest/:vertical/:entity_type': {
     expect: 'own',
-    calls: () => [{ url: `/api/v1/webhooks/ingest/${V}/${E}`, payload: { records: [{ name: 'bravo-hooked', source_id: 'w-1', price: 3 }] } }],
+    calls: () => [
+      { url: `/api/v1/webhooks/ingest/${V}/${E}`, payload: { records: [{ name: 'bravo-hooked', source_id: 'w-1', price: 3 }] } },
+    ],
   },
   'GET /api/v1/ingestions/:id': { expect: 404, calls: (a) => [{ url: `/api/v1/ingestions/${a.ingestion}` }] },
-  'GET /api/v1/ingestions/:id/errors': { expect: 404, calls: (a) => [{ url: `/api/v1/ingestions/${a.ingestion}/errors` }, { url: `/api/v1/ingestions/${a.ingestion}/errors?cursor=0` }] },
-  'POST /api/v1/schemas': { expect: 'own', calls: () => [{ url: '/api/v1/schemas', payload: { vertical: V, entity_type: E, schema: { type: 'object' } } }] },
+  'GET /api/v1/ingestions/:id/errors': {
+    expect: 404,
+    calls: (a) => [{ url: `/api/v1/ingestions/${a.ingestion}/errors` }, { url: `/api/v1/ingestions/${a.ingestion}/errors?cursor=0` }],
+  },
+  'POST /api/v1/schemas': {
+    expect: 'own',
+    calls: () => [{ url: '/api/v1/schemas', payload: { vertical: V, entity_type: E, schema: { type: 'object' } } }],
+  },
   'GET /api/v1/schemas': { expect: 'own', calls: () => [{ url: '/api/v1/schemas' }, { url: `/api/v1/schemas?vertical=${V}` }] },
   'GET /api/v1/schemas/:vertical/:entity_type': { expect: 'own', calls: () => [{ url: `/api/v1/schemas/${V}/${E}` }] },
   'GET /api/v1/entities': {
     expect: 'own',
-    calls: (a) => [{ url: '/api/v1/entities' }, { url: `/api/v1/entities?vertical=${V}&entity_type=${E}&source_id=w-1` }, { url: `/api/v1/entities?cursor=${a.entity}` }],
+    calls: (a) => [
+      { url: '/api/v1/entities' },
+      { url: `/api/v1/entities?vertical=${V}&entity_type=${E}&source_id=w-1` },
+      { url: `/api/v1/entities?cursor=${a.entity}` },
+    ],
   },
   'GET /api/v1/entities/:id': { expect: 404, calls: (a) => [{ url: `/api/v1/entities/${a.entity}` }] },
-  'POST /api/v1/auth/keys': { expect: 'own', calls: () => [{ url: '/api/v1/auth/keys', payload: { name: 'bravo-extra', scopes: ['read'] } }] },
+  'POST /api/v1/auth/keys': {
+    expect: 'own',
+    calls: () => [{ url: '/api/v1/auth/keys', payload: { name: 'bravo-extra', scopes: ['read'] } }],
+  },
   'GET /api/v1/auth/keys': { expect: 'own', calls: () => [{ url: '/api/v1/auth/keys' }] },
   'DELETE /api/v1/auth/keys/:id': { expect: 404, calls: (a) => [{ url: `/api/v1/auth/keys/${a.keyId}` }] },
   'POST /api/v1/auth/keys/:id/rotate': {
     expect: 404,
-    calls: (a) => [{ url: `/api/v1/auth/keys/${a.keyId}/rotate` }, { url: `/api/v1/auth/keys/${a.keyId}/rotate`, payload: { grace_seconds: 600 } }],
+    calls: (a) => [
+      { url: `/api/v1/auth/keys/${a.keyId}/rotate` },
+      { url: `/api/v1/auth/keys/${a.keyId}/rotate`, payload: { grace_seconds: 600 } },
+    ],
   },
   'GET /api/v1/verticals': { expect: 'own', calls: () => [{ url: '/api/v1/verticals' }] },
   'POST /api/v1/connectors': {
     expect: 'own',
-    calls: () => [{ url: '/api/v1/connectors', payload: { name: 'bravo-new', connector_type: 'postgresql', vertical: 'orders', entity_type: 'order', connection_config: { dsn: 'postgresql://u:p@127.0.0.1:1/x' }, table: 'orders' } }],
+    calls: () => [
+      {
+        url: '/api/v1/connectors',
+        payload: {
+          name: 'bravo-new',
+          connector_type: 'postgresql',
+          vertical: 'orders',
+          entity_type: 'order',
+          connection_config: { dsn: 'postgresql://u:p@127.0.0.1:1/x' },
+          table: 'orders',
+        },
+      },
+    ],
   },
   'GET /api/v1/connectors': { expect: 'own', calls: () => [{ url: '/api/v1/connectors' }] },
   'GET /api/v1/connectors/:id': { expect: 404, calls: (a) => [{ url: `/api/v1/connectors/${a.connector}` }] },
@@ -244,7 +315,10 @@ const API_ROUTES: Record<string, Rule> = {
       { url: `/api/v1/connectors/${a.connector}`, payload: {} },
     ],
   },
-  'DELETE /api/v1/connectors/:id': { expect: 404, calls: (a) => [{ url: `/api/v1/connectors/${a.connector}` }, { url: `/api/v1/connectors/${a.failingConnector}` }] },
+  'DELETE /api/v1/connectors/:id': {
+    expect: 404,
+    calls: (a) => [{ url: `/api/v1/connectors/${a.connector}` }, { url: `/api/v1/connectors/${a.failingConnector}` }],
+  },
   'POST /api/v1/connectors/:id/test': { expect: 404, calls: (a) => [{ url: `/api/v1/connectors/${a.connector}/test`, payload: {} }] },
   'POST /api/v1/connectors/:id/pull': {
     expect: 404,
@@ -260,15 +334,22 @@ const API_ROUTES: Record<string, Rule> = {
     calls: (a) => [{ url: `/api/v1/connectors/${a.connector}/runs/${a.run}` }, { url: `/api/v1/connectors/${B.connector}/runs/${a.run}` }],
   },
   'GET /api/v1/connectors/:id/state': { expect: 404, calls: (a) => [{ url: `/api/v1/connectors/${a.connector}/state` }] },
-  'DELETE /api/v1/connectors/:id/state': { expect: 404, calls: (a) => [{ url: `/api/v1/connectors/${a.connector}/state` }, { url: `/api/v1/connectors/${a.failingConnector}/state` }] },
+  'DELETE /api/v1/connectors/:id/state': {
+    expect: 404,
+    calls: (a) => [{ url: `/api/v1/connectors/${a.connector}/state` }, { url: `/api/v1/connectors/${a.failingConnector}/state` }],
+  },
   'GET /api/v1/queues': { expect: 'own', calls: () => [{ url: '/api/v1/queues' }] },
   'GET /api/v1/queues/:name/jobs': {
     expect: 'own',
-    calls: () => ['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized'].map((s) => ({ url: `/api/v1/queues/pulls/jobs?state=${s}&limit=500` })),
+    calls: () =>
+      ['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized'].map((s) => ({
+        url: `/api/v1/queues/pulls/jobs?state=${s}&limit=500`,
+      })),
   },
   'GET /api/v1/queues/:name/jobs/:id': {
     expect: 404,
-    calls: (a) => [a.job, a.failedJob, a.completedJob, a.scheduledJob].map((id) => ({ url: `/api/v1/queues/pulls/jobs/${encodeURIComponent(id)}` })),
+    calls: (a) =>
+      [a.job, a.failedJob, a.completedJob, a.scheduledJob].map((id) => ({ url: `/api/v1/queues/pulls/jobs/${encodeURIComponent(id)}` })),
   },
   'POST /api/v1/queues/:name/jobs/:id/retry': {
     expect: 404,
@@ -278,7 +359,10 @@ const API_ROUTES: Record<string, Rule> = {
   'POST /api/v1/queues/:name/resume': { expect: 403, calls: () => [{ url: '/api/v1/queues/pulls/resume' }] },
   'POST /api/v1/queues/:name/clean': {
     expect: 403,
-    calls: () => [{ url: '/api/v1/queues/pulls/clean', payload: { state: 'failed', grace_seconds: 0 } }, { url: '/api/v1/queues/pulls/clean', payload: { state: 'completed', grace_seconds: 0 } }],
+    calls: () => [
+      { url: '/api/v1/queues/pulls/clean', payload: { state: 'failed', grace_seconds: 0 } },
+      { url: '/api/v1/queues/pulls/clean', payload: { state: 'completed', grace_seconds: 0 } },
+    ],
   },
 };
 
@@ -299,8 +383,28 @@ const nowhere = (): TenantIds => ({
 
 /** Things of A that must never appear in anything B is shown. */
 const markers = () => [
-  A.tenant, A.connector, A.failingConnector, A.run, A.job, A.failedJob, A.completedJob, A.scheduledJob, A.ingestion, A.entity, A.keyId, A.keyPrefix,
-  SCHEMA_MARKER, PASSWORD, ROLE, 'alpha-widget', 'alpha-bad', 'alpha-orders', 'alpha-broken', 'alpha-reader', 'alpha-order-', 'no_such_table',
+  A.tenant,
+  A.connector,
+  A.failingConnector,
+  A.run,
+  A.job,
+  A.failedJob,
+  A.completedJob,
+  A.scheduledJob,
+  A.ingestion,
+  A.entity,
+  A.keyId,
+  A.keyPrefix,
+  SCHEMA_MARKER,
+  PASSWORD,
+  ROLE,
+  'alpha-widget',
+  'alpha-bad',
+  'alpha-orders',
+  'alpha-broken',
+  'alpha-reader',
+  'alpha-order-',
+  'no_such_table',
 ];
 
 const served = () => t.app.routeTable.filter((r) => r.method !== 'HEAD');
@@ -316,7 +420,14 @@ const boardUrl = (route: string) =>
     .replace(/:\w+/g, 'x')
     .replace(/\*$/, 'x');
 
-const boardBody = { name: PULL_JOB, data: { connectorId: '', tenantId: '', mode: 'full', trigger: 'manual' }, options: {}, concurrency: 1, delay: 1, priority: 1 };
+const boardBody = {
+  name: PULL_JOB,
+  data: { connectorId: '', tenantId: '', mode: 'full', trigger: 'manual' },
+  options: {},
+  concurrency: 1,
+  delay: 1,
+  priority: 1,
+};
 
 describe('tenant B against everything of tenant A', () => {
   test('every route of the app has a rule here (a new route without one fails this test)', () => {
@@ -361,16 +472,29 @@ describe('tenant B against everything of tenant A', () => {
     expect(await rowsOf(A.tenant)).toEqual(before.rows);
     expect(await redisState()).toEqual(before.redis);
     // B did get work done on its own side (the "own" routes are not all failing).
-    expect((await t.db.pool.query("select count(*)::int as n from entities where tenant_id = $1 and source_id = 'w-1'", [B.tenant])).rows[0].n).toBe(1);
-    expect((await t.db.pool.query("select count(*)::int as n from connectors where tenant_id = $1 and name = 'bravo-new'", [B.tenant])).rows[0].n).toBe(1);
+    expect(
+      (await t.db.pool.query("select count(*)::int as n from entities where tenant_id = $1 and source_id = 'w-1'", [B.tenant])).rows[0].n,
+    ).toBe(1);
+    expect(
+      (await t.db.pool.query("select count(*)::int as n from connectors where tenant_id = $1 and name = 'bravo-new'", [B.tenant])).rows[0]
+        .n,
+    ).toBe(1);
   });
 
-  test('every Bull Board route, with B\'s admin key as Bearer or as Basic password under any user name: 403, and Redis unchanged', async () => {
+  test("every Bull Board route, with B's admin key as Bearer or as Basic password under any user name: 403, and Redis unchanged", async () => {
     const before = { rows: await rowsOf(null), redis: await redisState() };
-    const headerSets = [bearer(B.key), ...['oncall', 'admin', 'bravo', ''].map((user) => ({ authorization: 'Basic ' + Buffer.from(`${user}:${B.key}`).toString('base64') }))];
+    const headerSets = [
+      bearer(B.key),
+      ...['oncall', 'admin', 'bravo', ''].map((user) => ({ authorization: 'Basic ' + Buffer.from(`${user}:${B.key}`).toString('base64') })),
+    ];
     for (const { method, url } of boardRoutes()) {
       for (const headers of headerSets) {
-        const res = await t.app.inject({ method: method as InjectOptions['method'], url: boardUrl(url), headers, ...(method === 'GET' ? {} : { payload: boardBody }) });
+        const res = await t.app.inject({
+          method: method as InjectOptions['method'],
+          url: boardUrl(url),
+          headers,
+          ...(method === 'GET' ? {} : { payload: boardBody }),
+        });
         expect({ route: `${method} ${url}`, status: res.statusCode }).toEqual({ route: `${method} ${url}`, status: 403 });
         for (const m of markers()) expect(res.body.includes(m), `${method} ${url} shows ${m}`).toBe(false);
       }
@@ -383,21 +507,52 @@ describe('tenant B against everything of tenant A', () => {
 describe('queue and board actions: a tenant key is refused, the operator credential acts', () => {
   const board = (method: InjectOptions['method'], path: string, key: string, payload?: object) =>
     t.app.inject({ method, url: BULL_BOARD_PATH + path, headers: bearer(key), ...(payload ? { payload } : {}) });
-  const apiCall = (method: InjectOptions['method'], path: string, key: string, payload?: object) => api(key, method, `/api/v1${path}`, payload);
+  const apiCall = (method: InjectOptions['method'], path: string, key: string, payload?: object) =>
+    api(key, method, `/api/v1${path}`, payload);
   const state = (id: string) => queue.getJobState(id);
 
   // Each action: B's attempt (refused, changes nothing), then the operator's (allowed, and the change is seen).
-  const actions: Array<{ name: string; as: (key: string) => Promise<{ statusCode: number }>; changed: () => Promise<boolean>; tenantStatus?: number }> = [
+  const actions: Array<{
+    name: string;
+    as: (key: string) => Promise<{ statusCode: number }>;
+    changed: () => Promise<boolean>;
+    tenantStatus?: number;
+  }> = [
     { name: 'board: list queues', as: (k) => board('GET', '/api/queues?activeQueue=pulls&status=failed', k), changed: async () => true },
-    { name: 'board: get a job', as: (k) => board('GET', `/api/queues/pulls/${encodeURIComponent(A.failedJob)}`, k), changed: async () => true },
-    { name: 'board: retry a job', as: (k) => board('PUT', `/api/queues/pulls/${encodeURIComponent(A.failedJob)}/retry`, k), changed: async () => (await state(A.failedJob)) !== 'failed' },
-    { name: 'board: promote a delayed job', as: (k) => board('PUT', `/api/queues/pulls/${encodeURIComponent(A.scheduledJob)}/promote`, k), changed: async () => (await state(A.scheduledJob)) !== 'delayed' },
-    { name: 'board: remove a job', as: (k) => board('PUT', `/api/queues/pulls/${encodeURIComponent(A.completedJob)}/clean`, k), changed: async () => (await state(A.completedJob)) === 'unknown' },
-    { name: 'board: pause the queue', as: (k) => board('PUT', '/api/queues/pulls/pause', k), changed: () => queue.isPaused() },
-    { name: 'board: resume the queue', as: (k) => board('PUT', '/api/queues/pulls/resume', k), changed: async () => !(await queue.isPaused()) },
     {
-      name: 'board: add a job (a full resync of A\'s connector)',
-      as: (k) => board('POST', '/api/queues/pulls/add', k, { name: PULL_JOB, data: { connectorId: A.connector, tenantId: B.tenant, mode: 'full', trigger: 'manual' }, options: { jobId: 'board-added' } }),
+      name: 'board: get a job',
+      as: (k) => board('GET', `/api/queues/pulls/${encodeURIComponent(A.failedJob)}`, k),
+      changed: async () => true,
+    },
+    {
+      name: 'board: retry a job',
+      as: (k) => board('PUT', `/api/queues/pulls/${encodeURIComponent(A.failedJob)}/retry`, k),
+      changed: async () => (await state(A.failedJob)) !== 'failed',
+    },
+    {
+      name: 'board: promote a delayed job',
+      as: (k) => board('PUT', `/api/queues/pulls/${encodeURIComponent(A.scheduledJob)}/promote`, k),
+      changed: async () => (await state(A.scheduledJob)) !== 'delayed',
+    },
+    {
+      name: 'board: remove a job',
+      as: (k) => board('PUT', `/api/queues/pulls/${encodeURIComponent(A.completedJob)}/clean`, k),
+      changed: async () => (await state(A.completedJob)) === 'unknown',
+    },
+    { name: 'board: pause the queue', as: (k) => board('PUT', '/api/queues/pulls/pause', k), changed: () => queue.isPaused() },
+    {
+      name: 'board: resume the queue',
+      as: (k) => board('PUT', '/api/queues/pulls/resume', k),
+      changed: async () => !(await queue.isPaused()),
+    },
+    {
+      name: "board: add a job (a full resync of A's connector)",
+      as: (k) =>
+        board('POST', '/api/queues/pulls/add', k, {
+          name: PULL_JOB,
+          data: { connectorId: A.connector, tenantId: B.tenant, mode: 'full', trigger: 'manual' },
+          options: { jobId: 'board-added' },
+        }),
       changed: async () => (await queue.getJob('board-added')) !== undefined,
     },
     {
@@ -408,9 +563,23 @@ describe('queue and board actions: a tenant key is refused, the operator credent
     { name: 'board: clean failed jobs', as: (k) => board('PUT', '/api/queues/pulls/clean/failed', k), changed: async () => true },
     { name: 'API: pause', as: (k) => apiCall('POST', '/queues/pulls/pause', k), changed: () => queue.isPaused() },
     { name: 'API: resume', as: (k) => apiCall('POST', '/queues/pulls/resume', k), changed: async () => !(await queue.isPaused()) },
-    { name: 'API: list every job', as: (k) => apiCall('GET', '/queues/pulls/jobs?state=waiting', k), changed: async () => true, tenantStatus: 200 },
-    { name: 'API: get A\'s job', as: (k) => apiCall('GET', `/queues/pulls/jobs/${encodeURIComponent(A.job)}`, k), changed: async () => true, tenantStatus: 404 },
-    { name: 'API: clean completed jobs', as: (k) => apiCall('POST', '/queues/pulls/clean', k, { state: 'completed', grace_seconds: 0 }), changed: async () => true },
+    {
+      name: 'API: list every job',
+      as: (k) => apiCall('GET', '/queues/pulls/jobs?state=waiting', k),
+      changed: async () => true,
+      tenantStatus: 200,
+    },
+    {
+      name: "API: get A's job",
+      as: (k) => apiCall('GET', `/queues/pulls/jobs/${encodeURIComponent(A.job)}`, k),
+      changed: async () => true,
+      tenantStatus: 404,
+    },
+    {
+      name: 'API: clean completed jobs',
+      as: (k) => apiCall('POST', '/queues/pulls/clean', k, { state: 'completed', grace_seconds: 0 }),
+      changed: async () => true,
+    },
   ];
 
   test('each action, B first then the operator', async () => {
@@ -431,20 +600,41 @@ describe('queue and board actions: a tenant key is refused, the operator credent
   });
 });
 
-describe('jobs injected into Redis that name A\'s connector for another tenant', () => {
-  test('run nothing, write nothing, fail at once as refused, and are logged; the same job for A\'s own tenant runs', async () => {
+describe("jobs injected into Redis that name A's connector for another tenant", () => {
+  test("run nothing, write nothing, fail at once as refused, and are logged; the same job for A's own tenant runs", async () => {
     await queue.obliterate({ force: true });
     const entitiesBefore = (await t.db.pool.query('select count(*)::int as n from entities')).rows[0].n;
     await source.pool.query(`insert into orders select g, 'alpha-order-' || g, now() - interval '1 hour' from generate_series(41, 60) g`);
     const bRun = B.run;
     const forged: Array<[string, Record<string, unknown>]> = [
       ["B's tenant, A's connector", { connectorId: A.connector, tenantId: B.tenant, mode: 'full', trigger: 'manual' }],
-      ["B's tenant, A's connector, A's run", { connectorId: A.connector, tenantId: B.tenant, mode: 'full', trigger: 'manual', runId: A.run }],
-      ["B's tenant, A's connector, as a scheduled job", { connectorId: A.connector, tenantId: B.tenant, mode: 'incremental', trigger: 'schedule' }],
-      ["B's tenant and connector, A's run", { connectorId: B.connector, tenantId: B.tenant, mode: 'full', trigger: 'manual', runId: A.run }],
+      [
+        "B's tenant, A's connector, A's run",
+        { connectorId: A.connector, tenantId: B.tenant, mode: 'full', trigger: 'manual', runId: A.run },
+      ],
+      [
+        "B's tenant, A's connector, as a scheduled job",
+        { connectorId: A.connector, tenantId: B.tenant, mode: 'incremental', trigger: 'schedule' },
+      ],
+      [
+        "B's tenant and connector, A's run",
+        { connectorId: B.connector, tenantId: B.tenant, mode: 'full', trigger: 'manual', runId: A.run },
+      ],
       ["A's tenant and connector, B's run", { connectorId: A.connector, tenantId: A.tenant, mode: 'full', trigger: 'manual', runId: bRun }],
-      ["A's tenant and connector, a run of A's other connector", { connectorId: A.connector, tenantId: A.tenant, mode: 'full', trigger: 'manual', runId: (await t.db.pool.query('select id from connector_runs where connector_id = $1 limit 1', [A.failingConnector])).rows[0].id }],
-      ["A's tenant and connector, a run id that is not a UUID", { connectorId: A.connector, tenantId: A.tenant, mode: 'full', trigger: 'manual', runId: "' or 1=1 --" }],
+      [
+        "A's tenant and connector, a run of A's other connector",
+        {
+          connectorId: A.connector,
+          tenantId: A.tenant,
+          mode: 'full',
+          trigger: 'manual',
+          runId: (await t.db.pool.query('select id from connector_runs where connector_id = $1 limit 1', [A.failingConnector])).rows[0].id,
+        },
+      ],
+      [
+        "A's tenant and connector, a run id that is not a UUID",
+        { connectorId: A.connector, tenantId: A.tenant, mode: 'full', trigger: 'manual', runId: "' or 1=1 --" },
+      ],
       ['no tenant', { connectorId: A.connector, mode: 'full', trigger: 'manual' }],
       ['a null tenant', { connectorId: A.connector, tenantId: null, mode: 'full', trigger: 'manual' }],
       ['a tenant that is not a UUID', { connectorId: A.connector, tenantId: "x' or '1'='1", mode: 'full', trigger: 'manual' }],
@@ -463,27 +653,50 @@ describe('jobs injected into Redis that name A\'s connector for another tenant',
         for (const [i, id] of ids.entries()) {
           await waitFor(forged[i]![0], async () => (await state(id)) === 'failed', 20_000);
           const job = (await queue.getJob(id))!;
-          expect({ name: forged[i]![0], reason: job.failedReason, attempts: job.attemptsMade }).toEqual({ name: forged[i]![0], reason: expect.stringMatching(/^job refused: /), attempts: 1 });
+          expect({ name: forged[i]![0], reason: job.failedReason, attempts: job.attemptsMade }).toEqual({
+            name: forged[i]![0],
+            reason: expect.stringMatching(/^job refused: /),
+            attempts: 1,
+          });
         }
       },
       { ...quiet, error: (o: object, m: string) => void logged.push({ o: o as Record<string, unknown>, m }) },
     );
     expect(await rowsOf(null)).toEqual(before.rows);
     expect((await t.db.pool.query('select count(*)::int as n from entities')).rows[0].n).toBe(entitiesBefore);
-    for (const id of ids) expect(logged.some((l) => l.o.jobId === id && /^pull job refused: /.test(l.m)), id).toBe(true);
+    for (const id of ids)
+      expect(
+        logged.some((l) => l.o.jobId === id && /^pull job refused: /.test(l.m)),
+        id,
+      ).toBe(true);
 
     // The control: the very same job for A's own tenant and run does run, so the refusals above were the check at work.
-    const real = await queue.add(PULL_JOB, { connectorId: A.connector, tenantId: A.tenant, mode: 'incremental', trigger: 'manual', runId: A.run });
+    const real = await queue.add(PULL_JOB, {
+      connectorId: A.connector,
+      tenantId: A.tenant,
+      mode: 'incremental',
+      trigger: 'manual',
+      runId: A.run,
+    });
     await withWorker(async () => waitFor('the legitimate pull', async () => (await state(real.id!)) === 'completed'));
     const run = (await t.db.pool.query('select status, rows_read::int from connector_runs where id = $1', [A.run])).rows[0];
     expect(run).toEqual({ status: 'succeeded', rows_read: 20 });
   });
 
-  test('a job scheduler armed without a tenant (by an older version) is re-armed with its connector\'s tenant by the reconciler', async () => {
-    await queue.upsertJobScheduler(schedulerId(A.connector), { pattern: '0 0 1 1 *', tz: 'UTC' }, { name: PULL_JOB, data: { connectorId: A.connector, mode: 'incremental', trigger: 'schedule' } as PullJobData });
+  test("a job scheduler armed without a tenant (by an older version) is re-armed with its connector's tenant by the reconciler", async () => {
+    await queue.upsertJobScheduler(
+      schedulerId(A.connector),
+      { pattern: '0 0 1 1 *', tz: 'UTC' },
+      { name: PULL_JOB, data: { connectorId: A.connector, mode: 'incremental', trigger: 'schedule' } as PullJobData },
+    );
     const result = await reconcileSchedules(t.db.pool, queue);
     expect(result.updated).toContain(A.connector);
-    expect((await queue.getJobScheduler(schedulerId(A.connector)))?.template?.data).toEqual({ connectorId: A.connector, tenantId: A.tenant, mode: 'incremental', trigger: 'schedule' });
+    expect((await queue.getJobScheduler(schedulerId(A.connector)))?.template?.data).toEqual({
+      connectorId: A.connector,
+      tenantId: A.tenant,
+      mode: 'incremental',
+      trigger: 'schedule',
+    });
     expect((await reconcileSchedules(t.db.pool, queue)).updated).toEqual([]);
   });
 

@@ -32,7 +32,12 @@ async function timed(fn: () => Promise<{ status: number; body: string }>): Promi
 
 const push = (vertical: string, records: unknown[]) =>
   timed(async () => {
-    const res = await t.app.inject({ method: 'POST', url: `/api/v1/ingest/${vertical}/product/batch`, headers: { ...bearer(key), 'content-type': 'application/json' }, payload: JSON.stringify({ records }) });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/api/v1/ingest/${vertical}/product/batch`,
+      headers: { ...bearer(key), 'content-type': 'application/json' },
+      payload: JSON.stringify({ records }),
+    });
     return { status: res.statusCode, body: res.body };
   });
 
@@ -98,7 +103,8 @@ describe('concurrent writers to the same entities', () => {
 
   test('the upsert alone takes its locks in key order: plain transactions (no retry) with reversed batches never deadlock', async () => {
     const tenantId = await ensureTenant(t.db.pool, 'acme');
-    const rows = (tag: string) => Array.from({ length: 1000 }, (_, i) => ({ name: `n${i}`, sourceId: `r${i}`, dedupKey: `s:r${i}`, data: JSON.stringify({ tag }) }));
+    const rows = (tag: string) =>
+      Array.from({ length: 1000 }, (_, i) => ({ name: `n${i}`, sourceId: `r${i}`, dedupKey: `s:r${i}`, data: JSON.stringify({ tag }) }));
     for (let round = 0; round < 5; round++) {
       const write = (tag: string, order: 1 | -1) =>
         withTransaction(t.db.pool, async (c) => {
@@ -120,7 +126,12 @@ describe('concurrent writers to the same entities', () => {
         const keys = shuffled(space, client * 100 + round).slice(0, 1000);
         const tag = `c${client}r${round}`;
         for (const k of keys) sent.set(k, (sent.get(k) ?? new Set()).add(tag));
-        outcomes.push(await push('shuffled', keys.map((k) => ({ name: k, source_id: k, vertical_data: { tag } }))));
+        outcomes.push(
+          await push(
+            'shuffled',
+            keys.map((k) => ({ name: k, source_id: k, vertical_data: { tag } })),
+          ),
+        );
       }
       return outcomes;
     });
@@ -129,7 +140,13 @@ describe('concurrent writers to the same entities', () => {
     const rows = await stored('shuffled');
     expect(rows.size).toBe(sent.size);
     for (const [k, e] of rows) expect(sent.get(k)!.has(e.vertical_data.tag!), k).toBe(true);
-    expect(await ingestionTotals('shuffled')).toEqual({ n: 32, not_complete: 0, records: 32_000, inserted: sent.size, rewritten: 32_000 - sent.size });
+    expect(await ingestionTotals('shuffled')).toEqual({
+      n: 32,
+      not_complete: 0,
+      records: 32_000,
+      inserted: sent.size,
+      rewritten: 32_000 - sent.size,
+    });
   });
 
   test('connector pulls and pushes writing the same entities at once: no failure, exact final state', async () => {
@@ -138,7 +155,13 @@ describe('concurrent writers to the same entities', () => {
     const ids = Array.from({ length: 3000 }, (_, i) => String(i + 1));
     // Two connectors on one table: their batches go in primary-key order, the pushes in shuffled orders.
     const connectors = await Promise.all(
-      [0, 1].map(() => saveConnector(t.db.pool, 'acme', { vertical: 'mixed', connection_config: { dsn: source.url }, settings: { table: 'products', batch_size: 500 } })),
+      [0, 1].map(() =>
+        saveConnector(t.db.pool, 'acme', {
+          vertical: 'mixed',
+          connection_config: { dsn: source.url },
+          settings: { table: 'products', batch_size: 500 },
+        }),
+      ),
     );
     const pulls = connectors.map(async (id) => {
       const outcomes: Outcome[] = [];
@@ -161,7 +184,12 @@ describe('concurrent writers to the same entities', () => {
       const outcomes: Outcome[] = [];
       for (let round = 0; round < 3; round++) {
         const keys = shuffled(ids, 1000 + client * 10 + round).slice(0, 1500);
-        outcomes.push(await push('mixed', keys.map((k) => ({ name: `pushed ${k}`, source_id: k, tag: `c${client}r${round}` }))));
+        outcomes.push(
+          await push(
+            'mixed',
+            keys.map((k) => ({ name: `pushed ${k}`, source_id: k, tag: `c${client}r${round}` })),
+          ),
+        );
       }
       return outcomes;
     });
@@ -219,7 +247,9 @@ describe('withRetriedTransaction', () => {
     expect(calls).toBe(1);
     calls = 0;
     const conflict = Object.assign(new Error('could not serialize access'), { code: '40001' });
-    await expect(withRetriedTransaction(t.db.pool, async () => (calls++, Promise.reject(conflict)), { attempts: 3, baseDelayMs: 1 })).rejects.toBe(conflict);
+    await expect(
+      withRetriedTransaction(t.db.pool, async () => (calls++, Promise.reject(conflict)), { attempts: 3, baseDelayMs: 1 }),
+    ).rejects.toBe(conflict);
     expect(calls).toBe(3);
   });
 });

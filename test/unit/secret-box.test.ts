@@ -19,7 +19,10 @@ describe('SecretBox', () => {
   });
   test('rotation: the new key seals, the old one still opens', () => {
     const old = new SecretBox([{ id: 'k1', key: k1 }]);
-    const rotated = new SecretBox([{ id: 'k2', key: k2 }, { id: 'k1', key: k1 }]);
+    const rotated = new SecretBox([
+      { id: 'k2', key: k2 },
+      { id: 'k1', key: k1 },
+    ]);
     const sealedOld = old.seal('secret', 'o');
     expect(rotated.open(sealedOld, 'o')).toBe('secret');
     expect(rotated.isStale(sealedOld)).toBe(true);

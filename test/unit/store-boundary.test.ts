@@ -20,7 +20,9 @@ describe('who runs which statements', () => {
   test('jobs/ runs no SQL of its own: every statement is in src/store, src/db or the ingestion core', () => {
     const files = sources('jobs');
     expect(files.length).toBeGreaterThan(5);
-    const offenders = files.filter((f) => /\.query\s*[<(]|\b(select|insert\s+into|update|delete\s+from)\s+[a-z_]+[\s(]/i.test(code(f.text)));
+    const offenders = files.filter((f) =>
+      /\.query\s*[<(]|\b(select|insert\s+into|update|delete\s+from)\s+[a-z_]+[\s(]/i.test(code(f.text)),
+    );
     expect(offenders.map((f) => f.path)).toEqual([]);
   });
 

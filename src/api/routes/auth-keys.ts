@@ -7,7 +7,17 @@ import { HttpError, notFound } from '../http-error';
 
 const keyInfo = {
   type: 'object',
-  required: ['id', 'name', 'key_prefix', 'scopes', 'created_at', 'expires_at', 'last_used_at', 'rate_limit_per_minute', 'previous_key_expires_at'],
+  required: [
+    'id',
+    'name',
+    'key_prefix',
+    'scopes',
+    'created_at',
+    'expires_at',
+    'last_used_at',
+    'rate_limit_per_minute',
+    'previous_key_expires_at',
+  ],
   properties: {
     id: uuid,
     name: { type: 'string' },
@@ -17,7 +27,10 @@ const keyInfo = {
     expires_at: nullableTimestamp,
     last_used_at: nullableTimestamp,
     rate_limit_per_minute: { type: ['integer', 'null'], description: "requests a minute; null: the installation's default" },
-    previous_key_expires_at: { ...nullableTimestamp, description: 'after a rotation with a grace period: when the replaced secret stops working' },
+    previous_key_expires_at: {
+      ...nullableTimestamp,
+      description: 'after a rotation with a grace period: when the replaced secret stops working',
+    },
   },
 } as const;
 
@@ -84,7 +97,15 @@ export async function authKeysRoutes(app: FastifyInstance) {
     async (req, reply) => {
       const expiresAt = req.body.expires_at === undefined ? null : expiry(req.body.expires_at);
       const limit = rateLimit(req.body.rate_limit_per_minute, app.config.rateLimitPerMinute);
-      const created = await createApiKey(app.pool, app.config.apiKeySalt, req.principal!.tenantId, req.body.name, req.body.scopes, expiresAt, limit);
+      const created = await createApiKey(
+        app.pool,
+        app.config.apiKeySalt,
+        req.principal!.tenantId,
+        req.body.name,
+        req.body.scopes,
+        expiresAt,
+        limit,
+      );
       return reply.code(201).send({ ...created, message: 'Store this key securely — it cannot be retrieved again.' });
     },
   );
@@ -136,7 +157,11 @@ export async function authKeysRoutes(app: FastifyInstance) {
     '/auth/keys',
     {
       config: { scopes: ['admin'] },
-      schema: { summary: "This tenant's active keys (never the key values)", tags: ['auth'], response: { 200: { type: 'array', items: keyInfo } } },
+      schema: {
+        summary: "This tenant's active keys (never the key values)",
+        tags: ['auth'],
+        response: { 200: { type: 'array', items: keyInfo } },
+      },
     },
     async (req) => listApiKeys(app.pool, req.principal!.tenantId),
   );

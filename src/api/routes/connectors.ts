@@ -25,7 +25,6 @@ import { sourcePolicy } from '../../source-policy';
 import { HttpError, notFound, type Problem } from '../http-error';
 import { errorResponse, idParams, NAME_PATTERN, noContent, nullableTimestamp, timestamp, uuid } from '../schemas';
 
-
 /** Fields the platform owns; every other field of the body belongs to the connector definition. */
 const PLATFORM_FIELDS = ['name', 'vertical', 'entity_type', 'schedule', 'timezone', 'enabled'] as const;
 const NAME_RE = new RegExp(NAME_PATTERN);
@@ -38,9 +37,19 @@ const PULL_RECOVERY_GRACE_MS = 5_000;
  */
 function toInput(body: Record<string, unknown>): ConnectorInput {
   const problems: Problem[] = [];
-  const need = (field: string, ok: boolean, msg: string) => ok || problems.push({ loc: ['body', field], msg, type: ProblemType.valueError });
-  need('name', typeof body.name === 'string' && body.name.trim() !== '' && body.name.length <= 200, 'name is required: a non-empty string of at most 200 characters');
-  for (const f of ['vertical', 'entity_type']) need(f, typeof body[f] === 'string' && NAME_RE.test(body[f] as string), `${f} is required: lower-case letters, digits, _ and -, 1 to 64 characters`);
+  const need = (field: string, ok: boolean, msg: string) =>
+    ok || problems.push({ loc: ['body', field], msg, type: ProblemType.valueError });
+  need(
+    'name',
+    typeof body.name === 'string' && body.name.trim() !== '' && body.name.length <= 200,
+    'name is required: a non-empty string of at most 200 characters',
+  );
+  for (const f of ['vertical', 'entity_type'])
+    need(
+      f,
+      typeof body[f] === 'string' && NAME_RE.test(body[f] as string),
+      `${f} is required: lower-case letters, digits, _ and -, 1 to 64 characters`,
+    );
   const schedule = body.schedule ?? null;
   const timezone = body.timezone ?? 'UTC';
   need('timezone', typeof timezone === 'string', 'timezone must be an IANA time zone name such as "UTC"');
@@ -90,7 +99,19 @@ function changedFields(before: ConnectorInput | null, after: ConnectorInput): st
 const connectorView = {
   type: 'object',
   description: 'the definition as given, with connection_config redacted: every setting of the connector type is a field too',
-  required: ['id', 'name', 'connector_type', 'vertical', 'entity_type', 'connection_config', 'schedule', 'timezone', 'enabled', 'created_at', 'updated_at'],
+  required: [
+    'id',
+    'name',
+    'connector_type',
+    'vertical',
+    'entity_type',
+    'connection_config',
+    'schedule',
+    'timezone',
+    'enabled',
+    'created_at',
+    'updated_at',
+  ],
   properties: {
     id: uuid,
     name: { type: 'string' },
@@ -119,7 +140,8 @@ const dryRunResult = {
 } as const;
 const connectorBody = {
   type: 'object',
-  description: 'a connector definition (see the README): name, connector_type, connection_config, vertical, entity_type, query or table, schedule, …',
+  description:
+    'a connector definition (see the README): name, connector_type, connection_config, vertical, entity_type, query or table, schedule, …',
   examples: [
     {
       name: 'Production Postgres',
@@ -208,7 +230,10 @@ export async function connectorsRoutes(app: FastifyInstance) {
     return c;
   };
 
-  const dryRun = { type: 'object', properties: { dry_run: { type: 'boolean', default: false, description: 'validate and report, write nothing' } } } as const;
+  const dryRun = {
+    type: 'object',
+    properties: { dry_run: { type: 'boolean', default: false, description: 'validate and report, write nothing' } },
+  } as const;
 
   app.post<{ Querystring: { dry_run: boolean } }>(
     '/connectors',
@@ -223,25 +248,29 @@ export async function connectorsRoutes(app: FastifyInstance) {
       },
     },
     async (req, reply) => {
-    const input = toInput(bodyObject(req.body));
-    await checkReach(input);
-    if (req.query.dry_run) return reply.code(200).send({ dry_run: true, changed_fields: changedFields(null, input) });
-    const id = randomUUID();
-    let created;
-    try {
-      created = await insertConnector(app.pool, app.box, req.principal!.tenantId, id, input);
-    } catch (err) {
-      if ((err as { code?: string }).code === '23505') throw new HttpError(409, `A connector named "${input.name}" already exists; choose another name or update it.`);
-      throw err;
-    }
-    await syncSchedule(req.principal!.tenantId, id, input);
-    return reply.code(201).send(created);
+      const input = toInput(bodyObject(req.body));
+      await checkReach(input);
+      if (req.query.dry_run) return reply.code(200).send({ dry_run: true, changed_fields: changedFields(null, input) });
+      const id = randomUUID();
+      let created;
+      try {
+        created = await insertConnector(app.pool, app.box, req.principal!.tenantId, id, input);
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505')
+          throw new HttpError(409, `A connector named "${input.name}" already exists; choose another name or update it.`);
+        throw err;
+      }
+      await syncSchedule(req.principal!.tenantId, id, input);
+      return reply.code(201).send(created);
     },
   );
 
   app.get(
     '/connectors',
-    { config: scope, schema: { summary: 'List connectors', tags: ['connectors'], response: { 200: { type: 'array', items: connectorView } } } },
+    {
+      config: scope,
+      schema: { summary: 'List connectors', tags: ['connectors'], response: { 200: { type: 'array', items: connectorView } } },
+    },
     async (req) => listConnectors(app.pool, req.principal!.tenantId),
   );
 
@@ -296,7 +325,15 @@ export async function connectorsRoutes(app: FastifyInstance) {
 
   app.delete<{ Params: { id: string } }>(
     '/connectors/:id',
-    { config: scope, schema: { summary: 'Delete a connector, its state and its runs', tags: ['connectors'], params: idParams, response: { 204: noContent } } },
+    {
+      config: scope,
+      schema: {
+        summary: 'Delete a connector, its state and its runs',
+        tags: ['connectors'],
+        params: idParams,
+        response: { 204: noContent },
+      },
+    },
     async (req, reply) => {
       if (!(await deleteConnector(app.pool, req.principal!.tenantId, req.params.id))) throw notFound('Connector');
       await syncSchedule(req.principal!.tenantId, req.params.id, null);
@@ -353,7 +390,11 @@ export async function connectorsRoutes(app: FastifyInstance) {
         summary: 'Queue a pull now (full: a resync from the beginning)',
         tags: ['connectors'],
         params: idParams,
-        body: { type: ['object', 'null'], properties: { mode: { type: 'string', enum: ['incremental', 'full'] } }, additionalProperties: false },
+        body: {
+          type: ['object', 'null'],
+          properties: { mode: { type: 'string', enum: ['incremental', 'full'] } },
+          additionalProperties: false,
+        },
         response: {
           202: {
             type: 'object',
@@ -378,7 +419,13 @@ export async function connectorsRoutes(app: FastifyInstance) {
       // A run left without a live job (lost from Redis, failed by BullMQ unseen) is settled first: it must not block the connector.
       await recoverRuns(app.pool, app.pullQueue, { connectorId: req.params.id, graceMs: PULL_RECOVERY_GRACE_MS });
       const active = await activeRun(app.pool, req.params.id);
-      if (active) throw new HttpError(409, `A run of this connector is already ${active.status}; wait for it or watch it.`, {}, { run_id: active.id, job_id: active.job_id });
+      if (active)
+        throw new HttpError(
+          409,
+          `A run of this connector is already ${active.status}; wait for it or watch it.`,
+          {},
+          { run_id: active.id, job_id: active.job_id },
+        );
       const runId = await createRun(app.pool, { connectorId: req.params.id, tenantId, trigger: 'manual', mode });
       const data: PullJobData = { connectorId: req.params.id, tenantId, mode, trigger: 'manual', runId };
       const jobId = runJobId(runId);
@@ -470,7 +517,13 @@ export async function connectorsRoutes(app: FastifyInstance) {
     async (req, reply) => {
       await load(req.principal!.tenantId, req.params.id);
       const active = await activeRun(app.pool, req.params.id);
-      if (active) throw new HttpError(409, `A run of this connector is ${active.status}; reset the state when it has finished.`, {}, { run_id: active.id });
+      if (active)
+        throw new HttpError(
+          409,
+          `A run of this connector is ${active.status}; reset the state when it has finished.`,
+          {},
+          { run_id: active.id },
+        );
       await resetConnectorState(app.pool, req.params.id);
       return reply.code(204).send();
     },

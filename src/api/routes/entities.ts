@@ -13,7 +13,7 @@ const entity = {
     entity_type: { type: 'string' },
     name: { type: 'string' },
     source_id: { type: ['string', 'null'] },
-    vertical_data: { description: 'the record\'s data, as stored (a JSON object)' },
+    vertical_data: { description: "the record's data, as stored (a JSON object)" },
     content_hash: { type: 'string' },
     created_at: timestamp,
     updated_at: timestamp,
@@ -51,7 +51,10 @@ export async function entitiesRoutes(app: FastifyInstance) {
 
   app.get<{ Params: { id: string } }>(
     '/entities/:id',
-    { config: { scopes: ENTITY_READ_SCOPES }, schema: { summary: 'One entity', tags: ['entities'], params: idParams, response: { 200: entity } } },
+    {
+      config: { scopes: ENTITY_READ_SCOPES },
+      schema: { summary: 'One entity', tags: ['entities'], params: idParams, response: { 200: entity } },
+    },
     async (req) => {
       const found = await getEntity(app.pool, req.principal!.tenantId, req.params.id);
       if (!found) throw notFound('Entity');

@@ -15,7 +15,9 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 async function metricsAccess(app: FastifyInstance, req: FastifyRequest): Promise<void> {
   const token = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
   if (!token) {
-    throw new HttpError(401, 'Metrics need a credential: "Authorization: Bearer <METRICS_TOKEN>" or an operator credential.', { 'www-authenticate': 'Bearer' });
+    throw new HttpError(401, 'Metrics need a credential: "Authorization: Bearer <METRICS_TOKEN>" or an operator credential.', {
+      'www-authenticate': 'Bearer',
+    });
   }
   const expected = app.config.metricsToken;
   if (expected && timingSafeEqual(digest(token), digest(expected))) return;

@@ -51,7 +51,10 @@ async function ingestRequest(app: FastifyInstance, req: FastifyRequest<{ Params:
     ]);
   }
   if (records.length > MAX_BATCH_RECORDS) {
-    throw new HttpError(413, `A batch holds at most ${MAX_BATCH_RECORDS.toLocaleString('en')} records; this one has ${records.length.toLocaleString('en')}. Split it, or use the NDJSON stream endpoint.`);
+    throw new HttpError(
+      413,
+      `A batch holds at most ${MAX_BATCH_RECORDS.toLocaleString('en')} records; this one has ${records.length.toLocaleString('en')}. Split it, or use the NDJSON stream endpoint.`,
+    );
   }
   if (records.length === 0) {
     throw new HttpError(422, [{ loc: ['body', 'records'], msg: 'records must hold at least one record', type: 'value_error.empty' }]);
@@ -102,7 +105,11 @@ export async function ingestRoutes(app: FastifyInstance) {
   );
 
   const signing = app.config.webhookSecret
-    ? { secret: app.config.webhookSecret, toleranceSeconds: app.config.webhookToleranceSeconds, acceptBodyOnly: app.config.webhookAcceptBodyOnly }
+    ? {
+        secret: app.config.webhookSecret,
+        toleranceSeconds: app.config.webhookToleranceSeconds,
+        acceptBodyOnly: app.config.webhookAcceptBodyOnly,
+      }
     : null;
   // Old signatures are deleted by the process that accepts a call, at most once per window (or minute).
   let lastForget = 0;
@@ -134,7 +141,10 @@ export async function ingestRoutes(app: FastifyInstance) {
             'x-webhook-timestamp': { type: 'string', description: 'Unix time in seconds at which the call was signed' },
           },
         },
-        response: { ...batchResponse, 409: errorResponse('This signed call was received before (a replay): sign a new call with a new timestamp') },
+        response: {
+          ...batchResponse,
+          409: errorResponse('This signed call was received before (a replay): sign a new call with a new timestamp'),
+        },
       },
     },
     async (req) => {

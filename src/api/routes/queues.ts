@@ -20,7 +20,8 @@ export async function queueCounts(queue: Queue): Promise<Record<JobState, number
  */
 type Viewer = { operator: true } | { operator: false; tenantId: string };
 
-const viewerOf = (req: FastifyRequest): Viewer => (req.operator ? { operator: true } : { operator: false, tenantId: req.principal!.tenantId });
+const viewerOf = (req: FastifyRequest): Viewer =>
+  req.operator ? { operator: true } : { operator: false, tenantId: req.principal!.tenantId };
 
 /**
  * A job as the API shows it. A tenant's view takes the connector, the run and the failure reason from PostgreSQL
@@ -96,7 +97,10 @@ export async function queuesRoutes(app: FastifyInstance) {
 
   app.get(
     '/queues',
-    { config: tenantOrOperator, schema: { summary: "Job counts per state and job schedulers with their next run (a tenant's own)", tags: ['queues'] } },
+    {
+      config: tenantOrOperator,
+      schema: { summary: "Job counts per state and job schedulers with their next run (a tenant's own)", tags: ['queues'] },
+    },
     async (req) => {
       const queue = queueNamed(app.pullQueue?.name ?? '');
       const viewer = viewerOf(req);
@@ -123,7 +127,10 @@ export async function queuesRoutes(app: FastifyInstance) {
         params: nameParams,
         querystring: {
           type: 'object',
-          properties: { state: { type: 'string', enum: [...JOB_STATES], default: 'failed' }, limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
+          properties: {
+            state: { type: 'string', enum: [...JOB_STATES], default: 'failed' },
+            limit: { type: 'integer', minimum: 1, maximum: 500, default: 50 },
+          },
         },
       },
     },
@@ -146,7 +153,15 @@ export async function queuesRoutes(app: FastifyInstance) {
 
   app.post<{ Params: { name: string; id: string } }>(
     '/queues/:name/jobs/:id/retry',
-    { config: tenantOrOperator, schema: { summary: 'Retry a failed job (a tenant: its own)', tags: ['queues'], params: jobParams, response: { 409: errorResponse('The job has not failed') } } },
+    {
+      config: tenantOrOperator,
+      schema: {
+        summary: 'Retry a failed job (a tenant: its own)',
+        tags: ['queues'],
+        params: jobParams,
+        response: { 409: errorResponse('The job has not failed') },
+      },
+    },
     async (req) => {
       const { job } = await visibleJob(queueNamed(req.params.name), viewerOf(req), req.params.id);
       const state = await job.getState();
@@ -158,7 +173,10 @@ export async function queuesRoutes(app: FastifyInstance) {
 
   app.post<{ Params: { name: string } }>(
     '/queues/:name/pause',
-    { config: operatorOnly, schema: { summary: 'Operators: stop every worker taking new jobs (running pulls finish)', tags: ['queues'], params: nameParams } },
+    {
+      config: operatorOnly,
+      schema: { summary: 'Operators: stop every worker taking new jobs (running pulls finish)', tags: ['queues'], params: nameParams },
+    },
     async (req) => {
       const queue = queueNamed(req.params.name);
       await queue.pause();

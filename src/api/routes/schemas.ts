@@ -72,7 +72,12 @@ export async function schemasRoutes(app: FastifyInstance) {
     '/schemas/:vertical/:entity_type',
     {
       config: { scopes: ['read', 'ingest'] },
-      schema: { summary: 'Latest schema of a vertical/entity_type', tags: ['schemas'], params: targetParams, response: { 200: storedSchema } },
+      schema: {
+        summary: 'Latest schema of a vertical/entity_type',
+        tags: ['schemas'],
+        params: targetParams,
+        response: { 200: storedSchema },
+      },
     },
     async (req) => {
       const stored = await latestSchema(app.pool, req.principal!.tenantId, req.params.vertical, req.params.entity_type);

@@ -57,7 +57,8 @@ export async function streamRoutes(app: FastifyInstance) {
               parse_errors: { type: 'integer' },
               buffer_size: {
                 type: 'integer',
-                description: 'records of this stream still buffered, not yet written, when the answer was sent: 0, since the answer waits for the last write',
+                description:
+                  'records of this stream still buffered, not yet written, when the answer was sent: 0, since the answer waits for the last write',
               },
               flushed: { type: 'boolean', description: 'whether a batch (records or unparsable lines) was written during this request' },
             },
@@ -71,7 +72,9 @@ export async function streamRoutes(app: FastifyInstance) {
         throw new HttpError(415, 'Send the stream with Content-Type: application/x-ndjson, one JSON record per line.');
       }
       if (app.pending.full) {
-        throw new HttpError(429, `Too many streamed records are waiting to be written (limit ${app.pending.limit}); retry in a second.`, { 'retry-after': '1' });
+        throw new HttpError(429, `Too many streamed records are waiting to be written (limit ${app.pending.limit}); retry in a second.`, {
+          'retry-after': '1',
+        });
       }
       const target = { tenantId: req.principal!.tenantId, vertical: req.params.vertical, entityType: req.params.entity_type };
       const ingestion = await Ingestion.open(app.pool, target, { type: 'stream' });
@@ -130,7 +133,11 @@ export async function streamRoutes(app: FastifyInstance) {
             bytes += line.bytes.length;
             app.pending.add(1);
           }
-          if (records.length + parseErrors.length >= STREAM_BATCH_RECORDS || bytes >= STREAM_BATCH_BYTES || Date.now() - lastFlush >= STREAM_FLUSH_MS) {
+          if (
+            records.length + parseErrors.length >= STREAM_BATCH_RECORDS ||
+            bytes >= STREAM_BATCH_BYTES ||
+            Date.now() - lastFlush >= STREAM_FLUSH_MS
+          ) {
             await (flushing = flushing.then(flush));
           }
           if (timerError) throw timerError;

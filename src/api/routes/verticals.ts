@@ -25,11 +25,15 @@ export const VERTICALS_SQL = `with counts as (
    order by vertical, entity_type`;
 
 export async function listVerticals(db: Queryable, tenantId: string): Promise<VerticalSummary[]> {
-  const { rows } = await db.query<{ vertical: string; entity_type: string; entity_count: string; schema_version: number | null }>(VERTICALS_SQL, [tenantId]);
+  const { rows } = await db.query<{ vertical: string; entity_type: string; entity_count: string; schema_version: number | null }>(
+    VERTICALS_SQL,
+    [tenantId],
+  );
   const verticals: VerticalSummary[] = [];
   for (const row of rows) {
     let v = verticals.at(-1);
-    if (v?.vertical !== row.vertical) verticals.push((v = { vertical: row.vertical, entity_count: 0, schema_status: 'none', entity_types: [] }));
+    if (v?.vertical !== row.vertical)
+      verticals.push((v = { vertical: row.vertical, entity_count: 0, schema_status: 'none', entity_types: [] }));
     const count = Number(row.entity_count);
     v.entity_count += count;
     v.entity_types.push({ entity_type: row.entity_type, entity_count: count, schema_version: row.schema_version });

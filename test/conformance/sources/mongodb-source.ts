@@ -5,10 +5,32 @@
  * plain ones; a row a document holding every column of the table (NULL for the ones not given).
  */
 import { randomUUID } from 'node:crypto';
-import { Binary, BSONRegExp, Code, Decimal128, Double, Int32, MaxKey, MinKey, MongoClient, ObjectId, Timestamp, UUID, type Document } from 'mongodb';
+import {
+  Binary,
+  BSONRegExp,
+  Code,
+  Decimal128,
+  Double,
+  Int32,
+  MaxKey,
+  MinKey,
+  MongoClient,
+  ObjectId,
+  Timestamp,
+  UUID,
+  type Document,
+} from 'mongodb';
 import { isoToDate } from '../../../connectors/mongodb/mongodb-types';
 import { serviceUrl } from '../../helpers/service-url';
-import type { ConformanceFactory, ConformanceSource, OpenTransaction, RowValues, TableSpec, TypeCase, WriteAttempt } from '../conformance-source';
+import type {
+  ConformanceFactory,
+  ConformanceSource,
+  OpenTransaction,
+  RowValues,
+  TableSpec,
+  TypeCase,
+  WriteAttempt,
+} from '../conformance-source';
 
 /** The collection filter documents without a table of their own run against (it holds one document). */
 const DEFAULT_COLLECTION = 'conformance_default';
@@ -43,14 +65,24 @@ function portableTypeCases(): TypeCase[] {
     { column: 'flag', nativeType: 'bool', input: true, expected: true },
     { column: 'unicode', nativeType: 'string', input: 'Ünïcode ✓ 😀 "quoted" \\ back', expected: 'Ünïcode ✓ 😀 "quoted" \\ back' },
     { column: 'bytes', nativeType: 'binData', input: new Binary(Buffer.from([0, 1, 2, 255])), expected: 'AAEC/w==' },
-    { column: 'uuid', nativeType: 'binData (UUID, subtype 4)', input: new UUID('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'), expected: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' },
+    {
+      column: 'uuid',
+      nativeType: 'binData (UUID, subtype 4)',
+      input: new UUID('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'),
+      expected: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+    },
     {
       column: 'nested',
       nativeType: 'object',
       input: { a: { b: [1, 'x', null] }, at: new Date('2026-01-02T03:04:05.000Z'), id: new ObjectId('65a1b2c3d4e5f60718293a4b') },
       expected: { a: { b: [1, 'x', null] }, at: '2026-01-02T03:04:05.000Z', id: '65a1b2c3d4e5f60718293a4b' },
     },
-    { column: 'mixed', nativeType: 'array', input: [1, 'two', { three: [3] }, 9007199254740993n], expected: [1, 'two', { three: [3] }, '9007199254740993'] },
+    {
+      column: 'mixed',
+      nativeType: 'array',
+      input: [1, 'two', { three: [3] }, 9007199254740993n],
+      expected: [1, 'two', { three: [3] }, '9007199254740993'],
+    },
     { column: 'pattern', nativeType: 'regex', input: new BSONRegExp('^a.c$', 'i'), expected: '/^a.c$/i' },
     { column: 'stamp', nativeType: 'timestamp', input: new Timestamp({ t: 1700000000, i: 7 }), expected: { t: 1700000000, i: 7 } },
   ];
@@ -66,9 +98,25 @@ function portableTypeCases(): TypeCase[] {
  */
 function mongodbOnlyTypeCases(): TypeCase[] {
   return [
-    { column: 'decimal', nativeType: 'decimal', input: Decimal128.fromString('1234567890123456789012.345678901234'), expected: '1234567890123456789012.345678901234' },
+    {
+      column: 'decimal',
+      nativeType: 'decimal',
+      input: Decimal128.fromString('1234567890123456789012.345678901234'),
+      expected: '1234567890123456789012.345678901234',
+    },
     { column: 'decimal_scaled', nativeType: 'decimal', input: Decimal128.fromString('0.1000'), expected: '0.1000' },
-    { column: 'matrix', nativeType: 'array', input: [[1, 2], [3, 4]], expected: [[1, 2], [3, 4]] },
+    {
+      column: 'matrix',
+      nativeType: 'array',
+      input: [
+        [1, 2],
+        [3, 4],
+      ],
+      expected: [
+        [1, 2],
+        [3, 4],
+      ],
+    },
     { column: 'double_nan', nativeType: 'double', input: NaN, expected: 'NaN' },
     { column: 'double_inf', nativeType: 'double', input: -Infinity, expected: '-Infinity' },
     { column: 'min_key', nativeType: 'minKey', input: new MinKey(), expected: 'MinKey' },
@@ -111,7 +159,12 @@ export const mongodbFactory: ConformanceFactory = {
       return doc;
     };
     const values = (table: string, row: RowValues): Document =>
-      Object.fromEntries(Object.entries(row).map(([name, value]) => [name, toBsonValue(specs.get(table)?.columns.find((c) => c.name === name)?.type, value)]));
+      Object.fromEntries(
+        Object.entries(row).map(([name, value]) => [
+          name,
+          toBsonValue(specs.get(table)?.columns.find((c) => c.name === name)?.type, value),
+        ]),
+      );
     const query = (table: string, filter: Document) => {
       queryCollections.set(filter, table);
       return filter;
@@ -130,12 +183,16 @@ export const mongodbFactory: ConformanceFactory = {
       async createTable(spec) {
         specs.set(spec.name, spec);
         await db.createCollection(spec.name);
-        if (spec.primaryKey) await db.collection(spec.name).createIndex(Object.fromEntries(spec.primaryKey.map((c) => [c, 1])), { unique: true });
+        if (spec.primaryKey)
+          await db.collection(spec.name).createIndex(Object.fromEntries(spec.primaryKey.map((c) => [c, 1])), { unique: true });
         for (const index of spec.indexes ?? []) await db.collection(spec.name).createIndex(Object.fromEntries(index.map((c) => [c, 1])));
       },
       async insert(table, rows) {
         for (let start = 0; start < rows.length; start += 1000) {
-          await db.collection(table).insertMany(rows.slice(start, start + 1000).map((r) => asDocument(table, r)), { ordered: true });
+          await db.collection(table).insertMany(
+            rows.slice(start, start + 1000).map((r) => asDocument(table, r)),
+            { ordered: true },
+          );
         }
       },
       async update(table, where, changes) {
@@ -146,7 +203,10 @@ export const mongodbFactory: ConformanceFactory = {
         return Promise.reject(new Error('MongoDB conformance runs without transactions (capabilities.transactions = false)'));
       },
       definition(overrides) {
-        const collection = typeof overrides.query === 'object' && overrides.query !== null ? (queryCollections.get(overrides.query) ?? DEFAULT_COLLECTION) : undefined;
+        const collection =
+          typeof overrides.query === 'object' && overrides.query !== null
+            ? (queryCollections.get(overrides.query) ?? DEFAULT_COLLECTION)
+            : undefined;
         return {
           connector_type: 'mongodb',
           connection_config: { uri: url.toString(), database, ...(collection ? { collection } : {}) },
@@ -160,12 +220,22 @@ export const mongodbFactory: ConformanceFactory = {
       // what would run code on the server, or write from a pipeline, is refused anywhere in a filter.
       writeAttempts: (table) => {
         const js = 'function () { db.getSiblingDB("admin").getCollection("x").insertOne({}); return true; }';
-        const attempt = (label: string, overrides: Record<string, unknown>): WriteAttempt => ({ label, refusedBy: 'validation', overrides });
+        const attempt = (label: string, overrides: Record<string, unknown>): WriteAttempt => ({
+          label,
+          refusedBy: 'validation',
+          overrides,
+        });
         return Promise.resolve([
           attempt('$where', { query: query(table, { $where: js }) }),
-          attempt('$where in $or in $and', { query: query(table, { $and: [{ name: { $ne: null } }, { $or: [{ id: 1 }, { $where: js }] }] }) }),
+          attempt('$where in $or in $and', {
+            query: query(table, { $and: [{ name: { $ne: null } }, { $or: [{ id: 1 }, { $where: js }] }] }),
+          }),
           attempt('$function in $expr', { query: query(table, { $expr: { $function: { body: js, args: [], lang: 'js' } } }) }),
-          attempt('$accumulator in $expr', { query: query(table, { $expr: { $eq: [{ $accumulator: { init: js, accumulate: js, accumulateArgs: [], merge: js, lang: 'js' } }, 1] } }) }),
+          attempt('$accumulator in $expr', {
+            query: query(table, {
+              $expr: { $eq: [{ $accumulator: { init: js, accumulate: js, accumulateArgs: [], merge: js, lang: 'js' } }, 1] },
+            }),
+          }),
           attempt('$out deep in arrays', { query: query(table, { $nor: [{ tags: { $all: [[{ $out: table }]] } }] }) }),
           attempt('$merge', { query: query(table, { $expr: { $in: [{ $merge: { into: table } }, [1]] } }) }),
           attempt('$where in $elemMatch', { query: query(table, { tags: { $elemMatch: { $where: js } } }) }),

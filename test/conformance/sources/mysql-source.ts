@@ -5,7 +5,15 @@
 import { randomUUID } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { serviceUrl } from '../../helpers/service-url';
-import type { ConformanceFactory, ConformanceSource, LogicalType, OpenTransaction, RowValues, TableSpec, TypeCase } from '../conformance-source';
+import type {
+  ConformanceFactory,
+  ConformanceSource,
+  LogicalType,
+  OpenTransaction,
+  RowValues,
+  TableSpec,
+  TypeCase,
+} from '../conformance-source';
 
 const LOGICAL: Record<LogicalType, string> = {
   integer: 'INT',
@@ -74,7 +82,12 @@ export const mysqlFactory: ConformanceFactory = {
       { column: 'big_unsigned', nativeType: 'BIGINT UNSIGNED', input: '18446744073709551615', expected: '18446744073709551615' },
       { column: 'int4', nativeType: 'INT', input: 2147483647, expected: 2147483647 },
       { column: 'tiny_bool', nativeType: 'TINYINT(1)', input: 1, expected: 1 },
-      { column: 'num_38_10', nativeType: 'DECIMAL(38,10)', input: '1234567890123456789012345678.0123456789', expected: '1234567890123456789012345678.0123456789' },
+      {
+        column: 'num_38_10',
+        nativeType: 'DECIMAL(38,10)',
+        input: '1234567890123456789012345678.0123456789',
+        expected: '1234567890123456789012345678.0123456789',
+      },
       { column: 'num_scaled', nativeType: 'DECIMAL(12,4)', input: '0.1', expected: '0.1000' },
       { column: 'float4', nativeType: 'FLOAT', input: 1.5, expected: 1.5 },
       { column: 'float8', nativeType: 'DOUBLE', input: 0.1, expected: 0.1 },
@@ -90,15 +103,30 @@ export const mysqlFactory: ConformanceFactory = {
       { column: 'binary_bytes', nativeType: 'BINARY(4)', input: Buffer.from([1, 2, 3, 4]), expected: 'AQIDBA==' },
       { column: 'bits', nativeType: 'BIT(4)', input: 5, expected: '0101' },
       { column: 'bit_wide', nativeType: 'BIT(10)', input: 513, expected: '1000000001' },
-      { column: 'doc', nativeType: 'JSON', input: '{"a": [1, "x", null], "b": {"c": true}}', expected: { a: [1, 'x', null], b: { c: true } } },
+      {
+        column: 'doc',
+        nativeType: 'JSON',
+        input: '{"a": [1, "x", null], "b": {"c": true}}',
+        expected: { a: [1, 'x', null], b: { c: true } },
+      },
       { column: 'choice', nativeType: "ENUM('small','large')", input: 'large', expected: 'large' },
       { column: 'choices', nativeType: "SET('x','y','z')", input: 'x,z', expected: 'x,z' },
       { column: 'unicode', nativeType: 'VARCHAR(100)', input: 'Ünïcode ✓ 😀 "quoted" \\ back', expected: 'Ünïcode ✓ 😀 "quoted" \\ back' },
       { column: 'long_text', nativeType: 'TEXT', input: 'line 1\nline 2', expected: 'line 1\nline 2' },
-      { column: 'uuid_text', nativeType: 'CHAR(36)', input: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', expected: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' },
+      {
+        column: 'uuid_text',
+        nativeType: 'CHAR(36)',
+        input: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+        expected: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+      },
       ...(mariadb
         ? [
-            { column: 'uuid_native', nativeType: 'UUID', input: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', expected: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' },
+            {
+              column: 'uuid_native',
+              nativeType: 'UUID',
+              input: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+              expected: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+            },
             { column: 'inet', nativeType: 'INET6', input: '::1', expected: '::1' },
           ]
         : []),
@@ -146,11 +174,14 @@ export const mysqlFactory: ConformanceFactory = {
       },
       definition: (overrides) => ({ connector_type: 'mysql', connection_config: connection, ...overrides }),
       timestampOut: (iso) => iso.replace(/Z$/, ''),
-      lastPullQuery: (name) => `SELECT id, name, updated_at, ':last_pull' AS literal FROM ${q(name)} WHERE updated_at > :last_pull # :last_pull\n;`,
+      lastPullQuery: (name) =>
+        `SELECT id, name, updated_at, ':last_pull' AS literal FROM ${q(name)} WHERE updated_at > :last_pull # :last_pull\n;`,
       projectionQuery: (name) => `SELECT id, name, updated_at FROM ${q(name)} WHERE name IS NOT NULL`,
       async writeAttempts(name) {
         const fn = q(`write_${name}`);
-        await conn.query(`CREATE FUNCTION ${fn}() RETURNS INT MODIFIES SQL DATA BEGIN INSERT INTO ${q(name)} (id, name) VALUES (1000, 'fn'); RETURN 1; END`);
+        await conn.query(
+          `CREATE FUNCTION ${fn}() RETURNS INT MODIFIES SQL DATA BEGIN INSERT INTO ${q(name)} (id, name) VALUES (1000, 'fn'); RETURN 1; END`,
+        );
         return [
           { label: 'INSERT', refusedBy: 'validation', overrides: { query: `INSERT INTO ${q(name)} (id, name) VALUES (100, 'x')` } },
           { label: 'UPDATE', refusedBy: 'validation', overrides: { query: `UPDATE ${q(name)} SET name = 'changed'` } },
@@ -158,7 +189,9 @@ export const mysqlFactory: ConformanceFactory = {
           {
             label: 'COMMIT and a second statement',
             refusedBy: 'validation',
-            overrides: { query: `SELECT 1 AS id, 'x' AS name) s; COMMIT; UPDATE ${q(name)} SET name = 'changed'; SELECT * FROM (SELECT 1 AS id, 'x' AS name` },
+            overrides: {
+              query: `SELECT 1 AS id, 'x' AS name) s; COMMIT; UPDATE ${q(name)} SET name = 'changed'; SELECT * FROM (SELECT 1 AS id, 'x' AS name`,
+            },
           },
           { label: 'a function that writes', refusedBy: 'source', overrides: { query: `SELECT ${fn}() AS id, 'x' AS name` } },
           {
@@ -169,7 +202,10 @@ export const mysqlFactory: ConformanceFactory = {
           {
             label: 'a function that writes, read with a cursor',
             refusedBy: 'source',
-            overrides: { query: `SELECT ${fn}() AS id, 'x' AS name, TIMESTAMP('2020-01-01 00:00:00') AS updated_at`, cursor: { column: 'updated_at', tiebreaker: 'id' } },
+            overrides: {
+              query: `SELECT ${fn}() AS id, 'x' AS name, TIMESTAMP('2020-01-01 00:00:00') AS updated_at`,
+              cursor: { column: 'updated_at', tiebreaker: 'id' },
+            },
           },
         ];
       },

@@ -6,7 +6,15 @@
 import neo4j, { type Session } from 'neo4j-driver';
 import { serviceUrl } from '../../helpers/service-url';
 import { neo4jParts } from '../../helpers/services';
-import type { ColumnSpec, ConformanceFactory, ConformanceSource, OpenTransaction, RowValues, TableSpec, TypeCase } from '../conformance-source';
+import type {
+  ColumnSpec,
+  ConformanceFactory,
+  ConformanceSource,
+  OpenTransaction,
+  RowValues,
+  TableSpec,
+  TypeCase,
+} from '../conformance-source';
 
 const q = (name: string) => `\`${name.replaceAll('`', '``')}\``;
 
@@ -56,10 +64,25 @@ const typeCases: TypeCase[] = [
   { column: 'float_inf', nativeType: 'Float', input: Infinity, expected: 'Infinity' },
   { column: 'float_nan', nativeType: 'Float', input: NaN, expected: 'NaN' },
   { column: 'flag', nativeType: 'Boolean', input: true, expected: true },
-  { column: 'unicode', nativeType: 'String', input: 'Ünïcode ✓ 😀 "quoted" \\ back `tick`', expected: 'Ünïcode ✓ 😀 "quoted" \\ back `tick`' },
+  {
+    column: 'unicode',
+    nativeType: 'String',
+    input: 'Ünïcode ✓ 😀 "quoted" \\ back `tick`',
+    expected: 'Ünïcode ✓ 😀 "quoted" \\ back `tick`',
+  },
   { column: 'instant', nativeType: 'DateTime', input: '2026-01-02T03:04:05.123456789+02:00', expected: '2026-01-02T01:04:05.123456789Z' },
-  { column: 'instant_zone', nativeType: 'DateTime', input: '2026-07-01T12:00:00[Europe/Berlin]', expected: '2026-07-01T10:00:00.000000000Z' },
-  { column: 'local_instant', nativeType: 'LocalDateTime', input: '2026-01-02T03:04:05.000000001', expected: '2026-01-02T03:04:05.000000001' },
+  {
+    column: 'instant_zone',
+    nativeType: 'DateTime',
+    input: '2026-07-01T12:00:00[Europe/Berlin]',
+    expected: '2026-07-01T10:00:00.000000000Z',
+  },
+  {
+    column: 'local_instant',
+    nativeType: 'LocalDateTime',
+    input: '2026-01-02T03:04:05.000000001',
+    expected: '2026-01-02T03:04:05.000000001',
+  },
   { column: 'day', nativeType: 'Date', input: '2026-01-02', expected: '2026-01-02' },
   { column: 'clock_time', nativeType: 'Time', input: '03:04:05.123456789+02:00', expected: '03:04:05.123456789+02:00' },
   { column: 'local_time', nativeType: 'LocalTime', input: '03:04:05.5', expected: '03:04:05.500000000' },
@@ -67,7 +90,12 @@ const typeCases: TypeCase[] = [
   { column: 'span_negative', nativeType: 'Duration', input: 'PT-1.5S', expected: 'PT-1.500000000S' },
   { column: 'span_zero', nativeType: 'Duration', input: 'PT0S', expected: 'PT0S' },
   { column: 'cartesian', nativeType: 'Point', input: { x: 1.5, y: 2.5 }, expected: { srid: 7203, x: 1.5, y: 2.5 } },
-  { column: 'geographic_3d', nativeType: 'Point', input: { longitude: 12.5, latitude: 55.75, height: 10 }, expected: { srid: 4979, x: 12.5, y: 55.75, z: 10 } },
+  {
+    column: 'geographic_3d',
+    nativeType: 'Point',
+    input: { longitude: 12.5, latitude: 55.75, height: 10 },
+    expected: { srid: 4979, x: 12.5, y: 55.75, z: 10 },
+  },
   { column: 'bytes', nativeType: 'ByteArray', input: new Int8Array([0, 1, 2, -1]), expected: 'AAEC/w==' },
   { column: 'strings', nativeType: 'List<String>', input: ['a b', '', 'c"d'], expected: ['a b', '', 'c"d'] },
   { column: 'integers', nativeType: 'List<Integer>', input: ['9007199254740993', 1], expected: ['9007199254740993', 1] },
@@ -104,7 +132,17 @@ export const neo4jFactory: ConformanceFactory = {
       for (let start = 0; start < rows.length; start += 1000) {
         const chunk = rows.slice(start, start + 1000);
         const names = [...new Set(chunk.flatMap((r) => Object.keys(r)))];
-        const params = chunk.map((r) => Object.fromEntries(names.map((n) => [n, driverValue(spec?.columns.find((c) => c.name === n), r[n])])));
+        const params = chunk.map((r) =>
+          Object.fromEntries(
+            names.map((n) => [
+              n,
+              driverValue(
+                spec?.columns.find((c) => c.name === n),
+                r[n],
+              ),
+            ]),
+          ),
+        );
         await write(`UNWIND $rows AS r CREATE (n:${q(table)}) SET ${assignments(spec, names, 'r')}`, { rows: params }, on);
       }
     };
@@ -119,7 +157,9 @@ export const neo4jFactory: ConformanceFactory = {
           const name = `${spec.name}_key`;
           schema.push(`DROP CONSTRAINT ${q(name)} IF EXISTS`);
           const props = spec.primaryKey.map((c) => `n.${q(c)}`);
-          await write(`CREATE CONSTRAINT ${q(name)} FOR (n:${label}) REQUIRE ${props.length === 1 ? props[0] : `(${props.join(', ')})`} IS UNIQUE`);
+          await write(
+            `CREATE CONSTRAINT ${q(name)} FOR (n:${label}) REQUIRE ${props.length === 1 ? props[0] : `(${props.join(', ')})`} IS UNIQUE`,
+          );
         }
         // A keyset index (cursor, key…) becomes the index the connector pages with in Neo4j: the cursor property alone.
         for (const [i, index] of (spec.indexes ?? []).entries()) {
@@ -142,7 +182,9 @@ export const neo4jFactory: ConformanceFactory = {
           w: Object.fromEntries(Object.entries(where).map(([n, v]) => [n, driverValue(column(n), v)])),
           c: Object.fromEntries(Object.entries(changes).map(([n, v]) => [n, driverValue(column(n), v)])),
         };
-        const cond = Object.keys(where).map((n) => `n.${q(n)} = $w[${JSON.stringify(n)}]`).join(' AND ');
+        const cond = Object.keys(where)
+          .map((n) => `n.${q(n)} = $w[${JSON.stringify(n)}]`)
+          .join(' AND ');
         await write(`MATCH (n:${q(table)}) WHERE ${cond} SET ${assignments(spec, Object.keys(changes), '$c')}`, params);
       },
       async count(table) {
@@ -159,19 +201,36 @@ export const neo4jFactory: ConformanceFactory = {
             await s.close();
           }
         };
-        return { insert: (table, rows) => insertRows(table, rows, tx), commit: () => done(() => tx.commit()), rollback: () => done(() => tx.rollback()) };
+        return {
+          insert: (table, rows) => insertRows(table, rows, tx),
+          commit: () => done(() => tx.commit()),
+          rollback: () => done(() => tx.rollback()),
+        };
       },
       definition: (overrides) => ({ connector_type: 'neo4j', connection_config: { uri, user, password, database }, ...overrides }),
       timestampOut: (iso) => iso.replace(/\.(\d{6})Z$/, '.$1000Z'),
       lastPullQuery: (table) =>
         `MATCH (n:${q(table)}) WHERE n.updated_at > $last_pull\nRETURN n.id AS id, n.name AS name, n.updated_at AS updated_at, '$last_pull' AS literal // $last_pull\n;`,
-      projectionQuery: (table) => `MATCH (n:${q(table)}) WHERE n.name IS NOT NULL RETURN n.id AS id, n.name AS name, n.updated_at AS updated_at`,
+      projectionQuery: (table) =>
+        `MATCH (n:${q(table)}) WHERE n.name IS NOT NULL RETURN n.id AS id, n.name AS name, n.updated_at AS updated_at`,
       writeAttempts(table) {
         const label = q(table);
         return Promise.resolve([
-          { label: 'CREATE … RETURN', refusedBy: 'source', overrides: { query: `CREATE (n:${label} {id: 100, name: 'x'}) RETURN n.id AS id, n.name AS name` } },
-          { label: 'SET', refusedBy: 'source', overrides: { query: `MATCH (n:${label}) SET n.name = 'changed' RETURN n.id AS id, n.name AS name` } },
-          { label: 'MERGE', refusedBy: 'source', overrides: { query: `MERGE (n:${label} {id: 101}) ON CREATE SET n.name = 'x' RETURN n.id AS id, n.name AS name` } },
+          {
+            label: 'CREATE … RETURN',
+            refusedBy: 'source',
+            overrides: { query: `CREATE (n:${label} {id: 100, name: 'x'}) RETURN n.id AS id, n.name AS name` },
+          },
+          {
+            label: 'SET',
+            refusedBy: 'source',
+            overrides: { query: `MATCH (n:${label}) SET n.name = 'changed' RETURN n.id AS id, n.name AS name` },
+          },
+          {
+            label: 'MERGE',
+            refusedBy: 'source',
+            overrides: { query: `MERGE (n:${label} {id: 101}) ON CREATE SET n.name = 'x' RETURN n.id AS id, n.name AS name` },
+          },
           {
             label: 'a write in a subquery',
             refusedBy: 'source',
@@ -180,7 +239,9 @@ export const neo4jFactory: ConformanceFactory = {
           {
             label: 'a write in committed batches',
             refusedBy: 'validation',
-            overrides: { query: `UNWIND [1] AS i CALL (i) { CREATE (m:${label} {id: 104, name: 'x'}) } IN TRANSACTIONS RETURN i AS id, 'x' AS name` },
+            overrides: {
+              query: `UNWIND [1] AS i CALL (i) { CREATE (m:${label} {id: 104, name: 'x'}) } IN TRANSACTIONS RETURN i AS id, 'x' AS name`,
+            },
           },
           {
             label: 'CREATE read with a cursor',

@@ -5,7 +5,15 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { serviceUrl } from '../../helpers/service-url';
-import type { ConformanceFactory, ConformanceSource, LogicalType, OpenTransaction, RowValues, TableSpec, TypeCase } from '../conformance-source';
+import type {
+  ConformanceFactory,
+  ConformanceSource,
+  LogicalType,
+  OpenTransaction,
+  RowValues,
+  TableSpec,
+  TypeCase,
+} from '../conformance-source';
 
 const SOURCE_DATABASE = 'qanatix_source';
 
@@ -26,9 +34,10 @@ async function sourceDsn(): Promise<string> {
   await admin.connect();
   try {
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [SOURCE_DATABASE]);
-    if (!rowCount) await admin.query(`CREATE DATABASE ${q(SOURCE_DATABASE)}`).catch((err: { code?: string }) => {
-      if (err.code !== '42P04') throw err;
-    });
+    if (!rowCount)
+      await admin.query(`CREATE DATABASE ${q(SOURCE_DATABASE)}`).catch((err: { code?: string }) => {
+        if (err.code !== '42P04') throw err;
+      });
   } finally {
     await admin.end();
   }
@@ -40,10 +49,15 @@ async function insertRows(client: pg.ClientBase, table: string, rows: RowValues[
     const chunk = rows.slice(start, start + 1000);
     const columns = [...new Set(chunk.flatMap((r) => Object.keys(r)))];
     const values: unknown[] = [];
-    const tuples = chunk.map((r) => `(${columns.map((c) => {
-      values.push(r[c] ?? null);
-      return `$${values.length}`;
-    }).join(', ')})`);
+    const tuples = chunk.map(
+      (r) =>
+        `(${columns
+          .map((c) => {
+            values.push(r[c] ?? null);
+            return `$${values.length}`;
+          })
+          .join(', ')})`,
+    );
     await client.query(`INSERT INTO ${table} (${columns.map(q).join(', ')}) VALUES ${tuples.join(', ')}`, values);
   }
 }
@@ -73,7 +87,12 @@ export const postgresqlFactory: ConformanceFactory = {
       { column: 'big_max_safe', nativeType: 'bigint', input: '9007199254740991', expected: 9007199254740991 },
       { column: 'int4', nativeType: 'integer', input: 2147483647, expected: 2147483647 },
       { column: 'int2', nativeType: 'smallint', input: -32768, expected: -32768 },
-      { column: 'num_38_10', nativeType: 'numeric(38,10)', input: '1234567890123456789012345678.0123456789', expected: '1234567890123456789012345678.0123456789' },
+      {
+        column: 'num_38_10',
+        nativeType: 'numeric(38,10)',
+        input: '1234567890123456789012345678.0123456789',
+        expected: '1234567890123456789012345678.0123456789',
+      },
       { column: 'num_scaled', nativeType: 'numeric(12,4)', input: '0.1', expected: '0.1000' },
       { column: 'num_nan', nativeType: 'numeric', input: 'NaN', expected: 'NaN' },
       { column: 'float4', nativeType: 'real', input: 1.5, expected: 1.5 },
@@ -91,12 +110,38 @@ export const postgresqlFactory: ConformanceFactory = {
       { column: 'bytes', nativeType: 'bytea', input: Buffer.from([0, 1, 2, 255]), expected: 'AAEC/w==' },
       { column: 'doc_json', nativeType: 'json', input: '{"b": 1, "a": [1, "x", null]}', expected: { b: 1, a: [1, 'x', null] } },
       { column: 'doc_jsonb', nativeType: 'jsonb', input: '{"nested": {"deep": [true, 2.5]}}', expected: { nested: { deep: [true, 2.5] } } },
-      { column: 'id_uuid', nativeType: 'uuid', input: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', expected: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' },
+      {
+        column: 'id_uuid',
+        nativeType: 'uuid',
+        input: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+        expected: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+      },
       { column: 'unicode', nativeType: 'text', input: 'Ünïcode ✓ 😀 "quoted" \\ back', expected: 'Ünïcode ✓ 😀 "quoted" \\ back' },
-      { column: 'texts', nativeType: 'text[]', input: ['a b', null, 'c"d', 'NULL', '', 'ä,}'], expected: ['a b', null, 'c"d', 'NULL', '', 'ä,}'] },
-      { column: 'matrix', nativeType: 'integer[]', input: [[1, 2], [3, 4]], expected: [[1, 2], [3, 4]] },
+      {
+        column: 'texts',
+        nativeType: 'text[]',
+        input: ['a b', null, 'c"d', 'NULL', '', 'ä,}'],
+        expected: ['a b', null, 'c"d', 'NULL', '', 'ä,}'],
+      },
+      {
+        column: 'matrix',
+        nativeType: 'integer[]',
+        input: [
+          [1, 2],
+          [3, 4],
+        ],
+        expected: [
+          [1, 2],
+          [3, 4],
+        ],
+      },
       { column: 'bigs', nativeType: 'bigint[]', input: ['9007199254740993', '1'], expected: ['9007199254740993', 1] },
-      { column: 'instants', nativeType: 'timestamptz[]', input: ['2026-01-02 03:04:05.000001+00'], expected: ['2026-01-02T03:04:05.000001Z'] },
+      {
+        column: 'instants',
+        nativeType: 'timestamptz[]',
+        input: ['2026-01-02 03:04:05.000001+00'],
+        expected: ['2026-01-02T03:04:05.000001Z'],
+      },
       { column: 'docs', nativeType: 'jsonb[]', input: ['{"a": 1}'], expected: [{ a: 1 }] },
       { column: 'blobs', nativeType: 'bytea[]', input: [Buffer.from('hi')], expected: ['aGk='] },
       { column: 'feeling', nativeType: `${q(schema)}.mood`, input: 'happy', expected: 'happy' },
@@ -140,11 +185,16 @@ export const postgresqlFactory: ConformanceFactory = {
             await writer.end();
           }
         };
-        return { insert: (name, rows) => insertRows(writer, table(name), rows), commit: () => done('COMMIT'), rollback: () => done('ROLLBACK') };
+        return {
+          insert: (name, rows) => insertRows(writer, table(name), rows),
+          commit: () => done('COMMIT'),
+          rollback: () => done('ROLLBACK'),
+        };
       },
       definition: (overrides) => ({ connector_type: 'postgresql', connection_config: { dsn }, ...overrides }),
       timestampOut: (iso) => iso,
-      lastPullQuery: (name) => `SELECT id, name, updated_at, ':last_pull' AS literal FROM ${table(name)} WHERE updated_at > :last_pull -- :last_pull\n;`,
+      lastPullQuery: (name) =>
+        `SELECT id, name, updated_at, ':last_pull' AS literal FROM ${table(name)} WHERE updated_at > :last_pull -- :last_pull\n;`,
       projectionQuery: (name) => `SELECT id, name, updated_at FROM ${table(name)} WHERE name IS NOT NULL`,
       async writeAttempts(name) {
         const fn = `${q(schema)}.${q(`write_${name}`)}`;
@@ -152,14 +202,24 @@ export const postgresqlFactory: ConformanceFactory = {
           `CREATE FUNCTION ${fn}() RETURNS integer LANGUAGE plpgsql AS $$ BEGIN INSERT INTO ${table(name)} (id, name) VALUES (1000, 'fn'); RETURN 1; END $$`,
         );
         return [
-          { label: 'INSERT … RETURNING', refusedBy: 'validation', overrides: { query: `INSERT INTO ${table(name)} (id, name) VALUES (100, 'x') RETURNING id, name` } },
+          {
+            label: 'INSERT … RETURNING',
+            refusedBy: 'validation',
+            overrides: { query: `INSERT INTO ${table(name)} (id, name) VALUES (100, 'x') RETURNING id, name` },
+          },
           { label: 'UPDATE', refusedBy: 'validation', overrides: { query: `UPDATE ${table(name)} SET name = 'changed'` } },
           {
             label: 'COMMIT and a second statement',
             refusedBy: 'validation',
-            overrides: { query: `SELECT 1 AS id, 'x' AS name) s; COMMIT; UPDATE ${table(name)} SET name = 'changed'; SELECT * FROM (SELECT 1 AS id, 'x' AS name` },
+            overrides: {
+              query: `SELECT 1 AS id, 'x' AS name) s; COMMIT; UPDATE ${table(name)} SET name = 'changed'; SELECT * FROM (SELECT 1 AS id, 'x' AS name`,
+            },
           },
-          { label: 'UPDATE in a CTE', refusedBy: 'source', overrides: { query: `WITH w AS (UPDATE ${table(name)} SET name = 'changed' RETURNING id, name) SELECT * FROM w` } },
+          {
+            label: 'UPDATE in a CTE',
+            refusedBy: 'source',
+            overrides: { query: `WITH w AS (UPDATE ${table(name)} SET name = 'changed' RETURNING id, name) SELECT * FROM w` },
+          },
           { label: 'a function that writes', refusedBy: 'source', overrides: { query: `SELECT ${fn}() AS id, 'x' AS name` } },
           {
             label: 'INSERT read with a cursor',
@@ -172,7 +232,10 @@ export const postgresqlFactory: ConformanceFactory = {
           {
             label: 'a function that writes, read with a cursor',
             refusedBy: 'source',
-            overrides: { query: `SELECT ${fn}() AS id, 'x' AS name, timestamptz '2020-01-01 00:00:00Z' AS updated_at`, cursor: { column: 'updated_at', tiebreaker: 'id' } },
+            overrides: {
+              query: `SELECT ${fn}() AS id, 'x' AS name, timestamptz '2020-01-01 00:00:00Z' AS updated_at`,
+              cursor: { column: 'updated_at', tiebreaker: 'id' },
+            },
           },
         ];
       },

@@ -36,7 +36,9 @@ describe('API keys and tenants', () => {
   test('tenant A never reads or overwrites tenant B’s entities, ingestions or keys', async () => {
     const a = await t.key('tenant-a', ['ingest', 'read', 'admin']);
     const b = await t.key('tenant-b', ['ingest', 'read', 'admin']);
-    const fromB = (await req('POST', '/ingest/shared/item/batch', b, { records: [{ name: 'B original', source_id: 'same-id', secret: 'b' }] })).json();
+    const fromB = (
+      await req('POST', '/ingest/shared/item/batch', b, { records: [{ name: 'B original', source_id: 'same-id', secret: 'b' }] })
+    ).json();
     const fromA = (await req('POST', '/ingest/shared/item/batch', a, { records: [{ name: 'A version', source_id: 'same-id' }] })).json();
     expect(fromA.inserted).toBe(1); // a separate entity, not an update of B's
     expect(fromA.entity_ids[0]).not.toBe(fromB.entity_ids[0]);

@@ -10,7 +10,12 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 const post = (path: string, payload: unknown, headers: Record<string, string> = bearer(key)) =>
-  t.app.inject({ method: 'POST', url: `/api/v1${path}`, headers: { 'content-type': 'application/json', ...headers }, payload: typeof payload === 'string' ? payload : JSON.stringify(payload) });
+  t.app.inject({
+    method: 'POST',
+    url: `/api/v1${path}`,
+    headers: { 'content-type': 'application/json', ...headers },
+    payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+  });
 const get = (path: string, k = key) => t.app.inject({ method: 'GET', url: `/api/v1${path}`, headers: bearer(k) });
 
 async function entityCount(vertical: string) {
@@ -41,18 +46,24 @@ describe('POST /ingest/{vertical}/{entity_type}/batch', () => {
     const { rows: after } = await t.db.pool.query('select id, updated_at from entities where vertical = $1 order by id', ['repost']);
     expect(after).toEqual(before); // not rewritten
     const changed = records.map((r, i) => (i < 5 ? { ...r, price: r.price + 1000 } : r));
-    expect((await post('/ingest/repost/product/batch', { records: changed })).json()).toMatchObject({ inserted: 0, updated: 5, unchanged: 45 });
+    expect((await post('/ingest/repost/product/batch', { records: changed })).json()).toMatchObject({
+      inserted: 0,
+      updated: 5,
+      unchanged: 45,
+    });
     expect(await entityCount('repost')).toBe(50);
   });
 
   test('two records with one source_id in a batch: the last wins, the first counts as a duplicate', async () => {
-    const res = (await post('/ingest/dups/product/batch', {
-      records: [
-        { name: 'first', source_id: 'x' },
-        { name: 'other', source_id: 'y' },
-        { name: 'last', source_id: 'x' },
-      ],
-    })).json();
+    const res = (
+      await post('/ingest/dups/product/batch', {
+        records: [
+          { name: 'first', source_id: 'x' },
+          { name: 'other', source_id: 'y' },
+          { name: 'last', source_id: 'x' },
+        ],
+      })
+    ).json();
     expect(res).toMatchObject({ record_count: 3, inserted: 2, duplicate_count: 1 });
     expect(res.entity_ids[0]).toBe(res.entity_ids[2]);
     const { rows } = await t.db.pool.query("select name from entities where vertical = 'dups' and source_id = 'x'");
@@ -61,7 +72,14 @@ describe('POST /ingest/{vertical}/{entity_type}/batch', () => {
 
   test('records without source_id are deduplicated by content, whatever the key order', async () => {
     const a = (await post('/ingest/nosid/event/batch', { records: [{ name: 'E', a: 1, b: { c: 2, d: 3 } }] })).json();
-    const b = (await post('/ingest/nosid/event/batch', { records: [{ b: { d: 3, c: 2 }, a: 1, name: 'E' }, { name: 'E', a: 2 }] })).json();
+    const b = (
+      await post('/ingest/nosid/event/batch', {
+        records: [
+          { b: { d: 3, c: 2 }, a: 1, name: 'E' },
+          { name: 'E', a: 2 },
+        ],
+      })
+    ).json();
     expect(a.inserted).toBe(1);
     expect(b).toMatchObject({ inserted: 1, unchanged: 1 });
     expect(b.entity_ids[0]).toBe(a.entity_ids[0]);
@@ -70,7 +88,13 @@ describe('POST /ingest/{vertical}/{entity_type}/batch', () => {
 
   test('invalid records go to the DLQ with their position; the valid rest is stored', async () => {
     const res = await post('/ingest/mixed/product/batch', {
-      records: [{ name: 'ok1', source_id: 'm1' }, { source_id: 'no-name' }, 'not an object', { name: 'ok2', vertical_data: 'nope' }, { name: 'ok3', source_id: 'm3' }],
+      records: [
+        { name: 'ok1', source_id: 'm1' },
+        { source_id: 'no-name' },
+        'not an object',
+        { name: 'ok2', vertical_data: 'nope' },
+        { name: 'ok3', source_id: 'm3' },
+      ],
     });
     expect(res.statusCode).toBe(200);
     const body = res.json();
@@ -139,7 +163,11 @@ describe('POST /ingest/{vertical}/{entity_type}/batch', () => {
   });
 
   test('NUL characters and lone surrogates are refused per record, the batch goes on', async () => {
-    const res = (await post('/ingest/unicode/x/batch', { records: [{ name: 'a\u0000b' }, { name: 'b', v: 'x\u0000' }, { name: 'c', v: '\ud800' }, { name: 'ünï ✓ 😀', v: '😀' }] })).json();
+    const res = (
+      await post('/ingest/unicode/x/batch', {
+        records: [{ name: 'a\u0000b' }, { name: 'b', v: 'x\u0000' }, { name: 'c', v: '\ud800' }, { name: 'ünï ✓ 😀', v: '😀' }],
+      })
+    ).json();
     expect(res).toMatchObject({ inserted: 1, rejected: 3 });
     const { rows } = await t.db.pool.query("select name, vertical_data from entities where vertical = 'unicode'");
     expect(rows).toEqual([{ name: 'ünï ✓ 😀', vertical_data: { v: '😀' } }]);
@@ -177,16 +205,30 @@ describe('POST /ingest/{vertical}/{entity_type}/batch', () => {
 
 describe('schemas', () => {
   test('a registered schema validates vertical_data; failures go to the DLQ with the validator messages', async () => {
-    const schema = { type: 'object', properties: { part_number: { type: 'string' }, price_eur: { type: 'number' } }, required: ['part_number'] };
+    const schema = {
+      type: 'object',
+      properties: { part_number: { type: 'string' }, price_eur: { type: 'number' } },
+      required: ['part_number'],
+    };
     const created = await post('/schemas', { vertical: 'fasteners', entity_type: 'bolt', schema });
     expect(created.statusCode).toBe(201);
     expect(created.json()).toMatchObject({ vertical: 'fasteners', entity_type: 'bolt', version: 1 });
-    const res = (await post('/ingest/fasteners/bolt/batch', {
-      records: [{ name: 'ok', part_number: 'B1', extra: true }, { name: 'missing' }, { name: 'wrong', part_number: 'B3', price_eur: 'cheap' }],
-    })).json();
+    const res = (
+      await post('/ingest/fasteners/bolt/batch', {
+        records: [
+          { name: 'ok', part_number: 'B1', extra: true },
+          { name: 'missing' },
+          { name: 'wrong', part_number: 'B3', price_eur: 'cheap' },
+        ],
+      })
+    ).json();
     expect(res).toMatchObject({ inserted: 1, rejected: 2 });
     expect(res.errors).toEqual([
-      { loc: ['body', 'records', 1, 'vertical_data', 'part_number'], msg: "must have required property 'part_number'", type: 'schema.required' },
+      {
+        loc: ['body', 'records', 1, 'vertical_data', 'part_number'],
+        msg: "must have required property 'part_number'",
+        type: 'schema.required',
+      },
       { loc: ['body', 'records', 2, 'vertical_data', 'price_eur'], msg: 'must be number', type: 'schema.type' },
     ]);
     const dlq = (await get(`/ingestions/${res.ingestion_id}/errors`)).json();

@@ -36,12 +36,19 @@ beforeAll(async () => {
   admin = await t.key('ops', ['admin']);
   operator = (await createOperator(t.db.pool, TEST_SALT, 'oncall')).token;
   // One failed pull, made by a real worker: the connector reads a table the source does not have.
-  const failing = await saveConnector(t.db.pool, 'ops', { vertical: 'board', connection_config: { dsn: source.url }, settings: { table: 'missing_table' } });
+  const failing = await saveConnector(t.db.pool, 'ops', {
+    vertical: 'board',
+    connection_config: { dsn: source.url },
+    settings: { table: 'missing_table' },
+  });
   const w = startWorker({ pool: t.db.pool, box: testBox, connection: createRedis(redis.url), log: { info() {}, warn() {}, error() {} } });
   try {
     const tenantId = (await t.db.pool.query('select tenant_id from connectors where id = $1', [failing])).rows[0].tenant_id;
     failedJobId = (await queue.add(PULL_JOB, { connectorId: failing, tenantId, mode: 'incremental', trigger: 'manual' })).id!;
-    await waitFor('the failed job', async () => (await queue.getJob(failedJobId))?.finishedOn && (await queue.getJobState(failedJobId)) === 'failed');
+    await waitFor(
+      'the failed job',
+      async () => (await queue.getJob(failedJobId))?.finishedOn && (await queue.getJobState(failedJobId)) === 'failed',
+    );
     failedReason = (await queue.getJob(failedJobId))!.failedReason;
   } finally {
     await w.close();
@@ -69,7 +76,15 @@ describe('Bull Board at /admin/queues', () => {
     expect(page.headers.get('www-authenticate')).toMatch(/^Basic realm="qanatix"/);
     expect(await page.text()).not.toContain('pulls');
 
-    const paths = ['', '/', '/queue/pulls', '/api/queues', `/api/queues/pulls/${failedJobId}`, '/static/favicon-32x32.png', '/no-such-page'];
+    const paths = [
+      '',
+      '/',
+      '/queue/pulls',
+      '/api/queues',
+      `/api/queues/pulls/${failedJobId}`,
+      '/static/favicon-32x32.png',
+      '/no-such-page',
+    ];
     for (const p of paths) {
       const res = await fetch(base + p);
       expect({ p, status: res.status }).toEqual({ p, status: 401 });
@@ -123,7 +138,10 @@ describe('Bull Board at /admin/queues', () => {
     expect(Object.keys(spec.paths).filter((p) => p.startsWith(BULL_BOARD_PATH))).toEqual([]);
 
     // Browsers resend Basic credentials on other sites' form posts: a change from another origin is refused.
-    const csrf = await fetch(`${base}/api/queues/pulls/${failedJobId}/retry`, { method: 'PUT', headers: { ...basic(operator), origin: 'http://evil.example' } });
+    const csrf = await fetch(`${base}/api/queues/pulls/${failedJobId}/retry`, {
+      method: 'PUT',
+      headers: { ...basic(operator), origin: 'http://evil.example' },
+    });
     expect(csrf.status).toBe(403);
     expect(await queue.getJobState(failedJobId)).toBe('failed');
   });
@@ -135,9 +153,15 @@ describe('Bull Board at /admin/queues', () => {
     await expect((await anonymous.newPage()).goto(base)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
     await anonymous.close();
 
-    const context = await browser.newContext({ httpCredentials: { username: 'oncall', password: operator }, viewport: { width: 1400, height: 1000 } });
+    const context = await browser.newContext({
+      httpCredentials: { username: 'oncall', password: operator },
+      viewport: { width: 1400, height: 1000 },
+    });
     // The board links a Google font; this machine's network is closed, so only the server under test is reachable.
-    await context.route((url) => url.origin !== new URL(base).origin, (route) => route.abort());
+    await context.route(
+      (url) => url.origin !== new URL(base).origin,
+      (route) => route.abort(),
+    );
     const page = await context.newPage();
     const response = await page.goto(base);
     expect(response?.status()).toBe(200);

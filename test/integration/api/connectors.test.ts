@@ -25,9 +25,15 @@ beforeAll(async () => {
   queue = createPullQueue(conn);
   t = await testApi({}, queue);
   key = await t.key('acme', ['connectors']);
-  await source.pool.query(`do $$ begin if not exists (select from pg_roles where rolname = 'qanatix_api_reader') then create role qanatix_api_reader login password '${PASSWORD}'; end if; end $$`);
-  await source.pool.query('create table products (id bigint primary key, name text, sku text, price numeric(10,2), updated_at timestamptz not null default now())');
-  await source.pool.query(`insert into products select g, 'P' || g, 'SKU-' || g, g, '2026-01-01'::timestamptz + g * interval '1 ms' from generate_series(1, 300) g`);
+  await source.pool.query(
+    `do $$ begin if not exists (select from pg_roles where rolname = 'qanatix_api_reader') then create role qanatix_api_reader login password '${PASSWORD}'; end if; end $$`,
+  );
+  await source.pool.query(
+    'create table products (id bigint primary key, name text, sku text, price numeric(10,2), updated_at timestamptz not null default now())',
+  );
+  await source.pool.query(
+    `insert into products select g, 'P' || g, 'SKU-' || g, g, '2026-01-01'::timestamptz + g * interval '1 ms' from generate_series(1, 300) g`,
+  );
   await source.pool.query('grant select on products to qanatix_api_reader');
   const u = new URL(source.url);
   u.username = 'qanatix_api_reader';
@@ -61,7 +67,15 @@ describe('connectors API', () => {
     const res = await call('POST', '/connectors', qanatixBody('Production Postgres'));
     expect(res.statusCode).toBe(201);
     const body = res.json();
-    expect(body).toMatchObject({ name: 'Production Postgres', connector_type: 'postgresql', vertical: 'manufacturing', entity_type: 'product', connection_config: '***REDACTED***', batch_size: 5000, enabled: true });
+    expect(body).toMatchObject({
+      name: 'Production Postgres',
+      connector_type: 'postgresql',
+      vertical: 'manufacturing',
+      entity_type: 'product',
+      connection_config: '***REDACTED***',
+      batch_size: 5000,
+      enabled: true,
+    });
     expect(JSON.stringify(body)).not.toContain(PASSWORD);
     const { rows } = await t.db.pool.query('select * from connectors where id = $1', [body.id]);
     expect(JSON.stringify(rows)).not.toContain(PASSWORD);
@@ -92,7 +106,9 @@ describe('connectors API', () => {
   });
 
   test('a schedule becomes a job scheduler at once; PATCH updates it, disabling and deleting remove it', async () => {
-    const created = (await call('POST', '/connectors', { ...qanatixBody('scheduled'), schedule: '*/5 * * * *', timezone: 'Europe/Berlin' })).json();
+    const created = (
+      await call('POST', '/connectors', { ...qanatixBody('scheduled'), schedule: '*/5 * * * *', timezone: 'Europe/Berlin' })
+    ).json();
     expect(await queue.getJobScheduler(schedulerId(created.id))).toMatchObject({ pattern: '*/5 * * * *', tz: 'Europe/Berlin' });
     const patched = await call('PATCH', `/connectors/${created.id}`, { schedule: '0 3 * * *' });
     expect(patched.statusCode).toBe(200);
@@ -120,7 +136,14 @@ describe('connectors API', () => {
   });
 
   test('pull: 202 with run and job ids, 409 while it is queued, then runs, state and reset', async () => {
-    const c = (await call('POST', '/connectors', { ...qanatixBody('pulled'), query: undefined, table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 } })).json();
+    const c = (
+      await call('POST', '/connectors', {
+        ...qanatixBody('pulled'),
+        query: undefined,
+        table: 'products',
+        cursor: { column: 'updated_at', lag_seconds: 0 },
+      })
+    ).json();
     const first = await call('POST', `/connectors/${c.id}/pull`, { mode: 'full' });
     expect(first.statusCode).toBe(202);
     const { run_id, job_id } = first.json();

@@ -57,7 +57,9 @@ async function metrics(): Promise<Family[]> {
   return parsePrometheus(res.body) as Family[];
 }
 const value = (families: Family[], name: string, labels: Record<string, string>) =>
-  Number(families.find((f) => f.name === name)?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))?.value ?? NaN);
+  Number(
+    families.find((f) => f.name === name)?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))?.value ?? NaN,
+  );
 
 describe('operations', () => {
   test('/metrics parses as Prometheus text and its counters match a run', async () => {
@@ -69,13 +71,26 @@ describe('operations', () => {
     const w = startWorker({ pool: t.db.pool, box: testBox, connection: createRedis(redis.url), log: { info() {}, warn() {}, error() {} } });
     try {
       await queue.add(PULL_JOB, { connectorId: id, tenantId: await tenantOf(id), mode: 'incremental', trigger: 'manual' });
-      await waitFor('the run', async () => (await t.db.pool.query("select 1 from connector_runs where connector_id = $1 and status = 'succeeded'", [id])).rowCount);
+      await waitFor(
+        'the run',
+        async () => (await t.db.pool.query("select 1 from connector_runs where connector_id = $1 and status = 'succeeded'", [id])).rowCount,
+      );
     } finally {
       await w.close();
     }
     const families = await metrics();
     const names = families.map((f) => f.name);
-    expect(names).toEqual(expect.arrayContaining(['qanatix_pulls_total', 'qanatix_pull_rows_total', 'qanatix_pull_duration_seconds', 'qanatix_queue_jobs', 'qanatix_http_request_duration_seconds', 'qanatix_ingest_records_total', 'qanatix_connector_cursor_lag_seconds']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'qanatix_pulls_total',
+        'qanatix_pull_rows_total',
+        'qanatix_pull_duration_seconds',
+        'qanatix_queue_jobs',
+        'qanatix_http_request_duration_seconds',
+        'qanatix_ingest_records_total',
+        'qanatix_connector_cursor_lag_seconds',
+      ]),
+    );
     expect(value(families, 'qanatix_pulls_total', { connector_id: id, outcome: 'succeeded' })).toBe(1);
     expect(value(families, 'qanatix_pull_rows_total', { connector_id: id, kind: 'read' })).toBe(120);
     expect(value(families, 'qanatix_pull_rows_total', { connector_id: id, kind: 'inserted' })).toBe(120);
@@ -85,13 +100,24 @@ describe('operations', () => {
     expect(value(families, 'qanatix_ingest_records_total', { source: 'connector', outcome: 'inserted' })).toBeGreaterThanOrEqual(120);
   });
 
-  test('queues: a tenant admin sees its own counts, schedulers, failed jobs with the run\'s error, and retries them; another tenant sees none', async () => {
-    const failing = await saveConnector(t.db.pool, 'ops', { vertical: 'q', connection_config: { dsn: source.url }, settings: { table: 'missing_table' } });
-    await t.app.inject({ method: 'PATCH', url: `/api/v1/connectors/${failing}`, headers: bearer(await t.key('ops', ['connectors'])), payload: { schedule: '0 0 1 1 *' } });
+  test("queues: a tenant admin sees its own counts, schedulers, failed jobs with the run's error, and retries them; another tenant sees none", async () => {
+    const failing = await saveConnector(t.db.pool, 'ops', {
+      vertical: 'q',
+      connection_config: { dsn: source.url },
+      settings: { table: 'missing_table' },
+    });
+    await t.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/connectors/${failing}`,
+      headers: bearer(await t.key('ops', ['connectors'])),
+      payload: { schedule: '0 0 1 1 *' },
+    });
     const w = startWorker({ pool: t.db.pool, box: testBox, connection: createRedis(redis.url), log: { info() {}, warn() {}, error() {} } });
     let jobId: string;
     try {
-      jobId = (await queue.add(PULL_JOB, { connectorId: failing, tenantId: await tenantOf(failing), mode: 'incremental', trigger: 'manual' })).id!;
+      jobId = (
+        await queue.add(PULL_JOB, { connectorId: failing, tenantId: await tenantOf(failing), mode: 'incremental', trigger: 'manual' })
+      ).id!;
       await waitFor('the failure', async () => (await queue.getJob(jobId))?.failedReason);
     } finally {
       await w.close();
@@ -99,12 +125,23 @@ describe('operations', () => {
     const [pulls] = (await get('/api/v1/queues')).json();
     expect(pulls.name).toBe('pulls');
     expect(pulls.paused).toBe(false);
-    expect(pulls.counts).toMatchObject({ failed: 1, waiting: 0, active: 0, delayed: expect.any(Number), completed: expect.any(Number), prioritized: 0 });
-    expect(pulls.schedulers).toEqual([expect.objectContaining({ connector_id: failing, pattern: '0 0 1 1 *', next_run_at: expect.stringMatching(/-01-01T00:00:00/) })]);
+    expect(pulls.counts).toMatchObject({
+      failed: 1,
+      waiting: 0,
+      active: 0,
+      delayed: expect.any(Number),
+      completed: expect.any(Number),
+      prioritized: 0,
+    });
+    expect(pulls.schedulers).toEqual([
+      expect.objectContaining({ connector_id: failing, pattern: '0 0 1 1 *', next_run_at: expect.stringMatching(/-01-01T00:00:00/) }),
+    ]);
     const failed = (await get('/api/v1/queues/pulls/jobs?state=failed')).json();
     const run = (await t.db.pool.query('select id, error from connector_runs where job_id = $1', [jobId])).rows[0];
     // The reason is the run's own error from PostgreSQL, tied to the run; never a stack trace.
-    expect(failed).toEqual([expect.objectContaining({ id: jobId, state: 'failed', connector_id: failing, run_id: run.id, failed_reason: run.error })]);
+    expect(failed).toEqual([
+      expect.objectContaining({ id: jobId, state: 'failed', connector_id: failing, run_id: run.id, failed_reason: run.error }),
+    ]);
     expect(failed[0].failed_reason).toMatch(/missing_table/);
     expect(JSON.stringify(failed)).not.toMatch(/stack| {4}at /);
     expect((await get(`/api/v1/queues/pulls/jobs/${encodeURIComponent(jobId)}`)).json()).toMatchObject({ id: jobId, state: 'failed' });
@@ -116,24 +153,36 @@ describe('operations', () => {
     expect(theirs.schedulers).toEqual([]);
     expect((await get('/api/v1/queues/pulls/jobs?state=failed', other)).json()).toEqual([]);
     expect((await get(`/api/v1/queues/pulls/jobs/${encodeURIComponent(jobId)}`, other)).statusCode).toBe(404);
-    expect((await t.app.inject({ method: 'POST', url: `/api/v1/queues/pulls/jobs/${jobId}/retry`, headers: bearer(other) })).statusCode).toBe(404);
+    expect(
+      (await t.app.inject({ method: 'POST', url: `/api/v1/queues/pulls/jobs/${jobId}/retry`, headers: bearer(other) })).statusCode,
+    ).toBe(404);
     expect(await queue.getJobState(jobId)).toBe('failed');
 
     // The operator sees every tenant's job as the job holds it.
     const all = (await get('/api/v1/queues/pulls/jobs?state=failed', operator)).json();
-    expect(all).toEqual([expect.objectContaining({ id: jobId, connector_id: failing, tenant_id: await tenantOf(failing), failed_reason: expect.stringMatching(/missing_table/) })]);
+    expect(all).toEqual([
+      expect.objectContaining({
+        id: jobId,
+        connector_id: failing,
+        tenant_id: await tenantOf(failing),
+        failed_reason: expect.stringMatching(/missing_table/),
+      }),
+    ]);
 
     const retried = await t.app.inject({ method: 'POST', url: `/api/v1/queues/pulls/jobs/${jobId}/retry`, headers: bearer(admin) });
     expect(retried.statusCode).toBe(200);
     expect(retried.json().state).toMatch(/waiting|prioritized/);
-    expect((await t.app.inject({ method: 'POST', url: `/api/v1/queues/pulls/jobs/${jobId}/retry`, headers: bearer(admin) })).statusCode).toBe(409);
+    expect(
+      (await t.app.inject({ method: 'POST', url: `/api/v1/queues/pulls/jobs/${jobId}/retry`, headers: bearer(admin) })).statusCode,
+    ).toBe(409);
     expect((await get('/api/v1/queues/nope/jobs')).statusCode).toBe(404);
     expect((await get('/api/v1/queues', await t.key('ops', ['connectors']))).statusCode).toBe(403);
     await queue.obliterate({ force: true });
   });
 
   test('pause, resume and clean are for operators only: tenant admins get 403, nobody else gets in', async () => {
-    const post = (url: string, headers: Record<string, string>, payload?: object) => t.app.inject({ method: 'POST', url, headers, payload });
+    const post = (url: string, headers: Record<string, string>, payload?: object) =>
+      t.app.inject({ method: 'POST', url, headers, payload });
     const revoked = await createOperator(t.db.pool, TEST_SALT, 'gone');
     await revokeOperator(t.db.pool, 'gone');
     for (const action of ['pause', 'resume', 'clean']) {
@@ -155,7 +204,12 @@ describe('operations', () => {
 
     // Clean removes finished jobs only, past their grace period; an operator credential reaches no tenant data.
     // A job naming no real connector: the worker refuses it, and it lands in the failed set.
-    const done = await queue.add(PULL_JOB, { connectorId: '00000000-0000-0000-0000-000000000000', tenantId: '00000000-0000-0000-0000-000000000000', mode: 'full', trigger: 'manual' });
+    const done = await queue.add(PULL_JOB, {
+      connectorId: '00000000-0000-0000-0000-000000000000',
+      tenantId: '00000000-0000-0000-0000-000000000000',
+      mode: 'full',
+      trigger: 'manual',
+    });
     const w = startWorker({ pool: t.db.pool, box: testBox, connection: createRedis(redis.url), log: { info() {}, warn() {}, error() {} } });
     try {
       await waitFor('the refused job', async () => (await queue.getJobState(done.id!)) === 'failed');
@@ -163,7 +217,11 @@ describe('operations', () => {
       await w.close();
     }
     expect((await post('/api/v1/queues/pulls/clean', bearer(operator), { state: 'waiting' })).statusCode).toBe(422);
-    expect((await post('/api/v1/queues/pulls/clean', bearer(operator), { state: 'failed', grace_seconds: 0 })).json()).toEqual({ name: 'pulls', state: 'failed', removed: 1 });
+    expect((await post('/api/v1/queues/pulls/clean', bearer(operator), { state: 'failed', grace_seconds: 0 })).json()).toEqual({
+      name: 'pulls',
+      state: 'failed',
+      removed: 1,
+    });
     expect(await queue.getJob(done.id!)).toBeUndefined();
     expect((await get('/api/v1/connectors', operator)).statusCode).toBe(403);
     expect((await get('/api/v1/entities', operator)).statusCode).toBe(403);
@@ -207,7 +265,10 @@ describe('operations', () => {
 
   test('/healthz is up; /readyz says 503 and names Redis when Redis is stopped', async () => {
     expect((await t.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
-    expect((await t.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok' } });
+    expect((await t.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({
+      status: 'ready',
+      checks: { postgres: 'ok', redis: 'ok' },
+    });
     await redis.stop();
     try {
       const res = await t.app.inject({ method: 'GET', url: '/readyz' });

@@ -30,20 +30,39 @@ const typeAt = (found: Problem[], loc: Array<string | number>) => found.find((p)
 
 describe('problem types', () => {
   test("the endpoint's own schema: request.<keyword>", async () => {
-    expect(typeAt(await problems('POST', '/auth/keys', { name: 'k', scopes: ['superuser'] }), ['body', 'scopes', '0'])).toBe('request.enum');
+    expect(typeAt(await problems('POST', '/auth/keys', { name: 'k', scopes: ['superuser'] }), ['body', 'scopes', '0'])).toBe(
+      'request.enum',
+    );
     expect(typeAt(await problems('POST', '/auth/keys', { scopes: ['read'] }), ['body', 'name'])).toBe('request.required');
     expect(typeAt(await problems('GET', '/ingestions/not-a-uuid'), ['params', 'id'])).toBe('request.format');
   });
 
   test("the routes' own checks, a connector definition, records and request values", async () => {
-    const connector = await problems('POST', '/connectors', { name: '', vertical: 'v', entity_type: 'e', connector_type: 'postgresql', table: 't', query: 'SELECT 1' });
+    const connector = await problems('POST', '/connectors', {
+      name: '',
+      vertical: 'v',
+      entity_type: 'e',
+      connector_type: 'postgresql',
+      table: 't',
+      query: 'SELECT 1',
+    });
     expect(typeAt(connector, ['body', 'name'])).toBe('value_error');
     expect(typeAt(connector, ['body', 'connection_config'])).toBe('missing');
     expect(typeAt(connector, ['body', 'query'])).toBe('conflict');
-    const typo = { name: 'c', vertical: 'v', entity_type: 'e', connector_type: 'postgresql', connection_config: {}, table: 't', colums: [] };
+    const typo = {
+      name: 'c',
+      vertical: 'v',
+      entity_type: 'e',
+      connector_type: 'postgresql',
+      connection_config: {},
+      table: 't',
+      colums: [],
+    };
     expect(typeAt(await problems('POST', '/connectors', typo), ['body', 'colums'])).toBe('unknown_field');
     expect(typeAt(await problems('POST', '/ingest/v/e/batch', { records: [] }), ['body', 'records'])).toBe('value_error.empty');
-    const records = await problems('POST', '/ingest/v/e/batch', { records: [{ name: 'ok' }, { source_id: 'x' }, { name: 'deep', vertical_data: 'text' }] });
+    const records = await problems('POST', '/ingest/v/e/batch', {
+      records: [{ name: 'ok' }, { source_id: 'x' }, { name: 'deep', vertical_data: 'text' }],
+    });
     expect(records.map((p) => p.type).sort()).toEqual(['type_error.object', 'value_error.missing']);
     expect(typeAt(await problems('GET', '/entities?source_id=a%00b'), ['querystring', 'source_id'])).toBe('value_error.nul');
   });

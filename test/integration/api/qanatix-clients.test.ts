@@ -80,7 +80,9 @@ describe('stream responses: buffer_size and flushed', () => {
     const key = await keyOf('streams', ['ingest']);
     const res = await send(key, 'POST', '/ingest/iot/broken/stream', '{not json\n[1,\n', ndjson);
     expect(res.json()).toMatchObject({ accepted: 0, parse_errors: 2, buffer_size: 0, flushed: true });
-    const { rows } = await db.pool.query('select count(*)::int as n from ingestion_errors where ingestion_id = $1', [res.json().ingestion_id]);
+    const { rows } = await db.pool.query('select count(*)::int as n from ingestion_errors where ingestion_id = $1', [
+      res.json().ingestion_id,
+    ]);
     expect(rows[0].n).toBe(2);
   });
 
@@ -129,7 +131,8 @@ describe('scopes entities and search', () => {
     ];
     for (const scope of ['entities', 'search'] as const) {
       const key = await keyOf('scoped', [scope]);
-      for (const url of reads) expect({ scope, url, status: (await send(key, 'GET', url)).statusCode }).toEqual({ scope, url, status: 200 });
+      for (const url of reads)
+        expect({ scope, url, status: (await send(key, 'GET', url)).statusCode }).toEqual({ scope, url, status: 200 });
       expect((await send(key, 'GET', `/entities/${entityId}`)).json().name).toBe('Bolt');
       for (const [method, url, payload] of elsewhere) {
         const res = await send(key, method, url, payload);
@@ -146,7 +149,14 @@ describe('POST /auth/keys/{key_id}/rotate', () => {
   async function keyPair(tenant: string) {
     const admin = await keyOf(tenant, ['admin']);
     const expiresAt = new Date(Date.now() + 86_400_000).toISOString();
-    const created = (await send(admin, 'POST', '/auth/keys', { name: 'deploy', scopes: ['ingest', 'read'], expires_at: expiresAt, rate_limit_per_minute: 77 })).json();
+    const created = (
+      await send(admin, 'POST', '/auth/keys', {
+        name: 'deploy',
+        scopes: ['ingest', 'read'],
+        expires_at: expiresAt,
+        rate_limit_per_minute: 77,
+      })
+    ).json();
     return { admin, created };
   }
   const works = async (key: string) => (await send(key, 'GET', '/entities')).statusCode === 200;
@@ -196,11 +206,15 @@ describe('POST /auth/keys/{key_id}/rotate', () => {
     expect(rotated.message).toBe(`The old key stays valid until ${new Date(until).toISOString()}. Update your applications before then.`);
     expect(await works(created.key)).toBe(true);
     expect(await works(rotated.key)).toBe(true);
-    expect((await send(admin, 'GET', '/auth/keys')).json().find((k: { id: string }) => k.id === created.id).previous_key_expires_at).not.toBeNull();
+    expect(
+      (await send(admin, 'GET', '/auth/keys')).json().find((k: { id: string }) => k.id === created.id).previous_key_expires_at,
+    ).not.toBeNull();
     await sleep(Math.max(0, until - Date.now()) + 300);
     expect(await works(created.key)).toBe(false);
     expect(await works(rotated.key)).toBe(true);
-    expect((await send(admin, 'GET', '/auth/keys')).json().find((k: { id: string }) => k.id === created.id).previous_key_expires_at).toBeNull();
+    expect(
+      (await send(admin, 'GET', '/auth/keys')).json().find((k: { id: string }) => k.id === created.id).previous_key_expires_at,
+    ).toBeNull();
   });
 
   test('rotating again ends the earlier grace at once; revoking ends every secret of the key', async () => {
@@ -245,7 +259,10 @@ describe('POST /auth/keys/{key_id}/rotate', () => {
 
   test('two rotations at once: both answer, and exactly one of the two new secrets works', async () => {
     const { admin, created } = await keyPair('rotate-e');
-    const [a, b] = await Promise.all([send(admin, 'POST', `/auth/keys/${created.id}/rotate`), send(admin, 'POST', `/auth/keys/${created.id}/rotate`)]);
+    const [a, b] = await Promise.all([
+      send(admin, 'POST', `/auth/keys/${created.id}/rotate`),
+      send(admin, 'POST', `/auth/keys/${created.id}/rotate`),
+    ]);
     expect([a.statusCode, b.statusCode]).toEqual([200, 200]);
     const working = [await works(a.json().key), await works(b.json().key)];
     expect(working.filter(Boolean)).toHaveLength(1);
@@ -284,8 +301,14 @@ describe('GET /verticals', () => {
   test("the tenant's verticals with entity counts and schema status; another tenant's are neither listed nor counted", async () => {
     const key = await keyOf('catalog', ['ingest', 'read']);
     const other = await keyOf('catalog-other', ['ingest', 'read']);
-    const records = (n: number, prefix: string) => ({ records: Array.from({ length: n }, (_, i) => ({ name: `${prefix}${i}`, source_id: `${prefix}${i}` })) });
-    await send(key, 'POST', '/schemas', { vertical: 'fasteners', entity_type: 'bolt', schema: { type: 'object', properties: { part_number: { type: 'string' } } } });
+    const records = (n: number, prefix: string) => ({
+      records: Array.from({ length: n }, (_, i) => ({ name: `${prefix}${i}`, source_id: `${prefix}${i}` })),
+    });
+    await send(key, 'POST', '/schemas', {
+      vertical: 'fasteners',
+      entity_type: 'bolt',
+      schema: { type: 'object', properties: { part_number: { type: 'string' } } },
+    });
     await send(key, 'POST', '/schemas', { vertical: 'fasteners', entity_type: 'bolt', schema: { type: 'object' } });
     await send(key, 'POST', '/ingest/fasteners/bolt/batch', records(5, 'b'));
     await send(key, 'POST', '/ingest/fasteners/nut/batch', records(3, 'n'));
@@ -308,8 +331,18 @@ describe('GET /verticals', () => {
             { entity_type: 'nut', entity_count: 3, schema_version: null },
           ],
         },
-        { vertical: 'planned', entity_count: 0, schema_status: 'registered', entity_types: [{ entity_type: 'thing', entity_count: 0, schema_version: 1 }] },
-        { vertical: 'retail', entity_count: 2, schema_status: 'none', entity_types: [{ entity_type: 'product', entity_count: 2, schema_version: null }] },
+        {
+          vertical: 'planned',
+          entity_count: 0,
+          schema_status: 'registered',
+          entity_types: [{ entity_type: 'thing', entity_count: 0, schema_version: 1 }],
+        },
+        {
+          vertical: 'retail',
+          entity_count: 2,
+          schema_status: 'none',
+          entity_types: [{ entity_type: 'product', entity_count: 2, schema_version: null }],
+        },
       ],
     });
     expect(res.body).not.toContain('secret_vertical');
@@ -358,7 +391,10 @@ describe('the CLI', () => {
     const env = { DATABASE_URL: db.url, API_KEY_SALT: TEST_SALT, QANATIX_URL: `http://127.0.0.1:${port}` };
     const cli = (args: string[], extra: Record<string, string> = {}) =>
       new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-        const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, [bin, ...args], {
+          env: { ...process.env, ...env, ...extra },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let out = '';
         let err = '';
         child.stdout.on('data', (c) => (out += c));
@@ -391,7 +427,11 @@ describe('the CLI', () => {
       expect((await cli(['keys', 'list'], { QANATIX_API_KEY: fresh })).code).toBe(3);
       expect((await cli(['keys', 'list'], { QANATIX_API_KEY: now.out.trim() })).code).toBe(0);
 
-      for (const args of [['keys', 'rotate'], ['keys', 'rotate', info.id, '--grace', '-5'], ['keys', 'rotate', info.id, '--grace', '86401']]) {
+      for (const args of [
+        ['keys', 'rotate'],
+        ['keys', 'rotate', info.id, '--grace', '-5'],
+        ['keys', 'rotate', info.id, '--grace', '86401'],
+      ]) {
         expect((await cli(args, { QANATIX_API_KEY: now.out.trim() })).code, args.join(' ')).toBe(2);
       }
       for (const limit of ['0', '1.5', 'many', '1000001']) {

@@ -32,7 +32,12 @@ let queue: Queue<PullJobData>;
 let app: FastifyInstance;
 const logLines: Array<{ level: number; msg: string; component?: string }> = [];
 
-const config = (overrides: Partial<Config> = {}): Config => ({ ...loadConfig({ API_KEY_SALT: TEST_SALT }), databaseUrl: db.url, rateLimitPerMinute: DEFAULT_LIMIT, ...overrides });
+const config = (overrides: Partial<Config> = {}): Config => ({
+  ...loadConfig({ API_KEY_SALT: TEST_SALT }),
+  databaseUrl: db.url,
+  rateLimitPerMinute: DEFAULT_LIMIT,
+  ...overrides,
+});
 
 async function appWith(overrides: Partial<Config> = {}, pullQueue: Queue<PullJobData> | null = queue): Promise<FastifyInstance> {
   const sink = new Writable({
@@ -41,7 +46,13 @@ async function appWith(overrides: Partial<Config> = {}, pullQueue: Queue<PullJob
       done();
     },
   });
-  return buildApp({ pool: db.pool, config: config(overrides), box: SecretBox.fromEnv({}, true), pullQueue, logger: pino({ level: 'info' }, sink) });
+  return buildApp({
+    pool: db.pool,
+    config: config(overrides),
+    box: SecretBox.fromEnv({}, true),
+    pullQueue,
+    logger: pino({ level: 'info' }, sink),
+  });
 }
 
 let tenantN = 0;
@@ -134,7 +145,7 @@ describe('headers and 429, as the reference shows them', () => {
     expect(limits(await get(app, k))).toMatchObject({ limit: DEFAULT_LIMIT, remaining: DEFAULT_LIMIT - 1 });
   });
 
-  test('each key has its own bucket: one key used up leaves the tenant\'s other keys alone', async () => {
+  test("each key has its own bucket: one key used up leaves the tenant's other keys alone", async () => {
     const tenantId = await ensureTenant(db.pool, 'two-keys');
     const first = await createApiKey(db.pool, TEST_SALT, tenantId, 'one', ['read'], null, 2);
     const second = await createApiKey(db.pool, TEST_SALT, tenantId, 'two', ['read'], null, 2);
@@ -225,7 +236,9 @@ describe('what is not limited', () => {
     expect(loadConfig({ API_KEY_SALT: 'x', RATE_LIMIT_ENABLED: 'false' }).rateLimitEnabled).toBe(false);
     expect(loadConfig({ API_KEY_SALT: 'x' }).rateLimitEnabled).toBe(true);
     expect(() => loadConfig({ API_KEY_SALT: 'x', RATE_LIMIT_ENABLED: 'maybe' })).toThrow(/RATE_LIMIT_ENABLED must be true or false/);
-    expect(() => loadConfig({ API_KEY_SALT: 'x', RATE_LIMIT_PER_MINUTE: '0' })).toThrow(/RATE_LIMIT_PER_MINUTE must be a whole number of requests a minute/);
+    expect(() => loadConfig({ API_KEY_SALT: 'x', RATE_LIMIT_PER_MINUTE: '0' })).toThrow(
+      /RATE_LIMIT_PER_MINUTE must be a whole number of requests a minute/,
+    );
     expect(loadConfig({ API_KEY_SALT: 'x', RATE_LIMIT_PER_MINUTE: '250' }).rateLimitPerMinute).toBe(250);
   });
 });
@@ -266,7 +279,9 @@ describe('Redis hung (SIGSTOP): connected, but silent', () => {
   test('a request waits at most about half a second, the next ones none, and limits come back when Redis does', async () => {
     const { freePort } = await import('../../helpers/private-redis');
     const port = await freePort();
-    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
     const quiet = { info() {}, warn() {}, error() {} };
     const hungConn = createRedis(`redis://127.0.0.1:${port}`, quiet);
     await waitFor('redis-server', async () => (await hungConn.ping().catch(() => null)) === 'PONG', 10_000, 50);
@@ -341,7 +356,12 @@ describe('several API processes', () => {
     const env = { DATABASE_URL: db.url, REDIS_URL: redis.url, API_KEY_SALT: TEST_SALT, HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
     apis = ports.map((port) => spawnRole('api', { ...env, PORT: String(port) }));
     for (const [i, port] of ports.entries()) {
-      await waitFor(`API process ${i + 1}`, async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok, 60_000, 200);
+      await waitFor(
+        `API process ${i + 1}`,
+        async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok,
+        60_000,
+        200,
+      );
     }
     const via = (p: number, k: string) => fetch(`http://127.0.0.1:${ports[p]}/api/v1/entities`, { headers: bearer(k) });
 

@@ -54,7 +54,12 @@ describe('POST /ingest/{vertical}/{entity_type}/stream', () => {
   });
 
   test('bad lines go to the DLQ with their line numbers and the stream goes on', async () => {
-    await t.app.inject({ method: 'POST', url: '/api/v1/schemas', headers: bearer(key), payload: { vertical: 'mixed', entity_type: 'x', schema: { properties: { v: { type: 'number' } } } } });
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/schemas',
+      headers: bearer(key),
+      payload: { vertical: 'mixed', entity_type: 'x', schema: { properties: { v: { type: 'number' } } } },
+    });
     const body = [
       '{"name":"a","v":1}',
       '{not json',
@@ -69,8 +74,14 @@ describe('POST /ingest/{vertical}/{entity_type}/stream', () => {
     for (const line of body) s.req.write(Buffer.from(line + '\n', line.startsWith('{\u00ff') ? 'latin1' : 'utf8'));
     const res = await s.end();
     expect(res.body).toMatchObject({ accepted: 2, inserted: 2, rejected: 3, parse_errors: 2, status: 'partial' });
-    const dlq = (await t.app.inject({ method: 'GET', url: `/api/v1/ingestions/${res.body.ingestion_id}/errors`, headers: bearer(key) })).json();
-    expect(dlq.items.map((e: { position: number; error_type: string }) => [e.position, e.error_type]).sort((a: number[], b: number[]) => a[0]! - b[0]!)).toEqual([
+    const dlq = (
+      await t.app.inject({ method: 'GET', url: `/api/v1/ingestions/${res.body.ingestion_id}/errors`, headers: bearer(key) })
+    ).json();
+    expect(
+      dlq.items
+        .map((e: { position: number; error_type: string }) => [e.position, e.error_type])
+        .sort((a: number[], b: number[]) => a[0]! - b[0]!),
+    ).toEqual([
       [2, 'parse_error'],
       [4, 'invalid_record'],
       [5, 'invalid_record'],

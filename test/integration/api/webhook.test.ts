@@ -22,7 +22,11 @@ beforeAll(async () => {
     testApi({ webhookSecret: SECRET, webhookAcceptBodyOnly: true }),
     testApi({ webhookSecret: null }),
   ]);
-  [signedKey, compatKey, openKey] = await Promise.all([signed.key('acme', ['ingest']), compat.key('acme', ['ingest']), open.key('acme', ['ingest'])]);
+  [signedKey, compatKey, openKey] = await Promise.all([
+    signed.key('acme', ['ingest']),
+    compat.key('acme', ['ingest']),
+    open.key('acme', ['ingest']),
+  ]);
 });
 afterAll(() => Promise.all([signed.close(), compat.close(), open.close()]));
 
@@ -52,7 +56,11 @@ const send = (app: FastifyInstance, key: string, raw: string, headers: Record<st
 const stored = async (t: TestApi, sourceId: string) =>
   (await t.db.pool.query<{ n: number }>('select count(*)::int as n from entities where source_id = $1', [sourceId])).rows[0]!.n;
 const price = async (t: TestApi, sourceId: string) =>
-  (await t.db.pool.query<{ price: number }>("select (vertical_data->>'price')::float8 as price from entities where source_id = $1", [sourceId])).rows[0]?.price;
+  (
+    await t.db.pool.query<{ price: number }>("select (vertical_data->>'price')::float8 as price from entities where source_id = $1", [
+      sourceId,
+    ])
+  ).rows[0]?.price;
 
 describe('POST /webhooks/ingest/{vertical}/{entity_type}', () => {
   test('a timestamped signature over "<timestamp>.<raw body>" is accepted', async () => {
@@ -92,10 +100,19 @@ describe('POST /webhooks/ingest/{vertical}/{entity_type}', () => {
     ['not hex', (_raw, ts) => ({ 'x-webhook-timestamp': String(ts), 'x-webhook-signature': 'sha256=' + 'zz'.repeat(32) })],
     ['without the sha256= prefix', (raw, ts) => ({ 'x-webhook-timestamp': String(ts), 'x-webhook-signature': hex(raw, ts) })],
     ['with another algorithm prefix', (raw, ts) => ({ 'x-webhook-timestamp': String(ts), 'x-webhook-signature': 'sha1=' + hex(raw, ts) })],
-    ['truncated by one hex digit', (raw, ts) => ({ 'x-webhook-timestamp': String(ts), 'x-webhook-signature': 'sha256=' + hex(raw, ts).slice(0, -1) })],
+    [
+      'truncated by one hex digit',
+      (raw, ts) => ({ 'x-webhook-timestamp': String(ts), 'x-webhook-signature': 'sha256=' + hex(raw, ts).slice(0, -1) }),
+    ],
     ['with an extra byte', (raw, ts) => ({ 'x-webhook-timestamp': String(ts), 'x-webhook-signature': 'sha256=' + hex(raw, ts) + '00' })],
-    ['in base64', (raw, ts) => ({ 'x-webhook-timestamp': String(ts), 'x-webhook-signature': 'sha256=' + hmac(`${ts}.${raw}`).toString('base64') })],
-    ['listed twice', (raw, ts) => ({ 'x-webhook-timestamp': String(ts), 'x-webhook-signature': `sha256=${hex(raw, ts)}, sha256=${hex(raw, ts)}` })],
+    [
+      'in base64',
+      (raw, ts) => ({ 'x-webhook-timestamp': String(ts), 'x-webhook-signature': 'sha256=' + hmac(`${ts}.${raw}`).toString('base64') }),
+    ],
+    [
+      'listed twice',
+      (raw, ts) => ({ 'x-webhook-timestamp': String(ts), 'x-webhook-signature': `sha256=${hex(raw, ts)}, sha256=${hex(raw, ts)}` }),
+    ],
   ];
   const cases = <T>(list: Array<[string, T]>) => list.map(([what, make], i) => [what, make, i] as const);
   test.each(cases(malformed))('a signature %s: 401 and nothing stored; well-formed, the same body passes', async (_what, make, i) => {
@@ -118,15 +135,18 @@ describe('POST /webhooks/ingest/{vertical}/{entity_type}', () => {
     ['truncated by one hex digit', (raw) => ({ 'x-webhook-signature': 'sha256=' + hmac(raw).toString('hex').slice(0, -1) })],
     ['in base64', (raw) => ({ 'x-webhook-signature': 'sha256=' + hmac(raw).toString('base64') })],
   ];
-  test.each(cases(malformedBodyOnly))('body-only, a signature %s: 401 and nothing stored; well-formed, the same body passes', async (_what, make, i) => {
-    const raw = product(`BAD-BODY-${i}`);
-    const res = await send(compat.app, compatKey, raw, make(raw));
-    expect(res.statusCode).toBe(401);
-    expect(res.json().detail).toMatch(/signature/i);
-    expect(await stored(compat, `BAD-BODY-${i}`)).toBe(0);
-    expect((await send(compat.app, compatKey, raw, bodyOnly(raw))).statusCode).toBe(200);
-    expect(await stored(compat, `BAD-BODY-${i}`)).toBe(1);
-  });
+  test.each(cases(malformedBodyOnly))(
+    'body-only, a signature %s: 401 and nothing stored; well-formed, the same body passes',
+    async (_what, make, i) => {
+      const raw = product(`BAD-BODY-${i}`);
+      const res = await send(compat.app, compatKey, raw, make(raw));
+      expect(res.statusCode).toBe(401);
+      expect(res.json().detail).toMatch(/signature/i);
+      expect(await stored(compat, `BAD-BODY-${i}`)).toBe(0);
+      expect((await send(compat.app, compatKey, raw, bodyOnly(raw))).statusCode).toBe(200);
+      expect(await stored(compat, `BAD-BODY-${i}`)).toBe(1);
+    },
+  );
 
   // The signature is right for the timestamp sent; the timestamp alone is what is wrong.
   test.each([
@@ -148,7 +168,10 @@ describe('POST /webhooks/ingest/{vertical}/{entity_type}', () => {
   });
 
   test('a timestamp inside the window either way is accepted', async () => {
-    for (const [id, ts] of [['EARLY', now() - 290], ['LATE', now() + 290]] as const) {
+    for (const [id, ts] of [
+      ['EARLY', now() - 290],
+      ['LATE', now() + 290],
+    ] as const) {
       const raw = product(id);
       expect((await send(signed.app, signedKey, raw, stamped(raw, ts))).statusCode).toBe(200);
     }

@@ -33,7 +33,13 @@ beforeAll(async () => {
   await source.pool.query('create table products (id int primary key, name text not null, updated_at timestamptz not null)');
   await source.pool.query(`insert into products select g, 'P' || g, now() - interval '1 hour' from generate_series(1, 3000) g`);
   const port = await freePort();
-  env = { QANATIX_DEV: '1', DATABASE_URL: platform.url, REDIS_URL: redis.url, QANATIX_URL: `http://127.0.0.1:${port}`, SRC_DSN: source.url };
+  env = {
+    QANATIX_DEV: '1',
+    DATABASE_URL: platform.url,
+    REDIS_URL: redis.url,
+    QANATIX_URL: `http://127.0.0.1:${port}`,
+    SRC_DSN: source.url,
+  };
   server = spawnRole('serve', { ...env, PORT: String(port), LOG_LEVEL: 'warn' });
   await waitFor('the API', async () => (await fetch(`${env.QANATIX_URL}/healthz`).catch(() => null))?.ok, 30_000, 200);
   const created = await cli(['keys', 'create', '--tenant', 'cli', '--scopes', 'connectors,admin']);
@@ -66,7 +72,9 @@ describe('qanatix CLI', () => {
     const first = await cli(['connectors', 'apply', '-f', file]);
     expect(first.code).toBe(0);
     expect(first.out).toContain('applied: 3 created, 0 updated, 0 unchanged, 0 deleted');
-    const ids = JSON.parse((await cli(['connectors', 'list', '--json'])).out).map((c: { id: string }) => c.id).sort();
+    const ids = JSON.parse((await cli(['connectors', 'list', '--json'])).out)
+      .map((c: { id: string }) => c.id)
+      .sort();
 
     const again = await cli(['connectors', 'apply', '-f', file]);
     expect(again.out).toContain('applied: 0 created, 0 updated, 3 unchanged, 0 deleted');
@@ -127,7 +135,16 @@ describe('qanatix CLI', () => {
     expect((await cli(['pull'])).code).toBe(2);
     expect((await cli(['connectors', 'list'], { QANATIX_URL: 'http://127.0.0.1:1' })).code).toBe(3);
     expect((await cli(['connectors', 'list'], { QANATIX_API_KEY: 'sk_live_' + '0'.repeat(64) })).code).toBe(3);
-    for (const bad of [['operator'], ['operator', 'create'], ['operator', 'create', '--name', 'has space'], ['operator', 'create', '--name', 'a:b'], ['operator', 'revoke'], ['operator', 'nope'], ['queues', 'nope'], ['queues', 'clean', '--grace', '-1']]) {
+    for (const bad of [
+      ['operator'],
+      ['operator', 'create'],
+      ['operator', 'create', '--name', 'has space'],
+      ['operator', 'create', '--name', 'a:b'],
+      ['operator', 'revoke'],
+      ['operator', 'nope'],
+      ['queues', 'nope'],
+      ['queues', 'clean', '--grace', '-1'],
+    ]) {
       expect((await cli(bad)).code, bad.join(' ')).toBe(2);
     }
   });
@@ -153,7 +170,9 @@ describe('qanatix CLI', () => {
     expect((await cli(['queues', 'pause'], asOperator)).out).toContain('queue pulls is paused');
     expect(JSON.parse((await cli(['queues', '--json'], asOperator)).out)[0].paused).toBe(true);
     expect((await cli(['queues', 'resume'], asOperator)).out).toContain('queue pulls is running');
-    expect((await cli(['queues', 'clean', '--state', 'completed', '--grace', '0'], asOperator)).out).toMatch(/^removed \d+ completed job\(s\)/);
+    expect((await cli(['queues', 'clean', '--state', 'completed', '--grace', '0'], asOperator)).out).toMatch(
+      /^removed \d+ completed job\(s\)/,
+    );
     // An operator credential reaches no tenant's data.
     expect((await cli(['connectors', 'list'], asOperator)).code).toBe(3);
 

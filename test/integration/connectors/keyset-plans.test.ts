@@ -78,13 +78,21 @@ describe('PostgreSQL keyset plan', () => {
   });
 
   test('the page statement is one index range on (cursor, key), no sort', async () => {
-    const def = validateConnectorConfig({ connector_type: 'postgresql', connection_config: { dsn }, table: `${schema}.items`, cursor: { column: 'updated_at' } });
+    const def = validateConnectorConfig({
+      connector_type: 'postgresql',
+      connection_config: { dsn },
+      table: `${schema}.items`,
+      cursor: { column: 'updated_at' },
+    });
     session = new PostgresqlSession(def.connection_config as unknown as PostgresqlConnection, errors);
     const statements = await thirdPageStatements(session, await describePostgresqlSource(session, def, EPOCH_ISO), def);
     expect(statements).toHaveLength(1);
     const [statement] = statements as [Statement];
     expect(statement.sql).toContain('("updated_at", "id") > ($2, $3)');
-    const [row] = await session.query<{ 'QUERY PLAN': Array<{ Plan: Record<string, unknown> }> }>(`EXPLAIN (FORMAT JSON) ${statement.sql}`, statement.values);
+    const [row] = await session.query<{ 'QUERY PLAN': Array<{ Plan: Record<string, unknown> }> }>(
+      `EXPLAIN (FORMAT JSON) ${statement.sql}`,
+      statement.values,
+    );
     const plan = JSON.stringify(row?.['QUERY PLAN']);
     expect(plan).toContain('"Index Name":"items_cursor"');
     expect(plan).toMatch(/"Index Cond":"[^"]*ROW\(updated_at, id\) > ROW\(/);
@@ -108,13 +116,26 @@ describe('MariaDB/MySQL keyset plan', () => {
   let session: MysqlSession;
 
   beforeAll(async () => {
-    admin = await mysql.createConnection({ host: connection.host, port: connection.port, user: connection.user, password: connection.password });
+    admin = await mysql.createConnection({
+      host: connection.host,
+      port: connection.port,
+      user: connection.user,
+      password: connection.password,
+    });
     await admin.query(`CREATE DATABASE ${database}`);
-    await admin.query(`CREATE TABLE ${database}.items (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL, updated_at DATETIME(6) NOT NULL, KEY items_cursor (updated_at, id)) ENGINE=InnoDB`);
+    await admin.query(
+      `CREATE TABLE ${database}.items (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL, updated_at DATETIME(6) NOT NULL, KEY items_cursor (updated_at, id)) ENGINE=InnoDB`,
+    );
     for (let start = 1; start <= ROWS; start += 5000) {
       const values: unknown[] = [];
       for (let id = start; id < start + 5000; id++) {
-        values.push([id, `item ${id}`, id <= SHARED ? '2026-01-01 00:00:00' : `2026-01-01 00:${String(Math.floor(id / 1000) % 60).padStart(2, '0')}:00.${String(id % 1000).padStart(3, '0')}`]);
+        values.push([
+          id,
+          `item ${id}`,
+          id <= SHARED
+            ? '2026-01-01 00:00:00'
+            : `2026-01-01 00:${String(Math.floor(id / 1000) % 60).padStart(2, '0')}:00.${String(id % 1000).padStart(3, '0')}`,
+        ]);
       }
       await admin.query(`INSERT INTO ${database}.items VALUES ?`, [values]);
     }
@@ -127,7 +148,12 @@ describe('MariaDB/MySQL keyset plan', () => {
   });
 
   test('each split statement is a range on the (cursor, key) index, no filesort', async () => {
-    const def = validateConnectorConfig({ connector_type: 'mysql', connection_config: connection, table: 'items', cursor: { column: 'updated_at' } });
+    const def = validateConnectorConfig({
+      connector_type: 'mysql',
+      connection_config: connection,
+      table: 'items',
+      cursor: { column: 'updated_at' },
+    });
     session = new MysqlSession(def.connection_config as unknown as MysqlConnection, errors);
     const statements = await thirdPageStatements(session, await describeMysqlSource(session, def, EPOCH_ISO), def);
     expect(statements.length).toBeGreaterThanOrEqual(1);
@@ -135,7 +161,9 @@ describe('MariaDB/MySQL keyset plan', () => {
     expect(inRun.sql).toContain('`updated_at` >= ? AND `updated_at` <= ? AND `id` > CAST(? AS SIGNED)');
     for (const statement of statements) {
       const [row] = await session.query<{ EXPLAIN: string }>(`EXPLAIN FORMAT=JSON ${statement.sql}`, statement.values);
-      const explain = JSON.parse(String(row?.EXPLAIN)) as { query_block: { table?: Record<string, unknown>; nested_loop?: Array<{ table: Record<string, unknown> }> } };
+      const explain = JSON.parse(String(row?.EXPLAIN)) as {
+        query_block: { table?: Record<string, unknown>; nested_loop?: Array<{ table: Record<string, unknown> }> };
+      };
       const table = explain.query_block.table ?? explain.query_block.nested_loop?.[0]?.table;
       expect(table?.access_type, statement.sql).toBe('range');
       expect(table?.key).toBe('items_cursor');

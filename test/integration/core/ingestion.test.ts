@@ -72,7 +72,7 @@ describe('Ingestion', () => {
     expect((await db.pool.query("select count(*)::int as n from entities where vertical = 'lazy'")).rows[0].n).toBe(0);
   });
 
-  test('a lazy ingestion is created by its first batch, in that batch\'s transaction, and its id is handed to the work alongside', async () => {
+  test("a lazy ingestion is created by its first batch, in that batch's transaction, and its id is handed to the work alongside", async () => {
     const ingestion = await Ingestion.open(db.pool, target('first'), { type: 'connector', name: 'orders' }, { lazy: true });
     const seen: string[] = [];
     await ingestion.write(await ingestion.prepare(records(2)), {

@@ -10,12 +10,19 @@ let source: TestDatabase;
 beforeAll(async () => {
   [platform, source] = await Promise.all([freshDatabase(), freshDatabase('qsrc', false)]);
   await source.pool.query(`create table products (id bigint primary key, name text, price numeric(12,2), updated_at timestamptz not null)`);
-  await source.pool.query(`insert into products select g, 'P' || g, g * 1.5, '2026-01-01T00:00:00Z'::timestamptz + (g / 10) * interval '1 second' from generate_series(1, 2500) g`);
+  await source.pool.query(
+    `insert into products select g, 'P' || g, g * 1.5, '2026-01-01T00:00:00Z'::timestamptz + (g / 10) * interval '1 second' from generate_series(1, 2500) g`,
+  );
 });
 afterAll(() => Promise.all([platform.drop(), source.drop()]));
 
 const entities = async (vertical = 'src') =>
-  (await platform.pool.query<{ source_id: string; name: string; price: string }>(`select source_id, name, vertical_data->>'price' as price from entities where vertical = $1 order by source_id::bigint`, [vertical])).rows;
+  (
+    await platform.pool.query<{ source_id: string; name: string; price: string }>(
+      `select source_id, name, vertical_data->>'price' as price from entities where vertical = $1 order by source_id::bigint`,
+      [vertical],
+    )
+  ).rows;
 
 async function pull(connectorId: string, mode: 'incremental' | 'full' = 'incremental') {
   const { connector, runId } = await newRun(platform.pool, connectorId, mode);
@@ -24,8 +31,15 @@ async function pull(connectorId: string, mode: 'incremental' | 'full' = 'increme
 }
 
 /** The part of a run row that runPull hands back when the source is exhausted. */
-const totals = ({ rows_read, inserted, updated, unchanged, rejected, cursor_after, source_started_at }: ConnectorRun) =>
-  ({ rows_read, inserted, updated, unchanged, rejected, cursor_after, source_started_at });
+const totals = ({ rows_read, inserted, updated, unchanged, rejected, cursor_after, source_started_at }: ConnectorRun) => ({
+  rows_read,
+  inserted,
+  updated,
+  unchanged,
+  rejected,
+  cursor_after,
+  source_started_at,
+});
 
 describe('runPull', () => {
   test('commits every row once, the cursor with it, and an incremental re-run reads only what changed', async () => {
@@ -73,7 +87,14 @@ describe('runPull', () => {
     });
     const { connector, runId } = await newRun(platform.pool, id);
     const stop = new AbortController();
-    const first = await runPull({ pool: platform.pool, connector, runId, mode: 'incremental', signal: stop.signal, onProgress: () => stop.abort() });
+    const first = await runPull({
+      pool: platform.pool,
+      connector,
+      runId,
+      mode: 'incremental',
+      signal: stop.signal,
+      onProgress: () => stop.abort(),
+    });
     expect(first).toEqual({ interrupted: true, rowsRead: 1000 });
     expect(await getRun(platform.pool, runId)).toMatchObject({ rows_read: 1000, inserted: 1000 });
 
@@ -83,7 +104,9 @@ describe('runPull', () => {
     expect(run).toMatchObject({ rows_read: 2501, inserted: 2501, updated: 0, unchanged: 0, rejected: 0 });
     expect(await entities('resumed')).toHaveLength(2501);
     // One ingestion for the run, taken up again by its second attempt and closed with both attempts' counts.
-    const { rows } = await platform.pool.query('select status, record_count::int, inserted::int from ingestions where id = $1', [run.ingestion_id]);
+    const { rows } = await platform.pool.query('select status, record_count::int, inserted::int from ingestions where id = $1', [
+      run.ingestion_id,
+    ]);
     expect(rows).toEqual([{ status: 'complete', record_count: 2501, inserted: 2501 }]);
   });
 });

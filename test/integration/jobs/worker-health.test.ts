@@ -54,7 +54,9 @@ describe('the worker health endpoint', () => {
     expect(loadConfig({ API_KEY_SALT: 'x' }).workerMetricsPort).toBeNull();
     expect(loadConfig({ API_KEY_SALT: 'x', WORKER_METRICS_PORT: '9464' }).workerMetricsPort).toBe(9464);
     for (const bad of ['0', '65536', 'http', '-1', '94.64']) {
-      expect(() => loadConfig({ API_KEY_SALT: 'x', WORKER_METRICS_PORT: bad })).toThrow(/WORKER_METRICS_PORT must be a TCP port number, from 1 to 65535/);
+      expect(() => loadConfig({ API_KEY_SALT: 'x', WORKER_METRICS_PORT: bad })).toThrow(
+        /WORKER_METRICS_PORT must be a TCP port number, from 1 to 65535/,
+      );
     }
   });
 });

@@ -36,9 +36,15 @@ const children: ChildRole[] = [];
 beforeAll(async () => {
   [platform, source, redis] = await Promise.all([freshDatabase(), freshDatabase('qsrc', false), privateRedis()]);
   // The source is read with a role of its own, whose password must never show up in Redis or logs.
-  await source.pool.query(`do $$ begin if not exists (select from pg_roles where rolname = 'qanatix_reader') then create role qanatix_reader login password '${SOURCE_PASSWORD}'; end if; end $$`);
-  await source.pool.query(`create table products (id bigint primary key, name text not null, price numeric(12,2), updated_at timestamptz not null)`);
-  await source.pool.query(`insert into products select g, 'P' || g, g, '2026-01-01'::timestamptz + (g / 100) * interval '1 second' from generate_series(1, 20000) g`);
+  await source.pool.query(
+    `do $$ begin if not exists (select from pg_roles where rolname = 'qanatix_reader') then create role qanatix_reader login password '${SOURCE_PASSWORD}'; end if; end $$`,
+  );
+  await source.pool.query(
+    `create table products (id bigint primary key, name text not null, price numeric(12,2), updated_at timestamptz not null)`,
+  );
+  await source.pool.query(
+    `insert into products select g, 'P' || g, g, '2026-01-01'::timestamptz + (g / 100) * interval '1 second' from generate_series(1, 20000) g`,
+  );
   await source.pool.query('grant select on products to qanatix_reader');
   const url = new URL(source.url);
   url.username = 'qanatix_reader';
@@ -79,13 +85,29 @@ const connector = (extra: Record<string, unknown> = {}, settings: Record<string,
 
 const runs = async (connectorId: string) =>
   (
-    await platform.pool.query<{ id: string; status: string; trigger: string; mode: string; rows_read: number; attempts: number; error: string | null; error_kind: string | null; started_at: Date | null; finished_at: Date | null }>(
+    await platform.pool.query<{
+      id: string;
+      status: string;
+      trigger: string;
+      mode: string;
+      rows_read: number;
+      attempts: number;
+      error: string | null;
+      error_kind: string | null;
+      started_at: Date | null;
+      finished_at: Date | null;
+    }>(
       'select id, status, trigger, mode, rows_read::int, attempts, error, error_kind, started_at, finished_at from connector_runs where connector_id = $1 order by started_at nulls last',
       [connectorId],
     )
   ).rows;
 
-const entityCount = async (vertical: string) => (await platform.pool.query('select count(*)::int as n, count(distinct source_id)::int as d from entities where vertical = $1', [vertical])).rows[0] as { n: number; d: number };
+const entityCount = async (vertical: string) =>
+  (
+    await platform.pool.query('select count(*)::int as n, count(distinct source_id)::int as d from entities where vertical = $1', [
+      vertical,
+    ])
+  ).rows[0] as { n: number; d: number };
 
 async function enqueue(connectorId: string, mode: 'incremental' | 'full', trigger: 'manual' | 'schedule' = 'manual', opts: object = {}) {
   const tenantId = (await platform.pool.query('select tenant_id from connectors where id = $1', [connectorId])).rows[0].tenant_id;
@@ -95,7 +117,9 @@ async function enqueue(connectorId: string, mode: 'incremental' | 'full', trigge
 }
 
 function assertNoOverlap(rows: Array<{ started_at: Date | null; finished_at: Date | null; status: string }>) {
-  const done = rows.filter((r) => r.started_at && r.finished_at && r.status !== 'skipped').sort((a, b) => a.started_at!.getTime() - b.started_at!.getTime());
+  const done = rows
+    .filter((r) => r.started_at && r.finished_at && r.status !== 'skipped')
+    .sort((a, b) => a.started_at!.getTime() - b.started_at!.getTime());
   for (let i = 1; i < done.length; i++) expect(done[i]!.started_at!.getTime()).toBeGreaterThanOrEqual(done[i - 1]!.finished_at!.getTime());
 }
 
@@ -119,13 +143,24 @@ describe('scheduled pulls', () => {
   });
 
   test('after FLUSHALL the reconciler puts every schedule back and it fires again', async () => {
-    const ids = [await connector({ vertical: 'flush', schedule: '*/1 * * * * *' }), await connector({ vertical: 'flush2', schedule: '*/2 * * * * *' })];
+    const ids = [
+      await connector({ vertical: 'flush', schedule: '*/1 * * * * *' }),
+      await connector({ vertical: 'flush2', schedule: '*/2 * * * * *' }),
+    ];
     const stop = startReconciler(platform.pool, queue, log, '* * * * * *');
     running.push({ close: async () => stop() });
-    await waitFor('schedulers', async () => (await Promise.all(ids.map((id) => queue.getJobScheduler(schedulerId(id))))).every(Boolean), 10_000);
+    await waitFor(
+      'schedulers',
+      async () => (await Promise.all(ids.map((id) => queue.getJobScheduler(schedulerId(id))))).every(Boolean),
+      10_000,
+    );
     await conn.flushall();
     expect(await queue.getJobScheduler(schedulerId(ids[0]!))).toBeUndefined();
-    await waitFor('schedulers back', async () => (await Promise.all(ids.map((id) => queue.getJobScheduler(schedulerId(id))))).every(Boolean), 10_000);
+    await waitFor(
+      'schedulers back',
+      async () => (await Promise.all(ids.map((id) => queue.getJobScheduler(schedulerId(id))))).every(Boolean),
+      10_000,
+    );
     worker();
     for (const id of ids) await waitFor(`a run of ${id}`, async () => (await runs(id)).some((r) => r.status === 'succeeded'), 20_000);
   });
@@ -155,10 +190,18 @@ describe('one run per connector', () => {
     childWorker();
     // Three manual runs per connector queued at once: both processes take them concurrently.
     for (let round = 0; round < 3; round++) for (const id of ids) await enqueue(id, round === 1 ? 'full' : 'incremental');
-    await waitFor('all 300 runs to finish', async () => {
-      const { rows } = await platform.pool.query("select count(*)::int as n from connector_runs where connector_id = any($1) and status = 'succeeded'", [ids]);
-      return rows[0].n === 300;
-    }, 120_000, 500);
+    await waitFor(
+      'all 300 runs to finish',
+      async () => {
+        const { rows } = await platform.pool.query(
+          "select count(*)::int as n from connector_runs where connector_id = any($1) and status = 'succeeded'",
+          [ids],
+        );
+        return rows[0].n === 300;
+      },
+      120_000,
+      500,
+    );
     for (const id of ids) assertNoOverlap(await runs(id));
     // Both processes did part of the work.
     for (const c of children) expect(c.output().split('pull succeeded').length - 1).toBeGreaterThan(10);
@@ -167,14 +210,21 @@ describe('one run per connector', () => {
 
   test('two worker processes never run one connector twice at once: runs queued back to back against a slow source wait for the lock', async () => {
     // Every row costs the source a millisecond, so a run takes seconds and the runs queued after it are taken by idle worker slots at once.
-    await source.pool.query("create view slow_products as select id, name, updated_at from products where id <= 300 and pg_sleep(0.001)::text = ''");
+    await source.pool.query(
+      "create view slow_products as select id, name, updated_at from products where id <= 300 and pg_sleep(0.001)::text = ''",
+    );
     await source.pool.query('grant select on slow_products to qanatix_reader');
     const id = await connector({ vertical: 'slow' }, { table: 'slow_products', primary_key: ['id'], batch_size: 30 });
     childWorker();
     childWorker();
     const queued: string[] = [];
     for (let i = 0; i < 6; i++) queued.push(await enqueue(id, i % 2 ? 'full' : 'incremental'));
-    await waitFor('the six runs to finish', async () => (await runs(id)).filter((r) => r.status === 'succeeded').length === 6, 120_000, 250);
+    await waitFor(
+      'the six runs to finish',
+      async () => (await runs(id)).filter((r) => r.status === 'succeeded').length === 6,
+      120_000,
+      250,
+    );
     assertNoOverlap(await runs(id));
     // Four slots and six runs of one connector: some runs were taken while another held the lock, and waited.
     const jobs = await Promise.all(queued.map((runId) => queue.getJob(`run-${runId}`)));
@@ -256,7 +306,12 @@ describe('crashes and outages', () => {
     worker();
     await waitFor('a run in progress', async () => (await runs(id)).some((r) => r.status === 'running' && r.rows_read > 500), 30_000, 50);
     await redis.restart();
-    await waitFor('a run that started after the restart to succeed', async () => (await runs(id)).filter((r) => r.status === 'succeeded').length >= 2, 60_000, 200);
+    await waitFor(
+      'a run that started after the restart to succeed',
+      async () => (await runs(id)).filter((r) => r.status === 'succeeded').length >= 2,
+      60_000,
+      200,
+    );
     expect(await entityCount('redis-restart')).toEqual({ n: 20000, d: 20000 });
   });
 
@@ -285,7 +340,11 @@ describe('crashes and outages', () => {
     });
     worker();
     await enqueue(id, 'incremental', 'manual', { attempts: 10, backoff: { type: 'exponential', delay: 300 } });
-    const retrying = await waitFor('a visible retry', async () => (await runs(id)).find((r) => r.status === 'retrying' && r.attempts >= 2), 30_000);
+    const retrying = await waitFor(
+      'a visible retry',
+      async () => (await runs(id)).find((r) => r.status === 'retrying' && r.attempts >= 2),
+      30_000,
+    );
     expect(retrying.error_kind).toBe('unreachable');
     expect(retrying.error).not.toContain(SOURCE_PASSWORD);
     relay = createServer(relayHandler);
@@ -313,7 +372,10 @@ describe('the reconciler', () => {
   test('a schedule Redis refuses ("") fails only its own connector: the others are reconciled, and the failure is logged with its id', async () => {
     const bad = await connector({ vertical: 'rec', schedule: '*/5 * * * *' });
     await platform.pool.query("update connectors set schedule = '' where id = $1", [bad]); // as a row written before the API refused it
-    const good = [await connector({ vertical: 'rec', schedule: '*/5 * * * *' }), await connector({ vertical: 'rec', schedule: '0 * * * *' })];
+    const good = [
+      await connector({ vertical: 'rec', schedule: '*/5 * * * *' }),
+      await connector({ vertical: 'rec', schedule: '0 * * * *' }),
+    ];
     try {
       const r = await reconcileSchedules(platform.pool, queue);
       expect(r.failed.map((f) => f.connectorId)).toEqual([bad]);
@@ -322,7 +384,11 @@ describe('the reconciler', () => {
 
       const stop = startReconciler(platform.pool, queue, log, '* * * * * *');
       running.push({ close: async () => stop() });
-      await waitFor('the failure logged with the connector id', () => logs.some((l) => l.includes(bad) && l.includes('could not reconcile')), 10_000);
+      await waitFor(
+        'the failure logged with the connector id',
+        () => logs.some((l) => l.includes(bad) && l.includes('could not reconcile')),
+        10_000,
+      );
     } finally {
       await platform.pool.query('delete from connectors where id = any($1)', [[bad, ...good]]);
     }
@@ -342,7 +408,10 @@ describe('runs left without a live job', () => {
     const id = await connector({ vertical });
     const runId = await enqueue(id, 'incremental');
     await queue.remove(`run-${runId}`);
-    await platform.pool.query(`update connector_runs set status = $2, queued_at = now() - interval '1 minute' where id = $1`, [runId, status]);
+    await platform.pool.query(`update connector_runs set status = $2, queued_at = now() - interval '1 minute' where id = $1`, [
+      runId,
+      status,
+    ]);
     return { id, runId };
   }
 
@@ -350,7 +419,11 @@ describe('runs left without a live job', () => {
     const { id, runId } = await strandedRun('lost', 'queued');
     const stop = startReconciler(platform.pool, queue, log, '* * * * * *');
     running.push({ close: async () => stop() });
-    const requeued = await waitFor('the run re-queued', async () => (await runs(id)).find((r) => r.id === runId && r.error_kind === 'requeued'), 10_000);
+    const requeued = await waitFor(
+      'the run re-queued',
+      async () => (await runs(id)).find((r) => r.id === runId && r.error_kind === 'requeued'),
+      10_000,
+    );
     expect(requeued).toMatchObject({ status: 'retrying' });
     expect(requeued.error).toMatch(/job was lost from Redis .* resume from the committed cursor/);
     worker();
@@ -364,7 +437,8 @@ describe('runs left without a live job', () => {
     await holder.connect();
     try {
       await holder.query('select pg_advisory_lock($1::bigint)', [connectorLockKey(id)]);
-      const outcome = async () => (await recoverRuns(platform.pool, queue, { graceMs: 0, connectorId: id })).find((r) => r.run.id === runId)?.outcome;
+      const outcome = async () =>
+        (await recoverRuns(platform.pool, queue, { graceMs: 0, connectorId: id })).find((r) => r.run.id === runId)?.outcome;
       expect(await outcome()).toBe('in_progress');
       expect((await runs(id))[0]!.status).toBe('running');
       await holder.query('select pg_advisory_unlock($1::bigint)', [connectorLockKey(id)]);
@@ -397,7 +471,7 @@ describe('runs left without a live job', () => {
 });
 
 describe('secrets', () => {
-  test('no credential appears in Redis, in API answers, or in the API and worker processes\' output while connectors fail every way', async () => {
+  test("no credential appears in Redis, in API answers, or in the API and worker processes' output while connectors fail every way", async () => {
     const WRONG = 'Wr0ng-Secr3t-pw';
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
@@ -429,9 +503,17 @@ describe('secrets', () => {
     const table = { table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 } };
     const failing: Array<[string, Record<string, unknown>, RegExp]> = [
       ['bad password', { connection_config: { dsn: dsn((u) => (u.password = WRONG)) }, ...table }, /rejected the login/],
-      ['bad host', { connection_config: { dsn: dsn((u) => (u.hostname = 'qanatix-no-such-host.invalid')), connect_timeout_seconds: 2 }, ...table }, /cannot reach/],
+      [
+        'bad host',
+        { connection_config: { dsn: dsn((u) => (u.hostname = 'qanatix-no-such-host.invalid')), connect_timeout_seconds: 2 }, ...table },
+        /cannot reach/,
+      ],
       ['TLS to a server without it', { connection_config: { dsn: sourceDsn, ssl: true }, ...table }, /TLS|SSL/],
-      ['bad SQL', { connection_config: { dsn: sourceDsn }, query: 'SELECT id, name FRM products WHERE updated_at > :last_pull' }, /not valid|syntax/],
+      [
+        'bad SQL',
+        { connection_config: { dsn: sourceDsn }, query: 'SELECT id, name FRM products WHERE updated_at > :last_pull' },
+        /not valid|syntax/,
+      ],
       [
         'MySQL bad password',
         {
@@ -450,17 +532,28 @@ describe('secrets', () => {
     ];
     const ids: string[] = [];
     for (const [name, body] of [['works', { connection_config: { dsn: sourceDsn }, ...table }] as const, ...failing]) {
-      const created = await call('POST', '/connectors', { name, connector_type: 'postgresql', vertical: 'secrets', entity_type: 'product', ...body });
+      const created = await call('POST', '/connectors', {
+        name,
+        connector_type: 'postgresql',
+        vertical: 'secrets',
+        entity_type: 'product',
+        ...body,
+      });
       expect(created.status, JSON.stringify(created.body)).toBe(201);
       ids.push(created.body.id);
       await call('POST', `/connectors/${created.body.id}/test`);
       expect((await call('POST', `/connectors/${created.body.id}/pull`, { mode: 'full' })).status).toBe(202);
     }
     // Every failing pull has met its failure (recorded on the run), and the working one succeeded.
-    await waitFor('every run to meet its outcome', async () => {
-      const outcomes = await Promise.all(ids.map(async (id) => (await runs(id))[0]));
-      return outcomes[0]?.status === 'succeeded' && outcomes.slice(1).every((r) => r?.error);
-    }, 60_000, 250);
+    await waitFor(
+      'every run to meet its outcome',
+      async () => {
+        const outcomes = await Promise.all(ids.map(async (id) => (await runs(id))[0]));
+        return outcomes[0]?.status === 'succeeded' && outcomes.slice(1).every((r) => r?.error);
+      },
+      60_000,
+      250,
+    );
     for (const [i, [name, , reason]] of failing.entries()) {
       const [run] = await runs(ids[i + 1]!);
       expect(run!.error, name).toMatch(reason);

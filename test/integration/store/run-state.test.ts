@@ -2,15 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createIngestion } from '../../../src/core/ingestions';
 import { withTransaction } from '../../../src/db/pool';
-import {
-  createRun,
-  finishRun,
-  getRun,
-  requeueRun,
-  runJobId,
-  runOfFailedJob,
-  startRunAttempt,
-} from '../../../src/store/connector-runs';
+import { createRun, finishRun, getRun, requeueRun, runJobId, runOfFailedJob, startRunAttempt } from '../../../src/store/connector-runs';
 import { getConnectorState } from '../../../src/store/connector-state';
 import { commitPullBatch, completePull, markPullStart, openPull } from '../../../src/store/pull-progress';
 import { saveConnector } from '../../helpers/connector-fixture';
@@ -23,7 +15,10 @@ beforeAll(async () => {
 afterAll(() => db.drop());
 
 async function connector(tenant = 'acme') {
-  const id = await saveConnector(db.pool, tenant, { connection_config: { dsn: 'postgres://nobody@127.0.0.1/none' }, settings: { table: 't' } });
+  const id = await saveConnector(db.pool, tenant, {
+    connection_config: { dsn: 'postgres://nobody@127.0.0.1/none' },
+    settings: { table: 't' },
+  });
   const { rows } = await db.pool.query<{ tenant_id: string }>('select tenant_id from connectors where id = $1', [id]);
   const tenantId = rows[0]!.tenant_id;
   /** A new run's fields. */
@@ -45,7 +40,13 @@ describe('connector_runs: the job that carries a run', () => {
     await startRunAttempt(db.pool, scheduled);
     await finishRun(db.pool, scheduled, { status: 'retrying', error: 'the source went away', errorKind: 'unreachable' });
     await startRunAttempt(db.pool, scheduled);
-    expect(await getRun(db.pool, scheduled)).toMatchObject({ job_id: fired, status: 'running', attempts: 2, error: null, finished_at: null });
+    expect(await getRun(db.pool, scheduled)).toMatchObject({
+      job_id: fired,
+      status: 'running',
+      attempts: 2,
+      error: null,
+      finished_at: null,
+    });
   });
 
   test('a run whose job was lost moves to run-<id>; a finished run is left alone', async () => {
@@ -55,7 +56,13 @@ describe('connector_runs: the job that carries a run', () => {
     await requeueRun(db.pool, lost, 'its job was lost');
     expect(await getRun(db.pool, lost)).toMatchObject({ job_id: runJobId(lost), status: 'retrying', error_kind: 'requeued' });
 
-    const done = await createRun(db.pool, { connectorId: c.id, tenantId: c.tenantId, trigger: 'schedule', mode: 'incremental', jobId: `${fired}1` });
+    const done = await createRun(db.pool, {
+      connectorId: c.id,
+      tenantId: c.tenantId,
+      trigger: 'schedule',
+      mode: 'incremental',
+      jobId: `${fired}1`,
+    });
     await finishRun(db.pool, done, { status: 'succeeded' });
     await requeueRun(db.pool, done, 'its job was lost');
     expect(await getRun(db.pool, done)).toMatchObject({ job_id: `${fired}1`, status: 'succeeded' });
@@ -98,7 +105,13 @@ describe('connector_runs: the job that carries a run', () => {
 describe('pull progress: what a pull commits as it goes', () => {
   test('each batch moves the position and adds its counts in one statement; completing returns the totals of every attempt', async () => {
     const c = await connector();
-    const runId = await createRun(db.pool, { connectorId: c.id, tenantId: c.tenantId, trigger: 'manual', mode: 'incremental', status: 'running' });
+    const runId = await createRun(db.pool, {
+      connectorId: c.id,
+      tenantId: c.tenantId,
+      trigger: 'manual',
+      mode: 'incremental',
+      status: 'running',
+    });
     const ingestionId = await createIngestion(db.pool, c.tenantId, { vertical: 'v', entityType: 'e' }, 'connector', 'c');
     expect(await withTransaction(db.pool, (tx) => openPull(tx, runId, c.id, 'incremental'))).toEqual({
       cursor: null,
@@ -140,12 +153,25 @@ describe('pull progress: what a pull commits as it goes', () => {
 
   test('a batch rolled back leaves neither its counts nor its position', async () => {
     const c = await connector();
-    const runId = await createRun(db.pool, { connectorId: c.id, tenantId: c.tenantId, trigger: 'manual', mode: 'incremental', status: 'running' });
+    const runId = await createRun(db.pool, {
+      connectorId: c.id,
+      tenantId: c.tenantId,
+      trigger: 'manual',
+      mode: 'incremental',
+      status: 'running',
+    });
     const ingestionId = await createIngestion(db.pool, c.tenantId, { vertical: 'v', entityType: 'e' }, 'connector', 'c');
     const killed = new Error('the worker died before the commit');
     await expect(
       withTransaction(db.pool, async (tx) => {
-        await commitPullBatch(tx, { runId, connectorId: c.id, ingestionId, rowsRead: 10, written: written(10), cursor: { value: 1, key: [1] } });
+        await commitPullBatch(tx, {
+          runId,
+          connectorId: c.id,
+          ingestionId,
+          rowsRead: 10,
+          written: written(10),
+          cursor: { value: 1, key: [1] },
+        });
         throw killed;
       }),
     ).rejects.toBe(killed);
@@ -156,16 +182,31 @@ describe('pull progress: what a pull commits as it goes', () => {
   test('a full resync forgets the committed position on its first attempt only; a run that commits nothing ends where it began', async () => {
     const c = await connector();
     const old = { value: 5, key: [5] };
-    await db.pool.query('update connector_state set cursor = $2, last_pull = $3 where connector_id = $1', [c.id, JSON.stringify(old), '2026-01-01T00:00:00Z']);
+    await db.pool.query('update connector_state set cursor = $2, last_pull = $3 where connector_id = $1', [
+      c.id,
+      JSON.stringify(old),
+      '2026-01-01T00:00:00Z',
+    ]);
     const runId = await createRun(db.pool, { connectorId: c.id, tenantId: c.tenantId, trigger: 'manual', mode: 'full', status: 'running' });
     const ingestionId = await createIngestion(db.pool, c.tenantId, { vertical: 'v', entityType: 'e' }, 'connector', 'c');
 
-    expect(await withTransaction(db.pool, (tx) => openPull(tx, runId, c.id, 'full'))).toMatchObject({ cursor: null, lastPull: '2026-01-01T00:00:00Z' });
+    expect(await withTransaction(db.pool, (tx) => openPull(tx, runId, c.id, 'full'))).toMatchObject({
+      cursor: null,
+      lastPull: '2026-01-01T00:00:00Z',
+    });
     const moved = { value: 2, key: [2] };
-    await withTransaction(db.pool, (tx) => commitPullBatch(tx, { runId, connectorId: c.id, ingestionId, rowsRead: 2, written: written(2), cursor: moved }));
+    await withTransaction(db.pool, (tx) =>
+      commitPullBatch(tx, { runId, connectorId: c.id, ingestionId, rowsRead: 2, written: written(2), cursor: moved }),
+    );
     expect(await withTransaction(db.pool, (tx) => openPull(tx, runId, c.id, 'full'))).toMatchObject({ cursor: moved });
 
-    const idle = await createRun(db.pool, { connectorId: c.id, tenantId: c.tenantId, trigger: 'manual', mode: 'incremental', status: 'running' });
+    const idle = await createRun(db.pool, {
+      connectorId: c.id,
+      tenantId: c.tenantId,
+      trigger: 'manual',
+      mode: 'incremental',
+      status: 'running',
+    });
     const start = await withTransaction(db.pool, (tx) => openPull(tx, idle, c.id, 'incremental'));
     await markPullStart(db.pool, idle, start.cursor, '2026-02-01T00:00:00Z');
     const totals = await withTransaction(db.pool, (tx) => completePull(tx, idle, c.id, '2026-02-01T00:00:00Z'));

@@ -27,14 +27,16 @@ describe('unstorableValues', () => {
     const body = { a: ['ok', 'x\u0000'], 'b\ud800': 1, c: { d: { e: '\udc00' } }, n: [1, Infinity, -Infinity, NaN, 1e308] };
     const problems = unstorableValues(body, 'body');
     expect(problems).toHaveLength(6);
-    expect(problems).toEqual(expect.arrayContaining([
-      { loc: ['body', 'a', 1], msg: expect.stringMatching(/NUL/), type: 'value_error.nul' },
-      { loc: ['body', '(key)'], msg: expect.stringMatching(/^a key must be valid Unicode/), type: 'value_error.unicode' },
-      { loc: ['body', 'c', 'd', 'e'], msg: expect.any(String), type: 'value_error.unicode' },
-      { loc: ['body', 'n', 1], msg: expect.any(String), type: 'value_error.number.not_finite' },
-      { loc: ['body', 'n', 2], msg: expect.any(String), type: 'value_error.number.not_finite' },
-      { loc: ['body', 'n', 3], msg: expect.any(String), type: 'value_error.number.not_finite' },
-    ]));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        { loc: ['body', 'a', 1], msg: expect.stringMatching(/NUL/), type: 'value_error.nul' },
+        { loc: ['body', '(key)'], msg: expect.stringMatching(/^a key must be valid Unicode/), type: 'value_error.unicode' },
+        { loc: ['body', 'c', 'd', 'e'], msg: expect.any(String), type: 'value_error.unicode' },
+        { loc: ['body', 'n', 1], msg: expect.any(String), type: 'value_error.number.not_finite' },
+        { loc: ['body', 'n', 2], msg: expect.any(String), type: 'value_error.number.not_finite' },
+        { loc: ['body', 'n', 3], msg: expect.any(String), type: 'value_error.number.not_finite' },
+      ]),
+    );
   });
 
   test('clean input of every JSON kind has no problems', () => {

@@ -6,7 +6,11 @@ import { postgresqlClientConfig, type PostgresqlConnection } from '../../../conn
 import { connectorTypes } from '../../../connectors/registry';
 
 const SECRET = 'Sup3r-s3cret';
-const definition = (connector_type: string, connection_config: Record<string, unknown>) => ({ connector_type, connection_config, table: 't' });
+const definition = (connector_type: string, connection_config: Record<string, unknown>) => ({
+  connector_type,
+  connection_config,
+  table: 't',
+});
 
 function issues(connector_type: string, connection_config: Record<string, unknown>): ConfigIssue[] {
   try {
@@ -28,7 +32,11 @@ const neo4j = (query: string, host = 'db.example') => ({ uri: `neo4j://${host}:7
 const FILE_OPTIONS: Array<[string, (q: string) => Record<string, unknown>, string[]]> = [
   ['postgresql', pg, ['sslrootcert', 'sslcert', 'sslkey', 'sslcrl', 'sslcrldir', 'sslpassword']],
   ['mysql', mysql, ['ssl-ca', 'ssl-cert', 'ssl-key', 'ssl-capath', 'sslca', 'ssl_ca', 'SSL-CA']],
-  ['mongodb', mongo, ['tlsCAFile', 'tlsCertificateKeyFile', 'tlsCertificateKeyFilePassword', 'tlsCRLFile', 'sslCA', 'sslCert', 'sslKey', 'TLSCAFILE']],
+  [
+    'mongodb',
+    mongo,
+    ['tlsCAFile', 'tlsCertificateKeyFile', 'tlsCertificateKeyFilePassword', 'tlsCRLFile', 'sslCA', 'sslCert', 'sslKey', 'TLSCAFILE'],
+  ],
 ];
 
 describe('connection options never name a file on the server', () => {
@@ -46,17 +54,27 @@ describe('connection options never name a file on the server', () => {
     });
   }
 
-  test.each(['passfile=/home/x/.pgpass', 'service=prod', 'servicefile=/etc/pg_service.conf'])('postgresql: %s is refused: the password goes in the dsn', (option) => {
-    expect(issues('postgresql', pg(`?${option}`))[0]?.msg).toMatch(/write the user and password in the dsn itself: files on the server are never read/);
-  });
+  test.each(['passfile=/home/x/.pgpass', 'service=prod', 'servicefile=/etc/pg_service.conf'])(
+    'postgresql: %s is refused: the password goes in the dsn',
+    (option) => {
+      expect(issues('postgresql', pg(`?${option}`))[0]?.msg).toMatch(
+        /write the user and password in the dsn itself: files on the server are never read/,
+      );
+    },
+  );
 
   test.each(['local_infile=1', 'local-infile=true', 'socketPath=/var/run/mysqld/mysqld.sock'])('mysql: %s is refused', (option) => {
     expect(issues('mysql', mysql(`?${option}`))[0]?.msg).toMatch(/LOAD DATA LOCAL INFILE is never enabled|unix sockets are not accepted/);
   });
 
   test('neo4j: no options in the uri, no certificate files in the config', () => {
-    expect(issues('neo4j', neo4j('?trustedCertificates=/etc/passwd'))[0]?.msg).toBe('option "trustedCertificates" is not accepted - no options are read here');
-    expect(issues('neo4j', { ...neo4j(''), trustedCertificates: ['/etc/passwd'] })[0]).toMatchObject({ loc: ['connection_config', 'trustedCertificates'], type: 'unknown_field' });
+    expect(issues('neo4j', neo4j('?trustedCertificates=/etc/passwd'))[0]?.msg).toBe(
+      'option "trustedCertificates" is not accepted - no options are read here',
+    );
+    expect(issues('neo4j', { ...neo4j(''), trustedCertificates: ['/etc/passwd'] })[0]).toMatchObject({
+      loc: ['connection_config', 'trustedCertificates'],
+      type: 'unknown_field',
+    });
   });
 });
 
@@ -76,30 +94,47 @@ describe('no option moves the connection or borrows the worker’s credentials',
     'uselibpqcompat=true',
     'channel_binding=require',
     'application_name=x',
-  ])(
-    'postgresql: %s is refused by name',
-    (option) => {
-      const found = issues('postgresql', pg(`?sslmode=require&${option}`));
-      expect(found).toHaveLength(1);
-      expect(found[0]?.msg).toMatch(new RegExp(`^option "${option.split('=')[0]}" is not accepted - `));
-    },
-  );
-
-  test.each(['proxyHost=10.0.0.1', 'proxyPort=1080', 'proxyUsername=u', 'authMechanismProperties=ENVIRONMENT:azure', 'srvServiceName=x', 'serverSelectionTimeoutMS=1', 'readPreference=secondary'])(
-    'mongodb: %s is refused by name',
-    (option) => {
-      expect(issues('mongodb', mongo(`?${option}`))[0]?.msg).toMatch(new RegExp(`^option "${option.split('=')[0]}" is not accepted - `));
-    },
-  );
-
-  test.each(['MONGODB-AWS', 'MONGODB-OIDC', 'GSSAPI', 'mongodb-aws'])('mongodb: authMechanism=%s reads the worker’s own credentials and is refused', (mechanism) => {
-    expect(issues('mongodb', mongo(`?authMechanism=${mechanism}`))[0]?.msg).toMatch(/authMechanism must be one of DEFAULT, SCRAM-SHA-1, SCRAM-SHA-256, PLAIN, MONGODB-X509/);
+  ])('postgresql: %s is refused by name', (option) => {
+    const found = issues('postgresql', pg(`?sslmode=require&${option}`));
+    expect(found).toHaveLength(1);
+    expect(found[0]?.msg).toMatch(new RegExp(`^option "${option.split('=')[0]}" is not accepted - `));
   });
+
+  test.each([
+    'proxyHost=10.0.0.1',
+    'proxyPort=1080',
+    'proxyUsername=u',
+    'authMechanismProperties=ENVIRONMENT:azure',
+    'srvServiceName=x',
+    'serverSelectionTimeoutMS=1',
+    'readPreference=secondary',
+  ])('mongodb: %s is refused by name', (option) => {
+    expect(issues('mongodb', mongo(`?${option}`))[0]?.msg).toMatch(new RegExp(`^option "${option.split('=')[0]}" is not accepted - `));
+  });
+
+  test.each(['MONGODB-AWS', 'MONGODB-OIDC', 'GSSAPI', 'mongodb-aws'])(
+    'mongodb: authMechanism=%s reads the worker’s own credentials and is refused',
+    (mechanism) => {
+      expect(issues('mongodb', mongo(`?authMechanism=${mechanism}`))[0]?.msg).toMatch(
+        /authMechanism must be one of DEFAULT, SCRAM-SHA-1, SCRAM-SHA-256, PLAIN, MONGODB-X509/,
+      );
+    },
+  );
 
   test('what the drivers may receive is accepted', () => {
     expect(issues('postgresql', pg('?sslmode=verify-full'))).toEqual([]);
-    expect(issues('mongodb', mongo('?authSource=admin&replicaSet=rs0&tls=true&retryWrites=true&w=majority&appName=x&authMechanism=SCRAM-SHA-256', 'a.example:27017,b.example:27018,[::1]:27019'))).toEqual([]);
-    expect(issues('mongodb', { uri: `mongodb+srv://reader:${SECRET}@cluster0.example.net/?retryWrites=true&w=majority`, database: 'shop' })).toEqual([]);
+    expect(
+      issues(
+        'mongodb',
+        mongo(
+          '?authSource=admin&replicaSet=rs0&tls=true&retryWrites=true&w=majority&appName=x&authMechanism=SCRAM-SHA-256',
+          'a.example:27017,b.example:27018,[::1]:27019',
+        ),
+      ),
+    ).toEqual([]);
+    expect(
+      issues('mongodb', { uri: `mongodb+srv://reader:${SECRET}@cluster0.example.net/?retryWrites=true&w=majority`, database: 'shop' }),
+    ).toEqual([]);
     expect(issues('neo4j', neo4j(''))).toEqual([]);
     expect(issues('mysql', { host: 'db.example', user: 'reader', password: SECRET, database: 'shop' })).toEqual([]);
   });
@@ -127,11 +162,19 @@ describe('hosts are names or addresses, never paths, lists or escapes', () => {
 
 describe('PostgreSQL: the dsn is parsed once and pg gets its parts', () => {
   const connection = (dsn: string, ssl?: unknown) =>
-    validateConnectorConfig(definition('postgresql', { dsn, ...(ssl === undefined ? {} : { ssl }) })).connection_config as unknown as PostgresqlConnection;
+    validateConnectorConfig(definition('postgresql', { dsn, ...(ssl === undefined ? {} : { ssl }) }))
+      .connection_config as unknown as PostgresqlConnection;
 
   test('decoded parts, the port always explicit, and an empty password that stays empty', () => {
     const config = postgresqlClientConfig(connection('postgresql://r%40x:p%2Fw@[::1]/sh%6Fp'));
-    expect({ ...config, password: config.password() }).toEqual({ host: '::1', port: 5432, database: 'shop', user: 'r@x', password: 'p/w', ssl: false });
+    expect({ ...config, password: config.password() }).toEqual({
+      host: '::1',
+      port: 5432,
+      database: 'shop',
+      user: 'r@x',
+      password: 'p/w',
+      ssl: false,
+    });
     expect(postgresqlClientConfig(connection('postgres://reader@db.example:6432/shop')).password()).toBe('');
   });
 
@@ -140,8 +183,14 @@ describe('PostgreSQL: the dsn is parsed once and pg gets its parts', () => {
     expect(connection('postgres://r@h/db?sslmode=verify-full', { ca: 'PEM' }).ssl).toEqual({ reject_unauthorized: true, ca: 'PEM' });
     expect(connection('postgres://r@h/db?sslmode=no-verify', { ca: 'PEM' }).ssl).toEqual({ reject_unauthorized: false, ca: 'PEM' });
     expect(connection('postgres://r@h/db?sslmode=disable').ssl).toBeNull();
-    expect(issues('postgresql', { dsn: 'postgres://r@h/db?sslmode=disable', ssl: true })[0]).toMatchObject({ loc: ['connection_config', 'ssl'], type: 'conflict' });
-    expect(issues('postgresql', { dsn: 'postgres://r@h/db?sslmode=require', ssl: false })[0]).toMatchObject({ loc: ['connection_config', 'ssl'], type: 'conflict' });
+    expect(issues('postgresql', { dsn: 'postgres://r@h/db?sslmode=disable', ssl: true })[0]).toMatchObject({
+      loc: ['connection_config', 'ssl'],
+      type: 'conflict',
+    });
+    expect(issues('postgresql', { dsn: 'postgres://r@h/db?sslmode=require', ssl: false })[0]).toMatchObject({
+      loc: ['connection_config', 'ssl'],
+      type: 'conflict',
+    });
     expect(issues('postgresql', { dsn: 'postgres://r@h/db?sslmode=sometimes' })[0]?.msg).toMatch(/sslmode must be one of/);
   });
 
@@ -151,21 +200,29 @@ describe('PostgreSQL: the dsn is parsed once and pg gets its parts', () => {
   });
 
   test('every source type names the servers it points at', () => {
-    expect(connectorTypes.postgresql!.endpoints({ dsn: 'postgres://r@DB.example/Shop' })).toEqual([{ field: 'dsn', host: 'DB.example', port: 5432, database: 'Shop' }]);
+    expect(connectorTypes.postgresql!.endpoints({ dsn: 'postgres://r@DB.example/Shop' })).toEqual([
+      { field: 'dsn', host: 'DB.example', port: 5432, database: 'Shop' },
+    ]);
     expect(connectorTypes.mysql!.endpoints({ dsn: 'mysql://r@[::1]/shop' })).toEqual([{ field: 'dsn', host: '::1', port: 3306 }]);
-    expect(connectorTypes.mysql!.endpoints({ host: 'db.example', port: 3307 })).toEqual([{ field: 'host', host: 'db.example', port: 3307 }]);
+    expect(connectorTypes.mysql!.endpoints({ host: 'db.example', port: 3307 })).toEqual([
+      { field: 'host', host: 'db.example', port: 3307 },
+    ]);
     expect(connectorTypes.mongodb!.endpoints({ uri: 'mongodb://a.example,b.example:27018/?replicaSet=rs' })).toEqual([
       { field: 'uri', host: 'a.example', port: 27017 },
       { field: 'uri', host: 'b.example', port: 27018 },
     ]);
-    expect(connectorTypes.mongodb!.endpoints({ uri: 'mongodb+srv://c.example/' })).toEqual([{ field: 'uri', host: 'c.example', port: null, srv: true }]);
+    expect(connectorTypes.mongodb!.endpoints({ uri: 'mongodb+srv://c.example/' })).toEqual([
+      { field: 'uri', host: 'c.example', port: null, srv: true },
+    ]);
     expect(connectorTypes.neo4j!.endpoints({ uri: 'neo4j+s://g.example' })).toEqual([{ field: 'uri', host: 'g.example', port: 7687 }]);
   });
 });
 
 describe('MongoDB: certificates inline in ssl', () => {
   test('ssl reaches the client as inline PEM; a normalised connection validates to itself', () => {
-    const once = validateConnectorConfig(definition('mongodb', { ...mongo('?tls=true'), ssl: { ca: 'CA PEM', cert: 'CERT', key: 'KEY', reject_unauthorized: false } }));
+    const once = validateConnectorConfig(
+      definition('mongodb', { ...mongo('?tls=true'), ssl: { ca: 'CA PEM', cert: 'CERT', key: 'KEY', reject_unauthorized: false } }),
+    );
     expect(validateConnectorConfig(once)).toEqual(once);
     expect(mongodbClientOptions(once.connection_config as unknown as MongodbConnection)).toEqual({
       tls: true,
@@ -180,7 +237,9 @@ describe('MongoDB: certificates inline in ssl', () => {
   });
 
   test('a server name is refused: each server is verified by its own name', () => {
-    expect(issues('mongodb', { ...mongo(''), ssl: { servername: 'x.example' } })[0]).toMatchObject({ loc: ['connection_config', 'ssl', 'servername'] });
+    expect(issues('mongodb', { ...mongo(''), ssl: { servername: 'x.example' } })[0]).toMatchObject({
+      loc: ['connection_config', 'ssl', 'servername'],
+    });
   });
 });
 

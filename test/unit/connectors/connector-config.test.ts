@@ -103,7 +103,11 @@ describe('connector config', () => {
 
   test('unknown connector types name the known ones', () => {
     expect(issuesOf({ connector_type: 'oracle', connection_config: {}, table: 't' })).toEqual([
-      { loc: ['connector_type'], msg: 'unknown connector type "oracle" - use one of postgresql, mysql, mongodb, neo4j', type: 'invalid_value' },
+      {
+        loc: ['connector_type'],
+        msg: 'unknown connector type "oracle" - use one of postgresql, mysql, mongodb, neo4j',
+        type: 'invalid_value',
+      },
     ]);
   });
 
@@ -126,7 +130,9 @@ describe('connector config', () => {
   });
 
   test('the tiebreaker must not repeat the cursor column', () => {
-    expect(issuesOf({ ...pg, table: 't', cursor: { column: 'u', tiebreaker: ['id', 'u'] } })[0]?.msg).toMatch(/must not repeat the cursor column/);
+    expect(issuesOf({ ...pg, table: 't', cursor: { column: 'u', tiebreaker: ['id', 'u'] } })[0]?.msg).toMatch(
+      /must not repeat the cursor column/,
+    );
   });
 
   test('source_id templates are checked', () => {
@@ -137,9 +143,16 @@ describe('connector config', () => {
 
   describe('PostgreSQL connection_config', () => {
     test('needs a postgres:// DSN naming a database', () => {
-      expect(issuesOf({ connector_type: 'postgresql', connection_config: {}, table: 't' })[0]).toMatchObject({ loc: ['connection_config', 'dsn'], type: 'missing' });
-      expect(issuesOf({ connector_type: 'postgresql', connection_config: { dsn: 'postgres://u:p@h:5432' }, table: 't' })[0]?.msg).toMatch(/must name a database/);
-      expect(issuesOf({ connector_type: 'postgresql', connection_config: { dsn: 'not a url' }, table: 't' })[0]?.msg).toMatch(/not a valid URL/);
+      expect(issuesOf({ connector_type: 'postgresql', connection_config: {}, table: 't' })[0]).toMatchObject({
+        loc: ['connection_config', 'dsn'],
+        type: 'missing',
+      });
+      expect(issuesOf({ connector_type: 'postgresql', connection_config: { dsn: 'postgres://u:p@h:5432' }, table: 't' })[0]?.msg).toMatch(
+        /must name a database/,
+      );
+      expect(issuesOf({ connector_type: 'postgresql', connection_config: { dsn: 'not a url' }, table: 't' })[0]?.msg).toMatch(
+        /not a valid URL/,
+      );
     });
 
     test('messages never repeat the DSN (it holds the password)', () => {
@@ -150,9 +163,15 @@ describe('connector config', () => {
     });
 
     test('TLS options', () => {
-      const def = validateConnectorConfig({ ...pg, connection_config: { ...pg.connection_config, ssl: { ca: 'PEM', reject_unauthorized: false } }, table: 't' });
+      const def = validateConnectorConfig({
+        ...pg,
+        connection_config: { ...pg.connection_config, ssl: { ca: 'PEM', reject_unauthorized: false } },
+        table: 't',
+      });
       expect(definitionOf(def, 'postgresql').connection_config.ssl).toEqual({ ca: 'PEM', reject_unauthorized: false });
-      expect(issuesOf({ ...pg, connection_config: { ...pg.connection_config, ssl: { cert: 'PEM' } }, table: 't' })[0]?.msg).toBe('cert and key go together - give both or neither');
+      expect(issuesOf({ ...pg, connection_config: { ...pg.connection_config, ssl: { cert: 'PEM' } }, table: 't' })[0]?.msg).toBe(
+        'cert and key go together - give both or neither',
+      );
     });
   });
 
@@ -170,7 +189,11 @@ describe('connector config', () => {
     });
 
     test('or a DSN, decoded into the same parts', () => {
-      const def = validateConnectorConfig({ connector_type: 'mysql', connection_config: { dsn: 'mysql://re%40der:p%2Fss@db.example:3307/shop' }, table: 't' });
+      const def = validateConnectorConfig({
+        connector_type: 'mysql',
+        connection_config: { dsn: 'mysql://re%40der:p%2Fss@db.example:3307/shop' },
+        table: 't',
+      });
       expect(def.connection_config).toMatchObject({ host: 'db.example', port: 3307, user: 're@der', password: 'p/ss', database: 'shop' });
     });
 
@@ -178,7 +201,9 @@ describe('connector config', () => {
       expect(issuesOf({ connector_type: 'mysql', connection_config: { dsn: 'mysql://u:p@h/db', host: 'h' }, table: 't' })[0]?.msg).toBe(
         'cannot specify both dsn and host - choose one',
       );
-      expect(issuesOf({ connector_type: 'mysql', connection_config: { dsn: 'mysql://u:p@h/db?ssl=true' }, table: 't' })[0]?.msg).toMatch(/connection_config.ssl/);
+      expect(issuesOf({ connector_type: 'mysql', connection_config: { dsn: 'mysql://u:p@h/db?ssl=true' }, table: 't' })[0]?.msg).toMatch(
+        /connection_config.ssl/,
+      );
       expect(issuesOf({ connector_type: 'mysql', connection_config: { host: 'h' }, table: 't' }).map((i) => i.loc.join('.'))).toEqual([
         'connection_config.user',
         'connection_config.database',
@@ -205,8 +230,12 @@ describe('connector config', () => {
     test('a type names table mode its own way; the definition keeps it under `table`', () => {
       const def = validateConnectorConfig({ ...mongo, collection: 'products', cursor: { column: 'updatedAt' } }, types);
       expect(def.table).toBe('products');
-      expect(issuesOf({ ...mongo, collection: 'a', table: 'b' }, types)[0]?.msg).toBe('cannot specify both table and collection - choose one');
-      expect(issuesOf({ ...mongo, query: {}, collection: 'a' }, types)[0]?.msg).toBe('cannot specify both query and collection - choose one');
+      expect(issuesOf({ ...mongo, collection: 'a', table: 'b' }, types)[0]?.msg).toBe(
+        'cannot specify both table and collection - choose one',
+      );
+      expect(issuesOf({ ...mongo, query: {}, collection: 'a' }, types)[0]?.msg).toBe(
+        'cannot specify both query and collection - choose one',
+      );
       expect(issuesOf({ ...mongo }, types)[0]?.msg).toBe('specify either query or collection');
       expect(issuesOf({ ...pg, collection: 'products' })[0]?.loc).toEqual(['collection']);
     });

@@ -13,13 +13,16 @@ describe('ConnectorError', () => {
   test('only unreachable and transient are retryable', () => {
     expect(new ConnectorError('unreachable', 'x').retryable).toBe(true);
     expect(new ConnectorError('transient', 'x').retryable).toBe(true);
-    for (const kind of ['config', 'auth', 'not_found', 'syntax', 'permission', 'no_key'] as const) expect(new ConnectorError(kind, 'x').retryable).toBe(false);
+    for (const kind of ['config', 'auth', 'not_found', 'syntax', 'permission', 'no_key'] as const)
+      expect(new ConnectorError(kind, 'x').retryable).toBe(false);
   });
 
   test('messages lose URL credentials, password keywords and given secrets', () => {
-    expect(redactSecrets('failed for postgres://reader:hunter22@db:5432/shop and mysql://u@h/db')).toBe('failed for postgres://db:5432/shop and mysql://h/db');
+    expect(redactSecrets('failed for postgres://reader:hunter22@db:5432/shop and mysql://u@h/db')).toBe(
+      'failed for postgres://db:5432/shop and mysql://h/db',
+    );
     expect(redactSecrets('host=db password=hunter22 user=x')).toBe('host=db password=*** user=x');
-    expect(redactSecrets("(using password: YES)")).toBe('(using password: YES)');
+    expect(redactSecrets('(using password: YES)')).toBe('(using password: YES)');
     expect(new ConnectorError('auth', 'echo hunter22 back', { secrets: ['hunter22'] }).message).toBe('echo *** back');
   });
 });
@@ -31,10 +34,15 @@ describe('driver errors', () => {
     expect(kind(driverError('database "x" does not exist', { code: '3D000' }))).toBe('not_found');
     expect(kind(driverError('relation "x" does not exist', { code: '42P01' }))).toBe('not_found');
     expect(kind(driverError('syntax error at or near "x"', { code: '42601' }))).toBe('syntax');
-    const several = pgError(driverError('cannot insert multiple commands into a prepared statement', { code: '42601' }), ctx) as ConnectorError;
+    const several = pgError(
+      driverError('cannot insert multiple commands into a prepared statement', { code: '42601' }),
+      ctx,
+    ) as ConnectorError;
     expect([several.kind, several.message]).toEqual(['syntax', expect.stringContaining('remove the ";"')]);
     expect(kind(driverError('cannot execute INSERT in a read-only transaction', { code: '25006' }))).toBe('permission');
-    expect(kind(driverError('WITH clause containing a data-modifying statement must be at the top level', { code: '0A000' }))).toBe('permission');
+    expect(kind(driverError('WITH clause containing a data-modifying statement must be at the top level', { code: '0A000' }))).toBe(
+      'permission',
+    );
     expect(kind(driverError('permission denied for table t', { code: '42501' }))).toBe('permission');
     expect(kind(driverError('deadlock detected', { code: '40P01' }))).toBe('transient');
     expect(kind(driverError('could not serialize access', { code: '40001' }))).toBe('transient');
@@ -53,7 +61,9 @@ describe('driver errors', () => {
     expect(kind(driverError("Table 'x.y' doesn't exist", { code: 'ER_NO_SUCH_TABLE' }))).toBe('not_found');
     expect(kind(driverError("Unknown database 'x'", { code: 'ER_BAD_DB_ERROR' }))).toBe('not_found');
     expect(kind(driverError('You have an error in your SQL syntax', { code: 'ER_PARSE_ERROR', sqlState: '42000' }))).toBe('syntax');
-    expect(kind(driverError('Cannot execute statement in a READ ONLY transaction', { code: 'ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION' }))).toBe('permission');
+    expect(
+      kind(driverError('Cannot execute statement in a READ ONLY transaction', { code: 'ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION' })),
+    ).toBe('permission');
     expect(kind(driverError('SELECT command denied', { code: 'ER_TABLEACCESS_DENIED_ERROR', sqlState: '42000' }))).toBe('permission');
     expect(kind(driverError('Deadlock found', { code: 'ER_LOCK_DEADLOCK' }))).toBe('transient');
     expect(kind(driverError('Connection lost', { code: 'PROTOCOL_CONNECTION_LOST' }))).toBe('unreachable');
@@ -61,7 +71,10 @@ describe('driver errors', () => {
   });
 
   test('a secret in a driver message does not survive', () => {
-    const err = pgError(driverError('could not connect to postgres://reader:hunter22@db.example/shop', { code: '08001' }), ctx) as ConnectorError;
+    const err = pgError(
+      driverError('could not connect to postgres://reader:hunter22@db.example/shop', { code: '08001' }),
+      ctx,
+    ) as ConnectorError;
     expect(err.message).not.toContain('hunter22');
     expect(err.kind).toBe('unreachable');
   });

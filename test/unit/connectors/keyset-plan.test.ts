@@ -14,9 +14,19 @@ import {
 
 // A source held in memory, rendered by evaluating the plan's predicates in JavaScript: the reference renderer
 // every real one (SQL, filter documents, Cypher) must agree with.
-const col = (name: string, temporal: boolean | null, nullable = false, type = temporal ? 'timestamp' : 'integer'): KeysetColumn => ({ name, type, temporal, nullable });
+const col = (name: string, temporal: boolean | null, nullable = false, type = temporal ? 'timestamp' : 'integer'): KeysetColumn => ({
+  name,
+  type,
+  temporal,
+  nullable,
+});
 const NOW = '2026-03-01T12:00:00.000000Z';
-const settings = (over: Partial<KeysetSettings> = {}): KeysetSettings => ({ lagSeconds: null, defaultLagSeconds: 60, initialValue: null, ...over });
+const settings = (over: Partial<KeysetSettings> = {}): KeysetSettings => ({
+  lagSeconds: null,
+  defaultLagSeconds: 60,
+  initialValue: null,
+  ...over,
+});
 const plan = (cursor: Cursor | null, mode: ReadPlan['mode'] = 'incremental') => ({ mode, cursor, now: NOW });
 const never = new AbortController().signal;
 
@@ -64,7 +74,14 @@ function memoryPage(rows: Row[], phase: Phase<KeysetColumn>) {
   };
 }
 
-async function readAll(rows: Row[], cursor: KeysetColumn, key: KeysetColumn[], from: Cursor | null, limit: number, s = settings()): Promise<RowBatch[]> {
+async function readAll(
+  rows: Row[],
+  cursor: KeysetColumn,
+  key: KeysetColumn[],
+  from: Cursor | null,
+  limit: number,
+  s = settings(),
+): Promise<RowBatch[]> {
   const read = planRead({ cursor, key, label: 'table "t"' }, s, plan(from));
   if (read.kind !== 'keyset') throw new Error('expected a keyset read');
   const out: RowBatch[] = [];
@@ -101,7 +118,11 @@ describe('planRead', () => {
     expect(new Set(ids(batches)).size).toBe(ids(batches).length);
     // The NULL phase comes first, by key, and its positions carry a null value.
     const nulls = rows.filter((r) => r.c === null).length;
-    expect(ids(batches).slice(0, nulls).every((i) => i % 7 === 0)).toBe(true);
+    expect(
+      ids(batches)
+        .slice(0, nulls)
+        .every((i) => i % 7 === 0),
+    ).toBe(true);
   });
 
   test.each([1, 2, 5])('batch size %i: resuming from every batch position reads exactly the rest', async (limit) => {
@@ -156,7 +177,11 @@ describe('planRead', () => {
   });
 
   test('a committed position overrides initial_value', () => {
-    const read = planRead({ cursor: c, key: [id], label: 't' }, settings({ initialValue: '2020-01-01T00:00:00Z' }), plan({ value: '2026-01-01T00:00:00.000000Z', key: [5] }));
+    const read = planRead(
+      { cursor: c, key: [id], label: 't' },
+      settings({ initialValue: '2020-01-01T00:00:00Z' }),
+      plan({ value: '2026-01-01T00:00:00.000000Z', key: [5] }),
+    );
     expect(read).toMatchObject({ kind: 'keyset', phases: [{ nulls: false, after: ['2026-01-01T00:00:00.000000Z', 5] }] });
     const conditions = read.kind === 'keyset' ? read.phases[0]!.conditions : [];
     expect(conditions.map((x) => x.op)).toEqual(['<=']);
@@ -164,7 +189,13 @@ describe('planRead', () => {
 
   test('a run resumed inside the NULL phase finishes it, then reads every value', () => {
     const read = planRead({ cursor: c, key: [g, id], label: 't' }, settings(), plan({ value: null, key: [1, 10] }));
-    expect(read).toMatchObject({ kind: 'keyset', phases: [{ nulls: true, after: [1, 10] }, { nulls: false, after: null }] });
+    expect(read).toMatchObject({
+      kind: 'keyset',
+      phases: [
+        { nulls: true, after: [1, 10] },
+        { nulls: false, after: null },
+      ],
+    });
   });
 
   test('the lag: explicit, default, zero; refused on a cursor that is not a point in time; unknown kinds get no bound', () => {
@@ -176,7 +207,9 @@ describe('planRead', () => {
     expect(bound(settings({ lagSeconds: 0 }))).toMatchObject({ value: NOW });
     expect(bound(settings({ lagSeconds: 3600 }))).toMatchObject({ value: '2026-03-01T11:00:00.000000Z' });
     expect(bound(settings(), col('n', false))).toBeUndefined();
-    expect(() => bound(settings({ lagSeconds: 5 }), col('n', false, false, 'bigint'))).toThrow('cursor.lag_seconds applies to timestamp and date cursors, and "n" is bigint');
+    expect(() => bound(settings({ lagSeconds: 5 }), col('n', false, false, 'bigint'))).toThrow(
+      'cursor.lag_seconds applies to timestamp and date cursors, and "n" is bigint',
+    );
     expect(bound(settings({ lagSeconds: 5 }), col('n', null))).toBeUndefined();
   });
 
@@ -190,7 +223,13 @@ describe('planRead', () => {
 describe('afterBranches', () => {
   test('deepest first, equal on the leading columns, greater on the next one', () => {
     expect(afterBranches(['c', 'g', 'id'], ['v', 1, 9])).toEqual([
-      { equal: [{ column: 'c', value: 'v' }, { column: 'g', value: 1 }], greater: { column: 'id', value: 9 } },
+      {
+        equal: [
+          { column: 'c', value: 'v' },
+          { column: 'g', value: 1 },
+        ],
+        greater: { column: 'id', value: 9 },
+      },
       { equal: [{ column: 'c', value: 'v' }], greater: { column: 'g', value: 1 } },
       { equal: [], greater: { column: 'c', value: 'v' } },
     ]);
@@ -209,8 +248,14 @@ describe('rebatch', () => {
 
   test('cuts chunks of any size into batches of the given size, each with the cursor of its last row', async () => {
     const rows = Array.from({ length: 11 }, (_, i) => ({ id: i }));
-    const batches = await collect(rebatch(chunks(rows.slice(0, 3), rows.slice(3, 4), [], rows.slice(4)), 4, (r) => ({ value: r.id as number, key: [] }), never));
-    expect(batches.map((b) => b.rows.map((r) => r.id))).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10]]);
+    const batches = await collect(
+      rebatch(chunks(rows.slice(0, 3), rows.slice(3, 4), [], rows.slice(4)), 4, (r) => ({ value: r.id as number, key: [] }), never),
+    );
+    expect(batches.map((b) => b.rows.map((r) => r.id))).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9, 10],
+    ]);
     expect(batches.map((b) => b.cursor?.value)).toEqual([3, 7, 10]);
   });
 

@@ -4,7 +4,10 @@ import { compileRecordMapper, parseSourceIdTemplate, RowMappingError } from '../
 
 const noFields: FieldsConfig = { include: null, exclude: [], rename: {} };
 
-function mapper(config: Partial<{ name_column: string; source_id: string | null; fields: Partial<FieldsConfig> }> = {}, key: string[] = ['id']) {
+function mapper(
+  config: Partial<{ name_column: string; source_id: string | null; fields: Partial<FieldsConfig> }> = {},
+  key: string[] = ['id'],
+) {
   return compileRecordMapper(
     { name_column: config.name_column ?? 'name', source_id: config.source_id ?? null, fields: { ...noFields, ...config.fields } },
     key,
@@ -68,8 +71,16 @@ describe('map-record', () => {
 
   test('fields.include picks (and orders) vertical_data; exclude drops; rename renames', () => {
     const row = { id: 1, name: 'n', sku: 'S', price: '1.50', secret: 'x' };
-    expect(mapper({ fields: { include: ['price', 'sku', 'name', 'absent'] } })(row)).toEqual({ name: 'n', source_id: '1', vertical_data: { price: '1.50', sku: 'S' } });
-    expect(mapper({ fields: { exclude: ['secret', 'id'] } })(row)).toEqual({ name: 'n', source_id: '1', vertical_data: { sku: 'S', price: '1.50' } });
+    expect(mapper({ fields: { include: ['price', 'sku', 'name', 'absent'] } })(row)).toEqual({
+      name: 'n',
+      source_id: '1',
+      vertical_data: { price: '1.50', sku: 'S' },
+    });
+    expect(mapper({ fields: { exclude: ['secret', 'id'] } })(row)).toEqual({
+      name: 'n',
+      source_id: '1',
+      vertical_data: { sku: 'S', price: '1.50' },
+    });
     expect(mapper({ fields: { rename: { sku: 'product_code' }, exclude: ['secret'] } })(row)).toEqual({
       name: 'n',
       source_id: '1',
@@ -97,7 +108,14 @@ describe('map-record', () => {
 
   test('maps a million rows in well under a second per 100k (hot path stays allocation-light)', () => {
     const map = mapper({ fields: { exclude: ['secret'] } });
-    const rows = Array.from({ length: 100_000 }, (_, i) => ({ id: i, name: `p${i}`, sku: `S${i}`, price: '1.00', secret: 'x', updated_at: '2026-01-01T00:00:00.000000Z' }));
+    const rows = Array.from({ length: 100_000 }, (_, i) => ({
+      id: i,
+      name: `p${i}`,
+      sku: `S${i}`,
+      price: '1.00',
+      secret: 'x',
+      updated_at: '2026-01-01T00:00:00.000000Z',
+    }));
     const started = performance.now();
     let ok = 0;
     for (const row of rows) if (!(map(row) instanceof RowMappingError)) ok++;

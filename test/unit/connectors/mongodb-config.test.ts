@@ -11,7 +11,14 @@ const validate = (value: Record<string, unknown>) => {
 
 describe('MongoDB connection_config', () => {
   test('uri and database are required; read preference and concern are settable', () => {
-    expect(validate({ uri: 'mongodb://h1:27017,h2:27017/?replicaSet=rs', database: 'shop', read_preference: 'secondaryPreferred', read_concern: 'majority' })).toEqual({
+    expect(
+      validate({
+        uri: 'mongodb://h1:27017,h2:27017/?replicaSet=rs',
+        database: 'shop',
+        read_preference: 'secondaryPreferred',
+        read_concern: 'majority',
+      }),
+    ).toEqual({
       connection: {
         uri: 'mongodb://h1:27017,h2:27017/?replicaSet=rs',
         database: 'shop',
@@ -27,7 +34,13 @@ describe('MongoDB connection_config', () => {
   });
 
   test('bad values are named without echoing the uri', () => {
-    const { issues } = validate({ uri: 'postgres://u:s3cret@h/db', database: 'x', read_preference: 'fastest', read_concern: 'strong', extra: 1 });
+    const { issues } = validate({
+      uri: 'postgres://u:s3cret@h/db',
+      database: 'x',
+      read_preference: 'fastest',
+      read_concern: 'strong',
+      extra: 1,
+    });
     expect(issues.map((i) => i.loc.join('.')).sort()).toEqual(['extra', 'read_concern', 'read_preference', 'uri']);
     expect(JSON.stringify(issues)).not.toContain('s3cret');
   });
@@ -35,7 +48,9 @@ describe('MongoDB connection_config', () => {
   test('messages never carry the password', () => {
     const { target, secrets } = describeMongodbUri('mongodb+srv://reader:p%40ss@cluster0.example.net/?retryWrites=true', 'shop');
     expect(target).toBe('cluster0.example.net/shop');
-    const err = new Error('Authentication failed for mongodb+srv://reader:p%40ss@cluster0.example.net with p@ss') as Error & { code: number };
+    const err = new Error('Authentication failed for mongodb+srv://reader:p%40ss@cluster0.example.net with p@ss') as Error & {
+      code: number;
+    };
     err.code = 18;
     const mapped = toConnectorError(err, { target, secrets });
     expect(mapped).toMatchObject({ kind: 'auth', retryable: false });

@@ -18,7 +18,8 @@ describe('MongoDB filters', () => {
     expect(locs({ $expr: { $in: [{ $merge: { into: 'x' } }, [1]] } })).toEqual(['query.$expr.$in.0.$merge']);
     expect(locs({ name: { $eq: { $code: JS } } })).toEqual(['query.name.$eq.$code']);
     expect(locs({ $where: JS, $expr: { $function: {} } }).sort()).toEqual(['query.$expr.$function', 'query.$where']);
-    for (const issue of filterIssues({ $where: JS }, 'query')) expect(issue.msg).toMatch(/the connector only reads: \$where is refused because it runs JavaScript/);
+    for (const issue of filterIssues({ $where: JS }, 'query'))
+      expect(issue.msg).toMatch(/the connector only reads: \$where is refused because it runs JavaScript/);
   });
 
   test('decoded Extended JSON: a code value is refused wherever it sits', () => {
@@ -39,7 +40,14 @@ describe('MongoDB filters', () => {
   });
 
   test('field names that would read as operators are refused; validation reports each at its place', () => {
-    const issues = mongodbReadOnlyIssues({ query: null, where: null, table: 'c', cursor: { column: '$where', tiebreaker: ['$expr'], lag_seconds: null, initial_value: null }, primary_key: ['$id'], columns: ['a', '$b'] });
+    const issues = mongodbReadOnlyIssues({
+      query: null,
+      where: null,
+      table: 'c',
+      cursor: { column: '$where', tiebreaker: ['$expr'], lag_seconds: null, initial_value: null },
+      primary_key: ['$id'],
+      columns: ['a', '$b'],
+    });
     expect(issues.map((i) => i.loc.join('.'))).toEqual(['cursor.column', 'cursor.tiebreaker', 'primary_key', 'columns']);
     const config = { connector_type: 'mongodb', connection_config: { uri: 'mongodb://h:27017/', database: 'd' } };
     let caught: unknown;
@@ -49,6 +57,8 @@ describe('MongoDB filters', () => {
       caught = err;
     }
     expect(caught).toBeInstanceOf(ConfigError);
-    expect((caught as ConfigError).issues).toEqual([{ loc: ['where', '$where'], msg: expect.stringContaining('only reads'), type: 'invalid_value' }]);
+    expect((caught as ConfigError).issues).toEqual([
+      { loc: ['where', '$where'], msg: expect.stringContaining('only reads'), type: 'invalid_value' },
+    ]);
   });
 });

@@ -35,8 +35,12 @@ describe('BSON values → JSON', () => {
 
   test('documents and arrays are kept, their values mapped; __proto__ stays a plain field', () => {
     const doc = JSON.parse('{"__proto__": {"x": 1}}') as Record<string, unknown>;
-    expect(fromDocument({ _id: new ObjectId('65a1b2c3d4e5f60718293a4b'), tags: ['a', 9007199254740993n], at: { d: new Date(0) }, ...doc })).toEqual(
-      JSON.parse('{"_id": "65a1b2c3d4e5f60718293a4b", "tags": ["a", "9007199254740993"], "at": {"d": "1970-01-01T00:00:00.000Z"}, "__proto__": {"x": 1}}'),
+    expect(
+      fromDocument({ _id: new ObjectId('65a1b2c3d4e5f60718293a4b'), tags: ['a', 9007199254740993n], at: { d: new Date(0) }, ...doc }),
+    ).toEqual(
+      JSON.parse(
+        '{"_id": "65a1b2c3d4e5f60718293a4b", "tags": ["a", "9007199254740993"], "at": {"d": "1970-01-01T00:00:00.000Z"}, "__proto__": {"x": 1}}',
+      ),
     );
     expect(Object.getPrototypeOf(fromDocument(doc))).toBe(Object.prototype);
   });
@@ -60,28 +64,30 @@ describe('cursor values → BSON', () => {
   });
 
   test('bsonKind names what a field holds', () => {
-    expect([new ObjectId(), new Date(), 1n, 1, 1.5, 'x', true, Decimal128.fromString('1'), new UUID(), new Binary(Buffer.from('x'))].map(bsonKind)).toEqual([
-      'objectId',
-      'date',
-      'long',
-      'int',
-      'double',
-      'string',
-      'bool',
-      'decimal',
-      'uuid',
-      'binData',
-    ]);
+    expect(
+      [new ObjectId(), new Date(), 1n, 1, 1.5, 'x', true, Decimal128.fromString('1'), new UUID(), new Binary(Buffer.from('x'))].map(
+        bsonKind,
+      ),
+    ).toEqual(['objectId', 'date', 'long', 'int', 'double', 'string', 'bool', 'decimal', 'uuid', 'binData']);
   });
 });
 
 describe('filters and keys', () => {
   test('Extended JSON is decoded; "$last_pull" becomes the bound date', () => {
-    const filter = decodeFilter({ _id: { $oid: '65a1b2c3d4e5f60718293a4b' }, at: { $gte: { $date: '2026-01-01T00:00:00Z' } }, n: { $numberLong: '9007199254740993' } }, 'query');
+    const filter = decodeFilter(
+      {
+        _id: { $oid: '65a1b2c3d4e5f60718293a4b' },
+        at: { $gte: { $date: '2026-01-01T00:00:00Z' } },
+        n: { $numberLong: '9007199254740993' },
+      },
+      'query',
+    );
     expect(filter._id).toEqual(new ObjectId('65a1b2c3d4e5f60718293a4b'));
     expect(filter.at).toEqual({ $gte: new Date('2026-01-01T00:00:00Z') });
     const at = new Date('2026-01-01T00:00:00Z');
-    expect(bindLastPull({ $or: [{ updatedAt: { $gt: '$last_pull' } }, { flag: true }] }, at)).toEqual({ $or: [{ updatedAt: { $gt: at } }, { flag: true }] });
+    expect(bindLastPull({ $or: [{ updatedAt: { $gt: '$last_pull' } }, { flag: true }] }, at)).toEqual({
+      $or: [{ updatedAt: { $gt: at } }, { flag: true }],
+    });
     expect(() => decodeFilter('{"x": {"$oid": "xyz"}}', 'query')).toThrow(/not a valid Extended JSON/);
   });
 
@@ -95,13 +101,21 @@ describe('filters and keys', () => {
   });
 
   test('keyset branches: equality on the leading fields, $gt on the next, deepest first', () => {
-    const order = [{ name: 'updatedAt', kind: 'date' as const }, { name: '_id', kind: 'objectId' as const }];
+    const order = [
+      { name: 'updatedAt', kind: 'date' as const },
+      { name: '_id', kind: 'objectId' as const },
+    ];
     expect(keysetBranches(order, null)).toEqual([{}]);
     expect(keysetBranches(order, ['v', 'k'])).toEqual([{ updatedAt: 'v', _id: { $gt: 'k' } }, { updatedAt: { $gt: 'v' } }]);
   });
 
   test('sampled columns keep first-seen order and notice missing fields', () => {
-    expect(sampleColumns([{ _id: 1, a: null }, { _id: 2, a: 'x', b: new Date() }])).toEqual([
+    expect(
+      sampleColumns([
+        { _id: 1, a: null },
+        { _id: 2, a: 'x', b: new Date() },
+      ]),
+    ).toEqual([
       { name: '_id', type: 'int', nullable: false },
       { name: 'a', type: 'string', nullable: true },
       { name: 'b', type: 'date', nullable: true },

@@ -49,20 +49,43 @@ describe('MySQL values', () => {
     ];
     convert?.(rows);
     expect(rows).toEqual([
-      { id: 1, at: '2026-01-02T03:04:05.500000', ts: '2026-01-02T03:04:05.000000Z', bytes: 'AP8=', text: 'plain', flags: '0101', wide: '1000000001', span: '-01:02:03.100', doc: { a: 1 } },
+      {
+        id: 1,
+        at: '2026-01-02T03:04:05.500000',
+        ts: '2026-01-02T03:04:05.000000Z',
+        bytes: 'AP8=',
+        text: 'plain',
+        flags: '0101',
+        wide: '1000000001',
+        span: '-01:02:03.100',
+        doc: { a: 1 },
+      },
       { id: 2, at: null, ts: null, bytes: null, text: null, flags: null, wide: null, span: '00:00:00.000', doc: null },
     ]);
     expect(rowConverter([field('id', 3), field('name', 253, { characterSet: 224 })])).toBeNull();
   });
 
   test('described columns: kinds, casts for exact comparisons, type names', () => {
-    expect(mysqlColumn(field('id', 8, { flags: 1 | 32 }))).toEqual({ name: 'id', type: 'bigint unsigned', kind: 'integer', nullable: false, paramCast: 'UNSIGNED' });
-    expect(mysqlColumn(field('price', 246, { columnLength: 40, decimals: 10 }))).toMatchObject({ type: 'decimal(38,10)', kind: 'decimal', paramCast: 'DECIMAL(38,10)' });
+    expect(mysqlColumn(field('id', 8, { flags: 1 | 32 }))).toEqual({
+      name: 'id',
+      type: 'bigint unsigned',
+      kind: 'integer',
+      nullable: false,
+      paramCast: 'UNSIGNED',
+    });
+    expect(mysqlColumn(field('price', 246, { columnLength: 40, decimals: 10 }))).toMatchObject({
+      type: 'decimal(38,10)',
+      kind: 'decimal',
+      paramCast: 'DECIMAL(38,10)',
+    });
     expect(mysqlColumn(field('whole', 246, { columnLength: 11, decimals: 0, flags: 32 }))).toMatchObject({ paramCast: 'DECIMAL(11,0)' });
     expect(mysqlColumn(field('at', 12, { decimals: 6 }))).toMatchObject({ type: 'datetime(6)', kind: 'timestamp', nullable: true });
     expect(mysqlColumn(field('ts', 7))).toMatchObject({ kind: 'timestamptz' });
     expect(mysqlColumn(field('hash', 254, { columnLength: 16 }))).toMatchObject({ type: 'binary', kind: 'binary' });
-    expect(mysqlColumn(field('doc', 252, { characterSet: 224, extendedFormat: 'json' }))).toMatchObject({ type: 'json', kind: 'unordered' });
+    expect(mysqlColumn(field('doc', 252, { characterSet: 224, extendedFormat: 'json' }))).toMatchObject({
+      type: 'json',
+      kind: 'unordered',
+    });
     expect(mysqlColumn(field('size', 254, { characterSet: 224, flags: 256 }))).toMatchObject({ kind: 'unordered' });
     expect(mysqlColumn(field('u', 254, { characterSet: 224, extendedTypeName: 'uuid' }))).toMatchObject({ type: 'uuid', kind: 'text' });
   });

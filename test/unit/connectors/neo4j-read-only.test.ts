@@ -28,7 +28,7 @@ describe('Cypher text', () => {
         "MATCH (n) WHERE n.x = 1 /* \\u002a/ LOAD CSV FROM 'x' AS l /* */ RETURN n",
         'USE system SHOW USERS',
         'CALL { USE other MATCH (n) RETURN n } RETURN n',
-        "UNWIND [1] AS i CALL (i) { MERGE (:X {i: i}) } IN TRANSACTIONS RETURN i",
+        'UNWIND [1] AS i CALL (i) { MERGE (:X {i: i}) } IN TRANSACTIONS RETURN i',
         'SHOW SETTINGS',
         'SHOW TRANSACTIONS YIELD transactionId RETURN transactionId',
         "TERMINATE TRANSACTIONS 'neo4j-transaction-1'",
@@ -54,7 +54,11 @@ describe('Cypher text', () => {
   });
 
   test('a second statement, an open literal or comment, and unbalanced brackets are refused', () => {
-    refused(query, ['MATCH (n) RETURN n; MATCH (m) DETACH DELETE m', 'RETURN 1 AS x\\u003b RETURN 2 AS y', 'RETURN 1 AS x;;RETURN 2'], /more than one statement/);
+    refused(
+      query,
+      ['MATCH (n) RETURN n; MATCH (m) DETACH DELETE m', 'RETURN 1 AS x\\u003b RETURN 2 AS y', 'RETURN 1 AS x;;RETURN 2'],
+      /more than one statement/,
+    );
     expect(query("RETURN ';' AS s;")).toEqual([]);
     refused(query, ["RETURN 'abc", 'RETURN 1 /* x', 'RETURN `abc', "RETURN '\\'"], /ends inside/);
     refused(

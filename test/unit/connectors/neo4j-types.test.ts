@@ -53,7 +53,13 @@ describe('Neo4j values → JSON', () => {
   });
 
   test('columns list the key first, then properties by name', () => {
-    expect(sampleColumns([{ updated_at: new Neo4jDate(2026, 1, 2), id: neo4j.int(1), name: 'a' }, { id: neo4j.int(2) }], ['id']).map((c) => [c.name, c.type, c.nullable])).toEqual([
+    expect(
+      sampleColumns([{ updated_at: new Neo4jDate(2026, 1, 2), id: neo4j.int(1), name: 'a' }, { id: neo4j.int(2) }], ['id']).map((c) => [
+        c.name,
+        c.type,
+        c.nullable,
+      ]),
+    ).toEqual([
       ['id', 'INTEGER', false],
       ['name', 'STRING', true],
       ['updated_at', 'DATE', true],
@@ -70,7 +76,14 @@ describe('Neo4j connection_config', () => {
 
   test('uri, user and password are required; database and fetch size are optional', () => {
     expect(validate({ uri: 'neo4j://db:7687', user: 'reader', password: 's3cret' })).toEqual({
-      connection: { uri: 'neo4j://db:7687', user: 'reader', password: 's3cret', database: null, connect_timeout_seconds: 10, fetch_size: 1000 },
+      connection: {
+        uri: 'neo4j://db:7687',
+        user: 'reader',
+        password: 's3cret',
+        database: null,
+        connect_timeout_seconds: 10,
+        fetch_size: 1000,
+      },
       issues: [],
     });
     expect(validate({}).issues.map((i) => i.loc.join('.'))).toEqual(['uri', 'user', 'password']);

@@ -60,7 +60,7 @@ describe('PostgreSQL text values', () => {
     };
     await types.resolve([50002, 50004, 23], async (_sql, values) => {
       calls.push(values);
-      return ((values[0] as number[]).map((oid) => catalog[oid]).filter(Boolean)) as never;
+      return (values[0] as number[]).map((oid) => catalog[oid]).filter(Boolean) as never;
     });
     expect(types.pgTypes.getTypeParser(50002)('{happy,sad}')).toEqual(['happy', 'sad']);
     expect(types.pgTypes.getTypeParser(50003)('2026-01-02 03:04:05+00')).toBe('2026-01-02T03:04:05.000000Z');
@@ -79,7 +79,10 @@ describe('PostgreSQL arrays', () => {
   });
 
   test('nested, empty and with lower bounds', () => {
-    expect(parsePgArray('{{1,2},{3,4}}', Number)).toEqual([[1, 2], [3, 4]]);
+    expect(parsePgArray('{{1,2},{3,4}}', Number)).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
     expect(parsePgArray('{}', text)).toEqual([]);
     expect(parsePgArray('{{},{}}', text)).toEqual([[], []]);
     expect(parsePgArray('[0:1]={7,8}', Number)).toEqual([7, 8]);

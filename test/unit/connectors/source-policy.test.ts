@@ -2,12 +2,21 @@ import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ConnectorError } from '../../../connectors/connector-error';
 import { SourceDeniedError } from '../../../connectors/source-denied-error';
-import { BUILT_IN_DENY_RULES, checkEndpoints, type SourceEndpoint, type SourcePolicy, type SourceResolver } from '../../../connectors/source-policy';
+import {
+  BUILT_IN_DENY_RULES,
+  checkEndpoints,
+  type SourceEndpoint,
+  type SourcePolicy,
+  type SourceResolver,
+} from '../../../connectors/source-policy';
 import { SourceReach } from '../../../connectors/source-reach';
 import { canonicalAddress, parseSourceRule } from '../../../connectors/source-rules';
 
 /** A resolver with a zone of its own; names outside it do not resolve. */
-function zone(records: Record<string, string[]>, services: Record<string, Array<{ name: string; port: number }>> = {}): SourceResolver & { records: typeof records } {
+function zone(
+  records: Record<string, string[]>,
+  services: Record<string, Array<{ name: string; port: number }>> = {},
+): SourceResolver & { records: typeof records } {
   return {
     records,
     async addresses(host) {
@@ -55,12 +64,21 @@ describe('source rules', () => {
     expect(parseSourceRule(text)).toMatchObject(expected);
   });
 
-  test.each(['10.0.0.0/33', 'fd00::/129', '10.0.0.0/x', '[::1]:70000', 'db.example.com:0', 'a b', '/8', '*.', 'host/8', 'under_score..example', '[nothing]'])(
-    '%s is refused with a message that says what to write',
-    (text) => {
-      expect(() => parseSourceRule(text)).toThrow(/is not a source rule: .* - write a network/);
-    },
-  );
+  test.each([
+    '10.0.0.0/33',
+    'fd00::/129',
+    '10.0.0.0/x',
+    '[::1]:70000',
+    'db.example.com:0',
+    'a b',
+    '/8',
+    '*.',
+    'host/8',
+    'under_score..example',
+    '[nothing]',
+  ])('%s is refused with a message that says what to write', (text) => {
+    expect(() => parseSourceRule(text)).toThrow(/is not a source rule: .* - write a network/);
+  });
 
   test.each([
     ['[::ffff:127.0.0.1]', '127.0.0.1'],
@@ -75,12 +93,23 @@ describe('source rules', () => {
 
 describe('the platform database is refused by address, port and name, not by spelling', () => {
   // Real resolution: the numeric spellings and localhost are what the drivers' own connects would use.
-  test.each(['127.0.0.1', 'localhost', 'LOCALHOST', '127.1', '2130706433', '0x7f000001', '0177.0.0.1', '127.0.0.2', '::1', '::ffff:127.0.0.1', '::ffff:7f00:1'])(
-    'host %s',
-    async (host) => {
-      expect(await verdict(pg(host))).toMatch(/is this installation's own database: connectors may not read it - change connection_config.dsn/);
-    },
-  );
+  test.each([
+    '127.0.0.1',
+    'localhost',
+    'LOCALHOST',
+    '127.1',
+    '2130706433',
+    '0x7f000001',
+    '0177.0.0.1',
+    '127.0.0.2',
+    '::1',
+    '::ffff:127.0.0.1',
+    '::ffff:7f00:1',
+  ])('host %s', async (host) => {
+    expect(await verdict(pg(host))).toMatch(
+      /is this installation's own database: connectors may not read it - change connection_config.dsn/,
+    );
+  });
 
   test('the database name in any case; other databases and ports of the same server are sources', async () => {
     expect(await verdict(pg('127.0.0.1', 'QANATIX'))).toMatch(/own database/);
@@ -126,7 +155,12 @@ describe('deny and allow rules', () => {
   ])('built in: %s is denied on every port, whatever the operator allows', async (host, message) => {
     for (const port of [80, 3306, 5432]) {
       expect(await verdict(at(host, port), policy({ resolver, platform: null }))).toMatch(message);
-      expect(await verdict(at(host, port), policy({ resolver, platform: null, allow: rules('0.0.0.0/0', '::/0', '*.example', 'metadata.google.internal') }))).toMatch(message);
+      expect(
+        await verdict(
+          at(host, port),
+          policy({ resolver, platform: null, allow: rules('0.0.0.0/0', '::/0', '*.example', 'metadata.google.internal') }),
+        ),
+      ).toMatch(message);
     }
   });
 
@@ -158,7 +192,9 @@ describe('deny and allow rules', () => {
   test('a port rule applies to a server whose port is not known when it denies, never when it allows', async () => {
     const p = policy({ resolver, platform: null, deny: rules('10.20.0.0/16:22'), allow: rules('10.20.0.0/16:27017') });
     expect(await verdict(at('10.20.0.5', null), p)).toMatch(/rule 10\.20\.0\.0\/16:22/);
-    expect(await verdict(at('10.30.0.5', null), policy({ resolver, platform: null, allow: rules('10.30.0.0/16:27017') }))).toMatch(/not among/);
+    expect(await verdict(at('10.30.0.5', null), policy({ resolver, platform: null, allow: rules('10.30.0.0/16:27017') }))).toMatch(
+      /not among/,
+    );
   });
 
   test('a name that does not resolve passes a save and fails a connection as unreachable', async () => {
@@ -183,8 +219,12 @@ describe('deny and allow rules', () => {
     const endpoint = (host: string): SourceEndpoint => ({ field: 'uri', host, port: null, srv: true });
     expect(await verdict(endpoint('ok.example'), policy({ resolver: srv }))).toBeNull();
     expect(await verdict(endpoint('bad.example'), policy({ resolver: srv }))).toMatch(/b\.cluster\.example:27017 is on a denied network/);
-    expect(await verdict(endpoint('ok.example'), policy({ resolver: srv, deny: rules('10.1.0.0/16:27017') }))).toMatch(/rule 10\.1\.0\.0\/16:27017/);
-    expect(await verdict(endpoint('ok.example'), policy({ resolver: srv, deny: rules('*.example') }))).toMatch(/ok\.example is a denied source host/);
+    expect(await verdict(endpoint('ok.example'), policy({ resolver: srv, deny: rules('10.1.0.0/16:27017') }))).toMatch(
+      /rule 10\.1\.0\.0\/16:27017/,
+    );
+    expect(await verdict(endpoint('ok.example'), policy({ resolver: srv, deny: rules('*.example') }))).toMatch(
+      /ok\.example is a denied source host/,
+    );
   });
 });
 
@@ -214,7 +254,11 @@ describe('a checked source is connected to where it was checked', () => {
 
   test('a socket asked for another host, another port or a path fails without connecting', async () => {
     const reach = await SourceReach.check([at('127.0.0.1', port)], policy({ platform: null }));
-    const attempts = [() => reach.socket().connect(port + 1, '127.0.0.1'), () => reach.socket().connect(port, '127.0.0.2'), () => reach.socket().connect('/tmp/.s.PGSQL.5432')];
+    const attempts = [
+      () => reach.socket().connect(port + 1, '127.0.0.1'),
+      () => reach.socket().connect(port, '127.0.0.2'),
+      () => reach.socket().connect('/tmp/.s.PGSQL.5432'),
+    ];
     for (const attempt of attempts) {
       const err = await new Promise<Error>((resolve) => attempt().once('error', resolve));
       expect(err).toBeInstanceOf(SourceDeniedError);
@@ -227,9 +271,7 @@ describe('a checked source is connected to where it was checked', () => {
     const reach = await SourceReach.check([{ field: 'uri', host: 'a.example', port: 27017 }], policy({ resolver, platform: null }));
     resolver.records['a.example'] = ['10.66.0.1'];
     const lookup = (name: string) =>
-      new Promise<unknown>((resolve) =>
-        reach.lookup(name, { all: true }, (err, addresses) => resolve(err ?? addresses)),
-      );
+      new Promise<unknown>((resolve) => reach.lookup(name, { all: true }, (err, addresses) => resolve(err ?? addresses)));
     expect(await lookup('a.example')).toEqual([{ address: '10.1.0.1', family: 4 }]);
     expect(await lookup('other.example')).toEqual([{ address: '10.1.0.2', family: 4 }]);
     expect(await lookup('member.example')).toBeInstanceOf(SourceDeniedError);

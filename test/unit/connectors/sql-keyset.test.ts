@@ -4,7 +4,13 @@ import { postgresqlDialect } from '../../../connectors/postgresql/postgresql-dia
 import type { SqlColumn, SqlParams } from '../../../connectors/sql/sql-dialect';
 import { pageStatements, type PageQuery } from '../../../connectors/sql/sql-keyset';
 
-const col = (name: string, kind: SqlColumn['kind'], paramCast: string | null = null): SqlColumn => ({ name, type: kind, kind, nullable: false, paramCast });
+const col = (name: string, kind: SqlColumn['kind'], paramCast: string | null = null): SqlColumn => ({
+  name,
+  type: kind,
+  kind,
+  nullable: false,
+  paramCast,
+});
 const updatedAt = col('updated_at', 'timestamp');
 const region = col('region', 'text');
 // Described by PostgreSQL (types inferred) and by MySQL (bound values cast to the column type).
@@ -22,7 +28,10 @@ function query(dialect: typeof postgresqlDialect, after: PageQuery['after']): Pa
 
 describe('keyset page statements', () => {
   test('PostgreSQL: one row-value predicate on the whole position', () => {
-    const statements = pageStatements(postgresqlDialect, query(postgresqlDialect, { columns: [updatedAt, region, pgId], values: ['2026-01-01T00:00:00.000000Z', 'eu', 7] }));
+    const statements = pageStatements(
+      postgresqlDialect,
+      query(postgresqlDialect, { columns: [updatedAt, region, pgId], values: ['2026-01-01T00:00:00.000000Z', 'eu', 7] }),
+    );
     expect(statements).toHaveLength(1);
     expect(statements[0]?.(100)).toEqual({
       sql: 'SELECT * FROM "shop"."items"\nWHERE "updated_at" <= $1\n  AND ("updated_at", "region", "id") > ($2, $3, $4)\nORDER BY "updated_at", "region", "id"\nLIMIT 100',
@@ -31,13 +40,24 @@ describe('keyset page statements', () => {
   });
 
   test('MySQL: one range statement per key prefix, deepest first, values cast to the column type', () => {
-    const statements = pageStatements(mysqlDialect, query(mysqlDialect, { columns: [updatedAt, region, id], values: ['2026-01-01T00:00:00.000000Z', 'eu', '9007199254740993'] }));
+    const statements = pageStatements(
+      mysqlDialect,
+      query(mysqlDialect, { columns: [updatedAt, region, id], values: ['2026-01-01T00:00:00.000000Z', 'eu', '9007199254740993'] }),
+    );
     expect(statements.map((s) => s(10))).toEqual([
       {
         sql:
           'SELECT * FROM `shop`.`items`\nWHERE `updated_at` <= ?\n  AND `updated_at` >= ? AND `updated_at` <= ? AND `region` >= ? AND `region` <= ? AND `id` > CAST(? AS SIGNED)\n' +
           'ORDER BY `updated_at`, `region`, `id`\nLIMIT ?',
-        values: ['2026-01-02 00:00:00.000000', '2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000', 'eu', 'eu', '9007199254740993', 10],
+        values: [
+          '2026-01-02 00:00:00.000000',
+          '2026-01-01 00:00:00.000000',
+          '2026-01-01 00:00:00.000000',
+          'eu',
+          'eu',
+          '9007199254740993',
+          10,
+        ],
       },
       {
         sql: 'SELECT * FROM `shop`.`items`\nWHERE `updated_at` <= ?\n  AND `updated_at` >= ? AND `updated_at` <= ? AND `region` > ?\nORDER BY `updated_at`, `region`, `id`\nLIMIT ?',
@@ -57,7 +77,11 @@ describe('keyset page statements', () => {
 
   test('binary keys bind as bytes', () => {
     const hash = col('hash', 'binary');
-    const [pgPage] = pageStatements(postgresqlDialect, { ...query(postgresqlDialect, { columns: [hash], values: ['AAEC/w=='] }), filters: [], order: [hash] });
+    const [pgPage] = pageStatements(postgresqlDialect, {
+      ...query(postgresqlDialect, { columns: [hash], values: ['AAEC/w=='] }),
+      filters: [],
+      order: [hash],
+    });
     expect(pgPage?.(1).values).toEqual([Buffer.from([0, 1, 2, 255])]);
   });
 });

@@ -53,7 +53,7 @@ describe('statement separators', () => {
         'SELECT 1; SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE',
         'SELECT 1; SET default_transaction_read_only = off',
         'SELECT 1; RESET ALL',
-        "SELECT 1; DO $$ BEGIN PERFORM 1; END $$",
+        'SELECT 1; DO $$ BEGIN PERFORM 1; END $$',
         'SELECT 1; CALL p()',
         'SELECT 1; PREPARE w AS UPDATE canary SET v = 1; EXECUTE w',
         'SELECT 1; DISCARD ALL',
@@ -61,7 +61,11 @@ describe('statement separators', () => {
       ],
       /more than one statement \(";" at character \d+\) - the connector only reads/,
     );
-    refused(pgWhere, [`id > 0); COMMIT; ${UPDATE}; SELECT 1 WHERE (true`, `id > 0; ${UPDATE}`, `name = 'a'';'; ${UPDATE}`], /more than one statement/);
+    refused(
+      pgWhere,
+      [`id > 0); COMMIT; ${UPDATE}; SELECT 1 WHERE (true`, `id > 0; ${UPDATE}`, `name = 'a'';'; ${UPDATE}`],
+      /more than one statement/,
+    );
   });
 
   test('PostgreSQL: ";" inside literals, quoted names, dollar quotes and comments, and at the end, is text', () => {
@@ -99,12 +103,23 @@ describe('statement separators', () => {
       ],
       /more than one statement/,
     );
-    accepted(myQuery, ["SELECT ';' AS s", 'SELECT 1 AS a -- ; UPDATE t', 'SELECT 1 AS a # ; UPDATE t', "SELECT 'it''s;' AS a", 'SELECT `a;b` FROM t', 'SELECT 1;']);
+    accepted(myQuery, [
+      "SELECT ';' AS s",
+      'SELECT 1 AS a -- ; UPDATE t',
+      'SELECT 1 AS a # ; UPDATE t',
+      "SELECT 'it''s;' AS a",
+      'SELECT `a;b` FROM t',
+      'SELECT 1;',
+    ]);
     refused(myWhere, [`id > 0; ${UPDATE}`, `name = '\\'; ${UPDATE}; -- '`], /more than one statement/);
   });
 
   test('MySQL executable comments run their content: refused', () => {
-    refused(myQuery, ['SELECT 1 /*! ; UPDATE t SET v = 1 */', 'SELECT 1 /*!50000 , LOAD_FILE("/etc/passwd") */ AS a', 'SELECT 1 /*M! , SLEEP(5) */'], /executable comment/);
+    refused(
+      myQuery,
+      ['SELECT 1 /*! ; UPDATE t SET v = 1 */', 'SELECT 1 /*!50000 , LOAD_FILE("/etc/passwd") */ AS a', 'SELECT 1 /*M! , SLEEP(5) */'],
+      /executable comment/,
+    );
     accepted(myQuery, ['SELECT /*+ MAX_EXECUTION_TIME(1000) */ id FROM t', 'SELECT 1 /* ! not executable */']);
   });
 });
@@ -117,8 +132,16 @@ describe('text that escapes what it is wrapped in', () => {
   });
 
   test('a bracket closed that was not opened, or left open, is refused', () => {
-    refused(pgQuery, ["SELECT 1 AS id, 'x' AS name) s, (SELECT 2", 'SELECT (1', 'SELECT arr[1) FROM t'], /brackets balanced|open - close it/);
-    refused(pgWhere, ['id > 0) OR (true', 'id > 0) UNION SELECT * FROM secrets WHERE (true', 'id IN (1, 2'], /brackets balanced|open - close it/);
+    refused(
+      pgQuery,
+      ["SELECT 1 AS id, 'x' AS name) s, (SELECT 2", 'SELECT (1', 'SELECT arr[1) FROM t'],
+      /brackets balanced|open - close it/,
+    );
+    refused(
+      pgWhere,
+      ['id > 0) OR (true', 'id > 0) UNION SELECT * FROM secrets WHERE (true', 'id IN (1, 2'],
+      /brackets balanced|open - close it/,
+    );
     refused(myWhere, ['id > 0) OR (1 = 1'], /brackets balanced/);
     accepted(pgWhere, ['id IN (SELECT id FROM t WHERE (a > 1))', "name = ')'", 'arr[1] = 2', 'id > 0 -- trailing comment']);
   });
@@ -149,8 +172,27 @@ describe('what a query starts with', () => {
       'EXPLAIN ANALYZE UPDATE t SET a = 1',
     ];
     refused(pgQuery, writes, /the connector only reads: query must be one SELECT, WITH, VALUES or TABLE statement/);
-    refused(myQuery, [...writes.filter((w) => !w.includes('$$')), 'HANDLER t OPEN', 'LOAD DATA INFILE "/etc/passwd" INTO TABLE t', '# c\nREPLACE INTO t VALUES (1)', 'KILL 1', 'FLUSH TABLES'], /query must be one SELECT/);
-    accepted(pgQuery, ['select 1', 'WITH x AS (SELECT 1) SELECT * FROM x', 'VALUES (1, 2)', 'TABLE t', '(SELECT 1) UNION (SELECT 2)', '/* c */ SELECT 1', '-- c\nSELECT 1']);
+    refused(
+      myQuery,
+      [
+        ...writes.filter((w) => !w.includes('$$')),
+        'HANDLER t OPEN',
+        'LOAD DATA INFILE "/etc/passwd" INTO TABLE t',
+        '# c\nREPLACE INTO t VALUES (1)',
+        'KILL 1',
+        'FLUSH TABLES',
+      ],
+      /query must be one SELECT/,
+    );
+    accepted(pgQuery, [
+      'select 1',
+      'WITH x AS (SELECT 1) SELECT * FROM x',
+      'VALUES (1, 2)',
+      'TABLE t',
+      '(SELECT 1) UNION (SELECT 2)',
+      '/* c */ SELECT 1',
+      '-- c\nSELECT 1',
+    ]);
   });
 });
 
@@ -183,7 +225,13 @@ describe('functions a READ ONLY transaction lets through', () => {
       /the connector only reads: \w+\(\) is refused because it/,
     );
     refused(pgWhere, ['pg_advisory_lock(id) IS NOT NULL', "set_config('a', 'b', false) = 'b'"], /is refused/);
-    accepted(pgQuery, ['SELECT set_config FROM t', "SELECT 'pg_sleep(1)' AS a", 'SELECT 1 AS a /* pg_sleep(1) */', 'SELECT t.pg_sleep_column FROM t', 'SELECT nextval_like(1)']);
+    accepted(pgQuery, [
+      'SELECT set_config FROM t',
+      "SELECT 'pg_sleep(1)' AS a",
+      'SELECT 1 AS a /* pg_sleep(1) */',
+      'SELECT t.pg_sleep_column FROM t',
+      'SELECT nextval_like(1)',
+    ]);
   });
 
   test('MySQL: LOAD_FILE, GET_LOCK, sleeps and INTO OUTFILE are refused', () => {
@@ -202,13 +250,17 @@ describe('functions a READ ONLY transaction lets through', () => {
       ],
       /the connector only reads: .* is refused because it/,
     );
-    accepted(myQuery, ["SELECT 'LOAD_FILE(1)' AS a", 'SELECT `outfile` FROM t', 'SELECT @x := 1 AS a', "SELECT 1 INTO @x"]);
+    accepted(myQuery, ["SELECT 'LOAD_FILE(1)' AS a", 'SELECT `outfile` FROM t', 'SELECT @x := 1 AS a', 'SELECT 1 INTO @x']);
   });
 });
 
 describe('validation', () => {
   test('refused text is an issue at query or where (the API answers 422 with it)', () => {
-    const def = (extra: Record<string, unknown>) => ({ connector_type: 'postgresql', connection_config: { dsn: 'postgres://u:p@h:5432/db' }, ...extra });
+    const def = (extra: Record<string, unknown>) => ({
+      connector_type: 'postgresql',
+      connection_config: { dsn: 'postgres://u:p@h:5432/db' },
+      ...extra,
+    });
     const issues = (extra: Record<string, unknown>) => {
       try {
         validateConnectorConfig(def(extra));
@@ -218,8 +270,12 @@ describe('validation', () => {
         return (err as ConfigError).issues;
       }
     };
-    expect(issues({ query: `SELECT 1; ${UPDATE}` })).toEqual([{ loc: ['query'], msg: expect.stringContaining('more than one statement'), type: 'invalid_value' }]);
-    expect(issues({ table: 't', where: 'pg_advisory_lock(1) IS NULL' })).toEqual([{ loc: ['where'], msg: expect.stringContaining('pg_advisory_lock() is refused'), type: 'invalid_value' }]);
+    expect(issues({ query: `SELECT 1; ${UPDATE}` })).toEqual([
+      { loc: ['query'], msg: expect.stringContaining('more than one statement'), type: 'invalid_value' },
+    ]);
+    expect(issues({ table: 't', where: 'pg_advisory_lock(1) IS NULL' })).toEqual([
+      { loc: ['where'], msg: expect.stringContaining('pg_advisory_lock() is refused'), type: 'invalid_value' },
+    ]);
     expect(issues({ query: 'SELECT id, name FROM t WHERE updated_at > :last_pull' })).toEqual([]);
     const mysql = { connector_type: 'mysql', connection_config: { host: 'h', user: 'u', database: 'd' } };
     expect(() => validateConnectorConfig({ ...mysql, query: "SELECT '\\'; UPDATE t SET a = 1; -- '" })).toThrow(/more than one statement/);
@@ -235,7 +291,7 @@ describe('hostile sizes', () => {
       `SELECT ${mb('(')}`,
       `SELECT ${mb(')')}`,
       `SELECT 1 ${mb('; x ')}`,
-      `SELECT ${mb("lo_a(1), pg_sleep(1), dblink_x(1), ")}1`,
+      `SELECT ${mb('lo_a(1), pg_sleep(1), dblink_x(1), ')}1`,
       `SELECT ${mb("'\\' ")}`,
       `SELECT ${mb('/* /* ')}`,
       `SELECT ${mb('$a$ ')}`,
@@ -250,4 +306,3 @@ describe('hostile sizes', () => {
     }
   }, 120_000);
 });
-

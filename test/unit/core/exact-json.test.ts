@@ -44,7 +44,9 @@ describe('parseExactJson', () => {
   });
 
   test('numbers a double holds exactly stay plain numbers, whatever their spelling', () => {
-    expect(parseExactJson('[1, 1.0, 1e0, 10e-1, 0.1, 42.5, 1e21, 1.5E+300, 100, 0.0]')).toEqual([1, 1, 1, 1, 0.1, 42.5, 1e21, 1.5e300, 100, 0]);
+    expect(parseExactJson('[1, 1.0, 1e0, 10e-1, 0.1, 42.5, 1e21, 1.5E+300, 100, 0.0]')).toEqual([
+      1, 1, 1, 1, 0.1, 42.5, 1e21, 1.5e300, 100, 0,
+    ]);
   });
 
   test('negative zero is zero (jsonb numeric has no negative zero)', () => {
@@ -52,7 +54,13 @@ describe('parseExactJson', () => {
   });
 
   test('an exact number has one spelling per value: no exponent, no trailing zeros', () => {
-    const spellings = ['12345678901234567890.5', '12345678901234567890.500', '1234567890123456789.05e1', '123456789012345678905e-1', '0.123456789012345678905E20'];
+    const spellings = [
+      '12345678901234567890.5',
+      '12345678901234567890.500',
+      '1234567890123456789.05e1',
+      '123456789012345678905e-1',
+      '0.123456789012345678905E20',
+    ];
     const texts = spellings.map((s) => (parseExactJson(`[${s}]`) as RawJson[])[0]!.rawJSON);
     expect(new Set(texts)).toEqual(new Set(['12345678901234567890.5']));
   });
@@ -73,7 +81,8 @@ describe('parseExactJson', () => {
   });
 
   test('strings that look like numbers are left alone', () => {
-    const text = '{"a":"12345678901234567890","b":"x:12345678901234567890","c":"1e400","d":"1.","e":"t,1234567890123456.","f":12345678901234567890}';
+    const text =
+      '{"a":"12345678901234567890","b":"x:12345678901234567890","c":"1e400","d":"1.","e":"t,1234567890123456.","f":12345678901234567890}';
     const out = parseExactJson(text) as Record<string, unknown>;
     expect(out).toMatchObject({ a: '12345678901234567890', b: 'x:12345678901234567890', c: '1e400', d: '1.', e: 't,1234567890123456.' });
     expect(written(out)).toBe(text);
@@ -85,7 +94,11 @@ describe('parseExactJson', () => {
 
   test('exact numbers beside nesting of any depth: nothing overflows, nothing is cut', () => {
     const deep = '['.repeat(200_000) + '12345678901234567891' + ']'.repeat(200_000);
-    const out = parseExactJson(`{"deep":${deep},"s":"[[[\\"]]] 12345678901234567890","n":12345678901234567890}`) as { deep: unknown; s: string; n: RawJson };
+    const out = parseExactJson(`{"deep":${deep},"s":"[[[\\"]]] 12345678901234567890","n":12345678901234567890}`) as {
+      deep: unknown;
+      s: string;
+      n: RawJson;
+    };
     expect(out.n.rawJSON).toBe('12345678901234567890');
     expect(out.s).toBe('[[["]]] 12345678901234567890');
     let depth = 0;
@@ -150,7 +163,10 @@ describe('exact numbers in the rest of the core', () => {
   });
 
   test('asDoubles gives a schema validator plain numbers and leaves the record alone', () => {
-    const record = parseExactJson('{"a":12345678901234567890,"b":[1e-400,{"c":0.1000000000000000055511151231257827}],"d":"x"}') as Record<string, unknown>;
+    const record = parseExactJson('{"a":12345678901234567890,"b":[1e-400,{"c":0.1000000000000000055511151231257827}],"d":"x"}') as Record<
+      string,
+      unknown
+    >;
     expect(asDoubles(record)).toEqual({ a: Number('12345678901234567890'), b: [0, { c: 0.1 }], d: 'x' });
     expect(isExactNumber(record.a)).toBe(true);
   });

@@ -13,7 +13,10 @@ describe('normalizeRecord', () => {
       ok: true,
       record: { name: 'A', sourceId: 's1', verticalData: { price: 2, sku: 'x' }, exactNumbers: false },
     });
-    expect(normalizeRecord({ name: 'Sensor', temperature: 22.5 })).toEqual({ ok: true, record: { name: 'Sensor', sourceId: null, verticalData: { temperature: 22.5 }, exactNumbers: false } });
+    expect(normalizeRecord({ name: 'Sensor', temperature: 22.5 })).toEqual({
+      ok: true,
+      record: { name: 'Sensor', sourceId: null, verticalData: { temperature: 22.5 }, exactNumbers: false },
+    });
   });
   test('a numeric source_id becomes its string', () => {
     expect(normalizeRecord({ name: 'A', source_id: 42 })).toMatchObject({ ok: true, record: { sourceId: '42' } });
@@ -50,11 +53,21 @@ describe('normalizeRecord', () => {
     ['a lone surrogate in source_id', { name: 'a', source_id: '\ud800' }, ['source_id'], 'value_error.unicode'],
     ['a lone surrogate in name', { name: 'a\udc00' }, ['name'], 'value_error.unicode'],
     ['a NUL in name', { name: '\u0000' }, ['name'], 'value_error.nul'],
-    [`a source_id of ${MAX_SOURCE_ID_BYTES + 1} ASCII bytes`, { name: 'a', source_id: 'x'.repeat(MAX_SOURCE_ID_BYTES + 1) }, ['source_id'], 'value_error.too_long'],
+    [
+      `a source_id of ${MAX_SOURCE_ID_BYTES + 1} ASCII bytes`,
+      { name: 'a', source_id: 'x'.repeat(MAX_SOURCE_ID_BYTES + 1) },
+      ['source_id'],
+      'value_error.too_long',
+    ],
     ['a source_id of 513 four-byte characters', { name: 'a', source_id: '😀'.repeat(513) }, ['source_id'], 'value_error.too_long'],
     ['a number beyond a double', parseExactJson('{"name":"a","v":[1,{"w":1e400}]}'), ['v', 1, 'w'], 'value_error.number'],
     ['a source_id beyond a double', parseExactJson('{"name":"a","source_id":-1e400}'), ['source_id'], 'value_error.number'],
-    ['an exact number as vertical_data', parseExactJson('{"name":"a","vertical_data":12345678901234567890}'), ['vertical_data'], 'type_error.object'],
+    [
+      'an exact number as vertical_data',
+      parseExactJson('{"name":"a","vertical_data":12345678901234567890}'),
+      ['vertical_data'],
+      'type_error.object',
+    ],
   ])('refuses %s at its location', (_what, raw, loc, type) => {
     expect(problems(raw)).toContainEqual(expect.objectContaining({ loc, type }));
   });
@@ -66,8 +79,14 @@ describe('normalizeRecord', () => {
   });
 
   test('an exact numeric source_id is its exact text; exact numbers are flagged for validation', () => {
-    expect(normalizeRecord(parseExactJson('{"name":"a","source_id":12345678901234567891}'))).toMatchObject({ ok: true, record: { sourceId: '12345678901234567891' } });
-    expect(normalizeRecord(parseExactJson('{"name":"a","v":12345678901234567891}'))).toMatchObject({ ok: true, record: { exactNumbers: true } });
+    expect(normalizeRecord(parseExactJson('{"name":"a","source_id":12345678901234567891}'))).toMatchObject({
+      ok: true,
+      record: { sourceId: '12345678901234567891' },
+    });
+    expect(normalizeRecord(parseExactJson('{"name":"a","v":12345678901234567891}'))).toMatchObject({
+      ok: true,
+      record: { exactNumbers: true },
+    });
     expect(normalizeRecord(parseExactJson('{"name":"a","v":1.0}'))).toMatchObject({ ok: true, record: { exactNumbers: false } });
   });
 });

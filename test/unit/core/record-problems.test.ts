@@ -22,7 +22,10 @@ describe('text PostgreSQL cannot store', () => {
   });
 
   test('unstorablePlace names the first bad key or string', () => {
-    expect(unstorablePlace({ a: [1, { 'b\u0000': 2 }] }, ['vertical_data'])).toMatchObject({ loc: ['vertical_data', 'a', 1, 'b\u0000'], type: 'value_error.nul' });
+    expect(unstorablePlace({ a: [1, { 'b\u0000': 2 }] }, ['vertical_data'])).toMatchObject({
+      loc: ['vertical_data', 'a', 1, 'b\u0000'],
+      type: 'value_error.nul',
+    });
     expect(unstorablePlace({ a: { b: ['ok', 'x\udfff'] } }, ['vertical_data'])?.loc).toEqual(['vertical_data', 'a', 'b', 1]);
     expect(unstorablePlace({ a: { b: ['ok', '😀'] }, '': null }, [])).toBeNull();
   });
@@ -30,7 +33,11 @@ describe('text PostgreSQL cannot store', () => {
 
 describe('tidyProblems', () => {
   test('keeps at most MAX_PROBLEMS, clips long keys and messages, escapes what a key or message echoes', () => {
-    const problems = Array.from({ length: 50 }, (_, i) => ({ loc: ['vertical_data', 'k'.repeat(10_000) + '\u0000', i], msg: `bad \ud800 ${'m'.repeat(5000)}`, type: 't' }));
+    const problems = Array.from({ length: 50 }, (_, i) => ({
+      loc: ['vertical_data', 'k'.repeat(10_000) + '\u0000', i],
+      msg: `bad \ud800 ${'m'.repeat(5000)}`,
+      type: 't',
+    }));
     const tidy = tidyProblems(problems);
     expect(tidy).toHaveLength(MAX_PROBLEMS);
     for (const p of tidy) {
