@@ -49,7 +49,7 @@ export const PROBLEM_FAMILIES = {
 
 export type ProblemType = FixedProblemType | `request.${string}` | `schema.${string}` | `value_error.sqlstate_${string}`;
 
-/** The request broke the endpoint's JSON Schema at `keyword` (`request.required`: a field is missing). */
+/** The request broke the endpoint's JSON Schema at `keyword` (`request.enum`: a value outside the listed ones). */
 export const requestProblem = (keyword: string): ProblemType => `request.${keyword}`;
 /** A record broke its registered schema at `keyword` (`schema.required`, `schema.minimum`, …). */
 export const schemaProblem = (keyword: string): ProblemType => `schema.${keyword}`;
@@ -59,7 +59,7 @@ export const sqlstateProblem = (sqlstate: string): ProblemType => `value_error.s
 /** What each fixed code means, in one line. */
 export const PROBLEM_MEANINGS: Readonly<Record<FixedProblemType, string>> = {
   value_error: 'a field has a value this endpoint does not take; the message says which and what to send',
-  'value_error.missing': "a required field is missing (a batch's records, a record's name)",
+  'value_error.missing': "a required field is missing (a request's field, a batch's records, a record's name)",
   'value_error.empty': 'a list or text that must hold something is empty (a batch without records, a blank name)',
   'value_error.too_long': "text longer than allowed (a record's name in characters, its source_id in bytes)",
   'value_error.nul': 'text holds a NUL character (\\u0000), which cannot be stored',

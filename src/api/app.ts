@@ -195,7 +195,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       if (err.validation) {
         const detail = err.validation.map((v) => {
           const loc: Array<string | number> = [err.validationContext ?? 'body', ...v.instancePath.split('/').filter(Boolean)];
-          if (v.keyword === 'required') loc.push(String(v.params.missingProperty));
+          // A missing field is value_error.missing, as QANATIX's own clients expect; every other keyword names its rule.
+          if (v.keyword === 'required') {
+            loc.push(String(v.params.missingProperty));
+            return { loc, msg: v.message ?? 'field required', type: ProblemType.missing };
+          }
           return { loc, msg: v.message ?? 'invalid', type: requestProblem(v.keyword) };
         });
         return reply.code(422).send({ detail });

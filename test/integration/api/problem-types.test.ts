@@ -33,7 +33,7 @@ describe('problem types', () => {
     expect(typeAt(await problems('POST', '/auth/keys', { name: 'k', scopes: ['superuser'] }), ['body', 'scopes', '0'])).toBe(
       'request.enum',
     );
-    expect(typeAt(await problems('POST', '/auth/keys', { scopes: ['read'] }), ['body', 'name'])).toBe('request.required');
+    expect(typeAt(await problems('POST', '/auth/keys', { scopes: ['read'] }), ['body', 'name'])).toBe('value_error.missing');
     expect(typeAt(await problems('GET', '/ingestions/not-a-uuid'), ['params', 'id'])).toBe('request.format');
   });
 
