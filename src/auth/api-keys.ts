@@ -85,14 +85,15 @@ export type Rotation = { rotated: ApiKeyInfo & { key: string } } | { refused: 'n
 /**
  * A new secret for the same key id: name, scopes, expiry, rate limit and bucket stay. The replaced secret stops
  * working at once, or after `graceSeconds` (at most one replaced secret is kept: rotating again ends the earlier
- * grace). A revoked key is not found; an expired one is refused (rotation keeps the expiry).
+ * grace). The grace never outlasts the key: the replaced secret stops at the key's expiry if that comes first, and
+ * previous_key_expires_at says so. A revoked key is not found; an expired one is refused (rotation keeps the expiry).
  */
 export async function rotateApiKey(db: Queryable, salt: string, tenantId: string, keyId: string, graceSeconds: number): Promise<Rotation> {
   const key = newKey();
   const { rows } = await db.query<ApiKeyInfo>(
     `update api_keys set key_hash = $3, key_prefix = $4,
        previous_key_hash = case when $5::int > 0 then key_hash end,
-       previous_key_expires_at = case when $5::int > 0 then now() + make_interval(secs => $5::int) end
+       previous_key_expires_at = case when $5::int > 0 then least(now() + make_interval(secs => $5::int), expires_at) end
       where tenant_id = $1 and id = $2 and revoked_at is null and (expires_at is null or expires_at > now())
       returning ${KEY_COLUMNS}`,
     [tenantId, keyId, hashKey(key, salt), key.slice(0, 12), graceSeconds],
