@@ -107,6 +107,15 @@ export async function rotateApiKey(db: Queryable, salt: string, tenantId: string
   return expiresAt ? { refused: 'expired', expiresAt: expiresAt.toISOString() } : { refused: 'not_found' };
 }
 
+/**
+ * Records a credential's use, at most once a minute, and never waits for it: of many requests that find the mark
+ * stale at once only the first writes it (the others see the row locked or already fresh and move on), so a burst
+ * of one key neither rewrites its row once per request nor queues behind a lock someone else holds on it.
+ */
+export const touchLastUse = (table: 'api_keys' | 'operator_credentials') =>
+  `update ${table} set last_used_at = now() where id = (select id from ${table} where id = $1
+     and (last_used_at is null or last_used_at < now() - interval '1 minute') for update skip locked)`;
+
 /** The principal of a presented key, or null when it is malformed, unknown, revoked or expired. */
 export async function authenticateKey(db: Queryable, salt: string, key: string): Promise<Principal | null> {
   if (!KEY_PATTERN.test(key)) return null;
@@ -118,8 +127,7 @@ export async function authenticateKey(db: Queryable, salt: string, key: string):
   );
   const row = rows[0];
   if (!row) return null;
-  // At most one write a minute per key: busy ingest clients must not queue up on this row's lock.
-  if (row.stale) await db.query('update api_keys set last_used_at = now() where id = $1', [row.id]);
+  if (row.stale) await db.query(touchLastUse('api_keys'), [row.id]);
   return { keyId: row.id, tenantId: row.tenant_id, scopes: row.scopes, rateLimitPerMinute: row.rate_limit_per_minute };
 }
 

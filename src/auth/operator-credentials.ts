@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Queryable } from '../db/pool';
-import { hashKey } from './api-keys';
+import { hashKey, touchLastUse } from './api-keys';
 
 /**
  * Operator credentials open what is installation-wide: the queue board, pausing, resuming and cleaning queues,
@@ -55,7 +55,7 @@ export async function authenticateOperator(db: Queryable, salt: string, token: s
   );
   const row = rows[0];
   if (!row) return null;
-  if (row.stale) await db.query('update operator_credentials set last_used_at = now() where id = $1', [row.id]);
+  if (row.stale) await db.query(touchLastUse('operator_credentials'), [row.id]);
   return { operatorId: row.id, name: row.name };
 }
 
