@@ -54,6 +54,25 @@ function expiry(value: string): string {
   return new Date(at).toISOString();
 }
 
+/** C0 and C1 controls (a terminal runs ESC, CSI, BEL…) and the bidirectional overrides that reorder how a name reads. */
+const CONTROL_OR_BIDI = /[\p{Cc}\u202A-\u202E\u2066-\u2069]/u;
+
+/**
+ * A key's name is the tenant's text that an operator reads in `qanatix keys list` and every tenant admin in its
+ * listing: it holds something visible, and nothing a terminal would run or that would make it read as another name.
+ */
+function keyName(value: string): string {
+  const problem = (msg: string, type: ProblemType) => new HttpError(422, [{ loc: ['body', 'name'], msg, type }]);
+  if (CONTROL_OR_BIDI.test(value)) {
+    throw problem(
+      'name may not hold control characters (line breaks, tabs, escape sequences) or bidirectional overrides',
+      ProblemType.valueError,
+    );
+  }
+  if (/^[\s\p{Cf}]*$/u.test(value)) throw problem('name must hold a visible character', ProblemType.empty);
+  return value;
+}
+
 /**
  * A tenant admin may give a key a lower limit than the installation's default, never a higher one: the default
  * protects the installation from one tenant. The operator raises a key's limit with `qanatix keys create --rate-limit`.
@@ -95,17 +114,10 @@ export async function authKeysRoutes(app: FastifyInstance) {
       },
     },
     async (req, reply) => {
+      const name = keyName(req.body.name);
       const expiresAt = req.body.expires_at === undefined ? null : expiry(req.body.expires_at);
       const limit = rateLimit(req.body.rate_limit_per_minute, app.config.rateLimitPerMinute);
-      const created = await createApiKey(
-        app.pool,
-        app.config.apiKeySalt,
-        req.principal!.tenantId,
-        req.body.name,
-        req.body.scopes,
-        expiresAt,
-        limit,
-      );
+      const created = await createApiKey(app.pool, app.config.apiKeySalt, req.principal!.tenantId, name, req.body.scopes, expiresAt, limit);
       return reply.code(201).send({ ...created, message: 'Store this key securely — it cannot be retrieved again.' });
     },
   );
