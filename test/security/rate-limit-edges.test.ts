@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { createPullQueue, type PullJobData } from '../../jobs/pull-queue';
+import { createRedis } from '../../jobs/redis-connection';
+import { RATE_LIMIT_KEY_PREFIX, RateLimiter } from '../../src/api/rate-limit';
+import { privateRedis, type PrivateRedis } from '../helpers/private-redis';
+
+/**
+ * The token bucket at its edges, on a Redis of the test's own: a limit of 1, a burst to the limit, partial refills,
+ * the headers' numbers at each step, several API processes whose clocks disagree, and many callers at once. Elapsed
+ * time is made by moving a bucket's `at` back on Redis' own clock, the clock the script reads.
+ */
+
+let redis: PrivateRedis;
+let conn: Redis;
+let queue: Queue<PullJobData>;
+const limiters: RateLimiter[] = [];
+const log = pino({ level: 'silent' });
+
+beforeAll(async () => {
+  redis = await privateRedis();
+  conn = createRedis(redis.url, log);
+  queue = createPullQueue(conn, log);
+});
+afterAll(async () => {
+  for (const l of limiters) l.close();
+  await queue?.close();
+  conn?.disconnect();
+  await redis?.stop();
+});
+
+async function limiter(): Promise<RateLimiter> {
+  const l = RateLimiter.forQueue(queue, log);
+  limiters.push(l);
+  await l.ready();
+  return l;
+}
+const redisNowMs = async () => {
+  const [s, us] = await conn.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+};
+/** Makes `ms` pass for the bucket: its last update moves back by that much. */
+const elapse = async (keyId: string, ms: number) => {
+  const bucket = RATE_LIMIT_KEY_PREFIX + keyId;
+  const at = Number(await conn.hget(bucket, 'at'));
+  await conn.hset(bucket, 'at', String(at - ms));
+};
+
+describe('the token bucket at its edges', () => {
+  test('a limit of 1: one request, then 429 for a minute (Retry-After 60), then one again', async () => {
+    const l = await limiter();
+    const key = randomUUID();
+    const now = await redisNowMs();
+    const first = (await l.take(key, 1))!;
+    expect(first).toMatchObject({ admitted: true, limit: 1, remaining: 0, retryAfter: 60 });
+    expect(first.resetAt).toBeGreaterThanOrEqual(Math.floor(now / 1000) + 60);
+    expect(first.resetAt).toBeLessThanOrEqual(Math.ceil(now / 1000) + 61);
+    const second = (await l.take(key, 1))!;
+    expect(second).toMatchObject({ admitted: false, remaining: 0, retryAfter: 60 });
+    await elapse(key, 30_000);
+    expect(await l.take(key, 1)).toMatchObject({ admitted: false, remaining: 0, retryAfter: 30 });
+    await elapse(key, 29_000);
+    expect(await l.take(key, 1)).toMatchObject({ admitted: false, remaining: 0, retryAfter: 1 });
+    await elapse(key, 1_000);
+    expect(await l.take(key, 1)).toMatchObject({ admitted: true, remaining: 0 });
+  });
+
+  test('a burst to the limit counts down one by one, the next is refused, and a refused request takes nothing', async () => {
+    const l = await limiter();
+    const key = randomUUID();
+    const remaining: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const d = (await l.take(key, 5))!;
+      expect(d.admitted).toBe(true);
+      remaining.push(d.remaining);
+    }
+    expect(remaining).toEqual([4, 3, 2, 1, 0]);
+    for (let i = 0; i < 20; i++) expect((await l.take(key, 5))!.admitted).toBe(false);
+    // 5 a minute: one token each 12 s, whatever was refused in between.
+    await elapse(key, 12_000);
+    expect(await l.take(key, 5)).toMatchObject({ admitted: true, remaining: 0 });
+    await elapse(key, 60_000);
+    expect(await l.take(key, 5)).toMatchObject({ admitted: true, remaining: 4 });
+  });
+
+  test('a refill never overfills: idle for an hour, a bucket holds its limit and no more', async () => {
+    const l = await limiter();
+    const key = randomUUID();
+    await l.take(key, 10);
+    await elapse(key, 3_600_000);
+    expect(await l.take(key, 10)).toMatchObject({ admitted: true, remaining: 9 });
+  });
+
+  test('API processes whose clocks are hours apart count one bucket the same way', async () => {
+    const [a, b] = [await limiter(), await limiter()];
+    const key = randomUUID();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const admitted: boolean[] = [];
+      for (let i = 0; i < 6; i++) {
+        // Each call from another process whose clock is off by hours, forwards or backwards.
+        vi.setSystemTime(Date.now() + (i % 2 === 0 ? 1 : -1) * 3 * 3_600_000);
+        admitted.push((await (i % 2 === 0 ? a : b).take(key, 4))!.admitted);
+      }
+      expect(admitted).toEqual([true, true, true, true, false, false]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  test('many callers at once through several processes: exactly the limit is admitted', async () => {
+    const processes = [await limiter(), await limiter(), await limiter()];
+    const key = randomUUID();
+    const decisions = await Promise.all(Array.from({ length: 300 }, (_, i) => processes[i % 3]!.take(key, 37)));
+    expect(decisions.filter((d) => d!.admitted)).toHaveLength(37);
+    expect(Math.min(...decisions.map((d) => d!.remaining))).toBe(0);
+  });
+});
