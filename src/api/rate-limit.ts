@@ -25,7 +25,9 @@ if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens, at = tonumber(state[1]), tonumber(state[2])
 -- Absent, or not what this script writes (NaN fails every comparison): a full bucket.
-if not (tokens and at and tokens >= 0 and tokens <= limit and at <= now) then tokens, at = limit, now end
+if not (tokens and at and tokens >= 0 and tokens <= limit and at == at) then tokens, at = limit, now end
+-- Written at an instant still ahead of this clock (a failover to a replica whose clock is behind): no refill until
+-- this clock passes it, never a full bucket, which would hand every key a second burst after each failover.
 tokens = math.min(limit, tokens + math.max(0, now - at) * per_ms)
 local admitted = 0
 if tokens >= 1 then

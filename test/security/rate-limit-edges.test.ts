@@ -94,6 +94,19 @@ describe('the token bucket at its edges', () => {
     expect(await l.take(key, 10)).toMatchObject({ admitted: true, remaining: 9 });
   });
 
+  test("a bucket written ahead of Redis' clock (a failover to a replica behind) gets no refill, not a full bucket", async () => {
+    const l = await limiter();
+    const key = randomUUID();
+    for (let i = 0; i < 3; i++) await l.take(key, 3);
+    expect((await l.take(key, 3))!.admitted).toBe(false);
+    // The replica's clock is 5 s behind the primary that wrote the bucket.
+    await elapse(key, -5_000);
+    expect(await l.take(key, 3)).toMatchObject({ admitted: false, remaining: 0 });
+    // From then on the bucket refills on the new clock: 20 s is one token at 3 a minute.
+    await elapse(key, 20_000);
+    expect(await l.take(key, 3)).toMatchObject({ admitted: true, remaining: 0 });
+  });
+
   test('API processes whose clocks are hours apart count one bucket the same way', async () => {
     const [a, b] = [await limiter(), await limiter()];
     const key = randomUUID();
