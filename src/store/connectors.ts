@@ -15,6 +15,8 @@ export interface ConnectorView {
   schedule: string | null;
   timezone: string;
   enabled: boolean;
+  /** QANATIX's SDK name for `enabled`. */
+  status: 'active' | 'paused';
   created_at: string;
   updated_at: string;
   [setting: string]: unknown;
@@ -68,6 +70,7 @@ function toView(r: Row): ConnectorView {
     schedule: r.schedule,
     timezone: r.timezone,
     enabled: r.enabled,
+    status: r.enabled ? 'active' : 'paused',
     created_at: r.created_at,
     updated_at: r.updated_at,
   };
