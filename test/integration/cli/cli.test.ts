@@ -24,7 +24,7 @@ function cli(args: string[], extra: Record<string, string> = {}): Promise<{ code
     let err = '';
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', (c) => (err += c));
-    child.on('exit', (code) => resolve({ code, out, err }));
+    child.on('close', (code) => resolve({ code, out, err }));
   });
 }
 
