@@ -42,14 +42,24 @@ export const MAX_RATE_LIMIT_PER_MINUTE = 1_000_000;
 
 const DEV_SALT = 'qanatix-dev-salt-not-for-production';
 
+/** DATABASE_URL, or the local default; all `qanatix migrate` needs. */
+export function databaseUrlOf(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DATABASE_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/qanatix';
+}
+
+/** Development mode: built-in secrets are allowed (QANATIX_DEV=1, or NODE_ENV development or test). */
+export function isDev(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.QANATIX_DEV === '1' || env.QANATIX_DEV === 'true' || env.NODE_ENV === 'development' || env.NODE_ENV === 'test';
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const dev = env.QANATIX_DEV === '1' || env.QANATIX_DEV === 'true' || env.NODE_ENV === 'development' || env.NODE_ENV === 'test';
+  const dev = isDev(env);
   const apiKeySalt = env.API_KEY_SALT ?? (dev ? DEV_SALT : '');
   if (!apiKeySalt) throw new Error('API_KEY_SALT is not set: set it to a long random string (or QANATIX_DEV=1 for a local trial).');
   if (env.METRICS_TOKEN && env.METRICS_TOKEN.length < 16)
     throw new Error('METRICS_TOKEN is too short: use at least 16 random characters (e.g. openssl rand -hex 32).');
   return {
-    databaseUrl: env.DATABASE_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/qanatix',
+    databaseUrl: databaseUrlOf(env),
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     host: env.HOST ?? '127.0.0.1',
     port: Number(env.PORT ?? 8000),

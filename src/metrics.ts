@@ -5,7 +5,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  * own on METRICS_PORT. Connector ids are the only per-connector label (bounded by the number of connectors).
  */
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'qanatix_process_' });
+// prom-client's names already say process_ or nodejs_: the prefix only adds ours (qanatix_process_cpu_seconds_total).
+collectDefaultMetrics({ register: registry, prefix: 'qanatix_' });
 
 export const pullsTotal = new Counter({
   name: 'qanatix_pulls_total',

@@ -4,6 +4,7 @@ import swagger from '@fastify/swagger';
 import type { Queue } from 'bullmq';
 import pg from 'pg';
 import type { PullJobData } from '../../jobs/pull-queue';
+import { MissingKeyError } from '../crypto/missing-key-error';
 import type { SecretBox } from '../crypto/secret-box';
 import { authenticateKey, hasScope, type Principal, type Scope } from '../auth/api-keys';
 import { authenticateOperator, looksLikeOperatorToken, type Operator } from '../auth/operator-credentials';
@@ -224,6 +225,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         return reply.code(422).send({ detail: [{ loc: ['request'], msg: err.message, type: ProblemType.valueError }] });
       if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
         return reply.code(err.statusCode).send({ detail: err.message });
+      }
+      if (err instanceof MissingKeyError) {
+        // The installation's configuration, not the request, is at fault: say which key is missing and what to do.
+        req.log.error({ key_id: err.keyId }, err.message);
+        return reply.code(500).send({ detail: `${err.message} (request ${req.id})` });
       }
       req.log.error({ err }, 'request failed');
       return reply.code(500).send({ detail: `Internal server error (request ${req.id}).` });

@@ -38,7 +38,12 @@ export const DEMO_HELP = `qanatix demo [--exit] [--port 8000] [--rows 5000]
   Starts PostgreSQL, MariaDB, Redis and Neo4j when they do not answer, seeds a sample products table in
   PostgreSQL, a stock table in MariaDB and a supplier graph in Neo4j, creates a key and three connectors through the API on a 10-second schedule, lets the
   scheduled pulls run, changes source rows and shows the next scheduled runs picking them up. The server keeps
-  running afterwards (Ctrl-C stops it) unless --exit.`;
+  running afterwards (Ctrl-C stops it) unless --exit.
+
+  It owns these names on the local servers (127.0.0.1, whatever DATABASE_URL says) and starts them afresh each
+  time: the PostgreSQL databases qanatix_demo and qanatix_demo_source and the MariaDB database qanatix_demo_source
+  are dropped and created again (open connections to them are ended), and every :DemoSupplier node in Neo4j's
+  neo4j database is deleted. Keep nothing of your own under those names.`;
 
 export async function demo(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -75,7 +80,10 @@ export async function demo(args: string[]): Promise<number> {
     execFileSync('bash', [SERVICES, 'up', 'postgres', 'mariadb', 'redis', 'neo4j'], { stdio: 'inherit' });
   }
 
-  say('creating the sample sources: products in PostgreSQL, stock in MariaDB, a supplier graph in Neo4j');
+  say(
+    'creating the sample sources afresh: PostgreSQL databases qanatix_demo and qanatix_demo_source and MariaDB database ' +
+      'qanatix_demo_source dropped and created again, :DemoSupplier nodes in Neo4j replaced',
+  );
   const admin = new pg.Client({ connectionString: PG_ADMIN });
   await admin.connect();
   for (const db of ['qanatix_demo', 'qanatix_demo_source']) {
@@ -110,7 +118,9 @@ export async function demo(args: string[]): Promise<number> {
   );
 
   process.env.QANATIX_DEV ??= '1';
-  process.env.LOG_LEVEL ??= 'warn'; // the demo narrates; JSON logs would drown it
+  // The demo narrates; JSON log lines would interrupt it (a warning such as "WEBHOOK_SECRET is not set" is no news
+  // here: the demo sends no webhooks). Errors still show.
+  process.env.LOG_LEVEL ??= 'error';
   const config = { ...loadConfig(), databaseUrl: 'postgres://qanatix:qanatix@127.0.0.1:5432/qanatix_demo', port, workerConcurrency: 2 };
   const server = await startRoles(config, { api: true, worker: true });
   const base = `http://${config.host}:${port}`;

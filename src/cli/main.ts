@@ -10,6 +10,7 @@ Run:
   worker                      the pull worker and the schedule reconciler only
   demo                        a sample source, connectors and scheduled pulls, end to end
   migrate                     apply database migrations (DATABASE_URL)
+  reseal                      seal connection configs again with the first encryption key (DATABASE_URL)
 
 Operate (over the API: QANATIX_URL, QANATIX_API_KEY):
   keys create|list|rotate|revoke API keys (create talks to DATABASE_URL directly)
@@ -34,6 +35,7 @@ const ROLE_HELP = {
 // Each command loads its own modules: `qanatix pull --help` should not pay for the server's.
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   migrate: async (a) => (await import('./migrate-command')).migrateCommand(a),
+  reseal: async (a) => (await import('./reseal-command')).resealCommand(a),
   keys: async (a) => (await import('./keys-command')).keysCommand(a),
   operator: async (a) => (await import('./operator-command')).operatorCommand(a),
   connectors: async (a) => (await import('./connectors-command')).connectorsCommand(a),

@@ -1,9 +1,10 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { MissingKeyError } from './missing-key-error';
 
 /**
  * AES-256-GCM sealing of connection credentials. Keys come from the environment as
  * `QANATIX_ENCRYPTION_KEYS="<id>:<base64 32 bytes>,<id>:<base64 32 bytes>"`: the first seals, all open,
- * so a key can be rotated by putting a new one first and re-sealing at leisure.
+ * so a key can be rotated by putting a new one first and re-sealing (`qanatix reseal`) before the old one goes.
  * The associated data binds a sealed value to its owner (a connector id): it cannot be moved to another row.
  */
 export class SecretBox {
@@ -50,10 +51,9 @@ export class SecretBox {
 
   open(sealed: string, owner: string): string {
     const [id, iv, tag, ct] = sealed.split(':');
-    const key = id ? this.keys.get(id) : undefined;
-    if (!key || !iv || !tag || ct === undefined) {
-      throw new Error(`credentials are sealed with key "${id}", which is not in QANATIX_ENCRYPTION_KEYS`);
-    }
+    if (!id || !iv || !tag || ct === undefined) throw new Error('credentials are not a sealed value (damaged in the database?)');
+    const key = this.keys.get(id);
+    if (!key) throw new MissingKeyError(id);
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64'));
     decipher.setAAD(Buffer.from(owner));
     decipher.setAuthTag(Buffer.from(tag, 'base64'));
@@ -62,6 +62,11 @@ export class SecretBox {
     } catch {
       throw new Error('credentials could not be decrypted (wrong key or tampered value)');
     }
+  }
+
+  /** The id of the key that seals. */
+  get sealingKeyId(): string {
+    return this.activeId;
   }
 
   /** Whether a sealed value uses an older key (to re-seal after a rotation). */

@@ -1,5 +1,6 @@
 import type { StoredDefinition } from '../../connectors/connector-definition';
 import type { Queryable } from '../db/pool';
+import { MissingKeyError } from '../crypto/missing-key-error';
 import type { SecretBox } from '../crypto/secret-box';
 import { createConnectorState } from './connector-state';
 import { isUuid } from './uuid';
@@ -15,6 +16,8 @@ export interface ConnectorView {
   schedule: string | null;
   timezone: string;
   enabled: boolean;
+  /** QANATIX's SDK name for `enabled`. */
+  status: 'active' | 'paused';
   created_at: string;
   updated_at: string;
   [setting: string]: unknown;
@@ -68,6 +71,7 @@ function toView(r: Row): ConnectorView {
     schedule: r.schedule,
     timezone: r.timezone,
     enabled: r.enabled,
+    status: r.enabled ? 'active' : 'paused',
     created_at: r.created_at,
     updated_at: r.updated_at,
   };
@@ -188,4 +192,46 @@ export async function loadConnectorForRun(db: Queryable, box: SecretBox, id: str
     connection_config: JSON.parse(box.open(r.connection_config_sealed, owner(r.id))),
     settings: r.settings,
   };
+}
+
+export interface ResealResult {
+  /** Connection configs now sealed with the sealing key that were sealed with an older one. */
+  resealed: number;
+  /** Already sealed with the sealing key. */
+  current: number;
+  /** Sealed with a key the installation does not have: left as they are. */
+  missingKey: Array<{ connectorId: string; keyId: string }>;
+}
+
+/**
+ * Seals every connection config that an older key sealed again with the sealing key, so the older key can be
+ * removed from QANATIX_ENCRYPTION_KEYS. A config the API rewrites meanwhile is already sealed with the sealing key:
+ * the compare-and-set leaves it alone.
+ */
+export async function resealConnectionConfigs(db: Queryable, box: SecretBox): Promise<ResealResult> {
+  const result: ResealResult = { resealed: 0, current: 0, missingKey: [] };
+  const { rows } = await db.query<{ id: string; connection_config_sealed: string }>(
+    'select id, connection_config_sealed from connectors order by id',
+  );
+  for (const r of rows) {
+    if (!box.isStale(r.connection_config_sealed)) {
+      result.current++;
+      continue;
+    }
+    let plain: string;
+    try {
+      plain = box.open(r.connection_config_sealed, owner(r.id));
+    } catch (err) {
+      if (!(err instanceof MissingKeyError)) throw err;
+      result.missingKey.push({ connectorId: r.id, keyId: err.keyId });
+      continue;
+    }
+    const { rowCount } = await db.query(
+      'update connectors set connection_config_sealed = $3 where id = $1 and connection_config_sealed = $2',
+      [r.id, r.connection_config_sealed, box.seal(plain, owner(r.id))],
+    );
+    if (rowCount) result.resealed++;
+    else result.current++;
+  }
+  return result;
 }

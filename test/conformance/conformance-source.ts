@@ -94,8 +94,13 @@ export interface ConformanceSource {
   wrongPassword: { connection_config: Record<string, unknown>; password: string };
   /** `connection_config` naming a host that does not exist. */
   unknownHost: Record<string, unknown>;
-  /** The source's type table. */
+  /** The source's type table: the types every server of this source stores. */
   typeCases: TypeCase[];
+  /**
+   * Why this server cannot store a case of `capabilities.serverTypeCases` (null: it can). Such a case is reported as
+   * skipped with this reason, never passed.
+   */
+  cannotStore?(t: TypeCase): string | null;
   /** Fields every row has besides the table's own columns (MongoDB `_id`); describe may list them too. */
   implicitColumns?: string[];
   /** Drops everything setup() created and closes the driver sessions. */
@@ -120,6 +125,11 @@ export interface ConformanceCapabilities {
    * resumes from every batch's cursor in separate reads (rows / 7 queries) stays quick.
    */
   pagingRows?: number;
+  /**
+   * Types only some servers of the source store (MongoDB's Decimal128 on FerretDB): one test each, skipped with
+   * the source's `cannotStore` reason on a server that cannot store it.
+   */
+  serverTypeCases?: TypeCase[];
 }
 
 export interface ConformanceFactory {

@@ -73,7 +73,7 @@ export function pullLevelCases(ctx: SourceContext): void {
         child.stdout.on('data', (c) => (out += c));
         child.stderr.on('data', (c) => (out += c));
         const exited = new Promise<{ code: number | null; signal: string | null }>((r) =>
-          child.on('exit', (code, signal) => r({ code, signal })),
+          child.on('close', (code, signal) => r({ code, signal })),
         );
         return { child, exited, output: () => out };
       };

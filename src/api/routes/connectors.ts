@@ -22,6 +22,7 @@ import {
 import { canonicalJson } from '../../core/canonical-json';
 import { ProblemType } from '../../problem-types';
 import { sourcePolicy } from '../../source-policy';
+import { connectorBodyOf } from '../connector-body';
 import { HttpError, notFound, type Problem } from '../http-error';
 import { errorResponse, idParams, NAME_PATTERN, noContent, nullableTimestamp, timestamp, uuid } from '../schemas';
 
@@ -109,6 +110,7 @@ const connectorView = {
     'schedule',
     'timezone',
     'enabled',
+    'status',
     'created_at',
     'updated_at',
   ],
@@ -122,6 +124,7 @@ const connectorView = {
     schedule: { type: ['string', 'null'] },
     timezone: { type: 'string' },
     enabled: { type: 'boolean' },
+    status: { type: 'string', enum: ['active', 'paused'], description: "QANATIX's name for enabled: active when enabled, else paused" },
     created_at: timestamp,
     updated_at: timestamp,
   },
@@ -141,7 +144,7 @@ const dryRunResult = {
 const connectorBody = {
   type: 'object',
   description:
-    'a connector definition (see the README): name, connector_type, connection_config, vertical, entity_type, query or table, schedule, …',
+    'a connector definition (see the README): name, connector_type, connection_config, vertical, entity_type, query or table, schedule, …; names of the SDK are accepted too: collection and record_type (with record_type) for vertical and entity_type, status (active or paused) for enabled',
   examples: [
     {
       name: 'Production Postgres',
@@ -190,13 +193,6 @@ const runConflict = errorResponse('A run of this connector is queued or running;
 /** A refused source as a 422 at the connection field that names it. */
 function sourceDenied(err: SourceDeniedError, at: string[]): HttpError {
   return new HttpError(422, [{ loc: [...at, 'connection_config', ...err.field], msg: err.message, type: ProblemType.sourceDenied }]);
-}
-
-function bodyObject(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new HttpError(422, [{ loc: ['body'], msg: 'the body must be a JSON object', type: ProblemType.object }]);
-  }
-  return body as Record<string, unknown>;
 }
 
 export async function connectorsRoutes(app: FastifyInstance) {
@@ -248,7 +244,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       },
     },
     async (req, reply) => {
-      const input = toInput(bodyObject(req.body));
+      const input = toInput(connectorBodyOf(req.body));
       await checkReach(input);
       if (req.query.dry_run) return reply.code(200).send({ dry_run: true, changed_fields: changedFields(null, input) });
       const id = randomUUID();
@@ -310,7 +306,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const current = await getConnectorInput(app.pool, app.box, tenantId, req.params.id);
       if (!current) throw notFound('Connector');
       const { settings, ...platform } = current;
-      const input = toInput({ ...platform, ...settings, ...bodyObject(req.body) });
+      const input = toInput({ ...platform, ...settings, ...connectorBodyOf(req.body) });
       const changed_fields = changedFields(current, input);
       if (changed_fields.includes('connection_config') || changed_fields.includes('connector_type')) await checkReach(input);
       if (req.query.dry_run) return { dry_run: true, changed_fields };

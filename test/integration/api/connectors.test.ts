@@ -1,12 +1,16 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createPullQueue, schedulerId, type PullJobData } from '../../../jobs/pull-queue';
 import { createRedis } from '../../../jobs/redis-connection';
 import { startWorker } from '../../../jobs/worker';
+import { validateStoredDefinition } from '../../../connectors/registry';
+import { getConnectorInput } from '../../../src/store/connectors';
 import { bearer, testApi, type TestApi } from '../../helpers/api';
 import { testBox } from '../../helpers/connector-fixture';
 import { privateRedis, type PrivateRedis } from '../../helpers/private-redis';
+import { serviceUrl } from '../../helpers/service-url';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
 import { waitFor } from '../../helpers/worker-process';
 
@@ -183,5 +187,146 @@ describe('connectors API', () => {
     expect((await call('GET', '/connectors', undefined, other)).json()).toEqual([]);
     const ingestOnly = await t.key('acme', ['ingest']);
     expect((await call('GET', '/connectors', undefined, ingestOnly)).statusCode).toBe(403);
+  });
+});
+
+/** Runs the queued pulls with a worker until `check` holds. */
+async function withWorker<T>(what: string, check: () => Promise<T>): Promise<NonNullable<T>> {
+  const w = startWorker({ pool: t.db.pool, box: testBox, connection: createRedis(redis.url), log: { info() {}, warn() {}, error() {} } });
+  try {
+    return await waitFor(what, check);
+  } finally {
+    await w.close();
+  }
+}
+
+const entityCount = async (tenantKey: string, vertical: string, entityType: string) =>
+  (await call('GET', `/entities?vertical=${vertical}&entity_type=${entityType}&limit=1000`, undefined, tenantKey)).json().items.length;
+
+describe("QANATIX SDK's connector body (Gen B names, status)", () => {
+  // What the Python SDK's create() sends (shared reference, section 1): collection and record_type for the target,
+  // name_column and batch_size with its own defaults, and the connector's status.
+  const sdkBody = (name: string) => ({
+    name,
+    connector_type: 'postgresql',
+    collection: 'manufacturing',
+    record_type: 'product',
+    connection_config: { dsn },
+    query: 'SELECT id, name, sku, price FROM products WHERE updated_at > :last_pull',
+    name_column: 'name',
+    batch_size: 1000,
+    schedule: '*/5 * * * *',
+    status: 'active',
+  });
+
+  test('the SDK body is accepted as sent: collection is the vertical, record_type the entity type, active is enabled; a pull lands there', async () => {
+    const readKey = await t.key('sdk-tenant', ['connectors', 'read']);
+    const res = await call('POST', '/connectors', sdkBody('sdk postgres'), readKey);
+    expect(res.statusCode).toBe(201);
+    const c = res.json();
+    expect(c).toMatchObject({ vertical: 'manufacturing', entity_type: 'product', enabled: true, status: 'active', batch_size: 1000 });
+    expect(c).not.toHaveProperty('collection');
+    expect(c).not.toHaveProperty('record_type');
+    expect(await queue.getJobScheduler(schedulerId(c.id))).toMatchObject({ pattern: '*/5 * * * *' });
+    const { run_id } = (await call('POST', `/connectors/${c.id}/pull`, {}, readKey)).json();
+    await withWorker('the SDK connector run', async () => {
+      const r = (await call('GET', `/connectors/${c.id}/runs/${run_id}`, undefined, readKey)).json();
+      if (r.status === 'failed') throw new Error(`the run failed: ${r.error}`);
+      return r.status === 'succeeded' && r;
+    });
+    expect(await entityCount(readKey, 'manufacturing', 'product')).toBe(300);
+    const { rows } = await t.db.pool.query<{ name: string }>(
+      `select e.name from entities e join tenants t on t.id = e.tenant_id where t.name = 'sdk-tenant' and e.source_id = '7'`,
+    );
+    expect(rows).toEqual([{ name: 'P7' }]);
+  });
+
+  test('status "paused" is enabled false (no job scheduler); PATCH with status switches it back and forth; GET shows both names', async () => {
+    const c = (await call('POST', '/connectors', { ...sdkBody('sdk paused'), status: 'paused' })).json();
+    expect(c).toMatchObject({ enabled: false, status: 'paused' });
+    expect(await queue.getJobScheduler(schedulerId(c.id))).toBeUndefined();
+    const active = await call('PATCH', `/connectors/${c.id}`, { status: 'active' });
+    expect(active.json()).toMatchObject({ enabled: true, status: 'active', changed_fields: ['enabled'] });
+    expect(await queue.getJobScheduler(schedulerId(c.id))).toBeDefined();
+    expect((await call('PATCH', `/connectors/${c.id}`, { status: 'paused' })).json()).toMatchObject({ enabled: false, status: 'paused' });
+    expect(await queue.getJobScheduler(schedulerId(c.id))).toBeUndefined();
+    expect((await call('GET', `/connectors/${c.id}`)).json()).toMatchObject({ enabled: false, status: 'paused' });
+    expect((await call('PATCH', `/connectors/${c.id}`, { enabled: true })).json()).toMatchObject({ status: 'active' });
+    // Gen B names on update too: the target moves, and nothing else changes.
+    const moved = await call('PATCH', `/connectors/${c.id}`, { collection: 'retail', record_type: 'item' });
+    expect(moved.json()).toMatchObject({ vertical: 'retail', entity_type: 'item', changed_fields: ['entity_type', 'vertical'] });
+  });
+
+  test('the reference defaults: without name_column and batch_size the definition reads name and 5,000 rows a batch', async () => {
+    const { name_column: _n, batch_size: _b, ...body } = sdkBody('sdk defaults');
+    const c = (await call('POST', '/connectors', body)).json();
+    const { rows } = await t.db.pool.query<{ tenant_id: string }>('select tenant_id from connectors where id = $1', [c.id]);
+    const definition = validateStoredDefinition((await getConnectorInput(t.db.pool, testBox, rows[0]!.tenant_id, c.id))!);
+    expect(definition).toMatchObject({ name_column: 'name', batch_size: 5000 });
+  });
+
+  test('contradictions and unknown statuses are 422s at the SDK field, each with a stable type, and nothing is created', async () => {
+    const cases: [Record<string, unknown>, string, string][] = [
+      [{ entity_type: 'product' }, 'record_type', 'conflict'],
+      [{ vertical: 'manufacturing' }, 'collection', 'conflict'],
+      [{ enabled: false }, 'status', 'conflict'],
+      [{ status: 'stopped' }, 'status', 'value_error'],
+      [{ status: 'ACTIVE' }, 'status', 'value_error'],
+      [{ status: true }, 'status', 'value_error'],
+      [{ status: null }, 'status', 'value_error'],
+    ];
+    for (const [extra, field, type] of cases) {
+      const res = await call('POST', '/connectors', { ...sdkBody('sdk refused'), ...extra });
+      expect(res.statusCode, JSON.stringify(extra)).toBe(422);
+      expect(res.json().detail, JSON.stringify(extra)).toContainEqual(expect.objectContaining({ loc: ['body', field], type }));
+    }
+    // Without record_type, collection is not a vertical: a PostgreSQL connector has no such setting.
+    const { record_type: _r, ...noRecordType } = sdkBody('sdk half');
+    const half = await call('POST', '/connectors', noRecordType);
+    expect(half.statusCode).toBe(422);
+    expect(half.json().detail).toContainEqual(expect.objectContaining({ loc: ['body', 'collection'] }));
+    expect((await call('GET', '/connectors')).json().map((c: { name: string }) => c.name)).not.toContain('sdk refused');
+  });
+
+  test('MongoDB as the reference shows it: config {uri, database, collection} and query a filter document given as a JSON string', async () => {
+    const mongoUrl = serviceUrl('mongo');
+    const database = `qsdk_${Date.now()}`;
+    const client = await MongoClient.connect(mongoUrl);
+    try {
+      await client
+        .db(database)
+        .collection('catalog')
+        .insertMany(Array.from({ length: 20 }, (_, i) => ({ name: `Item ${i}`, status: i % 4 === 0 ? 'retired' : 'active' })));
+      const readKey = await t.key('sdk-mongo', ['connectors', 'read']);
+      const res = await call(
+        'POST',
+        '/connectors',
+        {
+          name: 'sdk mongo',
+          connector_type: 'mongodb',
+          collection: 'products',
+          record_type: 'catalog_item',
+          connection_config: { uri: mongoUrl, database, collection: 'catalog' },
+          query: '{"status": "active"}',
+          name_column: 'name',
+          batch_size: 1000,
+          status: 'active',
+        },
+        readKey,
+      );
+      expect(res.statusCode, res.body).toBe(201);
+      expect(res.json()).toMatchObject({ vertical: 'products', entity_type: 'catalog_item', query: '{"status": "active"}' });
+      const { run_id } = (await call('POST', `/connectors/${res.json().id}/pull`, {}, readKey)).json();
+      const run = await withWorker('the MongoDB run', async () => {
+        const r = (await call('GET', `/connectors/${res.json().id}/runs/${run_id}`, undefined, readKey)).json();
+        if (r.status === 'failed') throw new Error(`the run failed: ${r.error}`);
+        return r.status === 'succeeded' && r;
+      });
+      expect(run.rows_read).toBe(15);
+      expect(await entityCount(readKey, 'products', 'catalog_item')).toBe(15);
+    } finally {
+      await client.db(database).dropDatabase();
+      await client.close();
+    }
   });
 });

@@ -89,8 +89,12 @@ describe('operations', () => {
         'qanatix_http_request_duration_seconds',
         'qanatix_ingest_records_total',
         'qanatix_connector_cursor_lag_seconds',
+        'qanatix_process_cpu_user_seconds_total',
+        'qanatix_process_resident_memory_bytes',
+        'qanatix_nodejs_eventloop_lag_seconds',
       ]),
     );
+    expect(names.filter((n) => n.startsWith('qanatix_process_process_'))).toEqual([]);
     expect(value(families, 'qanatix_pulls_total', { connector_id: id, outcome: 'succeeded' })).toBe(1);
     expect(value(families, 'qanatix_pull_rows_total', { connector_id: id, kind: 'read' })).toBe(120);
     expect(value(families, 'qanatix_pull_rows_total', { connector_id: id, kind: 'inserted' })).toBe(120);

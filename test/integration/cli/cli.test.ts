@@ -24,7 +24,7 @@ function cli(args: string[], extra: Record<string, string> = {}): Promise<{ code
     let err = '';
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', (c) => (err += c));
-    child.on('exit', (code) => resolve({ code, out, err }));
+    child.on('close', (code) => resolve({ code, out, err }));
   });
 }
 
@@ -180,5 +180,19 @@ describe('qanatix CLI', () => {
     expect((await cli(['queues', 'pause'], asOperator)).code).toBe(3);
     expect((await cli(['operator', 'revoke', 'oncall'])).code).toBe(1);
     expect(JSON.parse((await cli(['operator', 'list', '--json'])).out)).toEqual([]);
+  });
+
+  test('migrate needs DATABASE_URL only: without API_KEY_SALT and outside development mode it applies every migration', async () => {
+    const empty = await freshDatabase('qmig', false);
+    try {
+      const r = await cli(['migrate'], { DATABASE_URL: empty.url, API_KEY_SALT: '', QANATIX_DEV: '', NODE_ENV: 'production' });
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toMatch(/^applied: 0001_core/);
+      expect((await cli(['migrate'], { DATABASE_URL: empty.url, API_KEY_SALT: '', QANATIX_DEV: '' })).out).toMatch(
+        /database is up to date/,
+      );
+    } finally {
+      await empty.drop();
+    }
   });
 });

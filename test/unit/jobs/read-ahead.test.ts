@@ -20,6 +20,12 @@ function source(n: number, events: string[], failAt?: number) {
   };
 }
 
+/** Where `event` happened; an event that never happened fails here, so an order check cannot pass on its absence. */
+function at(events: string[], event: string): number {
+  expect(events).toContain(event);
+  return events.indexOf(event);
+}
+
 describe('readAhead', () => {
   test('the next read starts before the consumer has finished with the current item', async () => {
     const events: string[] = [];
@@ -31,8 +37,8 @@ describe('readAhead', () => {
       seen.push(i);
     }
     expect(seen).toEqual([0, 1, 2]);
-    expect(events.indexOf('read 1 start')).toBeLessThan(events.indexOf('commit 0 end'));
-    expect(events.indexOf('read 1 end')).toBeLessThan(events.indexOf('commit 0 end'));
+    expect(at(events, 'read 1 start')).toBeLessThan(at(events, 'commit 0 end'));
+    expect(at(events, 'read 1 end')).toBeLessThan(at(events, 'commit 0 end'));
     expect(events.at(-1)).toBe('commit 2 end');
     expect(events).toContain('source closed');
   });
@@ -44,7 +50,7 @@ describe('readAhead', () => {
     }
     expect(events.filter((e) => e.endsWith('start'))).toEqual(['read 0 start', 'read 1 start', 'read 2 start']);
     expect(events.at(-1)).toBe('source closed');
-    expect(events.indexOf('read 2 end')).toBeLessThan(events.indexOf('source closed'));
+    expect(at(events, 'read 2 end')).toBeLessThan(at(events, 'source closed'));
   });
 
   test('a failed read surfaces after the item before it was handled', async () => {
