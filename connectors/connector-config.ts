@@ -394,13 +394,21 @@ function deletesOf(value: unknown, report: IssueReporter): DeletesConfig {
     } else if (typeof when === 'string' || typeof when === 'boolean' || (typeof when === 'number' && Number.isFinite(when))) {
       deletes.deleted_when = when;
     } else {
-      report(['deletes', 'deleted_when'], 'must be "not_null" or the value that marks a deleted row (true, 1, "Y")', ProblemType.settingType);
+      report(
+        ['deletes', 'deleted_when'],
+        'must be "not_null" or the value that marks a deleted row (true, 1, "Y")',
+        ProblemType.settingType,
+      );
     }
   }
   if (value.max_fraction !== undefined && value.max_fraction !== null) {
     const f = value.max_fraction;
     if (typeof f !== 'number' || !Number.isFinite(f) || f <= 0 || f > 1) {
-      report(['deletes', 'max_fraction'], 'must be a share above 0 and at most 1 (1: never ask for confirmation)', ProblemType.settingValue);
+      report(
+        ['deletes', 'max_fraction'],
+        'must be a share above 0 and at most 1 (1: never ask for confirmation)',
+        ProblemType.settingValue,
+      );
     } else {
       deletes.max_fraction = f;
     }
@@ -408,7 +416,8 @@ function deletesOf(value: unknown, report: IssueReporter): DeletesConfig {
   deletes.sweep_schedule = patternOf(value.sweep_schedule, ['deletes', 'sweep_schedule'], report);
   if (deletes.mode === 'off') {
     for (const key of ['column', 'sweep_schedule'] as const) {
-      if (deletes[key] !== null) report(['deletes', key], 'has no effect while deletes.mode is "off" - set mode to "soft" or "hard"', ProblemType.settingConflict);
+      if (deletes[key] !== null)
+        report(['deletes', key], 'has no effect while deletes.mode is "off" - set mode to "soft" or "hard"', ProblemType.settingConflict);
     }
   }
   return deletes;

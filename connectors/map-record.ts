@@ -251,3 +251,24 @@ export function compileDeletedTest(deletes: Pick<DeletesConfig, 'column' | 'dele
     return value !== null && value !== undefined && (alike.includes(value as never) || alike.includes(String(value) as never));
   };
 }
+
+/**
+ * Whether two connectors' source_id settings can never produce the same source_id: both are templates whose
+ * leading literal texts (or trailing ones) differ so that neither starts (ends) the other, such as `pg-{id}` and
+ * `my-{id}`. Anything else (a column, the default key, templates without distinct literals) may collide.
+ */
+export function sourceIdsDisjoint(a: string | null, b: string | null): boolean {
+  const literals = (setting: string | null) => {
+    if (setting === null || !isSourceIdTemplate(setting)) return null;
+    const parsed = parseSourceIdTemplate(setting);
+    if ('error' in parsed) return null;
+    const first = parsed.parts[0];
+    const last = parsed.parts[parsed.parts.length - 1];
+    return { head: typeof first === 'string' ? first : '', tail: typeof last === 'string' ? last : '' };
+  };
+  const x = literals(a);
+  const y = literals(b);
+  if (!x || !y) return false;
+  const apart = (p: string, q: string, cmp: (s: string, t: string) => boolean) => p !== '' && q !== '' && !cmp(p, q) && !cmp(q, p);
+  return apart(x.head, y.head, (s, t) => s.startsWith(t)) || apart(x.tail, y.tail, (s, t) => s.endsWith(t));
+}

@@ -5,7 +5,16 @@ import type { SecretBox } from '../src/crypto/secret-box';
 import { isIsoTimestamp, isoToMicros } from '../connectors/iso-time';
 import { cursorLag, pullDuration, pullRowsTotal, pullsTotal, verifyDrift } from '../src/metrics';
 import type { Logger } from '../src/outage-log';
-import { createRun, finishRun, getRun, runBelongsTo, runOfJob, startRunAttempt, type RunTotals, type VerifyCounts } from '../src/store/connector-runs';
+import {
+  createRun,
+  finishRun,
+  getRun,
+  runBelongsTo,
+  runOfJob,
+  startRunAttempt,
+  type RunTotals,
+  type VerifyCounts,
+} from '../src/store/connector-runs';
 import { loadConnectorForRun } from '../src/store/connectors';
 import { LockLostError, tryLockConnector } from './connector-lock';
 import type { PullJobData } from './pull-queue';
@@ -56,7 +65,8 @@ export function createPullProcessor(deps: ProcessorDeps) {
       return new UnrecoverableError(`job refused: ${why}`);
     };
     if (typeof tenantId !== 'string' || typeof connectorId !== 'string') throw refuse('it names no tenant or no connector');
-    if (!['incremental', 'full', 'sweep', 'verify'].includes(mode) || !['schedule', 'manual'].includes(trigger)) throw refuse('unknown mode or trigger');
+    if (!['incremental', 'full', 'sweep', 'verify'].includes(mode) || !['schedule', 'manual'].includes(trigger))
+      throw refuse('unknown mode or trigger');
     let connector;
     try {
       connector = await loadConnectorForRun(pool, box, connectorId, tenantId);
@@ -144,7 +154,10 @@ export function createPullProcessor(deps: ProcessorDeps) {
       const { duration_ms } = await finishRun(pool, runId, { status: 'succeeded' });
       const { run: totals } = outcome;
       recordRunMetrics(connectorId, totals, duration_ms);
-      log.info({ ...ctx, rows_read: totals.rows_read, inserted: totals.inserted, updated: totals.updated, deleted: totals.deleted }, `${mode} run succeeded`);
+      log.info(
+        { ...ctx, rows_read: totals.rows_read, inserted: totals.inserted, updated: totals.updated, deleted: totals.deleted },
+        `${mode} run succeeded`,
+      );
       const { rows_read, inserted, updated, unchanged, rejected, deleted, undeleted, verify } = totals;
       return { runId, status: 'succeeded', rows_read, inserted, updated, unchanged, rejected, deleted, undeleted, verify };
     } catch (err) {
@@ -208,7 +221,8 @@ function recordRunMetrics(connector_id: string, run: RunTotals, durationMs: numb
   for (const kind of ['rows_read', 'inserted', 'updated', 'unchanged', 'rejected', 'deleted', 'undeleted'] as const) {
     pullRowsTotal.inc({ connector_id, kind: kind === 'rows_read' ? 'read' : kind }, run[kind]);
   }
-  if (run.verify) for (const kind of ['checked', 'missing', 'extra', 'stale'] as const) verifyDrift.set({ connector_id, kind }, run.verify[kind]);
+  if (run.verify)
+    for (const kind of ['checked', 'missing', 'extra', 'stale'] as const) verifyDrift.set({ connector_id, kind }, run.verify[kind]);
   if (durationMs !== null) pullDuration.observe({ connector_id }, durationMs / 1000);
   const value = (run.cursor_after as { value?: unknown } | null)?.value;
   if (typeof value === 'string' && run.source_started_at && isIsoTimestamp(value)) {

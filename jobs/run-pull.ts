@@ -110,10 +110,18 @@ async function* prepareRows(batches: AsyncIterable<RowBatch>, mapping: RowMappin
 export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
   const { pool, connector, runId } = o;
   const definition = validateStoredDefinition(connector);
-  const target = { tenantId: connector.tenantId, vertical: connector.vertical, entityType: connector.entityType, connectorId: connector.id };
+  const target = {
+    tenantId: connector.tenantId,
+    vertical: connector.vertical,
+    entityType: connector.entityType,
+    connectorId: connector.id,
+  };
   const deletes = definition.deletes.mode;
   if (o.mode === 'sweep' && deletes === 'off') {
-    throw new ConnectorError('config', 'a sweep deletes what the source no longer has, and deletes.mode is "off" - set it to "soft" or "hard"');
+    throw new ConnectorError(
+      'config',
+      'a sweep deletes what the source no longer has, and deletes.mode is "off" - set it to "soft" or "hard"',
+    );
   }
   const start = await withTransaction(pool, (tx) => openPull(tx, runId, connector.id, o.mode));
   const ingestion = await Ingestion.open(

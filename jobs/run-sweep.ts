@@ -59,7 +59,13 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
   const isDeleted = compileDeletedTest(definition.deletes);
   const ids = compileSourceIdOf(definition, o.primaryKey);
   const mapRow = o.kind === 'verify' ? compileRecordMapper(definition, o.primaryKey) : null;
-  const verify: VerifyCounts = state.verify ?? { checked: 0, missing: 0, extra: 0, stale: 0, samples: { missing: [], extra: [], stale: [] } };
+  const verify: VerifyCounts = state.verify ?? {
+    checked: 0,
+    missing: 0,
+    extra: 0,
+    stale: 0,
+    samples: { missing: [], extra: [], stale: [] },
+  };
   let rowsRead = 0;
 
   if (!state.read) {

@@ -96,7 +96,12 @@ export async function driftOf(db: Queryable, target: IngestTarget, rows: EntityR
 }
 
 /** The connector's live entities whose key the source no longer has (a verify's `extra`): how many, and up to `sample` of them. */
-export async function extraEntities(db: Queryable, target: IngestTarget, runId: string, sample: number): Promise<{ count: number; sample: string[] }> {
+export async function extraEntities(
+  db: Queryable,
+  target: IngestTarget,
+  runId: string,
+  sample: number,
+): Promise<{ count: number; sample: string[] }> {
   const { rows } = await db.query<{ count: number; sample: string[] | null }>(
     `select count(*)::float8 as count, (array_agg(e.source_id order by e.source_id))[1:$6] as sample
        from entities e where ${OWN} and e.deleted_at is null and ${GONE}`,

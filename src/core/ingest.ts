@@ -113,7 +113,15 @@ export async function writeBatch(
   const outcome = rows.length
     ? await upsertEntities(db, tenantId, vertical, entityType, rows, target.connectorId ?? null)
     : { written: new Map<string, string>(), inserted: 0, updated: 0 };
-  const undeleted = rows.length ? await undeleteEntities(db, tenantId, vertical, entityType, rows.map((r) => r.dedupKey)) : 0;
+  const undeleted = rows.length
+    ? await undeleteEntities(
+        db,
+        tenantId,
+        vertical,
+        entityType,
+        rows.map((r) => r.dedupKey),
+      )
+    : 0;
   const unchanged = rows.length - outcome.inserted - outcome.updated;
 
   let entityIds: Array<string | null> = [];

@@ -113,7 +113,13 @@ export async function entityIdsByKey(
  * Entities of `keys` that were soft-deleted are live again: their record was just written. Through the small
  * index of soft-deleted entities, so a batch without any costs one empty index probe per key. Resolves to how many.
  */
-export async function undeleteEntities(db: Queryable, tenantId: string, vertical: string, entityType: string, keys: string[]): Promise<number> {
+export async function undeleteEntities(
+  db: Queryable,
+  tenantId: string,
+  vertical: string,
+  entityType: string,
+  keys: string[],
+): Promise<number> {
   const { rowCount } = await db.query(
     `update entities set deleted_at = null, updated_at = now()
       where tenant_id = $1 and vertical = $2 and entity_type = $3 and dedup_key = any($4::text[]) and deleted_at is not null`,

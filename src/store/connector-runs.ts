@@ -64,7 +64,16 @@ export interface ConnectorRun {
 /** What a run has committed over all its attempts: its counts, its last cursor and the source clock at its start. */
 export type RunTotals = Pick<
   ConnectorRun,
-  'rows_read' | 'inserted' | 'updated' | 'unchanged' | 'rejected' | 'deleted' | 'undeleted' | 'verify' | 'cursor_after' | 'source_started_at'
+  | 'rows_read'
+  | 'inserted'
+  | 'updated'
+  | 'unchanged'
+  | 'rejected'
+  | 'deleted'
+  | 'undeleted'
+  | 'verify'
+  | 'cursor_after'
+  | 'source_started_at'
 >;
 
 /** Counts are bigint columns; as doubles they stay exact far beyond any run. */

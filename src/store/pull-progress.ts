@@ -135,7 +135,13 @@ export async function sweepState(db: Queryable, runId: string): Promise<SweepSta
  * A page of keys staged: the run's position moves after it, in the page's transaction. A verify's counts so far
  * commit with it too (`verify`), so a resumed verify goes on counting.
  */
-export async function commitSweepPage(tx: Queryable, runId: string, rowsRead: number, cursor: Cursor | null, verify?: VerifyCounts): Promise<void> {
+export async function commitSweepPage(
+  tx: Queryable,
+  runId: string,
+  rowsRead: number,
+  cursor: Cursor | null,
+  verify?: VerifyCounts,
+): Promise<void> {
   await tx.query(
     `update connector_runs set rows_read = rows_read + $2, sweep_cursor = coalesce($3::jsonb, sweep_cursor),
        verify = coalesce($4::jsonb, verify) where id = $1`,

@@ -23,7 +23,9 @@ const entity = {
 } as const;
 
 export async function entitiesRoutes(app: FastifyInstance) {
-  app.get<{ Querystring: { vertical?: string; entity_type?: string; source_id?: string; include_deleted?: boolean; limit: number; cursor?: string } }>(
+  app.get<{
+    Querystring: { vertical?: string; entity_type?: string; source_id?: string; include_deleted?: boolean; limit: number; cursor?: string };
+  }>(
     '/entities',
     {
       config: { scopes: ENTITY_READ_SCOPES },
