@@ -388,7 +388,7 @@ function deletesOf(value: unknown, report: IssueReporter): DeletesConfig {
     }
   }
   const when = value.deleted_when;
-  if (when !== undefined && when !== null) {
+  if (when !== undefined && when !== null && when !== 'not_null') {
     if (deletes.column === null) {
       report(['deletes', 'deleted_when'], 'needs deletes.column', ProblemType.settingConflict);
     } else if (typeof when === 'string' || typeof when === 'boolean' || (typeof when === 'number' && Number.isFinite(when))) {

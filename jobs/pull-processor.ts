@@ -155,8 +155,8 @@ export function createPullProcessor(deps: ProcessorDeps) {
       const { run: totals } = outcome;
       recordRunMetrics(connectorId, totals, duration_ms);
       log.info(
-        { ...ctx, rows_read: totals.rows_read, inserted: totals.inserted, updated: totals.updated, deleted: totals.deleted },
-        `${mode} run succeeded`,
+        { ...ctx, mode, rows_read: totals.rows_read, inserted: totals.inserted, updated: totals.updated, deleted: totals.deleted },
+        'pull succeeded',
       );
       const { rows_read, inserted, updated, unchanged, rejected, deleted, undeleted, verify } = totals;
       return { runId, status: 'succeeded', rows_read, inserted, updated, unchanged, rejected, deleted, undeleted, verify };
