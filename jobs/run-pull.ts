@@ -13,11 +13,11 @@ import { deleteEntitiesOf } from '../src/core/entity-sweep';
 import { sourcePolicy } from '../src/source-policy';
 import type { RunTotals, VerifyCounts } from '../src/store/connector-runs';
 import type { ConnectorForRun } from '../src/store/connectors';
-import { commitPullBatch, completePull, completeSweep, markPullStart, openPull } from '../src/store/pull-progress';
+import { commitPullBatch, completePull, completeSweep, holdSweep, markPullStart, openPull } from '../src/store/pull-progress';
 import type { ConnectorLock } from './connector-lock';
 import type { PullMode } from './pull-queue';
 import { readAhead } from './read-ahead';
-import { runSweep } from './run-sweep';
+import { runSweep, SweepHeld } from './run-sweep';
 
 export interface PullProgress {
   rowsRead: number;
@@ -195,20 +195,26 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
         });
         rowsRead += swept.rowsRead;
         if (swept.state === 'interrupted') return { interrupted: true, rowsRead };
-        if (swept.state === 'held') return { interrupted: false, rowsRead, held: { pending: swept.pending, live: swept.live } };
         finish = swept.finish;
         verify = swept.verify;
       }
 
-      const run = await withTransaction(pool, async (tx) => {
-        const deleted = await finish(tx);
-        // A sweep or verify read no changes: the next :last_pull stays the last pull's.
-        if (pulls) await completePull(tx, runId, connector.id, now);
-        const totals = await completeSweep(tx, runId, deleted, verify);
-        await ingestion.finish(tx);
-        await o.lock?.assertHeld(tx);
-        return totals;
-      });
+      let run: RunTotals;
+      try {
+        run = await withTransaction(pool, async (tx) => {
+          const deleted = await finish(tx);
+          // A sweep or verify read no changes: the next :last_pull stays the last pull's.
+          if (pulls) await completePull(tx, runId, connector.id, now);
+          const totals = await completeSweep(tx, runId, deleted, verify);
+          await ingestion.finish(tx);
+          await o.lock?.assertHeld(tx);
+          return totals;
+        });
+      } catch (err) {
+        if (!(err instanceof SweepHeld)) throw err;
+        await holdSweep(pool, runId, err.pending);
+        return { interrupted: false, rowsRead, held: { pending: err.pending, live: err.live } };
+      }
       return { interrupted: false, rowsRead, run };
     } finally {
       await source.close();

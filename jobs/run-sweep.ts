@@ -2,13 +2,21 @@ import type pg from 'pg';
 import type { ConnectorDefinition } from '../connectors/connector-definition';
 import type { ReadPlan, Row, SourceConnector } from '../connectors/contract';
 import { compileDeletedTest, compileRecordMapper, compileSourceIdOf, RowMappingError } from '../connectors/map-record';
-import { applySweep, clearSweepKeys, driftOf, extraEntities, stageSweepKeys, sweepCandidates } from '../src/core/entity-sweep';
+import {
+  applySweep,
+  clearSweepKeys,
+  driftOf,
+  extraEntities,
+  liveEntities,
+  prepareAntiJoin,
+  stageSweepKeys,
+} from '../src/core/entity-sweep';
 import type { IngestTarget } from '../src/core/ingest';
 import type { Ingestion } from '../src/core/ingestion';
 import { withTransaction } from '../src/db/pool';
 import type { Queryable } from '../src/db/pool';
 import type { VerifyCounts } from '../src/store/connector-runs';
-import { commitSweepPage, holdSweep, markSweepRead, sweepState } from '../src/store/pull-progress';
+import { commitSweepPage, markSweepRead, sweepState } from '../src/store/pull-progress';
 import type { ConnectorLock } from './connector-lock';
 import { readAhead } from './read-ahead';
 import type { PullProgress } from './run-pull';
@@ -38,11 +46,10 @@ export interface SweepOptions {
 export type SweepOutcome =
   /** Stopped by the signal; the staged keys and the position are committed, the next attempt resumes after them. */
   | { state: 'interrupted'; rowsRead: number }
-  /** The guard held the sweep back: it would delete `pending` of the connector's `live` entities. Nothing was deleted. */
-  | { state: 'held'; rowsRead: number; pending: number; live: number }
   /**
    * The source is read and compared: `finish` deletes (a sweep) and clears the staged keys in the caller's last
-   * transaction, resolving to how many entities it deleted or marked; `verify` holds a verify's counts.
+   * transaction, resolving to how many entities it deleted or marked, or throws `SweepHeld` when the guard holds the
+   * sweep (the caller's transaction then rolls back); `verify` holds a verify's counts.
    */
   | { state: 'read'; rowsRead: number; finish(tx: Queryable): Promise<number>; verify?: VerifyCounts };
 
@@ -100,27 +107,40 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
   }
 
   if (o.kind === 'verify') {
-    const extra = await extraEntities(pool, target, runId, VERIFY_SAMPLES);
+    const extra = await withTransaction(pool, async (tx) => {
+      await prepareAntiJoin(tx, true);
+      return extraEntities(tx, target, runId, VERIFY_SAMPLES);
+    });
     const counts = { ...verify, extra: extra.count, samples: { ...verify.samples, extra: extra.sample } };
     return { state: 'read', rowsRead, verify: counts, finish: async (tx) => (await clearSweepKeys(tx, runId), 0) };
   }
 
   const mode = definition.deletes.mode;
   if (mode === 'off') throw new Error('a sweep needs deletes.mode "soft" or "hard"');
-  const { live, gone } = await sweepCandidates(pool, target, runId);
-  if (!state.confirmed && gone > definition.deletes.max_fraction * live) {
-    await holdSweep(pool, runId, gone);
-    return { state: 'held', rowsRead, pending: gone, live };
-  }
+  // The guard is checked on the deletes themselves, in their transaction: one anti-join, rolled back when held.
   return {
     state: 'read',
     rowsRead,
     finish: async (tx) => {
+      await prepareAntiJoin(tx, true);
+      const live = await liveEntities(tx, target);
       const deleted = await applySweep(tx, target, runId, mode);
+      if (!state.confirmed && deleted.live > definition.deletes.max_fraction * live) throw new SweepHeld(deleted.live, live);
       await clearSweepKeys(tx, runId);
-      return deleted;
+      return deleted.count;
     },
   };
+}
+
+/** Thrown from a sweep's last transaction when the guard holds it: the transaction rolls back, nothing is deleted. */
+export class SweepHeld extends Error {
+  constructor(
+    readonly pending: number,
+    readonly live: number,
+  ) {
+    super(`the sweep would delete ${pending} of ${live} entities`);
+    this.name = 'SweepHeld';
+  }
 }
 
 /** Maps a page as a pull would and adds what differs from the stored entities to `verify`. */

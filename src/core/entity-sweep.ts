@@ -20,10 +20,23 @@ function ownerParams(target: IngestTarget): [string, string, string, string] {
   return [target.tenantId, target.vertical, target.entityType, target.connectorId];
 }
 
-/** Adds keys the source has to the sweep's staged set (keys staged before, by an earlier attempt, are kept). */
+/**
+ * Adds keys the source has to the sweep's staged set. Commit it with the sweep's position after them (a page is
+ * then never staged twice): the table has no index to maintain, the anti-join hashes it.
+ */
 export async function stageSweepKeys(tx: Queryable, runId: string, sourceIds: string[]): Promise<void> {
   if (sourceIds.length === 0) return;
-  await tx.query('insert into sweep_keys (run_id, source_id) select $1, unnest($2::text[]) on conflict do nothing', [runId, sourceIds]);
+  await tx.query('insert into sweep_keys (run_id, source_id) select $1, unnest($2::text[])', [runId, sourceIds]);
+}
+
+/**
+ * Lets the planner see the staged keys before the anti-join (a table filled since its last analyze looks empty to
+ * it), and keeps it from the nested loop that such an estimate picks: run at the start of the anti-join's
+ * transaction.
+ */
+export async function prepareAntiJoin(tx: Queryable, analyze: boolean): Promise<void> {
+  if (analyze) await tx.query('analyze sweep_keys');
+  await tx.query('set local enable_nestloop = off');
 }
 
 /** Forgets a run's staged keys. */
@@ -31,27 +44,35 @@ export async function clearSweepKeys(db: Queryable, runId: string): Promise<void
   await db.query('delete from sweep_keys where run_id = $1', [runId]);
 }
 
-/** The connector's live entities, and how many of them the sweep would delete (or mark). */
-export async function sweepCandidates(db: Queryable, target: IngestTarget, runId: string): Promise<{ live: number; gone: number }> {
-  const { rows } = await db.query<{ live: number; gone: number }>(
-    `select count(*)::float8 as live, count(*) filter (where ${GONE})::float8 as gone
-       from entities e where ${OWN} and e.deleted_at is null`,
-    [...ownerParams(target), runId],
+/** How many live entities the connector has. */
+export async function liveEntities(db: Queryable, target: IngestTarget): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `select count(*)::float8 as n from entities e where ${OWN} and e.deleted_at is null`,
+    ownerParams(target),
   );
-  return rows[0]!;
+  return rows[0]!.n;
 }
 
 /**
  * Deletes (`hard`: soft-deleted ones too) or marks (`soft`) the connector's entities whose key the sweep did not
- * stage, in one statement. Resolves to how many it deleted or marked.
+ * stage, in one statement (a hash anti-join). Resolves to how many it deleted or marked, and how many of them were
+ * live (the guard's measure).
  */
-export async function applySweep(tx: Queryable, target: IngestTarget, runId: string, mode: DeleteMode): Promise<number> {
-  const sql =
+export async function applySweep(
+  tx: Queryable,
+  target: IngestTarget,
+  runId: string,
+  mode: DeleteMode,
+): Promise<{ count: number; live: number }> {
+  const change =
     mode === 'hard'
-      ? `delete from entities e where ${OWN} and ${GONE}`
-      : `update entities e set deleted_at = now(), updated_at = now() where ${OWN} and e.deleted_at is null and ${GONE}`;
-  const { rowCount } = await tx.query(sql, [...ownerParams(target), runId]);
-  return rowCount ?? 0;
+      ? `delete from entities e where ${OWN} and ${GONE} returning e.deleted_at`
+      : `update entities e set deleted_at = now(), updated_at = now() where ${OWN} and e.deleted_at is null and ${GONE} returning null::timestamptz as deleted_at`;
+  const { rows } = await tx.query<{ count: number; live: number }>(
+    `with gone as (${change}) select count(*)::float8 as count, count(*) filter (where deleted_at is null)::float8 as live from gone`,
+    [...ownerParams(target), runId],
+  );
+  return rows[0]!;
 }
 
 /**

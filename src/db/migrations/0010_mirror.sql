@@ -21,10 +21,10 @@ alter table connector_runs
   -- {checked, missing, extra, stale, samples: {missing: [], extra: [], stale: []}}
   add column verify jsonb;
 
--- The source's keys a sweep (or verify) has read so far, per run: the anti-join's other side. Rows of a run are
--- deleted when it finishes; a run's rows go with it.
+-- The source's keys a sweep (or verify) has read so far, per run: the anti-join's other side (hashed, so no index).
+-- A page of keys commits with the run's position after it, so no key is staged twice; rows of a run are deleted
+-- when it finishes, and go with it.
 create table sweep_keys (
   run_id uuid not null references connector_runs(id) on delete cascade,
-  source_id text not null,
-  primary key (run_id, source_id)
+  source_id text not null
 );
