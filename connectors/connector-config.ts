@@ -7,7 +7,8 @@
  * { connector_type, connection_config,
  *   query? | table? (or the source's word for it: collection, label),
  *   columns?, where?, cursor?: { column, tiebreaker?, lag_seconds?, initial_value? },
- *   primary_key?, name_column = 'name', source_id?, fields?: { include?, exclude?, rename? }, batch_size = 5000 }
+ *   primary_key?, name_column = 'name', source_id?, fields?: { include?, exclude?, rename? }, batch_size = 5000,
+ *   deletes?: { mode = 'off', column?, deleted_when = 'not_null', max_fraction = 0.5, sweep_schedule? }, verify_schedule? }
  * ```
  * `connection_config` is checked by the connector type's own validator (see connector-types.ts). The result is
  * frozen and remembered, so `createConnector` can take it without validating it again.
@@ -16,11 +17,11 @@ import { ProblemType } from '../src/problem-types';
 import type { CursorScalar } from './contract';
 import { ConfigError, type ConfigIssue, type IssueReporter } from './config-error';
 import { isPlainObject, rejectUnknownKeys, type PlainObject } from './connection-checks';
-import type { ConnectorDefinition, CursorConfig, FieldsConfig, StoredDefinition } from './connector-definition';
+import type { ConnectorDefinition, CursorConfig, DeletesConfig, FieldsConfig, StoredDefinition } from './connector-definition';
 import { connectorTypes, type ConnectorType } from './connector-types';
 import { isSourceIdTemplate, parseSourceIdTemplate } from './map-record';
 
-export type { ConnectorDefinition, CursorConfig, FieldsConfig } from './connector-definition';
+export type { ConnectorDefinition, CursorConfig, DeletesConfig, FieldsConfig } from './connector-definition';
 
 export const DEFAULT_BATCH_SIZE = 5000;
 export const MAX_BATCH_SIZE = 100_000;
@@ -39,6 +40,8 @@ const TOP_LEVEL_KEYS = [
   'source_id',
   'fields',
   'batch_size',
+  'deletes',
+  'verify_schedule',
 ];
 
 /** Definitions this module returned: `createConnector` does not validate them again. */
@@ -102,6 +105,8 @@ export function validateConnectorConfig(
   const source_id = sourceIdOf(raw.source_id, report);
   const fields = fieldsOf(raw.fields, report);
   const batch_size = batchSizeOf(raw.batch_size, report);
+  const deletes = deletesOf(raw.deletes, report);
+  const verify_schedule = patternOf(raw.verify_schedule, ['verify_schedule'], report);
 
   // The entry registered under `connector_type` returned `connection`: the pair is one of ConnectorDefinition's.
   const definition = Object.freeze({
@@ -117,6 +122,8 @@ export function validateConnectorConfig(
     source_id,
     fields,
     batch_size,
+    deletes,
+    verify_schedule,
   }) as ConnectorDefinition;
   if (type?.readOnlyIssues) issues.push(...type.readOnlyIssues(definition));
   if (issues.length) throw new ConfigError(issues);
@@ -347,6 +354,81 @@ function batchSizeOf(value: unknown, report: IssueReporter): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_BATCH_SIZE) {
     report(['batch_size'], `must be a whole number between 1 and ${MAX_BATCH_SIZE}`, ProblemType.settingValue);
     return DEFAULT_BATCH_SIZE;
+  }
+  return value;
+}
+
+export const DEFAULT_MAX_DELETE_FRACTION = 0.5;
+
+function deletesOf(value: unknown, report: IssueReporter): DeletesConfig {
+  const deletes: DeletesConfig = {
+    mode: 'off',
+    column: null,
+    deleted_when: 'not_null',
+    max_fraction: DEFAULT_MAX_DELETE_FRACTION,
+    sweep_schedule: null,
+  };
+  if (value === undefined || value === null) return deletes;
+  if (!isPlainObject(value)) {
+    report(['deletes'], 'must be an object such as {"mode": "soft"}', ProblemType.settingType);
+    return deletes;
+  }
+  rejectUnknownKeys(value, ['mode', 'column', 'deleted_when', 'max_fraction', 'sweep_schedule'], report, ['deletes']);
+  const mode = value.mode ?? 'off';
+  if (mode !== 'off' && mode !== 'soft' && mode !== 'hard') {
+    report(['deletes', 'mode'], `must be "off", "soft" or "hard", got ${JSON.stringify(mode)}`, ProblemType.settingValue);
+  } else {
+    deletes.mode = mode;
+  }
+  if (value.column !== undefined && value.column !== null) {
+    if (typeof value.column !== 'string' || value.column.trim() === '') {
+      report(['deletes', 'column'], 'must be the name of the column the source marks deleted rows with', ProblemType.settingType);
+    } else {
+      deletes.column = value.column;
+    }
+  }
+  const when = value.deleted_when;
+  if (when !== undefined && when !== null && when !== 'not_null') {
+    if (deletes.column === null) {
+      report(['deletes', 'deleted_when'], 'needs deletes.column', ProblemType.settingConflict);
+    } else if (typeof when === 'string' || typeof when === 'boolean' || (typeof when === 'number' && Number.isFinite(when))) {
+      deletes.deleted_when = when;
+    } else {
+      report(
+        ['deletes', 'deleted_when'],
+        'must be "not_null" or the value that marks a deleted row (true, 1, "Y")',
+        ProblemType.settingType,
+      );
+    }
+  }
+  if (value.max_fraction !== undefined && value.max_fraction !== null) {
+    const f = value.max_fraction;
+    if (typeof f !== 'number' || !Number.isFinite(f) || f <= 0 || f > 1) {
+      report(
+        ['deletes', 'max_fraction'],
+        'must be a share above 0 and at most 1 (1: never ask for confirmation)',
+        ProblemType.settingValue,
+      );
+    } else {
+      deletes.max_fraction = f;
+    }
+  }
+  deletes.sweep_schedule = patternOf(value.sweep_schedule, ['deletes', 'sweep_schedule'], report);
+  if (deletes.mode === 'off') {
+    for (const key of ['column', 'sweep_schedule'] as const) {
+      if (deletes[key] !== null)
+        report(['deletes', key], 'has no effect while deletes.mode is "off" - set mode to "soft" or "hard"', ProblemType.settingConflict);
+    }
+  }
+  return deletes;
+}
+
+/** A cron pattern's shape; the API checks it as a schedule (jobs/schedule.ts) with the connector's timezone. */
+function patternOf(value: unknown, loc: string[], report: IssueReporter): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.trim() === '') {
+    report(loc, 'must be a cron pattern such as "0 3 * * *", or null', ProblemType.settingType);
+    return null;
   }
   return value;
 }

@@ -37,6 +37,23 @@ export interface FieldsConfig {
   rename: Record<string, string>;
 }
 
+/**
+ * How deletes at the source reach the entities. `off`: never. `soft`: the entity gets `deleted_at` (left out of
+ * listings, undeleted when its row comes back). `hard`: the entity is deleted. A row is gone when a key sweep does
+ * not find its key, or when `column` says the source itself soft-deleted it.
+ */
+export interface DeletesConfig {
+  mode: 'off' | 'soft' | 'hard';
+  /** A column the source marks deleted rows with (`deleted_at`, `is_deleted`); null: none. */
+  column: string | null;
+  /** When a row counts as deleted: `column` is not null, or equals this value. */
+  deleted_when: 'not_null' | string | number | boolean;
+  /** A sweep that would delete more than this share of the connector's entities waits for confirmation. */
+  max_fraction: number;
+  /** A cron pattern for sweeps of their own (in the connector's timezone); null: only after full resyncs and on demand. */
+  sweep_schedule: string | null;
+}
+
 /** Everything of a definition but the source type and its connection. */
 export interface DefinitionSettings {
   /** SQL or Cypher text, or a MongoDB filter document. Exactly one of `query` and `table` is set. */
@@ -54,6 +71,9 @@ export interface DefinitionSettings {
   source_id: string | null;
   fields: FieldsConfig;
   batch_size: number;
+  deletes: DeletesConfig;
+  /** A cron pattern for verify runs (in the connector's timezone); null: none scheduled. */
+  verify_schedule: string | null;
 }
 
 /** `connection_config` of each connector type, as its validator returns it (it holds secrets: never log it). */

@@ -34,7 +34,17 @@ export interface ReadPlan {
    * `lastPull` (`:last_pull` binds to `initial_value` or the epoch). A full read of a source that has a
    * cursor column but no key streams it whole instead of refusing. The lag window applies to both.
    */
-  mode: 'incremental' | 'full';
+  /**
+   * `keys` reads every row in key order (a key sweep, a verify): no cursor conditions, no lag window, the source's
+   * own filter still applies; `cursor` is then a position in key order (`value`: the first key column's value,
+   * `key`: the others').
+   */
+  mode: 'incremental' | 'full' | 'keys';
+  /**
+   * `keys` mode: the columns the caller needs (the key is always read); a source that can select fewer columns
+   * does. Null or absent: every column the connector reads.
+   */
+  columns?: readonly string[] | null;
   /** The position to resume after; null reads from the beginning (or `initial_value`). */
   cursor: Cursor | null;
   /** The source clock at the start of this run (from `clock()`), the lag window's reference. */

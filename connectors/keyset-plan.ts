@@ -80,6 +80,7 @@ export function planRead<C extends KeysetColumn>(
   settings: KeysetSettings,
   plan: Pick<ReadPlan, 'mode' | 'cursor' | 'now'>,
 ): KeysetRead<C> {
+  if (plan.mode === 'keys') return keyOrderRead(source, plan.cursor);
   const cursor = source.cursor;
   if (cursor === null) return { kind: 'stream' };
   const order = keysetOrder(source);
@@ -136,6 +137,33 @@ export function planRead<C extends KeysetColumn>(
   }
   phases.push({ nulls: false, order: [cursor, ...key], conditions, after, key, cursor });
   return { kind: 'keyset', phases };
+}
+
+/**
+ * Every row in key order, after `resume` (a position in key order: the first key column's value, then the
+ * others'). A key sweep and a verify read this way: keys never move, so a row updated while they read is neither
+ * skipped nor read twice (a cursor column moves, and the lag window hides the newest rows).
+ */
+function keyOrderRead<C extends KeysetColumn>(source: KeysetSource<C>, resume: Cursor | null): KeysetRead<C> {
+  const [first, ...rest] = source.key;
+  if (first === undefined) {
+    throw new ConnectorError(
+      'no_key',
+      `${source.label} has no key, so its rows cannot be compared with the entities - set primary_key to the column(s) that identify a row`,
+    );
+  }
+  if (resume && resume.key.length !== rest.length) {
+    throw new ConnectorError('config', 'the key changed since this sweep started - start a new sweep');
+  }
+  const phase: Phase<C> = {
+    nulls: false,
+    order: source.key,
+    conditions: [],
+    after: resume ? [resume.value, ...resume.key] : null,
+    key: rest,
+    cursor: first,
+  };
+  return { kind: 'keyset', phases: [phase] };
 }
 
 /**

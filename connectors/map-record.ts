@@ -17,7 +17,7 @@
  *   `fields.include` or `fields.exclude` (source column names) and renamed by `fields.rename`.
  */
 import type { Row } from './contract';
-import type { FieldsConfig } from './connector-definition';
+import type { DeletesConfig, FieldsConfig } from './connector-definition';
 import { setOwn } from './own-key';
 
 export interface SourceRecord {
@@ -210,4 +210,65 @@ function describeBadName(row: Row, nameColumn: string, value: unknown, sourceIdO
   const which = typeof id === 'string' ? ` (source_id ${JSON.stringify(id)})` : '';
   const what = typeof value === 'string' ? 'blank' : describeValue(value);
   return `row${which} has no usable name: column "${nameColumn}" is ${what} - set name_column to a column that always has a value`;
+}
+
+/**
+ * The source_id alone, as the mapper computes it (a key sweep needs no more of a row); null when the row has none.
+ * `columns` are the row's columns it reads.
+ */
+export function compileSourceIdOf(
+  config: Pick<RecordMappingConfig, 'source_id'>,
+  keyColumns: readonly string[],
+): { sourceIdOf: (row: Row) => string | null; columns: string[] } {
+  const of = compileSourceId(config.source_id, keyColumns);
+  const setting = config.source_id;
+  let columns: string[];
+  if (setting !== null && isSourceIdTemplate(setting)) {
+    const parsed = parseSourceIdTemplate(setting);
+    columns = 'parts' in parsed ? parsed.parts.flatMap((p) => (typeof p === 'string' ? [] : [p.column])) : [];
+  } else {
+    columns = setting !== null ? [setting] : [...keyColumns];
+  }
+  return {
+    sourceIdOf: (row) => {
+      const id = of ? of(row) : null;
+      return typeof id === 'string' ? id : null;
+    },
+    columns,
+  };
+}
+
+/** Whether a row is one the source marks deleted (`deletes.column`); null when the connector has no such column. */
+export function compileDeletedTest(deletes: Pick<DeletesConfig, 'column' | 'deleted_when'>): ((row: Row) => boolean) | null {
+  const column = deletes.column;
+  if (column === null) return null;
+  const when = deletes.deleted_when;
+  if (when === 'not_null') return (row) => row[column] !== null && row[column] !== undefined;
+  // Sources spell booleans their own way (MySQL's TINYINT(1) reads as 1): true matches 1, false matches 0.
+  const alike = typeof when === 'boolean' ? [when, when ? 1 : 0, String(when)] : [when, String(when)];
+  return (row) => {
+    const value = row[column];
+    return value !== null && value !== undefined && (alike.includes(value as never) || alike.includes(String(value) as never));
+  };
+}
+
+/**
+ * Whether two connectors' source_id settings can never produce the same source_id: both are templates whose
+ * leading literal texts (or trailing ones) differ so that neither starts (ends) the other, such as `pg-{id}` and
+ * `my-{id}`. Anything else (a column, the default key, templates without distinct literals) may collide.
+ */
+export function sourceIdsDisjoint(a: string | null, b: string | null): boolean {
+  const literals = (setting: string | null) => {
+    if (setting === null || !isSourceIdTemplate(setting)) return null;
+    const parsed = parseSourceIdTemplate(setting);
+    if ('error' in parsed) return null;
+    const first = parsed.parts[0];
+    const last = parsed.parts[parsed.parts.length - 1];
+    return { head: typeof first === 'string' ? first : '', tail: typeof last === 'string' ? last : '' };
+  };
+  const x = literals(a);
+  const y = literals(b);
+  if (!x || !y) return false;
+  const apart = (p: string, q: string, cmp: (s: string, t: string) => boolean) => p !== '' && q !== '' && !cmp(p, q) && !cmp(q, p);
+  return apart(x.head, y.head, (s, t) => s.startsWith(t)) || apart(x.tail, y.tail, (s, t) => s.endsWith(t));
 }

@@ -28,7 +28,7 @@ export function rowKey(def: ConnectorDefinition, discovered: readonly string[], 
 export function columnsToRead(def: ConnectorDefinition, key: readonly string[], primaryKey: readonly string[]): string[] | null {
   if (def.columns === null) return null;
   const names = [...def.columns];
-  for (const extra of [def.cursor?.column ?? null, ...key, ...primaryKey]) {
+  for (const extra of [def.cursor?.column ?? null, def.deletes.column, ...key, ...primaryKey]) {
     if (extra !== null && !names.includes(extra)) names.push(extra);
   }
   return names;

@@ -3,9 +3,18 @@ import type pg from 'pg';
 import { ConnectorError } from '../connectors/connector-error';
 import type { SecretBox } from '../src/crypto/secret-box';
 import { isIsoTimestamp, isoToMicros } from '../connectors/iso-time';
-import { cursorLag, pullDuration, pullRowsTotal, pullsTotal } from '../src/metrics';
+import { cursorLag, pullDuration, pullRowsTotal, pullsTotal, verifyDrift } from '../src/metrics';
 import type { Logger } from '../src/outage-log';
-import { createRun, finishRun, getRun, runBelongsTo, runOfJob, startRunAttempt, type RunTotals } from '../src/store/connector-runs';
+import {
+  createRun,
+  finishRun,
+  getRun,
+  runBelongsTo,
+  runOfJob,
+  startRunAttempt,
+  type RunTotals,
+  type VerifyCounts,
+} from '../src/store/connector-runs';
 import { loadConnectorForRun } from '../src/store/connectors';
 import { LockLostError, tryLockConnector } from './connector-lock';
 import type { PullJobData } from './pull-queue';
@@ -26,12 +35,15 @@ const MAX_STALL_BACKOFF_MS = 10 * 60_000;
 
 export interface PullJobResult {
   runId: string;
-  status: 'succeeded' | 'skipped';
+  status: 'succeeded' | 'skipped' | 'needs_confirmation';
   rows_read?: number;
   inserted?: number;
   updated?: number;
   unchanged?: number;
   rejected?: number;
+  deleted?: number;
+  undeleted?: number;
+  verify?: VerifyCounts | null;
 }
 
 /**
@@ -53,7 +65,8 @@ export function createPullProcessor(deps: ProcessorDeps) {
       return new UnrecoverableError(`job refused: ${why}`);
     };
     if (typeof tenantId !== 'string' || typeof connectorId !== 'string') throw refuse('it names no tenant or no connector');
-    if (!['incremental', 'full'].includes(mode) || !['schedule', 'manual'].includes(trigger)) throw refuse('unknown mode or trigger');
+    if (!['incremental', 'full', 'sweep', 'verify'].includes(mode) || !['schedule', 'manual'].includes(trigger))
+      throw refuse('unknown mode or trigger');
     let connector;
     try {
       connector = await loadConnectorForRun(pool, box, connectorId, tenantId);
@@ -75,7 +88,7 @@ export function createPullProcessor(deps: ProcessorDeps) {
     const run = await getRun(pool, runId);
     if (!run) throw new UnrecoverableError(`run ${runId} no longer exists`);
     // A job queued again after its key was lost from Redis, while its first worker went on to finish the run.
-    if (run.status === 'succeeded' || run.status === 'skipped') {
+    if (run.status === 'succeeded' || run.status === 'skipped' || run.status === 'needs_confirmation') {
       log.info(ctx, `run already ${run.status}; nothing left to do`);
       return { runId, status: run.status };
     }
@@ -128,12 +141,25 @@ export function createPullProcessor(deps: ProcessorDeps) {
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();
       }
+      if ('held' in outcome) {
+        const { pending, live } = outcome.held;
+        const error =
+          `the sweep would delete ${pending} of the connector's ${live} entities, more than deletes.max_fraction allows; nothing was deleted - ` +
+          `check the source (an empty view, a wrong schema or where), then confirm with POST /api/v1/connectors/${connectorId}/runs/${runId}/confirm`;
+        await finishRun(pool, runId, { status: 'needs_confirmation', error, errorKind: 'guard' });
+        log.warn({ ...ctx, pending, live }, 'sweep held by the guard; waiting for confirmation');
+        pullsTotal.inc({ connector_id: connectorId, outcome: 'needs_confirmation' });
+        return { runId, status: 'needs_confirmation', rows_read: outcome.rowsRead };
+      }
       const { duration_ms } = await finishRun(pool, runId, { status: 'succeeded' });
       const { run: totals } = outcome;
       recordRunMetrics(connectorId, totals, duration_ms);
-      log.info({ ...ctx, rows_read: totals.rows_read, inserted: totals.inserted, updated: totals.updated }, 'pull succeeded');
-      const { rows_read, inserted, updated, unchanged, rejected } = totals;
-      return { runId, status: 'succeeded', rows_read, inserted, updated, unchanged, rejected };
+      log.info(
+        { ...ctx, mode, rows_read: totals.rows_read, inserted: totals.inserted, updated: totals.updated, deleted: totals.deleted },
+        'pull succeeded',
+      );
+      const { rows_read, inserted, updated, unchanged, rejected, deleted, undeleted, verify } = totals;
+      return { runId, status: 'succeeded', rows_read, inserted, updated, unchanged, rejected, deleted, undeleted, verify };
     } catch (err) {
       if (err instanceof DelayedError) throw err;
       const retryable = err instanceof ConnectorError ? err.retryable : isTransient(err);
@@ -192,9 +218,11 @@ function stallBackoff(job: Job<PullJobData>, stalls: number): number {
 
 function recordRunMetrics(connector_id: string, run: RunTotals, durationMs: number | null): void {
   pullsTotal.inc({ connector_id, outcome: 'succeeded' });
-  for (const kind of ['rows_read', 'inserted', 'updated', 'unchanged', 'rejected'] as const) {
+  for (const kind of ['rows_read', 'inserted', 'updated', 'unchanged', 'rejected', 'deleted', 'undeleted'] as const) {
     pullRowsTotal.inc({ connector_id, kind: kind === 'rows_read' ? 'read' : kind }, run[kind]);
   }
+  if (run.verify)
+    for (const kind of ['checked', 'missing', 'extra', 'stale'] as const) verifyDrift.set({ connector_id, kind }, run.verify[kind]);
   if (durationMs !== null) pullDuration.observe({ connector_id }, durationMs / 1000);
   const value = (run.cursor_after as { value?: unknown } | null)?.value;
   if (typeof value === 'string' && run.source_started_at && isIsoTimestamp(value)) {

@@ -1,12 +1,13 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { outageLog, stderrLogger, type Logger } from '../src/outage-log';
+import type { RunMode } from '../src/store/connector-runs';
 import { QUEUE_PREFIX } from './redis-connection';
 
 export const PULL_QUEUE = 'pulls';
 export const PULL_JOB = 'pull';
 
-export type PullMode = 'incremental' | 'full';
+export type PullMode = RunMode;
 export type PullTrigger = 'schedule' | 'manual';
 
 /**

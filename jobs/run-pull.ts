@@ -1,20 +1,23 @@
 import type pg from 'pg';
 import { validateStoredDefinition } from '../connectors/connector-config';
-import type { Cursor, RowBatch } from '../connectors/contract';
-import { compileRecordMapper, RowMappingError, type RecordMapper } from '../connectors/map-record';
+import { ConnectorError } from '../connectors/connector-error';
+import type { Cursor, Row, RowBatch } from '../connectors/contract';
+import { compileDeletedTest, compileRecordMapper, compileSourceIdOf, RowMappingError, type RecordMapper } from '../connectors/map-record';
 import { createConnector } from '../connectors/registry';
 import type { PreparedBatch } from '../src/core/ingest';
 import { Ingestion } from '../src/core/ingestion';
 import type { RejectedRecord } from '../src/core/record';
 import { sourceRulesFromEnv } from '../src/config';
-import { withTransaction } from '../src/db/pool';
+import { withTransaction, type Queryable } from '../src/db/pool';
+import { deleteEntitiesOf } from '../src/core/entity-sweep';
 import { sourcePolicy } from '../src/source-policy';
-import type { RunTotals } from '../src/store/connector-runs';
+import type { RunTotals, VerifyCounts } from '../src/store/connector-runs';
 import type { ConnectorForRun } from '../src/store/connectors';
-import { commitPullBatch, completePull, markPullStart, openPull } from '../src/store/pull-progress';
+import { commitPullBatch, completePull, completeSweep, holdSweep, markPullStart, openPull } from '../src/store/pull-progress';
 import type { ConnectorLock } from './connector-lock';
 import type { PullMode } from './pull-queue';
 import { readAhead } from './read-ahead';
+import { runSweep, SweepHeld } from './run-sweep';
 
 export interface PullProgress {
   rowsRead: number;
@@ -42,22 +45,43 @@ export type PullOutcome =
   /** Stopped by the signal before the source was exhausted; what was committed stays committed. */
   | { interrupted: true; rowsRead: number }
   /** The source was read to its end; `run` holds the run's totals over all its attempts. */
-  | { interrupted: false; rowsRead: number; run: RunTotals };
+  | { interrupted: false; rowsRead: number; run: RunTotals }
+  /**
+   * A sweep the guard held back before deleting anything: it would delete `pending` of the connector's `live`
+   * entities; the run waits for confirmation.
+   */
+  | { interrupted: false; rowsRead: number; held: { pending: number; live: number } };
 
 interface PreparedRows {
   rowCount: number;
   cursor: Cursor | null;
   prepared: PreparedBatch;
+  /** source_ids of the rows the source marks deleted (`deletes.column`): their entities go. */
+  gone: string[];
+}
+
+/** How a pull maps rows: to records, and (with `deletes.column`) to the source_ids of rows the source marks deleted. */
+interface RowMapping {
+  mapRow: RecordMapper;
+  isDeleted: ((row: Row) => boolean) | null;
+  sourceIdOf: (row: Row) => string | null;
 }
 
 /** Each source batch mapped to records (a row that cannot be mapped is refused with the reason) and prepared for the core. */
-async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapper, ingestion: Ingestion): AsyncGenerator<PreparedRows> {
+async function* prepareRows(batches: AsyncIterable<RowBatch>, mapping: RowMapping, ingestion: Ingestion): AsyncGenerator<PreparedRows> {
+  const { mapRow, isDeleted, sourceIdOf } = mapping;
   let offset = 0;
   for await (const batch of batches) {
     const records: unknown[] = [];
     const positions: number[] = [];
     const refused: RejectedRecord[] = [];
+    const gone: string[] = [];
     for (let i = 0; i < batch.rows.length; i++) {
+      if (isDeleted?.(batch.rows[i]!)) {
+        const id = sourceIdOf(batch.rows[i]!);
+        if (id !== null) gone.push(id);
+        continue;
+      }
       const mapped = mapRow(batch.rows[i]!);
       if (mapped instanceof RowMappingError) {
         refused.push({
@@ -72,7 +96,7 @@ async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapp
       }
     }
     offset += batch.rows.length;
-    yield { rowCount: batch.rows.length, cursor: batch.cursor, prepared: await ingestion.prepare(records, { positions, refused }) };
+    yield { rowCount: batch.rows.length, cursor: batch.cursor, prepared: await ingestion.prepare(records, { positions, refused }), gone };
   }
 }
 
@@ -80,12 +104,25 @@ async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapp
  * One run of one connector: reads batches in cursor order and commits each batch's records through the
  * ingestion core together with the cursor after it, in one transaction, while the source reads the next
  * batch. A crash after a commit resumes after that batch; a crash before it re-reads the batch, which
- * upserts to the same entities. The caller holds the connector's lock.
+ * upserts to the same entities. A full resync with deletes on ends with a key sweep (see run-sweep.ts); a
+ * `sweep` or `verify` run is that sweep alone. The caller holds the connector's lock.
  */
 export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
   const { pool, connector, runId } = o;
   const definition = validateStoredDefinition(connector);
-  const target = { tenantId: connector.tenantId, vertical: connector.vertical, entityType: connector.entityType };
+  const target = {
+    tenantId: connector.tenantId,
+    vertical: connector.vertical,
+    entityType: connector.entityType,
+    connectorId: connector.id,
+  };
+  const deletes = definition.deletes.mode;
+  if (o.mode === 'sweep' && deletes === 'off') {
+    throw new ConnectorError(
+      'config',
+      'a sweep deletes what the source no longer has, and deletes.mode is "off" - set it to "soft" or "hard"',
+    );
+  }
   const start = await withTransaction(pool, (tx) => openPull(tx, runId, connector.id, o.mode));
   const ingestion = await Ingestion.open(
     pool,
@@ -101,26 +138,34 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       // The source clock at the run's first start becomes the next :last_pull, so a retried run loses no window.
       const now = start.sourceStartedAt ?? (await source.clock());
       await markPullStart(pool, runId, start.cursor, now);
+      const pulls = o.mode === 'incremental' || o.mode === 'full';
       const plan = {
-        mode: o.mode,
+        mode: o.mode === 'full' ? ('full' as const) : ('incremental' as const),
         cursor: start.cursor,
         now,
         lastPull: o.mode === 'full' ? null : start.lastPull,
         batchSize: definition.batch_size,
       };
       const described = await source.describe(plan);
-      const mapRow = compileRecordMapper(definition, described.primaryKey);
+      const mapping: RowMapping = {
+        mapRow: compileRecordMapper(definition, described.primaryKey),
+        isDeleted: deletes === 'off' ? null : compileDeletedTest(definition.deletes),
+        sourceIdOf: compileSourceIdOf(definition, described.primaryKey).sourceIdOf,
+      };
 
       // Reading, mapping and checking the next batch overlaps the write of the current one.
-      for await (const batch of readAhead(prepareRows(source.read(plan, o.signal), mapRow, ingestion))) {
+      const batches = pulls ? readAhead(prepareRows(source.read(plan, o.signal), mapping, ingestion)) : [];
+      for await (const batch of batches) {
         await ingestion.write(batch.prepared, {
           alongside: async (tx, written, ingestionId) => {
+            const deleted = deletes === 'off' ? 0 : await deleteEntitiesOf(tx, target, batch.gone, deletes);
             await commitPullBatch(tx, {
               runId,
               connectorId: connector.id,
               ingestionId,
               rowsRead: batch.rowCount,
               written,
+              deleted,
               cursor: batch.cursor,
             });
             await o.lock?.assertHeld(tx);
@@ -131,12 +176,45 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
         if (o.signal.aborted) return { interrupted: true, rowsRead };
       }
 
-      const run = await withTransaction(pool, async (tx) => {
-        const totals = await completePull(tx, runId, connector.id, now);
-        await ingestion.finish(tx);
-        await o.lock?.assertHeld(tx);
-        return totals;
-      });
+      let finish = async (_tx: Queryable) => 0;
+      let verify: VerifyCounts | undefined;
+      if (o.mode === 'sweep' || o.mode === 'verify' || (o.mode === 'full' && deletes !== 'off')) {
+        const swept = await runSweep({
+          pool,
+          runId,
+          kind: o.mode === 'verify' ? 'verify' : 'sweep',
+          definition,
+          source,
+          primaryKey: described.primaryKey,
+          target,
+          ingestion,
+          now,
+          signal: o.signal,
+          lock: o.lock,
+          onProgress: o.onProgress && ((p) => o.onProgress?.({ ...p, rowsRead: rowsRead + p.rowsRead })),
+        });
+        rowsRead += swept.rowsRead;
+        if (swept.state === 'interrupted') return { interrupted: true, rowsRead };
+        finish = swept.finish;
+        verify = swept.verify;
+      }
+
+      let run: RunTotals;
+      try {
+        run = await withTransaction(pool, async (tx) => {
+          const deleted = await finish(tx);
+          // A sweep or verify read no changes: the next :last_pull stays the last pull's.
+          if (pulls) await completePull(tx, runId, connector.id, now);
+          const totals = await completeSweep(tx, runId, deleted, verify);
+          await ingestion.finish(tx);
+          await o.lock?.assertHeld(tx);
+          return totals;
+        });
+      } catch (err) {
+        if (!(err instanceof SweepHeld)) throw err;
+        await holdSweep(pool, runId, err.pending);
+        return { interrupted: false, rowsRead, held: { pending: err.pending, live: err.live } };
+      }
       return { interrupted: false, rowsRead, run };
     } finally {
       await source.close();

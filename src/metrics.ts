@@ -17,7 +17,7 @@ export const pullsTotal = new Counter({
 
 export const pullRowsTotal = new Counter({
   name: 'qanatix_pull_rows_total',
-  help: 'Source rows by what became of them (read, inserted, updated, unchanged, rejected)',
+  help: 'Source rows by what became of them (read, inserted, updated, unchanged, rejected), and entities deleted and undeleted',
   labelNames: ['connector_id', 'kind'] as const,
   registers: [registry],
 });
@@ -34,6 +34,13 @@ export const cursorLag = new Gauge({
   name: 'qanatix_connector_cursor_lag_seconds',
   help: "How far a connector's committed timestamp cursor is behind the source clock at the end of its last run",
   labelNames: ['connector_id'] as const,
+  registers: [registry],
+});
+
+export const verifyDrift = new Gauge({
+  name: 'qanatix_connector_verify_drift',
+  help: "What a connector's last verify run found, by kind (checked, missing, extra, stale): 0 missing, extra and stale is a mirror that holds",
+  labelNames: ['connector_id', 'kind'] as const,
   registers: [registry],
 });
 

@@ -32,7 +32,7 @@ export async function explainUpsert(db: pg.Client, tenantId: string, vertical: s
     ['unchanged rows (re-pull)', entityType],
   ] as const) {
     const size = `${rows.length} rows, ${(doc.length / 1024 / 1024).toFixed(1)} MiB of JSON`;
-    out.push(await explained(db, `${label}, ${size}`, UPSERT_ENTITIES_SQL, [tenantId, vertical, et, doc]));
+    out.push(await explained(db, `${label}, ${size}`, UPSERT_ENTITIES_SQL, [tenantId, vertical, et, doc, null]));
   }
   return out.join('\n\n');
 }

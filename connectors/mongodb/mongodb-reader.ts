@@ -24,7 +24,8 @@ export async function* readMongodb(
   const limit = checkBatchSize(plan.batchSize);
   const userFilter = bindLastPull(source.filter, isoToDate(lastPullInstant(def, plan))) as Document;
   const filters: Document[] = Object.keys(userFilter).length ? [userFilter] : [];
-  const options: FindOptions = { projection: source.projection ?? undefined, batchSize: limit };
+  const projection = plan.mode === 'keys' && plan.columns ? keysProjection(source, plan.columns) : source.projection;
+  const options: FindOptions = { projection: projection ?? undefined, batchSize: limit };
 
   const keyset = { cursor: source.cursor && keysetField(source.cursor), key: source.key.map(keysetField), label: source.label };
   const read = planRead(keyset, keysetSettings(def), plan);
@@ -57,4 +58,12 @@ async function* documents(collection: Collection, filters: Document[], options: 
       await stream.close();
     }
   }
+}
+
+/** The key and the fields of `wanted`: a key sweep reads no more. */
+function keysProjection(source: MongodbSource, wanted: readonly string[]): Document {
+  const names = new Set([...source.key.map((k) => k.name), ...wanted]);
+  const projection: Document = Object.fromEntries([...names].map((n) => [n, 1]));
+  if (!names.has('_id')) projection._id = 0;
+  return projection;
 }

@@ -100,7 +100,14 @@ export function pageStatement(source: Neo4jSource, phase: Phase<Field>, after: C
     : null;
   const statement =
     source.label !== null
-      ? labelStatement(source, conditions, phase.order, params, branches, !phase.nulls && source.cursorIndex)
+      ? labelStatement(
+          source,
+          conditions,
+          phase.order,
+          params,
+          branches,
+          !phase.nulls && source.cursorIndex && phase.cursor.name === source.cursor?.name,
+        )
       : queryStatement(
           source,
           branches ? [...conditions, `(${branches.map((b) => b.join(' AND ')).join(' OR ')})`] : conditions,

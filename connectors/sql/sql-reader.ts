@@ -33,7 +33,8 @@ export async function* readSql(
   const limit = checkBatchSize(plan.batchSize);
   const lastPull = dialect.instantParam(lastPullInstant(def, plan));
   const bindLastPull = (params: SqlParams) => () => params.add(lastPull);
-  const head = (params: SqlParams) => `SELECT ${source.select} FROM ${renderSqlTemplate(source.from, bindLastPull(params))}`;
+  const select = plan.mode === 'keys' && plan.columns ? keysSelect(source, plan.columns) : source.select;
+  const head = (params: SqlParams) => `SELECT ${select} FROM ${renderSqlTemplate(source.from, bindLastPull(params))}`;
   const where = source.where;
   const userFilters: Filter[] = where ? [(params) => userCondition(where, bindLastPull(params))] : [];
 
@@ -67,4 +68,10 @@ export async function* readSql(
       );
     yield* pages(phase, fetchPage, (row, c) => row[c.name], limit, signal);
   }
+}
+
+/** The key and the columns of `wanted` the source has: a key sweep reads no more. */
+function keysSelect(source: SqlSource, wanted: readonly string[]): string {
+  const names = new Set([...source.key.map((k) => k.name), ...wanted.filter((n) => source.columns.some((c) => c.name === n))]);
+  return [...names].map((n) => source.dialect.quoteIdentifier(n)).join(', ');
 }

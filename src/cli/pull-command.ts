@@ -2,11 +2,13 @@ import { parseArgs } from 'node:util';
 import { ApiClient, CliError, EXIT, findConnector } from './api-client';
 import { formatDuration, printTable } from './output';
 
-export const PULL_HELP = `qanatix pull <name|id> [--full] [--wait] [--json]
+export const PULL_HELP = `qanatix pull <name|id> [--full|--sweep|--verify] [--wait] [--json]
 
-  Queues a pull of a connector (--full: a resync from the beginning). With --wait it shows the run live
-  (rows read, rows/s, elapsed) and ends with its summary; the exit code is 1 when the run fails.
-  When a run is already queued or running, --wait follows that run instead.`;
+  Queues a pull of a connector (--full: a resync from the beginning; --sweep: delete or mark the entities whose
+  row the source no longer has; --verify: compare the source with the entities, write nothing). With --wait it
+  shows the run live (rows read, rows/s, elapsed) and ends with its summary and counts; the exit code is 1 when
+  the run fails, 4 when a sweep waits for confirmation (POST /connectors/{id}/runs/{run_id}/confirm), 5 when a
+  verify found drift. When a run is already queued or running, --wait follows that run instead.`;
 
 export const RUNS_HELP = `qanatix runs <name|id> [--limit N] [--json]
 
@@ -23,6 +25,10 @@ interface Run {
   updated: number;
   unchanged: number;
   rejected: number;
+  deleted?: number;
+  undeleted?: number;
+  pending_deletes?: number | null;
+  verify?: { checked: number; missing: number; extra: number; stale: number; samples: Record<string, string[]> } | null;
   error: string | null;
   started_at: string | null;
   finished_at: string | null;
@@ -30,14 +36,23 @@ interface Run {
   cursor_after: unknown;
 }
 
-const FINAL = new Set(['succeeded', 'failed', 'skipped']);
+const FINAL = new Set(['succeeded', 'failed', 'skipped', 'needs_confirmation']);
 
 export async function pullCommand(args: string[], out: NodeJS.WriteStream = process.stdout): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { full: { type: 'boolean' }, wait: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      full: { type: 'boolean' },
+      sweep: { type: 'boolean' },
+      verify: { type: 'boolean' },
+      wait: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
+  const modes = (['full', 'sweep', 'verify'] as const).filter((m) => values[m]);
+  if (modes.length > 1) throw new CliError(`cannot specify both --${modes[0]} and --${modes[1]} - choose one`);
   if (values.help || !positionals[0]) {
     console.log(PULL_HELP);
     return values.help ? EXIT.ok : EXIT.usage;
@@ -45,7 +60,7 @@ export async function pullCommand(args: string[], out: NodeJS.WriteStream = proc
   const api = ApiClient.fromEnv();
   const connector = await findConnector(api, positionals[0]);
   const res = await api.request<{ run_id: string; job_id: string; detail?: string }>('POST', `/connectors/${connector.id}/pull`, {
-    mode: values.full ? 'full' : 'incremental',
+    mode: modes[0] ?? 'incremental',
   });
   let runId: string;
   if (res.status === 202) {
@@ -58,17 +73,37 @@ export async function pullCommand(args: string[], out: NodeJS.WriteStream = proc
     runId = res.body.run_id;
     console.error(`a run of ${connector.name} is already in progress (${runId}); following it`);
   } else {
-    throw new CliError(`${res.body.detail ?? JSON.stringify(res.body)}${res.status === 409 ? ` (run ${res.body.run_id})` : ''}`);
+    const detail = typeof res.body.detail === 'string' ? res.body.detail : JSON.stringify(res.body.detail ?? res.body);
+    throw new CliError(`${detail}${res.status === 409 ? ` (run ${res.body.run_id})` : ''}`);
   }
   const run = await follow(api, connector.id, runId, out, values.json ?? false);
   if (values.json) console.log(JSON.stringify(run, null, 2));
-  else {
-    console.log(
-      `${run.status}: ${run.rows_read} rows read, ${run.inserted} inserted, ${run.updated} updated, ${run.unchanged} unchanged, ${run.rejected} rejected in ${formatDuration(run.duration_ms ?? 0)}`,
+  else console.log(summary(run));
+  if (run.status === 'failed') return EXIT.failed;
+  if (run.status === 'needs_confirmation') return EXIT.needsConfirmation;
+  const drift = run.verify ? run.verify.missing + run.verify.extra + run.verify.stale : 0;
+  return drift > 0 ? EXIT.drift : EXIT.ok;
+}
+
+/** The run's outcome in words: its counts, what a verify found, what a held sweep waits for. */
+export function summary(run: Run): string {
+  const took = formatDuration(run.duration_ms ?? 0);
+  const lines: string[] = [];
+  if (run.verify) {
+    const v = run.verify;
+    lines.push(`${run.status}: ${v.checked} rows checked, ${v.missing} missing, ${v.extra} extra, ${v.stale} stale in ${took}`);
+    for (const kind of ['missing', 'extra', 'stale'] as const) {
+      const keys = v.samples[kind] ?? [];
+      if (keys.length) lines.push(`  ${kind}: ${keys.join(', ')}${v[kind] > keys.length ? ', …' : ''}`);
+    }
+  } else {
+    const deletes = run.deleted || run.undeleted ? `, ${run.deleted ?? 0} deleted, ${run.undeleted ?? 0} undeleted` : '';
+    lines.push(
+      `${run.status}: ${run.rows_read} rows read, ${run.inserted} inserted, ${run.updated} updated, ${run.unchanged} unchanged, ${run.rejected} rejected${deletes} in ${took}`,
     );
-    if (run.error) console.log(`error: ${run.error}`);
   }
-  return run.status === 'failed' ? EXIT.failed : EXIT.ok;
+  if (run.error) lines.push(`${run.status === 'needs_confirmation' ? 'held' : 'error'}: ${run.error}`);
+  return lines.join('\n');
 }
 
 /** Polls the run until it ends, drawing a progress line on a terminal (a line every few seconds otherwise). */
@@ -132,6 +167,7 @@ export async function runsCommand(args: string[]): Promise<number> {
       'updated',
       'unchanged',
       'rejected',
+      'deleted',
       'started_at',
       'duration',
       'error',

@@ -7,12 +7,14 @@ import { normalizeRecord } from './normalize-record';
 import { tidyProblems, unstorablePlace } from './record-problems';
 import type { RecordProblem, RejectedRecord } from './record';
 import { validationProblems } from './schema-registry';
-import { entityIdsByKey, upsertEntities, type EntityRow } from './upsert-entities';
+import { entityIdsByKey, undeleteEntities, upsertEntities, type EntityRow } from './upsert-entities';
 
 export interface IngestTarget {
   tenantId: string;
   vertical: string;
   entityType: string;
+  /** The connector whose pull writes: its entities record it as their owner. Absent for pushes. */
+  connectorId?: string;
 }
 
 export interface PrepareOptions {
@@ -34,6 +36,8 @@ export interface IngestResult extends IngestionCounts {
   /** Entity id per input record (null when rejected); empty unless `returnIds`. */
   entityIds: Array<string | null>;
   rejections: RejectedRecord[];
+  /** Soft-deleted entities the batch brought back. */
+  undeleted: number;
 }
 
 /** A batch checked and collapsed in memory, ready for `writeBatch`; computing it needs no database. */
@@ -107,8 +111,17 @@ export async function writeBatch(
   const { tenantId, vertical, entityType } = target;
   const { rows } = batch;
   const outcome = rows.length
-    ? await upsertEntities(db, tenantId, vertical, entityType, rows)
+    ? await upsertEntities(db, tenantId, vertical, entityType, rows, target.connectorId ?? null)
     : { written: new Map<string, string>(), inserted: 0, updated: 0 };
+  const undeleted = rows.length
+    ? await undeleteEntities(
+        db,
+        tenantId,
+        vertical,
+        entityType,
+        rows.map((r) => r.dedupKey),
+      )
+    : 0;
   const unchanged = rows.length - outcome.inserted - outcome.updated;
 
   let entityIds: Array<string | null> = [];
@@ -129,6 +142,7 @@ export async function writeBatch(
     rejected: batch.rejections.length,
     entityIds,
     rejections: batch.rejections,
+    undeleted,
   };
   await addIngestionCounts(db, opts.ingestionId, result);
   return result;

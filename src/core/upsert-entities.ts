@@ -43,14 +43,22 @@ export function entitiesDocument(rows: EntityRow[]): string {
   return json + ']';
 }
 
-/** $1 tenant, $2 vertical, $3 entity type, $4 `entitiesDocument`. */
-export const UPSERT_ENTITIES_SQL = `insert into entities as e (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash)
-  select $1, $2, $3, t.n, t.s, t.k, t.d, encode(sha256(convert_to(t.n || E'\\n' || t.d::text, 'UTF8')), 'hex')
+/** The content hash of name `n` and vertical_data `d` (jsonb, whose text is canonical), as stored in `content_hash`. */
+export const contentHashSql = (n: string, d: string) => `encode(sha256(convert_to(${n} || E'\\n' || ${d}::text, 'UTF8')), 'hex')`;
+
+/**
+ * $1 tenant, $2 vertical, $3 entity type, $4 `entitiesDocument`, $5 the connector whose pull writes (null for a
+ * push). A pull claims the entities it writes, unchanged ones too (entities written before ownership was recorded
+ * have none); a push leaves the owner as it is.
+ */
+export const UPSERT_ENTITIES_SQL = `insert into entities as e (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash, connector_id)
+  select $1, $2, $3, t.n, t.s, t.k, t.d, ${contentHashSql('t.n', 't.d')}, $5::uuid
     from jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)
   on conflict (tenant_id, vertical, entity_type, dedup_key) do update
     set name = excluded.name, source_id = excluded.source_id, vertical_data = excluded.vertical_data,
-        content_hash = excluded.content_hash, updated_at = now()
+        content_hash = excluded.content_hash, updated_at = now(), connector_id = coalesce(excluded.connector_id, e.connector_id)
     where e.content_hash is distinct from excluded.content_hash
+       or (excluded.connector_id is not null and e.connector_id is distinct from excluded.connector_id)
   returning e.id, e.dedup_key as k, (e.xmax = 0) as inserted`;
 
 /**
@@ -66,12 +74,14 @@ export async function upsertEntities(
   vertical: string,
   entityType: string,
   rows: EntityRow[],
+  connectorId: string | null = null,
 ): Promise<UpsertOutcome> {
   const { rows: out } = await db.query<{ id: string; k: string; inserted: boolean }>(UPSERT_ENTITIES_SQL, [
     tenantId,
     vertical,
     entityType,
     entitiesDocument(rows),
+    connectorId,
   ]);
   const written = new Map<string, string>();
   let inserted = 0;
@@ -97,4 +107,23 @@ export async function entityIdsByKey(
     [tenantId, vertical, entityType, keys],
   );
   return new Map(rows.map((r) => [r.k, r.id]));
+}
+
+/**
+ * Entities of `keys` that were soft-deleted are live again: their record was just written. Through the small
+ * index of soft-deleted entities, so a batch without any costs one empty index probe per key. Resolves to how many.
+ */
+export async function undeleteEntities(
+  db: Queryable,
+  tenantId: string,
+  vertical: string,
+  entityType: string,
+  keys: string[],
+): Promise<number> {
+  const { rowCount } = await db.query(
+    `update entities set deleted_at = null, updated_at = now()
+      where tenant_id = $1 and vertical = $2 and entity_type = $3 and dedup_key = any($4::text[]) and deleted_at is not null`,
+    [tenantId, vertical, entityType, keys],
+  );
+  return rowCount ?? 0;
 }

@@ -7,7 +7,26 @@ import { isUuid } from './uuid';
  * worker gets to it). A run is queued or running, retrying between attempts, and ends succeeded, failed or skipped.
  * Its counts and cursors are committed with each batch (see pull-progress.ts).
  */
-export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped';
+export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'needs_confirmation';
+
+/**
+ * `incremental` reads what changed since the committed cursor, `full` everything again (then sweeps, when deletes
+ * are on), `sweep` compares the source's keys with the connector's entities and deletes the missing, `verify`
+ * compares rows and entities and writes nothing.
+ */
+export type RunMode = 'incremental' | 'full' | 'sweep' | 'verify';
+
+/** What a verify run found: rows compared, and the keys that differ (up to 20 of each kind). */
+export interface VerifyCounts {
+  checked: number;
+  /** Source rows without a live entity. */
+  missing: number;
+  /** Live entities of the connector whose row the source no longer has. */
+  extra: number;
+  /** Entities whose content differs from their row. */
+  stale: number;
+  samples: { missing: string[]; extra: string[]; stale: string[] };
+}
 
 export interface ConnectorRun {
   id: string;
@@ -15,7 +34,7 @@ export interface ConnectorRun {
   /** The queue job that carries the run: the scheduler's job that created it, or `runJobId(id)`. */
   job_id: string | null;
   trigger: 'schedule' | 'manual';
-  mode: 'incremental' | 'full';
+  mode: RunMode;
   status: RunStatus;
   attempts: number;
   ingestion_id: string | null;
@@ -24,6 +43,12 @@ export interface ConnectorRun {
   updated: number;
   unchanged: number;
   rejected: number;
+  /** Entities deleted (or soft-deleted) and undeleted by the run. */
+  deleted: number;
+  undeleted: number;
+  /** A sweep held by the guard: how many entities it would delete. */
+  pending_deletes: number | null;
+  verify: VerifyCounts | null;
   cursor_before: unknown;
   cursor_after: unknown;
   cursor_reset: boolean;
@@ -39,14 +64,24 @@ export interface ConnectorRun {
 /** What a run has committed over all its attempts: its counts, its last cursor and the source clock at its start. */
 export type RunTotals = Pick<
   ConnectorRun,
-  'rows_read' | 'inserted' | 'updated' | 'unchanged' | 'rejected' | 'cursor_after' | 'source_started_at'
+  | 'rows_read'
+  | 'inserted'
+  | 'updated'
+  | 'unchanged'
+  | 'rejected'
+  | 'deleted'
+  | 'undeleted'
+  | 'verify'
+  | 'cursor_after'
+  | 'source_started_at'
 >;
 
 /** Counts are bigint columns; as doubles they stay exact far beyond any run. */
 export const TOTALS = `rows_read::float8 as rows_read, inserted::float8 as inserted, updated::float8 as updated,
-  unchanged::float8 as unchanged, rejected::float8 as rejected, cursor_after, source_started_at`;
+  unchanged::float8 as unchanged, rejected::float8 as rejected, deleted::float8 as deleted, undeleted::float8 as undeleted,
+  verify, cursor_after, source_started_at`;
 
-const COLUMNS = `id, connector_id, job_id, trigger, mode, status, attempts, ingestion_id, ${TOTALS},
+const COLUMNS = `id, connector_id, job_id, trigger, mode, status, attempts, ingestion_id, ${TOTALS}, pending_deletes::float8 as pending_deletes,
   cursor_before, cursor_reset, error, error_kind, queued_at, started_at, finished_at,
   (extract(epoch from (coalesce(finished_at, now()) - started_at)) * 1000)::int as duration_ms`;
 
@@ -68,7 +103,7 @@ export async function createRun(
     connectorId: string;
     tenantId: string;
     trigger: 'schedule' | 'manual';
-    mode: 'incremental' | 'full';
+    mode: RunMode;
     status?: RunStatus;
     jobId?: string;
   },
@@ -152,7 +187,7 @@ export async function startRunAttempt(db: Queryable, runId: string): Promise<voi
 export async function finishRun(
   db: Queryable,
   runId: string,
-  outcome: { status: 'succeeded' | 'failed' | 'retrying' | 'skipped'; error?: string; errorKind?: string },
+  outcome: { status: 'succeeded' | 'failed' | 'retrying' | 'skipped' | 'needs_confirmation'; error?: string; errorKind?: string },
 ): Promise<{ duration_ms: number | null }> {
   const { rows } = await db.query<{ duration_ms: number | null }>(
     `update connector_runs set status = $2, error = $3, error_kind = $4,
@@ -196,4 +231,18 @@ export async function requeueRun(db: Queryable, runId: string, error: string): P
     `update connector_runs set status = 'retrying', job_id = $2, error = $3, error_kind = 'requeued', finished_at = null where id = $1 and ${ACTIVE}`,
     [runId, runJobId(runId), error],
   );
+}
+
+/**
+ * A sweep held by the guard goes ahead: the run is queued again, confirmed, carried by a job of its own (its first
+ * job has finished). False when the run is not waiting for confirmation. Resolves to the new job's id.
+ */
+export async function confirmRun(db: Queryable, runId: string): Promise<string | null> {
+  const jobId = `${runJobId(runId)}-confirmed`;
+  const { rowCount } = await db.query(
+    `update connector_runs set status = 'queued', confirmed = true, job_id = $2, error = null, error_kind = null, finished_at = null
+      where id = $1 and status = 'needs_confirmation'`,
+    [runId, jobId],
+  );
+  return rowCount === 1 ? jobId : null;
 }

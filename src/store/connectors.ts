@@ -235,3 +235,24 @@ export async function resealConnectionConfigs(db: Queryable, box: SecretBox): Pr
   }
   return result;
 }
+
+/** The tenant's other connectors writing to one vertical and entity type, with their source_id setting. */
+export async function connectorsOfTarget(
+  db: Queryable,
+  tenantId: string,
+  vertical: string,
+  entityType: string,
+  exceptId: string,
+): Promise<Array<{ id: string; name: string; source_id: unknown }>> {
+  const { rows } = await db.query<{ id: string; name: string; source_id: unknown }>(
+    `select id, name, settings->'source_id' as source_id from connectors
+      where tenant_id = $1 and vertical = $2 and entity_type = $3 and id <> $4 order by name`,
+    [tenantId, vertical, entityType, exceptId],
+  );
+  return rows;
+}
+
+/** Serializes the creation and changes of a tenant's connectors of one target until the transaction ends. */
+export async function lockTarget(tx: Queryable, tenantId: string, vertical: string, entityType: string): Promise<void> {
+  await tx.query("select pg_advisory_xact_lock(hashtextextended($1 || '/' || $2 || '/' || $3, 0))", [tenantId, vertical, entityType]);
+}

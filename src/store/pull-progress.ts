@@ -1,7 +1,7 @@
 import type { Cursor } from '../../connectors/contract';
 import type { IngestionCounts } from '../core/ingestions';
 import type { Queryable } from '../db/pool';
-import { TOTALS, type RunTotals } from './connector-runs';
+import { TOTALS, type RunMode, type RunTotals, type VerifyCounts } from './connector-runs';
 
 /**
  * What a pull writes to its run (`connector_runs`) and its connector's position (`connector_state`) as it goes:
@@ -25,7 +25,7 @@ export interface PullStart {
  * Opens an attempt; run it in a transaction. Locks the run row, and on a full resync's first attempt forgets the
  * committed position (once: its retries resume from what they committed).
  */
-export async function openPull(tx: Queryable, runId: string, connectorId: string, mode: 'incremental' | 'full'): Promise<PullStart> {
+export async function openPull(tx: Queryable, runId: string, connectorId: string, mode: RunMode): Promise<PullStart> {
   const { rows } = await tx.query<{ cursor_reset: boolean; ingestion_id: string | null; source_started_at: string | null }>(
     'select cursor_reset, ingestion_id, source_started_at from connector_runs where id = $1 for update',
     [runId],
@@ -62,17 +62,23 @@ export interface PullBatch {
   /** Source rows in the batch, mapped or not. */
   rowsRead: number;
   /** What the core wrote of them. */
-  written: Pick<IngestionCounts, 'inserted' | 'updated' | 'duplicates' | 'rejected'>;
+  written: Pick<IngestionCounts, 'inserted' | 'updated' | 'duplicates' | 'rejected'> & { undeleted?: number };
+  /** Entities deleted (or marked) for rows the source marks deleted. */
+  deleted?: number;
   /** The position after the batch's last row (null: the batch moved no position). */
   cursor: Cursor | null;
 }
 
-/** $1 run, $2 connector, $3 cursor (jsonb or null), $4 ingestion, $5–$9 rows read, inserted, updated, unchanged, rejected. */
+/**
+ * $1 run, $2 connector, $3 cursor (jsonb or null), $4 ingestion, $5–$9 rows read, inserted, updated, unchanged, rejected,
+ * $10 deleted, $11 undeleted.
+ */
 export const COMMIT_PULL_BATCH_SQL = `with moved as (
     update connector_state set cursor = $3::jsonb, updated_at = now() where connector_id = $2 and $3::jsonb is not null
   )
   update connector_runs set ingestion_id = $4, rows_read = rows_read + $5, inserted = inserted + $6, updated = updated + $7,
-    unchanged = unchanged + $8, rejected = rejected + $9, cursor_after = coalesce($3::jsonb, cursor_after)
+    unchanged = unchanged + $8, rejected = rejected + $9, deleted = deleted + $10, undeleted = undeleted + $11,
+    cursor_after = coalesce($3::jsonb, cursor_after)
    where id = $1`;
 
 /** Adds a batch to its run and moves the connector's position after it, in the batch's transaction. */
@@ -90,6 +96,8 @@ export async function commitPullBatch(tx: Queryable, b: PullBatch): Promise<void
     updated,
     duplicates,
     rejected,
+    b.deleted ?? 0,
+    b.written.undeleted ?? 0,
   ]);
 }
 
@@ -102,6 +110,64 @@ export async function completePull(tx: Queryable, runId: string, connectorId: st
   const { rows } = await tx.query<RunTotals>(
     `update connector_runs set cursor_after = coalesce(cursor_after, cursor_before) where id = $1 returning ${TOTALS}`,
     [runId],
+  );
+  return rows[0]!;
+}
+
+/** Where a sweep or verify of a run stands: its position in key order, whether the source is read to its end, its guard. */
+export interface SweepState {
+  cursor: Cursor | null;
+  read: boolean;
+  confirmed: boolean;
+  verify: VerifyCounts | null;
+}
+
+export async function sweepState(db: Queryable, runId: string): Promise<SweepState> {
+  const { rows } = await db.query<{ sweep_cursor: Cursor | null; sweep_read: boolean; confirmed: boolean; verify: VerifyCounts | null }>(
+    'select sweep_cursor, sweep_read, confirmed, verify from connector_runs where id = $1',
+    [runId],
+  );
+  const r = rows[0]!;
+  return { cursor: r.sweep_cursor, read: r.sweep_read, confirmed: r.confirmed, verify: r.verify };
+}
+
+/**
+ * A page of keys staged: the run's position moves after it, in the page's transaction. A verify's counts so far
+ * commit with it too (`verify`), so a resumed verify goes on counting.
+ */
+export async function commitSweepPage(
+  tx: Queryable,
+  runId: string,
+  rowsRead: number,
+  cursor: Cursor | null,
+  verify?: VerifyCounts,
+): Promise<void> {
+  await tx.query(
+    `update connector_runs set rows_read = rows_read + $2, sweep_cursor = coalesce($3::jsonb, sweep_cursor),
+       verify = coalesce($4::jsonb, verify) where id = $1`,
+    [runId, rowsRead, cursor ? JSON.stringify(cursor) : null, verify ? JSON.stringify(verify) : null],
+  );
+}
+
+/** The source's keys are all staged: a retry goes straight to the anti-join. */
+export async function markSweepRead(db: Queryable, runId: string): Promise<void> {
+  await db.query('update connector_runs set sweep_read = true where id = $1', [runId]);
+}
+
+/** The guard held the sweep back: it would delete `pending` entities. */
+export async function holdSweep(db: Queryable, runId: string, pending: number): Promise<void> {
+  await db.query('update connector_runs set pending_deletes = $2 where id = $1', [runId, pending]);
+}
+
+/**
+ * A sweep or verify ends: its deletions (or its verify counts) are added, and its totals come back. Unlike a pull's
+ * end it leaves `last_pull` alone: it read no changes.
+ */
+export async function completeSweep(tx: Queryable, runId: string, deleted: number, verify?: VerifyCounts): Promise<RunTotals> {
+  const { rows } = await tx.query<RunTotals>(
+    `update connector_runs set deleted = deleted + $2, verify = coalesce($3::jsonb, verify), pending_deletes = null
+      where id = $1 returning ${TOTALS}`,
+    [runId, deleted, verify ? JSON.stringify(verify) : null],
   );
   return rows[0]!;
 }

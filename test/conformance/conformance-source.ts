@@ -75,6 +75,8 @@ export interface ConformanceSource {
   insert(table: string, rows: RowValues[]): Promise<void>;
   /** Sets `changes` on the rows matching every `where` column. */
   update(table: string, where: RowValues, changes: RowValues): Promise<void>;
+  /** Deletes the rows whose `column` holds one of `values`. */
+  remove(table: string, column: string, values: unknown[]): Promise<void>;
   count(table: string): Promise<number>;
   /** A write transaction on its own session; its rows stay invisible until `commit()`. */
   begin(): Promise<OpenTransaction>;
@@ -82,6 +84,8 @@ export interface ConformanceSource {
   definition(overrides: Record<string, unknown>): Record<string, unknown>;
   /** How the connector returns a `timestamp` column value written as `iso` (UTC, six digits). */
   timestampOut(iso: string): string;
+  /** A table-mode `where` setting: rows whose text `column` equals `value`. */
+  whereEquals(column: string, value: string): unknown;
   /** Query mode: `id, name, updated_at` of `table` where `updated_at > :last_pull`. */
   lastPullQuery(table: string): unknown;
   /** Query mode: `id, name, updated_at` of `table`, for reading with a cursor around the query. */

@@ -12,6 +12,7 @@ import { ConfigError } from '../../connectors/config-error';
 import { ConnectorError } from '../../connectors/connector-error';
 import { subtractSeconds } from '../../connectors/iso-time';
 import { createConnector } from '../../connectors/registry';
+import { mirrorCases } from './mirror-cases';
 import { pullLevelCases } from './pull-level-cases';
 import type {
   ConformanceCapabilities,
@@ -28,6 +29,7 @@ export function defineConnectorConformance(factory: ConformanceFactory): void {
     const ctx = sourceContext(factory);
     connectorLevelCases(ctx, factory.capabilities ?? {});
     pullLevelCases(ctx);
+    mirrorCases(ctx, factory.capabilities ?? {});
   });
 }
 

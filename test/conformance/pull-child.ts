@@ -5,9 +5,10 @@
 import { runPull } from '../../jobs/run-pull';
 import { SecretBox } from '../../src/crypto/secret-box';
 import { createPool } from '../../src/db/pool';
+import type { RunMode } from '../../src/store/connector-runs';
 import { loadConnectorForRun } from '../../src/store/connectors';
 
-const [url, connectorId, runId, mode] = process.argv.slice(2) as [string, string, string, 'incremental' | 'full'];
+const [url, connectorId, runId, mode] = process.argv.slice(2) as [string, string, string, RunMode];
 const pool = createPool(url, 2);
 const connector = await loadConnectorForRun(pool, SecretBox.fromEnv({}, true), connectorId);
 if (!connector) throw new Error(`no connector ${connectorId}`);

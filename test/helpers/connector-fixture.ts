@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { ensureTenant } from '../../src/auth/api-keys';
 import { SecretBox } from '../../src/crypto/secret-box';
-import { createRun } from '../../src/store/connector-runs';
+import { createRun, type RunMode } from '../../src/store/connector-runs';
 import { insertConnector, loadConnectorForRun, type ConnectorInput } from '../../src/store/connectors';
 
 export const testBox = SecretBox.fromEnv({}, true);
@@ -28,7 +28,7 @@ export async function saveConnector(
   return id;
 }
 
-export async function newRun(pool: pg.Pool, connectorId: string, mode: 'incremental' | 'full' = 'incremental') {
+export async function newRun(pool: pg.Pool, connectorId: string, mode: RunMode = 'incremental') {
   const connector = (await loadConnectorForRun(pool, testBox, connectorId))!;
   const runId = await createRun(pool, { connectorId, tenantId: connector.tenantId, trigger: 'manual', mode, status: 'running' });
   return { connector, runId };

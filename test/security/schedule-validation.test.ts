@@ -130,12 +130,14 @@ async function bullmq(pattern: string, tz = 'UTC'): Promise<{ error: string } | 
   }
 }
 
+// Each connector its own entity type: connectors of one entity type need source_ids that cannot collide.
+let bodies = 0;
 const body = (name: string, extra: Record<string, unknown>) => ({
   name,
   connector_type: 'postgresql',
   connection_config: { dsn: source.url },
   vertical: 'retail',
-  entity_type: 'product',
+  entity_type: `product-${++bodies}`,
   table: 'products',
   ...extra,
 });

@@ -119,7 +119,8 @@ const body = (
   name: `${name}-${randomBytes(3).toString('hex')}`,
   connector_type: type,
   vertical: 'loot',
-  entity_type: 'row',
+  // Each connector its own entity type: connectors of one entity type need source_ids that cannot collide.
+  entity_type: `row-${randomBytes(3).toString('hex')}`,
   connection_config,
   ...rest,
 });

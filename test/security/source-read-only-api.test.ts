@@ -84,7 +84,8 @@ const body = (
 ) => ({
   name: `c-${randomBytes(3).toString('hex')}`,
   vertical: 'security',
-  entity_type: 'canary',
+  // Each connector its own entity type: connectors of one entity type need source_ids that cannot collide.
+  entity_type: `canary-${randomBytes(3).toString('hex')}`,
   ...connector,
   ...settings,
 });

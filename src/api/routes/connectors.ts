@@ -8,18 +8,23 @@ import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
 import { recoverRuns } from '../../../jobs/run-recovery';
 import { armSchedule, disarmSchedule } from '../../../jobs/schedule-reconciler';
 import { scheduleProblem } from '../../../jobs/schedule';
-import { activeRun, closeRun, createRun, getRun, listRuns, runJobId } from '../../store/connector-runs';
+import { activeRun, closeRun, confirmRun, createRun, getRun, listRuns, runJobId, type RunMode } from '../../store/connector-runs';
 import { getConnectorState, resetConnectorState } from '../../store/connector-state';
 import {
   deleteConnector,
   getConnector,
   getConnectorInput,
   insertConnector,
+  connectorsOfTarget,
   listConnectors,
+  lockTarget,
   replaceConnector,
   type ConnectorInput,
 } from '../../store/connectors';
 import { canonicalJson } from '../../core/canonical-json';
+import { releaseEntities } from '../../core/entity-sweep';
+import { withTransaction, type Queryable } from '../../db/pool';
+import { sourceIdsDisjoint } from '../../../connectors/map-record';
 import { ProblemType } from '../../problem-types';
 import { sourcePolicy } from '../../source-policy';
 import { connectorBodyOf } from '../connector-body';
@@ -29,6 +34,7 @@ import { errorResponse, idParams, NAME_PATTERN, noContent, nullableTimestamp, ti
 /** Fields the platform owns; every other field of the body belongs to the connector definition. */
 const PLATFORM_FIELDS = ['name', 'vertical', 'entity_type', 'schedule', 'timezone', 'enabled'] as const;
 const NAME_RE = new RegExp(NAME_PATTERN);
+const RUN_MODES: RunMode[] = ['incremental', 'full', 'sweep', 'verify'];
 /** A run this young may be another request's, between writing the run and queueing its job. */
 const PULL_RECOVERY_GRACE_MS = 5_000;
 
@@ -65,7 +71,17 @@ function toInput(body: Record<string, unknown>): ConnectorInput {
 
   const definition = Object.fromEntries(Object.entries(body).filter(([k]) => !(PLATFORM_FIELDS as readonly string[]).includes(k)));
   try {
-    validateConnectorConfig(definition);
+    const valid = validateConnectorConfig(definition);
+    // Sweeps and verifies have schedules of their own, in the connector's timezone, held to a pull's rules.
+    const extra: Array<[string[], string | null]> = [
+      [['deletes', 'sweep_schedule'], valid.deletes.sweep_schedule],
+      [['verify_schedule'], valid.verify_schedule],
+    ];
+    for (const [loc, pattern] of extra) {
+      const problem = pattern !== null && typeof timezone === 'string' ? scheduleProblem(pattern, timezone) : null;
+      if (problem?.field === 'schedule')
+        problems.push({ loc: ['body', ...loc], msg: problem.msg.replace(/^schedule/, loc.join('.')), type: ProblemType.valueError });
+    }
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     problems.push(...err.issues.map((i) => ({ loc: ['body', ...i.loc], msg: i.msg, type: i.type })));
@@ -167,8 +183,8 @@ const runView = {
     connector_id: uuid,
     job_id: { type: ['string', 'null'] },
     trigger: { type: 'string', enum: ['schedule', 'manual'] },
-    mode: { type: 'string', enum: ['incremental', 'full'] },
-    status: { type: 'string', enum: ['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped'] },
+    mode: { type: 'string', enum: RUN_MODES },
+    status: { type: 'string', enum: ['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped', 'needs_confirmation'] },
     attempts: { type: 'integer' },
     ingestion_id: { type: ['string', 'null'], format: 'uuid' },
     rows_read: { type: 'number' },
@@ -176,6 +192,30 @@ const runView = {
     updated: { type: 'number' },
     unchanged: { type: 'number' },
     rejected: { type: 'number' },
+    deleted: {
+      type: 'number',
+      description: 'entities deleted (or soft-deleted) because their row is gone or marked deleted at the source',
+    },
+    undeleted: { type: 'number', description: 'soft-deleted entities whose row came back' },
+    pending_deletes: { type: ['number', 'null'], description: 'needs_confirmation: how many entities the held sweep would delete' },
+    verify: {
+      type: ['object', 'null'],
+      description: 'a verify run: rows checked, and keys missing (no entity), extra (no row) and stale (content differs), up to 20 of each',
+      properties: {
+        checked: { type: 'number' },
+        missing: { type: 'number' },
+        extra: { type: 'number' },
+        stale: { type: 'number' },
+        samples: {
+          type: 'object',
+          properties: {
+            missing: { type: 'array', items: { type: 'string' } },
+            extra: { type: 'array', items: { type: 'string' } },
+            stale: { type: 'array', items: { type: 'string' } },
+          },
+        },
+      },
+    },
     cursor_before: { description: 'the committed cursor {value, key} when the run started, or null' },
     cursor_after: { description: 'the committed cursor when it ended, or null' },
     cursor_reset: { type: 'boolean' },
@@ -220,6 +260,26 @@ export async function connectorsRoutes(app: FastifyInstance) {
     }
   };
 
+  /**
+   * Writes a connector unless another connector of the tenant writes the same vertical and entity type with
+   * source_ids that can collide (409 naming it): their pulls would overwrite each other's entities, and a sweep of
+   * one would delete the other's. Checked and written under a lock of the target, so two requests cannot both pass.
+   */
+  const writeOwned = <T>(tenantId: string, id: string, input: ConnectorInput, write: (tx: Queryable) => Promise<T>): Promise<T> =>
+    withTransaction(app.pool, async (tx) => {
+      await lockTarget(tx, tenantId, input.vertical, input.entity_type);
+      const sourceId = typeof input.settings.source_id === 'string' ? input.settings.source_id : null;
+      for (const other of await connectorsOfTarget(tx, tenantId, input.vertical, input.entity_type, id)) {
+        if (sourceIdsDisjoint(sourceId, typeof other.source_id === 'string' ? other.source_id : null)) continue;
+        throw new HttpError(
+          409,
+          `Connector "${other.name}" (${other.id}) already writes ${input.vertical}/${input.entity_type} with source_ids that can collide with this one's; ` +
+            'give both source_id templates distinct literal prefixes (such as "pg-{id}" and "my-{id}"), or choose another entity_type.',
+        );
+      }
+      return write(tx);
+    });
+
   const load = async (tenantId: string, id: string) => {
     const c = await getConnector(app.pool, tenantId, id);
     if (!c) throw notFound('Connector');
@@ -240,7 +300,11 @@ export async function connectorsRoutes(app: FastifyInstance) {
         tags: ['connectors'],
         querystring: dryRun,
         body: connectorBody,
-        response: { 201: connectorView, 200: dryRunResult, 409: errorResponse('A connector with this name exists in this tenant') },
+        response: {
+          201: connectorView,
+          200: dryRunResult,
+          409: errorResponse('A connector with this name exists in this tenant, or another writes the same entities'),
+        },
       },
     },
     async (req, reply) => {
@@ -250,7 +314,9 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const id = randomUUID();
       let created;
       try {
-        created = await insertConnector(app.pool, app.box, req.principal!.tenantId, id, input);
+        created = await writeOwned(req.principal!.tenantId, id, input, (tx) =>
+          insertConnector(tx, app.box, req.principal!.tenantId, id, input),
+        );
       } catch (err) {
         if ((err as { code?: string }).code === '23505')
           throw new HttpError(409, `A connector named "${input.name}" already exists; choose another name or update it.`);
@@ -297,7 +363,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
               dryRunResult,
             ],
           },
-          409: errorResponse('Another connector of this tenant has the new name'),
+          409: errorResponse('Another connector of this tenant has the new name, or writes the same entities'),
         },
       },
     },
@@ -312,26 +378,39 @@ export async function connectorsRoutes(app: FastifyInstance) {
       if (req.query.dry_run) return { dry_run: true, changed_fields };
       // Nothing changed: no write, so applying the same file twice leaves updated_at alone.
       if (changed_fields.length === 0) return { ...(await load(tenantId, req.params.id)), changed_fields };
-      const updated = await replaceConnector(app.pool, app.box, tenantId, req.params.id, input);
+      const updated = await writeOwned(tenantId, req.params.id, input, (tx) =>
+        replaceConnector(tx, app.box, tenantId, req.params.id, input),
+      );
       if (!updated) throw notFound('Connector');
       await syncSchedule(tenantId, req.params.id, input);
       return { ...updated, changed_fields };
     },
   );
 
-  app.delete<{ Params: { id: string } }>(
+  app.delete<{ Params: { id: string }; Querystring: { delete_entities: boolean } }>(
     '/connectors/:id',
     {
       config: scope,
       schema: {
-        summary: 'Delete a connector, its state and its runs',
+        summary: 'Delete a connector, its state and its runs; its entities stay (without an owner) unless delete_entities',
         tags: ['connectors'],
         params: idParams,
+        querystring: {
+          type: 'object',
+          properties: { delete_entities: { type: 'boolean', default: false, description: 'also delete the entities its pulls wrote' } },
+        },
         response: { 204: noContent },
       },
     },
     async (req, reply) => {
-      if (!(await deleteConnector(app.pool, req.principal!.tenantId, req.params.id))) throw notFound('Connector');
+      const tenantId = req.principal!.tenantId;
+      const c = await load(tenantId, req.params.id);
+      const target = { tenantId, vertical: c.vertical, entityType: c.entity_type, connectorId: c.id };
+      const deleted = await withTransaction(app.pool, async (tx) => {
+        await releaseEntities(tx, target, req.query.delete_entities);
+        return deleteConnector(tx, tenantId, req.params.id);
+      });
+      if (!deleted) throw notFound('Connector');
       await syncSchedule(req.principal!.tenantId, req.params.id, null);
       return reply.code(204).send();
     },
@@ -378,17 +457,18 @@ export async function connectorsRoutes(app: FastifyInstance) {
     },
   );
 
-  app.post<{ Params: { id: string }; Body: { mode?: 'incremental' | 'full' } }>(
+  app.post<{ Params: { id: string }; Body: { mode?: RunMode } }>(
     '/connectors/:id/pull',
     {
       config: scope,
       schema: {
-        summary: 'Queue a pull now (full: a resync from the beginning)',
+        summary:
+          'Queue a pull now (full: a resync from the beginning; sweep: delete what the source no longer has; verify: compare, write nothing)',
         tags: ['connectors'],
         params: idParams,
         body: {
           type: ['object', 'null'],
-          properties: { mode: { type: 'string', enum: ['incremental', 'full'] } },
+          properties: { mode: { type: 'string', enum: RUN_MODES } },
           additionalProperties: false,
         },
         response: {
@@ -399,7 +479,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
               run_id: uuid,
               job_id: { type: 'string' },
               status: { type: 'string', enum: ['queued'] },
-              mode: { type: 'string', enum: ['incremental', 'full'] },
+              mode: { type: 'string', enum: RUN_MODES },
             },
           },
           409: runConflict,
@@ -409,9 +489,15 @@ export async function connectorsRoutes(app: FastifyInstance) {
     },
     async (req, reply) => {
       const tenantId = req.principal!.tenantId;
-      await load(tenantId, req.params.id);
+      const connector = await load(tenantId, req.params.id);
       if (!app.pullQueue) throw new HttpError(503, 'This server has no job queue configured (REDIS_URL).');
       const mode = req.body?.mode ?? 'incremental';
+      const deletes = connector.deletes as { mode?: unknown } | undefined;
+      if (mode === 'sweep' && (deletes?.mode ?? 'off') === 'off') {
+        const msg =
+          'a sweep deletes what the source no longer has, and this connector\'s deletes.mode is "off" - set it to "soft" or "hard" first';
+        throw new HttpError(422, [{ loc: ['body', 'mode'], msg, type: ProblemType.settingConflict }]);
+      }
       // A run left without a live job (lost from Redis, failed by BullMQ unseen) is settled first: it must not block the connector.
       await recoverRuns(app.pool, app.pullQueue, { connectorId: req.params.id, graceMs: PULL_RECOVERY_GRACE_MS });
       const active = await activeRun(app.pool, req.params.id);
@@ -469,6 +555,53 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const run = await getRun(app.pool, req.params.run_id);
       if (!run || run.connector_id !== req.params.id) throw notFound('Run');
       return run;
+    },
+  );
+
+  app.post<{ Params: { id: string; run_id: string } }>(
+    '/connectors/:id/runs/:run_id/confirm',
+    {
+      config: scope,
+      schema: {
+        summary: 'Let a sweep held by the guard (needs_confirmation) go ahead and delete what it found',
+        tags: ['connectors'],
+        params: { type: 'object', required: ['id', 'run_id'], properties: { id: uuid, run_id: uuid } },
+        response: {
+          202: {
+            type: 'object',
+            required: ['run_id', 'job_id', 'status', 'mode'],
+            properties: {
+              run_id: uuid,
+              job_id: { type: 'string' },
+              status: { type: 'string', enum: ['queued'] },
+              mode: { type: 'string', enum: RUN_MODES },
+            },
+          },
+          409: errorResponse('The run is not waiting for confirmation, or another run of this connector is queued or running'),
+          503: errorResponse('This server has no job queue (REDIS_URL)'),
+        },
+      },
+    },
+    async (req, reply) => {
+      const tenantId = req.principal!.tenantId;
+      await load(tenantId, req.params.id);
+      const run = await getRun(app.pool, req.params.run_id);
+      if (!run || run.connector_id !== req.params.id) throw notFound('Run');
+      if (!app.pullQueue) throw new HttpError(503, 'This server has no job queue configured (REDIS_URL).');
+      if (run.status !== 'needs_confirmation') throw new HttpError(409, `Run ${run.id} is ${run.status}, not waiting for confirmation.`);
+      const active = await activeRun(app.pool, req.params.id);
+      if (active)
+        throw new HttpError(409, `A run of this connector is ${active.status}; confirm when it has finished.`, {}, { run_id: active.id });
+      const jobId = await confirmRun(app.pool, run.id);
+      if (!jobId) throw new HttpError(409, `Run ${run.id} is no longer waiting for confirmation.`);
+      const data: PullJobData = { connectorId: run.connector_id, tenantId, mode: run.mode, trigger: 'manual', runId: run.id };
+      try {
+        await app.pullQueue.add(PULL_JOB, data, { jobId });
+      } catch (err) {
+        await closeRun(app.pool, run.id, `could not be queued: ${(err as Error).message}`, 'queue_unavailable');
+        throw new HttpError(503, 'The job queue (Redis) did not take the run; try again when /readyz reports ready.');
+      }
+      return reply.code(202).send({ run_id: run.id, job_id: jobId, status: 'queued', mode: run.mode });
     },
   );
 

@@ -204,6 +204,9 @@ export const mongodbFactory: ConformanceFactory = {
       async update(table, where, changes) {
         await db.collection(table).updateMany(values(table, where), { $set: values(table, changes) });
       },
+      async remove(table, column, list) {
+        await db.collection(table).deleteMany({ [column]: { $in: list.map((v) => values(table, { [column]: v })[column]) } });
+      },
       count: (table) => db.collection(table).countDocuments(),
       begin(): Promise<OpenTransaction> {
         return Promise.reject(new Error('MongoDB conformance runs without transactions (capabilities.transactions = false)'));
@@ -220,6 +223,7 @@ export const mongodbFactory: ConformanceFactory = {
         };
       },
       timestampOut: (iso) => isoToDate(iso).toISOString(),
+      whereEquals: (column, value) => ({ [column]: value }),
       lastPullQuery: (table) => query(table, { updated_at: { $gt: '$last_pull' }, name: { $ne: '$last_pull' } }),
       projectionQuery: (table) => query(table, { name: { $ne: null } }),
       // The connector sends only find, listCollections, listIndexes and hello, so no filter can write by itself;

@@ -152,6 +152,14 @@ export const mysqlFactory: ConformanceFactory = {
         const values = [...Object.entries(changes), ...Object.entries(where)].map(([c, v]) => toDriver(spec, c, v));
         await conn.query(`UPDATE ${q(name)} SET ${set.join(', ')} WHERE ${cond.join(' AND ')}`, values);
       },
+      async remove(name, column, values) {
+        const spec = specs.get(name);
+        if (values.length === 0) return;
+        await conn.query(
+          `DELETE FROM ${q(name)} WHERE ${q(column)} IN (${values.map(() => '?').join(', ')})`,
+          values.map((v) => toDriver(spec, column, v)),
+        );
+      },
       async count(name) {
         const [[row]] = await conn.query<mysql.RowDataPacket[]>(`SELECT COUNT(*) AS n FROM ${q(name)}`);
         return Number(row?.n ?? 0);
@@ -174,6 +182,7 @@ export const mysqlFactory: ConformanceFactory = {
       },
       definition: (overrides) => ({ connector_type: 'mysql', connection_config: connection, ...overrides }),
       timestampOut: (iso) => iso.replace(/Z$/, ''),
+      whereEquals: (column, value) => `${q(column)} = '${value.replaceAll("'", "''")}'`,
       lastPullQuery: (name) =>
         `SELECT id, name, updated_at, ':last_pull' AS literal FROM ${q(name)} WHERE updated_at > :last_pull # :last_pull\n;`,
       projectionQuery: (name) => `SELECT id, name, updated_at FROM ${q(name)} WHERE name IS NOT NULL`,

@@ -187,6 +187,11 @@ export const neo4jFactory: ConformanceFactory = {
           .join(' AND ');
         await write(`MATCH (n:${q(table)}) WHERE ${cond} SET ${assignments(spec, Object.keys(changes), '$c')}`, params);
       },
+      async remove(table, column, values) {
+        const spec = specs.get(table);
+        const c = spec?.columns.find((x) => x.name === column);
+        await write(`MATCH (n:${q(table)}) WHERE n.${q(column)} IN $vs DETACH DELETE n`, { vs: values.map((v) => driverValue(c, v)) });
+      },
       async count(table) {
         const result = await write(`MATCH (n:${q(table)}) RETURN count(n) AS n`);
         return (result.records[0]?.get('n') as { toNumber(): number }).toNumber();
@@ -209,6 +214,7 @@ export const neo4jFactory: ConformanceFactory = {
       },
       definition: (overrides) => ({ connector_type: 'neo4j', connection_config: { uri, user, password, database }, ...overrides }),
       timestampOut: (iso) => iso.replace(/\.(\d{6})Z$/, '.$1000Z'),
+      whereEquals: (column, value) => `n.${q(column)} = '${value.replaceAll("'", "\\'")}'`,
       lastPullQuery: (table) =>
         `MATCH (n:${q(table)}) WHERE n.updated_at > $last_pull\nRETURN n.id AS id, n.name AS name, n.updated_at AS updated_at, '$last_pull' AS literal // $last_pull\n;`,
       projectionQuery: (table) =>

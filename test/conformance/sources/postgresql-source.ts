@@ -170,6 +170,9 @@ export const postgresqlFactory: ConformanceFactory = {
         const cond = Object.entries(where).map(([c, v]) => `${q(c)} = $${values.push(v)}`);
         await client.query(`UPDATE ${table(name)} SET ${set.join(', ')} WHERE ${cond.join(' AND ')}`, values);
       },
+      async remove(name, column, values) {
+        await client.query(`DELETE FROM ${table(name)} WHERE ${q(column)} = ANY($1)`, [values]);
+      },
       async count(name) {
         const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table(name)}`);
         return rows[0]?.n ?? 0;
@@ -193,6 +196,7 @@ export const postgresqlFactory: ConformanceFactory = {
       },
       definition: (overrides) => ({ connector_type: 'postgresql', connection_config: { dsn }, ...overrides }),
       timestampOut: (iso) => iso,
+      whereEquals: (column, value) => `${q(column)} = '${value.replaceAll("'", "''")}'`,
       lastPullQuery: (name) =>
         `SELECT id, name, updated_at, ':last_pull' AS literal FROM ${table(name)} WHERE updated_at > :last_pull -- :last_pull\n;`,
       projectionQuery: (name) => `SELECT id, name, updated_at FROM ${table(name)} WHERE name IS NOT NULL`,

@@ -57,7 +57,7 @@ const yaml = (connectors: string) => `connectors:\n${connectors}`;
 const def = (name: string, extra = '', batch = 500) => `  - name: ${name}
     connector_type: postgresql
     vertical: cli
-    entity_type: product
+    entity_type: product-${name}
     connection_config:
       dsn: \${SRC_DSN}
     table: products

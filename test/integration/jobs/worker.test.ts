@@ -542,7 +542,7 @@ describe('secrets', () => {
         name,
         connector_type: 'postgresql',
         vertical: 'secrets',
-        entity_type: 'product',
+        entity_type: `product-${ids.length}`,
         ...body,
       });
       expect(created.status, JSON.stringify(created.body)).toBe(201);

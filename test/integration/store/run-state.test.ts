@@ -144,6 +144,9 @@ describe('pull progress: what a pull commits as it goes', () => {
       updated: 5,
       unchanged: 1,
       rejected: 1,
+      deleted: 0,
+      undeleted: 0,
+      verify: null,
       cursor_after: first,
       source_started_at: '2026-01-01T00:00:00.000001Z',
     });

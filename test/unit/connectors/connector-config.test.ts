@@ -36,6 +36,8 @@ describe('connector config', () => {
       source_id: null,
       fields: { include: null, exclude: [], rename: {} },
       batch_size: DEFAULT_BATCH_SIZE,
+      deletes: { mode: 'off', column: null, deleted_when: 'not_null', max_fraction: 0.5, sweep_schedule: null },
+      verify_schedule: null,
     });
     expect(effectiveLagSeconds(def.cursor)).toBe(60);
   });
