@@ -111,4 +111,33 @@ describe('Ingestion', () => {
     await ingestion.write(batch);
     expect(await ingestion.finish()).toMatchObject({ status: 'partial', record_count: 2, rejected: 1 });
   });
+  test('new entities get time-ordered ids (UUIDv7): version 7, their leading 48 bits the creation time in milliseconds, ascending across batches', async () => {
+    const ingestion = await Ingestion.open(db.pool, target('ordered-ids'), { type: 'batch' });
+    const before = Date.now();
+    await ingestion.write(await ingestion.prepare(records(300)));
+    await new Promise((r) => setTimeout(r, 5));
+    await ingestion.write(await ingestion.prepare(records(300, 301)));
+    const after = Date.now();
+    const { rows } = await db.pool.query<{ id: string; source_id: string }>(
+      "select id::text, source_id from entities where vertical = 'ordered-ids' order by source_id::int",
+    );
+    expect(rows).toHaveLength(600);
+    for (const { id } of rows) {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      const ms = parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+      expect(ms).toBeGreaterThanOrEqual(before - 1000); // the database clock may differ from ours by a little
+      expect(ms).toBeLessThanOrEqual(after + 1000);
+    }
+    expect(new Set(rows.map((r) => r.id)).size).toBe(600);
+    // Every id of the second batch sorts after every id of the first: the primary key grows at its right edge.
+    const first = rows
+      .slice(0, 300)
+      .map((r) => r.id)
+      .sort();
+    const second = rows
+      .slice(300)
+      .map((r) => r.id)
+      .sort();
+    expect(first.at(-1)! < second[0]!).toBe(true);
+  });
 });
