@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { validateStoredDefinition } from '../connectors/connector-config';
 import type { Cursor, RowBatch } from '../connectors/contract';
@@ -11,8 +12,9 @@ import { withTransaction } from '../src/db/pool';
 import { sourcePolicy } from '../src/source-policy';
 import type { RunTotals } from '../src/store/connector-runs';
 import type { ConnectorForRun } from '../src/store/connectors';
-import { commitPullBatch, completePull, markPullStart, openPull } from '../src/store/pull-progress';
+import { commitPullBatch, completePull, followBatch, markPullStart, openPull, takeBatchTurn } from '../src/store/pull-progress';
 import type { ConnectorLock } from './connector-lock';
+import { PreviousBatchNotCommitted, writeInOrder } from './ordered-writes';
 import type { PullMode } from './pull-queue';
 import { readAhead } from './read-ahead';
 
@@ -45,14 +47,26 @@ export type PullOutcome =
   | { interrupted: false; rowsRead: number; run: RunTotals };
 
 interface PreparedRows {
+  /** Its place in the read, from 0. */
+  seq: number;
   rowCount: number;
   cursor: Cursor | null;
+  /** The position committed before it (the last batch's that moved one, or where the run started). */
+  cursorBefore: Cursor | null;
   prepared: PreparedBatch;
+  keys: Set<string>;
 }
 
 /** Each source batch mapped to records (a row that cannot be mapped is refused with the reason) and prepared for the core. */
-async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapper, ingestion: Ingestion): AsyncGenerator<PreparedRows> {
+async function* prepareRows(
+  batches: AsyncIterable<RowBatch>,
+  mapRow: RecordMapper,
+  ingestion: Ingestion,
+  startCursor: Cursor | null,
+): AsyncGenerator<PreparedRows> {
   let offset = 0;
+  let seq = 0;
+  let cursorBefore = startCursor;
   for await (const batch of batches) {
     const records: unknown[] = [];
     const positions: number[] = [];
@@ -72,15 +86,21 @@ async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapp
       }
     }
     offset += batch.rows.length;
-    yield { rowCount: batch.rows.length, cursor: batch.cursor, prepared: await ingestion.prepare(records, { positions, refused }) };
+    const prepared = await ingestion.prepare(records, { positions, refused });
+    const keys = new Set(prepared.rows.map((r) => r.dedupKey));
+    yield { seq: seq++, rowCount: batch.rows.length, cursor: batch.cursor, cursorBefore, prepared, keys };
+    if (batch.cursor !== null) cursorBefore = batch.cursor;
   }
 }
 
 /**
  * One run of one connector: reads batches in cursor order and commits each batch's records through the
  * ingestion core together with the cursor after it, in one transaction, while the source reads the next
- * batch. A crash after a commit resumes after that batch; a crash before it re-reads the batch, which
- * upserts to the same entities. The caller holds the connector's lock.
+ * batch. Two batches are written at once on two connections (the database's upsert is the slow part, and it
+ * then uses two cores), and they commit in read order (`writeInOrder`, `followBatch`): a crash at any moment
+ * leaves a prefix of the batches committed with the cursor of its last one, so the next attempt resumes right
+ * after it; a batch that did not commit is read again and upserts to the same entities. The caller holds the
+ * connector's lock.
  */
 export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
   const { pool, connector, runId } = o;
@@ -111,25 +131,43 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       const described = await source.describe(plan);
       const mapRow = compileRecordMapper(definition, described.primaryKey);
 
-      // Reading, mapping and checking the next batch overlaps the write of the current one.
-      for await (const batch of readAhead(prepareRows(source.read(plan, o.signal), mapRow, ingestion))) {
-        await ingestion.write(batch.prepared, {
-          alongside: async (tx, written, ingestionId) => {
-            await commitPullBatch(tx, {
-              runId,
-              connectorId: connector.id,
-              ingestionId,
-              rowsRead: batch.rowCount,
-              written,
-              cursor: batch.cursor,
-            });
-            await o.lock?.assertHeld(tx);
-          },
-        });
-        rowsRead += batch.rowCount;
-        await o.onProgress?.({ rowsRead, cursor: batch.cursor });
-        if (o.signal.aborted) return { interrupted: true, rowsRead };
-      }
+      // Reading, mapping and checking the next batch overlaps the writes; two batches are written at once, committed in order.
+      const turns = randomUUID();
+      const outcome = await writeInOrder(readAhead(prepareRows(source.read(plan, o.signal), mapRow, ingestion, start.cursor)), {
+        mayFollow: (previous, next) =>
+          !o.signal.aborted &&
+          // The first batch creates the run's ingestion; a batch that moves no position cannot be told committed.
+          ingestion.id !== null &&
+          previous.cursor !== null &&
+          JSON.stringify(previous.cursor) !== JSON.stringify(previous.cursorBefore) &&
+          // Batches sharing an entity would only wait for each other.
+          next.prepared.rows.every((r) => !previous.keys.has(r.dedupKey)),
+        write: async (batch, previous) => {
+          await ingestion.write(batch.prepared, {
+            first: (tx) => takeBatchTurn(tx, `${turns}:${batch.seq}`),
+            alongside: async (tx, written, ingestionId) => {
+              if (previous && !(await followBatch(tx, connector.id, `${turns}:${previous.seq}`, previous.cursor!))) {
+                throw new PreviousBatchNotCommitted();
+              }
+              await commitPullBatch(tx, {
+                runId,
+                connectorId: connector.id,
+                ingestionId,
+                rowsRead: batch.rowCount,
+                written,
+                cursor: batch.cursor,
+              });
+              await o.lock?.assertHeld(tx);
+            },
+          });
+        },
+        committed: async (batch) => {
+          rowsRead += batch.rowCount;
+          await o.onProgress?.({ rowsRead, cursor: batch.cursor });
+          return o.signal.aborted;
+        },
+      });
+      if (outcome === 'stopped') return { interrupted: true, rowsRead };
 
       const run = await withTransaction(pool, async (tx) => {
         const totals = await completePull(tx, runId, connector.id, now);

@@ -20,6 +20,8 @@ export interface OpenOptions {
 }
 
 export interface WriteOptions {
+  /** Work the batch's transaction does before anything else (a pull batch takes its turn); runs again when the transaction is retried. */
+  first?(tx: Queryable): Promise<void>;
   /** Entity ids in input order, for the batch API's answer. */
   returnIds?: boolean;
   /**
@@ -69,6 +71,7 @@ export class Ingestion {
   /** Writes a prepared batch in its own transaction; resolves once it has committed. */
   async write(batch: PreparedBatch, o: WriteOptions = {}): Promise<IngestResult> {
     const { id, written } = await withRetriedTransaction(this.pool, async (tx) => {
+      await o.first?.(tx);
       const id = this.#id ?? (await createIngestion(tx, this.target.tenantId, this.target, this.source.type, this.source.name ?? null));
       const written = await writeBatch(tx, this.target, batch, { ingestionId: id, returnIds: o.returnIds });
       await o.alongside?.(tx, written, id);
