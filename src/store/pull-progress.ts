@@ -77,6 +77,9 @@ export interface PullBatch {
  */
 const BATCH_TURNS = 0x71616e62;
 
+/** $1 connector, $2 the position of the batch before (jsonb): a row when that batch committed. */
+export const FOLLOWED_POSITION_SQL = 'select 1 from connector_state where connector_id = $1 and cursor = $2::jsonb for update';
+
 /** Taken first in each batch's transaction and held until it ends. */
 export async function takeBatchTurn(tx: Queryable, turn: string): Promise<void> {
   await tx.query('select pg_advisory_xact_lock($1, hashtext($2))', [BATCH_TURNS, turn]);
@@ -89,10 +92,7 @@ export async function takeBatchTurn(tx: Queryable, turn: string): Promise<void> 
  */
 export async function followBatch(tx: Queryable, connectorId: string, turn: string, cursor: Cursor): Promise<boolean> {
   await tx.query('select pg_advisory_xact_lock($1, hashtext($2))', [BATCH_TURNS, turn]);
-  const { rowCount } = await tx.query('select 1 from connector_state where connector_id = $1 and cursor = $2::jsonb for update', [
-    connectorId,
-    JSON.stringify(cursor),
-  ]);
+  const { rowCount } = await tx.query(FOLLOWED_POSITION_SQL, [connectorId, JSON.stringify(cursor)]);
   return rowCount === 1;
 }
 
