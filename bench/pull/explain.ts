@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { entitiesDocument, UPSERT_ENTITIES_SQL } from '../../src/core/upsert-entities';
+import { entitiesDocument, LOCK_TENANT_SQL, UPSERT_ENTITIES_SQL } from '../../src/core/upsert-entities';
 import { COMMIT_PULL_BATCH_SQL, FOLLOWED_POSITION_SQL } from '../../src/store/pull-progress';
 
 /** EXPLAIN (ANALYZE, BUFFERS) of `sql` with `params` in a transaction that is rolled back, as Markdown. */
@@ -14,7 +14,7 @@ async function explained(db: pg.Client, label: string, sql: string, params: unkn
 }
 
 /**
- * EXPLAIN (ANALYZE, BUFFERS) of the statement src/core/upsert-entities.ts runs, for one batch of `n`
+ * EXPLAIN (ANALYZE, BUFFERS) of the statements src/core/upsert-entities.ts runs, for one batch of `n`
  * rows taken from what a pull stored (its document rebuilt from the entities), inside a
  * transaction that is rolled back: once as new rows (first load), once as unchanged rows (re-pull).
  */
@@ -26,7 +26,7 @@ export async function explainUpsert(db: pg.Client, tenantId: string, vertical: s
   );
   if (rows.length === 0) return '(no rows to explain)';
   const doc = entitiesDocument(rows.map((r) => ({ name: r.name, sourceId: r.source_id, dedupKey: r.dedup_key, data: r.data })));
-  const out: string[] = [];
+  const out = [await explained(db, 'the tenant, locked once per batch', LOCK_TENANT_SQL, [tenantId])];
   for (const [label, et] of [
     ['new rows (first load)', `${entityType}_explain`],
     ['unchanged rows (re-pull)', entityType],
