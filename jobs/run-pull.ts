@@ -145,10 +145,13 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
         write: async (batch, previous) => {
           await ingestion.write(batch.prepared, {
             first: (tx) => takeBatchTurn(tx, `${turns}:${batch.seq}`),
-            alongside: async (tx, written, ingestionId) => {
+            // Only the entities are written beside the batch before: the run's bookkeeping rows wait for its commit.
+            afterEntities: async (tx) => {
               if (previous && !(await followBatch(tx, connector.id, `${turns}:${previous.seq}`, previous.cursor!))) {
                 throw new PreviousBatchNotCommitted();
               }
+            },
+            alongside: async (tx, written, ingestionId) => {
               await commitPullBatch(tx, {
                 runId,
                 connectorId: connector.id,
