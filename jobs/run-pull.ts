@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { validateStoredDefinition } from '../connectors/connector-config';
 import { ConnectorError } from '../connectors/connector-error';
@@ -13,8 +14,18 @@ import { deleteEntitiesOf } from '../src/core/entity-sweep';
 import { sourcePolicy } from '../src/source-policy';
 import type { RunTotals, VerifyCounts } from '../src/store/connector-runs';
 import type { ConnectorForRun } from '../src/store/connectors';
-import { commitPullBatch, completePull, completeSweep, holdSweep, markPullStart, openPull } from '../src/store/pull-progress';
+import {
+  commitPullBatch,
+  completePull,
+  completeSweep,
+  followBatch,
+  holdSweep,
+  markPullStart,
+  openPull,
+  takeBatchTurn,
+} from '../src/store/pull-progress';
 import type { ConnectorLock } from './connector-lock';
+import { PreviousBatchNotCommitted, writeInOrder } from './ordered-writes';
 import type { PullMode } from './pull-queue';
 import { readAhead } from './read-ahead';
 import { runSweep, SweepHeld } from './run-sweep';
@@ -53,11 +64,17 @@ export type PullOutcome =
   | { interrupted: false; rowsRead: number; held: { pending: number; live: number } };
 
 interface PreparedRows {
+  /** Its place in the read, from 0. */
+  seq: number;
   rowCount: number;
   cursor: Cursor | null;
+  /** The position committed before it (the last batch's that moved one, or where the run started). */
+  cursorBefore: Cursor | null;
   prepared: PreparedBatch;
   /** source_ids of the rows the source marks deleted (`deletes.column`): their entities go. */
   gone: string[];
+  /** The entities the batch touches (written or deleted): a batch sharing one with the batch before waits for it. */
+  keys: Set<string>;
 }
 
 /** How a pull maps rows: to records, and (with `deletes.column`) to the source_ids of rows the source marks deleted. */
@@ -68,9 +85,16 @@ interface RowMapping {
 }
 
 /** Each source batch mapped to records (a row that cannot be mapped is refused with the reason) and prepared for the core. */
-async function* prepareRows(batches: AsyncIterable<RowBatch>, mapping: RowMapping, ingestion: Ingestion): AsyncGenerator<PreparedRows> {
+async function* prepareRows(
+  batches: AsyncIterable<RowBatch>,
+  mapping: RowMapping,
+  ingestion: Ingestion,
+  startCursor: Cursor | null,
+): AsyncGenerator<PreparedRows> {
   const { mapRow, isDeleted, sourceIdOf } = mapping;
   let offset = 0;
+  let seq = 0;
+  let cursorBefore = startCursor;
   for await (const batch of batches) {
     const records: unknown[] = [];
     const positions: number[] = [];
@@ -96,16 +120,22 @@ async function* prepareRows(batches: AsyncIterable<RowBatch>, mapping: RowMappin
       }
     }
     offset += batch.rows.length;
-    yield { rowCount: batch.rows.length, cursor: batch.cursor, prepared: await ingestion.prepare(records, { positions, refused }), gone };
+    const prepared = await ingestion.prepare(records, { positions, refused });
+    const keys = new Set([...prepared.rows.map((r) => r.dedupKey), ...gone.map((id) => 's:' + id)]);
+    yield { seq: seq++, rowCount: batch.rows.length, cursor: batch.cursor, cursorBefore, prepared, gone, keys };
+    if (batch.cursor !== null) cursorBefore = batch.cursor;
   }
 }
 
 /**
  * One run of one connector: reads batches in cursor order and commits each batch's records through the
  * ingestion core together with the cursor after it, in one transaction, while the source reads the next
- * batch. A crash after a commit resumes after that batch; a crash before it re-reads the batch, which
- * upserts to the same entities. A full resync with deletes on ends with a key sweep (see run-sweep.ts); a
- * `sweep` or `verify` run is that sweep alone. The caller holds the connector's lock.
+ * batch. Two batches are written at once on two connections (the database's upsert is the slow part, and it
+ * then uses two cores), and they commit in read order (`writeInOrder`, `followBatch`): a crash at any moment
+ * leaves a prefix of the batches committed with the cursor of its last one, so the next attempt resumes right
+ * after it; a batch that did not commit is read again and upserts to the same entities. A full resync with
+ * deletes on ends with a key sweep (see run-sweep.ts); a `sweep` or `verify` run is that sweep alone. The caller
+ * holds the connector's lock.
  */
 export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
   const { pool, connector, runId } = o;
@@ -153,28 +183,49 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
         sourceIdOf: compileSourceIdOf(definition, described.primaryKey).sourceIdOf,
       };
 
-      // Reading, mapping and checking the next batch overlaps the write of the current one.
-      const batches = pulls ? readAhead(prepareRows(source.read(plan, o.signal), mapping, ingestion)) : [];
-      for await (const batch of batches) {
-        await ingestion.write(batch.prepared, {
-          alongside: async (tx, written, ingestionId) => {
-            const deleted = deletes === 'off' ? 0 : await deleteEntitiesOf(tx, target, batch.gone, deletes);
-            await commitPullBatch(tx, {
-              runId,
-              connectorId: connector.id,
-              ingestionId,
-              rowsRead: batch.rowCount,
-              written,
-              deleted,
-              cursor: batch.cursor,
-            });
-            await o.lock?.assertHeld(tx);
-          },
-        });
-        rowsRead += batch.rowCount;
-        await o.onProgress?.({ rowsRead, cursor: batch.cursor });
-        if (o.signal.aborted) return { interrupted: true, rowsRead };
-      }
+      // Reading, mapping and checking the next batch overlaps the writes; two batches are written at once, committed in order.
+      const turns = randomUUID();
+      const batches = pulls ? readAhead(prepareRows(source.read(plan, o.signal), mapping, ingestion, start.cursor)) : noBatches();
+      const outcome = await writeInOrder(batches, {
+        mayFollow: (previous, next) =>
+          !o.signal.aborted &&
+          // The first batch creates the run's ingestion; a batch that moves no position cannot be told committed.
+          ingestion.id !== null &&
+          previous.cursor !== null &&
+          JSON.stringify(previous.cursor) !== JSON.stringify(previous.cursorBefore) &&
+          // Batches sharing an entity would only wait for each other.
+          [...next.keys].every((key) => !previous.keys.has(key)),
+        write: async (batch, previous) => {
+          await ingestion.write(batch.prepared, {
+            first: (tx) => takeBatchTurn(tx, `${turns}:${batch.seq}`),
+            // Only the entities are written beside the batch before: the run's bookkeeping rows wait for its commit.
+            afterEntities: async (tx) => {
+              if (previous && !(await followBatch(tx, connector.id, `${turns}:${previous.seq}`, previous.cursor!))) {
+                throw new PreviousBatchNotCommitted();
+              }
+            },
+            alongside: async (tx, written, ingestionId) => {
+              const deleted = deletes === 'off' ? 0 : await deleteEntitiesOf(tx, target, batch.gone, deletes);
+              await commitPullBatch(tx, {
+                runId,
+                connectorId: connector.id,
+                ingestionId,
+                rowsRead: batch.rowCount,
+                written,
+                deleted,
+                cursor: batch.cursor,
+              });
+              await o.lock?.assertHeld(tx);
+            },
+          });
+        },
+        committed: async (batch) => {
+          rowsRead += batch.rowCount;
+          await o.onProgress?.({ rowsRead, cursor: batch.cursor });
+          return o.signal.aborted;
+        },
+      });
+      if (outcome === 'stopped') return { interrupted: true, rowsRead };
 
       let finish = async (_tx: Queryable) => 0;
       let verify: VerifyCounts | undefined;
@@ -224,3 +275,5 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
     throw err;
   }
 }
+
+async function* noBatches(): AsyncGenerator<PreparedRows> {}

@@ -24,8 +24,8 @@ export interface Roles {
 export async function startRoles(config: Config, roles: Roles): Promise<{ app?: FastifyInstance; stop(): Promise<void> }> {
   const log = pino({ level: config.logLevel, redact: REDACT_PATHS });
   const box = SecretBox.fromEnv(process.env, config.dev);
-  // Each running pull keeps one connection for its advisory lock and needs another for its batches.
-  const pool = createPool(config.databaseUrl, 10 + (roles.worker ? 2 * config.workerConcurrency : 0), log);
+  // A running pull holds its connector lock and writes two batches at once: three connections.
+  const pool = createPool(config.databaseUrl, 10 + (roles.worker ? 3 * config.workerConcurrency : 0), log);
   await migrate(pool);
   const redis = createRedis(config.redisUrl, log, 'redis (queue)');
   const queue = createPullQueue(redis, log);

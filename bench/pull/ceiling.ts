@@ -12,7 +12,7 @@ import { PRODUCT_COLUMNS } from './products';
  * code in between. PostgreSQL source: `COPY (SELECT …) TO STDOUT` piped into `COPY … FROM STDIN` of an
  * unlogged staging table; MariaDB source: the `mariadb --batch --quick` client's TSV piped into the
  * same COPY. Then one `INSERT … SELECT … ON CONFLICT … DO UPDATE … WHERE content_hash IS DISTINCT FROM`
- * into a table of the `entities` shape (same columns, indexes, defaults and foreign key), computing
+ * into a table of the `entities` shape (same columns, indexes and defaults), computing
  * name, source_id, dedup_key, vertical_data (the row as jsonb minus name) and a SHA-256 content hash
  * in SQL. Incremental loads select `(updated_at, id) > watermark`, the watermark being the newest
  * row of the previous load (found after the clock stops).
@@ -22,11 +22,8 @@ export const CEILING_TABLE = 'ceiling_entities';
 const STAGING = 'ceiling_staging';
 
 export async function prepareCeiling(db: pg.Client): Promise<void> {
+  // Columns, defaults (time-ordered ids) and indexes; the tenant is checked per batch, as the core does, not per row.
   await db.query(`create table if not exists ${CEILING_TABLE} (like entities including all)`);
-  await db.query(`do $$ begin
-      if not exists (select from pg_constraint where conname = '${CEILING_TABLE}_tenant_fk') then
-        alter table ${CEILING_TABLE} add constraint ${CEILING_TABLE}_tenant_fk foreign key (tenant_id) references tenants(id) on delete cascade;
-      end if; end $$`);
   await db.query(`create unlogged table if not exists ${STAGING} (
     id bigint, sku text, name text, category text, price numeric(12,2), cost numeric(14,4), stock int, weight_kg double precision,
     active boolean, attributes jsonb, description text, created_at timestamptz, updated_at timestamptz)`);

@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { entitiesDocument, UPSERT_ENTITIES_SQL } from '../../src/core/upsert-entities';
-import { COMMIT_PULL_BATCH_SQL } from '../../src/store/pull-progress';
+import { entitiesDocument, LOCK_TENANT_SQL, UPSERT_ENTITIES_SQL } from '../../src/core/upsert-entities';
+import { COMMIT_PULL_BATCH_SQL, FOLLOWED_POSITION_SQL } from '../../src/store/pull-progress';
 
 /** EXPLAIN (ANALYZE, BUFFERS) of `sql` with `params` in a transaction that is rolled back, as Markdown. */
 async function explained(db: pg.Client, label: string, sql: string, params: unknown[]): Promise<string> {
@@ -14,7 +14,7 @@ async function explained(db: pg.Client, label: string, sql: string, params: unkn
 }
 
 /**
- * EXPLAIN (ANALYZE, BUFFERS) of the statement src/core/upsert-entities.ts runs, for one batch of `n`
+ * EXPLAIN (ANALYZE, BUFFERS) of the statements src/core/upsert-entities.ts runs, for one batch of `n`
  * rows taken from what a pull stored (its document rebuilt from the entities), inside a
  * transaction that is rolled back: once as new rows (first load), once as unchanged rows (re-pull).
  */
@@ -26,7 +26,7 @@ export async function explainUpsert(db: pg.Client, tenantId: string, vertical: s
   );
   if (rows.length === 0) return '(no rows to explain)';
   const doc = entitiesDocument(rows.map((r) => ({ name: r.name, sourceId: r.source_id, dedupKey: r.dedup_key, data: r.data })));
-  const out: string[] = [];
+  const out = [await explained(db, 'the tenant, locked once per batch', LOCK_TENANT_SQL, [tenantId])];
   for (const [label, et] of [
     ['new rows (first load)', `${entityType}_explain`],
     ['unchanged rows (re-pull)', entityType],
@@ -39,7 +39,8 @@ export async function explainUpsert(db: pg.Client, tenantId: string, vertical: s
 
 /**
  * EXPLAIN (ANALYZE, BUFFERS) of what a pull commits with each batch besides its entities (src/store/pull-progress.ts):
- * the run's counts and the connector's cursor, for a batch of `n` rows of the connector's last run.
+ * the check that the batch before it committed (a batch written beside another one), then the run's counts and the
+ * connector's cursor, for a batch of `n` rows of the connector's last run.
  */
 export async function explainPullBatch(db: pg.Client, connectorId: string, n: number): Promise<string> {
   const { rows } = await db.query<{ id: string; ingestion_id: string | null; cursor: unknown }>(
@@ -49,6 +50,11 @@ export async function explainPullBatch(db: pg.Client, connectorId: string, n: nu
   );
   const run = rows[0];
   if (!run?.ingestion_id) return '(no run with an ingestion to explain)';
-  const params = [run.id, connectorId, JSON.stringify(run.cursor), run.ingestion_id, n, n, 0, 0, 0];
-  return explained(db, `the run's counts and the cursor, one ${n}-row batch`, COMMIT_PULL_BATCH_SQL, params);
+  const cursor = JSON.stringify(run.cursor);
+  const follow = await explained(db, 'the position the batch before committed (a batch written beside it)', FOLLOWED_POSITION_SQL, [
+    connectorId,
+    cursor,
+  ]);
+  const params = [run.id, connectorId, cursor, run.ingestion_id, n, n, 0, 0, 0];
+  return `${follow}\n\n${await explained(db, `the run's counts and the cursor, one ${n}-row batch`, COMMIT_PULL_BATCH_SQL, params)}`;
 }

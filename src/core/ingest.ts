@@ -29,6 +29,8 @@ export interface WriteBatchOptions {
   ingestionId: string;
   /** Whether the caller needs entity ids in input order (the batch API does, a connector run does not). */
   returnIds?: boolean;
+  /** Work between the entities and the ingestion's DLQ and counts (see `WriteOptions.afterEntities`). */
+  afterEntities?(): Promise<void>;
 }
 
 /** A batch's counts (`IngestionCounts`) plus what the caller reports back per record. */
@@ -122,6 +124,7 @@ export async function writeBatch(
         rows.map((r) => r.dedupKey),
       )
     : 0;
+  await opts.afterEntities?.();
   const unchanged = rows.length - outcome.inserted - outcome.updated;
 
   let entityIds: Array<string | null> = [];

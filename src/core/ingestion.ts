@@ -20,6 +20,13 @@ export interface OpenOptions {
 }
 
 export interface WriteOptions {
+  /** Work the batch's transaction does before anything else (a pull batch takes its turn); runs again when the transaction is retried. */
+  first?(tx: Queryable): Promise<void>;
+  /**
+   * Work once the batch's entities are written, before the ingestion's DLQ entries and counts, which every batch of the
+   * ingestion updates (a pull batch written beside another waits there for that one to commit); runs again on retry.
+   */
+  afterEntities?(tx: Queryable): Promise<void>;
   /** Entity ids in input order, for the batch API's answer. */
   returnIds?: boolean;
   /**
@@ -69,8 +76,10 @@ export class Ingestion {
   /** Writes a prepared batch in its own transaction; resolves once it has committed. */
   async write(batch: PreparedBatch, o: WriteOptions = {}): Promise<IngestResult> {
     const { id, written } = await withRetriedTransaction(this.pool, async (tx) => {
+      await o.first?.(tx);
       const id = this.#id ?? (await createIngestion(tx, this.target.tenantId, this.target, this.source.type, this.source.name ?? null));
-      const written = await writeBatch(tx, this.target, batch, { ingestionId: id, returnIds: o.returnIds });
+      const afterEntities = o.afterEntities && (() => o.afterEntities!(tx));
+      const written = await writeBatch(tx, this.target, batch, { ingestionId: id, returnIds: o.returnIds, afterEntities });
       await o.alongside?.(tx, written, id);
       return { id, written };
     });

@@ -62,8 +62,14 @@ export const UPSERT_ENTITIES_SQL = `insert into entities as e (tenant_id, vertic
   returning e.id, e.dedup_key as k, (e.xmax = 0) as inserted`;
 
 /**
- * One statement per batch: the rows travel as one jsonb document, unpacked by jsonb_to_recordset (parsed
- * once). The content hash is computed by Postgres over the jsonb text, which is canonical (key order never
+ * $1 tenant. The tenant, checked and locked once per batch in its transaction: a tenant cannot be deleted while a batch
+ * writes for it, and a batch for a deleted tenant writes nothing (the check a foreign key made once per row).
+ */
+export const LOCK_TENANT_SQL = 'select 1 from tenants where id = $1 for key share';
+
+/**
+ * Run in the batch's transaction: the tenant is locked (`LOCK_TENANT_SQL`), then one statement writes the batch. The
+ * rows travel as one jsonb document, unpacked by jsonb_to_recordset (parsed once). The content hash is computed by Postgres over the jsonb text, which is canonical (key order never
  * matters), so Node does not canonicalize or hash the common case. A row whose hash equals the stored one is
  * left alone (no new tuple, no WAL); the caller counts it as unchanged. The batch must not hold one dedup key
  * twice.
@@ -76,6 +82,7 @@ export async function upsertEntities(
   rows: EntityRow[],
   connectorId: string | null = null,
 ): Promise<UpsertOutcome> {
+  if ((await db.query(LOCK_TENANT_SQL, [tenantId])).rowCount !== 1) throw new Error(`tenant ${tenantId} no longer exists`);
   const { rows: out } = await db.query<{ id: string; k: string; inserted: boolean }>(UPSERT_ENTITIES_SQL, [
     tenantId,
     vertical,

@@ -70,6 +70,35 @@ export interface PullBatch {
 }
 
 /**
+ * Two batches of one pull may be written at once (both cores of the database at work), but they commit in read
+ * order: each batch's transaction first takes its turn (a transaction-level advisory lock named by `turn`), and a
+ * batch written beside the one before it waits, in the database, for that one's turn to end, then checks that it
+ * committed the position it follows. The wait is a lock PostgreSQL sees, so a cycle with row locks (two batches
+ * sharing an entity, or another writer between them) is found and broken by the deadlock detector, never hung.
+ * The two-int advisory lock space keeps these apart from the one-bigint connector locks.
+ */
+const BATCH_TURNS = 0x71616e62;
+
+/** $1 connector, $2 the position of the batch before (jsonb): a row when that batch committed. */
+export const FOLLOWED_POSITION_SQL = 'select 1 from connector_state where connector_id = $1 and cursor = $2::jsonb for update';
+
+/** Taken first in each batch's transaction and held until it ends. */
+export async function takeBatchTurn(tx: Queryable, turn: string): Promise<void> {
+  await tx.query('select pg_advisory_xact_lock($1, hashtext($2))', [BATCH_TURNS, turn]);
+}
+
+/**
+ * Waits until the transaction holding `turn` (the batch before this one) has ended, then whether it committed:
+ * true when the connector's position is `cursor`, that batch's position. Locks the position row, so nothing moves
+ * it before this batch commits.
+ */
+export async function followBatch(tx: Queryable, connectorId: string, turn: string, cursor: Cursor): Promise<boolean> {
+  await tx.query('select pg_advisory_xact_lock($1, hashtext($2))', [BATCH_TURNS, turn]);
+  const { rowCount } = await tx.query(FOLLOWED_POSITION_SQL, [connectorId, JSON.stringify(cursor)]);
+  return rowCount === 1;
+}
+
+/**
  * $1 run, $2 connector, $3 cursor (jsonb or null), $4 ingestion, $5–$9 rows read, inserted, updated, unchanged, rejected,
  * $10 deleted, $11 undeleted.
  */

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureTenant } from '../../../src/auth/api-keys';
 import { Ingestion } from '../../../src/core/ingestion';
 import { registerSchema } from '../../../src/core/schema-registry';
+import { upsertEntities } from '../../../src/core/upsert-entities';
+import { withTransaction } from '../../../src/db/pool';
 import { ingestRecordsTotal } from '../../../src/metrics';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
 
@@ -110,5 +112,77 @@ describe('Ingestion', () => {
     expect(batch.rejections).toMatchObject([{ position: 8, errorType: 'schema_validation' }]);
     await ingestion.write(batch);
     expect(await ingestion.finish()).toMatchObject({ status: 'partial', record_count: 2, rejected: 1 });
+  });
+  test('new entities get time-ordered ids (UUIDv7): version 7, their leading 48 bits the creation time in milliseconds, ascending across batches', async () => {
+    const ingestion = await Ingestion.open(db.pool, target('ordered-ids'), { type: 'batch' });
+    const before = Date.now();
+    await ingestion.write(await ingestion.prepare(records(300)));
+    await new Promise((r) => setTimeout(r, 5));
+    await ingestion.write(await ingestion.prepare(records(300, 301)));
+    const after = Date.now();
+    const { rows } = await db.pool.query<{ id: string; source_id: string }>(
+      "select id::text, source_id from entities where vertical = 'ordered-ids' order by source_id::int",
+    );
+    expect(rows).toHaveLength(600);
+    for (const { id } of rows) {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      const ms = parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+      expect(ms).toBeGreaterThanOrEqual(before - 1000); // the database clock may differ from ours by a little
+      expect(ms).toBeLessThanOrEqual(after + 1000);
+    }
+    expect(new Set(rows.map((r) => r.id)).size).toBe(600);
+    // Every id of the second batch sorts after every id of the first: the primary key grows at its right edge.
+    const first = rows
+      .slice(0, 300)
+      .map((r) => r.id)
+      .sort();
+    const second = rows
+      .slice(300)
+      .map((r) => r.id)
+      .sort();
+    expect(first.at(-1)! < second[0]!).toBe(true);
+  });
+  test('the tenant is checked once per batch: deleting a tenant waits for a batch writing for it, then deletes its entities; a batch for a deleted tenant fails', async () => {
+    const doomed = await ensureTenant(db.pool, `doomed-${Date.now()}`);
+    const t = { tenantId: doomed, vertical: 'doomed', entityType: 'product' };
+    const first = await Ingestion.open(db.pool, t, { type: 'batch' });
+    await first.write(await first.prepare(records(50)));
+    const entitiesOf = async () =>
+      (await db.pool.query<{ n: number }>('select count(*)::int as n from entities where tenant_id = $1', [doomed])).rows[0]!.n;
+    expect(await entitiesOf()).toBe(50);
+    // No foreign key is checked per inserted row any more.
+    const { rows: fks } = await db.pool.query(
+      "select conname from pg_constraint where conrelid = 'entities'::regclass and contype = 'f' and confrelid = 'tenants'::regclass",
+    );
+    expect(fks).toEqual([]);
+
+    // A batch in flight holds its tenant: the deletion waits for it, then takes the batch's entities with the others.
+    const second = await Ingestion.open(db.pool, t, { type: 'batch' });
+    const prepared = await second.prepare(records(50, 51));
+    let releaseBatch!: () => void;
+    const batchHeld = new Promise<void>((r) => (releaseBatch = r));
+    let batchWritten!: () => void;
+    const inBatch = new Promise<void>((r) => (batchWritten = r));
+    const writing = second.write(prepared, {
+      alongside: async () => {
+        batchWritten();
+        await batchHeld;
+      },
+    });
+    await inBatch;
+    let deleted = false;
+    const deleting = db.pool.query('delete from tenants where id = $1', [doomed]).then(() => (deleted = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(deleted).toBe(false);
+    releaseBatch();
+    await writing;
+    await deleting;
+    expect(await entitiesOf()).toBe(0);
+
+    const rows = [{ name: 'late', sourceId: 'late', dedupKey: 's:late', data: '{}' }];
+    await expect(withTransaction(db.pool, (tx) => upsertEntities(tx, doomed, 'doomed', 'product', rows))).rejects.toThrow(
+      `tenant ${doomed} no longer exists`,
+    );
+    expect(await entitiesOf()).toBe(0);
   });
 });

@@ -115,3 +115,98 @@ describe('runPull', () => {
     expect(rows).toEqual([{ status: 'complete', record_count: 2500, inserted: 2500 }]);
   });
 });
+
+describe('runPull: two batches written at once, committed in read order', () => {
+  beforeAll(async () => {
+    await source.pool.query(`create table parts (id bigint primary key, name text, updated_at timestamptz not null)`);
+    await source.pool.query(
+      `insert into parts select g, 'part ' || g, '2026-01-01T00:00:00Z'::timestamptz + g * interval '1 second' from generate_series(1, 2000) g`,
+    );
+    // Every upsert statement is counted (a sequence: rolled back statements count too) and logged with its backend and its span.
+    await platform.pool.query(`create sequence upserts_started;
+      create table upsert_spans (pid int, started timestamptz, ended timestamptz);
+      create table fail_on (source_id text primary key);
+      create function upsert_started() returns trigger language plpgsql as $$
+        begin perform nextval('upserts_started'); perform pg_sleep(0.05); return null; end $$;
+      create function upsert_ended() returns trigger language plpgsql as $$
+        begin insert into upsert_spans values (pg_backend_pid(), statement_timestamp(), clock_timestamp()); return null; end $$;
+      create function fail_on_row() returns trigger language plpgsql as $$
+        begin
+          if exists (select from fail_on where source_id = new.source_id) then
+            perform pg_sleep(0.3);
+            raise exception 'entity % refused by the test', new.source_id;
+          end if;
+          return new;
+        end $$;`);
+  });
+  /** Upsert statements started so far, committed or not. */
+  const started = async () =>
+    (await platform.pool.query<{ n: number }>('select (case when is_called then last_value else 0 end)::int as n from upserts_started'))
+      .rows[0]!.n;
+  const connectorOn = (vertical: string) =>
+    saveConnector(platform.pool, 'acme', {
+      vertical,
+      connection_config: { dsn: source.url },
+      settings: { table: 'parts', cursor: { column: 'updated_at', lag_seconds: 0 }, batch_size: 100 },
+    });
+  const withTriggers = async <T>(fn: () => Promise<T>): Promise<T> => {
+    await platform.pool.query(`create trigger t_started before insert on entities for each statement execute function upsert_started();
+      create trigger t_ended after insert on entities for each statement execute function upsert_ended();
+      create trigger t_fail before insert on entities for each row execute function fail_on_row();`);
+    try {
+      return await fn();
+    } finally {
+      await platform.pool.query('drop trigger t_started on entities; drop trigger t_ended on entities; drop trigger t_fail on entities');
+    }
+  };
+
+  test('the upserts of two batches run at the same time on two connections, and every row is committed once with its cursor', async () => {
+    const id = await connectorOn('overlap');
+    await platform.pool.query('truncate upsert_spans');
+    const before = await started();
+    const { outcome, run } = await withTriggers(() => pull(id));
+    // One upsert per batch: no batch was run again (the two never deadlocked on the run's own rows).
+    expect((await started()) - before).toBe(20);
+    expect(outcome).toEqual({ interrupted: false, rowsRead: 2000, run: totals(run) });
+    expect(run).toMatchObject({ rows_read: 2000, inserted: 2000, updated: 0, unchanged: 0, rejected: 0 });
+    expect(run.cursor_after).toEqual({ value: '2026-01-01T00:33:20.000000Z', key: [2000] });
+    expect((await getConnectorState(platform.pool, id)).cursor).toEqual(run.cursor_after);
+    const { rows } = await platform.pool.query<{ n: number; distinct: number }>(
+      `select count(*)::int as n, count(distinct source_id)::int as distinct from entities where vertical = 'overlap'`,
+    );
+    expect(rows[0]).toEqual({ n: 2000, distinct: 2000 });
+    const { rows: overlaps } = await platform.pool.query<{ n: number }>(
+      `select count(*)::int as n from upsert_spans a join upsert_spans b on a.pid < b.pid and a.started < b.ended and b.started < a.ended`,
+    );
+    expect(overlaps[0]!.n).toBeGreaterThan(0);
+  });
+
+  test('when a batch fails for good, the batch written beside it rolls back: the committed rows and cursor are a prefix, and the next attempt completes it once', async () => {
+    const id = await connectorOn('failing');
+    await platform.pool.query(`insert into fail_on values ('1450')`);
+    const { connector, runId } = await newRun(platform.pool, id);
+    const before = await started();
+    await expect(
+      withTriggers(() => runPull({ pool: platform.pool, connector, runId, mode: 'incremental', signal: new AbortController().signal })),
+    ).rejects.toThrow(/entity 1450 refused by the test/);
+    const upserts = (await started()) - before;
+
+    // Batches 1–14 (rows 1–1400) committed; batch 15 (rows 1401–1500) failed; batch 16 was being written beside it.
+    expect(upserts).toBeGreaterThanOrEqual(16);
+    const committed = await platform.pool.query<{ n: number; max: number }>(
+      `select count(*)::int as n, max(source_id::int)::int as max from entities where vertical = 'failing'`,
+    );
+    expect(committed.rows[0]).toEqual({ n: 1400, max: 1400 });
+    expect((await getConnectorState(platform.pool, id)).cursor).toEqual({ value: '2026-01-01T00:23:20.000000Z', key: [1400] });
+    expect(await getRun(platform.pool, runId)).toMatchObject({ rows_read: 1400, inserted: 1400 });
+
+    await platform.pool.query('delete from fail_on');
+    const second = await runPull({ pool: platform.pool, connector, runId, mode: 'incremental', signal: new AbortController().signal });
+    expect(second).toMatchObject({ interrupted: false, rowsRead: 600 });
+    expect(await getRun(platform.pool, runId)).toMatchObject({ rows_read: 2000, inserted: 2000, updated: 0, unchanged: 0 });
+    const all = await platform.pool.query<{ n: number; distinct: number }>(
+      `select count(*)::int as n, count(distinct source_id)::int as distinct from entities where vertical = 'failing'`,
+    );
+    expect(all.rows[0]).toEqual({ n: 2000, distinct: 2000 });
+  });
+});
