@@ -7,8 +7,9 @@ import { cursorLag, pullDuration, pullRowsTotal, pullsTotal } from '../src/metri
 import type { Logger } from '../src/outage-log';
 import { createRun, finishRun, getRun, runBelongsTo, runOfJob, startRunAttempt, type RunTotals } from '../src/store/connector-runs';
 import { loadConnectorForRun } from '../src/store/connectors';
+import { runOfFire } from '../src/store/schedule-fires';
 import { LockLostError, tryLockConnector } from './connector-lock';
-import type { PullJobData } from './pull-queue';
+import { fireOfJobId, type PullJobData } from './pull-queue';
 import { runPull, type PullProgress } from './run-pull';
 
 export interface ProcessorDeps {
@@ -66,14 +67,21 @@ export function createPullProcessor(deps: ProcessorDeps) {
       throw refuse(`run ${job.data.runId} is not a run of connector ${connectorId} of tenant ${tenantId}`);
     }
 
-    // Scheduled jobs create their run; a retry of the job (after a failure or a crash) finds and continues it.
-    const runId =
-      job.data.runId ??
-      (await runOfJob(pool, connectorId, job.id!)) ??
-      (await createRun(pool, { connectorId, tenantId: connector.tenantId, trigger, mode, status: 'running', jobId: job.id }));
+    // Scheduled jobs create their run (one statement, with the fire it was made for); a retry of the job (after a
+    // failure or a crash) finds and continues it.
+    const fireAt = job.data.runId === undefined ? fireOfJobId(job.id) : null;
+    const run =
+      fireAt !== null
+        ? await runOfFire(pool, { connectorId, tenantId: connector.tenantId, jobId: job.id!, fireAt, mode })
+        : await getRun(
+            pool,
+            job.data.runId ??
+              (await runOfJob(pool, connectorId, job.id!)) ??
+              (await createRun(pool, { connectorId, tenantId: connector.tenantId, trigger, mode, status: 'running', jobId: job.id })),
+          );
+    if (!run) throw new UnrecoverableError(`run ${job.data.runId} no longer exists`);
+    const runId = run.id;
     const ctx = { connectorId, runId, jobId: job.id };
-    const run = await getRun(pool, runId);
-    if (!run) throw new UnrecoverableError(`run ${runId} no longer exists`);
     // A job queued again after its key was lost from Redis, while its first worker went on to finish the run.
     if (run.status === 'succeeded' || run.status === 'skipped') {
       log.info(ctx, `run already ${run.status}; nothing left to do`);

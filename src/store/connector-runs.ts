@@ -4,10 +4,11 @@ import { isUuid } from './uuid';
 
 /**
  * The `connector_runs` table: one row per run of a connector, the truth about a pull (its BullMQ job is only how a
- * worker gets to it). A run is queued or running, retrying between attempts, and ends succeeded, failed or skipped.
+ * worker gets to it). A run is queued or running, retrying between attempts, and ends succeeded, failed or skipped;
+ * a scheduler's fire that never became a run is recorded as `missed` (see schedule-fires.ts).
  * Its counts and cursors are committed with each batch (see pull-progress.ts).
  */
-export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped';
+export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'missed';
 
 export interface ConnectorRun {
   id: string;
