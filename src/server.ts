@@ -49,9 +49,9 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
     );
     log.info({ concurrency: config.workerConcurrency }, 'pull worker started');
     if (config.workerMetricsPort) {
-      const health = await startWorkerHealth(config.host, config.workerMetricsPort, { pool, redis });
+      const health = await startWorkerHealth(config.host, config.workerMetricsPort, { pool, redis, queue, ...config });
       closers.unshift(() => new Promise((resolve) => health.close(resolve)));
-      log.info({ host: config.host, port: config.workerMetricsPort }, 'worker health endpoint listening (/healthz, /readyz)');
+      log.info({ host: config.host, port: config.workerMetricsPort }, 'worker health endpoint listening (/healthz, /readyz, /metrics)');
     }
   }
   if (roles.api) {
