@@ -38,11 +38,12 @@ export class SharedPools<P> {
     let released = false;
     return {
       pool: leased.pool,
-      release: () => {
+      release: (discard = false) => {
         if (released) return;
         released = true;
         leased.refs--;
         leased.used = Date.now();
+        if (discard && this.entries.get(key) === leased) this.retire(key, leased, false);
         if (leased.retired && leased.refs === 0) void this.end(leased.pool).catch(() => {});
         this.schedule();
       },
@@ -91,8 +92,8 @@ export class SharedPools<P> {
 
 export interface Lease<P> {
   pool: P;
-  /** Hands the pool back (once; later calls do nothing). */
-  release(): void;
+  /** Hands the pool back (once; later calls do nothing); `discard`: no later run gets it (it failed), it closes when unused. */
+  release(discard?: boolean): void;
 }
 
 interface Entry<P> {

@@ -1,6 +1,7 @@
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import { closeKeptConnectors } from '../connectors/registry';
 import type { SecretBox } from '../src/crypto/secret-box';
 import { outageLog, type Logger } from '../src/outage-log';
 import { createPullProcessor } from './pull-processor';
@@ -68,6 +69,7 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
     async close() {
       shutdown.abort();
       await worker.close();
+      await closeKeptConnectors();
     },
   };
 }
