@@ -5,7 +5,7 @@ import type { SecretBox } from '../src/crypto/secret-box';
 import { isIsoTimestamp, isoToMicros } from '../connectors/iso-time';
 import { cursorLag, pullDuration, pullRowsTotal, pullsTotal } from '../src/metrics';
 import type { Logger } from '../src/outage-log';
-import { createRun, finishRun, getRun, runBelongsTo, runOfJob, startRunAttempt, type RunTotals } from '../src/store/connector-runs';
+import { createRun, finishRun, getRun, runBelongsTo, runOfJob, type RunTotals } from '../src/store/connector-runs';
 import { loadConnectorForRun } from '../src/store/connectors';
 import { runOfFire } from '../src/store/schedule-fires';
 import { LockLostError, tryLockConnector } from './connector-lock';
@@ -115,7 +115,6 @@ export function createPullProcessor(deps: ProcessorDeps) {
     }
 
     try {
-      await startRunAttempt(pool, runId);
       const outcome = await runPull({
         pool,
         connector,
@@ -136,9 +135,9 @@ export function createPullProcessor(deps: ProcessorDeps) {
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();
       }
-      const { duration_ms } = await finishRun(pool, runId, { status: 'succeeded' });
+      // The run's last commit recorded it as succeeded.
       const { run: totals } = outcome;
-      recordRunMetrics(connectorId, totals, duration_ms);
+      recordRunMetrics(connectorId, totals, totals.duration_ms);
       log.info({ ...ctx, rows_read: totals.rows_read, inserted: totals.inserted, updated: totals.updated }, 'pull succeeded');
       const { rows_read, inserted, updated, unchanged, rejected } = totals;
       return { runId, status: 'succeeded', rows_read, inserted, updated, unchanged, rejected };

@@ -41,8 +41,8 @@ export interface RunPullOptions {
 export type PullOutcome =
   /** Stopped by the signal before the source was exhausted; what was committed stays committed. */
   | { interrupted: true; rowsRead: number }
-  /** The source was read to its end; `run` holds the run's totals over all its attempts. */
-  | { interrupted: false; rowsRead: number; run: RunTotals };
+  /** The source was read to its end and the run succeeded; `run` holds its totals over all its attempts and its duration. */
+  | { interrupted: false; rowsRead: number; run: RunTotals & { duration_ms: number | null } };
 
 interface PreparedRows {
   rowCount: number;
@@ -86,7 +86,8 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
   const { pool, connector, runId } = o;
   const definition = validateStoredDefinition(connector);
   const target = { tenantId: connector.tenantId, vertical: connector.vertical, entityType: connector.entityType };
-  const start = await withTransaction(pool, (tx) => openPull(tx, runId, connector.id, o.mode));
+  // The attempt begins: the run is running again, and where it starts from is read in the same statement.
+  const start = await openPull(pool, runId, connector.id, o.mode);
   const ingestion = await Ingestion.open(
     pool,
     target,

@@ -140,15 +140,6 @@ export async function runOfFailedJob(
   return rows[0] ?? null;
 }
 
-/** An attempt begins: the run is running again, its last outcome cleared; `started_at` keeps the first attempt's start. */
-export async function startRunAttempt(db: Queryable, runId: string): Promise<void> {
-  await db.query(
-    `update connector_runs set status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()),
-       finished_at = null, error = null, error_kind = null where id = $1`,
-    [runId],
-  );
-}
-
 /** Records an attempt's outcome; a run that will be retried stays unfinished. Resolves to the run's duration so far. */
 export async function finishRun(
   db: Queryable,
