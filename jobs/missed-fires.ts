@@ -16,7 +16,9 @@ import { firesBetween, resolveSchedule } from './schedule';
 export const MISSED_GRACE_MS = 60_000;
 /** How far back recorded fires are read to find gaps between them (the last fire before it is read too). */
 const WINDOW_MS = 15 * 60_000;
-/** At most this many fires are recorded per connector and check (a connector away for long is not flooded with rows). */
+/** Fires older than this are not judged (a worker down for a week does not come back to a flood of rows). */
+const HORIZON_MS = 24 * 3600_000;
+/** At most this many fires are recorded per connector and check, the latest. */
 const MAX_FIRES = 1_000;
 
 export interface MissedFires {
@@ -37,12 +39,14 @@ export async function recordMissed(
   now = Date.now(),
 ): Promise<MissedFires[]> {
   const recorded: MissedFires[] = [];
+  // Thousands of connectors share a few patterns ("*/5 * * * *", the five of "H/5 * * * *"): each is expanded once.
+  const expanded = new Map<string, { from: number; fires: number[] }>();
   for (const c of await scheduleFires(pool, WINDOW_MS)) {
     const known = new Set(c.recent);
     if (c.before !== null) known.add(c.before);
     const first = c.before ?? (c.recent.length ? Math.min(...c.recent) : null);
     if (first === null) continue;
-    const from = Math.max(first, c.changed);
+    const from = Math.max(first, c.changed, now - HORIZON_MS);
     const scheduler = schedulerId(c.id);
     const to = Math.min(now - MISSED_GRACE_MS, schedulers.get(scheduler)?.next ?? Infinity);
     if (to <= from) continue;
@@ -52,8 +56,15 @@ export async function recordMissed(
     } catch {
       continue; // a schedule the API refuses today, saved before it did: the reconciler reports it
     }
-    const candidates = firesBetween(pattern, c.timezone, from, to, MAX_FIRES)
-      .filter((f) => !known.has(f))
+    const key = `${pattern}\u0000${c.timezone}`;
+    let shared = expanded.get(key);
+    if (!shared || shared.from > from) {
+      shared = { from, fires: firesBetween(pattern, c.timezone, from, now - MISSED_GRACE_MS, 10_000) };
+      expanded.set(key, shared);
+    }
+    const candidates = shared.fires
+      .filter((f) => f > from && f < to && !known.has(f))
+      .slice(-MAX_FIRES)
       .map((fireAt) => ({ fireAt, jobId: fireJobId(scheduler, fireAt) }));
     const missing = [];
     // A fire whose job is still in Redis (taken by a worker that has not written its run yet) is not missed.
