@@ -1,7 +1,6 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { outageLog, stderrLogger, type Logger } from '../src/outage-log';
-import { QUEUE_PREFIX } from './redis-connection';
+import { QUEUE_PREFIX, type RedisConnection } from './redis-connection';
 
 export const PULL_QUEUE = 'pulls';
 export const PULL_JOB = 'pull';
@@ -59,7 +58,7 @@ export const PULL_JOB_OPTIONS = {
 } as const;
 
 /** The queue's 'error' events come from its connection (ioredis reconnects by itself): logged once per outage. */
-export function createPullQueue(connection: Redis, log: Logger = stderrLogger): Queue<PullJobData> {
+export function createPullQueue(connection: RedisConnection, log: Logger = stderrLogger): Queue<PullJobData> {
   const queue = new Queue<PullJobData>(PULL_QUEUE, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: PULL_JOB_OPTIONS });
   const errors = outageLog(log, 'pull queue');
   queue.on('error', errors.down);

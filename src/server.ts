@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { createPullQueue } from '../jobs/pull-queue';
-import { createRedis } from '../jobs/redis-connection';
+import { createRedisConnection } from '../jobs/redis-connection';
 import { startReconciler } from '../jobs/schedule-reconciler';
 import { startWorker } from '../jobs/worker';
 import type { Config } from './config';
@@ -27,7 +27,7 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
   // Each running pull keeps one connection for its advisory lock and needs another for its batches.
   const pool = createPool(config.databaseUrl, 10 + (roles.worker ? 2 * config.workerConcurrency : 0), log);
   await migrate(pool);
-  const redis = createRedis(config.redisUrl, log, 'redis (queue)');
+  const redis = createRedisConnection(config.redisUrl, log, 'redis (queue)');
   const queue = createPullQueue(redis, log);
   const closers: Array<() => Promise<unknown>> = [];
 
@@ -36,7 +36,7 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
     const worker = startWorker({
       pool,
       box,
-      connection: createRedis(config.redisUrl, log, 'redis (pull worker)'),
+      connection: createRedisConnection(config.redisUrl, log, 'redis (pull worker)'),
       log,
       concurrency: config.workerConcurrency,
       lockDurationMs: config.workerLockMs,

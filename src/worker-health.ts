@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import type { RedisConnection } from '../jobs/redis-connection';
 import { probe, readiness } from './health-probe';
 import { queueJobs, registry } from './metrics';
 import { metricsRefusal } from './metrics-access';
@@ -15,7 +15,7 @@ interface Answer {
 
 export interface WorkerHealthDeps {
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisConnection;
   /** Its job counts become `qanatix_queue_jobs` on each scrape. */
   queue: Queue;
   apiKeySalt: string;

@@ -1,8 +1,7 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createPullQueue, fireJobId, schedulerId, type PullJobData } from '../../../jobs/pull-queue';
-import { createRedis } from '../../../jobs/redis-connection';
+import { createRedisConnection, type RedisConnection } from '../../../jobs/redis-connection';
 import { reconcileSchedules } from '../../../jobs/schedule-reconciler';
 import { startWorker, type RunningWorker } from '../../../jobs/worker';
 import { registry } from '../../../src/metrics';
@@ -20,7 +19,7 @@ import { waitFor } from '../../helpers/worker-process';
 let platform: TestDatabase;
 let source: TestDatabase;
 let redis: PrivateRedis;
-let conn: Redis;
+let conn: RedisConnection;
 let queue: Queue<PullJobData>;
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
@@ -30,7 +29,7 @@ beforeAll(async () => {
   await source.pool.query(
     `insert into products select g, 'P' || g, '2026-01-01'::timestamptz + g * interval '1 second' from generate_series(1, 50) g`,
   );
-  conn = createRedis(redis.url);
+  conn = createRedisConnection(redis.url);
   queue = createPullQueue(conn);
 });
 afterAll(async () => {
@@ -68,7 +67,7 @@ describe('missed fires', () => {
     const first = (await queue.getJobScheduler(schedulerId(id)))!.next!;
     // No worker until two more fires have passed: the first fire's job waits, the next two are never made.
     await new Promise((r) => setTimeout(r, first + 25_000 - Date.now()));
-    const connection = createRedis(redis.url);
+    const connection = createRedisConnection(redis.url);
     const worker: RunningWorker = startWorker({ pool: platform.pool, box: testBox, connection, log: quiet });
     try {
       await waitFor(
