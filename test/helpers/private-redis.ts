@@ -104,7 +104,6 @@ export async function privateRedisCluster(): Promise<PrivateRedis> {
     nodes.push(await privateRedisServer(args, port));
   }
   const create = async () => {
-    for (const port of ports) rmSync(join(dir, `nodes-${port}.conf`), { force: true });
     const addresses = ports.map((p) => `127.0.0.1:${p}`);
     execFileSync('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
     for (let i = 0; i < 200; i++) {
@@ -117,7 +116,20 @@ export async function privateRedisCluster(): Promise<PrivateRedis> {
   const kill = async () => {
     for (const n of nodes) await n.kill();
   };
+  const clusterOk = () =>
+    ports.every((p) => {
+      try {
+        return execFileSync('redis-cli', ['-p', String(p), 'cluster', 'info'], { encoding: 'utf8', stdio: 'pipe' }).includes(
+          'cluster_state:ok',
+        );
+      } catch {
+        return false;
+      }
+    });
   const start = async () => {
+    if (clusterOk()) return;
+    // A node that starts with its old cluster configuration is not empty, and cannot join a new cluster.
+    for (const port of ports) rmSync(join(dir, `nodes-${port}.conf`), { force: true });
     for (const n of nodes) await n.start();
     await create();
   };
