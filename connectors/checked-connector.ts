@@ -1,32 +1,36 @@
 import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from './contract';
 import { ConnectorError } from './connector-error';
+import type { Lease } from './shared-pools';
 
 /**
  * A connector whose source is checked before anything connects: `open` checks where the source is (see
- * `SourceReach`) and builds the driver's connector on the addresses it checked. A refusal or an unresolvable
- * host surfaces from the first call, like any other connection error.
+ * `SourceReach`) and leases the driver's connector for the addresses it checked (kept across runs, see
+ * registry.ts). A refusal or an unresolvable host surfaces from the first call, like any other connection error.
+ * Closing hands the driver's connector back; after a failure it is discarded, so the next run starts afresh.
  */
 export class CheckedConnector implements SourceConnector {
-  private opened: Promise<SourceConnector> | null = null;
+  private opened: Promise<Lease<SourceConnector>> | null = null;
+  private failed = false;
 
-  constructor(private readonly open: () => Promise<SourceConnector>) {}
+  constructor(private readonly open: () => Promise<Lease<SourceConnector>>) {}
 
   async check(): Promise<void> {
-    await (await this.connector()).check();
+    await this.use((c) => c.check());
   }
 
   async discover(): Promise<SourceTable[]> {
-    const connector = await this.connector();
-    if (!connector.discover) throw new ConnectorError('config', 'this source type cannot list its tables');
-    return connector.discover();
+    return this.use((c) => {
+      if (!c.discover) throw new ConnectorError('config', 'this source type cannot list its tables');
+      return c.discover();
+    });
   }
 
   async describe(plan?: ReadPlan): Promise<SourceTable> {
-    return (await this.connector()).describe(plan);
+    return this.use((c) => c.describe(plan));
   }
 
   async clock(): Promise<string> {
-    return (await this.connector()).clock();
+    return this.use((c) => c.clock());
   }
 
   read(plan: ReadPlan, signal: AbortSignal): AsyncIterable<RowBatch> {
@@ -34,15 +38,29 @@ export class CheckedConnector implements SourceConnector {
   }
 
   async close(): Promise<void> {
-    const connector = await this.opened?.catch(() => null);
-    await connector?.close();
+    const lease = await this.opened?.catch(() => null);
+    lease?.release(this.failed);
   }
 
   private async *readBatches(plan: ReadPlan, signal: AbortSignal): AsyncGenerator<RowBatch> {
-    yield* (await this.connector()).read(plan, signal);
+    try {
+      yield* (await this.lease()).pool.read(plan, signal);
+    } catch (err) {
+      this.failed = true;
+      throw err;
+    }
   }
 
-  private connector(): Promise<SourceConnector> {
+  private async use<T>(work: (connector: SourceConnector) => Promise<T>): Promise<T> {
+    try {
+      return await work((await this.lease()).pool);
+    } catch (err) {
+      this.failed = true;
+      throw err;
+    }
+  }
+
+  private lease(): Promise<Lease<SourceConnector>> {
     return (this.opened ??= this.open());
   }
 }

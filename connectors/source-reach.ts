@@ -26,6 +26,11 @@ export class SourceReach {
     return new SourceReach(policy, endpoints, await checkEndpoints(endpoints, policy, true));
   }
 
+  /** What was checked: the endpoints and the addresses each name resolved to (a pool kept across runs is keyed by it). */
+  get checked(): { endpoints: readonly SourceEndpoint[]; answers: Array<[string, readonly string[]]> } {
+    return { endpoints: this.endpoints, answers: [...this.answers].sort((a, b) => a[0].localeCompare(b[0])) };
+  }
+
   /** What a PostgreSQL connector looks for after connecting (see `PlatformDatabase.marker`). */
   get marker(): { table: string; comment: string } | null {
     return this.policy.platform?.marker ?? null;

@@ -5,19 +5,11 @@ import type { SecretBox } from '../src/crypto/secret-box';
 import { isIsoTimestamp, isoToMicros } from '../connectors/iso-time';
 import { cursorLag, pullDuration, pullRowsTotal, pullsTotal, verifyDrift } from '../src/metrics';
 import type { Logger } from '../src/outage-log';
-import {
-  createRun,
-  finishRun,
-  getRun,
-  runBelongsTo,
-  runOfJob,
-  startRunAttempt,
-  type RunTotals,
-  type VerifyCounts,
-} from '../src/store/connector-runs';
+import { createRun, finishRun, getRun, runBelongsTo, runOfJob, type RunTotals, type VerifyCounts } from '../src/store/connector-runs';
 import { loadConnectorForRun } from '../src/store/connectors';
+import { runOfFire } from '../src/store/schedule-fires';
 import { LockLostError, tryLockConnector } from './connector-lock';
-import type { PullJobData } from './pull-queue';
+import { fireOfJobId, type PullJobData } from './pull-queue';
 import { runPull, type PullProgress } from './run-pull';
 
 export interface ProcessorDeps {
@@ -79,14 +71,21 @@ export function createPullProcessor(deps: ProcessorDeps) {
       throw refuse(`run ${job.data.runId} is not a run of connector ${connectorId} of tenant ${tenantId}`);
     }
 
-    // Scheduled jobs create their run; a retry of the job (after a failure or a crash) finds and continues it.
-    const runId =
-      job.data.runId ??
-      (await runOfJob(pool, connectorId, job.id!)) ??
-      (await createRun(pool, { connectorId, tenantId: connector.tenantId, trigger, mode, status: 'running', jobId: job.id }));
+    // Scheduled jobs create their run (one statement, with the fire it was made for); a retry of the job (after a
+    // failure or a crash) finds and continues it.
+    const fireAt = job.data.runId === undefined ? fireOfJobId(job.id) : null;
+    const run =
+      fireAt !== null
+        ? await runOfFire(pool, { connectorId, tenantId: connector.tenantId, jobId: job.id!, fireAt, mode })
+        : await getRun(
+            pool,
+            job.data.runId ??
+              (await runOfJob(pool, connectorId, job.id!)) ??
+              (await createRun(pool, { connectorId, tenantId: connector.tenantId, trigger, mode, status: 'running', jobId: job.id })),
+          );
+    if (!run) throw new UnrecoverableError(`run ${job.data.runId} no longer exists`);
+    const runId = run.id;
     const ctx = { connectorId, runId, jobId: job.id };
-    const run = await getRun(pool, runId);
-    if (!run) throw new UnrecoverableError(`run ${runId} no longer exists`);
     // A job queued again after its key was lost from Redis, while its first worker went on to finish the run.
     if (run.status === 'succeeded' || run.status === 'skipped' || run.status === 'needs_confirmation') {
       log.info(ctx, `run already ${run.status}; nothing left to do`);
@@ -120,7 +119,6 @@ export function createPullProcessor(deps: ProcessorDeps) {
     }
 
     try {
-      await startRunAttempt(pool, runId);
       const outcome = await runPull({
         pool,
         connector,
@@ -151,9 +149,9 @@ export function createPullProcessor(deps: ProcessorDeps) {
         pullsTotal.inc({ connector_id: connectorId, outcome: 'needs_confirmation' });
         return { runId, status: 'needs_confirmation', rows_read: outcome.rowsRead };
       }
-      const { duration_ms } = await finishRun(pool, runId, { status: 'succeeded' });
+      // The run's last commit recorded it as succeeded.
       const { run: totals } = outcome;
-      recordRunMetrics(connectorId, totals, duration_ms);
+      recordRunMetrics(connectorId, totals, totals.duration_ms);
       log.info(
         { ...ctx, mode, rows_read: totals.rows_read, inserted: totals.inserted, updated: totals.updated, deleted: totals.deleted },
         'pull succeeded',

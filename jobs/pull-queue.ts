@@ -1,8 +1,7 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { outageLog, stderrLogger, type Logger } from '../src/outage-log';
 import type { RunMode } from '../src/store/connector-runs';
-import { QUEUE_PREFIX } from './redis-connection';
+import { QUEUE_PREFIX, type RedisConnection } from './redis-connection';
 
 export const PULL_QUEUE = 'pulls';
 export const PULL_JOB = 'pull';
@@ -26,7 +25,27 @@ export interface PullJobData {
   stallsSeen?: number;
 }
 
-export const schedulerId = (connectorId: string) => `connector:${connectorId}`;
+/**
+ * A connector's job scheduler: `connector:<id>` for its pulls, `connector:<id>:<purpose>` for any other recurring
+ * work of the connector, so every scheduler of a connector is found by the same prefix.
+ */
+export const schedulerId = (connectorId: string, purpose = 'pull') =>
+  purpose === 'pull' ? `connector:${connectorId}` : `connector:${connectorId}:${purpose}`;
+
+/** The connector and purpose a scheduler id names, or null for a scheduler that is not a connector's. */
+export function parseSchedulerId(id: string): { connectorId: string; purpose: string } | null {
+  const m = /^connector:([0-9a-f-]{36})(?::([a-z_]+))?$/.exec(id);
+  return m ? { connectorId: m[1]!, purpose: m[2] ?? 'pull' } : null;
+}
+
+/** The job a scheduler makes for the fire at `fire` (epoch ms), named as BullMQ names it. */
+export const fireJobId = (scheduler: string, fire: number) => `repeat:${scheduler}:${fire}`;
+
+/** The fire time (epoch ms) a scheduler's job was made for, or null for a job that no scheduler made. */
+export function fireOfJobId(jobId: string | undefined | null): number | null {
+  const m = jobId ? /^repeat:connector:.+:(\d+)$/.exec(jobId) : null;
+  return m ? Number(m[1]) : null;
+}
 
 /**
  * Retries back off exponentially (5 s, 10 s, 20 s, …); finished jobs are trimmed by age and count so
@@ -40,7 +59,7 @@ export const PULL_JOB_OPTIONS = {
 } as const;
 
 /** The queue's 'error' events come from its connection (ioredis reconnects by itself): logged once per outage. */
-export function createPullQueue(connection: Redis, log: Logger = stderrLogger): Queue<PullJobData> {
+export function createPullQueue(connection: RedisConnection, log: Logger = stderrLogger): Queue<PullJobData> {
   const queue = new Queue<PullJobData>(PULL_QUEUE, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: PULL_JOB_OPTIONS });
   const errors = outageLog(log, 'pull queue');
   queue.on('error', errors.down);

@@ -55,8 +55,8 @@ export interface RunPullOptions {
 export type PullOutcome =
   /** Stopped by the signal before the source was exhausted; what was committed stays committed. */
   | { interrupted: true; rowsRead: number }
-  /** The source was read to its end; `run` holds the run's totals over all its attempts. */
-  | { interrupted: false; rowsRead: number; run: RunTotals }
+  /** The source was read to its end and the run succeeded; `run` holds its totals over all its attempts and its duration. */
+  | { interrupted: false; rowsRead: number; run: RunTotals & { duration_ms: number | null } }
   /**
    * A sweep the guard held back before deleting anything: it would delete `pending` of the connector's `live`
    * entities; the run waits for confirmation.
@@ -153,7 +153,8 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       'a sweep deletes what the source no longer has, and deletes.mode is "off" - set it to "soft" or "hard"',
     );
   }
-  const start = await withTransaction(pool, (tx) => openPull(tx, runId, connector.id, o.mode));
+  // The attempt begins: the run is running again, and where it starts from is read in the same statement.
+  const start = await openPull(pool, runId, connector.id, o.mode);
   const ingestion = await Ingestion.open(
     pool,
     target,
@@ -250,13 +251,13 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
         verify = swept.verify;
       }
 
-      let run: RunTotals;
+      let run: RunTotals & { duration_ms: number | null };
       try {
         run = await withTransaction(pool, async (tx) => {
           const deleted = await finish(tx);
+          await completeSweep(tx, runId, deleted, verify);
           // A sweep or verify read no changes: the next :last_pull stays the last pull's.
-          if (pulls) await completePull(tx, runId, connector.id, now);
-          const totals = await completeSweep(tx, runId, deleted, verify);
+          const totals = await completePull(tx, runId, connector.id, pulls ? now : null);
           await ingestion.finish(tx);
           await o.lock?.assertHeld(tx);
           return totals;

@@ -3,7 +3,9 @@ import cron from 'node-cron';
 import type pg from 'pg';
 import { outageLog, type Logger } from '../src/outage-log';
 import { wantedSchedules } from '../src/store/connector-schedules';
-import { PULL_JOB, schedulerId, type PullJobData } from './pull-queue';
+import { recordMissed, type MissedFires } from './missed-fires';
+import { parseSchedulerId, PULL_JOB, schedulerId, type PullJobData } from './pull-queue';
+import { resolveSchedule } from './schedule';
 import { recoverRuns } from './run-recovery';
 
 /** A scheduler whose next fire time is this far in the past has lost its job: re-arm it. */
@@ -16,17 +18,19 @@ export interface ReconcileResult {
   rearmed: string[];
   /** Connectors whose scheduler could not be set (a schedule Redis refuses): the others are reconciled all the same. */
   failed: Array<{ connectorId: string; error: string }>;
+  /** Fires that never became a run, recorded now as missed runs. */
+  missed: MissedFires[];
 }
 
 /**
  * Makes Redis match Postgres, the source of truth: one job scheduler per enabled connector with a
  * schedule. Missing ones are added, changed ones updated, orphans removed, overdue ones re-armed, so a
- * flushed or restarted Redis heals itself.
+ * flushed or restarted Redis heals itself; then fires that never became a run are recorded (missed-fires.ts).
  */
 export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData>, now = Date.now()): Promise<ReconcileResult> {
   const wanted = new Map((await wantedSchedules(pool)).map((r) => [schedulerId(r.id), r]));
   const existing = new Map((await queue.getJobSchedulers(0, -1, true)).map((s) => [s.key, s]));
-  const result: ReconcileResult = { added: [], updated: [], removed: [], rearmed: [], failed: [] };
+  const result: ReconcileResult = { added: [], updated: [], removed: [], rearmed: [], failed: [], missed: [] };
   const each = async (connectorId: string, work: () => Promise<unknown>) => {
     try {
       await work();
@@ -39,7 +43,11 @@ export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData
     const have = existing.get(id);
     let bucket: 'added' | 'updated' | 'rearmed' | null = null;
     if (!have) bucket = 'added';
-    else if (have.pattern !== want.schedule || (have.tz ?? 'UTC') !== want.timezone || have.template?.data?.tenantId !== want.tenant_id)
+    else if (
+      have.pattern !== resolveSchedule(want.schedule, want.id) ||
+      (have.tz ?? 'UTC') !== want.timezone ||
+      have.template?.data?.tenantId !== want.tenant_id
+    )
       bucket = 'updated';
     else if (have.next !== undefined && have.next < now - OVERDUE_MS) bucket = 'rearmed';
     if (!bucket) continue;
@@ -49,18 +57,20 @@ export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData
     });
   }
   for (const id of existing.keys()) {
-    if (id.startsWith('connector:') && !wanted.has(id)) {
-      const connectorId = id.slice('connector:'.length);
+    const named = parseSchedulerId(id);
+    if (named?.purpose === 'pull' && !wanted.has(id)) {
+      const { connectorId } = named;
       await each(connectorId, async () => {
         await queue.removeJobScheduler(id);
         result.removed.push(connectorId);
       });
     }
   }
+  result.missed = await recordMissed(pool, queue, existing, now);
   return result;
 }
 
-/** Creates or updates one connector's scheduler (also used by the API when a connector changes). */
+/** Creates or updates one connector's scheduler (also used by the API when a connector changes); `H` resolves per connector. */
 export async function armSchedule(
   queue: Queue<PullJobData>,
   tenantId: string,
@@ -70,7 +80,7 @@ export async function armSchedule(
 ): Promise<void> {
   await queue.upsertJobScheduler(
     schedulerId(connectorId),
-    { pattern, tz: timezone },
+    { pattern: resolveSchedule(pattern, connectorId), tz: timezone },
     { name: PULL_JOB, data: { connectorId, tenantId, mode: 'incremental', trigger: 'schedule' } },
   );
 }
@@ -94,8 +104,14 @@ export function startReconciler(pool: pg.Pool, queue: Queue<PullJobData>, log: L
       const { failed, ...r } = await reconcileSchedules(pool, queue);
       for (const f of failed)
         log.error({ connectorId: f.connectorId, err: f.error }, "could not reconcile this connector's job scheduler; the others are");
+      const { missed, ...changes } = r;
       const changed = r.added.length + r.updated.length + r.removed.length + r.rearmed.length;
-      if (changed) log.info({ reconcile: r }, 'job schedulers reconciled');
+      if (changed) log.info({ reconcile: changes }, 'job schedulers reconciled');
+      for (const m of missed)
+        log.warn(
+          { connectorId: m.connectorId, fires: m.fires.map((f) => new Date(f).toISOString()) },
+          'scheduled fires that never became a run were recorded as missed runs',
+        );
       const recovered = await recoverRuns(pool, queue, {
         onError: (run, err) =>
           log.error(

@@ -1,11 +1,11 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import { closeKeptConnectors } from '../connectors/registry';
 import type { SecretBox } from '../src/crypto/secret-box';
 import { outageLog, type Logger } from '../src/outage-log';
 import { createPullProcessor } from './pull-processor';
 import { PULL_QUEUE, type PullJobData } from './pull-queue';
-import { QUEUE_PREFIX } from './redis-connection';
+import { QUEUE_PREFIX, type RedisConnection } from './redis-connection';
 import { closeRunOfFailedJob } from './run-recovery';
 
 /** How many times a pull may lose its worker (killed, out of memory) before its job is given up. */
@@ -14,7 +14,7 @@ const DEFAULT_MAX_STALLS = 10;
 export interface WorkerOptions {
   pool: pg.Pool;
   box: SecretBox;
-  connection: Redis;
+  connection: RedisConnection;
   log: Logger;
   /** Pulls run at once by this process (each of a different connector). */
   concurrency?: number;
@@ -68,6 +68,7 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
     async close() {
       shutdown.abort();
       await worker.close();
+      await closeKeptConnectors();
     },
   };
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts, stops and describes the real servers the tests and the demo use, natively
-# on 127.0.0.1 (no Docker needed): PostgreSQL, MariaDB, Redis, FerretDB (MongoDB
-# wire protocol) and Neo4j. Installs whatever is missing.
+# on 127.0.0.1 (no Docker needed): PostgreSQL, MariaDB, Redis, a Redis Cluster of three masters,
+# FerretDB (MongoDB wire protocol) and Neo4j. Installs whatever is missing.
 #
 #   scripts/services.sh up [service...]     install what is missing, start, wait until each answers a query
 #   scripts/services.sh down [service...]   stop what this script started
@@ -14,18 +14,18 @@ QANATIX_STATE_DIR=${QANATIX_STATE_DIR:-$ROOT/.services}
 export ROOT QANATIX_STATE_DIR
 mkdir -p "$QANATIX_STATE_DIR"
 
-for lib in common postgres mariadb redis ferretdb neo4j; do
+for lib in common postgres mariadb redis redis-cluster ferretdb neo4j; do
   # shellcheck source=/dev/null
   source "$ROOT/scripts/lib/$lib.sh"
 done
 
-ALL=(postgres mariadb redis ferretdb neo4j)
+ALL=(postgres mariadb redis redis-cluster ferretdb neo4j)
 
 cmd_up() {
   local services=("$@") s
   local started; started=$(date +%s)
   # Debian packages first (one apt run), then the two builds side by side: they are the slow part.
-  for s in postgres mariadb redis; do [[ " ${services[*]} " == *" $s "* ]] && "${s}_install"; done
+  for s in postgres mariadb redis redis-cluster; do [[ " ${services[*]} " == *" $s "* ]] && "${s}_install"; done
   local pids=()
   for s in ferretdb neo4j; do
     if [[ " ${services[*]} " == *" $s "* ]]; then

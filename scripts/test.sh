@@ -24,4 +24,10 @@ if [ -s "$report" ]; then
     console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
   ' "$report"
 fi
+# The worker tests again on a Redis Cluster: each file makes a private cluster of three masters the way services.sh
+# makes its own (a file kills, restarts and flushes its Redis, which a shared server cannot allow).
+if [ $# -eq 0 ]; then
+  QANATIX_TEST_REDIS_CLUSTER=1 npx vitest run --project integration \
+    test/integration/jobs/worker.test.ts test/integration/jobs/missed-fires.test.ts test/integration/jobs/worker-health.test.ts || status=$?
+fi
 exit $status

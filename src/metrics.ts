@@ -65,3 +65,10 @@ export const queueJobs = new Gauge({
   labelNames: ['queue', 'state'] as const,
   registers: [registry],
 });
+
+export const scheduleMissedTotal = new Counter({
+  name: 'qanatix_schedule_missed_total',
+  help: "Fires of a connector's schedule that never became a run, recorded as missed runs",
+  labelNames: ['connector_id'] as const,
+  registers: [registry],
+});

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { createPullQueue } from '../jobs/pull-queue';
-import { createRedis } from '../jobs/redis-connection';
+import { createRedisConnection } from '../jobs/redis-connection';
 import { startReconciler } from '../jobs/schedule-reconciler';
 import { startWorker } from '../jobs/worker';
 import type { Config } from './config';
@@ -27,7 +27,7 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
   // A running pull holds its connector lock and writes two batches at once: three connections.
   const pool = createPool(config.databaseUrl, 10 + (roles.worker ? 3 * config.workerConcurrency : 0), log);
   await migrate(pool);
-  const redis = createRedis(config.redisUrl, log, 'redis (queue)');
+  const redis = createRedisConnection(config.redisUrl, log, 'redis (queue)');
   const queue = createPullQueue(redis, log);
   const closers: Array<() => Promise<unknown>> = [];
 
@@ -36,7 +36,7 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
     const worker = startWorker({
       pool,
       box,
-      connection: createRedis(config.redisUrl, log, 'redis (pull worker)'),
+      connection: createRedisConnection(config.redisUrl, log, 'redis (pull worker)'),
       log,
       concurrency: config.workerConcurrency,
       lockDurationMs: config.workerLockMs,
@@ -49,9 +49,9 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
     );
     log.info({ concurrency: config.workerConcurrency }, 'pull worker started');
     if (config.workerMetricsPort) {
-      const health = await startWorkerHealth(config.host, config.workerMetricsPort, { pool, redis });
+      const health = await startWorkerHealth(config.host, config.workerMetricsPort, { pool, redis, queue, ...config });
       closers.unshift(() => new Promise((resolve) => health.close(resolve)));
-      log.info({ host: config.host, port: config.workerMetricsPort }, 'worker health endpoint listening (/healthz, /readyz)');
+      log.info({ host: config.host, port: config.workerMetricsPort }, 'worker health endpoint listening (/healthz, /readyz, /metrics)');
     }
   }
   if (roles.api) {

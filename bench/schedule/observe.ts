@@ -1,7 +1,9 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import type { PullJobData } from '../../jobs/pull-queue';
+import { fireOfJobId, type PullJobData } from '../../jobs/pull-queue';
+
+export { fireOfJobId };
 
 export const MINUTE_MS = 60_000;
 
@@ -11,16 +13,6 @@ export const nextMinute = (t: number) => Math.floor(t / MINUTE_MS) * MINUTE_MS +
 export async function sleepUntil(t: number): Promise<void> {
   const ms = t - Date.now();
   if (ms > 0) await new Promise((r) => setTimeout(r, ms));
-}
-
-/**
- * The fire time a job scheduler's job was made for: BullMQ names the jobs of a scheduler
- * `repeat:<scheduler id>:<fire time in epoch ms>` (`getSchedulerNextJobId`), and the scheduler id
- * (`connector:<uuid>`) holds colons itself, so the fire time is the last segment.
- */
-export function fireOfJobId(jobId: string | null | undefined): number | null {
-  const m = jobId ? /^repeat:.+:(\d+)$/.exec(jobId) : null;
-  return m ? Number(m[1]) : null;
 }
 
 /** What BullMQ itself recorded about one job: when a worker took it (`processedOn`) and finished it. */

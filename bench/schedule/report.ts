@@ -4,6 +4,7 @@ import type { Distribution } from '../lib/percentiles';
 import type { MachineInfo } from '../lib/results';
 import { formatBytes, formatMs } from '../lib/stats';
 import type { SegmentStats } from './analyze';
+import type { FleetResult } from './fleet';
 import type { ScenarioResult } from './scenario';
 
 export interface ScheduleBenchResult {
@@ -24,6 +25,7 @@ export interface ScheduleBenchResult {
     schedule: string;
     profiled: boolean;
   };
+  fleets: FleetResult[];
   scenarios: ScenarioResult[];
 }
 
@@ -60,9 +62,88 @@ function delayRow(c: number, s: SegmentStats, note = ''): string[] {
   ];
 }
 
+/**
+ * What one empty incremental run asks of the servers after the first run of its definition (counted from the code:
+ * jobs/pull-processor.ts, jobs/run-pull.ts, src/store/, connectors/postgresql/postgresql-session.ts).
+ */
+export const ROUND_TRIPS = [
+  [
+    'platform PostgreSQL',
+    'connector load; run of the fire (insert or find); advisory lock; attempt open (run, state, cursor in one statement); run start mark; completion (BEGIN, state and run in one statement, lock check, COMMIT); unlock',
+    '10',
+  ],
+  ['source PostgreSQL (kept connection)', 'clock (BEGIN with session reset, SELECT, COMMIT); one keyset page (BEGIN, SELECT, COMMIT)', '6'],
+  ['Redis (BullMQ)', "job taken (moveToActive, next fire's job made), job finished (moveToFinished, next job fetched)", '2–3'],
+];
+
+function fleetReport(r: ScheduleBenchResult): string[] {
+  if (r.fleets.length === 0) return [];
+  const out: string[] = [];
+  out.push(`## Scheduled pulls: fleets (every fire counted against \`connector_runs\`)`, '');
+  out.push(
+    `Machine: ${r.machine.cores} cores (${r.machine.cpuModel}), ${formatBytes(r.machine.memoryBytes)} RAM, ${r.machine.os}; Node ${r.machine.node}; ` +
+      `PostgreSQL ${r.postgres}; Redis ${r.redis}; code at ${r.revision.commit}${r.revision.dirty ? ' with uncommitted edits' : ''}. ` +
+      `Source: one table of ${r.options.rows} rows; each connector writes its own vertical. Run ${r.startedAt}.`,
+    '',
+    'Delay = `started_at − scheduled_for` (the fire time the run was made for). "later" leaves out each connector\'s first run in the window ' +
+      '(its full read). Silent = fires with no run row at all; recorded missed = fires the reconcilers recorded as `missed`. ' +
+      "CPU per run = the workers' CPU over the window (runs, reconciler, BullMQ, idle time) ÷ runs started. " +
+      'Runs/s = later runs ÷ seconds in which any run was in progress.',
+    '',
+  );
+  const d = (x: Distribution) => (x.n ? `${formatMs(x.median)} / ${formatMs(x.p90)} / ${formatMs(x.p99)} / ${formatMs(x.max)}` : '—');
+  out.push(
+    markdownTable(
+      [
+        'connectors × schedule',
+        'workers × concurrency',
+        'window',
+        'fires expected',
+        'ran',
+        'silent',
+        'recorded missed',
+        'not started',
+        'failed',
+        'delay med / p90 / p99 / max',
+        'later: med / p90 / p99 / max',
+        'fire seconds',
+        'runs/s',
+        'CPU per run',
+        'machine busy',
+        'load avg start → end',
+      ],
+      r.fleets.map((f) => [
+        `${f.connectors.toLocaleString('en')} × \`${f.schedule}\``,
+        `${f.workers} × ${f.concurrency}`,
+        `${f.window.start.slice(11, 16)}–${f.window.end.slice(11, 16)} (${f.window.minutes} min)`,
+        f.expectedFires.toLocaleString('en'),
+        f.ran.toLocaleString('en'),
+        String(f.silent),
+        String(f.recordedMissed),
+        String(f.unstarted),
+        String(f.failed),
+        d(f.delayMs),
+        d(f.laterDelayMs),
+        String(f.distinctFireSeconds),
+        f.laterRunsPerBusySecond.toFixed(1),
+        `${f.cpuPerRunMs.toFixed(2)} ms`,
+        pct(f.machineBusyPercent, 0),
+        `${f.loadAverage.start.toFixed(1)} → ${f.loadAverage.end.toFixed(1)}`,
+      ]),
+    ),
+    '',
+    "Round trips of one empty incremental run (after its definition's first run):",
+    '',
+    markdownTable(['server', 'what', 'round trips'], ROUND_TRIPS),
+    '',
+  );
+  return out;
+}
+
 export function markdownReport(r: ScheduleBenchResult): string {
   const o = r.options;
-  const out: string[] = [];
+  const out: string[] = fleetReport(r);
+  if (r.scenarios.length === 0) return out.join('\n');
   out.push(
     `## Scheduled pulls: ${o.connectors.toLocaleString('en')} connectors on "${o.schedule}" (UTC), ${o.minutes} minutes per worker concurrency`,
   );

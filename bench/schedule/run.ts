@@ -1,14 +1,18 @@
 /**
- * bench/schedule: N connectors on a one-minute schedule against a small table, run by one
- * `bin/qanatix.mjs worker` child process — delay between each fire and its run's start (median, p90,
- * p99, max per minute), where that delay goes (BullMQ queue wait, run preparation, run time), and the
- * worker's CPU and memory when idle between fires.
+ * bench/schedule: scheduled pulls at scale against a small table, run by `bin/qanatix.mjs worker` child processes.
  *
- *   npx tsx bench/schedule/run.ts [--connectors 1000] [--minutes 3] [--concurrency 2,8]
- *       [--rows 100] [--shared-vertical] [--keep] [--profile] [--settle-minutes 5] [--pg-url URL] [--out FILE]
+ * Fleets (the default, fleet.ts): every fire of a window of whole minutes counted against `connector_runs`:
+ *   unspread  --connectors connectors on "* * * * *", one worker (start delay, runs/s, CPU per run)
+ *   spread    the same on "H * * * * *" (each connector at a second of its own)
+ *   fleet     --fleet-connectors on --fleet-schedule across --fleet-workers processes for --fleet-minutes (missed fires)
+ * Classic (--scenarios classic): the per-minute breakdown (queue wait, prep, run time, idle CPU) per --concurrency.
  *
- * Every concurrency gets a fresh platform database and an emptied private redis-server, so its first
- * minute is every connector's first full read. Takes about (minutes + 2) minutes per concurrency.
+ *   npx tsx bench/schedule/run.ts [--scenarios unspread,spread,fleet,classic] [--connectors 1000] [--minutes 3]
+ *       [--fleet-connectors 10000] [--fleet-schedule "*\/5 * * * *"] [--fleet-workers 4] [--fleet-minutes 15]
+ *       [--fleet-concurrency 8] [--concurrency 2,8] [--rows 100] [--shared-vertical] [--keep] [--profile]
+ *       [--settle-minutes 5] [--pg-url URL] [--out FILE]
+ *
+ * Every scenario gets a fresh platform database and an emptied private redis-server.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -20,13 +24,20 @@ import { startRedisServer, type RedisServer } from '../lib/redis-server';
 import { machineInfo, writeJsonResult } from '../lib/results';
 import { createSourceDatabase } from './fixture';
 import { markdownReport, type ScheduleBenchResult } from './report';
+import { runFleet, type FleetResult } from './fleet';
 import { runScenario, type ScenarioResult } from './scenario';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const { values: opts } = parseArgs({
   options: {
+    scenarios: { type: 'string', default: 'unspread,spread,fleet' },
     connectors: { type: 'string', default: '1000' },
+    'fleet-connectors': { type: 'string', default: '10000' },
+    'fleet-schedule': { type: 'string', default: '*/5 * * * *' },
+    'fleet-workers': { type: 'string', default: '4' },
+    'fleet-minutes': { type: 'string', default: '15' },
+    'fleet-concurrency': { type: 'string', default: '8' },
     minutes: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '2,8' },
     rows: { type: 'string', default: '100' },
@@ -45,8 +56,19 @@ const minutes = Number(opts.minutes);
 const rows = Number(opts.rows);
 const settleMinutes = Number(opts['settle-minutes']);
 const concurrencies = opts.concurrency.split(',').map(Number);
-if (![connectors, minutes, rows, settleMinutes, ...concurrencies].every((n) => Number.isInteger(n) && n > 0)) {
-  console.error('--connectors, --minutes, --rows, --settle-minutes and --concurrency take positive integers (--concurrency a comma list)');
+const chosen = new Set(opts.scenarios.split(','));
+const fleetOpts = {
+  connectors: Number(opts['fleet-connectors']),
+  workers: Number(opts['fleet-workers']),
+  minutes: Number(opts['fleet-minutes']),
+  concurrency: Number(opts['fleet-concurrency']),
+};
+if (![connectors, minutes, rows, settleMinutes, ...concurrencies, ...Object.values(fleetOpts)].every((n) => Number.isInteger(n) && n > 0)) {
+  console.error('--connectors, --minutes, --rows, --settle-minutes, --concurrency and the --fleet-* counts take positive integers');
+  process.exit(2);
+}
+if (![...chosen].every((c) => ['unspread', 'spread', 'fleet', 'classic'].includes(c))) {
+  console.error('--scenarios is a comma list of unspread, spread, fleet and classic');
   process.exit(2);
 }
 
@@ -102,8 +124,28 @@ async function main(): Promise<void> {
   source = await createSourceDatabase(opts['pg-url'], rows);
   log(`source database ${source.name}: ${rows} rows`);
 
+  const fleets: FleetResult[] = [];
+  const fleet = (connectorsN: number, schedule: string, workers: number, concurrency: number, mins: number) =>
+    runFleet({
+      adminUrl: opts['pg-url'],
+      sourceUrl: source!.url,
+      connectors: connectorsN,
+      schedule,
+      workers,
+      concurrency,
+      minutes: mins,
+      redis: redis!,
+      keep: opts.keep,
+      log,
+      track,
+    });
+  if (chosen.has('unspread')) fleets.push(await fleet(connectors, '* * * * *', 1, fleetOpts.concurrency, minutes));
+  if (chosen.has('spread')) fleets.push(await fleet(connectors, 'H * * * * *', 1, fleetOpts.concurrency, minutes));
+  if (chosen.has('fleet'))
+    fleets.push(await fleet(fleetOpts.connectors, opts['fleet-schedule'], fleetOpts.workers, fleetOpts.concurrency, fleetOpts.minutes));
+
   const scenarios: ScenarioResult[] = [];
-  for (const concurrency of concurrencies) {
+  for (const concurrency of chosen.has('classic') ? concurrencies : []) {
     scenarios.push(
       await runScenario({
         adminUrl: opts['pg-url'],
@@ -140,6 +182,7 @@ async function main(): Promise<void> {
       schedule: '* * * * *',
       profiled: opts.profile,
     },
+    fleets,
     scenarios,
   };
   writeJsonResult(opts.out, result);

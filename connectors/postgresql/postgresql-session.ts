@@ -1,5 +1,5 @@
 /**
- * The PostgreSQL side of the shared SQL reader: a small pg pool owned by one connector, with the
+ * The PostgreSQL side of the shared SQL reader: a small pg pool kept across runs (shared-pools.ts), with the
  * connector's own type parsers, and every statement inside `BEGIN READ ONLY … COMMIT`.
  *
  * Read-only three times over: each statement that holds a tenant's text goes through the extended query
@@ -20,10 +20,14 @@ import { postgresqlClientConfig, type PostgresqlConnection } from './postgresql-
 import { admitPostgresqlConnection } from './postgresql-reach';
 import { toConnectorError, type PgErrorContext } from './postgresql-errors';
 import { PgTypes, SESSION_SETTINGS } from './postgresql-types';
+import { SharedPools, type Lease } from '../shared-pools';
 
 // standard_conforming_strings: the server reads backslashes in '…' as the read-only check did (sql-read-only.ts).
-const BEGIN = `BEGIN TRANSACTION READ ONLY; ${SESSION_SETTINGS}; SET LOCAL standard_conforming_strings = on`;
 const READ_ONLY_SESSION = 'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY';
+// A connection serves other connectors' runs later (shared-pools.ts), and a tenant's query may change session settings
+// (`set_config(…, false)` runs in a read-only transaction): each use starts from the defaults, read-only again, in
+// the same message as its BEGIN.
+const BEGIN = `RESET ALL; ${READ_ONLY_SESSION}; BEGIN TRANSACTION READ ONLY; ${SESSION_SETTINGS}; SET LOCAL standard_conforming_strings = on`;
 const CURSOR_NAME = 'qanatix_rows';
 
 const ATTRIBUTES_QUERY =
@@ -36,11 +40,14 @@ const PRIMARY_KEY_QUERY =
   'JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ' +
   'WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY k.ord';
 
+/** Kept across runs and shared by connectors that connect the same way (see shared-pools.ts). */
+const pools = new SharedPools<pg.Pool>((pool) => pool.end(), { idleMs: 60_000, maxAgeMs: 10 * 60_000, maxIdle: 100 });
+
 export class PostgresqlSession implements SqlSession {
   readonly types = new PgTypes();
   private readonly connection: PostgresqlConnection;
   private readonly errors: PgErrorContext;
-  private pool: pg.Pool | null = null;
+  private lease: Lease<pg.Pool> | null = null;
 
   constructor(connection: PostgresqlConnection, errors: PgErrorContext) {
     this.connection = connection;
@@ -52,7 +59,7 @@ export class PostgresqlSession implements SqlSession {
       let rows: Row[] = [];
       for (const build of statements) {
         const { sql, values } = build(limit - rows.length);
-        const result = await client.query<Row>(oneStatement(sql, values));
+        const result = await client.query<Row>(this.statement(sql, values));
         rows = rows.length === 0 ? result.rows : rows.concat(result.rows);
         if (rows.length >= limit) break;
       }
@@ -66,10 +73,10 @@ export class PostgresqlSession implements SqlSession {
     let broken: Error | undefined;
     try {
       await this.run(client, BEGIN);
-      await this.run(client, oneStatement(`DECLARE ${CURSOR_NAME} NO SCROLL CURSOR FOR\n${statement.sql}`, statement.values));
+      await this.run(client, this.statement(`DECLARE ${CURSOR_NAME} NO SCROLL CURSOR FOR\n${statement.sql}`, statement.values));
       const fetch = `FETCH FORWARD ${Math.trunc(batchSize)} FROM ${CURSOR_NAME}`;
       while (!signal.aborted) {
-        const { rows } = await this.run(client, oneStatement(fetch));
+        const { rows } = await this.run(client, this.statement(fetch));
         if (rows.length) yield rows;
         if (rows.length < batchSize) break;
       }
@@ -84,16 +91,16 @@ export class PostgresqlSession implements SqlSession {
   /** Column names and types of a `LIMIT 0` statement; nullability from the catalog where a column maps to one. */
   async describe(statement: Statement): Promise<SqlColumn[]> {
     return this.readOnly(async (client) => {
-      const { fields } = await client.query(oneStatement(statement.sql, statement.values));
+      const { fields } = await client.query(this.statement(statement.sql, statement.values));
       await this.types.resolve(
         fields.map((f) => f.dataTypeID),
-        async (sql, values) => (await client.query(oneStatement(sql, values))).rows,
+        async (sql, values) => (await client.query(this.statement(sql, values))).rows,
       );
       const sourced = fields.filter((f) => f.tableID > 0);
       const attributes = new Map<string, { not_null: boolean; type: string }>();
       if (sourced.length) {
         const { rows } = await client.query<{ rel: number; num: number; not_null: boolean; type: string }>(
-          oneStatement(ATTRIBUTES_QUERY, [sourced.map((f) => f.tableID), sourced.map((f) => f.columnID)]),
+          this.statement(ATTRIBUTES_QUERY, [sourced.map((f) => f.tableID), sourced.map((f) => f.columnID)]),
         );
         for (const r of rows) attributes.set(`${r.rel}:${r.num}`, r);
       }
@@ -118,13 +125,18 @@ export class PostgresqlSession implements SqlSession {
 
   /** One statement in a read-only transaction. */
   async query<T extends Row>(sql: string, values: unknown[] = []): Promise<T[]> {
-    return this.readOnly(async (client) => (await client.query<T>(oneStatement(sql, values))).rows);
+    return this.readOnly(async (client) => (await client.query<T>(this.statement(sql, values))).rows);
   }
 
+  /** One statement, parsed with this connector's types (the pool is shared with connectors that have their own). */
+  private statement(text: string, values: unknown[] = []): pg.QueryConfig {
+    return { ...oneStatement(text, values), types: this.types.pgTypes };
+  }
+
+  /** Hands the pool back: it stays open for the next run that connects the same way. */
   async close(): Promise<void> {
-    const pool = this.pool;
-    this.pool = null;
-    await pool?.end();
+    this.lease?.release();
+    this.lease = null;
   }
 
   private async readOnly<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -162,12 +174,20 @@ export class PostgresqlSession implements SqlSession {
   }
 
   private getPool(): pg.Pool {
-    if (this.pool) return this.pool;
+    if (this.lease) return this.lease.pool;
+    const c = this.connection;
+    const settings = { dsn: c.dsn, ssl: c.ssl, timeout: c.connect_timeout_seconds, reach: c.reach?.checked ?? null };
+    this.lease = pools.acquire(settings, () => this.newPool());
+    return this.lease.pool;
+  }
+
+  private newPool(): pg.Pool {
     const c = this.connection;
     const pool = new pg.Pool({
       ...postgresqlClientConfig(c),
-      types: this.types.pgTypes,
-      max: 2,
+      max: 4,
+      // Idle connections kept for the next run must not keep a finished process alive.
+      allowExitOnIdle: true,
       idleTimeoutMillis: 10_000,
       connectionTimeoutMillis: c.connect_timeout_seconds * 1000,
       application_name: 'qanatix-connector',
@@ -178,7 +198,6 @@ export class PostgresqlSession implements SqlSession {
     // event would kill the process.
     pool.on('error', () => {});
     pool.on('connect', (client) => client.on('error', () => {}));
-    this.pool = pool;
     return pool;
   }
 }

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { FastifyReply } from 'fastify';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { PullJobData } from '../../jobs/pull-queue';
 import { QUEUE_PREFIX } from '../../jobs/redis-connection';
 import { outageLog, type Logger, type OutageLog } from '../outage-log';
@@ -68,7 +68,7 @@ export class RateLimiter {
   private readonly bucket: BucketCommand;
 
   private constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly outage: OutageLog,
   ) {
     redis.defineCommand('qanatixTokenBucket', { numberOfKeys: 1, lua: TOKEN_BUCKET });
@@ -82,7 +82,12 @@ export class RateLimiter {
   static forQueue(queue: Queue<PullJobData>, log: Logger): RateLimiter {
     const fast: Partial<RedisOptions> = { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: COMMAND_TIMEOUT_MS };
     const connection = queue.opts.connection;
-    const redis = connection instanceof Redis ? connection.duplicate(fast) : new Redis({ ...(connection as RedisOptions), ...fast });
+    const redis =
+      connection instanceof Cluster
+        ? connection.duplicate(undefined, { enableOfflineQueue: false, redisOptions: { ...connection.options.redisOptions, ...fast } })
+        : connection instanceof Redis
+          ? connection.duplicate(fast)
+          : new Redis({ ...(connection as RedisOptions), ...fast });
     const outage = outageLog(log, 'redis (rate limits)');
     redis.on('error', outage.down);
     redis.on('ready', outage.up);

@@ -4,10 +4,11 @@ import { isUuid } from './uuid';
 
 /**
  * The `connector_runs` table: one row per run of a connector, the truth about a pull (its BullMQ job is only how a
- * worker gets to it). A run is queued or running, retrying between attempts, and ends succeeded, failed or skipped.
+ * worker gets to it). A run is queued or running, retrying between attempts, and ends succeeded, failed or skipped;
+ * a scheduler's fire that never became a run is recorded as `missed` (see schedule-fires.ts).
  * Its counts and cursors are committed with each batch (see pull-progress.ts).
  */
-export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'needs_confirmation';
+export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'missed' | 'needs_confirmation';
 
 /**
  * `incremental` reads what changed since the committed cursor, `full` everything again (then sweeps, when deletes
@@ -172,15 +173,6 @@ export async function runOfFailedJob(
     [job.runId, job.jobId, job.connectorId, job.tenantId],
   );
   return rows[0] ?? null;
-}
-
-/** An attempt begins: the run is running again, its last outcome cleared; `started_at` keeps the first attempt's start. */
-export async function startRunAttempt(db: Queryable, runId: string): Promise<void> {
-  await db.query(
-    `update connector_runs set status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()),
-       finished_at = null, error = null, error_kind = null where id = $1`,
-    [runId],
-  );
 }
 
 /** Records an attempt's outcome; a run that will be retried stays unfinished. Resolves to the run's duration so far. */

@@ -22,28 +22,38 @@ export interface PullStart {
 }
 
 /**
- * Opens an attempt; run it in a transaction. Locks the run row, and on a full resync's first attempt forgets the
- * committed position (once: its retries resume from what they committed).
+ * Opens an attempt, in one statement: the run is running again (attempts + 1, its last outcome cleared, `started_at`
+ * kept from its first attempt), and a full resync's first attempt forgets the committed position (once: its retries
+ * resume from what they committed). Resolves to where the attempt starts.
  */
-export async function openPull(tx: Queryable, runId: string, connectorId: string, mode: RunMode): Promise<PullStart> {
-  const { rows } = await tx.query<{ cursor_reset: boolean; ingestion_id: string | null; source_started_at: string | null }>(
-    'select cursor_reset, ingestion_id, source_started_at from connector_runs where id = $1 for update',
-    [runId],
+export async function openPull(db: Queryable, runId: string, connectorId: string, mode: RunMode): Promise<PullStart> {
+  // Statements of one WITH see the same snapshot: the reset's effect is applied to the cursor read here by hand.
+  const { rows } = await db.query<{
+    reset: boolean;
+    cursor: Cursor | null;
+    last_pull: string | null;
+    ingestion_id: string | null;
+    source_started_at: string | null;
+  }>(
+    `with before as (select cursor_reset from connector_runs where id = $1),
+          run as (
+            update connector_runs set status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()),
+                   finished_at = null, error = null, error_kind = null, cursor_reset = cursor_reset or $3 = 'full'
+             where id = $1 returning ingestion_id, source_started_at),
+          reset as (
+            update connector_state set cursor = null, updated_at = now()
+             where connector_id = $2 and $3 = 'full' and not (select cursor_reset from before))
+     select $3 = 'full' and not (select cursor_reset from before) as reset, s.cursor, s.last_pull, run.ingestion_id, run.source_started_at
+       from run left join connector_state s on s.connector_id = $2`,
+    [runId, connectorId, mode],
   );
-  const run = rows[0]!;
-  if (mode === 'full' && !run.cursor_reset) {
-    await tx.query('update connector_state set cursor = null, updated_at = now() where connector_id = $1', [connectorId]);
-    await tx.query('update connector_runs set cursor_reset = true where id = $1', [runId]);
-  }
-  const { rows: state } = await tx.query<{ cursor: Cursor | null; last_pull: string | null }>(
-    'select cursor, last_pull from connector_state where connector_id = $1',
-    [connectorId],
-  );
+  const r = rows[0];
+  if (!r) throw new Error(`run ${runId} no longer exists`);
   return {
-    cursor: state[0]?.cursor ?? null,
-    lastPull: state[0]?.last_pull ?? null,
-    ingestionId: run.ingestion_id,
-    sourceStartedAt: run.source_started_at,
+    cursor: r.reset ? null : (r.cursor ?? null),
+    lastPull: r.last_pull ?? null,
+    ingestionId: r.ingestion_id,
+    sourceStartedAt: r.source_started_at,
   };
 }
 
@@ -131,14 +141,23 @@ export async function commitPullBatch(tx: Queryable, b: PullBatch): Promise<void
 }
 
 /**
- * The source is read to its end: `sourceNow` (the run's source-clock start) becomes the next `:last_pull`, and a
- * run that committed no cursor ends where it began. Resolves to the run's committed totals.
+ * The source is read to its end, in one statement: `sourceNow` (the run's source-clock start; null for a sweep or
+ * verify, which read no changes) becomes the next `:last_pull`, a run that committed no cursor ends where it began, and the run has succeeded. Resolves to the run's
+ * committed totals and its duration.
  */
-export async function completePull(tx: Queryable, runId: string, connectorId: string, sourceNow: string): Promise<RunTotals> {
-  await tx.query('update connector_state set last_pull = $2, updated_at = now() where connector_id = $1', [connectorId, sourceNow]);
-  const { rows } = await tx.query<RunTotals>(
-    `update connector_runs set cursor_after = coalesce(cursor_after, cursor_before) where id = $1 returning ${TOTALS}`,
-    [runId],
+export async function completePull(
+  tx: Queryable,
+  runId: string,
+  connectorId: string,
+  sourceNow: string | null,
+): Promise<RunTotals & { duration_ms: number | null }> {
+  const { rows } = await tx.query<RunTotals & { duration_ms: number | null }>(
+    `with state as (update connector_state set last_pull = coalesce($3, last_pull), updated_at = now() where connector_id = $2)
+     update connector_runs set cursor_after = coalesce(cursor_after, cursor_before), status = 'succeeded', error = null,
+            error_kind = null, finished_at = now()
+      where id = $1
+     returning ${TOTALS}, (extract(epoch from (now() - started_at)) * 1000)::int as duration_ms`,
+    [runId, connectorId, sourceNow],
   );
   return rows[0]!;
 }
@@ -188,15 +207,10 @@ export async function holdSweep(db: Queryable, runId: string, pending: number): 
   await db.query('update connector_runs set pending_deletes = $2 where id = $1', [runId, pending]);
 }
 
-/**
- * A sweep or verify ends: its deletions (or its verify counts) are added, and its totals come back. Unlike a pull's
- * end it leaves `last_pull` alone: it read no changes.
- */
-export async function completeSweep(tx: Queryable, runId: string, deleted: number, verify?: VerifyCounts): Promise<RunTotals> {
-  const { rows } = await tx.query<RunTotals>(
-    `update connector_runs set deleted = deleted + $2, verify = coalesce($3::jsonb, verify), pending_deletes = null
-      where id = $1 returning ${TOTALS}`,
+/** A sweep or verify ends: its deletions (or its verify counts) are added, in the transaction `completePull` ends the run in. */
+export async function completeSweep(tx: Queryable, runId: string, deleted: number, verify?: VerifyCounts): Promise<void> {
+  await tx.query(
+    'update connector_runs set deleted = deleted + $2, verify = coalesce($3::jsonb, verify), pending_deletes = null where id = $1',
     [runId, deleted, verify ? JSON.stringify(verify) : null],
   );
-  return rows[0]!;
 }

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createPullQueue, PULL_JOB, schedulerId, type PullJobData } from '../../jobs/pull-queue';
 import { createRedis } from '../../jobs/redis-connection';
-import { MIN_SCHEDULE_INTERVAL_SECONDS, scheduleProblem } from '../../jobs/schedule';
+import { MIN_SCHEDULE_INTERVAL_SECONDS, resolveSchedule, scheduleProblem } from '../../jobs/schedule';
 import { reconcileSchedules } from '../../jobs/schedule-reconciler';
 import { bearer, testApi, type TestApi } from '../helpers/api';
 import { expectDeclared } from '../helpers/openapi-conformance';
@@ -51,10 +51,20 @@ const NASTY = [
   '0 0 31 2,4 *',
   '0 0 30,31 2 *',
   '0 0 31 4,6,9,11 *',
-  'H * * * *',
-  'H/5 * * * *',
-  '0 H * * *',
-  'H(0-29) * * * *',
+  'Hx * * * *',
+  'H/0 * * * *',
+  'H/61 * * * *',
+  'H(5-70) * * * *',
+  'H(30-10) * * * *',
+  '*/H * * * *',
+  '0-H * * * *',
+  'h/5 * * * *',
+  'H-5 * * * *',
+  '0 0 H(29-31) * *',
+  'H H H H H H H',
+  'H',
+  'H/5 * * * * *',
+  'H(0-9)/2 * * * * *',
   '* * * * * *',
   '*/1 * * * * *',
   '*/2 * * * * *',
@@ -159,7 +169,8 @@ describe('schedules checked against BullMQ itself', () => {
       expect(problem).toMatchObject({ field: 'schedule', msg: expect.any(String) });
       const bull = await bullmq(pattern);
       // Anything BullMQ cannot run is refused above; what it can run is refused for a reason of ours.
-      if ('next' in bull && bull.next !== undefined) expect(problem!.msg).toMatch(/fires every|random|surrounding spaces|printable/);
+      if ('next' in bull && bull.next !== undefined)
+        expect(problem!.msg).toMatch(/fires every|cannot be hashed|H stands only|surrounding spaces|printable/);
     },
   );
 
@@ -220,9 +231,66 @@ describe('the API refuses what the reconciler or BullMQ would choke on', () => {
       ids.push(res.json().id);
     }
     const result = await reconcileSchedules(t.db.pool, queue);
-    expect(result).toEqual({ added: [], updated: [], removed: [], rearmed: [], failed: [] });
+    expect(result).toEqual({ added: [], updated: [], removed: [], rearmed: [], failed: [], missed: [] });
     const schedulers = await queue.getJobSchedulers(0, -1, true);
-    expect(schedulers.map((s) => s.key).sort()).toEqual(ids.map(schedulerId).sort());
+    expect(schedulers.map((s) => s.key).sort()).toEqual(ids.map((id) => schedulerId(id)).sort());
     for (const s of schedulers) expect(s.next).toBeGreaterThan(Date.now() - 1000);
+  });
+});
+
+/** Hashed schedules (`H`, as in Jenkins): one stable time per connector, spread across connectors. */
+const HASHED = [
+  'H/5 * * * *',
+  'H * * * *',
+  'H H * * *',
+  'H(0-29)/10 * * * *',
+  'H H(1-5) * * 1-5',
+  'H * * * * *',
+  'H/15 H * * * *',
+  '0 H 1 * *',
+];
+
+describe('hashed schedules', () => {
+  const ids = Array.from({ length: 1000 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`);
+
+  test.each(HASHED)('%s resolves to one pattern per connector, always the same, that BullMQ runs at least 10 s apart', async (pattern) => {
+    for (const id of ids.slice(0, 50)) {
+      const resolved = resolveSchedule(pattern, id);
+      expect(resolved).not.toMatch(/H/);
+      expect(resolveSchedule(pattern, id)).toBe(resolved);
+      expect(scheduleProblem(pattern, 'Asia/Kathmandu', id)).toBeNull();
+      const next = CronExpressionParser.parse(resolved, { tz: 'UTC' }).next().getTime();
+      expect(nextFire(resolved, 'UTC', new Date(next)) - next).toBeGreaterThanOrEqual(MIN_SCHEDULE_INTERVAL_SECONDS * 1000);
+    }
+    expect(scheduleProblem(pattern, 'UTC')).toBeNull();
+    expect(await bullmq(resolveSchedule(pattern, ids[0]!))).toEqual({ next: expect.any(Number) });
+  });
+
+  test('1,000 connectors on "H/5 * * * *" spread over the five minutes, and on "H * * * * *" over the seconds of a minute', () => {
+    const minutes = new Map<string, number>();
+    for (const id of ids) {
+      const offset = resolveSchedule('H/5 * * * *', id).split(' ')[0]!;
+      minutes.set(offset, (minutes.get(offset) ?? 0) + 1);
+    }
+    expect([...minutes.keys()].sort()).toEqual(['0-59/5', '1-59/5', '2-59/5', '3-59/5', '4-59/5']);
+    for (const n of minutes.values()) expect(n).toBeGreaterThan(140);
+    const seconds = new Set(ids.map((id) => resolveSchedule('H * * * * *', id).split(' ')[0]));
+    expect(seconds.size).toBeGreaterThanOrEqual(55);
+    expect(new Set(ids.map((id) => resolveSchedule('H(0-29) * * * *', id).split(' ')[0])).size).toBe(30);
+  });
+
+  test('the API stores the hashed form and arms the resolved one; a reconciler pass changes nothing', async () => {
+    const res = await call('POST', '/connectors', body('hashed', { schedule: 'H/15 * * * *' }));
+    expect(res.statusCode).toBe(201);
+    const id = res.json().id as string;
+    expect(res.json().schedule).toBe('H/15 * * * *');
+    const armed = await queue.getJobScheduler(schedulerId(id));
+    expect(armed).toMatchObject({ pattern: resolveSchedule('H/15 * * * *', id) });
+    expect(armed!.pattern).toMatch(/^\d+-59\/15 \* \* \* \*$/);
+    const again = await reconcileSchedules(t.db.pool, queue);
+    expect(again.updated).toEqual([]);
+    expect(again.added).toEqual([]);
+    await t.db.pool.query('delete from connectors');
+    await reconcileSchedules(t.db.pool, queue);
   });
 });

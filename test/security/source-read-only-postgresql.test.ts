@@ -237,7 +237,11 @@ describe('layer 3: READ ONLY transactions', () => {
         const held = await source.pool.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242");
         expect(held.rows[0].n).toBe(1);
         await s.query("SELECT set_config('application_name', 'changed-by-tenant', false)");
-        expect((await s.query<Row>("SELECT current_setting('application_name') AS v"))[0]?.v).toBe('changed-by-tenant');
+        const changed = "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'changed-by-tenant'";
+        expect((await source.pool.query(changed)).rows[0].n).toBe(1);
+        // It outlives the transaction until the connection's next use: each use starts from the defaults (a kept
+        // connection serves other connectors' runs later).
+        expect((await s.query<Row>("SELECT current_setting('application_name') AS v"))[0]?.v).toBe('qanatix-connector');
         const before = (await source.pool.query('SELECT count(*)::int AS n FROM pg_largeobject_metadata')).rows[0].n;
         await s.query("SELECT lo_from_bytea(0, 'x')");
         expect((await source.pool.query('SELECT count(*)::int AS n FROM pg_largeobject_metadata')).rows[0].n).toBe(before + 1);

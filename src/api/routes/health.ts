@@ -1,28 +1,14 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { authenticateOperator } from '../../auth/operator-credentials';
 import { probe, readiness } from '../../health-probe';
 import { HttpError } from '../http-error';
 import { registry, queueJobs } from '../../metrics';
+import { metricsRefusal } from '../../metrics-access';
 import { queueCounts } from './queues';
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/**
- * `/metrics` names every tenant's connectors, so it is not public: it answers `Authorization: Bearer <METRICS_TOKEN>`
- * (what a Prometheus scrape config sends) or an operator credential. Without METRICS_TOKEN only operators get in.
- */
+/** See metricsRefusal: a Prometheus scrape token or an operator credential. */
 async function metricsAccess(app: FastifyInstance, req: FastifyRequest): Promise<void> {
-  const token = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
-  if (!token) {
-    throw new HttpError(401, 'Metrics need a credential: "Authorization: Bearer <METRICS_TOKEN>" or an operator credential.', {
-      'www-authenticate': 'Bearer',
-    });
-  }
-  const expected = app.config.metricsToken;
-  if (expected && timingSafeEqual(digest(token), digest(expected))) return;
-  if (await authenticateOperator(app.pool, app.config.apiKeySalt, token)) return;
-  throw new HttpError(401, 'Invalid metrics token or operator credential.', { 'www-authenticate': 'Bearer' });
+  const refusal = await metricsRefusal(req.headers.authorization, { pool: app.pool, ...app.config });
+  if (refusal) throw new HttpError(401, refusal, { 'www-authenticate': 'Bearer' });
 }
 
 export async function healthRoutes(app: FastifyInstance) {

@@ -26,8 +26,8 @@ async function pull(connectorId: string, mode: 'incremental' | 'full' = 'increme
   return { outcome, run: (await getRun(platform.pool, runId))! };
 }
 
-/** The part of a run row that runPull hands back when the source is exhausted. */
-const totals = ({ rows_read, inserted, updated, unchanged, rejected, cursor_after, source_started_at }: ConnectorRun) => ({
+/** The part of a run row that runPull hands back when the source is exhausted (the run has succeeded). */
+const totals = ({
   rows_read,
   inserted,
   updated,
@@ -35,7 +35,12 @@ const totals = ({ rows_read, inserted, updated, unchanged, rejected, cursor_afte
   rejected,
   cursor_after,
   source_started_at,
-});
+  duration_ms,
+  status,
+}: ConnectorRun) => {
+  expect(status).toBe('succeeded');
+  return { rows_read, inserted, updated, unchanged, rejected, cursor_after, source_started_at, duration_ms };
+};
 
 /** A products table of 2,500 rows that only the calling test reads and changes. */
 async function productsTable(name: string): Promise<string> {

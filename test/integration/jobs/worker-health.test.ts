@@ -4,8 +4,12 @@ import { freePort, privateRedis, type PrivateRedis } from '../../helpers/private
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
 import { spawnRole, waitFor, type ChildRole } from '../../helpers/worker-process';
 
-/** A `qanatix worker` process with WORKER_METRICS_PORT answers /healthz and /readyz there, as a compose health check asks. */
+/**
+ * A `qanatix worker` process with WORKER_METRICS_PORT answers /healthz and /readyz there, as a compose health check asks,
+ * and /metrics to a scrape that brings METRICS_TOKEN.
+ */
 
+const SCRAPE_TOKEN = 'scrape-token-0123456789abcdef';
 let db: TestDatabase;
 let redis: PrivateRedis;
 let worker: ChildRole;
@@ -15,7 +19,13 @@ beforeAll(async () => {
   [db, redis] = await Promise.all([freshDatabase(), privateRedis()]);
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
-  worker = spawnRole('worker', { DATABASE_URL: db.url, REDIS_URL: redis.url, WORKER_METRICS_PORT: String(port), HOST: '127.0.0.1' });
+  worker = spawnRole('worker', {
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    WORKER_METRICS_PORT: String(port),
+    HOST: '127.0.0.1',
+    METRICS_TOKEN: SCRAPE_TOKEN,
+  });
   await waitFor('the worker health endpoint', async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok, 60_000, 200);
 });
 afterAll(async () => {
@@ -33,8 +43,29 @@ describe('the worker health endpoint', () => {
   test('/healthz: up; /readyz: PostgreSQL and Redis answer; anything else: 404', async () => {
     expect(await get('/healthz')).toEqual({ status: 200, body: { status: 'ok' } });
     expect(await get('/readyz')).toEqual({ status: 200, body: { status: 'ready', checks: { postgres: 'ok', redis: 'ok' } } });
-    expect(await get('/metrics?x=1')).toEqual({ status: 404, body: { detail: 'No such endpoint: GET /metrics' } });
+    expect(await get('/nothing?x=1')).toEqual({ status: 404, body: { detail: 'No such endpoint: GET /nothing' } });
     expect(worker.output()).toMatch(/worker health endpoint listening/);
+  });
+
+  test("/metrics: the worker's own metrics (pulls, missed fires, queue jobs) for the scrape token, 401 without it", async () => {
+    for (const authorization of [undefined, 'Bearer wrong-token-0123456789', `Basic ${SCRAPE_TOKEN}`, SCRAPE_TOKEN]) {
+      const res = await fetch(`${base}/metrics`, { headers: authorization ? { authorization } : {} });
+      expect(res.status, authorization).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer');
+      expect(await res.json()).toEqual({ detail: expect.stringMatching(/METRICS_TOKEN|Invalid metrics token/) });
+    }
+    const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${SCRAPE_TOKEN}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await res.text();
+    for (const name of [
+      'qanatix_schedule_missed_total',
+      'qanatix_pulls_total',
+      'qanatix_queue_jobs',
+      'qanatix_process_process_cpu_seconds_total',
+    ])
+      expect(text).toContain(`# TYPE ${name}`);
+    expect(text).toMatch(/qanatix_queue_jobs\{queue="pulls",state="waiting"\} 0/);
   });
 
   test('/readyz is 503 naming Redis while it is away (within the probe timeout), and 200 again once it is back', async () => {

@@ -1,10 +1,9 @@
 import { UnrecoverableError, Worker, type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { connectorLockKey } from '../../../jobs/connector-lock';
 import { createPullQueue, PULL_JOB, PULL_QUEUE, schedulerId, type PullJobData } from '../../../jobs/pull-queue';
-import { createRedis, QUEUE_PREFIX } from '../../../jobs/redis-connection';
+import { createRedisConnection, QUEUE_PREFIX, type RedisConnection } from '../../../jobs/redis-connection';
 import { recoverRuns } from '../../../jobs/run-recovery';
 import { reconcileSchedules, startReconciler } from '../../../jobs/schedule-reconciler';
 import { startWorker, type RunningWorker } from '../../../jobs/worker';
@@ -21,7 +20,7 @@ const SOURCE_PASSWORD = 'src-Secr3t-pw';
 let platform: TestDatabase;
 let source: TestDatabase;
 let redis: PrivateRedis;
-let conn: Redis;
+let conn: RedisConnection;
 let queue: Queue<PullJobData>;
 let sourceDsn: string;
 const logs: string[] = [];
@@ -50,7 +49,7 @@ beforeAll(async () => {
   url.username = 'qanatix_reader';
   url.password = SOURCE_PASSWORD;
   sourceDsn = url.toString();
-  conn = createRedis(redis.url);
+  conn = createRedisConnection(redis.url);
   queue = createPullQueue(conn);
 });
 afterEach(async () => {
@@ -65,7 +64,14 @@ afterAll(async () => {
 });
 
 function worker(concurrency = 2): RunningWorker {
-  const w = startWorker({ pool: platform.pool, box: testBox, connection: createRedis(redis.url), log, concurrency, lockDurationMs: 4_000 });
+  const w = startWorker({
+    pool: platform.pool,
+    box: testBox,
+    connection: createRedisConnection(redis.url),
+    log,
+    concurrency,
+    lockDurationMs: 4_000,
+  });
   running.push(w);
   return w;
 }
@@ -154,7 +160,7 @@ describe('scheduled pulls', () => {
       async () => (await Promise.all(ids.map((id) => queue.getJobScheduler(schedulerId(id))))).every(Boolean),
       10_000,
     );
-    await conn.flushall();
+    await redis.flushAll();
     expect(await queue.getJobScheduler(schedulerId(ids[0]!))).toBeUndefined();
     await waitFor(
       'schedulers back',
@@ -460,7 +466,7 @@ describe('runs left without a live job', () => {
     const runId = await enqueue(id, 'incremental', 'manual', { attempts: 1 });
     await platform.pool.query("update connector_runs set status = 'running', attempts = 1 where id = $1", [runId]);
     // BullMQ's own failure path, with no processor of ours involved: take the job and fail it as the stall check does.
-    const bare = new Worker<PullJobData>(PULL_QUEUE, null, { connection: createRedis(redis.url), prefix: QUEUE_PREFIX });
+    const bare = new Worker<PullJobData>(PULL_QUEUE, null, { connection: createRedisConnection(redis.url), prefix: QUEUE_PREFIX });
     try {
       const job = (await bare.getNextJob('test-token'))!;
       expect(job.id).toBe(`run-${runId}`);

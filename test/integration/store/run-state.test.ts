@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createIngestion } from '../../../src/core/ingestions';
 import { withTransaction } from '../../../src/db/pool';
-import { createRun, finishRun, getRun, requeueRun, runJobId, runOfFailedJob, startRunAttempt } from '../../../src/store/connector-runs';
+import { createRun, finishRun, getRun, requeueRun, runJobId, runOfFailedJob } from '../../../src/store/connector-runs';
 import { getConnectorState } from '../../../src/store/connector-state';
 import { commitPullBatch, completePull, markPullStart, openPull } from '../../../src/store/pull-progress';
 import { saveConnector } from '../../helpers/connector-fixture';
@@ -37,9 +37,9 @@ describe('connector_runs: the job that carries a run', () => {
 
     const fired = `repeat:connector:${c.id}:1767225600000`;
     const scheduled = await createRun(db.pool, { ...c.run('schedule'), status: 'running', jobId: fired });
-    await startRunAttempt(db.pool, scheduled);
+    await openPull(db.pool, scheduled, c.id, 'incremental');
     await finishRun(db.pool, scheduled, { status: 'retrying', error: 'the source went away', errorKind: 'unreachable' });
-    await startRunAttempt(db.pool, scheduled);
+    await openPull(db.pool, scheduled, c.id, 'incremental');
     expect(await getRun(db.pool, scheduled)).toMatchObject({
       job_id: fired,
       status: 'running',
@@ -91,7 +91,7 @@ describe('connector_runs: the job that carries a run', () => {
   test('finishing a run resolves to its duration; a run that will be retried stays unfinished', async () => {
     const c = await connector();
     const runId = await createRun(db.pool, { connectorId: c.id, tenantId: c.tenantId, trigger: 'manual', mode: 'incremental' });
-    await startRunAttempt(db.pool, runId);
+    await openPull(db.pool, runId, c.id, 'incremental');
     await db.pool.query("update connector_runs set started_at = now() - interval '2.5 seconds' where id = $1", [runId]);
     const retrying = await finishRun(db.pool, runId, { status: 'retrying', error: 'x', errorKind: 'transient' });
     expect(retrying.duration_ms).toBeGreaterThanOrEqual(2_500);
@@ -149,8 +149,15 @@ describe('pull progress: what a pull commits as it goes', () => {
       verify: null,
       cursor_after: first,
       source_started_at: '2026-01-01T00:00:00.000001Z',
+      duration_ms: expect.any(Number),
     });
-    expect(await getRun(db.pool, runId)).toMatchObject({ ...totals, cursor_before: null, ingestion_id: ingestionId });
+    const { duration_ms: _, ...committed } = totals;
+    expect(await getRun(db.pool, runId)).toMatchObject({
+      ...committed,
+      status: 'succeeded',
+      cursor_before: null,
+      ingestion_id: ingestionId,
+    });
     expect((await getConnectorState(db.pool, c.id)).last_pull).toBe('2026-01-01T00:00:00.000001Z');
   });
 

@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import type { Queryable } from '../db/pool';
+import type { RunMode, RunStatus } from './connector-runs';
+
+/**
+ * Fires of connectors' job schedulers as `connector_runs` rows: each fire that reaches a worker becomes a run with its
+ * fire time (`scheduled_for`) and the job id that names the fire; a fire that never did is recorded `missed`.
+ */
+
+/** The run of one scheduler fire: created by the first worker that takes the fire's job, found again by its retries. */
+export async function runOfFire(
+  db: Queryable,
+  fire: { connectorId: string; tenantId: string; jobId: string; fireAt: number; mode: RunMode },
+): Promise<{ id: string; status: RunStatus; attempts: number }> {
+  // A fire first recorded as missed whose job turned up after all (a stalled worker) becomes its run: it runs now.
+  const { rows } = await db.query<{ id: string; status: RunStatus; attempts: number }>(
+    `insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id, scheduled_for)
+     values ($1, $2, $3, 'schedule', $4, 'running', $5, to_timestamp($6::float8 / 1000))
+     on conflict (connector_id, job_id) where scheduled_for is not null
+       do update set status = case when connector_runs.status = 'missed' then 'running' else connector_runs.status end,
+                     error = case when connector_runs.status = 'missed' then null else connector_runs.error end,
+                     error_kind = case when connector_runs.status = 'missed' then null else connector_runs.error_kind end,
+                     finished_at = case when connector_runs.status = 'missed' then null else connector_runs.finished_at end
+     returning id, status, attempts`,
+    [randomUUID(), fire.connectorId, fire.tenantId, fire.mode, fire.jobId, fire.fireAt],
+  );
+  return rows[0]!;
+}
+
+/** A connector's schedule with the fire times its runs recorded lately: what the missed-fire check compares. */
+export interface ScheduleFires {
+  id: string;
+  tenant_id: string;
+  schedule: string;
+  timezone: string;
+  /** When the connector last changed (epoch ms): fires of an earlier schedule are not this schedule's. */
+  changed: number;
+  /** The latest recorded fire before the window (epoch ms), or null. */
+  before: number | null;
+  /** The recorded fires within the window (epoch ms). */
+  recent: number[];
+}
+
+/** Every enabled, scheduled connector with its recorded fires of the last `windowMs` and the last one before them. */
+export async function scheduleFires(db: Queryable, windowMs: number): Promise<ScheduleFires[]> {
+  const ms = (col: string) => `(extract(epoch from ${col}) * 1000)::float8`;
+  const { rows } = await db.query<ScheduleFires>(
+    `select c.id, c.tenant_id, c.schedule, c.timezone, ${ms('c.updated_at')} as changed,
+       (select ${ms('max(r.scheduled_for)')} from connector_runs r
+         where r.connector_id = c.id and r.scheduled_for is not null and r.scheduled_for < now() - $1 * interval '1 millisecond') as before,
+       array(select ${ms('r.scheduled_for')} from connector_runs r
+         where r.connector_id = c.id and r.scheduled_for >= now() - $1 * interval '1 millisecond') as recent
+     from connectors c where c.enabled and c.schedule is not null`,
+    [windowMs],
+  );
+  return rows;
+}
+
+/**
+ * Records fires that never became a run as `missed` runs (one per fire; a fire recorded already is left alone).
+ * Resolves to the fires recorded now.
+ */
+export async function recordMissedFires(
+  db: Queryable,
+  c: { connectorId: string; tenantId: string },
+  fires: Array<{ fireAt: number; jobId: string }>,
+  why: string,
+): Promise<number[]> {
+  if (fires.length === 0) return [];
+  const { rows } = await db.query<{ fire: number }>(
+    `insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id, scheduled_for, queued_at, finished_at, error, error_kind)
+     select gen_random_uuid(), $1, $2, 'schedule', 'incremental', 'missed', f.job_id, to_timestamp(f.fire / 1000), to_timestamp(f.fire / 1000),
+            now(), $5, 'missed'
+       from unnest($3::text[], $4::float8[]) as f(job_id, fire)
+     on conflict (connector_id, job_id) where scheduled_for is not null do nothing
+     returning (extract(epoch from scheduled_for) * 1000)::float8 as fire`,
+    [c.connectorId, c.tenantId, fires.map((f) => f.jobId), fires.map((f) => f.fireAt), why],
+  );
+  return rows.map((r) => r.fire);
+}

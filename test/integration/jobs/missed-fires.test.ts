@@ -1,0 +1,121 @@
+import type { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createPullQueue, fireJobId, schedulerId, type PullJobData } from '../../../jobs/pull-queue';
+import { createRedisConnection, type RedisConnection } from '../../../jobs/redis-connection';
+import { reconcileSchedules } from '../../../jobs/schedule-reconciler';
+import { startWorker, type RunningWorker } from '../../../jobs/worker';
+import { registry } from '../../../src/metrics';
+import { recordMissedFires, runOfFire } from '../../../src/store/schedule-fires';
+import { saveConnector, testBox } from '../../helpers/connector-fixture';
+import { privateRedis, type PrivateRedis } from '../../helpers/private-redis';
+import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
+import { waitFor } from '../../helpers/worker-process';
+
+/**
+ * BullMQ makes a scheduler's next job when a worker takes the current one, from the time it is taken: a fire that
+ * waited longer than the interval makes the fires after it never happen. Each such fire is recorded as a missed run.
+ */
+
+let platform: TestDatabase;
+let source: TestDatabase;
+let redis: PrivateRedis;
+let conn: RedisConnection;
+let queue: Queue<PullJobData>;
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+beforeAll(async () => {
+  [platform, source, redis] = await Promise.all([freshDatabase(), freshDatabase('qsrc', false), privateRedis()]);
+  await source.pool.query('create table products (id bigint primary key, name text not null, updated_at timestamptz not null)');
+  await source.pool.query(
+    `insert into products select g, 'P' || g, '2026-01-01'::timestamptz + g * interval '1 second' from generate_series(1, 50) g`,
+  );
+  conn = createRedisConnection(redis.url);
+  queue = createPullQueue(conn);
+});
+afterAll(async () => {
+  await queue?.close();
+  conn?.disconnect();
+  await redis?.stop();
+  await Promise.all([platform?.drop(), source?.drop()]);
+});
+
+const connector = (schedule: string) =>
+  saveConnector(platform.pool, 'acme', {
+    schedule,
+    connection_config: { dsn: source.url },
+    settings: { table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 } },
+  });
+
+const runsOf = async (connectorId: string) =>
+  (
+    await platform.pool.query<{ status: string; fire: number | null; error_kind: string | null; error: string | null }>(
+      `select status, (extract(epoch from scheduled_for) * 1000)::float8 as fire, error_kind, error
+         from connector_runs where connector_id = $1 order by scheduled_for`,
+      [connectorId],
+    )
+  ).rows;
+
+const missedMetric = async (connectorId: string) => {
+  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === 'qanatix_schedule_missed_total');
+  return (metric?.values ?? []).find((v) => v.labels.connector_id === connectorId)?.value ?? 0;
+};
+
+describe('missed fires', () => {
+  test('fires skipped while the first one waited for a worker are recorded as missed runs with their fire times, once', async () => {
+    const id = await connector('*/10 * * * * *');
+    await reconcileSchedules(platform.pool, queue);
+    const first = (await queue.getJobScheduler(schedulerId(id)))!.next!;
+    // No worker until two more fires have passed: the first fire's job waits, the next two are never made.
+    await new Promise((r) => setTimeout(r, first + 25_000 - Date.now()));
+    const connection = createRedisConnection(redis.url);
+    const worker: RunningWorker = startWorker({ pool: platform.pool, box: testBox, connection, log: quiet });
+    try {
+      await waitFor(
+        'the first fire to run',
+        async () => (await runsOf(id)).some((r) => r.fire === first && r.status === 'succeeded'),
+        20_000,
+      );
+      const next = (await queue.getJobScheduler(schedulerId(id)))!.next!;
+      expect(next).toBeGreaterThan(first + 20_000);
+      const skipped = [first + 10_000, first + 20_000];
+
+      // A check while the fires are within their grace records nothing; one later records each skipped fire once,
+      // even when two workers' reconcilers check at the same moment.
+      expect((await reconcileSchedules(platform.pool, queue)).missed).toEqual([]);
+      const later = Date.now() + 60_000;
+      const [a, b] = await Promise.all([reconcileSchedules(platform.pool, queue, later), reconcileSchedules(platform.pool, queue, later)]);
+      expect([...a.missed, ...b.missed]).toEqual([{ connectorId: id, fires: skipped }]);
+      expect((await reconcileSchedules(platform.pool, queue, later)).missed).toEqual([]);
+      expect(await missedMetric(id)).toBe(2);
+
+      const runs = await runsOf(id);
+      expect(runs.filter((r) => r.status === 'missed')).toEqual(
+        skipped.map((fire) => ({ fire, status: 'missed', error_kind: 'missed', error: expect.stringMatching(/no run started/) })),
+      );
+      expect(runs.find((r) => r.fire === first)).toMatchObject({ status: 'succeeded' });
+      // The fires after the gap run as usual and are not missed.
+      await waitFor(
+        'a fire after the gap to run',
+        async () => (await runsOf(id)).some((r) => r.fire! >= next && r.status === 'succeeded'),
+        20_000,
+      );
+      expect((await reconcileSchedules(platform.pool, queue, Date.now() + 60_000)).missed).toEqual([]);
+    } finally {
+      await worker.close();
+      connection.disconnect();
+    }
+  }, 90_000);
+
+  test("a fire recorded as missed whose job turns up after all (a worker that stalled) becomes that fire's run", async () => {
+    const id = await connector('*/15 * * * *');
+    const tenantId = (await platform.pool.query('select tenant_id from connectors where id = $1', [id])).rows[0].tenant_id as string;
+    const fireAt = Date.UTC(2026, 0, 1, 0, 15);
+    const jobId = fireJobId(schedulerId(id), fireAt);
+    expect(await recordMissedFires(platform.pool, { connectorId: id, tenantId }, [{ fireAt, jobId }], 'test')).toEqual([fireAt]);
+    const run = await runOfFire(platform.pool, { connectorId: id, tenantId, jobId, fireAt, mode: 'incremental' });
+    expect(run).toMatchObject({ status: 'running', attempts: 0 });
+    expect(await runsOf(id)).toEqual([{ fire: fireAt, status: 'running', error: null, error_kind: null }]);
+    // The same fire again (a retry of its job) finds the same run.
+    expect(await runOfFire(platform.pool, { connectorId: id, tenantId, jobId, fireAt, mode: 'incremental' })).toEqual(run);
+  });
+});
