@@ -1,4 +1,4 @@
-import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from './contract';
+import type { CursorScalar, ReadPlan, RowBatch, SourceConnector, SourceTable } from './contract';
 import { ConnectorError } from './connector-error';
 
 /**
@@ -31,6 +31,11 @@ export class CheckedConnector implements SourceConnector {
 
   read(plan: ReadPlan, signal: AbortSignal): AsyncIterable<RowBatch> {
     return this.readBatches(plan, signal);
+  }
+
+  async heldBack(plan: ReadPlan, cap: number): Promise<{ rows: number; first: CursorScalar } | null> {
+    const connector = await this.connector();
+    return connector.heldBack ? connector.heldBack(plan, cap) : null;
   }
 
   async close(): Promise<void> {

@@ -104,10 +104,8 @@ export function planRead<C extends KeysetColumn>(
     );
   }
 
-  let bound: CursorScalar = null;
-  if (cursor.temporal === true) {
-    bound = subtractSeconds(plan.now, settings.lagSeconds ?? settings.defaultLagSeconds);
-  } else if (cursor.temporal === false && (settings.lagSeconds ?? 0) > 0) {
+  const bound = lagBound(cursor, settings, plan.now);
+  if (cursor.temporal === false && (settings.lagSeconds ?? 0) > 0) {
     throw new ConnectorError(
       'config',
       `cursor.lag_seconds applies to timestamp and date cursors, and "${cursor.name}" is ${cursor.type} - remove lag_seconds`,
@@ -138,6 +136,11 @@ export function planRead<C extends KeysetColumn>(
   return { kind: 'keyset', phases };
 }
 
+/** The newest cursor value a read takes (`cursor <= bound`): source now − lag for temporal cursors, else none. */
+export function lagBound(cursor: KeysetColumn, settings: KeysetSettings, now: string): CursorScalar {
+  return cursor.temporal === true ? subtractSeconds(now, settings.lagSeconds ?? settings.defaultLagSeconds) : null;
+}
+
 /**
  * The order a keyset read of `source` pages in: the cursor column, then the tie-breaker (the key without the
  * cursor column; nothing when the key is the cursor alone). Null without a cursor column or without a key.
@@ -153,7 +156,10 @@ export function keysetOrder<C extends { name: string }>(source: { cursor: C | nu
  * `the committed cursor`), in the same words on every source. `expected` says what would fit.
  */
 export function unfitValue(what: string, value: unknown, column: KeysetColumn, expected: string): ConnectorError {
-  const fix = what === 'cursor.initial_value' ? `write ${expected}` : `the column no longer holds the values it held - run a full resync`;
+  const fix =
+    what === 'the committed cursor'
+      ? 'the column no longer holds the values it held - run a full resync, or set the position again'
+      : `write ${expected}`;
   return new ConnectorError('config', `${what} ${JSON.stringify(value)} does not fit the ${column.type} column "${column.name}" - ${fix}`);
 }
 

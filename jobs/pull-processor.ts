@@ -5,10 +5,20 @@ import type { SecretBox } from '../src/crypto/secret-box';
 import { isIsoTimestamp, isoToMicros } from '../connectors/iso-time';
 import { cursorLag, pullDuration, pullRowsTotal, pullsTotal } from '../src/metrics';
 import type { Logger } from '../src/outage-log';
-import { createRun, finishRun, getRun, runBelongsTo, runOfJob, startRunAttempt, type RunTotals } from '../src/store/connector-runs';
+import {
+  cancelRequested,
+  createRun,
+  finishRun,
+  getRun,
+  runBelongsTo,
+  runOfJob,
+  startRunAttempt,
+  type RunTotals,
+} from '../src/store/connector-runs';
 import { loadConnectorForRun } from '../src/store/connectors';
 import { LockLostError, tryLockConnector } from './connector-lock';
 import type { PullJobData } from './pull-queue';
+import { settleCancelled } from './run-recovery';
 import { runPull, type PullProgress } from './run-pull';
 
 export interface ProcessorDeps {
@@ -23,10 +33,12 @@ export interface ProcessorDeps {
 const LOCK_WAIT_MS = 2_000;
 /** The longest wait before resuming a pull whose worker died (the job's own backoff grows up to it). */
 const MAX_STALL_BACKOFF_MS = 10 * 60_000;
+/** How often a running pull looks for an operator's cancel request; it stops after the batch in hand. */
+export const CANCEL_POLL_MS = 1_000;
 
 export interface PullJobResult {
   runId: string;
-  status: 'succeeded' | 'skipped';
+  status: 'succeeded' | 'skipped' | 'cancelled';
   rows_read?: number;
   inserted?: number;
   updated?: number;
@@ -67,15 +79,19 @@ export function createPullProcessor(deps: ProcessorDeps) {
     }
 
     // Scheduled jobs create their run; a retry of the job (after a failure or a crash) finds and continues it.
+    const existing = job.data.runId ?? (await runOfJob(pool, connectorId, job.id!));
+    // A paused connector's scheduler may fire once more before its removal reaches Redis: no run for it.
+    if (!existing && trigger === 'schedule' && !connector.enabled) {
+      log.info({ connectorId, jobId: job.id }, 'scheduled pull not run: the connector is paused');
+      return undefined;
+    }
     const runId =
-      job.data.runId ??
-      (await runOfJob(pool, connectorId, job.id!)) ??
-      (await createRun(pool, { connectorId, tenantId: connector.tenantId, trigger, mode, status: 'running', jobId: job.id }));
+      existing ?? (await createRun(pool, { connectorId, tenantId: connector.tenantId, trigger, mode, status: 'running', jobId: job.id }));
     const ctx = { connectorId, runId, jobId: job.id };
     const run = await getRun(pool, runId);
     if (!run) throw new UnrecoverableError(`run ${runId} no longer exists`);
     // A job queued again after its key was lost from Redis, while its first worker went on to finish the run.
-    if (run.status === 'succeeded' || run.status === 'skipped') {
+    if (run.status === 'succeeded' || run.status === 'skipped' || run.status === 'cancelled') {
       log.info(ctx, `run already ${run.status}; nothing left to do`);
       return { runId, status: run.status };
     }
@@ -106,17 +122,27 @@ export function createPullProcessor(deps: ProcessorDeps) {
       throw new DelayedError();
     }
 
+    const cancel = new AbortController();
+    const watch = setInterval(() => {
+      cancelRequested(pool, runId).then(
+        (asked) => asked && cancel.abort(),
+        () => {}, // the platform database is away: the batch's own commit will say so
+      );
+    }, CANCEL_POLL_MS);
     try {
+      // Asked to stop while it was queued, after its job was taken: it ends before reading anything.
+      if (await cancelRequested(pool, runId)) return await cancelled(runId, ctx);
       await startRunAttempt(pool, runId);
       const outcome = await runPull({
         pool,
         connector,
         runId,
         mode,
-        signal: deps.shutdown,
+        signal: AbortSignal.any([deps.shutdown, cancel.signal]),
         lock,
         onProgress: progressReporter(job, log, ctx),
       });
+      if (outcome.interrupted && cancel.signal.aborted) return await cancelled(runId, ctx);
       if (outcome.interrupted) {
         await finishRun(pool, runId, {
           status: 'retrying',
@@ -154,9 +180,17 @@ export function createPullProcessor(deps: ProcessorDeps) {
       if (!retryable) throw new UnrecoverableError(message);
       throw err;
     } finally {
+      clearInterval(watch);
       await lock.release();
     }
   };
+
+  async function cancelled(runId: string, ctx: { connectorId: string }): Promise<PullJobResult> {
+    await settleCancelled(pool, runId);
+    log.info(ctx, 'pull cancelled by an operator after committing its last batch');
+    pullsTotal.inc({ connector_id: ctx.connectorId, outcome: 'cancelled' });
+    return { runId, status: 'cancelled' };
+  }
 }
 
 /**

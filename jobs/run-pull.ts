@@ -1,7 +1,10 @@
 import type pg from 'pg';
 import { validateStoredDefinition } from '../connectors/connector-config';
-import type { Cursor, RowBatch } from '../connectors/contract';
-import { compileRecordMapper, RowMappingError, type RecordMapper } from '../connectors/map-record';
+import type { Cursor, ReadPlan, RowBatch, SourceConnector } from '../connectors/contract';
+import { ConnectorError } from '../connectors/connector-error';
+import { isIsoTimestamp, subtractSeconds } from '../connectors/iso-time';
+import { compileRecordMapper, missingMappedColumns, RowMappingError, type RecordMapper } from '../connectors/map-record';
+import { effectiveLagSeconds } from '../connectors/read-window';
 import { createConnector } from '../connectors/registry';
 import type { PreparedBatch } from '../src/core/ingest';
 import { Ingestion } from '../src/core/ingestion';
@@ -11,7 +14,8 @@ import { withTransaction } from '../src/db/pool';
 import { sourcePolicy } from '../src/source-policy';
 import type { RunTotals } from '../src/store/connector-runs';
 import type { ConnectorForRun } from '../src/store/connectors';
-import { commitPullBatch, completePull, markPullStart, openPull } from '../src/store/pull-progress';
+import { commitPullBatch, completePull, HELD_BACK_CAP, markPullStart, openPull, type HeldBack } from '../src/store/pull-progress';
+import { addRunEvent } from '../src/store/run-events';
 import type { ConnectorLock } from './connector-lock';
 import type { PullMode } from './pull-queue';
 import { readAhead } from './read-ahead';
@@ -50,16 +54,22 @@ interface PreparedRows {
   prepared: PreparedBatch;
 }
 
-/** Each source batch mapped to records (a row that cannot be mapped is refused with the reason) and prepared for the core. */
+/**
+ * Each source batch mapped to records (a row that cannot be mapped is refused with the reason) and prepared for the
+ * core. A batch none of whose rows has a column the mapping needs fails the run before it commits: the mapping is
+ * wrong, and committing the batch would move the cursor past rows that a fixed mapping must read.
+ */
 async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapper, ingestion: Ingestion): AsyncGenerator<PreparedRows> {
   let offset = 0;
   for await (const batch of batches) {
     const records: unknown[] = [];
     const positions: number[] = [];
     const refused: RejectedRecord[] = [];
+    let missing: string | null | undefined;
     for (let i = 0; i < batch.rows.length; i++) {
       const mapped = mapRow(batch.rows[i]!);
       if (mapped instanceof RowMappingError) {
+        missing = missing === undefined || missing === mapped.missingColumn ? mapped.missingColumn : null;
         refused.push({
           position: offset + i,
           raw: batch.rows[i],
@@ -70,6 +80,13 @@ async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapp
         records.push(mapped);
         positions.push(offset + i);
       }
+    }
+    if (records.length === 0 && missing) {
+      throw new ConnectorError(
+        'config',
+        `no row of a batch of ${batch.rows.length} has the column "${missing}" the mapping reads (${refused[0]!.problems[0]!.msg}); ` +
+          'the run stopped without committing the batch, so a pull after the mapping is fixed reads these rows',
+      );
     }
     offset += batch.rows.length;
     yield { rowCount: batch.rows.length, cursor: batch.cursor, prepared: await ingestion.prepare(records, { positions, refused }) };
@@ -109,7 +126,17 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
         batchSize: definition.batch_size,
       };
       const described = await source.describe(plan);
+      const missing = missingMappedColumns(definition, described);
+      if (missing.length) {
+        const names = described.columns.map((c) => c.name).join(', ');
+        throw new ConnectorError(
+          'config',
+          `the mapping reads ${missing.map((c) => `"${c}"`).join(', ')}, which ${described.name} does not have (columns: ${names}) - ` +
+            'set name_column (and source_id) to columns of the source',
+        );
+      }
       const mapRow = compileRecordMapper(definition, described.primaryKey);
+      await addRunEvent(pool, runId, 'started', { mode: o.mode, cursor: start.cursor, source_now: now });
 
       // Reading, mapping and checking the next batch overlaps the write of the current one.
       for await (const batch of readAhead(prepareRows(source.read(plan, o.signal), mapRow, ingestion))) {
@@ -131,8 +158,11 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
         if (o.signal.aborted) return { interrupted: true, rowsRead };
       }
 
+      const heldBack = await countHeldBack(source, plan, effectiveLagSeconds(definition.cursor));
       const run = await withTransaction(pool, async (tx) => {
-        const totals = await completePull(tx, runId, connector.id, now);
+        const totals = await completePull(tx, runId, connector.id, now, heldBack);
+        if (heldBack && heldBack.rows > 0)
+          await addRunEvent(tx, runId, 'held_back', { ...heldBack, capped: heldBack.rows >= HELD_BACK_CAP });
         await ingestion.finish(tx);
         await o.lock?.assertHeld(tx);
         return totals;
@@ -145,4 +175,12 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
     await ingestion.fail(err instanceof Error ? err.message : String(err));
     throw err;
   }
+}
+
+/** The rows the lag window kept from this run, and when the first of them becomes readable (its cursor + lag). */
+async function countHeldBack(source: SourceConnector, plan: ReadPlan, lagSeconds: number): Promise<HeldBack | null> {
+  const held = await source.heldBack?.(plan, HELD_BACK_CAP);
+  if (!held) return null;
+  const until = typeof held.first === 'string' && isIsoTimestamp(held.first) ? subtractSeconds(held.first, -lagSeconds) : null;
+  return { rows: held.rows, until };
 }

@@ -67,9 +67,16 @@ export interface PullBatch {
   cursor: Cursor | null;
 }
 
-/** $1 run, $2 connector, $3 cursor (jsonb or null), $4 ingestion, $5–$9 rows read, inserted, updated, unchanged, rejected. */
+/**
+ * $1 run, $2 connector, $3 cursor (jsonb or null), $4 ingestion, $5–$9 rows read, inserted, updated, unchanged, rejected.
+ * The batch's run event is written by the same statement.
+ */
 export const COMMIT_PULL_BATCH_SQL = `with moved as (
     update connector_state set cursor = $3::jsonb, updated_at = now() where connector_id = $2 and $3::jsonb is not null
+  ), event as (
+    insert into connector_run_events (run_id, kind, detail)
+    values ($1, 'batch', jsonb_build_object('rows', $5::bigint, 'inserted', $6::bigint, 'updated', $7::bigint,
+      'unchanged', $8::bigint, 'rejected', $9::bigint, 'cursor', $3::jsonb))
   )
   update connector_runs set ingestion_id = $4, rows_read = rows_read + $5, inserted = inserted + $6, updated = updated + $7,
     unchanged = unchanged + $8, rejected = rejected + $9, cursor_after = coalesce($3::jsonb, cursor_after)
@@ -93,15 +100,31 @@ export async function commitPullBatch(tx: Queryable, b: PullBatch): Promise<void
   ]);
 }
 
+/** Rows held back by the lag window are counted up to this many: enough to say why a run read little, cheap to count. */
+export const HELD_BACK_CAP = 10_000;
+
+/** Rows the lag window kept from a run: how many (up to a cap) and when the first of them becomes readable. */
+export interface HeldBack {
+  rows: number;
+  until: string | null;
+}
+
 /**
  * The source is read to its end: `sourceNow` (the run's source-clock start) becomes the next `:last_pull`, and a
  * run that committed no cursor ends where it began. Resolves to the run's committed totals.
  */
-export async function completePull(tx: Queryable, runId: string, connectorId: string, sourceNow: string): Promise<RunTotals> {
+export async function completePull(
+  tx: Queryable,
+  runId: string,
+  connectorId: string,
+  sourceNow: string,
+  heldBack: HeldBack | null = null,
+): Promise<RunTotals> {
   await tx.query('update connector_state set last_pull = $2, updated_at = now() where connector_id = $1', [connectorId, sourceNow]);
   const { rows } = await tx.query<RunTotals>(
-    `update connector_runs set cursor_after = coalesce(cursor_after, cursor_before) where id = $1 returning ${TOTALS}`,
-    [runId],
+    `update connector_runs set cursor_after = coalesce(cursor_after, cursor_before), rows_held_back = $2, held_back_until = $3
+      where id = $1 returning ${TOTALS}`,
+    [runId, heldBack?.rows ?? null, heldBack?.until ?? null],
   );
   return rows[0]!;
 }

@@ -6,7 +6,6 @@ import { checkSourceReach, createConnector, validateConnectorConfig, validateSto
 import { SourceDeniedError } from '../../../connectors/source-denied-error';
 import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
 import { recoverRuns } from '../../../jobs/run-recovery';
-import { armSchedule, disarmSchedule } from '../../../jobs/schedule-reconciler';
 import { scheduleProblem } from '../../../jobs/schedule';
 import { activeRun, closeRun, createRun, getRun, listRuns, runJobId } from '../../store/connector-runs';
 import { getConnectorState, resetConnectorState } from '../../store/connector-state';
@@ -18,11 +17,14 @@ import {
   listConnectors,
   replaceConnector,
   type ConnectorInput,
+  type ConnectorView,
 } from '../../store/connectors';
 import { canonicalJson } from '../../core/canonical-json';
 import { ProblemType } from '../../problem-types';
 import { sourcePolicy } from '../../source-policy';
 import { HttpError, notFound, type Problem } from '../http-error';
+import { runWithNote } from '../run-note';
+import { syncSchedule as syncConnectorSchedule } from '../schedule-sync';
 import { errorResponse, idParams, NAME_PATTERN, noContent, nullableTimestamp, timestamp, uuid } from '../schemas';
 
 /** Fields the platform owns; every other field of the body belongs to the connector definition. */
@@ -122,6 +124,9 @@ const connectorView = {
     schedule: { type: ['string', 'null'] },
     timezone: { type: 'string' },
     enabled: { type: 'boolean' },
+    paused: { type: 'boolean', description: 'the same switch as enabled, inverted: no scheduled runs, manual pulls refused' },
+    paused_at: nullableTimestamp,
+    pause_reason: { type: ['string', 'null'] },
     created_at: timestamp,
     updated_at: timestamp,
   },
@@ -163,9 +168,9 @@ const runView = {
     id: uuid,
     connector_id: uuid,
     job_id: { type: ['string', 'null'] },
-    trigger: { type: 'string', enum: ['schedule', 'manual'] },
-    mode: { type: 'string', enum: ['incremental', 'full'] },
-    status: { type: 'string', enum: ['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped'] },
+    trigger: { type: 'string', enum: ['schedule', 'manual', 'operator'] },
+    mode: { type: 'string', enum: ['incremental', 'full', 'set_state'] },
+    status: { type: 'string', enum: ['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped', 'cancelled'] },
     attempts: { type: 'integer' },
     ingestion_id: { type: ['string', 'null'], format: 'uuid' },
     rows_read: { type: 'number' },
@@ -179,6 +184,13 @@ const runView = {
     source_started_at: { type: ['string', 'null'] },
     error: { type: ['string', 'null'] },
     error_kind: { type: ['string', 'null'] },
+    rows_held_back: {
+      type: ['number', 'null'],
+      description: 'rows the lag window held back when the run read to its end (counted up to 10,000; null: not counted)',
+    },
+    held_back_until: { type: ['string', 'null'], description: 'source-clock instant from which a run reads the first held-back row' },
+    cancel_requested_at: nullableTimestamp,
+    note: { type: ['string', 'null'], description: 'why a run read nothing or little, in words' },
     queued_at: timestamp,
     started_at: nullableTimestamp,
     finished_at: nullableTimestamp,
@@ -192,6 +204,16 @@ function sourceDenied(err: SourceDeniedError, at: string[]): HttpError {
   return new HttpError(422, [{ loc: [...at, 'connection_config', ...err.field], msg: err.message, type: ProblemType.sourceDenied }]);
 }
 
+/** A pull of a paused connector: refused with since when and why. */
+export function pausedConflict(c: ConnectorView): HttpError {
+  const since = c.paused_at ? ` since ${new Date(c.paused_at).toISOString()}` : '';
+  const why = c.pause_reason ? ` (${c.pause_reason})` : '';
+  return new HttpError(
+    409,
+    `This connector is paused${since}${why}; resume it (POST /connectors/{id}/resume, qanatix resume NAME) to pull.`,
+  );
+}
+
 function bodyObject(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new HttpError(422, [{ loc: ['body'], msg: 'the body must be a JSON object', type: ProblemType.object }]);
@@ -202,16 +224,8 @@ function bodyObject(body: unknown): Record<string, unknown> {
 export async function connectorsRoutes(app: FastifyInstance) {
   const scope = { scopes: ['connectors' as const] };
 
-  /** Keeps the connector's job scheduler in step at once; the reconciler repairs it if Redis is away. */
-  const syncSchedule = async (tenantId: string, id: string, c: Pick<ConnectorInput, 'enabled' | 'schedule' | 'timezone'> | null) => {
-    if (!app.pullQueue) return;
-    try {
-      if (c && c.enabled && c.schedule) await armSchedule(app.pullQueue, tenantId, id, c.schedule, c.timezone);
-      else await disarmSchedule(app.pullQueue, id);
-    } catch (err) {
-      app.log.warn({ connectorId: id, err: (err as Error).message }, 'could not update the job scheduler now; the reconciler will');
-    }
-  };
+  const syncSchedule = (tenantId: string, id: string, c: Pick<ConnectorInput, 'enabled' | 'schedule' | 'timezone'> | null) =>
+    syncConnectorSchedule(app, tenantId, id, c);
 
   const policy = () => sourcePolicy(app.pool, app.config.sourceRules);
 
@@ -406,14 +420,15 @@ export async function connectorsRoutes(app: FastifyInstance) {
               mode: { type: 'string', enum: ['incremental', 'full'] },
             },
           },
-          409: runConflict,
+          409: errorResponse('A run of this connector is queued or running (run_id names it), or the connector is paused'),
           503: errorResponse('This server has no job queue (REDIS_URL)'),
         },
       },
     },
     async (req, reply) => {
       const tenantId = req.principal!.tenantId;
-      await load(tenantId, req.params.id);
+      const connector = await load(tenantId, req.params.id);
+      if (!connector.enabled) throw pausedConflict(connector);
       if (!app.pullQueue) throw new HttpError(503, 'This server has no job queue configured (REDIS_URL).');
       const mode = req.body?.mode ?? 'incremental';
       // A run left without a live job (lost from Redis, failed by BullMQ unseen) is settled first: it must not block the connector.
@@ -453,7 +468,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
     },
     async (req) => {
       await load(req.principal!.tenantId, req.params.id);
-      return listRuns(app.pool, req.params.id, req.query.limit);
+      return (await listRuns(app.pool, req.params.id, req.query.limit)).map(runWithNote);
     },
   );
 
@@ -472,7 +487,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       await load(req.principal!.tenantId, req.params.id);
       const run = await getRun(app.pool, req.params.run_id);
       if (!run || run.connector_id !== req.params.id) throw notFound('Run');
-      return run;
+      return runWithNote(run);
     },
   );
 

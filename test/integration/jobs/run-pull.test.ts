@@ -31,7 +31,19 @@ async function pull(connectorId: string, mode: 'incremental' | 'full' = 'increme
 }
 
 /** The part of a run row that runPull hands back when the source is exhausted. */
-const totals = ({ rows_read, inserted, updated, unchanged, rejected, cursor_after, source_started_at }: ConnectorRun) => ({
+const totals = ({
+  rows_read,
+  inserted,
+  updated,
+  unchanged,
+  rejected,
+  cursor_after,
+  source_started_at,
+  rows_held_back,
+  held_back_until,
+}: ConnectorRun) => ({
+  rows_held_back,
+  held_back_until,
   rows_read,
   inserted,
   updated,
