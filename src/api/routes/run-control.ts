@@ -241,7 +241,7 @@ export async function runControlRoutes(app: FastifyInstance) {
       const stop = new AbortController();
       for await (const _batch of source.read(plan, stop.signal)) break;
     } catch (err) {
-      if (err instanceof ConnectorError && (err.kind === 'config' || err.kind === 'syntax')) throw invalid(err.message);
+      if (err instanceof ConnectorError && (err.kind === 'config' || err.kind === 'syntax')) throw invalid(asGiven(err.message));
       if (err instanceof ConnectorError || err instanceof SourceDeniedError) {
         throw new HttpError(409, `The source could not check the position (${err.message}); nothing was changed.`);
       }
@@ -250,4 +250,12 @@ export async function runControlRoutes(app: FastifyInstance) {
       await source?.close().catch(() => {});
     }
   }
+}
+
+/** The planner words its checks for a position already committed; here the position is the one just given. */
+function asGiven(message: string): string {
+  return message
+    .replace(/^the committed cursor/, 'the cursor given')
+    .replace(/ - the column no longer holds the values it held.*$/, " - give a value of the column's type, as runs show it")
+    .replace(/ - the key or tie-breaker changed since the last run.*$/, ' - give one key value per key column, in key order');
 }

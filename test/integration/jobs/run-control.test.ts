@@ -1,0 +1,340 @@
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { createPullQueue, PULL_JOB, schedulerId, type PullJobData } from '../../../jobs/pull-queue';
+import { createRedis } from '../../../jobs/redis-connection';
+import { recoverRuns } from '../../../jobs/run-recovery';
+import { startWorker, type RunningWorker } from '../../../jobs/worker';
+import { bearer, testApi, type TestApi } from '../../helpers/api';
+import { testBox } from '../../helpers/connector-fixture';
+import { privateRedis, type PrivateRedis } from '../../helpers/private-redis';
+import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
+import { waitFor } from '../../helpers/worker-process';
+
+/**
+ * Operators' control of runs, on the real servers: a worker in this process, the API through inject, a private Redis.
+ */
+let t: TestApi;
+let source: TestDatabase;
+let redis: PrivateRedis;
+let conn: Redis;
+let queue: Queue<PullJobData>;
+let key: string;
+const workers: RunningWorker[] = [];
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+const BIG = 60_000;
+
+beforeAll(async () => {
+  [source, redis] = await Promise.all([freshDatabase('qsrc', false), privateRedis()]);
+  conn = createRedis(redis.url);
+  queue = createPullQueue(conn);
+  t = await testApi({}, queue);
+  key = await t.key('acme', ['connectors', 'read']);
+  await source.pool.query(`create table products (id bigint primary key, name text not null, updated_at timestamptz not null)`);
+  await source.pool.query(
+    `insert into products select g, 'P' || g, '2026-01-01'::timestamptz + g * interval '1 millisecond' from generate_series(1, ${BIG}) g`,
+  );
+  await source.pool.query(`create table unnamed (id bigint primary key, title text, updated_at timestamptz not null)`);
+  await source.pool.query(
+    `insert into unnamed select g, 'T' || g, '2026-01-01'::timestamptz + g * interval '1 second' from generate_series(1, 300) g`,
+  );
+  await source.pool.query(`create table fresh (id bigint primary key, name text not null, updated_at timestamptz not null default now())`);
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.close()));
+});
+afterAll(async () => {
+  await queue.close();
+  conn.disconnect();
+  await t.close();
+  await Promise.all([redis.stop(), source.drop()]);
+});
+
+const call = async (method: 'GET' | 'POST' | 'PUT' | 'PATCH', url: string, payload?: unknown) =>
+  t.app.inject({ method, url: `/api/v1${url}`, headers: bearer(key), ...(payload !== undefined ? { payload: payload as object } : {}) });
+
+function worker(): RunningWorker {
+  const w = startWorker({
+    pool: t.db.pool,
+    box: testBox,
+    connection: createRedis(redis.url),
+    log: quiet,
+    concurrency: 2,
+    lockDurationMs: 4_000,
+  });
+  workers.push(w);
+  return w;
+}
+
+let n = 0;
+async function connector(settings: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<string> {
+  const res = await call('POST', '/connectors', {
+    name: `c${++n}`,
+    connector_type: 'postgresql',
+    connection_config: { dsn: source.url },
+    vertical: `v${n}`,
+    entity_type: 'product',
+    ...settings,
+    ...extra,
+  });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json().id;
+}
+
+const run = async (id: string, runId: string) => (await call('GET', `/connectors/${id}/runs/${runId}`)).json();
+const finished = (id: string, runId: string, ms = 60_000) =>
+  waitFor(
+    `run ${runId} finished`,
+    async () => {
+      const r = await run(id, runId);
+      return ['succeeded', 'failed', 'cancelled', 'skipped'].includes(r.status) ? r : null;
+    },
+    ms,
+  );
+async function pull(id: string, body: object = {}) {
+  const res = await call('POST', `/connectors/${id}/pull`, body);
+  expect(res.statusCode, res.body).toBe(202);
+  return res.json().run_id as string;
+}
+const entities = async (vertical: string) =>
+  (await t.db.pool.query('select count(*)::int as n from entities where vertical = $1', [vertical])).rows[0].n as number;
+const verticalOf = async (id: string) => (await call('GET', `/connectors/${id}`)).json().vertical as string;
+const state = async (id: string) => (await call('GET', `/connectors/${id}/state`)).json();
+
+describe('why a run read nothing', () => {
+  test('rows inside the lag window are counted as held back, with when they will be read, and the run says so in words', async () => {
+    await source.pool.query(`insert into fresh (id, name) select g, 'F' || g from generate_series(1, 25) g`);
+    const id = await connector({ table: 'fresh', cursor: { column: 'updated_at' } });
+    worker();
+    const done = await finished(id, await pull(id));
+    expect(done).toMatchObject({ status: 'succeeded', rows_read: 0, rows_held_back: 25 });
+    const { rows } = await source.pool.query(
+      `select to_char(min(updated_at) at time zone 'UTC' + interval '60 seconds', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as at from fresh`,
+    );
+    expect(done.held_back_until).toBe(rows[0].at);
+    expect(done.note).toMatch(/^nothing was read: 25 rows changed within the lag window .* the first run starting after \d{4}-/);
+    const events = (await call('GET', `/connectors/${id}/runs/${done.id}/events`)).json();
+    expect(events.map((e: { kind: string }) => e.kind)).toEqual(['started', 'held_back', 'succeeded']);
+    expect(events[1].detail).toMatchObject({ rows: 25, capped: false });
+
+    // With no lag nothing is held back, and a run that finds nothing new says that instead.
+    await call('PATCH', `/connectors/${id}`, { cursor: { column: 'updated_at', lag_seconds: 0 } });
+    expect(await finished(id, await pull(id))).toMatchObject({ rows_read: 25, rows_held_back: 0, note: null });
+    expect(await finished(id, await pull(id))).toMatchObject({
+      rows_read: 0,
+      note: 'nothing was read: no row changed after the committed cursor',
+    });
+  });
+});
+
+describe('a mapping that cannot work', () => {
+  test('a name_column the table does not have fails the pull before any row is read, and the cursor stays', async () => {
+    const id = await connector({ table: 'unnamed', cursor: { column: 'updated_at', lag_seconds: 0 } });
+    worker();
+    const failed = await finished(id, await pull(id));
+    expect(failed).toMatchObject({ status: 'failed', error_kind: 'config', rows_read: 0, rejected: 0 });
+    expect(failed.error).toMatch(/the mapping reads "name", which unnamed does not have \(columns: id, title, updated_at\)/);
+    expect((await state(id)).cursor).toBeNull();
+    expect((await t.db.pool.query('select count(*)::int as n from ingestion_errors')).rows[0].n).toBe(0);
+    // Fixed, the next incremental pull reads every row: nothing was skipped.
+    expect((await call('PATCH', `/connectors/${id}`, { name_column: 'title' })).statusCode).toBe(200);
+    expect(await finished(id, await pull(id))).toMatchObject({ status: 'succeeded', rows_read: 300, inserted: 300 });
+  });
+
+  test('a source_id template naming a missing column is the same config error', async () => {
+    const id = await connector({
+      table: 'unnamed',
+      name_column: 'title',
+      source_id: 'u-{uid}',
+      cursor: { column: 'updated_at', lag_seconds: 0 },
+    });
+    worker();
+    const failed = await finished(id, await pull(id));
+    expect(failed).toMatchObject({ status: 'failed', error_kind: 'config', rows_read: 0 });
+    expect(failed.error).toMatch(/"uid"/);
+  });
+});
+
+describe('cancel', () => {
+  test('a running pull stops within 5 s after its current batch; entities equal what it committed; the next run resumes there', async () => {
+    const id = await connector({ table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 }, batch_size: 50 });
+    const vertical = await verticalOf(id);
+    worker();
+    const runId = await pull(id);
+    await waitFor('rows committed', async () => (await run(id, runId)).rows_read >= 500, 30_000, 50);
+    const asked = Date.now();
+    const res = await call('POST', `/connectors/${id}/runs/${runId}/cancel`);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ run_id: runId, status: 'cancel_requested' });
+    const cancelled = await finished(id, runId, 10_000);
+    expect(Date.now() - asked).toBeLessThan(5_000);
+    expect(cancelled).toMatchObject({ status: 'cancelled', error_kind: 'cancelled' });
+    expect(cancelled.rows_read).toBeLessThan(BIG);
+    expect(await entities(vertical)).toBe(cancelled.rows_read);
+    expect((await state(id)).cursor).toEqual(cancelled.cursor_after);
+    const kinds = (await call('GET', `/connectors/${id}/runs/${runId}/events?limit=1000`)).json().map((e: { kind: string }) => e.kind);
+    expect(kinds[0]).toBe('started');
+    expect(kinds).toContain('cancel_requested');
+    expect(kinds.at(-1)).toBe('cancelled');
+    // Cancelled is final: cancelling again is a conflict, and recovery leaves it alone.
+    expect((await call('POST', `/connectors/${id}/runs/${runId}/cancel`)).statusCode).toBe(409);
+    expect(await recoverRuns(t.db.pool, queue, { connectorId: id, graceMs: 0 })).toEqual([]);
+
+    await call('PATCH', `/connectors/${id}`, { batch_size: 5000 });
+    const next = await finished(id, await pull(id));
+    expect(next).toMatchObject({ status: 'succeeded', rows_read: BIG - cancelled.rows_read, inserted: BIG - cancelled.rows_read });
+    expect(next.cursor_before).toEqual(cancelled.cursor_after);
+    expect(await entities(vertical)).toBe(BIG);
+  });
+
+  test('a queued run is removed from the queue and never runs', async () => {
+    const id = await connector({ table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 }, batch_size: 5000 });
+    const runId = await pull(id);
+    expect(await queue.getJob(`run-${runId}`)).toBeDefined();
+    const res = await call('POST', `/connectors/${id}/runs/${runId}/cancel`);
+    expect(res.json()).toEqual({ run_id: runId, status: 'cancelled' });
+    expect(await queue.getJob(`run-${runId}`)).toBeUndefined();
+    worker();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await run(id, runId)).toMatchObject({ status: 'cancelled', rows_read: 0, started_at: null });
+    expect(await entities(await verticalOf(id))).toBe(0);
+    // The connector is free again.
+    expect(await finished(id, await pull(id))).toMatchObject({ status: 'succeeded', rows_read: BIG });
+  });
+});
+
+describe('pause and resume', () => {
+  test('no scheduled runs while paused, manual pulls answered 409 with the reason, the position kept; resume brings both back', async () => {
+    const id = await connector(
+      { table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 }, batch_size: 5000 },
+      { schedule: '0 3 * * *' },
+    );
+    worker();
+    await finished(id, await pull(id));
+    const before = await state(id);
+    expect(await queue.getJobScheduler(schedulerId(id))).toBeDefined();
+
+    const paused = await call('POST', `/connectors/${id}/pause`, { reason: 'source migration until Monday' });
+    expect(paused.statusCode, paused.body).toBe(200);
+    expect(paused.json()).toMatchObject({ paused: true, enabled: false, pause_reason: 'source migration until Monday' });
+    expect(await queue.getJobScheduler(schedulerId(id))).toBeUndefined();
+    const refused = await call('POST', `/connectors/${id}/pull`, {});
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().detail).toMatch(/paused since .*\(source migration until Monday\); resume it/);
+
+    // A scheduler's job that fires anyway (queued before the pause reached Redis) creates no run.
+    const tenantId = (await t.db.pool.query('select tenant_id from connectors where id = $1', [id])).rows[0].tenant_id;
+    const runsBefore = (await call('GET', `/connectors/${id}/runs`)).json().length;
+    const job = await queue.add(PULL_JOB, { connectorId: id, tenantId, mode: 'incremental', trigger: 'schedule' }, { jobId: `late-${id}` });
+    await waitFor('late job done', async () => (await job.getState()) === 'completed', 10_000);
+    expect((await call('GET', `/connectors/${id}/runs`)).json()).toHaveLength(runsBefore);
+    expect(await state(id)).toEqual(before);
+
+    const resumed = await call('POST', `/connectors/${id}/resume`);
+    expect(resumed.json()).toMatchObject({ paused: false, enabled: true, paused_at: null, pause_reason: null });
+    expect(await queue.getJobScheduler(schedulerId(id))).toMatchObject({ pattern: '0 3 * * *' });
+    expect(await finished(id, await pull(id))).toMatchObject({ status: 'succeeded', rows_read: 0, cursor_before: before.cursor });
+
+    // `enabled` is the same switch.
+    expect((await call('PATCH', `/connectors/${id}`, { enabled: false })).json()).toMatchObject({ paused: true });
+    expect((await call('POST', `/connectors/${id}/pull`, {})).statusCode).toBe(409);
+  });
+});
+
+describe('set the position', () => {
+  test('a position set by hand is checked against the cursor, recorded as an operator run, and the next pull starts exactly there', async () => {
+    const id = await connector({ table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 }, batch_size: 5000 });
+    const vertical = await verticalOf(id);
+    const { rows } = await source.pool.query(
+      `select to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as value from products where id = 59000`,
+    );
+    const cursor = { value: rows[0].value, key: [59000] };
+    const res = await call('PUT', `/connectors/${id}/state`, { cursor });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ cursor });
+    const history = (await call('GET', `/connectors/${id}/runs`)).json();
+    expect(history[0]).toMatchObject({
+      id: res.json().run_id,
+      trigger: 'operator',
+      mode: 'set_state',
+      status: 'succeeded',
+      cursor_before: null,
+      cursor_after: cursor,
+    });
+    expect((await call('GET', `/connectors/${id}/runs/${res.json().run_id}/events`)).json()).toEqual([
+      expect.objectContaining({ kind: 'state_set', detail: { before: null, cursor } }),
+    ]);
+
+    worker();
+    const next = await finished(id, await pull(id));
+    expect(next).toMatchObject({ status: 'succeeded', rows_read: BIG - 59000, cursor_before: cursor });
+    const ids = (
+      await t.db.pool.query('select min(source_id::bigint)::int as lo, count(*)::int as n from entities where vertical = $1', [vertical])
+    ).rows[0];
+    expect(ids).toEqual({ lo: 59001, n: BIG - 59000 });
+  });
+
+  test('a value or key that does not fit the cursor is a 422 at body.cursor, and nothing changes', async () => {
+    const id = await connector({ table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 } });
+    const cases: Array<[unknown, RegExp]> = [
+      [
+        { value: 'yesterday', key: [1] },
+        /^the cursor given "yesterday" does not fit the timestamp with time zone column "updated_at" - give a value/,
+      ],
+      [{ value: 42, key: [1] }, /^the cursor given 42 does not fit the timestamp with time zone column "updated_at"/],
+      [
+        { value: '2026-01-01T00:00:00Z', key: [] },
+        /^the cursor given has 0 key value\(s\) but the key is now \(id\) - give one key value per key column/,
+      ],
+      [{ value: '2026-01-01T00:00:00Z', key: [1, 2] }, /^the cursor given has 2 key value\(s\)/],
+      [{ value: '2026-01-01T00:00:00Z', key: ['x'] }, /^the cursor given "x" does not fit the bigint column "id"/],
+    ];
+    for (const [cursor, msg] of cases) {
+      const res = await call('PUT', `/connectors/${id}/state`, { cursor });
+      expect(res.statusCode, JSON.stringify(cursor)).toBe(422);
+      expect(res.json().detail[0]).toMatchObject({ loc: ['body', 'cursor'], msg: expect.stringMatching(msg) });
+    }
+    for (const body of [{}, { cursor: { value: 1 } }, { cursor: { value: {}, key: [] } }, { cursor: { value: 1, key: [[1]] } }]) {
+      expect((await call('PUT', `/connectors/${id}/state`, body)).statusCode, JSON.stringify(body)).toBe(422);
+    }
+    expect((await state(id)).cursor).toBeNull();
+    expect((await call('GET', `/connectors/${id}/runs`)).json()).toEqual([]);
+
+    const whole = await connector({ query: 'SELECT id, name FROM products' });
+    const res = await call('PUT', `/connectors/${whole}/state`, { cursor: { value: 1, key: [] } });
+    expect(res.json().detail[0].msg).toMatch(/no cursor column/);
+  });
+
+  test('while a run is queued the position cannot be set (409 naming the run)', async () => {
+    const id = await connector({ table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 } });
+    const runId = await pull(id);
+    const res = await call('PUT', `/connectors/${id}/state`, { cursor: { value: '2026-01-01T00:00:00Z', key: [1] } });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().run_id).toBe(runId);
+    await call('POST', `/connectors/${id}/runs/${runId}/cancel`);
+  });
+});
+
+describe('run events', () => {
+  test('started, one event per committed batch whose rows add up to the run, and the outcome; a failure carries its reason', async () => {
+    const id = await connector({ table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 }, batch_size: 7000 });
+    worker();
+    const done = await finished(id, await pull(id));
+    const events = (await call('GET', `/connectors/${id}/runs/${done.id}/events`)).json();
+    expect(events[0]).toMatchObject({ kind: 'started', detail: { mode: 'incremental', cursor: null } });
+    const batches = events.filter((e: { kind: string }) => e.kind === 'batch');
+    expect(batches).toHaveLength(Math.ceil(BIG / 7000));
+    expect(batches.reduce((s: number, e: { detail: { rows: number } }) => s + e.detail.rows, 0)).toBe(BIG);
+    expect(batches.at(-1).detail.cursor).toEqual(done.cursor_after);
+    expect(events.at(-1)).toMatchObject({ kind: 'succeeded' });
+    // Following a run: only the events after a given one.
+    const after = (await call('GET', `/connectors/${id}/runs/${done.id}/events?after=${events[1].id}`)).json();
+    expect(after[0].id).toBe(events[2].id);
+
+    const bad = await connector({ table: 'missing_table' });
+    const failed = await finished(bad, await pull(bad));
+    const last = (await call('GET', `/connectors/${bad}/runs/${failed.id}/events`)).json().at(-1);
+    expect(last).toMatchObject({ kind: 'failed', detail: { error_kind: 'not_found', error: failed.error } });
+  });
+});
