@@ -28,9 +28,10 @@ interface Run {
   finished_at: string | null;
   duration_ms: number | null;
   cursor_after: unknown;
+  note?: string | null;
 }
 
-const FINAL = new Set(['succeeded', 'failed', 'skipped']);
+const FINAL = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
 
 export async function pullCommand(args: string[], out: NodeJS.WriteStream = process.stdout): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -44,21 +45,21 @@ export async function pullCommand(args: string[], out: NodeJS.WriteStream = proc
   }
   const api = ApiClient.fromEnv();
   const connector = await findConnector(api, positionals[0]);
-  const res = await api.request<{ run_id: string; job_id: string; detail?: string }>('POST', `/connectors/${connector.id}/pull`, {
+  const res = await api.request<{ run_id?: string; job_id: string; detail?: string }>('POST', `/connectors/${connector.id}/pull`, {
     mode: values.full ? 'full' : 'incremental',
   });
   let runId: string;
   if (res.status === 202) {
-    runId = res.body.run_id;
+    runId = res.body.run_id!;
     if (!values.wait) {
       console.log(values.json ? JSON.stringify(res.body) : `queued run ${runId} (job ${res.body.job_id}) of ${connector.name}`);
       return EXIT.ok;
     }
-  } else if (res.status === 409 && values.wait) {
+  } else if (res.status === 409 && values.wait && res.body.run_id) {
     runId = res.body.run_id;
     console.error(`a run of ${connector.name} is already in progress (${runId}); following it`);
   } else {
-    throw new CliError(`${res.body.detail ?? JSON.stringify(res.body)}${res.status === 409 ? ` (run ${res.body.run_id})` : ''}`);
+    throw new CliError(`${res.body.detail ?? JSON.stringify(res.body)}${res.body.run_id ? ` (run ${res.body.run_id})` : ''}`);
   }
   const run = await follow(api, connector.id, runId, out, values.json ?? false);
   if (values.json) console.log(JSON.stringify(run, null, 2));
@@ -67,6 +68,7 @@ export async function pullCommand(args: string[], out: NodeJS.WriteStream = proc
       `${run.status}: ${run.rows_read} rows read, ${run.inserted} inserted, ${run.updated} updated, ${run.unchanged} unchanged, ${run.rejected} rejected in ${formatDuration(run.duration_ms ?? 0)}`,
     );
     if (run.error) console.log(`error: ${run.error}`);
+    if (run.note) console.log(run.note);
   }
   return run.status === 'failed' ? EXIT.failed : EXIT.ok;
 }
@@ -135,6 +137,7 @@ export async function runsCommand(args: string[]): Promise<number> {
       'started_at',
       'duration',
       'error',
+      'note',
     ],
     values.json ?? false,
   );
