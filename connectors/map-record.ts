@@ -18,6 +18,7 @@
  */
 import type { Row, SourceTable } from './contract';
 import type { FieldsConfig } from './connector-definition';
+import { ConnectorError } from './connector-error';
 import { setOwn } from './own-key';
 
 export interface SourceRecord {
@@ -119,7 +120,7 @@ type SourceIdOf = (row: Row) => string | RowMappingError;
  * The columns the mapping reads that `table` does not have: a mapping that cannot work, found before any row is
  * read. Only for sources whose columns are known (`table.sampled` unset); documents may lack a field in a sample.
  */
-export function missingMappedColumns(config: RecordMappingConfig, table: SourceTable): string[] {
+function missingMappedColumns(config: RecordMappingConfig, table: SourceTable): string[] {
   if (table.sampled || table.columns.length === 0) return [];
   const have = new Set(table.columns.map((c) => c.name));
   const needed = [config.name_column];
@@ -131,6 +132,17 @@ export function missingMappedColumns(config: RecordMappingConfig, table: SourceT
     }
   }
   return [...new Set(needed.filter((c) => !have.has(c)))];
+}
+
+/** Throws a `config` ConnectorError when the mapping reads columns `table` does not have (see `missingMappedColumns`). */
+export function checkMapping(config: RecordMappingConfig, table: SourceTable): void {
+  const missing = missingMappedColumns(config, table);
+  if (missing.length === 0) return;
+  throw new ConnectorError(
+    'config',
+    `the mapping reads ${missing.map((c) => `"${c}"`).join(', ')}, which ${table.name} does not have ` +
+      `(columns: ${table.columns.map((c) => c.name).join(', ')}) - set name_column (and source_id) to columns of the source`,
+  );
 }
 
 function compileSourceId(setting: string | null, keyColumns: readonly string[]): SourceIdOf | null {

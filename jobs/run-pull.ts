@@ -3,7 +3,7 @@ import { validateStoredDefinition } from '../connectors/connector-config';
 import type { Cursor, ReadPlan, RowBatch, SourceConnector } from '../connectors/contract';
 import { ConnectorError } from '../connectors/connector-error';
 import { isIsoTimestamp, subtractSeconds } from '../connectors/iso-time';
-import { compileRecordMapper, missingMappedColumns, RowMappingError, type RecordMapper } from '../connectors/map-record';
+import { checkMapping, compileRecordMapper, RowMappingError, type RecordMapper } from '../connectors/map-record';
 import { effectiveLagSeconds } from '../connectors/read-window';
 import { createConnector } from '../connectors/registry';
 import type { PreparedBatch } from '../src/core/ingest';
@@ -126,15 +126,7 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
         batchSize: definition.batch_size,
       };
       const described = await source.describe(plan);
-      const missing = missingMappedColumns(definition, described);
-      if (missing.length) {
-        const names = described.columns.map((c) => c.name).join(', ');
-        throw new ConnectorError(
-          'config',
-          `the mapping reads ${missing.map((c) => `"${c}"`).join(', ')}, which ${described.name} does not have (columns: ${names}) - ` +
-            'set name_column (and source_id) to columns of the source',
-        );
-      }
+      checkMapping(definition, described);
       const mapRow = compileRecordMapper(definition, described.primaryKey);
       await addRunEvent(pool, runId, 'started', { mode: o.mode, cursor: start.cursor, source_now: now });
 

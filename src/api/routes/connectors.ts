@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../../../connectors/config-error';
 import { ConnectorError } from '../../../connectors/connector-error';
 import { checkSourceReach, createConnector, validateConnectorConfig, validateStoredDefinition } from '../../../connectors/registry';
+import { checkMapping } from '../../../connectors/map-record';
 import { SourceDeniedError } from '../../../connectors/source-denied-error';
 import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
 import { recoverRuns } from '../../../jobs/run-recovery';
@@ -360,7 +361,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
     {
       config: scope,
       schema: {
-        summary: 'Connect to the source and check privileges',
+        summary: 'Connect to the source, check privileges, and check that the mapping reads columns the source has',
         tags: ['connectors'],
         params: idParams,
         response: {
@@ -383,8 +384,10 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const started = Date.now();
       let connector;
       try {
-        connector = await createConnector(validateStoredDefinition(input), await policy());
+        const definition = validateStoredDefinition(input);
+        connector = await createConnector(definition, await policy());
         await connector.check();
+        checkMapping(definition, await connector.describe());
         return { ok: true, duration_ms: Date.now() - started };
       } catch (err) {
         if (err instanceof SourceDeniedError) throw sourceDenied(err, []);

@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+import { MongoClient } from 'mongodb';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createPullQueue, PULL_JOB, schedulerId, type PullJobData } from '../../../jobs/pull-queue';
@@ -8,6 +9,7 @@ import { startWorker, type RunningWorker } from '../../../jobs/worker';
 import { bearer, testApi, type TestApi } from '../../helpers/api';
 import { testBox } from '../../helpers/connector-fixture';
 import { privateRedis, type PrivateRedis } from '../../helpers/private-redis';
+import { serviceUrl } from '../../helpers/service-url';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
 import { waitFor } from '../../helpers/worker-process';
 
@@ -131,6 +133,8 @@ describe('why a run read nothing', () => {
 describe('a mapping that cannot work', () => {
   test('a name_column the table does not have fails the pull before any row is read, and the cursor stays', async () => {
     const id = await connector({ table: 'unnamed', cursor: { column: 'updated_at', lag_seconds: 0 } });
+    const tested = (await call('POST', `/connectors/${id}/test`)).json();
+    expect(tested).toMatchObject({ ok: false, kind: 'config', error: expect.stringMatching(/the mapping reads "name", which unnamed/) });
     worker();
     const failed = await finished(id, await pull(id));
     expect(failed).toMatchObject({ status: 'failed', error_kind: 'config', rows_read: 0, rejected: 0 });
@@ -153,6 +157,39 @@ describe('a mapping that cannot work', () => {
     const failed = await finished(id, await pull(id));
     expect(failed).toMatchObject({ status: 'failed', error_kind: 'config', rows_read: 0 });
     expect(failed.error).toMatch(/"uid"/);
+  });
+});
+
+describe('a mapping that cannot work, on a source whose columns are only sampled', () => {
+  test('a batch whose rows all lack the mapped column fails the run with that reason and does not move the cursor', async () => {
+    const database = `qctl_${Date.now().toString(36)}`;
+    const mongo = new MongoClient(serviceUrl('mongo'));
+    try {
+      const items = mongo.db(database).collection('items');
+      await items.insertMany(Array.from({ length: 120 }, (_, i) => ({ _id: i + 1, title: `T${i + 1}`, seq: i + 1 })) as never[]);
+      const id = await connector({
+        connector_type: 'mongodb',
+        connection_config: { uri: serviceUrl('mongo'), database },
+        table: 'items',
+        cursor: { column: 'seq' },
+        batch_size: 50,
+      });
+      worker();
+      const failed = await finished(id, await pull(id));
+      expect(failed).toMatchObject({ status: 'failed', error_kind: 'config', rows_read: 0, rejected: 0 });
+      expect(failed.error).toMatch(/no row of a batch of 50 has the column "name" the mapping reads/);
+      expect((await state(id)).cursor).toBeNull();
+      // One row missing a name among good ones is that row's problem: it goes to the DLQ and the run goes on.
+      await items.deleteMany({});
+      await items.insertMany(
+        Array.from({ length: 120 }, (_, i) => ({ _id: i + 1, seq: i + 1, ...(i === 6 ? {} : { name: `N${i + 1}` }) })) as never[],
+      );
+      const done = await finished(id, await pull(id));
+      expect(done).toMatchObject({ status: 'succeeded', rows_read: 120, inserted: 119, rejected: 1 });
+    } finally {
+      await mongo.db(database).dropDatabase();
+      await mongo.close();
+    }
   });
 });
 
