@@ -65,6 +65,8 @@ export function validateStoredDefinition(stored: StoredDefinition): ConnectorDef
 export function validateConnectorConfig(
   raw: unknown,
   types: Readonly<Record<string, ConnectorType>> = connectorTypes,
+  /** Fields of the same body that the caller validates (the API's name, schedule, …): named in unknown-field help. */
+  otherFields: readonly string[] = [],
 ): ConnectorDefinition {
   const issues: ConfigIssue[] = [];
   const report: IssueReporter = (loc, msg, type = ProblemType.settingValue) => issues.push({ loc, msg, type });
@@ -73,7 +75,7 @@ export function validateConnectorConfig(
 
   const type = connectorTypeOf(raw, types, report);
   const tableKey = type?.tableAlias ?? 'table';
-  rejectUnknownKeys(raw, type?.tableAlias ? [...TOP_LEVEL_KEYS, type.tableAlias] : TOP_LEVEL_KEYS, report);
+  rejectUnknownKeys(raw, [...otherFields, ...TOP_LEVEL_KEYS, ...(type?.tableAlias ? [type.tableAlias] : [])], report);
 
   let connection: object = {};
   if (!isPlainObject(raw.connection_config)) {

@@ -47,27 +47,47 @@ function toInput(body: Record<string, unknown>): ConnectorInput {
     typeof body.name === 'string' && body.name.trim() !== '' && body.name.length <= 200,
     'name is required: a non-empty string of at most 200 characters',
   );
-  for (const f of ['vertical', 'entity_type'])
-    need(
-      f,
-      typeof body[f] === 'string' && NAME_RE.test(body[f] as string),
-      `${f} is required: lower-case letters, digits, _ and -, 1 to 64 characters`,
-    );
+  for (const f of ['vertical', 'entity_type']) {
+    const value = body[f];
+    if (value === undefined || value === null) {
+      problems.push({
+        loc: ['body', f],
+        msg: `${f} is required: lower-case letters, digits, _ and -, 1 to 64 characters`,
+        type: ProblemType.missing,
+      });
+    } else if (typeof value !== 'string' || !NAME_RE.test(value)) {
+      const fixed =
+        typeof value === 'string'
+          ? value
+              .trim()
+              .toLowerCase()
+              .replace(/[^a-z0-9_-]+/g, '_')
+          : '';
+      const suggestion = NAME_RE.test(fixed) ? ` - write "${fixed}"` : '';
+      need(
+        f,
+        false,
+        `${f} ${JSON.stringify(value)} is not a valid name: lower-case letters, digits, _ and -, 1 to 64 characters${suggestion}`,
+      );
+    }
+  }
   const schedule = body.schedule ?? null;
   const timezone = body.timezone ?? 'UTC';
-  need('timezone', typeof timezone === 'string', 'timezone must be an IANA time zone name such as "UTC"');
-  if (schedule !== null) {
-    if (typeof schedule !== 'string') need('schedule', false, 'schedule must be a cron string such as "*/15 * * * *", or null');
-    else if (typeof timezone === 'string') {
-      const problem = scheduleProblem(schedule, timezone);
-      if (problem) problems.push({ loc: ['body', problem.field], msg: problem.msg, type: ProblemType.valueError });
-    }
+  if (typeof timezone !== 'string') need('timezone', false, 'timezone must be an IANA time zone name such as "UTC"');
+  if (schedule !== null && typeof schedule !== 'string')
+    need('schedule', false, 'schedule must be a cron string such as "*/15 * * * *", or null');
+  // A bad time zone does not hide a bad schedule: the schedule is then checked in UTC.
+  const zoneProblem = typeof timezone === 'string' ? scheduleProblem('0 0 * * *', timezone) : null;
+  if (zoneProblem) problems.push({ loc: ['body', zoneProblem.field], msg: zoneProblem.msg, type: ProblemType.valueError });
+  if (typeof schedule === 'string') {
+    const problem = scheduleProblem(schedule, zoneProblem || typeof timezone !== 'string' ? 'UTC' : timezone);
+    if (problem) problems.push({ loc: ['body', problem.field], msg: problem.msg, type: ProblemType.valueError });
   }
   need('enabled', body.enabled === undefined || typeof body.enabled === 'boolean', 'enabled must be true or false');
 
   const definition = Object.fromEntries(Object.entries(body).filter(([k]) => !(PLATFORM_FIELDS as readonly string[]).includes(k)));
   try {
-    validateConnectorConfig(definition);
+    validateConnectorConfig(definition, undefined, PLATFORM_FIELDS);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     problems.push(...err.issues.map((i) => ({ loc: ['body', ...i.loc], msg: i.msg, type: i.type })));

@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freePort, privateRedis, type PrivateRedis } from '../../helpers/private-redis';
@@ -138,5 +141,29 @@ describe('run control from the CLI', () => {
       expect(help.out, c).toContain(`qanatix ${c}`);
     }
     expect((await cli(['resume', 'slow', '--reason', 'x'])).code).toBe(2);
+  });
+
+  test('connectors apply validates the whole file first: one bad connector applies nothing, and every bad one is reported', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'qanatix-apply-'));
+    const def = (name: string, extra = '', vertical = 'applied') =>
+      `  - name: ${name}\n    connector_type: postgresql\n    vertical: ${vertical}\n    entity_type: product\n` +
+      `    connection_config: { dsn: "${source.url}" }\n    table: products\n    cursor: { column: updated_at }\n${extra}`;
+    const file = join(dir, 'connectors.yaml');
+    await writeFile(file, `connectors:\n${def('first')}${def('second', '    shedule: "0 * * * *"\n')}${def('third', '', 'Manufacturing')}`);
+    for (const args of [[], ['--dry-run']]) {
+      const r = await cli(['connectors', 'apply', '-f', file, ...args]);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.err).toContain('2 connectors of the file are not valid; nothing was applied');
+      expect(r.err).toMatch(/connector "second": body\.shedule: unknown field - did you mean "schedule"\?/);
+      expect(r.err).toMatch(/connector "third": body\.vertical: vertical "Manufacturing" is not a valid name: .* - write "manufacturing"/);
+      expect(r.err).not.toContain('"first"');
+    }
+    const names = (await json(['connectors', 'list'])).map((c: { name: string }) => c.name);
+    expect(names).not.toContain('first');
+
+    await writeFile(file, `connectors:\n${def('first')}${def('second', '    schedule: "0 * * * *"\n')}`);
+    const ok = await cli(['connectors', 'apply', '-f', file]);
+    expect(ok.code, ok.err).toBe(0);
+    expect(ok.out).toContain('applied: 2 created, 0 updated, 0 unchanged, 0 deleted');
   });
 });
