@@ -39,7 +39,9 @@ const TOP_LEVEL_KEYS = [
   'source_id',
   'fields',
   'batch_size',
+  'schema_drift',
 ];
+const SCHEMA_DRIFT = ['allow', 'warn', 'fail'] as const;
 
 /** Definitions this module returned: `createConnector` does not validate them again. */
 const validated = new WeakSet<object>();
@@ -104,6 +106,9 @@ export function validateConnectorConfig(
   const source_id = sourceIdOf(raw.source_id, report);
   const fields = fieldsOf(raw.fields, report);
   const batch_size = batchSizeOf(raw.batch_size, report);
+  const schema_drift = raw.schema_drift ?? 'warn';
+  if (!(SCHEMA_DRIFT as readonly unknown[]).includes(schema_drift))
+    report(['schema_drift'], `must be one of ${SCHEMA_DRIFT.join(', ')} (default warn)`, ProblemType.settingValue);
 
   // The entry registered under `connector_type` returned `connection`: the pair is one of ConnectorDefinition's.
   const definition = Object.freeze({
@@ -119,6 +124,7 @@ export function validateConnectorConfig(
     source_id,
     fields,
     batch_size,
+    schema_drift,
   }) as ConnectorDefinition;
   if (type?.readOnlyIssues) issues.push(...type.readOnlyIssues(definition));
   if (issues.length) throw new ConfigError(issues);

@@ -54,7 +54,14 @@ export interface DefinitionSettings {
   source_id: string | null;
   fields: FieldsConfig;
   batch_size: number;
+  /**
+   * What a run does when the source's columns or their types changed since the last successful run: `allow` reads on
+   * silently, `warn` reads on and records what changed, `fail` stops before reading.
+   */
+  schema_drift: SchemaDriftPolicy;
 }
+
+export type SchemaDriftPolicy = 'allow' | 'warn' | 'fail';
 
 /** `connection_config` of each connector type, as its validator returns it (it holds secrets: never log it). */
 export interface ConnectionConfigs {

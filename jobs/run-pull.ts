@@ -1,6 +1,8 @@
 import type pg from 'pg';
 import { validateStoredDefinition } from '../connectors/connector-config';
-import type { Cursor, ReadPlan, RowBatch, SourceConnector } from '../connectors/contract';
+import type { Cursor, ReadPlan, RowBatch, SourceConnector, SourceTable } from '../connectors/contract';
+import type { SchemaDriftPolicy } from '../connectors/connector-definition';
+import { describeSchemaChanges, schemaChanges, sourceColumns } from '../connectors/schema-drift';
 import { ConnectorError } from '../connectors/connector-error';
 import { isIsoTimestamp, subtractSeconds } from '../connectors/iso-time';
 import { checkMapping, compileRecordMapper, RowMappingError, type RecordMapper } from '../connectors/map-record';
@@ -14,7 +16,16 @@ import { withTransaction } from '../src/db/pool';
 import { sourcePolicy } from '../src/source-policy';
 import type { RunTotals } from '../src/store/connector-runs';
 import type { ConnectorForRun } from '../src/store/connectors';
-import { commitPullBatch, completePull, HELD_BACK_CAP, markPullStart, openPull, type HeldBack } from '../src/store/pull-progress';
+import {
+  commitPullBatch,
+  completePull,
+  HELD_BACK_CAP,
+  lastSucceededColumns,
+  markPullStart,
+  openPull,
+  recordSourceColumns,
+  type HeldBack,
+} from '../src/store/pull-progress';
 import { addRunEvent } from '../src/store/run-events';
 import type { ConnectorLock } from './connector-lock';
 import type { PullMode } from './pull-queue';
@@ -127,6 +138,7 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       };
       const described = await source.describe(plan);
       checkMapping(definition, described);
+      await checkSchemaDrift(pool, runId, connector.id, definition.schema_drift, described);
       const mapRow = compileRecordMapper(definition, described.primaryKey);
       await addRunEvent(pool, runId, 'started', { mode: o.mode, cursor: start.cursor, source_now: now });
 
@@ -175,4 +187,27 @@ async function countHeldBack(source: SourceConnector, plan: ReadPlan, lagSeconds
   if (!held) return null;
   const until = typeof held.first === 'string' && isIsoTimestamp(held.first) ? subtractSeconds(held.first, -lagSeconds) : null;
   return { rows: held.rows, until };
+}
+
+/**
+ * Compares the source's columns with the last successful run's and records them with what changed. `warn` says what
+ * changed (run events, the run's note); `fail` stops the run before it reads, until the policy is relaxed or the
+ * source restored. Sampled columns (documents, nodes) change with the sample, so they are not compared.
+ */
+async function checkSchemaDrift(pool: pg.Pool, runId: string, connectorId: string, policy: SchemaDriftPolicy, table: SourceTable) {
+  if (table.sampled) return;
+  const columns = sourceColumns(table);
+  const before = await lastSucceededColumns(pool, connectorId);
+  const changes = before ? schemaChanges(before, columns) : [];
+  const told = changes.length > 0 && policy !== 'allow';
+  await recordSourceColumns(pool, runId, columns, told ? changes : null);
+  if (!told) return;
+  await addRunEvent(pool, runId, 'schema_drift', { policy, changes });
+  if (policy === 'fail') {
+    throw new ConnectorError(
+      'config',
+      `the source's columns changed since the last successful run: ${describeSchemaChanges(changes)} - ` +
+        'check the mapping, then set schema_drift to "warn" or "allow" to read on (schema_drift is "fail")',
+    );
+  }
 }

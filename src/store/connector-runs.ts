@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { SchemaChange } from '../../connectors/schema-drift';
 import type { Queryable } from '../db/pool';
 import { isUuid } from './uuid';
 
@@ -36,6 +37,8 @@ export interface ConnectorRun {
   /** Source-clock instant at which the first held-back row leaves the lag window. */
   held_back_until: string | null;
   cancel_requested_at: string | null;
+  /** What changed in the source's columns since the last successful run, when the connector's schema_drift tells. */
+  schema_changes: SchemaChange[] | null;
   queued_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -62,7 +65,7 @@ export const TOTALS = `rows_read::float8 as rows_read, inserted::float8 as inser
   rows_held_back::float8 as rows_held_back, held_back_until`;
 
 const COLUMNS = `id, connector_id, job_id, trigger, mode, status, attempts, ingestion_id, ${TOTALS},
-  cursor_before, cursor_reset, error, error_kind, cancel_requested_at, queued_at, started_at, finished_at,
+  cursor_before, cursor_reset, error, error_kind, cancel_requested_at, schema_changes, queued_at, started_at, finished_at,
   (extract(epoch from (coalesce(finished_at, now()) - started_at)) * 1000)::int as duration_ms`;
 
 const ACTIVE = `status in ('queued', 'running', 'retrying')`;

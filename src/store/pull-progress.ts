@@ -1,4 +1,5 @@
 import type { Cursor } from '../../connectors/contract';
+import type { SchemaChange, SourceColumn } from '../../connectors/schema-drift';
 import type { IngestionCounts } from '../core/ingestions';
 import type { Queryable } from '../db/pool';
 import { TOTALS, type RunTotals } from './connector-runs';
@@ -127,4 +128,28 @@ export async function completePull(
     [runId, heldBack?.rows ?? null, heldBack?.until ?? null],
   );
   return rows[0]!;
+}
+
+/** The columns of the connector's last successful run that recorded them; null before the first. */
+export async function lastSucceededColumns(db: Queryable, connectorId: string): Promise<SourceColumn[] | null> {
+  const { rows } = await db.query<{ source_columns: SourceColumn[] }>(
+    `select source_columns from connector_runs where connector_id = $1 and status = 'succeeded' and source_columns is not null
+      order by queued_at desc limit 1`,
+    [connectorId],
+  );
+  return rows[0]?.source_columns ?? null;
+}
+
+/** Records the columns a run found at the source and what changed since the last successful run (null: nothing, or not told). */
+export async function recordSourceColumns(
+  db: Queryable,
+  runId: string,
+  columns: SourceColumn[],
+  changes: SchemaChange[] | null,
+): Promise<void> {
+  await db.query('update connector_runs set source_columns = $2, schema_changes = $3 where id = $1', [
+    runId,
+    JSON.stringify(columns),
+    changes && JSON.stringify(changes),
+  ]);
 }

@@ -211,6 +211,11 @@ const runView = {
     },
     held_back_until: { type: ['string', 'null'], description: 'source-clock instant from which a run reads the first held-back row' },
     cancel_requested_at: nullableTimestamp,
+    schema_changes: {
+      type: ['array', 'null'],
+      items: { type: 'object', additionalProperties: true },
+      description: "what changed in the source's columns since the last successful run: {column, change: added|removed|type, …}",
+    },
     note: { type: ['string', 'null'], description: 'why a run read nothing or little, in words' },
     queued_at: timestamp,
     started_at: nullableTimestamp,

@@ -18,3 +18,6 @@ create table connector_run_events (
   detail jsonb not null default '{}'
 );
 create index connector_run_events_by_run on connector_run_events (run_id, id);
+
+-- The columns a run found at the source ({name, type} in order) and what changed since the last successful run's.
+alter table connector_runs add column source_columns jsonb, add column schema_changes jsonb;

@@ -375,3 +375,49 @@ describe('run events', () => {
     expect(last).toMatchObject({ kind: 'failed', detail: { error_kind: 'not_found', error: failed.error } });
   });
 });
+
+describe('schema drift', () => {
+  test('a column type change is recorded on the run and said in words; with schema_drift "fail" the run stops before reading', async () => {
+    await source.pool.query(
+      'create table drifting (id bigint primary key, name text not null, price numeric(10,2), updated_at timestamptz not null)',
+    );
+    await source.pool.query(
+      `insert into drifting select g, 'D' || g, g, '2026-01-01'::timestamptz + g * interval '1 second' from generate_series(1, 50) g`,
+    );
+    const id = await connector({ table: 'drifting', cursor: { column: 'updated_at', lag_seconds: 0 } });
+    worker();
+    expect(await finished(id, await pull(id))).toMatchObject({ status: 'succeeded', rows_read: 50, schema_changes: null });
+
+    await source.pool.query('alter table drifting alter column price type text');
+    await source.pool.query(`insert into drifting values (51, 'D51', 'n/a', '2026-02-01T00:00:00Z')`);
+    const warned = await finished(id, await pull(id));
+    expect(warned).toMatchObject({ status: 'succeeded', rows_read: 1 });
+    expect(warned.schema_changes).toEqual([{ column: 'price', change: 'type', from: expect.stringMatching(/^numeric/), to: 'text' }]);
+    expect(warned.note).toMatch(/^the source's columns changed since the last successful run: "price" numeric.* → text/);
+    const drift = (await call('GET', `/connectors/${id}/runs/${warned.id}/events`))
+      .json()
+      .find((e: { kind: string }) => e.kind === 'schema_drift');
+    expect(drift.detail).toMatchObject({ policy: 'warn', changes: warned.schema_changes });
+    // Compared with the last successful run: the same columns again are no change.
+    expect(await finished(id, await pull(id))).toMatchObject({ status: 'succeeded', schema_changes: null });
+
+    expect((await call('PATCH', `/connectors/${id}`, { schema_drift: 'fail' })).statusCode).toBe(200);
+    await source.pool.query('alter table drifting add column sku text, drop column price');
+    await source.pool.query(`insert into drifting values (52, 'D52', '2026-03-01T00:00:00Z', 'S-52')`);
+    const before = (await state(id)).cursor;
+    const failed = await finished(id, await pull(id));
+    expect(failed).toMatchObject({ status: 'failed', error_kind: 'config', rows_read: 0 });
+    expect(failed.error).toMatch(
+      /columns changed since the last successful run: added "sku" \(text\), removed "price" \(text\) - .*schema_drift/,
+    );
+    expect((await state(id)).cursor).toEqual(before);
+    // Still failing until the policy is relaxed; then the run reads on and the change is on record.
+    expect(await finished(id, await pull(id))).toMatchObject({ status: 'failed' });
+    expect((await call('PATCH', `/connectors/${id}`, { schema_drift: 'allow' })).statusCode).toBe(200);
+    expect(await finished(id, await pull(id))).toMatchObject({ status: 'succeeded', rows_read: 1, schema_changes: null, note: null });
+    expect((await call('PATCH', `/connectors/${id}`, { schema_drift: 'sometimes' })).json().detail[0]).toMatchObject({
+      loc: ['body', 'schema_drift'],
+      msg: expect.stringMatching(/must be one of allow, warn, fail/),
+    });
+  });
+});
