@@ -36,6 +36,7 @@ describe('connector config', () => {
       source_id: null,
       fields: { include: null, exclude: [], rename: {} },
       batch_size: DEFAULT_BATCH_SIZE,
+      schema_drift: 'warn',
     });
     expect(effectiveLagSeconds(def.cursor)).toBe(60);
   });
