@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { validateStoredDefinition } from '../connectors/connector-config';
-import type { Cursor, ReadPlan, RowBatch, SourceConnector, SourceTable } from '../connectors/contract';
+import type { Cursor, ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../connectors/contract';
 import type { SchemaDriftPolicy } from '../connectors/connector-definition';
 import { describeSchemaChanges, schemaChanges, sourceColumns } from '../connectors/schema-drift';
 import { ConnectorError } from '../connectors/connector-error';
@@ -73,35 +73,44 @@ interface PreparedRows {
 async function* prepareRows(batches: AsyncIterable<RowBatch>, mapRow: RecordMapper, ingestion: Ingestion): AsyncGenerator<PreparedRows> {
   let offset = 0;
   for await (const batch of batches) {
-    const records: unknown[] = [];
-    const positions: number[] = [];
-    const refused: RejectedRecord[] = [];
-    let missing: string | null | undefined;
-    for (let i = 0; i < batch.rows.length; i++) {
-      const mapped = mapRow(batch.rows[i]!);
-      if (mapped instanceof RowMappingError) {
-        missing = missing === undefined || missing === mapped.missingColumn ? mapped.missingColumn : null;
-        refused.push({
-          position: offset + i,
-          raw: batch.rows[i],
-          errorType: 'invalid_record',
-          problems: [{ loc: [], msg: mapped.message, type: 'value_error.mapping' }],
-        });
-      } else {
-        records.push(mapped);
-        positions.push(offset + i);
-      }
-    }
-    if (records.length === 0 && missing) {
-      throw new ConnectorError(
-        'config',
-        `no row of a batch of ${batch.rows.length} has the column "${missing}" the mapping reads (${refused[0]!.problems[0]!.msg}); ` +
-          'the run stopped without committing the batch, so a pull after the mapping is fixed reads these rows',
-      );
-    }
+    const { records, positions, refused } = mapRows(batch.rows, mapRow, offset);
     offset += batch.rows.length;
     yield { rowCount: batch.rows.length, cursor: batch.cursor, prepared: await ingestion.prepare(records, { positions, refused }) };
   }
+}
+
+/**
+ * Source rows mapped to records, a row that cannot be mapped refused with the reason; `offset` is the first row's
+ * position in the run. Throws when no row has a column the mapping reads (see `prepareRows`).
+ */
+export function mapRows(rows: readonly Row[], mapRow: RecordMapper, offset: number) {
+  const records: unknown[] = [];
+  const positions: number[] = [];
+  const refused: RejectedRecord[] = [];
+  let missing: string | null | undefined;
+  for (let i = 0; i < rows.length; i++) {
+    const mapped = mapRow(rows[i]!);
+    if (mapped instanceof RowMappingError) {
+      missing = missing === undefined || missing === mapped.missingColumn ? mapped.missingColumn : null;
+      refused.push({
+        position: offset + i,
+        raw: rows[i],
+        errorType: 'invalid_record',
+        problems: [{ loc: [], msg: mapped.message, type: 'value_error.mapping' }],
+      });
+    } else {
+      records.push(mapped);
+      positions.push(offset + i);
+    }
+  }
+  if (records.length === 0 && missing) {
+    throw new ConnectorError(
+      'config',
+      `no row of a batch of ${rows.length} has the column "${missing}" the mapping reads (${refused[0]!.problems[0]!.msg}); ` +
+        'the run stopped without committing the batch, so a pull after the mapping is fixed reads these rows',
+    );
+  }
+  return { records, positions, refused };
 }
 
 /**

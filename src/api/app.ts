@@ -18,6 +18,7 @@ import { standardResponses } from './standard-responses';
 import { bullBoardRoutes } from './bull-board';
 import { authKeysRoutes } from './routes/auth-keys';
 import { connectorsRoutes } from './routes/connectors';
+import { connectorPreviewRoutes } from './routes/connector-preview';
 import { runControlRoutes } from './routes/run-control';
 import { healthRoutes } from './routes/health';
 import { queuesRoutes } from './routes/queues';
@@ -262,6 +263,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       await api.register(authKeysRoutes);
       await api.register(connectorsRoutes);
       await api.register(runControlRoutes);
+      await api.register(connectorPreviewRoutes);
       await api.register(queuesRoutes);
     },
     { prefix: '/api/v1' },

@@ -43,9 +43,12 @@ export function entitiesDocument(rows: EntityRow[]): string {
   return json + ']';
 }
 
+/** An entity's content hash over a row `t` of `entitiesDocument`: its name and its canonical jsonb text. */
+export const CONTENT_HASH_SQL = `encode(sha256(convert_to(t.n || E'\\n' || t.d::text, 'UTF8')), 'hex')`;
+
 /** $1 tenant, $2 vertical, $3 entity type, $4 `entitiesDocument`. */
 export const UPSERT_ENTITIES_SQL = `insert into entities as e (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash)
-  select $1, $2, $3, t.n, t.s, t.k, t.d, encode(sha256(convert_to(t.n || E'\\n' || t.d::text, 'UTF8')), 'hex')
+  select $1, $2, $3, t.n, t.s, t.k, t.d, ${CONTENT_HASH_SQL}
     from jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)
   on conflict (tenant_id, vertical, entity_type, dedup_key) do update
     set name = excluded.name, source_id = excluded.source_id, vertical_data = excluded.vertical_data,
@@ -97,4 +100,23 @@ export async function entityIdsByKey(
     [tenantId, vertical, entityType, keys],
   );
   return new Map(rows.map((r) => [r.k, r.id]));
+}
+
+export type PredictedWrite = 'insert' | 'update' | 'unchanged';
+
+/** What `upsertEntities` would do with each row, by dedup key, without writing: the same hash compared with the stored one. */
+export async function predictUpsert(
+  db: Queryable,
+  tenantId: string,
+  vertical: string,
+  entityType: string,
+  rows: EntityRow[],
+): Promise<Map<string, PredictedWrite>> {
+  const { rows: out } = await db.query<{ k: string; action: PredictedWrite }>(
+    `select t.k, case when e.id is null then 'insert' when e.content_hash = ${CONTENT_HASH_SQL} then 'unchanged' else 'update' end as action
+       from jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)
+       left join entities e on e.tenant_id = $1 and e.vertical = $2 and e.entity_type = $3 and e.dedup_key = t.k`,
+    [tenantId, vertical, entityType, entitiesDocument(rows)],
+  );
+  return new Map(out.map((r) => [r.k, r.action]));
 }

@@ -304,6 +304,29 @@ const API_ROUTES: Record<string, Rule> = {
       },
     ],
   },
+  'POST /api/v1/connectors/preview': {
+    expect: 'own',
+    calls: () => [
+      {
+        url: '/api/v1/connectors/preview',
+        payload: {
+          name: 'bravo-preview',
+          connector_type: 'postgresql',
+          vertical: V,
+          entity_type: E,
+          connection_config: { dsn: 'postgresql://u:p@127.0.0.1:1/x' },
+          table: 'orders',
+        },
+      },
+    ],
+  },
+  'POST /api/v1/connectors/:id/preview': {
+    expect: 404,
+    calls: (a) => [
+      { url: `/api/v1/connectors/${a.connector}/preview` },
+      { url: `/api/v1/connectors/${a.failingConnector}/preview?limit=5` },
+    ],
+  },
   'GET /api/v1/connectors': { expect: 'own', calls: () => [{ url: '/api/v1/connectors' }] },
   'GET /api/v1/connectors/:id': { expect: 404, calls: (a) => [{ url: `/api/v1/connectors/${a.connector}` }] },
   'PATCH /api/v1/connectors/:id': {

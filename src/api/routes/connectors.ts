@@ -38,7 +38,7 @@ const PULL_RECOVERY_GRACE_MS = 5_000;
  * Validates a whole connector body (create, or the merged result of an update) and splits it into what is
  * stored. Every problem is reported at once, each with its location.
  */
-function toInput(body: Record<string, unknown>): ConnectorInput {
+export function toInput(body: Record<string, unknown>): ConnectorInput {
   const problems: Problem[] = [];
   const need = (field: string, ok: boolean, msg: string) =>
     ok || problems.push({ loc: ['body', field], msg, type: ProblemType.valueError });
@@ -164,7 +164,7 @@ const dryRunResult = {
   required: ['dry_run', 'changed_fields'],
   properties: { dry_run: { type: 'boolean', enum: [true] }, changed_fields: changedFieldsList },
 } as const;
-const connectorBody = {
+export const connectorBody = {
   type: 'object',
   description:
     'a connector definition (see the README): name, connector_type, connection_config, vertical, entity_type, query or table, schedule, …',
@@ -226,7 +226,7 @@ const runView = {
 
 const runConflict = errorResponse('A run of this connector is queued or running; run_id names it');
 /** A refused source as a 422 at the connection field that names it. */
-function sourceDenied(err: SourceDeniedError, at: string[]): HttpError {
+export function sourceDenied(err: SourceDeniedError, at: string[]): HttpError {
   return new HttpError(422, [{ loc: [...at, 'connection_config', ...err.field], msg: err.message, type: ProblemType.sourceDenied }]);
 }
 
@@ -240,7 +240,7 @@ export function pausedConflict(c: ConnectorView): HttpError {
   );
 }
 
-function bodyObject(body: unknown): Record<string, unknown> {
+export function bodyObject(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new HttpError(422, [{ loc: ['body'], msg: 'the body must be a JSON object', type: ProblemType.object }]);
   }

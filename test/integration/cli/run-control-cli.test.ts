@@ -162,6 +162,16 @@ describe('run control from the CLI', () => {
     expect(names).not.toContain('first');
 
     await writeFile(file, `connectors:\n${def('first')}${def('second', '    schedule: "0 * * * *"\n')}`);
+    // Tried before it is saved: the first rows of the file's connector, each with what a pull would do.
+    const preview = await json(['connectors', 'preview', '-f', file, 'second', '--limit', '3']);
+    expect(preview.rows.map((r: { action: string; record: { source_id: string } }) => [r.action, r.record.source_id])).toEqual([
+      ['insert', '1'],
+      ['insert', '2'],
+      ['insert', '3'],
+    ]);
+    const table = await cli(['connectors', 'preview', '-f', file, '--limit', '2']);
+    expect(table.out).toMatch(/^POSITION\s+ACTION\s+NAME\s+SOURCE_ID\s+WHY\n0\s+insert\s+P1\s+1/);
+    expect(table.out).toContain('a pull would: insert 2 (of the first 2 rows)');
     const ok = await cli(['connectors', 'apply', '-f', file]);
     expect(ok.code, ok.err).toBe(0);
     expect(ok.out).toContain('applied: 2 created, 0 updated, 0 unchanged, 0 deleted');

@@ -421,3 +421,87 @@ describe('schema drift', () => {
     });
   });
 });
+
+describe('preview', () => {
+  test("an unsaved body and a saved connector's next pull: the first rows as records, and predictions equal to what the pull does", async () => {
+    await source.pool.query('create table previewed (id bigint primary key, name text, price int, updated_at timestamptz not null)');
+    await source.pool.query(
+      `insert into previewed select g, 'N' || g, g, '2026-01-01'::timestamptz + g * interval '1 second' from generate_series(1, 10) g`,
+    );
+    const body = {
+      name: 'previewed',
+      connector_type: 'postgresql',
+      connection_config: { dsn: source.url },
+      vertical: 'previewed',
+      entity_type: 'product',
+      table: 'previewed',
+      cursor: { column: 'updated_at', lag_seconds: 0 },
+      // A row whose only change is its cursor is then unchanged.
+      fields: { exclude: ['updated_at'] },
+    };
+    const unsaved = await call('POST', '/connectors/preview?limit=4', body);
+    expect(unsaved.statusCode, unsaved.body).toBe(200);
+    expect(unsaved.json().rows).toHaveLength(4);
+    expect(unsaved.json().rows[0]).toEqual({
+      position: 0,
+      action: 'insert',
+      record: { name: 'N1', source_id: '1', vertical_data: { id: 1, price: 1 } },
+      row: { id: 1, name: 'N1', price: 1, updated_at: '2026-01-01T00:00:01.000000Z' },
+    });
+    expect((await call('GET', '/connectors')).json().map((c: { name: string }) => c.name)).not.toContain('previewed');
+
+    const created = await call('POST', '/connectors', body);
+    const id = created.json().id;
+    worker();
+    expect(await finished(id, await pull(id))).toMatchObject({ inserted: 10 });
+
+    await source.pool.query(`update previewed set name = 'Renamed', updated_at = '2026-02-01T00:00:00Z' where id = 3`);
+    await source.pool.query(`update previewed set updated_at = '2026-02-01T00:00:01Z' where id = 4`);
+    await source.pool.query(`insert into previewed values (11, 'N11', 11, '2026-02-01T00:00:02Z'), (12, null, 12, '2026-02-01T00:00:03Z')`);
+    const snapshot = async () => ({
+      state: await state(id),
+      runs: (await call('GET', `/connectors/${id}/runs`)).json().length,
+      entities: await entities('previewed'),
+      ingestions: (await t.db.pool.query('select count(*)::int as n from ingestions')).rows[0].n,
+    });
+    const before = await snapshot();
+    const res = await call('POST', `/connectors/${id}/preview?limit=20`);
+    expect(res.statusCode, res.body).toBe(200);
+    const preview = res.json();
+    expect(preview.cursor).toEqual(before.state.cursor);
+    expect(preview.rows.map((r: { row: { id: number }; action: string }) => [r.row.id, r.action])).toEqual([
+      [3, 'update'],
+      [4, 'unchanged'],
+      [11, 'insert'],
+      [12, 'rejected'],
+    ]);
+    expect(preview.rows[3]).toMatchObject({
+      record: null,
+      problems: [expect.objectContaining({ msg: expect.stringMatching(/no usable name/) })],
+    });
+    expect(await snapshot()).toEqual(before); // reads only
+
+    const next = await finished(id, await pull(id));
+    expect(next).toMatchObject({ rows_read: 4 });
+    expect({ inserted: next.inserted, updated: next.updated, unchanged: next.unchanged, rejected: next.rejected }).toEqual({
+      inserted: preview.counts.insert,
+      updated: preview.counts.update,
+      unchanged: preview.counts.unchanged + preview.counts.duplicate,
+      rejected: preview.counts.rejected,
+    });
+
+    const bad = await call('POST', '/connectors/preview', { ...body, name_column: 'title' });
+    expect(bad.statusCode).toBe(422);
+    expect(bad.json().detail[0].msg).toMatch(/the mapping reads "title", which previewed does not have/);
+    const typo = await call('POST', '/connectors/preview', { ...body, tabel: 'x' });
+    expect(
+      typo
+        .json()
+        .detail.map((p: { msg: string }) => p.msg)
+        .join(),
+    ).toMatch(/did you mean "table"/);
+    const denied = await call('POST', '/connectors/preview', { ...body, connection_config: { dsn: t.db.url }, table: 'entities' });
+    expect(denied.statusCode).toBe(422);
+    expect(denied.json().detail[0]).toMatchObject({ loc: ['body', 'connection_config', 'dsn'], type: 'value_error.source_denied' });
+  });
+});
