@@ -46,6 +46,11 @@ export interface ReadPlan {
   lastPull: string | null;
   /** Rows per batch; the connector holds at most one batch in memory. */
   batchSize: number;
+  /**
+   * A backfill: only rows with `from <= cursor < to` (cursor values in their JSON form), resumed after `cursor` (the
+   * backfill's own checkpoint). Needs a cursor column and a key; rows whose cursor is NULL are in no range.
+   */
+  range?: { from: CursorScalar; to: CursorScalar } | null;
 }
 
 /** One batch of rows in cursor order, with the cursor after its last row. */

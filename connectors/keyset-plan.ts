@@ -55,7 +55,8 @@ export type Condition<C> =
   | { op: 'is-null'; column: C }
   | { op: 'not-null'; column: C }
   | { op: '<='; column: C; value: CursorScalar; what: 'the lag bound' }
-  | { op: '>='; column: C; value: CursorScalar; what: 'cursor.initial_value' };
+  | { op: '>='; column: C; value: CursorScalar; what: 'cursor.initial_value' | 'backfill from' }
+  | { op: '<'; column: C; value: CursorScalar; what: 'backfill to' };
 
 export interface Phase<C> {
   /** The NULL-cursor phase: rows whose cursor is NULL, by key. */
@@ -78,9 +79,17 @@ export type KeysetRead<C> = { kind: 'stream' } | { kind: 'keyset'; phases: Array
 export function planRead<C extends KeysetColumn>(
   source: KeysetSource<C>,
   settings: KeysetSettings,
-  plan: Pick<ReadPlan, 'mode' | 'cursor' | 'now'>,
+  plan: Pick<ReadPlan, 'mode' | 'cursor' | 'now' | 'range'>,
 ): KeysetRead<C> {
   const cursor = source.cursor;
+  const range = plan.range ?? null;
+  if (range && (cursor === null || keysetOrder(source) === null)) {
+    throw new ConnectorError(
+      'config',
+      `a backfill reads a range of cursor values in (cursor, key) order, and ${source.label} has ${cursor === null ? 'no cursor column' : 'no key'} - ` +
+        (cursor === null ? 'set cursor.column' : 'set cursor.tiebreaker (or primary_key)'),
+    );
+  }
   if (cursor === null) return { kind: 'stream' };
   const order = keysetOrder(source);
   if (order === null) {
@@ -111,11 +120,11 @@ export function planRead<C extends KeysetColumn>(
       `cursor.lag_seconds applies to timestamp and date cursors, and "${cursor.name}" is ${cursor.type} - remove lag_seconds`,
     );
   }
-  const initial = resume === null ? settings.initialValue : null;
+  const initial = resume === null && !range ? settings.initialValue : null;
 
   const phases: Array<Phase<C>> = [];
-  // A key column holds no NULLs, so a cursor that is the key has no NULL phase.
-  if (cursor.nullable && !cursorIsKey && (resume === null ? initial === null : resume.value === null)) {
+  // A key column holds no NULLs, so a cursor that is the key has no NULL phase; a backfill's range holds no NULL.
+  if (cursor.nullable && !cursorIsKey && !range && (resume === null ? initial === null : resume.value === null)) {
     phases.push({
       nulls: true,
       order: key,
@@ -127,10 +136,14 @@ export function planRead<C extends KeysetColumn>(
   }
   const conditions: Array<Condition<C>> = [];
   if (bound !== null) conditions.push({ op: '<=', column: cursor, value: bound, what: 'the lag bound' });
+  if (range) {
+    conditions.push({ op: '>=', column: cursor, value: range.from, what: 'backfill from' });
+    conditions.push({ op: '<', column: cursor, value: range.to, what: 'backfill to' });
+  }
   const after = resume && resume.value !== null ? [resume.value, ...resume.key] : null;
   if (after === null) {
     if (initial !== null) conditions.push({ op: '>=', column: cursor, value: initial, what: 'cursor.initial_value' });
-    else if (bound === null) conditions.push({ op: 'not-null', column: cursor });
+    else if (bound === null && !range) conditions.push({ op: 'not-null', column: cursor });
   }
   phases.push({ nulls: false, order: [cursor, ...key], conditions, after, key, cursor });
   return { kind: 'keyset', phases };
@@ -159,7 +172,9 @@ export function unfitValue(what: string, value: unknown, column: KeysetColumn, e
   const fix =
     what === 'the committed cursor'
       ? 'the column no longer holds the values it held - run a full resync, or set the position again'
-      : `write ${expected}`;
+      : what.startsWith('backfill')
+        ? `give ${expected}`
+        : `write ${expected}`;
   return new ConnectorError('config', `${what} ${JSON.stringify(value)} does not fit the ${column.type} column "${column.name}" - ${fix}`);
 }
 

@@ -100,8 +100,9 @@ export function sqlCondition(dialect: SqlDialect, condition: Condition<KeysetSql
     case '<=':
       return (params) => `${name} <= ${params.bind(condition.column, condition.value)}`;
     case '>=':
-      checkValueFits('cursor.initial_value', condition.column, condition.value);
-      return (params) => `${name} >= ${params.bind(condition.column, condition.value)}`;
+    case '<':
+      checkValueFits(condition.what, condition.column, condition.value);
+      return (params) => `${name} ${condition.op} ${params.bind(condition.column, condition.value)}`;
   }
 }
 
