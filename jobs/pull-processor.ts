@@ -65,7 +65,10 @@ export function createPullProcessor(deps: ProcessorDeps) {
       return new UnrecoverableError(`job refused: ${why}`);
     };
     if (typeof tenantId !== 'string' || typeof connectorId !== 'string') throw refuse('it names no tenant or no connector');
-    if (!['incremental', 'full'].includes(mode) || !['schedule', 'manual'].includes(trigger)) throw refuse('unknown mode or trigger');
+    if (!['incremental', 'full', 'backfill'].includes(mode) || !['schedule', 'manual'].includes(trigger))
+      throw refuse('unknown mode or trigger');
+    // A backfill's range is on its run: one without a run of its own is not a backfill the API queued.
+    if (mode === 'backfill' && job.data.runId === undefined) throw refuse('a backfill job names no run');
     let connector;
     try {
       connector = await loadConnectorForRun(pool, box, connectorId, tenantId);

@@ -6,7 +6,8 @@ import { QUEUE_PREFIX } from './redis-connection';
 export const PULL_QUEUE = 'pulls';
 export const PULL_JOB = 'pull';
 
-export type PullMode = 'incremental' | 'full';
+/** `backfill`: a range of cursor values read again without moving the committed position (the range is on the run). */
+export type PullMode = 'incremental' | 'full' | 'backfill';
 export type PullTrigger = 'schedule' | 'manual';
 
 /**

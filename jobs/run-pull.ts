@@ -139,12 +139,15 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       const now = start.sourceStartedAt ?? (await source.clock());
       await markPullStart(pool, runId, start.cursor, now);
       const plan = {
-        mode: o.mode,
+        mode: o.mode === 'backfill' ? ('incremental' as const) : o.mode,
         cursor: start.cursor,
         now,
         lastPull: o.mode === 'full' ? null : start.lastPull,
         batchSize: definition.batch_size,
+        range: start.range,
       };
+      // A backfill reads again what the position has passed: it leaves the position and `:last_pull` alone.
+      const positionOf = start.range ? null : connector.id;
       const described = await source.describe(plan);
       checkMapping(definition, described);
       await checkSchemaDrift(pool, runId, connector.id, definition.schema_drift, described);
@@ -157,7 +160,7 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
           alongside: async (tx, written, ingestionId) => {
             await commitPullBatch(tx, {
               runId,
-              connectorId: connector.id,
+              connectorId: positionOf,
               ingestionId,
               rowsRead: batch.rowCount,
               written,
@@ -173,7 +176,7 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
 
       const heldBack = await countHeldBack(source, plan, effectiveLagSeconds(definition.cursor));
       const run = await withTransaction(pool, async (tx) => {
-        const totals = await completePull(tx, runId, connector.id, now, heldBack);
+        const totals = await completePull(tx, runId, positionOf, now, heldBack);
         if (heldBack && heldBack.rows > 0)
           await addRunEvent(tx, runId, 'held_back', { ...heldBack, capped: heldBack.rows >= HELD_BACK_CAP });
         await ingestion.finish(tx);

@@ -2,9 +2,10 @@ import { parseArgs } from 'node:util';
 import { ApiClient, CliError, EXIT, findConnector } from './api-client';
 import { formatDuration, printTable } from './output';
 
-export const PULL_HELP = `qanatix pull <name|id> [--full] [--wait] [--json]
+export const PULL_HELP = `qanatix pull <name|id> [--full | --from VALUE --to VALUE] [--wait] [--json]
 
-  Queues a pull of a connector (--full: a resync from the beginning). With --wait it shows the run live
+  Queues a pull of a connector (--full: a resync from the beginning; --from/--to: a backfill of the rows with
+  from <= cursor < to, read again without moving the committed position; numbers are numbers, anything else text). With --wait it shows the run live
   (rows read, rows/s, elapsed) and ends with its summary; the exit code is 1 when the run fails.
   When a run is already queued or running, --wait follows that run instead.`;
 
@@ -37,17 +38,30 @@ export async function pullCommand(args: string[], out: NodeJS.WriteStream = proc
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { full: { type: 'boolean' }, wait: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      full: { type: 'boolean' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      wait: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help || !positionals[0]) {
     console.log(PULL_HELP);
     return values.help ? EXIT.ok : EXIT.usage;
   }
+  const backfill = values.from !== undefined || values.to !== undefined;
+  if (backfill && (values.from === undefined || values.to === undefined || values.full)) {
+    throw new CliError('a backfill takes both --from and --to (and no --full)', EXIT.usage);
+  }
+  const cursorValue = (v: string) => (/^-?\d+(\.\d+)?$/.test(v) && Number.isSafeInteger(Math.trunc(Number(v))) ? Number(v) : v);
   const api = ApiClient.fromEnv();
   const connector = await findConnector(api, positionals[0]);
-  const res = await api.request<{ run_id?: string; job_id: string; detail?: string }>('POST', `/connectors/${connector.id}/pull`, {
-    mode: values.full ? 'full' : 'incremental',
-  });
+  const body = backfill
+    ? { mode: 'backfill', from: cursorValue(values.from!), to: cursorValue(values.to!) }
+    : { mode: values.full ? 'full' : 'incremental' };
+  const res = await api.request<{ run_id?: string; job_id: string; detail?: string }>('POST', `/connectors/${connector.id}/pull`, body);
   let runId: string;
   if (res.status === 202) {
     runId = res.body.run_id!;

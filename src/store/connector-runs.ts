@@ -17,7 +17,7 @@ export interface ConnectorRun {
   /** The queue job that carries the run: the scheduler's job that created it, or `runJobId(id)`. */
   job_id: string | null;
   trigger: 'schedule' | 'manual' | 'operator';
-  mode: 'incremental' | 'full' | 'set_state';
+  mode: 'incremental' | 'full' | 'backfill' | 'set_state';
   status: RunStatus;
   attempts: number;
   ingestion_id: string | null;
@@ -39,6 +39,9 @@ export interface ConnectorRun {
   cancel_requested_at: string | null;
   /** What changed in the source's columns since the last successful run, when the connector's schema_drift tells. */
   schema_changes: SchemaChange[] | null;
+  /** A backfill's range: from <= cursor < to. */
+  backfill_from: unknown;
+  backfill_to: unknown;
   queued_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -65,7 +68,7 @@ export const TOTALS = `rows_read::float8 as rows_read, inserted::float8 as inser
   rows_held_back::float8 as rows_held_back, held_back_until`;
 
 const COLUMNS = `id, connector_id, job_id, trigger, mode, status, attempts, ingestion_id, ${TOTALS},
-  cursor_before, cursor_reset, error, error_kind, cancel_requested_at, schema_changes, queued_at, started_at, finished_at,
+  cursor_before, cursor_reset, error, error_kind, cancel_requested_at, schema_changes, backfill_from, backfill_to, queued_at, started_at, finished_at,
   (extract(epoch from (coalesce(finished_at, now()) - started_at)) * 1000)::int as duration_ms`;
 
 const ACTIVE = `status in ('queued', 'running', 'retrying')`;
@@ -90,15 +93,28 @@ export async function createRun(
     connectorId: string;
     tenantId: string;
     trigger: 'schedule' | 'manual';
-    mode: 'incremental' | 'full';
+    mode: 'incremental' | 'full' | 'backfill';
     status?: RunStatus;
     jobId?: string;
+    /** A backfill's range. */
+    range?: { from: unknown; to: unknown };
   },
 ): Promise<string> {
   const id = randomUUID();
   await db.query(
-    'insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id) values ($1, $2, $3, $4, $5, $6, $7)',
-    [id, run.connectorId, run.tenantId, run.trigger, run.mode, run.status ?? 'queued', run.jobId ?? runJobId(id)],
+    `insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id, backfill_from, backfill_to)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [
+      id,
+      run.connectorId,
+      run.tenantId,
+      run.trigger,
+      run.mode,
+      run.status ?? 'queued',
+      run.jobId ?? runJobId(id),
+      run.range ? JSON.stringify(run.range.from) : null,
+      run.range ? JSON.stringify(run.range.to) : null,
+    ],
   );
   return id;
 }
@@ -191,7 +207,7 @@ export async function finishRun(
 export type ActiveRun = Pick<ConnectorRun, 'id' | 'connector_id' | 'job_id' | 'status' | 'ingestion_id' | 'cancel_requested_at'> & {
   tenant_id: string;
   trigger: 'schedule' | 'manual';
-  mode: 'incremental' | 'full';
+  mode: 'incremental' | 'full' | 'backfill';
 };
 
 /** Runs that say they are queued, running or retrying and were queued more than `olderThanMs` ago. */

@@ -1,4 +1,4 @@
-import type { Cursor } from '../../connectors/contract';
+import type { Cursor, CursorScalar } from '../../connectors/contract';
 import type { SchemaChange, SourceColumn } from '../../connectors/schema-drift';
 import type { IngestionCounts } from '../core/ingestions';
 import type { Queryable } from '../db/pool';
@@ -20,18 +20,46 @@ export interface PullStart {
   ingestionId: string | null;
   /** The source clock at the run's first attempt, if one got that far. */
   sourceStartedAt: string | null;
+  /** A backfill's range (its `cursor` is then the backfill's own checkpoint); null for other runs. */
+  range: { from: CursorScalar; to: CursorScalar } | null;
 }
 
 /**
  * Opens an attempt; run it in a transaction. Locks the run row, and on a full resync's first attempt forgets the
  * committed position (once: its retries resume from what they committed).
  */
-export async function openPull(tx: Queryable, runId: string, connectorId: string, mode: 'incremental' | 'full'): Promise<PullStart> {
-  const { rows } = await tx.query<{ cursor_reset: boolean; ingestion_id: string | null; source_started_at: string | null }>(
-    'select cursor_reset, ingestion_id, source_started_at from connector_runs where id = $1 for update',
+export async function openPull(
+  tx: Queryable,
+  runId: string,
+  connectorId: string,
+  mode: 'incremental' | 'full' | 'backfill',
+): Promise<PullStart> {
+  const { rows } = await tx.query<{
+    cursor_reset: boolean;
+    ingestion_id: string | null;
+    source_started_at: string | null;
+    cursor_after: Cursor | null;
+    backfill_from: CursorScalar;
+    backfill_to: CursorScalar;
+  }>(
+    `select cursor_reset, ingestion_id, source_started_at, cursor_after, backfill_from, backfill_to
+       from connector_runs where id = $1 for update`,
     [runId],
   );
   const run = rows[0]!;
+  if (mode === 'backfill') {
+    if (run.backfill_to === null) throw new Error(`run ${runId} is not a backfill: it has no range`);
+    const { rows: state } = await tx.query<{ last_pull: string | null }>('select last_pull from connector_state where connector_id = $1', [
+      connectorId,
+    ]);
+    return {
+      cursor: run.cursor_after,
+      lastPull: state[0]?.last_pull ?? null,
+      ingestionId: run.ingestion_id,
+      sourceStartedAt: run.source_started_at,
+      range: { from: run.backfill_from, to: run.backfill_to },
+    };
+  }
   if (mode === 'full' && !run.cursor_reset) {
     await tx.query('update connector_state set cursor = null, updated_at = now() where connector_id = $1', [connectorId]);
     await tx.query('update connector_runs set cursor_reset = true where id = $1', [runId]);
@@ -45,6 +73,7 @@ export async function openPull(tx: Queryable, runId: string, connectorId: string
     lastPull: state[0]?.last_pull ?? null,
     ingestionId: run.ingestion_id,
     sourceStartedAt: run.source_started_at,
+    range: null,
   };
 }
 
@@ -58,7 +87,8 @@ export async function markPullStart(db: Queryable, runId: string, cursor: Cursor
 
 export interface PullBatch {
   runId: string;
-  connectorId: string;
+  /** The connector whose position the batch moves; null for a backfill, which keeps its checkpoint on its run only. */
+  connectorId: string | null;
   ingestionId: string;
   /** Source rows in the batch, mapped or not. */
   rowsRead: number;
@@ -117,7 +147,8 @@ export interface HeldBack {
 export async function completePull(
   tx: Queryable,
   runId: string,
-  connectorId: string,
+  /** Null for a backfill: the connector's `:last_pull` stays. */
+  connectorId: string | null,
   sourceNow: string,
   heldBack: HeldBack | null = null,
 ): Promise<RunTotals> {

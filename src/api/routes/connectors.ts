@@ -5,7 +5,8 @@ import { ConnectorError } from '../../../connectors/connector-error';
 import { checkSourceReach, createConnector, validateConnectorConfig, validateStoredDefinition } from '../../../connectors/registry';
 import { checkMapping } from '../../../connectors/map-record';
 import { SourceDeniedError } from '../../../connectors/source-denied-error';
-import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
+import { PULL_JOB, type PullJobData, type PullMode } from '../../../jobs/pull-queue';
+import type { CursorScalar } from '../../../connectors/contract';
 import { recoverRuns } from '../../../jobs/run-recovery';
 import { scheduleProblem } from '../../../jobs/schedule';
 import { activeRun, closeRun, createRun, getRun, listRuns, runJobId } from '../../store/connector-runs';
@@ -190,7 +191,9 @@ const runView = {
     connector_id: uuid,
     job_id: { type: ['string', 'null'] },
     trigger: { type: 'string', enum: ['schedule', 'manual', 'operator'] },
-    mode: { type: 'string', enum: ['incremental', 'full', 'set_state'] },
+    mode: { type: 'string', enum: ['incremental', 'full', 'backfill', 'set_state'] },
+    backfill_from: { description: "a backfill's range: from <= cursor < to" },
+    backfill_to: {},
     status: { type: 'string', enum: ['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped', 'cancelled'] },
     attempts: { type: 'integer' },
     ingestion_id: { type: ['string', 'null'], format: 'uuid' },
@@ -424,17 +427,22 @@ export async function connectorsRoutes(app: FastifyInstance) {
     },
   );
 
-  app.post<{ Params: { id: string }; Body: { mode?: 'incremental' | 'full' } }>(
+  app.post<{ Params: { id: string }; Body: { mode?: PullMode; from?: CursorScalar; to?: CursorScalar } | null }>(
     '/connectors/:id/pull',
     {
       config: scope,
       schema: {
-        summary: 'Queue a pull now (full: a resync from the beginning)',
+        summary:
+          'Queue a pull now (full: a resync from the beginning; backfill: rows with from <= cursor < to, read again without moving the position)',
         tags: ['connectors'],
         params: idParams,
         body: {
           type: ['object', 'null'],
-          properties: { mode: { type: 'string', enum: ['incremental', 'full'] } },
+          properties: {
+            mode: { type: 'string', enum: ['incremental', 'full', 'backfill'] },
+            from: { type: ['string', 'number', 'boolean'], description: 'backfill: the first cursor value of the range (inclusive)' },
+            to: { type: ['string', 'number', 'boolean'], description: 'backfill: the end of the range (exclusive)' },
+          },
           additionalProperties: false,
         },
         response: {
@@ -445,7 +453,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
               run_id: uuid,
               job_id: { type: 'string' },
               status: { type: 'string', enum: ['queued'] },
-              mode: { type: 'string', enum: ['incremental', 'full'] },
+              mode: { type: 'string', enum: ['incremental', 'full', 'backfill'] },
             },
           },
           409: errorResponse('A run of this connector is queued or running (run_id names it), or the connector is paused'),
@@ -459,6 +467,20 @@ export async function connectorsRoutes(app: FastifyInstance) {
       if (!connector.enabled) throw pausedConflict(connector);
       if (!app.pullQueue) throw new HttpError(503, 'This server has no job queue configured (REDIS_URL).');
       const mode = req.body?.mode ?? 'incremental';
+      const { from, to } = req.body ?? {};
+      const rangeProblems = [
+        ...(mode === 'backfill' ? (['from', 'to'] as const).filter((f) => req.body?.[f] === undefined) : []).map((f) => ({
+          loc: ['body', f],
+          msg: `a backfill reads from <= cursor < to: give ${f} as a cursor value (an ISO 8601 timestamp, a number, …)`,
+          type: ProblemType.missing,
+        })),
+        ...(mode !== 'backfill' ? (['from', 'to'] as const).filter((f) => req.body?.[f] !== undefined) : []).map((f) => ({
+          loc: ['body', f],
+          msg: `${f} applies to a backfill only: add "mode": "backfill"`,
+          type: ProblemType.valueError,
+        })),
+      ];
+      if (rangeProblems.length) throw new HttpError(422, rangeProblems);
       // A run left without a live job (lost from Redis, failed by BullMQ unseen) is settled first: it must not block the connector.
       await recoverRuns(app.pool, app.pullQueue, { connectorId: req.params.id, graceMs: PULL_RECOVERY_GRACE_MS });
       const active = await activeRun(app.pool, req.params.id);
@@ -469,7 +491,8 @@ export async function connectorsRoutes(app: FastifyInstance) {
           {},
           { run_id: active.id, job_id: active.job_id },
         );
-      const runId = await createRun(app.pool, { connectorId: req.params.id, tenantId, trigger: 'manual', mode });
+      const range = mode === 'backfill' ? { from, to } : undefined;
+      const runId = await createRun(app.pool, { connectorId: req.params.id, tenantId, trigger: 'manual', mode, range });
       const data: PullJobData = { connectorId: req.params.id, tenantId, mode, trigger: 'manual', runId };
       const jobId = runJobId(runId);
       try {

@@ -21,3 +21,7 @@ create index connector_run_events_by_run on connector_run_events (run_id, id);
 
 -- The columns a run found at the source ({name, type} in order) and what changed since the last successful run's.
 alter table connector_runs add column source_columns jsonb, add column schema_changes jsonb;
+
+-- A backfill run reads from <= cursor < to (cursor values in their JSON form) without moving the connector's
+-- position; its own checkpoint is its cursor_after.
+alter table connector_runs add column backfill_from jsonb, add column backfill_to jsonb;

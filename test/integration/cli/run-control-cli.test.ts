@@ -113,8 +113,7 @@ describe('run control from the CLI', () => {
     expect(refused.err).toMatch(/paused since .*\(nightly maintenance\); resume it/);
     expect((await cli(['resume', 'slow'])).out).toContain('resumed slow');
 
-    const state = await json(['state', 'slow']);
-    expect(state.cursor).toMatchObject({ key: [ROWS] });
+    expect(Object.keys(await json(['state', 'slow'])).sort()).toEqual(['cursor', 'last_pull', 'updated_at']);
     const { rows } = await source.pool.query(
       `select to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as value from products where id = 10000`,
     );
@@ -135,6 +134,19 @@ describe('run control from the CLI', () => {
     expect(run.rows_read).toBeLessThan(10_000);
     expect((await cli(['cancel', 'slow'])).err).toContain('has no queued or running run to cancel');
     expect((await cli(['cancel', queued.run_id])).err).toMatch(/already cancelled/);
+    // A backfill of ids 100..199 while the position stays where it is.
+    const ts = async (id: number) =>
+      (
+        await source.pool.query(
+          `select to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as v from products where id = $1`,
+          [id],
+        )
+      ).rows[0].v as string;
+    const position = (await json(['state', 'slow'])).cursor;
+    const backfilled = await json(['pull', 'slow', '--from', await ts(100), '--to', await ts(200), '--wait']);
+    expect(backfilled).toMatchObject({ status: 'succeeded', mode: 'backfill', rows_read: 100 });
+    expect((await json(['state', 'slow'])).cursor).toEqual(position);
+    expect((await cli(['pull', 'slow', '--from', '1'])).code).toBe(2);
     for (const c of ['cancel', 'pause', 'resume', 'state', 'events']) {
       const help = await cli([c, '--help']);
       expect(help.code, c).toBe(0);

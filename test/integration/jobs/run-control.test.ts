@@ -5,6 +5,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { createPullQueue, PULL_JOB, schedulerId, type PullJobData } from '../../../jobs/pull-queue';
 import { createRedis } from '../../../jobs/redis-connection';
 import { recoverRuns } from '../../../jobs/run-recovery';
+import { runPull } from '../../../jobs/run-pull';
+import { createRun, getRun } from '../../../src/store/connector-runs';
+import { loadConnectorForRun } from '../../../src/store/connectors';
 import { startWorker, type RunningWorker } from '../../../jobs/worker';
 import { bearer, testApi, type TestApi } from '../../helpers/api';
 import { testBox } from '../../helpers/connector-fixture';
@@ -503,5 +506,88 @@ describe('preview', () => {
     const denied = await call('POST', '/connectors/preview', { ...body, connection_config: { dsn: t.db.url }, table: 'entities' });
     expect(denied.statusCode).toBe(422);
     expect(denied.json().detail[0]).toMatchObject({ loc: ['body', 'connection_config', 'dsn'], type: 'value_error.source_denied' });
+  });
+});
+
+describe('backfill', () => {
+  const at = async (id: number) =>
+    (
+      await source.pool.query(
+        `select to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as v from products where id = $1`,
+        [id],
+      )
+    ).rows[0].v as string;
+
+  test('reads from <= cursor < to alongside the position, which it leaves untouched, and resumes from its own checkpoint', async () => {
+    const id = await connector({ table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 }, batch_size: 300 });
+    const vertical = await verticalOf(id);
+    await call('PUT', `/connectors/${id}/state`, { cursor: { value: await at(59000), key: [59000] } });
+    worker();
+    await finished(id, await pull(id));
+    const before = await state(id);
+    expect(before.cursor).toMatchObject({ key: [BIG] });
+
+    const runId = await pull(id, { mode: 'backfill', from: await at(1000), to: await at(2000) });
+    const done = await finished(id, runId);
+    expect(done).toMatchObject({ status: 'succeeded', mode: 'backfill', rows_read: 1000, inserted: 1000, backfill_from: await at(1000) });
+    expect(done.cursor_after).toMatchObject({ key: [1999] });
+    expect(await state(id)).toEqual(before);
+    const range = (
+      await t.db.pool.query(
+        'select min(source_id::int) as lo, max(source_id::int) as hi, count(*)::int as n from entities where vertical = $1 and source_id::int < 59000',
+        [vertical],
+      )
+    ).rows[0];
+    expect(range).toEqual({ lo: 1000, hi: 1999, n: 1000 });
+    // The schedule's next run goes on from the position as if nothing happened.
+    expect(await finished(id, await pull(id))).toMatchObject({ rows_read: 0, cursor_before: before.cursor });
+    const settled = await state(id);
+
+    // Stopped after its first batch, the run's next attempt goes on from its own checkpoint: nothing read twice.
+    const connectorRow = (await loadConnectorForRun(t.db.pool, testBox, id))!;
+    const resumed = await createRun(t.db.pool, {
+      connectorId: id,
+      tenantId: connectorRow.tenantId,
+      trigger: 'manual',
+      mode: 'backfill',
+      status: 'running',
+      range: { from: await at(5000), to: await at(6000) },
+    });
+    const stop = new AbortController();
+    const first = await runPull({
+      pool: t.db.pool,
+      connector: connectorRow,
+      runId: resumed,
+      mode: 'backfill',
+      signal: stop.signal,
+      onProgress: () => stop.abort(),
+    });
+    expect(first).toEqual({ interrupted: true, rowsRead: 300 });
+    const second = await runPull({
+      pool: t.db.pool,
+      connector: connectorRow,
+      runId: resumed,
+      mode: 'backfill',
+      signal: new AbortController().signal,
+    });
+    expect(second).toMatchObject({ interrupted: false, rowsRead: 700 });
+    expect(await getRun(t.db.pool, resumed)).toMatchObject({ rows_read: 1000, inserted: 1000, cursor_after: { key: [5999] } });
+    expect(await state(id)).toEqual(settled);
+  });
+
+  test('a range is required for a backfill only; a value that does not fit the cursor fails the run and says so', async () => {
+    const id = await connector({ table: 'products', cursor: { column: 'updated_at', lag_seconds: 0 } });
+    const missing = await call('POST', `/connectors/${id}/pull`, { mode: 'backfill', from: '2026-01-01T00:00:00Z' });
+    expect(missing.statusCode).toBe(422);
+    expect(missing.json().detail).toEqual([expect.objectContaining({ loc: ['body', 'to'], type: 'value_error.missing' })]);
+    const stray = await call('POST', `/connectors/${id}/pull`, { mode: 'full', to: '2026-01-01T00:00:00Z' });
+    expect(stray.json().detail[0]).toMatchObject({ loc: ['body', 'to'], msg: expect.stringMatching(/add "mode": "backfill"/) });
+    worker();
+    const failed = await finished(id, await pull(id, { mode: 'backfill', from: 'last week', to: '2026-01-01T00:00:00Z' }));
+    expect(failed).toMatchObject({ status: 'failed', error_kind: 'config', rows_read: 0 });
+    expect(failed.error).toMatch(
+      /^backfill from "last week" does not fit the timestamp with time zone column "updated_at" - give an ISO 8601 timestamp/,
+    );
+    expect((await state(id)).cursor).toBeNull();
   });
 });

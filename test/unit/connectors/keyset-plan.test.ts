@@ -246,7 +246,7 @@ describe('planRead for a backfill', () => {
     expect(want.length).toBeGreaterThan(5);
     const batches = await readRange(null, limit);
     expect(backfill(null).phases).toHaveLength(1);
-    expect(ids(batches).sort((a, b) => a - b)).toEqual(want.map((r) => r.id).sort((a, b) => a - b));
+    expect(ids(batches).sort((a, b) => a - b)).toEqual(want.map((r) => r.id as number).sort((a, b) => a - b));
     // Resumed from its own checkpoint after any batch: exactly the rest.
     for (let i = 0; i < batches.length - 1; i++) {
       expect(ids(await readRange(batches[i]!.cursor, limit)), `after batch ${i}`).toEqual(ids(batches.slice(i + 1)));
