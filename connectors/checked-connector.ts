@@ -1,4 +1,4 @@
-import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from './contract';
+import type { CursorScalar, ReadPlan, RowBatch, SourceConnector, SourceTable } from './contract';
 import { ConnectorError } from './connector-error';
 import type { Lease } from './shared-pools';
 
@@ -35,6 +35,10 @@ export class CheckedConnector implements SourceConnector {
 
   read(plan: ReadPlan, signal: AbortSignal): AsyncIterable<RowBatch> {
     return this.readBatches(plan, signal);
+  }
+
+  async heldBack(plan: ReadPlan, cap: number): Promise<{ rows: number; first: CursorScalar } | null> {
+    return this.use(async (c) => (c.heldBack ? c.heldBack(plan, cap) : null));
   }
 
   async close(): Promise<void> {

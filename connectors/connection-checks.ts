@@ -26,8 +26,36 @@ export function isPlainObject(value: unknown): value is PlainObject {
 /** Reports every key of `obj` not in `allowed`. */
 export function rejectUnknownKeys(obj: PlainObject, allowed: readonly string[], report: IssueReporter, loc: string[] = []): void {
   for (const key of Object.keys(obj)) {
-    if (!allowed.includes(key)) report([...loc, key], `unknown field - expected one of ${allowed.join(', ')}`, ProblemType.unknownSetting);
+    if (allowed.includes(key)) continue;
+    const near = nearest(key, allowed);
+    const hint = near ? `did you mean "${near}"? (fields: ${allowed.join(', ')})` : `expected one of ${allowed.join(', ')}`;
+    report([...loc, key], `unknown field - ${hint}`, ProblemType.unknownSetting);
   }
+}
+
+/** The known name a typo most likely meant: the closest by edit distance, when it is close enough to be a typo. */
+export function nearest(word: string, known: readonly string[]): string | null {
+  const w = word.toLowerCase();
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(w, k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best !== null && bestDistance <= Math.max(1, Math.floor(best.length / 3)) ? best : null;
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours each cost 1. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 export function optionalString(obj: PlainObject, key: string, report: IssueReporter, loc: string[] = []): string | undefined {

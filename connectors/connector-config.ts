@@ -42,7 +42,9 @@ const TOP_LEVEL_KEYS = [
   'batch_size',
   'deletes',
   'verify_schedule',
+  'schema_drift',
 ];
+const SCHEMA_DRIFT = ['allow', 'warn', 'fail'] as const;
 
 /** Definitions this module returned: `createConnector` does not validate them again. */
 const validated = new WeakSet<object>();
@@ -68,6 +70,8 @@ export function validateStoredDefinition(stored: StoredDefinition): ConnectorDef
 export function validateConnectorConfig(
   raw: unknown,
   types: Readonly<Record<string, ConnectorType>> = connectorTypes,
+  /** Fields of the same body that the caller validates (the API's name, schedule, …): named in unknown-field help. */
+  otherFields: readonly string[] = [],
 ): ConnectorDefinition {
   const issues: ConfigIssue[] = [];
   const report: IssueReporter = (loc, msg, type = ProblemType.settingValue) => issues.push({ loc, msg, type });
@@ -76,7 +80,7 @@ export function validateConnectorConfig(
 
   const type = connectorTypeOf(raw, types, report);
   const tableKey = type?.tableAlias ?? 'table';
-  rejectUnknownKeys(raw, type?.tableAlias ? [...TOP_LEVEL_KEYS, type.tableAlias] : TOP_LEVEL_KEYS, report);
+  rejectUnknownKeys(raw, [...otherFields, ...TOP_LEVEL_KEYS, ...(type?.tableAlias ? [type.tableAlias] : [])], report);
 
   let connection: object = {};
   if (!isPlainObject(raw.connection_config)) {
@@ -107,6 +111,9 @@ export function validateConnectorConfig(
   const batch_size = batchSizeOf(raw.batch_size, report);
   const deletes = deletesOf(raw.deletes, report);
   const verify_schedule = patternOf(raw.verify_schedule, ['verify_schedule'], report);
+  const schema_drift = raw.schema_drift ?? 'warn';
+  if (!(SCHEMA_DRIFT as readonly unknown[]).includes(schema_drift))
+    report(['schema_drift'], `must be one of ${SCHEMA_DRIFT.join(', ')} (default warn)`, ProblemType.settingValue);
 
   // The entry registered under `connector_type` returned `connection`: the pair is one of ConnectorDefinition's.
   const definition = Object.freeze({
@@ -124,6 +131,7 @@ export function validateConnectorConfig(
     batch_size,
     deletes,
     verify_schedule,
+    schema_drift,
   }) as ConnectorDefinition;
   if (type?.readOnlyIssues) issues.push(...type.readOnlyIssues(definition));
   if (issues.length) throw new ConfigError(issues);

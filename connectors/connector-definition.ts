@@ -74,7 +74,14 @@ export interface DefinitionSettings {
   deletes: DeletesConfig;
   /** A cron pattern for verify runs (in the connector's timezone); null: none scheduled. */
   verify_schedule: string | null;
+  /**
+   * What a run does when the source's columns or their types changed since the last successful run: `allow` reads on
+   * silently, `warn` reads on and records what changed, `fail` stops before reading.
+   */
+  schema_drift: SchemaDriftPolicy;
 }
+
+export type SchemaDriftPolicy = 'allow' | 'warn' | 'fail';
 
 /** `connection_config` of each connector type, as its validator returns it (it holds secrets: never log it). */
 export interface ConnectionConfigs {

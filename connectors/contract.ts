@@ -56,6 +56,11 @@ export interface ReadPlan {
   lastPull: string | null;
   /** Rows per batch; the connector holds at most one batch in memory. */
   batchSize: number;
+  /**
+   * A backfill: only rows with `from <= cursor < to` (cursor values in their JSON form), resumed after `cursor` (the
+   * backfill's own checkpoint). Needs a cursor column and a key; rows whose cursor is NULL are in no range.
+   */
+  range?: { from: CursorScalar; to: CursorScalar } | null;
 }
 
 /** One batch of rows in cursor order, with the cursor after its last row. */
@@ -78,6 +83,8 @@ export interface SourceTable {
   columns: Array<{ name: string; type: string; nullable: boolean }>;
   /** The columns that identify a row: configured `primary_key`, else discovered, else the tie-breaker; may be empty. */
   primaryKey: string[];
+  /** True when `columns` come from a sample of documents or nodes: a field missing from it may still exist. */
+  sampled?: boolean;
 }
 
 export interface SourceConnector {
@@ -99,6 +106,11 @@ export interface SourceConnector {
    * server-side cursor and transaction either way, also when the consumer stops iterating.
    */
   read(plan: ReadPlan, signal: AbortSignal): AsyncIterable<RowBatch>;
+  /**
+   * Rows the lag window keeps from a read of `plan` (cursor newer than source now − lag), counted up to `cap` in
+   * cursor order, with the cursor value of the first. Null when no lag window applies (no temporal cursor).
+   */
+  heldBack?(plan: ReadPlan, cap: number): Promise<{ rows: number; first: CursorScalar } | null>;
   /** Releases connections; the connector is not used afterwards. */
   close(): Promise<void>;
 }

@@ -55,7 +55,8 @@ export type Condition<C> =
   | { op: 'is-null'; column: C }
   | { op: 'not-null'; column: C }
   | { op: '<='; column: C; value: CursorScalar; what: 'the lag bound' }
-  | { op: '>='; column: C; value: CursorScalar; what: 'cursor.initial_value' };
+  | { op: '>='; column: C; value: CursorScalar; what: 'cursor.initial_value' | 'backfill from' }
+  | { op: '<'; column: C; value: CursorScalar; what: 'backfill to' };
 
 export interface Phase<C> {
   /** The NULL-cursor phase: rows whose cursor is NULL, by key. */
@@ -78,10 +79,18 @@ export type KeysetRead<C> = { kind: 'stream' } | { kind: 'keyset'; phases: Array
 export function planRead<C extends KeysetColumn>(
   source: KeysetSource<C>,
   settings: KeysetSettings,
-  plan: Pick<ReadPlan, 'mode' | 'cursor' | 'now'>,
+  plan: Pick<ReadPlan, 'mode' | 'cursor' | 'now' | 'range'>,
 ): KeysetRead<C> {
   if (plan.mode === 'keys') return keyOrderRead(source, plan.cursor);
   const cursor = source.cursor;
+  const range = plan.range ?? null;
+  if (range && (cursor === null || keysetOrder(source) === null)) {
+    throw new ConnectorError(
+      'config',
+      `a backfill reads a range of cursor values in (cursor, key) order, and ${source.label} has ${cursor === null ? 'no cursor column' : 'no key'} - ` +
+        (cursor === null ? 'set cursor.column' : 'set cursor.tiebreaker (or primary_key)'),
+    );
+  }
   if (cursor === null) return { kind: 'stream' };
   const order = keysetOrder(source);
   if (order === null) {
@@ -105,20 +114,18 @@ export function planRead<C extends KeysetColumn>(
     );
   }
 
-  let bound: CursorScalar = null;
-  if (cursor.temporal === true) {
-    bound = subtractSeconds(plan.now, settings.lagSeconds ?? settings.defaultLagSeconds);
-  } else if (cursor.temporal === false && (settings.lagSeconds ?? 0) > 0) {
+  const bound = lagBound(cursor, settings, plan.now);
+  if (cursor.temporal === false && (settings.lagSeconds ?? 0) > 0) {
     throw new ConnectorError(
       'config',
       `cursor.lag_seconds applies to timestamp and date cursors, and "${cursor.name}" is ${cursor.type} - remove lag_seconds`,
     );
   }
-  const initial = resume === null ? settings.initialValue : null;
+  const initial = resume === null && !range ? settings.initialValue : null;
 
   const phases: Array<Phase<C>> = [];
-  // A key column holds no NULLs, so a cursor that is the key has no NULL phase.
-  if (cursor.nullable && !cursorIsKey && (resume === null ? initial === null : resume.value === null)) {
+  // A key column holds no NULLs, so a cursor that is the key has no NULL phase; a backfill's range holds no NULL.
+  if (cursor.nullable && !cursorIsKey && !range && (resume === null ? initial === null : resume.value === null)) {
     phases.push({
       nulls: true,
       order: key,
@@ -130,13 +137,22 @@ export function planRead<C extends KeysetColumn>(
   }
   const conditions: Array<Condition<C>> = [];
   if (bound !== null) conditions.push({ op: '<=', column: cursor, value: bound, what: 'the lag bound' });
+  if (range) {
+    conditions.push({ op: '>=', column: cursor, value: range.from, what: 'backfill from' });
+    conditions.push({ op: '<', column: cursor, value: range.to, what: 'backfill to' });
+  }
   const after = resume && resume.value !== null ? [resume.value, ...resume.key] : null;
   if (after === null) {
     if (initial !== null) conditions.push({ op: '>=', column: cursor, value: initial, what: 'cursor.initial_value' });
-    else if (bound === null) conditions.push({ op: 'not-null', column: cursor });
+    else if (bound === null && !range) conditions.push({ op: 'not-null', column: cursor });
   }
   phases.push({ nulls: false, order: [cursor, ...key], conditions, after, key, cursor });
   return { kind: 'keyset', phases };
+}
+
+/** The newest cursor value a read takes (`cursor <= bound`): source now − lag for temporal cursors, else none. */
+export function lagBound(cursor: KeysetColumn, settings: KeysetSettings, now: string): CursorScalar {
+  return cursor.temporal === true ? subtractSeconds(now, settings.lagSeconds ?? settings.defaultLagSeconds) : null;
 }
 
 /**
@@ -181,7 +197,12 @@ export function keysetOrder<C extends { name: string }>(source: { cursor: C | nu
  * `the committed cursor`), in the same words on every source. `expected` says what would fit.
  */
 export function unfitValue(what: string, value: unknown, column: KeysetColumn, expected: string): ConnectorError {
-  const fix = what === 'cursor.initial_value' ? `write ${expected}` : `the column no longer holds the values it held - run a full resync`;
+  const fix =
+    what === 'the committed cursor'
+      ? 'the column no longer holds the values it held - run a full resync, or set the position again'
+      : what.startsWith('backfill')
+        ? `give ${expected}`
+        : `write ${expected}`;
   return new ConnectorError('config', `${what} ${JSON.stringify(value)} does not fit the ${column.type} column "${column.name}" - ${fix}`);
 }
 

@@ -16,8 +16,9 @@
  * - `vertical_data`: every other column of the row (the name column is consumed), restricted by
  *   `fields.include` or `fields.exclude` (source column names) and renamed by `fields.rename`.
  */
-import type { Row } from './contract';
+import type { Row, SourceTable } from './contract';
 import type { DeletesConfig, FieldsConfig } from './connector-definition';
+import { ConnectorError } from './connector-error';
 import { setOwn } from './own-key';
 
 export interface SourceRecord {
@@ -29,8 +30,11 @@ export interface SourceRecord {
 /** Why one row could not become a record; not an `Error` (no stack trace per rejected row). */
 export class RowMappingError {
   readonly message: string;
-  constructor(message: string) {
+  /** The column the mapping needs and the row does not have at all: when every row lacks it, the mapping is wrong. */
+  readonly missingColumn: string | null;
+  constructor(message: string, missingColumn: string | null = null) {
     this.message = message;
+    this.missingColumn = missingColumn;
   }
 }
 
@@ -96,7 +100,7 @@ export function compileRecordMapper(config: RecordMappingConfig, keyColumns: rea
     let name: string;
     if (typeof rawName === 'string') name = rawName;
     else if (typeof rawName === 'number' || typeof rawName === 'boolean' || typeof rawName === 'bigint') name = String(rawName);
-    else return new RowMappingError(describeBadName(row, nameColumn, rawName, sourceIdOf));
+    else return new RowMappingError(describeBadName(row, nameColumn, rawName, sourceIdOf), rawName === undefined ? nameColumn : null);
     // Only a name that starts with whitespace can be blank: no trim() (a copy) for the usual row.
     const first = name.charCodeAt(0);
     if (name === '' || ((first <= 32 || first >= 128) && name.trim() === ''))
@@ -112,6 +116,35 @@ export function compileRecordMapper(config: RecordMappingConfig, keyColumns: rea
 
 type SourceIdOf = (row: Row) => string | RowMappingError;
 
+/**
+ * The columns the mapping reads that `table` does not have: a mapping that cannot work, found before any row is
+ * read. Only for sources whose columns are known (`table.sampled` unset); documents may lack a field in a sample.
+ */
+function missingMappedColumns(config: RecordMappingConfig, table: SourceTable): string[] {
+  if (table.sampled || table.columns.length === 0) return [];
+  const have = new Set(table.columns.map((c) => c.name));
+  const needed = [config.name_column];
+  if (config.source_id !== null) {
+    if (!isSourceIdTemplate(config.source_id)) needed.push(config.source_id);
+    else {
+      const parsed = parseSourceIdTemplate(config.source_id);
+      if ('parts' in parsed) for (const part of parsed.parts) if (typeof part !== 'string') needed.push(part.column);
+    }
+  }
+  return [...new Set(needed.filter((c) => !have.has(c)))];
+}
+
+/** Throws a `config` ConnectorError when the mapping reads columns `table` does not have (see `missingMappedColumns`). */
+export function checkMapping(config: RecordMappingConfig, table: SourceTable): void {
+  const missing = missingMappedColumns(config, table);
+  if (missing.length === 0) return;
+  throw new ConnectorError(
+    'config',
+    `the mapping reads ${missing.map((c) => `"${c}"`).join(', ')}, which ${table.name} does not have ` +
+      `(columns: ${table.columns.map((c) => c.name).join(', ')}) - set name_column (and source_id) to columns of the source`,
+  );
+}
+
 function compileSourceId(setting: string | null, keyColumns: readonly string[]): SourceIdOf | null {
   if (setting !== null && isSourceIdTemplate(setting)) {
     const parsed = parseSourceIdTemplate(setting);
@@ -126,7 +159,10 @@ function compileSourceId(setting: string | null, keyColumns: readonly string[]):
         }
         const text = scalarText(row[part.column]);
         if (text === null)
-          return new RowMappingError(`source_id template needs column "${part.column}", which is ${describeValue(row[part.column])}`);
+          return new RowMappingError(
+            `source_id template needs column "${part.column}", which is ${describeValue(row[part.column])}`,
+            row[part.column] === undefined ? part.column : null,
+          );
         out += text;
       }
       return out;
@@ -138,7 +174,10 @@ function compileSourceId(setting: string | null, keyColumns: readonly string[]):
     const column = columns[0] as string;
     return (row) => {
       const text = scalarText(row[column]);
-      return text ?? new RowMappingError(`source_id column "${column}" is ${describeValue(row[column])}`);
+      return (
+        text ??
+        new RowMappingError(`source_id column "${column}" is ${describeValue(row[column])}`, row[column] === undefined ? column : null)
+      );
     };
   }
   return (row) => {
@@ -146,7 +185,10 @@ function compileSourceId(setting: string | null, keyColumns: readonly string[]):
     for (let i = 0; i < columns.length; i++) {
       const column = columns[i] as string;
       const text = scalarText(row[column]);
-      if (text === null) return new RowMappingError(`key column "${column}" is ${describeValue(row[column])}, so the row has no source_id`);
+      if (text === null) {
+        const missing = row[column] === undefined ? column : null;
+        return new RowMappingError(`key column "${column}" is ${describeValue(row[column])}, so the row has no source_id`, missing);
+      }
       out += (i ? ':' : '') + escapeKeyPart(text);
     }
     return out;

@@ -5,11 +5,21 @@ import type { SecretBox } from '../src/crypto/secret-box';
 import { isIsoTimestamp, isoToMicros } from '../connectors/iso-time';
 import { cursorLag, pullDuration, pullRowsTotal, pullsTotal, verifyDrift } from '../src/metrics';
 import type { Logger } from '../src/outage-log';
-import { createRun, finishRun, getRun, runBelongsTo, runOfJob, type RunTotals, type VerifyCounts } from '../src/store/connector-runs';
+import {
+  cancelRequested,
+  createRun,
+  finishRun,
+  getRun,
+  runBelongsTo,
+  runOfJob,
+  type RunTotals,
+  type VerifyCounts,
+} from '../src/store/connector-runs';
 import { loadConnectorForRun } from '../src/store/connectors';
 import { runOfFire } from '../src/store/schedule-fires';
 import { LockLostError, tryLockConnector } from './connector-lock';
 import { fireOfJobId, type PullJobData } from './pull-queue';
+import { settleCancelled } from './run-recovery';
 import { runPull, type PullProgress } from './run-pull';
 
 export interface ProcessorDeps {
@@ -24,10 +34,12 @@ export interface ProcessorDeps {
 const LOCK_WAIT_MS = 2_000;
 /** The longest wait before resuming a pull whose worker died (the job's own backoff grows up to it). */
 const MAX_STALL_BACKOFF_MS = 10 * 60_000;
+/** How often a running pull looks for an operator's cancel request; it stops after the batch in hand. */
+export const CANCEL_POLL_MS = 1_000;
 
 export interface PullJobResult {
   runId: string;
-  status: 'succeeded' | 'skipped' | 'needs_confirmation';
+  status: 'succeeded' | 'skipped' | 'needs_confirmation' | 'cancelled';
   rows_read?: number;
   inserted?: number;
   updated?: number;
@@ -57,8 +69,10 @@ export function createPullProcessor(deps: ProcessorDeps) {
       return new UnrecoverableError(`job refused: ${why}`);
     };
     if (typeof tenantId !== 'string' || typeof connectorId !== 'string') throw refuse('it names no tenant or no connector');
-    if (!['incremental', 'full', 'sweep', 'verify'].includes(mode) || !['schedule', 'manual'].includes(trigger))
+    if (!['incremental', 'full', 'backfill', 'sweep', 'verify'].includes(mode) || !['schedule', 'manual'].includes(trigger))
       throw refuse('unknown mode or trigger');
+    // A backfill's range is on its run: one without a run of its own is not a backfill the API queued.
+    if (mode === 'backfill' && job.data.runId === undefined) throw refuse('a backfill job names no run');
     let connector;
     try {
       connector = await loadConnectorForRun(pool, box, connectorId, tenantId);
@@ -71,6 +85,11 @@ export function createPullProcessor(deps: ProcessorDeps) {
       throw refuse(`run ${job.data.runId} is not a run of connector ${connectorId} of tenant ${tenantId}`);
     }
 
+    // A paused connector's scheduler may fire once more before its removal reaches Redis: no run for it.
+    if (job.data.runId === undefined && trigger === 'schedule' && !connector.enabled && !(await runOfJob(pool, connectorId, job.id!))) {
+      log.info({ connectorId, jobId: job.id }, 'scheduled pull not run: the connector is paused');
+      return undefined;
+    }
     // Scheduled jobs create their run (one statement, with the fire it was made for); a retry of the job (after a
     // failure or a crash) finds and continues it.
     const fireAt = job.data.runId === undefined ? fireOfJobId(job.id) : null;
@@ -87,7 +106,7 @@ export function createPullProcessor(deps: ProcessorDeps) {
     const runId = run.id;
     const ctx = { connectorId, runId, jobId: job.id };
     // A job queued again after its key was lost from Redis, while its first worker went on to finish the run.
-    if (run.status === 'succeeded' || run.status === 'skipped' || run.status === 'needs_confirmation') {
+    if (run.status === 'succeeded' || run.status === 'skipped' || run.status === 'needs_confirmation' || run.status === 'cancelled') {
       log.info(ctx, `run already ${run.status}; nothing left to do`);
       return { runId, status: run.status };
     }
@@ -118,16 +137,26 @@ export function createPullProcessor(deps: ProcessorDeps) {
       throw new DelayedError();
     }
 
+    const cancel = new AbortController();
+    const watch = setInterval(() => {
+      cancelRequested(pool, runId).then(
+        (asked) => asked && cancel.abort(),
+        () => {}, // the platform database is away: the batch's own commit will say so
+      );
+    }, CANCEL_POLL_MS);
     try {
+      // Asked to stop while it was queued, after its job was taken: it ends before reading anything.
+      if (await cancelRequested(pool, runId)) return await cancelled(runId, ctx);
       const outcome = await runPull({
         pool,
         connector,
         runId,
         mode,
-        signal: deps.shutdown,
+        signal: AbortSignal.any([deps.shutdown, cancel.signal]),
         lock,
         onProgress: progressReporter(job, log, ctx),
       });
+      if (outcome.interrupted && cancel.signal.aborted) return await cancelled(runId, ctx);
       if (outcome.interrupted) {
         await finishRun(pool, runId, {
           status: 'retrying',
@@ -178,9 +207,17 @@ export function createPullProcessor(deps: ProcessorDeps) {
       if (!retryable) throw new UnrecoverableError(message);
       throw err;
     } finally {
+      clearInterval(watch);
       await lock.release();
     }
   };
+
+  async function cancelled(runId: string, ctx: { connectorId: string }): Promise<PullJobResult> {
+    await settleCancelled(pool, runId);
+    log.info(ctx, 'pull cancelled by an operator after committing its last batch');
+    pullsTotal.inc({ connector_id: ctx.connectorId, outcome: 'cancelled' });
+    return { runId, status: 'cancelled' };
+  }
 }
 
 /**

@@ -6,6 +6,7 @@ import { QUEUE_PREFIX, type RedisConnection } from './redis-connection';
 export const PULL_QUEUE = 'pulls';
 export const PULL_JOB = 'pull';
 
+/** `backfill`: a range of cursor values read again without moving the committed position (the range is on the run). */
 export type PullMode = RunMode;
 export type PullTrigger = 'schedule' | 'manual';
 

@@ -1,9 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { validateStoredDefinition } from '../connectors/connector-config';
+import type { Cursor, ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../connectors/contract';
+import type { ConnectorDefinition, SchemaDriftPolicy } from '../connectors/connector-definition';
+import { describeSchemaChanges, schemaChanges, sourceColumns } from '../connectors/schema-drift';
 import { ConnectorError } from '../connectors/connector-error';
-import type { Cursor, Row, RowBatch } from '../connectors/contract';
-import { compileDeletedTest, compileRecordMapper, compileSourceIdOf, RowMappingError, type RecordMapper } from '../connectors/map-record';
+import { isIsoTimestamp, subtractSeconds } from '../connectors/iso-time';
+import {
+  checkMapping,
+  compileDeletedTest,
+  compileRecordMapper,
+  compileSourceIdOf,
+  RowMappingError,
+  type RecordMapper,
+} from '../connectors/map-record';
+import { effectiveLagSeconds } from '../connectors/read-window';
 import { createConnector } from '../connectors/registry';
 import type { PreparedBatch } from '../src/core/ingest';
 import { Ingestion } from '../src/core/ingestion';
@@ -19,11 +30,16 @@ import {
   completePull,
   completeSweep,
   followBatch,
+  HELD_BACK_CAP,
   holdSweep,
+  lastSucceededColumns,
   markPullStart,
   openPull,
+  recordSourceColumns,
   takeBatchTurn,
+  type HeldBack,
 } from '../src/store/pull-progress';
+import { addRunEvent } from '../src/store/run-events';
 import type { ConnectorLock } from './connector-lock';
 import { PreviousBatchNotCommitted, writeInOrder } from './ordered-writes';
 import type { PullMode } from './pull-queue';
@@ -78,53 +94,83 @@ interface PreparedRows {
 }
 
 /** How a pull maps rows: to records, and (with `deletes.column`) to the source_ids of rows the source marks deleted. */
-interface RowMapping {
+export interface RowMapping {
   mapRow: RecordMapper;
   isDeleted: ((row: Row) => boolean) | null;
   sourceIdOf: (row: Row) => string | null;
 }
 
-/** Each source batch mapped to records (a row that cannot be mapped is refused with the reason) and prepared for the core. */
+export function rowMapping(definition: ConnectorDefinition, primaryKey: string[]): RowMapping {
+  return {
+    mapRow: compileRecordMapper(definition, primaryKey),
+    isDeleted: definition.deletes.mode === 'off' ? null : compileDeletedTest(definition.deletes),
+    sourceIdOf: compileSourceIdOf(definition, primaryKey).sourceIdOf,
+  };
+}
+
+/**
+ * Each source batch mapped to records (a row that cannot be mapped is refused with the reason) and prepared for the
+ * core. A batch none of whose rows has a column the mapping needs fails the run before it commits: the mapping is
+ * wrong, and committing the batch would move the cursor past rows that a fixed mapping must read.
+ */
 async function* prepareRows(
   batches: AsyncIterable<RowBatch>,
   mapping: RowMapping,
   ingestion: Ingestion,
   startCursor: Cursor | null,
 ): AsyncGenerator<PreparedRows> {
-  const { mapRow, isDeleted, sourceIdOf } = mapping;
   let offset = 0;
   let seq = 0;
   let cursorBefore = startCursor;
   for await (const batch of batches) {
-    const records: unknown[] = [];
-    const positions: number[] = [];
-    const refused: RejectedRecord[] = [];
-    const gone: string[] = [];
-    for (let i = 0; i < batch.rows.length; i++) {
-      if (isDeleted?.(batch.rows[i]!)) {
-        const id = sourceIdOf(batch.rows[i]!);
-        if (id !== null) gone.push(id);
-        continue;
-      }
-      const mapped = mapRow(batch.rows[i]!);
-      if (mapped instanceof RowMappingError) {
-        refused.push({
-          position: offset + i,
-          raw: batch.rows[i],
-          errorType: 'invalid_record',
-          problems: [{ loc: [], msg: mapped.message, type: 'value_error.mapping' }],
-        });
-      } else {
-        records.push(mapped);
-        positions.push(offset + i);
-      }
-    }
+    const { records, positions, refused, gone } = mapRows(batch.rows, mapping, offset);
     offset += batch.rows.length;
     const prepared = await ingestion.prepare(records, { positions, refused });
     const keys = new Set([...prepared.rows.map((r) => r.dedupKey), ...gone.map((id) => 's:' + id)]);
     yield { seq: seq++, rowCount: batch.rows.length, cursor: batch.cursor, cursorBefore, prepared, gone, keys };
     if (batch.cursor !== null) cursorBefore = batch.cursor;
   }
+}
+
+/**
+ * Source rows mapped to records, a row that cannot be mapped refused with the reason; `offset` is the first row's
+ * position in the run. Throws when no row has a column the mapping reads (see `prepareRows`).
+ */
+export function mapRows(rows: readonly Row[], mapping: RowMapping, offset: number) {
+  const { mapRow, isDeleted, sourceIdOf } = mapping;
+  const records: unknown[] = [];
+  const positions: number[] = [];
+  const refused: RejectedRecord[] = [];
+  const gone: string[] = [];
+  let missing: string | null | undefined;
+  for (let i = 0; i < rows.length; i++) {
+    if (isDeleted?.(rows[i]!)) {
+      const id = sourceIdOf(rows[i]!);
+      if (id !== null) gone.push(id);
+      continue;
+    }
+    const mapped = mapRow(rows[i]!);
+    if (mapped instanceof RowMappingError) {
+      missing = missing === undefined || missing === mapped.missingColumn ? mapped.missingColumn : null;
+      refused.push({
+        position: offset + i,
+        raw: rows[i],
+        errorType: 'invalid_record',
+        problems: [{ loc: [], msg: mapped.message, type: 'value_error.mapping' }],
+      });
+    } else {
+      records.push(mapped);
+      positions.push(offset + i);
+    }
+  }
+  if (records.length === 0 && gone.length === 0 && missing) {
+    throw new ConnectorError(
+      'config',
+      `no row of a batch of ${rows.length} has the column "${missing}" the mapping reads (${refused[0]!.problems[0]!.msg}); ` +
+        'the run stopped without committing the batch, so a pull after the mapping is fixed reads these rows',
+    );
+  }
+  return { records, positions, refused, gone };
 }
 
 /**
@@ -169,20 +215,22 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       // The source clock at the run's first start becomes the next :last_pull, so a retried run loses no window.
       const now = start.sourceStartedAt ?? (await source.clock());
       await markPullStart(pool, runId, start.cursor, now);
-      const pulls = o.mode === 'incremental' || o.mode === 'full';
+      const pulls = o.mode === 'incremental' || o.mode === 'full' || o.mode === 'backfill';
       const plan = {
         mode: o.mode === 'full' ? ('full' as const) : ('incremental' as const),
         cursor: start.cursor,
         now,
         lastPull: o.mode === 'full' ? null : start.lastPull,
         batchSize: definition.batch_size,
+        range: start.range,
       };
+      // A backfill reads again what the position has passed: it leaves the position and `:last_pull` alone.
+      const positionOf = start.range ? null : connector.id;
       const described = await source.describe(plan);
-      const mapping: RowMapping = {
-        mapRow: compileRecordMapper(definition, described.primaryKey),
-        isDeleted: deletes === 'off' ? null : compileDeletedTest(definition.deletes),
-        sourceIdOf: compileSourceIdOf(definition, described.primaryKey).sourceIdOf,
-      };
+      checkMapping(definition, described);
+      await checkSchemaDrift(pool, runId, connector.id, definition.schema_drift, described);
+      await addRunEvent(pool, runId, 'started', { mode: o.mode, cursor: start.cursor, source_now: now });
+      const mapping = rowMapping(definition, described.primaryKey);
 
       // Reading, mapping and checking the next batch overlaps the writes; two batches are written at once, committed in order.
       const turns = randomUUID();
@@ -192,6 +240,8 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
           !o.signal.aborted &&
           // The first batch creates the run's ingestion; a batch that moves no position cannot be told committed.
           ingestion.id !== null &&
+          // A backfill moves no position, so a batch cannot tell that the one before it committed.
+          positionOf !== null &&
           previous.cursor !== null &&
           JSON.stringify(previous.cursor) !== JSON.stringify(previous.cursorBefore) &&
           // Batches sharing an entity would only wait for each other.
@@ -209,7 +259,7 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
               const deleted = deletes === 'off' ? 0 : await deleteEntitiesOf(tx, target, batch.gone, deletes);
               await commitPullBatch(tx, {
                 runId,
-                connectorId: connector.id,
+                connectorId: positionOf,
                 ingestionId,
                 rowsRead: batch.rowCount,
                 written,
@@ -251,13 +301,16 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
         verify = swept.verify;
       }
 
+      const heldBack = pulls ? await countHeldBack(source, plan, effectiveLagSeconds(definition.cursor)) : null;
       let run: RunTotals & { duration_ms: number | null };
       try {
         run = await withTransaction(pool, async (tx) => {
           const deleted = await finish(tx);
           await completeSweep(tx, runId, deleted, verify);
           // A sweep or verify read no changes: the next :last_pull stays the last pull's.
-          const totals = await completePull(tx, runId, connector.id, pulls ? now : null);
+          const totals = await completePull(tx, runId, positionOf, pulls ? now : null, heldBack);
+          if (heldBack && heldBack.rows > 0)
+            await addRunEvent(tx, runId, 'held_back', { ...heldBack, capped: heldBack.rows >= HELD_BACK_CAP });
           await ingestion.finish(tx);
           await o.lock?.assertHeld(tx);
           return totals;
@@ -278,3 +331,34 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
 }
 
 async function* noBatches(): AsyncGenerator<PreparedRows> {}
+
+/** The rows the lag window kept from this run, and when the first of them becomes readable (its cursor + lag). */
+async function countHeldBack(source: SourceConnector, plan: ReadPlan, lagSeconds: number): Promise<HeldBack | null> {
+  const held = await source.heldBack?.(plan, HELD_BACK_CAP);
+  if (!held) return null;
+  const until = typeof held.first === 'string' && isIsoTimestamp(held.first) ? subtractSeconds(held.first, -lagSeconds) : null;
+  return { rows: held.rows, until };
+}
+
+/**
+ * Compares the source's columns with the last successful run's and records them with what changed. `warn` says what
+ * changed (run events, the run's note); `fail` stops the run before it reads, until the policy is relaxed or the
+ * source restored. Sampled columns (documents, nodes) change with the sample, so they are not compared.
+ */
+async function checkSchemaDrift(pool: pg.Pool, runId: string, connectorId: string, policy: SchemaDriftPolicy, table: SourceTable) {
+  if (table.sampled) return;
+  const columns = sourceColumns(table);
+  const before = await lastSucceededColumns(pool, connectorId);
+  const changes = before ? schemaChanges(before, columns) : [];
+  const told = changes.length > 0 && policy !== 'allow';
+  await recordSourceColumns(pool, runId, columns, told ? changes : null);
+  if (!told) return;
+  await addRunEvent(pool, runId, 'schema_drift', { policy, changes });
+  if (policy === 'fail') {
+    throw new ConnectorError(
+      'config',
+      `the source's columns changed since the last successful run: ${describeSchemaChanges(changes)} - ` +
+        'check the mapping, then set schema_drift to "warn" or "allow" to read on (schema_drift is "fail")',
+    );
+  }
+}

@@ -10,7 +10,16 @@ import type { Job, Queue } from 'bullmq';
 import type pg from 'pg';
 import { finishIngestion } from '../src/core/ingestions';
 import { withTransaction } from '../src/db/pool';
-import { activeRuns, closeRun, requeueRun, runJobId, runOfFailedJob, runOfJob, type ActiveRun } from '../src/store/connector-runs';
+import {
+  activeRuns,
+  cancelRun,
+  closeRun,
+  requeueRun,
+  runJobId,
+  runOfFailedJob,
+  runOfJob,
+  type ActiveRun,
+} from '../src/store/connector-runs';
 import { connectorLocked } from './connector-lock';
 import { PULL_JOB, type PullJobData } from './pull-queue';
 
@@ -62,11 +71,23 @@ export async function recoverRun(pool: pg.Pool, queue: Queue<PullJobData>, run: 
   }
   // Lost: gone from Redis, or a remnant in no state at all (its key without its place in a list).
   if (job) await job.remove();
+  // An operator asked it to stop: it ends cancelled rather than running again.
+  if (run.cancel_requested_at) return (await settleCancelled(pool, run.id)) ? 'closed' : 'alive';
   const data: PullJobData = { connectorId: run.connector_id, tenantId: run.tenant_id, mode: run.mode, trigger: run.trigger, runId: run.id };
   await queue.add(PULL_JOB, data, { jobId: runJobId(run.id) });
   const why = 'its job was lost from Redis (a restart without persistence or a flush); queued again to resume from the committed cursor';
   await requeueRun(pool, run.id, why);
   return 'requeued';
+}
+
+/** Ends a run as cancelled and closes its ingestion with what it committed; false when the run had finished. */
+export async function settleCancelled(pool: pg.Pool, runId: string): Promise<boolean> {
+  return withTransaction(pool, async (tx) => {
+    const run = await cancelRun(tx, runId);
+    if (!run) return false;
+    if (run.ingestion_id) await finishIngestion(tx, run.ingestion_id);
+    return true;
+  });
 }
 
 /** Settles every active run older than `graceMs` (of one connector, when given); one run's failure does not stop the rest. */

@@ -41,7 +41,7 @@ export class MongodbConnector implements SourceConnector {
 
   async describe(): Promise<SourceTable> {
     const source = await this.mongodbSource();
-    return { name: this.def.table ?? 'query', columns: source.columns, primaryKey: source.primaryKey };
+    return { name: this.def.table ?? 'query', columns: source.columns, primaryKey: source.primaryKey, sampled: true };
   }
 
   async discover(): Promise<SourceTable[]> {

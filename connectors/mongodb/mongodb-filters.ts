@@ -43,6 +43,8 @@ function mongodbCondition(condition: Condition<Field>): Document {
       return { [name]: { $lte: bson(condition.value, condition.column, condition.what) } };
     case '>=':
       return { [name]: { $gte: bson(condition.value, condition.column, condition.what) } };
+    case '<':
+      return { [name]: { $lt: bson(condition.value, condition.column, condition.what) } };
   }
 }
 

@@ -39,7 +39,7 @@ export class Neo4jConnector implements SourceConnector, Neo4jReadSession {
 
   async describe(): Promise<SourceTable> {
     const source = await this.neo4jSource();
-    return { name: this.def.table ?? 'query', columns: source.columns, primaryKey: source.primaryKey };
+    return { name: this.def.table ?? 'query', columns: source.columns, primaryKey: source.primaryKey, sampled: true };
   }
 
   async discover(): Promise<SourceTable[]> {

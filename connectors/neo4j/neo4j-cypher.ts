@@ -132,6 +132,7 @@ function cypherCondition(condition: Condition<Field>, params: Params): string {
       return `${expr} IS NOT NULL`;
     case '<=':
     case '>=':
+    case '<':
       return `${expr} ${condition.op} ${params.bind(condition.value, condition.column, condition.what)}`;
   }
 }

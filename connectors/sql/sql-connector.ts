@@ -1,10 +1,10 @@
 import { ConfigError } from '../config-error';
-import type { ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../contract';
+import type { CursorScalar, ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../contract';
 import type { ConnectorDefinition } from '../connector-definition';
 import { EPOCH_ISO } from '../iso-time';
 import { lastPullInstant } from '../read-window';
 import { sqlReadOnlyIssues, type SqlReadOnlyRules } from './sql-read-only';
-import { readSql, type SqlSession } from './sql-reader';
+import { heldBackSql, readSql, type SqlSession } from './sql-reader';
 import { describeSqlSource, type SqlSource } from './sql-source';
 
 /** What a SQL connector's session offers beyond reading. */
@@ -77,6 +77,10 @@ export abstract class SqlConnector<S extends SqlConnectorSession> implements Sou
 
   read(plan: ReadPlan, signal: AbortSignal): AsyncIterable<RowBatch> {
     return this.readBatches(plan, signal);
+  }
+
+  async heldBack(plan: ReadPlan, cap: number): Promise<{ rows: number; first: CursorScalar } | null> {
+    return heldBackSql(this.session, await this.sqlSource(plan), this.def, plan, cap);
   }
 
   async close(): Promise<void> {

@@ -100,16 +100,20 @@ export function sqlCondition(dialect: SqlDialect, condition: Condition<KeysetSql
     case '<=':
       return (params) => `${name} <= ${params.bind(condition.column, condition.value)}`;
     case '>=':
-      checkInitialValue(condition.column, condition.value);
-      return (params) => `${name} >= ${params.bind(condition.column, condition.value)}`;
+    case '<':
+      checkValueFits(condition.what, condition.column, condition.value);
+      return (params) => `${name} ${condition.op} ${params.bind(condition.column, condition.value)}`;
   }
 }
 
 const INTEGER = /^-?\d+$/;
 const NUMBER = /^-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?$/;
 
-/** `cursor.initial_value` must fit the cursor column; a database would otherwise coerce it silently (MySQL). */
-function checkInitialValue(column: KeysetSqlColumn, value: CursorScalar): void {
+/**
+ * `cursor.initial_value` and a position to resume after must fit their columns; a database would otherwise coerce
+ * them silently (MySQL).
+ */
+export function checkValueFits(what: string, column: KeysetSqlColumn, value: CursorScalar): void {
   const text = String(value);
   const fits = column.temporal
     ? typeof value === 'string' && isIsoTimestamp(value)
@@ -121,10 +125,5 @@ function checkInitialValue(column: KeysetSqlColumn, value: CursorScalar): void {
           ? typeof value === 'boolean'
           : typeof value === 'string';
   if (fits) return;
-  throw unfitValue(
-    'cursor.initial_value',
-    value,
-    column,
-    column.temporal ? 'an ISO 8601 timestamp such as 2024-01-31T00:00:00Z' : `a ${column.kind} value`,
-  );
+  throw unfitValue(what, value, column, column.temporal ? 'an ISO 8601 timestamp such as 2024-01-31T00:00:00Z' : `a ${column.kind} value`);
 }

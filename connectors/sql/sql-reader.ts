@@ -5,10 +5,18 @@
  */
 import type { CursorScalar, ReadPlan, Row, RowBatch } from '../contract';
 import type { ConnectorDefinition } from '../connector-definition';
-import { checkBatchSize, pages, planRead, rebatch } from '../keyset-plan';
+import { checkBatchSize, lagBound, pages, planRead, rebatch } from '../keyset-plan';
 import { keysetSettings, lastPullInstant } from '../read-window';
 import { isTemporal, SqlParams, type SqlColumn } from './sql-dialect';
-import { pageStatements, sqlCondition, type Filter, type KeysetSqlColumn, type Statement, type StatementBuilder } from './sql-keyset';
+import {
+  checkValueFits,
+  pageStatements,
+  sqlCondition,
+  type Filter,
+  type KeysetSqlColumn,
+  type Statement,
+  type StatementBuilder,
+} from './sql-keyset';
 import { userCondition, type SqlSource } from './sql-source';
 import { renderSqlTemplate } from './sql-template';
 
@@ -55,6 +63,9 @@ export async function* readSql(
 
   // Rendered before anything is read, so a value that does not fit fails the read at once. Start conditions
   // (`initial_value`, NOT NULL) stay on later pages: redundant there, never wrong.
+  for (const phase of read.phases) {
+    phase.after?.forEach((value, i) => checkValueFits('the committed cursor', phase.order[i]!, value));
+  }
   const phases = read.phases.map((phase) => ({
     phase,
     filters: [...userFilters, ...phase.conditions.map((c) => sqlCondition(dialect, c))],
@@ -74,4 +85,27 @@ export async function* readSql(
 function keysSelect(source: SqlSource, wanted: readonly string[]): string {
   const names = new Set([...source.key.map((k) => k.name), ...wanted.filter((n) => source.columns.some((c) => c.name === n))]);
   return [...names].map((n) => source.dialect.quoteIdentifier(n)).join(', ');
+}
+
+/** Rows past the lag bound (the contract's `heldBack`): one column, in cursor order, at most `cap` rows read. */
+export async function heldBackSql(
+  session: SqlSession,
+  source: SqlSource,
+  def: ConnectorDefinition,
+  plan: ReadPlan,
+  cap: number,
+): Promise<{ rows: number; first: CursorScalar } | null> {
+  const cursor = source.cursor;
+  if (!cursor) return null;
+  const bound = lagBound({ ...cursor, temporal: isTemporal(cursor.kind) }, keysetSettings(def), plan.now);
+  if (bound === null) return null;
+  const { dialect } = source;
+  const lastPull = dialect.instantParam(lastPullInstant(def, plan));
+  const name = dialect.quoteIdentifier(cursor.name);
+  const where = source.where;
+  const filters: Filter[] = [(params) => `${name} > ${params.bind(cursor, bound)}`];
+  if (where) filters.unshift((params) => userCondition(where, () => params.add(lastPull)));
+  const head = (params: SqlParams) => `SELECT ${name} FROM ${renderSqlTemplate(source.from, () => params.add(lastPull))}`;
+  const rows = await session.readPage(pageStatements(dialect, { head, filters, order: [cursor], after: null }), cap);
+  return { rows: rows.length, first: rows.length ? ((rows[0] as Row)[cursor.name] as CursorScalar) : null };
 }

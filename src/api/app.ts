@@ -19,6 +19,8 @@ import { standardResponses } from './standard-responses';
 import { bullBoardRoutes } from './bull-board';
 import { authKeysRoutes } from './routes/auth-keys';
 import { connectorsRoutes } from './routes/connectors';
+import { connectorPreviewRoutes } from './routes/connector-preview';
+import { runControlRoutes } from './routes/run-control';
 import { healthRoutes } from './routes/health';
 import { queuesRoutes } from './routes/queues';
 import { httpDuration } from '../metrics';
@@ -266,6 +268,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       await api.register(entitiesRoutes);
       await api.register(authKeysRoutes);
       await api.register(connectorsRoutes);
+      await api.register(runControlRoutes);
+      await api.register(connectorPreviewRoutes);
       await api.register(queuesRoutes);
     },
     { prefix: '/api/v1' },

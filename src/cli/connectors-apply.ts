@@ -52,7 +52,9 @@ export interface ApplyChange {
 /**
  * Makes the API's connectors match the file, by name: creates the new ones, updates the changed ones in
  * place (the server compares, credentials included, and reports which fields changed), and with `prune`
- * deletes the ones the file no longer has. With `dryRun` the server only validates and compares.
+ * deletes the ones the file no longer has. Every connector is validated first (a dry run of each): one bad
+ * connector fails the whole file, every problem reported, nothing written. With `dryRun` that is all it does.
+ * Should a write still fail (the API or a database going away mid-file), the error names what was applied.
  */
 export async function applyConnectors(
   api: ApiClient,
@@ -60,25 +62,58 @@ export async function applyConnectors(
   opts: { prune: boolean; dryRun: boolean },
 ): Promise<ApplyChange[]> {
   const existing = new Map((await api.ok<Array<{ id: string; name: string }>>('GET', '/connectors')).map((c) => [c.name, c.id]));
-  const q = opts.dryRun ? '?dry_run=true' : '';
-  const changes: ApplyChange[] = [];
+  const send = (def: Record<string, unknown>, dryRun: boolean) => {
+    const id = existing.get(def.name as string);
+    const q = dryRun ? '?dry_run=true' : '';
+    return id
+      ? api.request<{ changed_fields?: string[] }>('PATCH', `/connectors/${id}${q}`, def)
+      : api.request<{ changed_fields?: string[] }>('POST', `/connectors${q}`, def);
+  };
+
+  const planned: ApplyChange[] = [];
+  const problems: string[] = [];
   for (const def of wanted) {
     const name = def.name as string;
-    const id = existing.get(name);
-    const res = id
-      ? await api.request<{ changed_fields?: string[] }>('PATCH', `/connectors/${id}${q}`, def)
-      : await api.request<{ changed_fields?: string[] }>('POST', `/connectors${q}`, def);
-    if (res.status >= 400) throw new CliError(`connector "${name}": ${detailOf(res.body)}`);
-    const fields = res.body.changed_fields ?? [];
-    changes.push({ action: !id ? 'create' : fields.length ? 'update' : 'unchanged', name, fields });
-  }
-  if (opts.prune) {
-    const keep = new Set(wanted.map((d) => d.name as string));
-    for (const [name, id] of existing) {
-      if (keep.has(name)) continue;
-      if (!opts.dryRun) await api.ok('DELETE', `/connectors/${id}`);
-      changes.push({ action: 'delete', name, fields: [] });
+    const res = await send(def, true);
+    if (res.status >= 400) problems.push(`connector "${name}": ${detailOf(res.body)}`);
+    else {
+      const fields = res.body.changed_fields ?? [];
+      planned.push({ action: !existing.has(name) ? 'create' : fields.length ? 'update' : 'unchanged', name, fields });
     }
   }
-  return changes;
+  if (problems.length) {
+    const s = problems.length === 1 ? '' : 's';
+    throw new CliError(
+      `${problems.length} connector${s} of the file ${s ? 'are' : 'is'} not valid; nothing was applied:\n${problems.join('\n')}`,
+    );
+  }
+  const deletes: ApplyChange[] = [];
+  if (opts.prune) {
+    const keep = new Set(wanted.map((d) => d.name as string));
+    for (const name of existing.keys()) if (!keep.has(name)) deletes.push({ action: 'delete', name, fields: [] });
+  }
+  if (opts.dryRun) return [...planned, ...deletes];
+
+  const applied: ApplyChange[] = [];
+  const stopped = (name: string, why: string) => {
+    const done = applied.filter((c) => c.action !== 'unchanged');
+    const list = done.length ? done.map((c) => `${c.action} ${c.name}`).join(', ') : 'nothing';
+    return new CliError(`connector "${name}": ${why}\napplied before it stopped: ${list}; apply the file again to finish`);
+  };
+  for (const def of wanted) {
+    const name = def.name as string;
+    const res = await send(def, false).catch((err: CliError) => {
+      throw stopped(name, err.message);
+    });
+    if (res.status >= 400) throw stopped(name, detailOf(res.body));
+    const fields = res.body.changed_fields ?? [];
+    applied.push({ action: !existing.has(name) ? 'create' : fields.length ? 'update' : 'unchanged', name, fields });
+  }
+  for (const change of deletes) {
+    await api.ok('DELETE', `/connectors/${existing.get(change.name)}`).catch((err: CliError) => {
+      throw stopped(change.name, err.message);
+    });
+    applied.push(change);
+  }
+  return applied;
 }

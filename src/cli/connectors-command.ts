@@ -11,9 +11,23 @@ export const CONNECTORS_HELP = `qanatix connectors <command>
   list [--json]                 all connectors
   get <name|id> [--json]        one connector (credentials are never shown)
   test <name|id> [--json]       connect to the source and check privileges (exit 1 when it fails)
+  preview <name|id> [--limit N] [--json]
+      the first rows the next pull would read, mapped, each with what the pull would do; reads only
+  preview -f connectors.yaml [name] [--limit N] [--json]
+      the same for a connector of a file that is not saved yet (the file's first, or the one named)
   delete <name|id>              delete a connector and its schedule
 
 Talks to QANATIX_URL (default http://127.0.0.1:8000) with QANATIX_API_KEY (scope: connectors).`;
+
+interface Preview {
+  rows: Array<{
+    position: number;
+    action: string;
+    record: { name?: string; source_id?: string } | null;
+    problems?: Array<{ msg: string }>;
+  }>;
+  counts: Record<string, number>;
+}
 
 const SYMBOL = { create: '+', update: '~', unchanged: '=', delete: '-' } as const;
 
@@ -25,6 +39,7 @@ export async function connectorsCommand(args: string[]): Promise<number> {
       file: { type: 'string', short: 'f' },
       prune: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
+      limit: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -71,6 +86,37 @@ export async function connectorsCommand(args: string[]): Promise<number> {
       if (json) console.log(JSON.stringify(r, null, 2));
       else console.log(r.ok ? `ok: ${c.name} answered in ${r.duration_ms} ms` : `failed (${r.kind}): ${r.error}`);
       return r.ok ? EXIT.ok : EXIT.failed;
+    }
+    case 'preview': {
+      const limit = values.limit === undefined ? 20 : Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 200)
+        throw new CliError('--limit takes a whole number from 1 to 200', EXIT.usage);
+      let preview: Preview;
+      if (values.file) {
+        const defs = await readConnectorsFile(values.file, process.env);
+        const def = ref ? defs.find((d) => d.name === ref) : defs[0];
+        if (!def) throw new CliError(`${values.file} has no connector${ref ? ` named "${ref}"` : ''}`, EXIT.usage);
+        preview = await api.ok<Preview>('POST', `/connectors/preview?limit=${limit}`, def);
+      } else {
+        const c = await findConnector(api, need(ref));
+        preview = await api.ok<Preview>('POST', `/connectors/${c.id}/preview?limit=${limit}`);
+      }
+      if (json) console.log(JSON.stringify(preview, null, 2));
+      else {
+        printTable(
+          preview.rows.map((r) => ({
+            ...r,
+            name: r.record?.name,
+            source_id: r.record?.source_id,
+            why: r.problems?.map((p) => p.msg).join('; '),
+          })),
+          ['position', 'action', 'name', 'source_id', 'why'],
+          false,
+        );
+        const counts = Object.entries(preview.counts).filter(([, n]) => n > 0);
+        console.log(`a pull would: ${counts.map(([a, n]) => `${a} ${n}`).join(', ') || 'read nothing'} (of the first ${limit} rows)`);
+      }
+      return EXIT.ok;
     }
     case 'delete': {
       const c = await findConnector(api, need(ref));

@@ -179,8 +179,16 @@ export async function demo(args: string[]): Promise<number> {
   });
 
   const waitForRun = async (connector: { id: string; name: string }, after: number) => {
+    const explained = new Set<string>();
     for (;;) {
       const runs = (await api('GET', `/connectors/${connector.id}/runs?limit=5`)) as Array<Record<string, number | string>>;
+      // A run that read nothing says why (rows still inside the lag window): once, while the next run is awaited.
+      for (const r of runs) {
+        if (r.status !== 'succeeded' || Number(r.rows_read) > 0 || !r.rows_held_back || explained.has(String(r.id))) continue;
+        if (Date.parse(String(r.queued_at)) <= after) continue;
+        explained.add(String(r.id));
+        say(`${connector.name}: ${r.note}`);
+      }
       const done = runs.find(
         (r) => r.status === 'succeeded' && r.trigger === 'schedule' && Number(r.rows_read) > 0 && Date.parse(String(r.queued_at)) > after,
       );

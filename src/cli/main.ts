@@ -18,6 +18,10 @@ Operate (over the API: QANATIX_URL, QANATIX_API_KEY):
   connectors apply|list|get|test|delete
   pull <connector> [--full] [--wait]
   runs <connector>
+  cancel <connector|run-id>   stop a queued or running run (after its current batch)
+  pause|resume <connector>    no scheduled runs and no manual pulls while paused; the position is kept
+  state <connector> [--set]   the committed position; --set '{"value": …, "key": […]}' moves it
+  events <connector> [run]    what happened during a run: batches, retries, held-back rows, its end
   queues [--watch]            a tenant key sees its own jobs; an operator credential sees all
   queues pause|resume|clean   installation-wide: needs an operator credential in QANATIX_API_KEY
   retry <job-id>
@@ -41,6 +45,11 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   connectors: async (a) => (await import('./connectors-command')).connectorsCommand(a),
   pull: async (a) => (await import('./pull-command')).pullCommand(a),
   runs: async (a) => (await import('./pull-command')).runsCommand(a),
+  cancel: async (a) => (await import('./control-command')).cancelCommand(a),
+  pause: async (a) => (await import('./control-command')).pauseCommand(a, 'pause'),
+  resume: async (a) => (await import('./control-command')).pauseCommand(a, 'resume'),
+  state: async (a) => (await import('./control-command')).stateCommand(a),
+  events: async (a) => (await import('./control-command')).eventsCommand(a),
   queues: async (a) => (await import('./queues-command')).queuesCommand(a),
   retry: async (a) => (await import('./queues-command')).retryCommand(a),
   demo: async (a) => (await import('./demo')).demo(a),

@@ -2,13 +2,15 @@ import { parseArgs } from 'node:util';
 import { ApiClient, CliError, EXIT, findConnector } from './api-client';
 import { formatDuration, printTable } from './output';
 
-export const PULL_HELP = `qanatix pull <name|id> [--full|--sweep|--verify] [--wait] [--json]
+export const PULL_HELP = `qanatix pull <name|id> [--full|--sweep|--verify | --from VALUE --to VALUE] [--wait] [--json]
 
   Queues a pull of a connector (--full: a resync from the beginning; --sweep: delete or mark the entities whose
-  row the source no longer has; --verify: compare the source with the entities, write nothing). With --wait it
-  shows the run live (rows read, rows/s, elapsed) and ends with its summary and counts; the exit code is 1 when
-  the run fails, 4 when a sweep waits for confirmation (POST /connectors/{id}/runs/{run_id}/confirm), 5 when a
-  verify found drift. When a run is already queued or running, --wait follows that run instead.`;
+  row the source no longer has; --verify: compare the source with the entities, write nothing; --from/--to: a
+  backfill of the rows with from <= cursor < to, read again without moving the committed position; numbers are
+  numbers, anything else text). With --wait it shows the run live (rows read, rows/s, elapsed) and ends with its
+  summary and counts; the exit code is 1 when the run fails, 4 when a sweep waits for confirmation
+  (POST /connectors/{id}/runs/{run_id}/confirm), 5 when a verify found drift. When a run is already queued or
+  running, --wait follows that run instead.`;
 
 export const RUNS_HELP = `qanatix runs <name|id> [--limit N] [--json]
 
@@ -34,9 +36,10 @@ interface Run {
   finished_at: string | null;
   duration_ms: number | null;
   cursor_after: unknown;
+  note?: string | null;
 }
 
-const FINAL = new Set(['succeeded', 'failed', 'skipped', 'needs_confirmation']);
+const FINAL = new Set(['succeeded', 'failed', 'skipped', 'cancelled', 'needs_confirmation']);
 
 export async function pullCommand(args: string[], out: NodeJS.WriteStream = process.stdout): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -46,6 +49,8 @@ export async function pullCommand(args: string[], out: NodeJS.WriteStream = proc
       full: { type: 'boolean' },
       sweep: { type: 'boolean' },
       verify: { type: 'boolean' },
+      from: { type: 'string' },
+      to: { type: 'string' },
       wait: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -57,24 +62,30 @@ export async function pullCommand(args: string[], out: NodeJS.WriteStream = proc
     console.log(PULL_HELP);
     return values.help ? EXIT.ok : EXIT.usage;
   }
+  const backfill = values.from !== undefined || values.to !== undefined;
+  if (backfill && (values.from === undefined || values.to === undefined || modes.length)) {
+    throw new CliError(`a backfill takes both --from and --to (and no --${modes[0] ?? 'full'})`, EXIT.usage);
+  }
+  const cursorValue = (v: string) => (/^-?\d+(\.\d+)?$/.test(v) && Number.isSafeInteger(Math.trunc(Number(v))) ? Number(v) : v);
   const api = ApiClient.fromEnv();
   const connector = await findConnector(api, positionals[0]);
-  const res = await api.request<{ run_id: string; job_id: string; detail?: string }>('POST', `/connectors/${connector.id}/pull`, {
-    mode: modes[0] ?? 'incremental',
-  });
+  const body = backfill
+    ? { mode: 'backfill', from: cursorValue(values.from!), to: cursorValue(values.to!) }
+    : { mode: modes[0] ?? 'incremental' };
+  const res = await api.request<{ run_id?: string; job_id: string; detail?: string }>('POST', `/connectors/${connector.id}/pull`, body);
   let runId: string;
   if (res.status === 202) {
-    runId = res.body.run_id;
+    runId = res.body.run_id!;
     if (!values.wait) {
       console.log(values.json ? JSON.stringify(res.body) : `queued run ${runId} (job ${res.body.job_id}) of ${connector.name}`);
       return EXIT.ok;
     }
-  } else if (res.status === 409 && values.wait) {
+  } else if (res.status === 409 && values.wait && res.body.run_id) {
     runId = res.body.run_id;
     console.error(`a run of ${connector.name} is already in progress (${runId}); following it`);
   } else {
     const detail = typeof res.body.detail === 'string' ? res.body.detail : JSON.stringify(res.body.detail ?? res.body);
-    throw new CliError(`${detail}${res.status === 409 ? ` (run ${res.body.run_id})` : ''}`);
+    throw new CliError(`${detail}${res.body.run_id ? ` (run ${res.body.run_id})` : ''}`);
   }
   const run = await follow(api, connector.id, runId, out, values.json ?? false);
   if (values.json) console.log(JSON.stringify(run, null, 2));
@@ -103,6 +114,7 @@ export function summary(run: Run): string {
     );
   }
   if (run.error) lines.push(`${run.status === 'needs_confirmation' ? 'held' : 'error'}: ${run.error}`);
+  if (run.note) lines.push(run.note);
   return lines.join('\n');
 }
 
@@ -171,6 +183,7 @@ export async function runsCommand(args: string[]): Promise<number> {
       'started_at',
       'duration',
       'error',
+      'note',
     ],
     values.json ?? false,
   );

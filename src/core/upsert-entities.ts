@@ -134,3 +134,22 @@ export async function undeleteEntities(
   );
   return rowCount ?? 0;
 }
+
+export type PredictedWrite = 'insert' | 'update' | 'unchanged';
+
+/** What `upsertEntities` would do with each row, by dedup key, without writing: the same hash compared with the stored one. */
+export async function predictUpsert(
+  db: Queryable,
+  tenantId: string,
+  vertical: string,
+  entityType: string,
+  rows: EntityRow[],
+): Promise<Map<string, PredictedWrite>> {
+  const { rows: out } = await db.query<{ k: string; action: PredictedWrite }>(
+    `select t.k, case when e.id is null then 'insert' when e.content_hash = ${contentHashSql('t.n', 't.d')} then 'unchanged' else 'update' end as action
+       from jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)
+       left join entities e on e.tenant_id = $1 and e.vertical = $2 and e.entity_type = $3 and e.dedup_key = t.k`,
+    [tenantId, vertical, entityType, entitiesDocument(rows)],
+  );
+  return new Map(out.map((r) => [r.k, r.action]));
+}

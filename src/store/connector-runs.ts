@@ -1,21 +1,26 @@
 import { randomUUID } from 'node:crypto';
+import type { SchemaChange } from '../../connectors/schema-drift';
 import type { Queryable } from '../db/pool';
 import { isUuid } from './uuid';
 
 /**
  * The `connector_runs` table: one row per run of a connector, the truth about a pull (its BullMQ job is only how a
- * worker gets to it). A run is queued or running, retrying between attempts, and ends succeeded, failed or skipped;
- * a scheduler's fire that never became a run is recorded as `missed` (see schedule-fires.ts).
- * Its counts and cursors are committed with each batch (see pull-progress.ts).
+ * worker gets to it). A run is queued or running, retrying between attempts, and ends succeeded, failed, skipped or
+ * cancelled; a sweep the guard holds waits as `needs_confirmation`; a scheduler's fire that never became a run is
+ * recorded as `missed` (see schedule-fires.ts). Its counts and cursors are committed with each batch (see
+ * pull-progress.ts). An operator's change of the position is a run too (trigger `operator`, mode `set_state`), so the
+ * history shows it.
  */
-export type RunStatus = 'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'missed' | 'needs_confirmation';
+export type RunStatus =
+  'queued' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'cancelled' | 'missed' | 'needs_confirmation';
 
 /**
  * `incremental` reads what changed since the committed cursor, `full` everything again (then sweeps, when deletes
- * are on), `sweep` compares the source's keys with the connector's entities and deletes the missing, `verify`
- * compares rows and entities and writes nothing.
+ * are on), `backfill` a range of cursor values again without moving the committed position, `sweep` compares the
+ * source's keys with the connector's entities and deletes the missing, `verify` compares rows and entities and
+ * writes nothing.
  */
-export type RunMode = 'incremental' | 'full' | 'sweep' | 'verify';
+export type RunMode = 'incremental' | 'full' | 'backfill' | 'sweep' | 'verify';
 
 /** What a verify run found: rows compared, and the keys that differ (up to 20 of each kind). */
 export interface VerifyCounts {
@@ -34,8 +39,8 @@ export interface ConnectorRun {
   connector_id: string;
   /** The queue job that carries the run: the scheduler's job that created it, or `runJobId(id)`. */
   job_id: string | null;
-  trigger: 'schedule' | 'manual';
-  mode: RunMode;
+  trigger: 'schedule' | 'manual' | 'operator';
+  mode: RunMode | 'set_state';
   status: RunStatus;
   attempts: number;
   ingestion_id: string | null;
@@ -56,6 +61,16 @@ export interface ConnectorRun {
   source_started_at: string | null;
   error: string | null;
   error_kind: string | null;
+  /** Rows the lag window held back when the run read to its end (counted up to `HELD_BACK_CAP`); null: not counted. */
+  rows_held_back: number | null;
+  /** Source-clock instant at which the first held-back row leaves the lag window. */
+  held_back_until: string | null;
+  cancel_requested_at: string | null;
+  /** What changed in the source's columns since the last successful run, when the connector's schema_drift tells. */
+  schema_changes: SchemaChange[] | null;
+  /** A backfill's range: from <= cursor < to. */
+  backfill_from: unknown;
+  backfill_to: unknown;
   queued_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -75,18 +90,24 @@ export type RunTotals = Pick<
   | 'verify'
   | 'cursor_after'
   | 'source_started_at'
+  | 'rows_held_back'
+  | 'held_back_until'
 >;
 
 /** Counts are bigint columns; as doubles they stay exact far beyond any run. */
 export const TOTALS = `rows_read::float8 as rows_read, inserted::float8 as inserted, updated::float8 as updated,
   unchanged::float8 as unchanged, rejected::float8 as rejected, deleted::float8 as deleted, undeleted::float8 as undeleted,
-  verify, cursor_after, source_started_at`;
+  verify, cursor_after, source_started_at, rows_held_back::float8 as rows_held_back, held_back_until`;
 
 const COLUMNS = `id, connector_id, job_id, trigger, mode, status, attempts, ingestion_id, ${TOTALS}, pending_deletes::float8 as pending_deletes,
-  cursor_before, cursor_reset, error, error_kind, queued_at, started_at, finished_at,
+  cursor_before, cursor_reset, error, error_kind, cancel_requested_at, schema_changes, backfill_from, backfill_to, queued_at, started_at, finished_at,
   (extract(epoch from (coalesce(finished_at, now()) - started_at)) * 1000)::int as duration_ms`;
 
 const ACTIVE = `status in ('queued', 'running', 'retrying')`;
+
+/** The run event of an outcome, written by the statement that records it: `run` returns the run's id; $2 status, $3 error, $4 kind. */
+const OUTCOME_EVENT = `insert into connector_run_events (run_id, kind, detail)
+  select id, $2, jsonb_strip_nulls(jsonb_build_object('error', $3::text, 'error_kind', $4::text)) from run`;
 
 /**
  * The id of the job that carries a run queued by the API or queued again after its job was lost. Derived from
@@ -107,12 +128,25 @@ export async function createRun(
     mode: RunMode;
     status?: RunStatus;
     jobId?: string;
+    /** A backfill's range. */
+    range?: { from: unknown; to: unknown };
   },
 ): Promise<string> {
   const id = randomUUID();
   await db.query(
-    'insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id) values ($1, $2, $3, $4, $5, $6, $7)',
-    [id, run.connectorId, run.tenantId, run.trigger, run.mode, run.status ?? 'queued', run.jobId ?? runJobId(id)],
+    `insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id, backfill_from, backfill_to)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [
+      id,
+      run.connectorId,
+      run.tenantId,
+      run.trigger,
+      run.mode,
+      run.status ?? 'queued',
+      run.jobId ?? runJobId(id),
+      run.range ? JSON.stringify(run.range.from) : null,
+      run.range ? JSON.stringify(run.range.to) : null,
+    ],
   );
   return id;
 }
@@ -179,25 +213,34 @@ export async function runOfFailedJob(
 export async function finishRun(
   db: Queryable,
   runId: string,
-  outcome: { status: 'succeeded' | 'failed' | 'retrying' | 'skipped' | 'needs_confirmation'; error?: string; errorKind?: string },
+  outcome: {
+    status: 'succeeded' | 'failed' | 'retrying' | 'skipped' | 'cancelled' | 'needs_confirmation';
+    error?: string;
+    errorKind?: string;
+  },
 ): Promise<{ duration_ms: number | null }> {
   const { rows } = await db.query<{ duration_ms: number | null }>(
-    `update connector_runs set status = $2, error = $3, error_kind = $4,
-       finished_at = case when $2 = 'retrying' then null else now() end where id = $1
-     returning (extract(epoch from (coalesce(finished_at, now()) - started_at)) * 1000)::int as duration_ms`,
+    `with run as (
+       update connector_runs set status = $2, error = $3, error_kind = $4,
+         finished_at = case when $2 = 'retrying' then null else now() end where id = $1
+       returning id, (extract(epoch from (coalesce(finished_at, now()) - started_at)) * 1000)::int as duration_ms
+     ), event as (${OUTCOME_EVENT})
+     select duration_ms from run`,
     [runId, outcome.status, outcome.error ?? null, outcome.errorKind ?? null],
   );
   return rows[0] ?? { duration_ms: null };
 }
 
-export type ActiveRun = Pick<ConnectorRun, 'id' | 'connector_id' | 'job_id' | 'trigger' | 'mode' | 'status' | 'ingestion_id'> & {
+export type ActiveRun = Pick<ConnectorRun, 'id' | 'connector_id' | 'job_id' | 'status' | 'ingestion_id' | 'cancel_requested_at'> & {
   tenant_id: string;
+  trigger: 'schedule' | 'manual';
+  mode: 'incremental' | 'full' | 'backfill';
 };
 
 /** Runs that say they are queued, running or retrying and were queued more than `olderThanMs` ago. */
 export async function activeRuns(db: Queryable, olderThanMs: number, connectorId?: string): Promise<ActiveRun[]> {
   const { rows } = await db.query<ActiveRun>(
-    `select id, connector_id, tenant_id, job_id, trigger, mode, status, ingestion_id from connector_runs
+    `select id, connector_id, tenant_id, job_id, trigger, mode, status, ingestion_id, cancel_requested_at from connector_runs
       where ${ACTIVE} and queued_at < now() - $1 * interval '1 millisecond'
         and ($2::uuid is null or connector_id = $2) order by queued_at`,
     [olderThanMs, connectorId ?? null],
@@ -208,8 +251,11 @@ export async function activeRuns(db: Queryable, olderThanMs: number, connectorId
 /** Fails a run that is still queued, running or retrying; false when it had finished meanwhile. */
 export async function closeRun(db: Queryable, runId: string, error: string, errorKind: string): Promise<boolean> {
   const { rowCount } = await db.query(
-    `update connector_runs set status = 'failed', error = $2, error_kind = $3, finished_at = now() where id = $1 and ${ACTIVE}`,
-    [runId, error, errorKind],
+    `with run as (
+       update connector_runs set status = 'failed', error = $3, error_kind = $4, finished_at = now() where id = $1 and ${ACTIVE} returning id
+     ), event as (${OUTCOME_EVENT})
+     select 1 from run`,
+    [runId, 'failed', error, errorKind],
   );
   return rowCount === 1;
 }
@@ -237,4 +283,39 @@ export async function confirmRun(db: Queryable, runId: string): Promise<string |
     [runId, jobId],
   );
   return rowCount === 1 ? jobId : null;
+}
+
+/**
+ * Asks an unfinished run to stop. Resolves to the run's status (the worker stops a running run after its current
+ * batch), or null when the run had already finished.
+ */
+export async function requestCancel(db: Queryable, runId: string): Promise<RunStatus | null> {
+  const { rows } = await db.query<{ status: RunStatus }>(
+    `update connector_runs set cancel_requested_at = coalesce(cancel_requested_at, now()) where id = $1 and ${ACTIVE} returning status`,
+    [runId],
+  );
+  return rows[0]?.status ?? null;
+}
+
+/** Whether an operator asked this run to stop. */
+export async function cancelRequested(db: Queryable, runId: string): Promise<boolean> {
+  const { rows } = await db.query<{ asked: boolean }>('select cancel_requested_at is not null as asked from connector_runs where id = $1', [
+    runId,
+  ]);
+  return rows[0]?.asked ?? false;
+}
+
+export const CANCELLED_ERROR = 'cancelled by an operator; what it committed stays, and the next run resumes from the committed cursor';
+
+/** Ends an unfinished run as cancelled; resolves to its ingestion (to close it too), or undefined when it had finished. */
+export async function cancelRun(db: Queryable, runId: string): Promise<{ ingestion_id: string | null } | undefined> {
+  const { rows } = await db.query<{ ingestion_id: string | null }>(
+    `with run as (
+       update connector_runs set status = $2, error = $3, error_kind = $4, finished_at = now() where id = $1 and ${ACTIVE}
+       returning id, ingestion_id
+     ), event as (${OUTCOME_EVENT})
+     select ingestion_id from run`,
+    [runId, 'cancelled', CANCELLED_ERROR, 'cancelled'],
+  );
+  return rows[0];
 }

@@ -18,6 +18,10 @@ export interface ConnectorView {
   enabled: boolean;
   /** QANATIX's SDK name for `enabled`. */
   status: 'active' | 'paused';
+  /** The same switch as `enabled`, with since when and why. */
+  paused: boolean;
+  paused_at: string | null;
+  pause_reason: string | null;
   created_at: string;
   updated_at: string;
   [setting: string]: unknown;
@@ -30,6 +34,8 @@ export interface ConnectorForRun extends StoredDefinition {
   name: string;
   vertical: string;
   entityType: string;
+  /** False while the connector is paused. */
+  enabled: boolean;
 }
 
 export interface ConnectorInput extends StoredDefinition {
@@ -53,6 +59,8 @@ interface Row {
   schedule: string | null;
   timezone: string;
   enabled: boolean;
+  paused_at: string | null;
+  pause_reason: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -72,6 +80,9 @@ function toView(r: Row): ConnectorView {
     timezone: r.timezone,
     enabled: r.enabled,
     status: r.enabled ? 'active' : 'paused',
+    paused: !r.enabled,
+    paused_at: r.paused_at,
+    pause_reason: r.pause_reason,
     created_at: r.created_at,
     updated_at: r.updated_at,
   };
@@ -85,8 +96,9 @@ export async function insertConnector(
   c: ConnectorInput,
 ): Promise<ConnectorView> {
   const { rows } = await db.query<Row>(
-    `insert into connectors (id, tenant_id, name, connector_type, vertical, entity_type, connection_config_sealed, settings, schedule, timezone, enabled)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning *`,
+    `insert into connectors (id, tenant_id, name, connector_type, vertical, entity_type, connection_config_sealed, settings, schedule, timezone, enabled,
+       paused_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, case when $11 then null else now() end) returning *`,
     [
       id,
       tenantId,
@@ -114,7 +126,8 @@ export async function replaceConnector(
 ): Promise<ConnectorView | null> {
   const { rows } = await db.query<Row>(
     `update connectors set name = $3, connector_type = $4, vertical = $5, entity_type = $6, connection_config_sealed = $7,
-       settings = $8, schedule = $9, timezone = $10, enabled = $11, updated_at = now()
+       settings = $8, schedule = $9, timezone = $10, enabled = $11, updated_at = now(),
+       paused_at = case when $11 then null else coalesce(paused_at, now()) end, pause_reason = case when $11 then null else pause_reason end
      where tenant_id = $1 and id = $2 returning *`,
     [
       tenantId,
@@ -165,6 +178,26 @@ export async function listConnectors(db: Queryable, tenantId: string): Promise<C
   return rows.map(toView);
 }
 
+/**
+ * Pauses (no scheduled runs, manual pulls refused, the position kept) or resumes a connector; the same switch as
+ * `enabled`. Resolves to the connector, or null when the tenant has none with this id.
+ */
+export async function setPaused(
+  db: Queryable,
+  tenantId: string,
+  id: string,
+  paused: boolean,
+  reason: string | null,
+): Promise<ConnectorView | null> {
+  const { rows } = await db.query<Row>(
+    `update connectors set enabled = not $3, paused_at = case when $3 then coalesce(paused_at, now()) end,
+       pause_reason = case when $3 then $4 end, updated_at = now()
+     where tenant_id = $1 and id = $2 returning *`,
+    [tenantId, id, paused, reason],
+  );
+  return rows[0] ? toView(rows[0]) : null;
+}
+
 export async function deleteConnector(db: Queryable, tenantId: string, id: string): Promise<boolean> {
   const { rowCount } = await db.query('delete from connectors where tenant_id = $1 and id = $2', [tenantId, id]);
   return (rowCount ?? 0) > 0;
@@ -189,6 +222,7 @@ export async function loadConnectorForRun(db: Queryable, box: SecretBox, id: str
     connector_type: r.connector_type,
     vertical: r.vertical,
     entityType: r.entity_type,
+    enabled: r.enabled,
     connection_config: JSON.parse(box.open(r.connection_config_sealed, owner(r.id))),
     settings: r.settings,
   };

@@ -1,4 +1,5 @@
-import type { Cursor } from '../../connectors/contract';
+import type { Cursor, CursorScalar } from '../../connectors/contract';
+import type { SchemaChange, SourceColumn } from '../../connectors/schema-drift';
 import type { IngestionCounts } from '../core/ingestions';
 import type { Queryable } from '../db/pool';
 import { TOTALS, type RunMode, type RunTotals, type VerifyCounts } from './connector-runs';
@@ -19,6 +20,8 @@ export interface PullStart {
   ingestionId: string | null;
   /** The source clock at the run's first attempt, if one got that far. */
   sourceStartedAt: string | null;
+  /** A backfill's range (its `cursor` is then the backfill's own checkpoint); null for other runs. */
+  range: { from: CursorScalar; to: CursorScalar } | null;
 }
 
 /**
@@ -34,26 +37,42 @@ export async function openPull(db: Queryable, runId: string, connectorId: string
     last_pull: string | null;
     ingestion_id: string | null;
     source_started_at: string | null;
+    run_cursor: Cursor | null;
+    backfill_from: CursorScalar;
+    backfill_to: CursorScalar;
   }>(
     `with before as (select cursor_reset from connector_runs where id = $1),
           run as (
             update connector_runs set status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()),
                    finished_at = null, error = null, error_kind = null, cursor_reset = cursor_reset or $3 = 'full'
-             where id = $1 returning ingestion_id, source_started_at),
+             where id = $1 returning ingestion_id, source_started_at, cursor_after, backfill_from, backfill_to),
           reset as (
             update connector_state set cursor = null, updated_at = now()
              where connector_id = $2 and $3 = 'full' and not (select cursor_reset from before))
-     select $3 = 'full' and not (select cursor_reset from before) as reset, s.cursor, s.last_pull, run.ingestion_id, run.source_started_at
+     select $3 = 'full' and not (select cursor_reset from before) as reset, s.cursor, s.last_pull, run.ingestion_id, run.source_started_at,
+            run.cursor_after as run_cursor, run.backfill_from, run.backfill_to
        from run left join connector_state s on s.connector_id = $2`,
     [runId, connectorId, mode],
   );
   const r = rows[0];
   if (!r) throw new Error(`run ${runId} no longer exists`);
+  if (mode === 'backfill') {
+    if (r.backfill_to === null) throw new Error(`run ${runId} is not a backfill: it has no range`);
+    // A backfill resumes from its own checkpoint, the run's cursor_after; the connector's position is not its.
+    return {
+      cursor: r.run_cursor,
+      lastPull: r.last_pull ?? null,
+      ingestionId: r.ingestion_id,
+      sourceStartedAt: r.source_started_at,
+      range: { from: r.backfill_from, to: r.backfill_to },
+    };
+  }
   return {
     cursor: r.reset ? null : (r.cursor ?? null),
     lastPull: r.last_pull ?? null,
     ingestionId: r.ingestion_id,
     sourceStartedAt: r.source_started_at,
+    range: null,
   };
 }
 
@@ -67,7 +86,8 @@ export async function markPullStart(db: Queryable, runId: string, cursor: Cursor
 
 export interface PullBatch {
   runId: string;
-  connectorId: string;
+  /** The connector whose position the batch moves; null for a backfill, which keeps its checkpoint on its run only. */
+  connectorId: string | null;
   ingestionId: string;
   /** Source rows in the batch, mapped or not. */
   rowsRead: number;
@@ -110,10 +130,14 @@ export async function followBatch(tx: Queryable, connectorId: string, turn: stri
 
 /**
  * $1 run, $2 connector, $3 cursor (jsonb or null), $4 ingestion, $5–$9 rows read, inserted, updated, unchanged, rejected,
- * $10 deleted, $11 undeleted.
+ * $10 deleted, $11 undeleted. The batch's run event is written by the same statement.
  */
 export const COMMIT_PULL_BATCH_SQL = `with moved as (
     update connector_state set cursor = $3::jsonb, updated_at = now() where connector_id = $2 and $3::jsonb is not null
+  ), event as (
+    insert into connector_run_events (run_id, kind, detail)
+    values ($1, 'batch', jsonb_build_object('rows', $5::bigint, 'inserted', $6::bigint, 'updated', $7::bigint,
+      'unchanged', $8::bigint, 'rejected', $9::bigint, 'cursor', $3::jsonb))
   )
   update connector_runs set ingestion_id = $4, rows_read = rows_read + $5, inserted = inserted + $6, updated = updated + $7,
     unchanged = unchanged + $8, rejected = rejected + $9, deleted = deleted + $10, undeleted = undeleted + $11,
@@ -140,24 +164,37 @@ export async function commitPullBatch(tx: Queryable, b: PullBatch): Promise<void
   ]);
 }
 
+/** Rows held back by the lag window are counted up to this many: enough to say why a run read little, cheap to count. */
+export const HELD_BACK_CAP = 10_000;
+
+/** Rows the lag window kept from a run: how many (up to a cap) and when the first of them becomes readable. */
+export interface HeldBack {
+  rows: number;
+  until: string | null;
+}
+
 /**
  * The source is read to its end, in one statement: `sourceNow` (the run's source-clock start; null for a sweep or
- * verify, which read no changes) becomes the next `:last_pull`, a run that committed no cursor ends where it began, and the run has succeeded. Resolves to the run's
- * committed totals and its duration.
+ * verify, which read no changes) becomes the next `:last_pull`, a run that committed no cursor ends where it began, the
+ * rows the lag window held back are recorded, and the run has succeeded (with its event). Resolves to the run's committed
+ * totals and its duration.
  */
 export async function completePull(
   tx: Queryable,
   runId: string,
-  connectorId: string,
+  /** Null for a backfill: the connector's `:last_pull` stays. */
+  connectorId: string | null,
   sourceNow: string | null,
+  heldBack: HeldBack | null = null,
 ): Promise<RunTotals & { duration_ms: number | null }> {
   const { rows } = await tx.query<RunTotals & { duration_ms: number | null }>(
-    `with state as (update connector_state set last_pull = coalesce($3, last_pull), updated_at = now() where connector_id = $2)
+    `with state as (update connector_state set last_pull = coalesce($3, last_pull), updated_at = now() where connector_id = $2),
+          event as (insert into connector_run_events (run_id, kind, detail) values ($1, 'succeeded', '{}'::jsonb))
      update connector_runs set cursor_after = coalesce(cursor_after, cursor_before), status = 'succeeded', error = null,
-            error_kind = null, finished_at = now()
+            error_kind = null, finished_at = now(), rows_held_back = $4, held_back_until = $5
       where id = $1
      returning ${TOTALS}, (extract(epoch from (now() - started_at)) * 1000)::int as duration_ms`,
-    [runId, connectorId, sourceNow],
+    [runId, connectorId, sourceNow, heldBack?.rows ?? null, heldBack?.until ?? null],
   );
   return rows[0]!;
 }
@@ -213,4 +250,28 @@ export async function completeSweep(tx: Queryable, runId: string, deleted: numbe
     'update connector_runs set deleted = deleted + $2, verify = coalesce($3::jsonb, verify), pending_deletes = null where id = $1',
     [runId, deleted, verify ? JSON.stringify(verify) : null],
   );
+}
+
+/** The columns of the connector's last successful run that recorded them; null before the first. */
+export async function lastSucceededColumns(db: Queryable, connectorId: string): Promise<SourceColumn[] | null> {
+  const { rows } = await db.query<{ source_columns: SourceColumn[] }>(
+    `select source_columns from connector_runs where connector_id = $1 and status = 'succeeded' and source_columns is not null
+      order by queued_at desc limit 1`,
+    [connectorId],
+  );
+  return rows[0]?.source_columns ?? null;
+}
+
+/** Records the columns a run found at the source and what changed since the last successful run (null: nothing, or not told). */
+export async function recordSourceColumns(
+  db: Queryable,
+  runId: string,
+  columns: SourceColumn[],
+  changes: SchemaChange[] | null,
+): Promise<void> {
+  await db.query('update connector_runs set source_columns = $2, schema_changes = $3 where id = $1', [
+    runId,
+    JSON.stringify(columns),
+    changes && JSON.stringify(changes),
+  ]);
 }

@@ -304,6 +304,29 @@ const API_ROUTES: Record<string, Rule> = {
       },
     ],
   },
+  'POST /api/v1/connectors/preview': {
+    expect: 'own',
+    calls: () => [
+      {
+        url: '/api/v1/connectors/preview',
+        payload: {
+          name: 'bravo-preview',
+          connector_type: 'postgresql',
+          vertical: V,
+          entity_type: E,
+          connection_config: { dsn: 'postgresql://u:p@127.0.0.1:1/x' },
+          table: 'orders',
+        },
+      },
+    ],
+  },
+  'POST /api/v1/connectors/:id/preview': {
+    expect: 404,
+    calls: (a) => [
+      { url: `/api/v1/connectors/${a.connector}/preview` },
+      { url: `/api/v1/connectors/${a.failingConnector}/preview?limit=5` },
+    ],
+  },
   'GET /api/v1/connectors': { expect: 'own', calls: () => [{ url: '/api/v1/connectors' }] },
   'GET /api/v1/connectors/:id': { expect: 404, calls: (a) => [{ url: `/api/v1/connectors/${a.connector}` }] },
   'PATCH /api/v1/connectors/:id': {
@@ -332,6 +355,38 @@ const API_ROUTES: Record<string, Rule> = {
     expect: 404,
     // Also B's own connector with A's run: a run is found only under its own connector.
     calls: (a) => [{ url: `/api/v1/connectors/${a.connector}/runs/${a.run}` }, { url: `/api/v1/connectors/${B.connector}/runs/${a.run}` }],
+  },
+  'POST /api/v1/connectors/:id/runs/:run_id/cancel': {
+    expect: 404,
+    calls: (a) => [
+      { url: `/api/v1/connectors/${a.connector}/runs/${a.run}/cancel` },
+      { url: `/api/v1/connectors/${B.connector}/runs/${a.run}/cancel` },
+    ],
+  },
+  'GET /api/v1/connectors/:id/runs/:run_id/events': {
+    expect: 404,
+    calls: (a) => [
+      { url: `/api/v1/connectors/${a.connector}/runs/${a.run}/events` },
+      { url: `/api/v1/connectors/${B.connector}/runs/${a.run}/events` },
+    ],
+  },
+  'POST /api/v1/connectors/:id/pause': {
+    expect: 404,
+    calls: (a) => [
+      { url: `/api/v1/connectors/${a.connector}/pause`, payload: { reason: 'stolen' } },
+      { url: `/api/v1/connectors/${a.failingConnector}/pause` },
+    ],
+  },
+  'POST /api/v1/connectors/:id/resume': {
+    expect: 404,
+    calls: (a) => [{ url: `/api/v1/connectors/${a.connector}/resume` }, { url: `/api/v1/connectors/${a.failingConnector}/resume` }],
+  },
+  'PUT /api/v1/connectors/:id/state': {
+    expect: 404,
+    calls: (a) => [
+      { url: `/api/v1/connectors/${a.connector}/state`, payload: { cursor: { value: '2030-01-01T00:00:00Z', key: [1] } } },
+      { url: `/api/v1/connectors/${a.failingConnector}/state`, payload: { cursor: { value: 1, key: [] } } },
+    ],
   },
   'GET /api/v1/connectors/:id/state': { expect: 404, calls: (a) => [{ url: `/api/v1/connectors/${a.connector}/state` }] },
   'DELETE /api/v1/connectors/:id/state': {

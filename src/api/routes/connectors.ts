@@ -3,10 +3,11 @@ import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../../../connectors/config-error';
 import { ConnectorError } from '../../../connectors/connector-error';
 import { checkSourceReach, createConnector, validateConnectorConfig, validateStoredDefinition } from '../../../connectors/registry';
+import { checkMapping } from '../../../connectors/map-record';
 import { SourceDeniedError } from '../../../connectors/source-denied-error';
 import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
+import type { CursorScalar } from '../../../connectors/contract';
 import { recoverRuns } from '../../../jobs/run-recovery';
-import { armSchedule, disarmSchedule } from '../../../jobs/schedule-reconciler';
 import { scheduleProblem } from '../../../jobs/schedule';
 import { activeRun, closeRun, confirmRun, createRun, getRun, listRuns, runJobId, type RunMode } from '../../store/connector-runs';
 import { getConnectorState, resetConnectorState } from '../../store/connector-state';
@@ -20,6 +21,7 @@ import {
   lockTarget,
   replaceConnector,
   type ConnectorInput,
+  type ConnectorView,
 } from '../../store/connectors';
 import { canonicalJson } from '../../core/canonical-json';
 import { releaseEntities } from '../../core/entity-sweep';
@@ -29,12 +31,14 @@ import { ProblemType } from '../../problem-types';
 import { sourcePolicy } from '../../source-policy';
 import { connectorBodyOf } from '../connector-body';
 import { HttpError, notFound, type Problem } from '../http-error';
+import { runWithNote } from '../run-note';
+import { syncSchedule as syncConnectorSchedule } from '../schedule-sync';
 import { errorResponse, idParams, NAME_PATTERN, noContent, nullableTimestamp, timestamp, uuid } from '../schemas';
 
 /** Fields the platform owns; every other field of the body belongs to the connector definition. */
 const PLATFORM_FIELDS = ['name', 'vertical', 'entity_type', 'schedule', 'timezone', 'enabled'] as const;
 const NAME_RE = new RegExp(NAME_PATTERN);
-const RUN_MODES: RunMode[] = ['incremental', 'full', 'sweep', 'verify'];
+const RUN_MODES: RunMode[] = ['incremental', 'full', 'backfill', 'sweep', 'verify'];
 /** A run this young may be another request's, between writing the run and queueing its job. */
 const PULL_RECOVERY_GRACE_MS = 5_000;
 
@@ -42,7 +46,7 @@ const PULL_RECOVERY_GRACE_MS = 5_000;
  * Validates a whole connector body (create, or the merged result of an update) and splits it into what is
  * stored. Every problem is reported at once, each with its location.
  */
-function toInput(body: Record<string, unknown>): ConnectorInput {
+export function toInput(body: Record<string, unknown>): ConnectorInput {
   const problems: Problem[] = [];
   const need = (field: string, ok: boolean, msg: string) =>
     ok || problems.push({ loc: ['body', field], msg, type: ProblemType.valueError });
@@ -51,27 +55,47 @@ function toInput(body: Record<string, unknown>): ConnectorInput {
     typeof body.name === 'string' && body.name.trim() !== '' && body.name.length <= 200,
     'name is required: a non-empty string of at most 200 characters',
   );
-  for (const f of ['vertical', 'entity_type'])
-    need(
-      f,
-      typeof body[f] === 'string' && NAME_RE.test(body[f] as string),
-      `${f} is required: lower-case letters, digits, _ and -, 1 to 64 characters`,
-    );
+  for (const f of ['vertical', 'entity_type']) {
+    const value = body[f];
+    if (value === undefined || value === null) {
+      problems.push({
+        loc: ['body', f],
+        msg: `${f} is required: lower-case letters, digits, _ and -, 1 to 64 characters`,
+        type: ProblemType.missing,
+      });
+    } else if (typeof value !== 'string' || !NAME_RE.test(value)) {
+      const fixed =
+        typeof value === 'string'
+          ? value
+              .trim()
+              .toLowerCase()
+              .replace(/[^a-z0-9_-]+/g, '_')
+          : '';
+      const suggestion = NAME_RE.test(fixed) ? ` - write "${fixed}"` : '';
+      need(
+        f,
+        false,
+        `${f} ${JSON.stringify(value)} is not a valid name: lower-case letters, digits, _ and -, 1 to 64 characters${suggestion}`,
+      );
+    }
+  }
   const schedule = body.schedule ?? null;
   const timezone = body.timezone ?? 'UTC';
-  need('timezone', typeof timezone === 'string', 'timezone must be an IANA time zone name such as "UTC"');
-  if (schedule !== null) {
-    if (typeof schedule !== 'string') need('schedule', false, 'schedule must be a cron string such as "*/15 * * * *", or null');
-    else if (typeof timezone === 'string') {
-      const problem = scheduleProblem(schedule, timezone);
-      if (problem) problems.push({ loc: ['body', problem.field], msg: problem.msg, type: ProblemType.valueError });
-    }
+  if (typeof timezone !== 'string') need('timezone', false, 'timezone must be an IANA time zone name such as "UTC"');
+  if (schedule !== null && typeof schedule !== 'string')
+    need('schedule', false, 'schedule must be a cron string such as "*/15 * * * *", or null');
+  // A bad time zone does not hide a bad schedule: the schedule is then checked in UTC.
+  const zoneProblem = typeof timezone === 'string' ? scheduleProblem('0 0 * * *', timezone) : null;
+  if (zoneProblem) problems.push({ loc: ['body', zoneProblem.field], msg: zoneProblem.msg, type: ProblemType.valueError });
+  if (typeof schedule === 'string') {
+    const problem = scheduleProblem(schedule, zoneProblem || typeof timezone !== 'string' ? 'UTC' : timezone);
+    if (problem) problems.push({ loc: ['body', problem.field], msg: problem.msg, type: ProblemType.valueError });
   }
   need('enabled', body.enabled === undefined || typeof body.enabled === 'boolean', 'enabled must be true or false');
 
   const definition = Object.fromEntries(Object.entries(body).filter(([k]) => !(PLATFORM_FIELDS as readonly string[]).includes(k)));
   try {
-    const valid = validateConnectorConfig(definition);
+    const valid = validateConnectorConfig(definition, undefined, PLATFORM_FIELDS);
     // Sweeps and verifies have schedules of their own, in the connector's timezone, held to a pull's rules.
     const extra: Array<[string[], string | null]> = [
       [['deletes', 'sweep_schedule'], valid.deletes.sweep_schedule],
@@ -141,6 +165,9 @@ const connectorView = {
     timezone: { type: 'string' },
     enabled: { type: 'boolean' },
     status: { type: 'string', enum: ['active', 'paused'], description: "QANATIX's name for enabled: active when enabled, else paused" },
+    paused: { type: 'boolean', description: 'the same switch as enabled, inverted: no scheduled runs, manual pulls refused' },
+    paused_at: nullableTimestamp,
+    pause_reason: { type: ['string', 'null'] },
     created_at: timestamp,
     updated_at: timestamp,
   },
@@ -157,7 +184,7 @@ const dryRunResult = {
   required: ['dry_run', 'changed_fields'],
   properties: { dry_run: { type: 'boolean', enum: [true] }, changed_fields: changedFieldsList },
 } as const;
-const connectorBody = {
+export const connectorBody = {
   type: 'object',
   description:
     'a connector definition (see the README): name, connector_type, connection_config, vertical, entity_type, query or table, schedule, …; names of the SDK are accepted too: collection and record_type (with record_type) for vertical and entity_type, status (active or paused) for enabled',
@@ -182,9 +209,14 @@ const runView = {
     id: uuid,
     connector_id: uuid,
     job_id: { type: ['string', 'null'] },
-    trigger: { type: 'string', enum: ['schedule', 'manual'] },
-    mode: { type: 'string', enum: RUN_MODES },
-    status: { type: 'string', enum: ['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped', 'needs_confirmation'] },
+    trigger: { type: 'string', enum: ['schedule', 'manual', 'operator'] },
+    mode: { type: 'string', enum: [...RUN_MODES, 'set_state'] },
+    backfill_from: { description: "a backfill's range: from <= cursor < to" },
+    backfill_to: {},
+    status: {
+      type: 'string',
+      enum: ['queued', 'running', 'retrying', 'succeeded', 'failed', 'skipped', 'cancelled', 'missed', 'needs_confirmation'],
+    },
     attempts: { type: 'integer' },
     ingestion_id: { type: ['string', 'null'], format: 'uuid' },
     rows_read: { type: 'number' },
@@ -222,6 +254,18 @@ const runView = {
     source_started_at: { type: ['string', 'null'] },
     error: { type: ['string', 'null'] },
     error_kind: { type: ['string', 'null'] },
+    rows_held_back: {
+      type: ['number', 'null'],
+      description: 'rows the lag window held back when the run read to its end (counted up to 10,000; null: not counted)',
+    },
+    held_back_until: { type: ['string', 'null'], description: 'source-clock instant from which a run reads the first held-back row' },
+    cancel_requested_at: nullableTimestamp,
+    schema_changes: {
+      type: ['array', 'null'],
+      items: { type: 'object', additionalProperties: true },
+      description: "what changed in the source's columns since the last successful run: {column, change: added|removed|type, …}",
+    },
+    note: { type: ['string', 'null'], description: 'why a run read nothing or little, in words' },
     queued_at: timestamp,
     started_at: nullableTimestamp,
     finished_at: nullableTimestamp,
@@ -231,23 +275,32 @@ const runView = {
 
 const runConflict = errorResponse('A run of this connector is queued or running; run_id names it');
 /** A refused source as a 422 at the connection field that names it. */
-function sourceDenied(err: SourceDeniedError, at: string[]): HttpError {
+export function sourceDenied(err: SourceDeniedError, at: string[]): HttpError {
   return new HttpError(422, [{ loc: [...at, 'connection_config', ...err.field], msg: err.message, type: ProblemType.sourceDenied }]);
+}
+
+/** A pull of a paused connector: refused with since when and why. */
+export function pausedConflict(c: ConnectorView): HttpError {
+  const since = c.paused_at ? ` since ${new Date(c.paused_at).toISOString()}` : '';
+  const why = c.pause_reason ? ` (${c.pause_reason})` : '';
+  return new HttpError(
+    409,
+    `This connector is paused${since}${why}; resume it (POST /connectors/{id}/resume, qanatix resume NAME) to pull.`,
+  );
+}
+
+export function bodyObject(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new HttpError(422, [{ loc: ['body'], msg: 'the body must be a JSON object', type: ProblemType.object }]);
+  }
+  return body as Record<string, unknown>;
 }
 
 export async function connectorsRoutes(app: FastifyInstance) {
   const scope = { scopes: ['connectors' as const] };
 
-  /** Keeps the connector's job scheduler in step at once; the reconciler repairs it if Redis is away. */
-  const syncSchedule = async (tenantId: string, id: string, c: Pick<ConnectorInput, 'enabled' | 'schedule' | 'timezone'> | null) => {
-    if (!app.pullQueue) return;
-    try {
-      if (c && c.enabled && c.schedule) await armSchedule(app.pullQueue, tenantId, id, c.schedule, c.timezone);
-      else await disarmSchedule(app.pullQueue, id);
-    } catch (err) {
-      app.log.warn({ connectorId: id, err: (err as Error).message }, 'could not update the job scheduler now; the reconciler will');
-    }
-  };
+  const syncSchedule = (tenantId: string, id: string, c: Pick<ConnectorInput, 'enabled' | 'schedule' | 'timezone'> | null) =>
+    syncConnectorSchedule(app, tenantId, id, c);
 
   const policy = () => sourcePolicy(app.pool, app.config.sourceRules);
 
@@ -421,7 +474,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
     {
       config: scope,
       schema: {
-        summary: 'Connect to the source and check privileges',
+        summary: 'Connect to the source, check privileges, and check that the mapping reads columns the source has',
         tags: ['connectors'],
         params: idParams,
         response: {
@@ -444,8 +497,10 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const started = Date.now();
       let connector;
       try {
-        connector = await createConnector(validateStoredDefinition(input), await policy());
+        const definition = validateStoredDefinition(input);
+        connector = await createConnector(definition, await policy());
         await connector.check();
+        checkMapping(definition, await connector.describe());
         return { ok: true, duration_ms: Date.now() - started };
       } catch (err) {
         if (err instanceof SourceDeniedError) throw sourceDenied(err, []);
@@ -457,18 +512,22 @@ export async function connectorsRoutes(app: FastifyInstance) {
     },
   );
 
-  app.post<{ Params: { id: string }; Body: { mode?: RunMode } }>(
+  app.post<{ Params: { id: string }; Body: { mode?: RunMode; from?: CursorScalar; to?: CursorScalar } | null }>(
     '/connectors/:id/pull',
     {
       config: scope,
       schema: {
         summary:
-          'Queue a pull now (full: a resync from the beginning; sweep: delete what the source no longer has; verify: compare, write nothing)',
+          'Queue a pull now (full: a resync from the beginning; backfill: rows with from <= cursor < to, read again without moving the position; sweep: delete what the source no longer has; verify: compare, write nothing)',
         tags: ['connectors'],
         params: idParams,
         body: {
           type: ['object', 'null'],
-          properties: { mode: { type: 'string', enum: RUN_MODES } },
+          properties: {
+            mode: { type: 'string', enum: RUN_MODES },
+            from: { type: ['string', 'number', 'boolean'], description: 'backfill: the first cursor value of the range (inclusive)' },
+            to: { type: ['string', 'number', 'boolean'], description: 'backfill: the end of the range (exclusive)' },
+          },
           additionalProperties: false,
         },
         response: {
@@ -482,7 +541,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
               mode: { type: 'string', enum: RUN_MODES },
             },
           },
-          409: runConflict,
+          409: errorResponse('A run of this connector is queued or running (run_id names it), or the connector is paused'),
           503: errorResponse('This server has no job queue (REDIS_URL)'),
         },
       },
@@ -490,6 +549,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
     async (req, reply) => {
       const tenantId = req.principal!.tenantId;
       const connector = await load(tenantId, req.params.id);
+      if (!connector.enabled) throw pausedConflict(connector);
       if (!app.pullQueue) throw new HttpError(503, 'This server has no job queue configured (REDIS_URL).');
       const mode = req.body?.mode ?? 'incremental';
       const deletes = connector.deletes as { mode?: unknown } | undefined;
@@ -498,6 +558,20 @@ export async function connectorsRoutes(app: FastifyInstance) {
           'a sweep deletes what the source no longer has, and this connector\'s deletes.mode is "off" - set it to "soft" or "hard" first';
         throw new HttpError(422, [{ loc: ['body', 'mode'], msg, type: ProblemType.settingConflict }]);
       }
+      const { from, to } = req.body ?? {};
+      const rangeProblems = [
+        ...(mode === 'backfill' ? (['from', 'to'] as const).filter((f) => req.body?.[f] === undefined) : []).map((f) => ({
+          loc: ['body', f],
+          msg: `a backfill reads from <= cursor < to: give ${f} as a cursor value (an ISO 8601 timestamp, a number, …)`,
+          type: ProblemType.missing,
+        })),
+        ...(mode !== 'backfill' ? (['from', 'to'] as const).filter((f) => req.body?.[f] !== undefined) : []).map((f) => ({
+          loc: ['body', f],
+          msg: `${f} applies to a backfill only: add "mode": "backfill"`,
+          type: ProblemType.valueError,
+        })),
+      ];
+      if (rangeProblems.length) throw new HttpError(422, rangeProblems);
       // A run left without a live job (lost from Redis, failed by BullMQ unseen) is settled first: it must not block the connector.
       await recoverRuns(app.pool, app.pullQueue, { connectorId: req.params.id, graceMs: PULL_RECOVERY_GRACE_MS });
       const active = await activeRun(app.pool, req.params.id);
@@ -508,7 +582,8 @@ export async function connectorsRoutes(app: FastifyInstance) {
           {},
           { run_id: active.id, job_id: active.job_id },
         );
-      const runId = await createRun(app.pool, { connectorId: req.params.id, tenantId, trigger: 'manual', mode });
+      const range = mode === 'backfill' ? { from, to } : undefined;
+      const runId = await createRun(app.pool, { connectorId: req.params.id, tenantId, trigger: 'manual', mode, range });
       const data: PullJobData = { connectorId: req.params.id, tenantId, mode, trigger: 'manual', runId };
       const jobId = runJobId(runId);
       try {
@@ -535,7 +610,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
     },
     async (req) => {
       await load(req.principal!.tenantId, req.params.id);
-      return listRuns(app.pool, req.params.id, req.query.limit);
+      return (await listRuns(app.pool, req.params.id, req.query.limit)).map(runWithNote);
     },
   );
 
@@ -554,7 +629,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       await load(req.principal!.tenantId, req.params.id);
       const run = await getRun(app.pool, req.params.run_id);
       if (!run || run.connector_id !== req.params.id) throw notFound('Run');
-      return run;
+      return runWithNote(run);
     },
   );
 
@@ -592,6 +667,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const active = await activeRun(app.pool, req.params.id);
       if (active)
         throw new HttpError(409, `A run of this connector is ${active.status}; confirm when it has finished.`, {}, { run_id: active.id });
+      if (run.mode === 'set_state') throw new HttpError(409, `Run ${run.id} changed the position; there is nothing to confirm.`);
       const jobId = await confirmRun(app.pool, run.id);
       if (!jobId) throw new HttpError(409, `Run ${run.id} is no longer waiting for confirmation.`);
       const data: PullJobData = { connectorId: run.connector_id, tenantId, mode: run.mode, trigger: 'manual', runId: run.id };

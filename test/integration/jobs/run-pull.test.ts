@@ -28,6 +28,8 @@ async function pull(connectorId: string, mode: 'incremental' | 'full' = 'increme
 
 /** The part of a run row that runPull hands back when the source is exhausted (the run has succeeded). */
 const totals = ({
+  rows_held_back,
+  held_back_until,
   rows_read,
   inserted,
   updated,
@@ -39,7 +41,18 @@ const totals = ({
   status,
 }: ConnectorRun) => {
   expect(status).toBe('succeeded');
-  return { rows_read, inserted, updated, unchanged, rejected, cursor_after, source_started_at, duration_ms };
+  return {
+    rows_held_back,
+    held_back_until,
+    rows_read,
+    inserted,
+    updated,
+    unchanged,
+    rejected,
+    cursor_after,
+    source_started_at,
+    duration_ms,
+  };
 };
 
 /** A products table of 2,500 rows that only the calling test reads and changes. */

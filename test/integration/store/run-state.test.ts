@@ -118,6 +118,7 @@ describe('pull progress: what a pull commits as it goes', () => {
       lastPull: null,
       ingestionId: null,
       sourceStartedAt: null,
+      range: null,
     });
     await markPullStart(db.pool, runId, null, '2026-01-01T00:00:00.000001Z');
 
@@ -136,6 +137,7 @@ describe('pull progress: what a pull commits as it goes', () => {
       lastPull: null,
       ingestionId,
       sourceStartedAt: '2026-01-01T00:00:00.000001Z',
+      range: null,
     });
     const totals = await withTransaction(db.pool, (tx) => completePull(tx, runId, c.id, '2026-01-01T00:00:00.000001Z'));
     expect(totals).toEqual({
@@ -149,6 +151,8 @@ describe('pull progress: what a pull commits as it goes', () => {
       verify: null,
       cursor_after: first,
       source_started_at: '2026-01-01T00:00:00.000001Z',
+      rows_held_back: null,
+      held_back_until: null,
       duration_ms: expect.any(Number),
     });
     const { duration_ms: _, ...committed } = totals;

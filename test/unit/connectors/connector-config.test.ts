@@ -38,6 +38,7 @@ describe('connector config', () => {
       batch_size: DEFAULT_BATCH_SIZE,
       deletes: { mode: 'off', column: null, deleted_when: 'not_null', max_fraction: 0.5, sweep_schedule: null },
       verify_schedule: null,
+      schema_drift: 'warn',
     });
     expect(effectiveLagSeconds(def.cursor)).toBe(60);
   });

@@ -46,7 +46,7 @@ describe('map-record', () => {
     expect(mapper({ source_id: 'pg-{region}-{id}' })({ id: 5, region: 'eu', name: 'n' })).toMatchObject({ source_id: 'pg-eu-5' });
     expect(mapper({ source_id: '{{literal}}-{id}' })({ id: 5, name: 'n' })).toMatchObject({ source_id: '{literal}-5' });
     const missing = mapper({ source_id: 'pg-{region}-{id}' })({ id: 5, name: 'n' });
-    expect(missing).toEqual(new RowMappingError('source_id template needs column "region", which is missing'));
+    expect(missing).toEqual(new RowMappingError('source_id template needs column "region", which is missing', 'region'));
   });
 
   test('bigints stay exact in source_id', () => {
