@@ -18,6 +18,8 @@ export interface Principal {
   scopes: Scope[];
   /** Requests per minute this key may make; null: the installation's default. */
   rateLimitPerMinute: number | null;
+  /** Presented with the secret a rotation replaced (during its grace period), not the key's current one. */
+  replacedSecret: boolean;
 }
 
 export interface ApiKeyInfo {
@@ -119,8 +121,10 @@ export const touchLastUse = (table: 'api_keys' | 'operator_credentials') =>
 /** The principal of a presented key, or null when it is malformed, unknown, revoked or expired. */
 export async function authenticateKey(db: Queryable, salt: string, key: string): Promise<Principal | null> {
   if (!KEY_PATTERN.test(key)) return null;
-  const { rows } = await db.query<{ id: string; tenant_id: string; scopes: Scope[]; rate_limit_per_minute: number | null; stale: boolean }>(
-    `select id, tenant_id, scopes, rate_limit_per_minute, (last_used_at is null or last_used_at < now() - interval '1 minute') as stale from api_keys
+  type Row = { id: string; tenant_id: string; scopes: Scope[]; rate_limit_per_minute: number | null; stale: boolean; current: boolean };
+  const { rows } = await db.query<Row>(
+    `select id, tenant_id, scopes, rate_limit_per_minute, key_hash = $1 as current,
+        (last_used_at is null or last_used_at < now() - interval '1 minute') as stale from api_keys
       where (key_hash = $1 or (previous_key_hash = $1 and previous_key_expires_at > now())) and revoked_at is null
         and (expires_at is null or expires_at > now())`,
     [hashKey(key, salt)],
@@ -128,7 +132,13 @@ export async function authenticateKey(db: Queryable, salt: string, key: string):
   const row = rows[0];
   if (!row) return null;
   if (row.stale) await db.query(touchLastUse('api_keys'), [row.id]);
-  return { keyId: row.id, tenantId: row.tenant_id, scopes: row.scopes, rateLimitPerMinute: row.rate_limit_per_minute };
+  return {
+    keyId: row.id,
+    tenantId: row.tenant_id,
+    scopes: row.scopes,
+    rateLimitPerMinute: row.rate_limit_per_minute,
+    replacedSecret: !row.current,
+  };
 }
 
 export async function listApiKeys(db: Queryable, tenantId: string): Promise<ApiKeyInfo[]> {

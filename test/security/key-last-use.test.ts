@@ -45,6 +45,15 @@ describe('last use of a key or an operator credential', () => {
     // Within the minute, more requests write nothing.
     await Promise.all(Array.from({ length: 10 }, () => asKey(key.key)));
     expect(await touches(key.id)).toBe(1);
+    // A minute on, the next burst records the use once again.
+    await t.db.pool.query("update api_keys set last_used_at = now() - interval '61 seconds' where id = $1", [key.id]);
+    const marked = await touches(key.id);
+    await Promise.all(Array.from({ length: 10 }, () => asKey(key.key)));
+    expect(await touches(key.id)).toBe(marked + 1);
+    const { rows } = await t.db.pool.query("select last_used_at > now() - interval '5 seconds' as fresh from api_keys where id = $1", [
+      key.id,
+    ]);
+    expect(rows[0].fresh).toBe(true);
   });
 
   test("a lock another writer holds on the credential's row does not hold its requests", async () => {

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createApiKey, listApiKeys, MAX_ROTATION_GRACE_SECONDS, revokeApiKey, rotateApiKey, SCOPES, type Scope } from '../../auth/api-keys';
 import { MAX_RATE_LIMIT_PER_MINUTE } from '../../config';
 import { ProblemType } from '../../problem-types';
@@ -86,6 +86,19 @@ function rateLimit(value: number | undefined, installationDefault: number): numb
   return value;
 }
 
+/**
+ * A secret a rotation replaced keeps running clients working until its grace ends, and manages no keys: otherwise a
+ * leaked old secret could outlive its grace (a new key of its own) or rotate away the new secret its owner was given.
+ */
+function currentSecretOnly(req: FastifyRequest): void {
+  if (req.principal!.replacedSecret) {
+    throw new HttpError(
+      403,
+      "This secret was replaced by a rotation: it keeps running clients working until its grace period ends, but manages no keys. Use the key's current secret.",
+    );
+  }
+}
+
 export async function authKeysRoutes(app: FastifyInstance) {
   app.post<{ Body: { name: string; scopes: Scope[]; expires_at?: string; rate_limit_per_minute?: number } }>(
     '/auth/keys',
@@ -114,6 +127,7 @@ export async function authKeysRoutes(app: FastifyInstance) {
       },
     },
     async (req, reply) => {
+      currentSecretOnly(req);
       const name = keyName(req.body.name);
       const expiresAt = req.body.expires_at === undefined ? null : expiry(req.body.expires_at);
       const limit = rateLimit(req.body.rate_limit_per_minute, app.config.rateLimitPerMinute);
@@ -151,6 +165,7 @@ export async function authKeysRoutes(app: FastifyInstance) {
       },
     },
     async (req) => {
+      currentSecretOnly(req);
       const grace = req.body?.grace_seconds ?? 0;
       const result = await rotateApiKey(app.pool, app.config.apiKeySalt, req.principal!.tenantId, req.params.id, grace);
       if ('refused' in result) {
@@ -182,6 +197,7 @@ export async function authKeysRoutes(app: FastifyInstance) {
     '/auth/keys/:id',
     { config: { scopes: ['admin'] }, schema: { summary: 'Revoke a key', tags: ['auth'], params: idParams, response: { 204: noContent } } },
     async (req, reply) => {
+      currentSecretOnly(req);
       if (!(await revokeApiKey(app.pool, req.principal!.tenantId, req.params.id))) throw notFound('API key');
       return reply.code(204).send();
     },

@@ -130,10 +130,14 @@ describe('headers and 429, as the reference shows them', () => {
 
   test('a refused client that waits Retry-After seconds is admitted again (60 a minute: one a second)', async () => {
     const { key: k } = await key(['read'], 60);
-    const statuses = [];
-    for (let i = 0; i < 60; i++) statuses.push((await get(app, k)).statusCode);
-    expect(statuses.every((s) => s === 200)).toBe(true);
-    const refused = await get(app, k);
+    // Until the first refusal: 60, or a few more when the burst takes over a second on a loaded machine (one a second refills).
+    let admitted = 0;
+    let refused = await get(app, k);
+    while (refused.statusCode === 200 && admitted < 120) {
+      admitted++;
+      refused = await get(app, k);
+    }
+    expect(admitted).toBeGreaterThanOrEqual(60);
     expect(refused.statusCode).toBe(429);
     expect(refused.headers['retry-after']).toBe('1');
     await new Promise((r) => setTimeout(r, 1100));
