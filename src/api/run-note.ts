@@ -7,8 +7,9 @@ import { HELD_BACK_CAP } from '../store/pull-progress';
  * the lag window held rows back, or because nothing changed. Null when the counts say it all.
  */
 export function runNote(
-  run: Pick<ConnectorRun, 'status' | 'rows_read' | 'rows_held_back' | 'held_back_until' | 'schema_changes'>,
+  run: Pick<ConnectorRun, 'status' | 'mode' | 'rows_read' | 'rows_held_back' | 'held_back_until' | 'schema_changes'>,
 ): string | null {
+  if (run.mode === 'set_state') return null; // an operator's change of the position reads nothing
   const drift = run.schema_changes?.length
     ? `the source's columns changed since the last successful run: ${describeSchemaChanges(run.schema_changes)}`
     : null;

@@ -79,11 +79,11 @@ export async function runControlRoutes(app: FastifyInstance) {
         throw new HttpError(409, `This run has already ${run.status === 'skipped' ? 'been skipped' : run.status}; nothing to cancel.`);
       await addRunEvent(app.pool, run.id, 'cancel_requested');
       // No worker holds the connector: the run is queued or waiting out a retry's backoff, and ends now. A job a worker
-      // has just taken cannot be removed; that worker sees the request before it reads anything.
+      // takes meanwhile cannot be removed; that worker finds the run cancelled (or the request) before it reads anything.
       if (!(await connectorLocked(app.pool, run.connector_id))) {
         const job = run.job_id && app.pullQueue ? await app.pullQueue.getJob(run.job_id) : undefined;
-        if (job && (await job.getState()) !== 'active') await job.remove().catch(() => {});
-        if (!job || (await job.getState().catch(() => 'unknown')) !== 'active') {
+        if (!job || (await job.getState()) !== 'active') {
+          await job?.remove().catch(() => {});
           if (await settleCancelled(app.pool, run.id)) return { run_id: run.id, status: 'cancelled' };
         }
       }

@@ -294,6 +294,7 @@ describe('set the position', () => {
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toMatchObject({ cursor });
     const history = (await call('GET', `/connectors/${id}/runs`)).json();
+    expect(history[0].note).toBeNull();
     expect(history[0]).toMatchObject({
       id: res.json().run_id,
       trigger: 'operator',
