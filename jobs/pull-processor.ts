@@ -135,9 +135,9 @@ export function createPullProcessor(deps: ProcessorDeps) {
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError();
       }
-      // The run's last commit recorded it as succeeded.
+      const { duration_ms } = await finishRun(pool, runId, { status: 'succeeded' });
       const { run: totals } = outcome;
-      recordRunMetrics(connectorId, totals, totals.duration_ms);
+      recordRunMetrics(connectorId, totals, duration_ms);
       log.info({ ...ctx, rows_read: totals.rows_read, inserted: totals.inserted, updated: totals.updated }, 'pull succeeded');
       const { rows_read, inserted, updated, unchanged, rejected } = totals;
       return { runId, status: 'succeeded', rows_read, inserted, updated, unchanged, rejected };

@@ -41,8 +41,8 @@ export interface RunPullOptions {
 export type PullOutcome =
   /** Stopped by the signal before the source was exhausted; what was committed stays committed. */
   | { interrupted: true; rowsRead: number }
-  /** The source was read to its end and the run succeeded; `run` holds its totals over all its attempts and its duration. */
-  | { interrupted: false; rowsRead: number; run: RunTotals & { duration_ms: number | null } };
+  /** The source was read to its end; `run` holds the run's totals over all its attempts. */
+  | { interrupted: false; rowsRead: number; run: RunTotals };
 
 interface PreparedRows {
   rowCount: number;

@@ -105,21 +105,13 @@ export async function commitPullBatch(tx: Queryable, b: PullBatch): Promise<void
 
 /**
  * The source is read to its end, in one statement: `sourceNow` (the run's source-clock start) becomes the next
- * `:last_pull`, a run that committed no cursor ends where it began, and the run has succeeded. Resolves to the run's
- * committed totals and its duration.
+ * `:last_pull`, and a run that committed no cursor ends where it began. Resolves to the run's committed totals. The
+ * run stays running until its job records the outcome (a worker killed after this commit is still a stalled job).
  */
-export async function completePull(
-  tx: Queryable,
-  runId: string,
-  connectorId: string,
-  sourceNow: string,
-): Promise<RunTotals & { duration_ms: number | null }> {
-  const { rows } = await tx.query<RunTotals & { duration_ms: number | null }>(
+export async function completePull(tx: Queryable, runId: string, connectorId: string, sourceNow: string): Promise<RunTotals> {
+  const { rows } = await tx.query<RunTotals>(
     `with state as (update connector_state set last_pull = $3, updated_at = now() where connector_id = $2)
-     update connector_runs set cursor_after = coalesce(cursor_after, cursor_before), status = 'succeeded', error = null,
-            error_kind = null, finished_at = now()
-      where id = $1
-     returning ${TOTALS}, (extract(epoch from (now() - started_at)) * 1000)::int as duration_ms`,
+     update connector_runs set cursor_after = coalesce(cursor_after, cursor_before) where id = $1 returning ${TOTALS}`,
     [runId, connectorId, sourceNow],
   );
   return rows[0]!;

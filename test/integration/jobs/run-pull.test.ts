@@ -30,8 +30,8 @@ async function pull(connectorId: string, mode: 'incremental' | 'full' = 'increme
   return { outcome, run: (await getRun(platform.pool, runId))! };
 }
 
-/** The part of a run row that runPull hands back when the source is exhausted (the run has succeeded). */
-const totals = ({
+/** The part of a run row that runPull hands back when the source is exhausted. */
+const totals = ({ rows_read, inserted, updated, unchanged, rejected, cursor_after, source_started_at }: ConnectorRun) => ({
   rows_read,
   inserted,
   updated,
@@ -39,12 +39,7 @@ const totals = ({
   rejected,
   cursor_after,
   source_started_at,
-  duration_ms,
-  status,
-}: ConnectorRun) => {
-  expect(status).toBe('succeeded');
-  return { rows_read, inserted, updated, unchanged, rejected, cursor_after, source_started_at, duration_ms };
-};
+});
 
 describe('runPull', () => {
   test('commits every row once, the cursor with it, and an incremental re-run reads only what changed', async () => {
