@@ -178,9 +178,9 @@ export function createPullProcessor(deps: ProcessorDeps) {
         pullsTotal.inc({ connector_id: connectorId, outcome: 'needs_confirmation' });
         return { runId, status: 'needs_confirmation', rows_read: outcome.rowsRead };
       }
-      // The run's last commit recorded it as succeeded.
+      const { duration_ms } = await finishRun(pool, runId, { status: 'succeeded' });
       const { run: totals } = outcome;
-      recordRunMetrics(connectorId, totals, totals.duration_ms);
+      recordRunMetrics(connectorId, totals, duration_ms);
       log.info(
         { ...ctx, mode, rows_read: totals.rows_read, inserted: totals.inserted, updated: totals.updated, deleted: totals.deleted },
         'pull succeeded',

@@ -71,8 +71,8 @@ export interface RunPullOptions {
 export type PullOutcome =
   /** Stopped by the signal before the source was exhausted; what was committed stays committed. */
   | { interrupted: true; rowsRead: number }
-  /** The source was read to its end and the run succeeded; `run` holds its totals over all its attempts and its duration. */
-  | { interrupted: false; rowsRead: number; run: RunTotals & { duration_ms: number | null } }
+  /** The source was read to its end; `run` holds the run's totals over all its attempts. */
+  | { interrupted: false; rowsRead: number; run: RunTotals }
   /**
    * A sweep the guard held back before deleting anything: it would delete `pending` of the connector's `live`
    * entities; the run waits for confirmation.
@@ -302,7 +302,7 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       }
 
       const heldBack = pulls ? await countHeldBack(source, plan, effectiveLagSeconds(definition.cursor)) : null;
-      let run: RunTotals & { duration_ms: number | null };
+      let run: RunTotals;
       try {
         run = await withTransaction(pool, async (tx) => {
           const deleted = await finish(tx);

@@ -69,8 +69,8 @@ function delayRow(c: number, s: SegmentStats, note = ''): string[] {
 export const ROUND_TRIPS = [
   [
     'platform PostgreSQL',
-    'connector load; run of the fire (insert or find); advisory lock; attempt open (run, state, cursor in one statement); run start mark; completion (BEGIN, state and run in one statement, lock check, COMMIT); unlock',
-    '10',
+    'connector load; run of the fire (insert or find); advisory lock; attempt open (run, state, cursor in one statement); run start mark; completion (BEGIN, state and run in one statement, lock check, COMMIT); outcome; unlock',
+    '11',
   ],
   ['source PostgreSQL (kept connection)', 'clock (BEGIN with session reset, SELECT, COMMIT); one keyset page (BEGIN, SELECT, COMMIT)', '6'],
   ['Redis (BullMQ)', "job taken (moveToActive, next fire's job made), job finished (moveToFinished, next job fetched)", '2–3'],

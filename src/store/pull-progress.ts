@@ -175,9 +175,9 @@ export interface HeldBack {
 
 /**
  * The source is read to its end, in one statement: `sourceNow` (the run's source-clock start; null for a sweep or
- * verify, which read no changes) becomes the next `:last_pull`, a run that committed no cursor ends where it began, the
- * rows the lag window held back are recorded, and the run has succeeded (with its event). Resolves to the run's committed
- * totals and its duration.
+ * verify, which read no changes) becomes the next `:last_pull`, a run that committed no cursor ends where it began, and
+ * the rows the lag window held back are recorded. Resolves to the run's committed totals. The run stays running until
+ * its job records the outcome (a worker killed after this commit is still a stalled job).
  */
 export async function completePull(
   tx: Queryable,
@@ -186,14 +186,11 @@ export async function completePull(
   connectorId: string | null,
   sourceNow: string | null,
   heldBack: HeldBack | null = null,
-): Promise<RunTotals & { duration_ms: number | null }> {
-  const { rows } = await tx.query<RunTotals & { duration_ms: number | null }>(
-    `with state as (update connector_state set last_pull = coalesce($3, last_pull), updated_at = now() where connector_id = $2),
-          event as (insert into connector_run_events (run_id, kind, detail) values ($1, 'succeeded', '{}'::jsonb))
-     update connector_runs set cursor_after = coalesce(cursor_after, cursor_before), status = 'succeeded', error = null,
-            error_kind = null, finished_at = now(), rows_held_back = $4, held_back_until = $5
-      where id = $1
-     returning ${TOTALS}, (extract(epoch from (now() - started_at)) * 1000)::int as duration_ms`,
+): Promise<RunTotals> {
+  const { rows } = await tx.query<RunTotals>(
+    `with state as (update connector_state set last_pull = coalesce($3, last_pull), updated_at = now() where connector_id = $2)
+     update connector_runs set cursor_after = coalesce(cursor_after, cursor_before), rows_held_back = $4, held_back_until = $5
+      where id = $1 returning ${TOTALS}`,
     [runId, connectorId, sourceNow, heldBack?.rows ?? null, heldBack?.until ?? null],
   );
   return rows[0]!;

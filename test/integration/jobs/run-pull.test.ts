@@ -26,7 +26,7 @@ async function pull(connectorId: string, mode: 'incremental' | 'full' = 'increme
   return { outcome, run: (await getRun(platform.pool, runId))! };
 }
 
-/** The part of a run row that runPull hands back when the source is exhausted (the run has succeeded). */
+/** The part of a run row that runPull hands back when the source is exhausted. */
 const totals = ({
   rows_held_back,
   held_back_until,
@@ -37,23 +37,17 @@ const totals = ({
   rejected,
   cursor_after,
   source_started_at,
-  duration_ms,
-  status,
-}: ConnectorRun) => {
-  expect(status).toBe('succeeded');
-  return {
-    rows_held_back,
-    held_back_until,
-    rows_read,
-    inserted,
-    updated,
-    unchanged,
-    rejected,
-    cursor_after,
-    source_started_at,
-    duration_ms,
-  };
-};
+}: ConnectorRun) => ({
+  rows_held_back,
+  held_back_until,
+  rows_read,
+  inserted,
+  updated,
+  unchanged,
+  rejected,
+  cursor_after,
+  source_started_at,
+});
 
 /** A products table of 2,500 rows that only the calling test reads and changes. */
 async function productsTable(name: string): Promise<string> {

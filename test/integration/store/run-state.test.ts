@@ -153,15 +153,8 @@ describe('pull progress: what a pull commits as it goes', () => {
       source_started_at: '2026-01-01T00:00:00.000001Z',
       rows_held_back: null,
       held_back_until: null,
-      duration_ms: expect.any(Number),
     });
-    const { duration_ms: _, ...committed } = totals;
-    expect(await getRun(db.pool, runId)).toMatchObject({
-      ...committed,
-      status: 'succeeded',
-      cursor_before: null,
-      ingestion_id: ingestionId,
-    });
+    expect(await getRun(db.pool, runId)).toMatchObject({ ...totals, cursor_before: null, ingestion_id: ingestionId });
     expect((await getConnectorState(db.pool, c.id)).last_pull).toBe('2026-01-01T00:00:00.000001Z');
   });
 
