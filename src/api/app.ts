@@ -87,7 +87,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       : { logger: (opts.logger as FastifyServerOptions['logger']) ?? false }),
     bodyLimit: MAX_BODY_BYTES,
     genReqId: () => 'req_' + randomBytes(8).toString('hex'),
-    ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true } },
+    ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: true, allowUnionTypes: true } },
     // The router's own refusals (a path segment longer than 100 characters, bad percent-encoding) in the API's shape.
     frameworkErrors: (err, req, reply) => {
       const tooLong = (err as { code?: string }).code === 'FST_ERR_MAX_PARAM_LENGTH';
