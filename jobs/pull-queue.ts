@@ -26,7 +26,12 @@ export interface PullJobData {
   stallsSeen?: number;
 }
 
+/** A connector's job scheduler for its pulls. */
 export const schedulerId = (connectorId: string) => `connector:${connectorId}`;
+
+/** The scheduler of one of a connector's schedules: its pulls', or `connector:<id>:sweep`, `connector:<id>:verify`. */
+export const modeSchedulerId = (connectorId: string, mode: PullMode) =>
+  mode === 'incremental' ? schedulerId(connectorId) : `${schedulerId(connectorId)}:${mode}`;
 
 /**
  * Retries back off exponentially (5 s, 10 s, 20 s, …); finished jobs are trimmed by age and count so

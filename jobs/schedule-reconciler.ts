@@ -3,7 +3,7 @@ import cron from 'node-cron';
 import type pg from 'pg';
 import { outageLog, type Logger } from '../src/outage-log';
 import { wantedSchedules } from '../src/store/connector-schedules';
-import { PULL_JOB, schedulerId, type PullJobData } from './pull-queue';
+import { modeSchedulerId, PULL_JOB, type PullJobData } from './pull-queue';
 import { recoverRuns } from './run-recovery';
 
 /** A scheduler whose next fire time is this far in the past has lost its job: re-arm it. */
@@ -19,12 +19,12 @@ export interface ReconcileResult {
 }
 
 /**
- * Makes Redis match Postgres, the source of truth: one job scheduler per enabled connector with a
- * schedule. Missing ones are added, changed ones updated, orphans removed, overdue ones re-armed, so a
+ * Makes Redis match Postgres, the source of truth: one job scheduler per schedule of an enabled connector (its
+ * pulls', and its sweeps' and verifies' when it has those). Missing ones are added, changed ones updated, orphans removed, overdue ones re-armed, so a
  * flushed or restarted Redis heals itself.
  */
 export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData>, now = Date.now()): Promise<ReconcileResult> {
-  const wanted = new Map((await wantedSchedules(pool)).map((r) => [schedulerId(r.id), r]));
+  const wanted = new Map((await wantedSchedules(pool)).map((r) => [modeSchedulerId(r.id, r.mode), r]));
   const existing = new Map((await queue.getJobSchedulers(0, -1, true)).map((s) => [s.key, s]));
   const result: ReconcileResult = { added: [], updated: [], removed: [], rearmed: [], failed: [] };
   const each = async (connectorId: string, work: () => Promise<unknown>) => {
@@ -39,18 +39,23 @@ export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData
     const have = existing.get(id);
     let bucket: 'added' | 'updated' | 'rearmed' | null = null;
     if (!have) bucket = 'added';
-    else if (have.pattern !== want.schedule || (have.tz ?? 'UTC') !== want.timezone || have.template?.data?.tenantId !== want.tenant_id)
+    else if (
+      have.pattern !== want.schedule ||
+      (have.tz ?? 'UTC') !== want.timezone ||
+      have.template?.data?.tenantId !== want.tenant_id ||
+      (have.template?.data?.mode ?? 'incremental') !== want.mode
+    )
       bucket = 'updated';
     else if (have.next !== undefined && have.next < now - OVERDUE_MS) bucket = 'rearmed';
     if (!bucket) continue;
     await each(want.id, async () => {
-      await armSchedule(queue, want.tenant_id, want.id, want.schedule, want.timezone);
+      await armSchedule(queue, want.tenant_id, want.id, want.schedule, want.timezone, want.mode);
       result[bucket].push(want.id);
     });
   }
   for (const id of existing.keys()) {
     if (id.startsWith('connector:') && !wanted.has(id)) {
-      const connectorId = id.slice('connector:'.length);
+      const connectorId = id.slice('connector:'.length).split(':')[0]!;
       await each(connectorId, async () => {
         await queue.removeJobScheduler(id);
         result.removed.push(connectorId);
@@ -67,16 +72,18 @@ export async function armSchedule(
   connectorId: string,
   pattern: string,
   timezone: string,
+  mode: 'incremental' | 'sweep' | 'verify' = 'incremental',
 ): Promise<void> {
   await queue.upsertJobScheduler(
-    schedulerId(connectorId),
+    modeSchedulerId(connectorId, mode),
     { pattern, tz: timezone },
-    { name: PULL_JOB, data: { connectorId, tenantId, mode: 'incremental', trigger: 'schedule' } },
+    { name: PULL_JOB, data: { connectorId, tenantId, mode, trigger: 'schedule' } },
   );
 }
 
+/** Removes a connector's schedulers: its pulls' and its sweeps' and verifies'. */
 export async function disarmSchedule(queue: Queue<PullJobData>, connectorId: string): Promise<void> {
-  await queue.removeJobScheduler(schedulerId(connectorId));
+  for (const mode of ['incremental', 'sweep', 'verify'] as const) await queue.removeJobScheduler(modeSchedulerId(connectorId, mode));
 }
 
 /**
