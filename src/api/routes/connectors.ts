@@ -22,7 +22,7 @@ import {
   type ConnectorInput,
 } from '../../store/connectors';
 import { canonicalJson } from '../../core/canonical-json';
-import { releaseEntities } from '../../core/entity-sweep';
+import { clearConnectorSweeps, releaseEntities } from '../../core/entity-sweep';
 import { withTransaction, type Queryable } from '../../db/pool';
 import { sourceIdsDisjoint } from '../../../connectors/map-record';
 import { ProblemType } from '../../problem-types';
@@ -412,6 +412,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const target = { tenantId, vertical: c.vertical, entityType: c.entity_type, connectorId: c.id };
       const deleted = await withTransaction(app.pool, async (tx) => {
         await releaseEntities(tx, target, req.query.delete_entities);
+        await clearConnectorSweeps(tx, c.id);
         return deleteConnector(tx, tenantId, req.params.id);
       });
       if (!deleted) throw notFound('Connector');
