@@ -39,11 +39,6 @@ export async function prepareAntiJoin(tx: Queryable, analyze: boolean): Promise<
   await tx.query('set local enable_nestloop = off');
 }
 
-/** Forgets the staged keys of every run of a connector (a connector deleted with a sweep held or unfinished). */
-export async function clearConnectorSweeps(db: Queryable, connectorId: string): Promise<void> {
-  await db.query('delete from sweep_keys where run_id in (select id from connector_runs where connector_id = $1)', [connectorId]);
-}
-
 /** Forgets a run's staged keys. */
 export async function clearSweepKeys(db: Queryable, runId: string): Promise<void> {
   await db.query('delete from sweep_keys where run_id = $1', [runId]);

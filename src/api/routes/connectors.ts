@@ -8,7 +8,17 @@ import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
 import { recoverRuns } from '../../../jobs/run-recovery';
 import { armSchedule, disarmSchedule } from '../../../jobs/schedule-reconciler';
 import { scheduleProblem } from '../../../jobs/schedule';
-import { activeRun, closeRun, confirmRun, createRun, getRun, listRuns, runJobId, type RunMode } from '../../store/connector-runs';
+import {
+  activeRun,
+  clearConnectorSweeps,
+  closeRun,
+  confirmRun,
+  createRun,
+  getRun,
+  listRuns,
+  runJobId,
+  type RunMode,
+} from '../../store/connector-runs';
 import { getConnectorState, resetConnectorState } from '../../store/connector-state';
 import {
   deleteConnector,
@@ -22,7 +32,7 @@ import {
   type ConnectorInput,
 } from '../../store/connectors';
 import { canonicalJson } from '../../core/canonical-json';
-import { clearConnectorSweeps, releaseEntities } from '../../core/entity-sweep';
+import { releaseEntities } from '../../core/entity-sweep';
 import { withTransaction, type Queryable } from '../../db/pool';
 import { sourceIdsDisjoint } from '../../../connectors/map-record';
 import { ProblemType } from '../../problem-types';
