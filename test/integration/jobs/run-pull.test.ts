@@ -31,12 +31,26 @@ async function pull(connectorId: string, mode: 'incremental' | 'full' = 'increme
 }
 
 /** The part of a run row that runPull hands back when the source is exhausted. */
-const totals = ({ rows_read, inserted, updated, unchanged, rejected, cursor_after, source_started_at }: ConnectorRun) => ({
+const totals = ({
   rows_read,
   inserted,
   updated,
   unchanged,
   rejected,
+  deleted,
+  undeleted,
+  verify,
+  cursor_after,
+  source_started_at,
+}: ConnectorRun) => ({
+  rows_read,
+  inserted,
+  updated,
+  unchanged,
+  rejected,
+  deleted,
+  undeleted,
+  verify,
   cursor_after,
   source_started_at,
 });
