@@ -48,6 +48,10 @@ export function fireOfJobId(jobId: string | undefined | null): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/** The scheduler of one of a connector's schedules: its pulls', or `connector:<id>:sweep`, `connector:<id>:verify`. */
+export const modeSchedulerId = (connectorId: string, mode: PullMode) =>
+  mode === 'incremental' ? schedulerId(connectorId) : `${schedulerId(connectorId)}:${mode}`;
+
 /**
  * Retries back off exponentially (5 s, 10 s, 20 s, …); finished jobs are trimmed by age and count so
  * Redis stays small; run history lives in Postgres.

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { outageLog, type Logger } from '../src/outage-log';
 import { wantedSchedules } from '../src/store/connector-schedules';
 import { recordMissed, type MissedFires } from './missed-fires';
-import { parseSchedulerId, PULL_JOB, schedulerId, type PullJobData } from './pull-queue';
+import { modeSchedulerId, parseSchedulerId, PULL_JOB, type PullJobData } from './pull-queue';
 import { resolveSchedule } from './schedule';
 import { recoverRuns } from './run-recovery';
 
@@ -23,12 +23,13 @@ export interface ReconcileResult {
 }
 
 /**
- * Makes Redis match Postgres, the source of truth: one job scheduler per enabled connector with a
- * schedule. Missing ones are added, changed ones updated, orphans removed, overdue ones re-armed, so a
- * flushed or restarted Redis heals itself; then fires that never became a run are recorded (missed-fires.ts).
+ * Makes Redis match Postgres, the source of truth: one job scheduler per schedule of an enabled connector (its
+ * pulls', and its sweeps' and verifies' when it has those). Missing ones are added, changed ones updated, orphans
+ * removed, overdue ones re-armed, so a flushed or restarted Redis heals itself; then pull fires that never became a
+ * run are recorded (missed-fires.ts).
  */
 export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData>, now = Date.now()): Promise<ReconcileResult> {
-  const wanted = new Map((await wantedSchedules(pool)).map((r) => [schedulerId(r.id), r]));
+  const wanted = new Map((await wantedSchedules(pool)).map((r) => [modeSchedulerId(r.id, r.mode), r]));
   const existing = new Map((await queue.getJobSchedulers(0, -1, true)).map((s) => [s.key, s]));
   const result: ReconcileResult = { added: [], updated: [], removed: [], rearmed: [], failed: [], missed: [] };
   const each = async (connectorId: string, work: () => Promise<unknown>) => {
@@ -46,19 +47,20 @@ export async function reconcileSchedules(pool: pg.Pool, queue: Queue<PullJobData
     else if (
       have.pattern !== resolveSchedule(want.schedule, want.id) ||
       (have.tz ?? 'UTC') !== want.timezone ||
-      have.template?.data?.tenantId !== want.tenant_id
+      have.template?.data?.tenantId !== want.tenant_id ||
+      (have.template?.data?.mode ?? 'incremental') !== want.mode
     )
       bucket = 'updated';
     else if (have.next !== undefined && have.next < now - OVERDUE_MS) bucket = 'rearmed';
     if (!bucket) continue;
     await each(want.id, async () => {
-      await armSchedule(queue, want.tenant_id, want.id, want.schedule, want.timezone);
+      await armSchedule(queue, want.tenant_id, want.id, want.schedule, want.timezone, want.mode);
       result[bucket].push(want.id);
     });
   }
   for (const id of existing.keys()) {
     const named = parseSchedulerId(id);
-    if (named?.purpose === 'pull' && !wanted.has(id)) {
+    if (named && !wanted.has(id)) {
       const { connectorId } = named;
       await each(connectorId, async () => {
         await queue.removeJobScheduler(id);
@@ -77,16 +79,18 @@ export async function armSchedule(
   connectorId: string,
   pattern: string,
   timezone: string,
+  mode: 'incremental' | 'sweep' | 'verify' = 'incremental',
 ): Promise<void> {
   await queue.upsertJobScheduler(
-    schedulerId(connectorId),
+    modeSchedulerId(connectorId, mode),
     { pattern: resolveSchedule(pattern, connectorId), tz: timezone },
-    { name: PULL_JOB, data: { connectorId, tenantId, mode: 'incremental', trigger: 'schedule' } },
+    { name: PULL_JOB, data: { connectorId, tenantId, mode, trigger: 'schedule' } },
   );
 }
 
+/** Removes a connector's schedulers: its pulls' and its sweeps' and verifies'. */
 export async function disarmSchedule(queue: Queue<PullJobData>, connectorId: string): Promise<void> {
-  await queue.removeJobScheduler(schedulerId(connectorId));
+  for (const mode of ['incremental', 'sweep', 'verify'] as const) await queue.removeJobScheduler(modeSchedulerId(connectorId, mode));
 }
 
 /**

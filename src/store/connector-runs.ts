@@ -319,3 +319,8 @@ export async function cancelRun(db: Queryable, runId: string): Promise<{ ingesti
   );
   return rows[0];
 }
+
+/** Forgets the keys staged by every run of a connector (a connector deleted with a sweep held or unfinished). */
+export async function clearConnectorSweeps(db: Queryable, connectorId: string): Promise<void> {
+  await db.query('delete from sweep_keys where run_id in (select id from connector_runs where connector_id = $1)', [connectorId]);
+}

@@ -41,15 +41,18 @@ export interface ScheduleFires {
   recent: number[];
 }
 
-/** Every enabled, scheduled connector with its recorded fires of the last `windowMs` and the last one before them. */
+/**
+ * Every enabled, scheduled connector with its pull scheduler's recorded fires (a sweep's or verify's scheduler has fires
+ * of its own) of the last `windowMs` and the last one before them.
+ */
 export async function scheduleFires(db: Queryable, windowMs: number): Promise<ScheduleFires[]> {
   const ms = (col: string) => `(extract(epoch from ${col}) * 1000)::float8`;
   const { rows } = await db.query<ScheduleFires>(
     `select c.id, c.tenant_id, c.schedule, c.timezone, ${ms('c.updated_at')} as changed,
        (select ${ms('max(r.scheduled_for)')} from connector_runs r
-         where r.connector_id = c.id and r.scheduled_for is not null and r.scheduled_for < now() - $1 * interval '1 millisecond') as before,
+         where r.connector_id = c.id and r.mode = 'incremental' and r.scheduled_for is not null and r.scheduled_for < now() - $1 * interval '1 millisecond') as before,
        array(select ${ms('r.scheduled_for')} from connector_runs r
-         where r.connector_id = c.id and r.scheduled_for >= now() - $1 * interval '1 millisecond') as recent
+         where r.connector_id = c.id and r.mode = 'incremental' and r.scheduled_for >= now() - $1 * interval '1 millisecond') as recent
      from connectors c where c.enabled and c.schedule is not null`,
     [windowMs],
   );

@@ -9,7 +9,17 @@ import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
 import type { CursorScalar } from '../../../connectors/contract';
 import { recoverRuns } from '../../../jobs/run-recovery';
 import { scheduleProblem } from '../../../jobs/schedule';
-import { activeRun, closeRun, confirmRun, createRun, getRun, listRuns, runJobId, type RunMode } from '../../store/connector-runs';
+import {
+  activeRun,
+  clearConnectorSweeps,
+  closeRun,
+  confirmRun,
+  createRun,
+  getRun,
+  listRuns,
+  runJobId,
+  type RunMode,
+} from '../../store/connector-runs';
 import { getConnectorState, resetConnectorState } from '../../store/connector-state';
 import {
   deleteConnector,
@@ -461,6 +471,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const target = { tenantId, vertical: c.vertical, entityType: c.entity_type, connectorId: c.id };
       const deleted = await withTransaction(app.pool, async (tx) => {
         await releaseEntities(tx, target, req.query.delete_entities);
+        await clearConnectorSweeps(tx, c.id);
         return deleteConnector(tx, tenantId, req.params.id);
       });
       if (!deleted) throw notFound('Connector');

@@ -35,6 +35,9 @@ const totals = ({
   updated,
   unchanged,
   rejected,
+  deleted,
+  undeleted,
+  verify,
   cursor_after,
   source_started_at,
 }: ConnectorRun) => ({
@@ -45,6 +48,9 @@ const totals = ({
   updated,
   unchanged,
   rejected,
+  deleted,
+  undeleted,
+  verify,
   cursor_after,
   source_started_at,
 });
