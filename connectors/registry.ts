@@ -44,9 +44,9 @@ export async function createConnector(
 
 /**
  * SQL drivers' connectors kept across runs of one definition (its settings, credentials and query, unchanged) on the
- * addresses its run checked: a small run then reads on warm connections with the source already described. Kept for a
- * minute unused and five minutes at most (a source's columns changed meanwhile are seen after that), dropped after a
- * failure, at most 200 idle.
+ * addresses its run checked: a small run then reads on warm connections (each run still describes the source afresh,
+ * so a changed column is seen at once). Kept for a minute unused and five minutes at most, dropped after a failure, at
+ * most 200 idle.
  */
 /** SQL sources, whose kept connections recover from a server restart by themselves (proven by test/chaos). */
 const KEPT_TYPES = new Set(['postgresql', 'mysql']);

@@ -49,7 +49,9 @@ export abstract class SqlConnector<S extends SqlConnectorSession> implements Sou
     await this.sqlSource();
   }
 
+  /** Describes the source afresh: a connector kept across runs must see a column's new type (and report the drift) at once. */
   async describe(plan?: ReadPlan): Promise<SourceTable> {
+    this.source = null;
     return describeSqlSource(await this.sqlSource(plan), this.def.table ?? 'query');
   }
 

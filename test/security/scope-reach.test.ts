@@ -28,7 +28,15 @@ const CONNECTORS = [
   'GET /api/v1/connectors/:id/runs',
   'GET /api/v1/connectors/:id/runs/:run_id',
   'GET /api/v1/connectors/:id/state',
+  'PUT /api/v1/connectors/:id/state',
   'DELETE /api/v1/connectors/:id/state',
+  'GET /api/v1/connectors/:id/runs/:run_id/events',
+  'POST /api/v1/connectors/:id/runs/:run_id/cancel',
+  'POST /api/v1/connectors/:id/runs/:run_id/confirm',
+  'POST /api/v1/connectors/:id/pause',
+  'POST /api/v1/connectors/:id/resume',
+  'POST /api/v1/connectors/preview',
+  'POST /api/v1/connectors/:id/preview',
 ];
 const KEYS = ['POST /api/v1/auth/keys', 'POST /api/v1/auth/keys/:id/rotate', 'GET /api/v1/auth/keys', 'DELETE /api/v1/auth/keys/:id'];
 const QUEUE_JOBS = [

@@ -80,7 +80,7 @@ describe('the worker health port answers nothing else', () => {
   test('other paths and methods are 404 naming only what was asked; no header names the software or a credential', async () => {
     for (const [method, path] of [
       ['GET', '/'],
-      ['GET', '/metrics'],
+      ['POST', '/metrics'],
       ['GET', '/admin/queues'],
       ['POST', '/readyz'],
       ['DELETE', '/healthz'],
@@ -94,6 +94,8 @@ describe('the worker health port answers nothing else', () => {
       expect(res.headers.get('x-powered-by')).toBeNull();
       expect(text).not.toContain(PASSWORD);
     }
+    // /metrics is there, for the API's credentials only (see worker-health.test.ts).
+    expect((await fetch(base + '/metrics')).status).toBe(401);
     const ready = await get('/readyz');
     expect(Object.keys(ready.body.checks).sort()).toEqual(['postgres', 'redis']);
     expect(ready.text).not.toMatch(/redis:\/\/|postgres(ql)?:\/\/|sk_live_|op_live_/);

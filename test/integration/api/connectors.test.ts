@@ -249,7 +249,8 @@ describe("QANATIX SDK's connector body (Gen B names, status)", () => {
   });
 
   test('status "paused" is enabled false (no job scheduler); PATCH with status switches it back and forth; GET shows both names', async () => {
-    const c = (await call('POST', '/connectors', { ...sdkBody('sdk paused'), status: 'paused' })).json();
+    // An entity type of its own: two connectors of a tenant writing one target with colliding source_ids are refused.
+    const c = (await call('POST', '/connectors', { ...sdkBody('sdk paused'), record_type: 'paused-product', status: 'paused' })).json();
     expect(c).toMatchObject({ enabled: false, status: 'paused' });
     expect(await queue.getJobScheduler(schedulerId(c.id))).toBeUndefined();
     const active = await call('PATCH', `/connectors/${c.id}`, { status: 'active' });
@@ -266,7 +267,7 @@ describe("QANATIX SDK's connector body (Gen B names, status)", () => {
 
   test('the reference defaults: without name_column and batch_size the definition reads name and 5,000 rows a batch', async () => {
     const { name_column: _n, batch_size: _b, ...body } = sdkBody('sdk defaults');
-    const c = (await call('POST', '/connectors', body)).json();
+    const c = (await call('POST', '/connectors', { ...body, record_type: 'default-product' })).json();
     const { rows } = await t.db.pool.query<{ tenant_id: string }>('select tenant_id from connectors where id = $1', [c.id]);
     const definition = validateStoredDefinition((await getConnectorInput(t.db.pool, testBox, rows[0]!.tenant_id, c.id))!);
     expect(definition).toMatchObject({ name_column: 'name', batch_size: 5000 });

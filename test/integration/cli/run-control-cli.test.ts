@@ -157,8 +157,9 @@ describe('run control from the CLI', () => {
 
   test('connectors apply validates the whole file first: one bad connector applies nothing, and every bad one is reported', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'qanatix-apply-'));
+    // Each its own entity type: two connectors writing one target with colliding source_ids are refused.
     const def = (name: string, extra = '', vertical = 'applied') =>
-      `  - name: ${name}\n    connector_type: postgresql\n    vertical: ${vertical}\n    entity_type: product\n` +
+      `  - name: ${name}\n    connector_type: postgresql\n    vertical: ${vertical}\n    entity_type: ${name}-product\n` +
       `    connection_config: { dsn: "${source.url}" }\n    table: products\n    cursor: { column: updated_at }\n${extra}`;
     const file = join(dir, 'connectors.yaml');
     await writeFile(file, `connectors:\n${def('first')}${def('second', '    shedule: "0 * * * *"\n')}${def('third', '', 'Manufacturing')}`);

@@ -58,12 +58,7 @@ describe('the worker health endpoint', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
     const text = await res.text();
-    for (const name of [
-      'qanatix_schedule_missed_total',
-      'qanatix_pulls_total',
-      'qanatix_queue_jobs',
-      'qanatix_process_process_cpu_seconds_total',
-    ])
+    for (const name of ['qanatix_schedule_missed_total', 'qanatix_pulls_total', 'qanatix_queue_jobs', 'qanatix_process_cpu_seconds_total'])
       expect(text).toContain(`# TYPE ${name}`);
     expect(text).toMatch(/qanatix_queue_jobs\{queue="pulls",state="waiting"\} 0/);
   });
