@@ -111,7 +111,12 @@ beforeAll(async () => {
     cursor: { column: 'updated_at', lag_seconds: 0 },
   };
   const connector = await ok(a, 'POST', '/api/v1/connectors', { ...base, name: 'alpha-orders', table: 'orders', schedule: '0 0 1 1 *' });
-  const failing = await ok(a, 'POST', '/api/v1/connectors', { ...base, name: 'alpha-broken', table: 'no_such_table' });
+  const failing = await ok(a, 'POST', '/api/v1/connectors', {
+    ...base,
+    name: 'alpha-broken',
+    entity_type: 'broken-order',
+    table: 'no_such_table',
+  });
   const { completedJob, failedJob } = await withWorker(async () => {
     const done = await ok(a, 'POST', `/api/v1/connectors/${connector.id}/pull`, { mode: 'full' });
     const bad = await ok(a, 'POST', `/api/v1/connectors/${failing.id}/pull`, {});
@@ -297,7 +302,7 @@ const API_ROUTES: Record<string, Rule> = {
           name: 'bravo-new',
           connector_type: 'postgresql',
           vertical: 'orders',
-          entity_type: 'order',
+          entity_type: 'new-order',
           connection_config: { dsn: 'postgresql://u:p@127.0.0.1:1/x' },
           table: 'orders',
         },
@@ -361,6 +366,13 @@ const API_ROUTES: Record<string, Rule> = {
     calls: (a) => [
       { url: `/api/v1/connectors/${a.connector}/runs/${a.run}/cancel` },
       { url: `/api/v1/connectors/${B.connector}/runs/${a.run}/cancel` },
+    ],
+  },
+  'POST /api/v1/connectors/:id/runs/:run_id/confirm': {
+    expect: 404,
+    calls: (a) => [
+      { url: `/api/v1/connectors/${a.connector}/runs/${a.run}/confirm` },
+      { url: `/api/v1/connectors/${B.connector}/runs/${a.run}/confirm` },
     ],
   },
   'GET /api/v1/connectors/:id/runs/:run_id/events': {
