@@ -51,7 +51,9 @@ beforeAll(async () => {
   expect(created.code).toBe(0);
   env.QANATIX_API_KEY = created.out.trim();
   for (const [name, table, batch] of [
-    ['slow', 'products', 25],
+    // Small batches keep a pull of 20,000 rows running for seconds even on a fast machine: the progress bar's block
+    // must sweep to the right edge and back (over 4.25 s) while the run lasts.
+    ['slow', 'products', 8],
     ['recent', 'recent', 100],
   ] as const) {
     const res = await fetch(`${env.QANATIX_URL}/api/v1/connectors`, {
@@ -123,7 +125,7 @@ describe('run control from the CLI', () => {
     expect(bad.code).toBe(1);
     expect(bad.err).toMatch(/body\.cursor: the cursor given "soon" does not fit/);
 
-    // 10,000 rows after the position, 25 a batch: seconds, long enough to cancel.
+    // 10,000 rows after the position, 8 a batch: seconds, long enough to cancel.
     const queued = await json(['pull', 'slow']);
     const cancelled = await json(['cancel', 'slow']);
     expect(cancelled).toMatchObject({ run_id: queued.run_id, status: expect.stringMatching(/^cancel(led|_requested)$/) });
