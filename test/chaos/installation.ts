@@ -195,6 +195,26 @@ export function expectLoggedOnce(logged: Array<Array<{ component?: string; msg?:
   expect(noticed).toBeGreaterThan(0);
 }
 
+/**
+ * `expectLoggedOnce`, given the time each process needs to log the end of the outage: a process notices that a server
+ * works again on its next use of it, which may come after the run the test waited for has ended.
+ */
+export async function expectLoggedOnceSoon(
+  logged: () => Array<Array<{ component?: string; msg?: string }>>,
+  component: RegExp,
+  ms = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return expectLoggedOnce(logged(), component);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 /** The rows every fault test reads: `id`, `name` and `qty` are all a source needs, and all an entity keeps. */
 export function sourceRows(n: number, from = 1): Array<{ id: number; name: string; qty: number }> {
   return Array.from({ length: n }, (_, i) => ({ id: from + i, name: `item ${from + i}`, qty: ((from + i) * 7) % 1000 }));

@@ -8,7 +8,14 @@ import { privatePostgres, type PrivatePostgres } from '../helpers/private-postgr
 import { privateRedis, type PrivateRedis } from '../helpers/private-redis';
 import { freshDatabase, type TestDatabase } from '../helpers/test-db';
 import { waitFor } from '../helpers/worker-process';
-import { expectExactlyRows, expectLoggedOnce, platformDatabase, startInstallation, type Installation, type Topology } from './installation';
+import {
+  expectExactlyRows,
+  expectLoggedOnceSoon,
+  platformDatabase,
+  startInstallation,
+  type Installation,
+  type Topology,
+} from './installation';
 
 const ROWS = 100_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -93,7 +100,7 @@ describe.each<Topology>(['serve', 'apart'])('%s', (topology) => {
     await server.start();
     await recovery(inst);
     const run = await inst.waitRun(id, runId, 'succeeded');
-    expectLoggedOnce(mark.logged(), /^postgres$/);
+    await expectLoggedOnceSoon(() => mark.logged(), /^postgres$/);
     expect(run.attempts).toBeGreaterThanOrEqual(2);
     expect(run.rows_read).toBe(ROWS); // resumed after the last committed batch: nothing read twice
     await expectExactlyRows(inst.pool, `${topology}-${n}`, ROWS);
@@ -122,7 +129,7 @@ describe.each<Topology>(['serve', 'apart'])('%s', (topology) => {
     await redis.start();
     await recovery(inst);
     const run = await inst.waitRun(id, runId, 'succeeded');
-    expectLoggedOnce(mark.logged(), /^redis/);
+    await expectLoggedOnceSoon(() => mark.logged(), /^redis/);
     expect(run).toMatchObject({ attempts: 1, rows_read: ROWS }); // the pull went on through the outage
     await expectExactlyRows(inst.pool, `${topology}-${n}`, ROWS);
     inst.expectAlive();
