@@ -134,6 +134,8 @@ async function seed(base: string, databaseUrl: string, sourceUrl: string, env: N
       vertical: 'retail',
       entity_type: 'product',
       table: 'products',
+      // Distinct literal prefixes: connectors of one target whose source_ids could collide are refused.
+      source_id: `${name.replace(/\W+/g, '-')}-{id}`,
       schedule: '*/15 * * * *',
     });
   const [main, patched, spare] = [await connector('fuzz source'), await connector('fuzz patched'), await connector('fuzz spare')];
