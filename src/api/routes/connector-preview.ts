@@ -9,7 +9,7 @@ import { sourcePolicy } from '../../source-policy';
 import { getConnectorState, type ConnectorState } from '../../store/connector-state';
 import { getConnectorInput, type ConnectorInput } from '../../store/connectors';
 import { HttpError, notFound } from '../http-error';
-import { idParams } from '../schemas';
+import { errorResponse, idParams } from '../schemas';
 import { bodyObject, connectorBody, sourceDenied, toInput } from './connectors';
 
 /** What a preview's source errors become: the definition's own faults are 422s, the source's answers 409s. */
@@ -91,7 +91,7 @@ export async function connectorPreviewRoutes(app: FastifyInstance) {
         tags: ['connectors'],
         querystring: limitQuery,
         body: connectorBody,
-        response: { 200: previewView },
+        response: { 200: previewView, 409: errorResponse('The source could not be read; the message says why (its kind and its answer)') },
       },
     },
     async (req) => preview(req.principal!.tenantId, toInput(bodyObject(req.body)), { cursor: null, last_pull: null }, req.query.limit),
@@ -106,7 +106,7 @@ export async function connectorPreviewRoutes(app: FastifyInstance) {
         tags: ['connectors'],
         params: idParams,
         querystring: limitQuery,
-        response: { 200: previewView },
+        response: { 200: previewView, 409: errorResponse('The source could not be read; the message says why (its kind and its answer)') },
       },
     },
     async (req) => {
