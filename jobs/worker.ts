@@ -29,16 +29,25 @@ export interface WorkerOptions {
 
 export interface RunningWorker {
   worker: Worker<PullJobData>;
-  /** Stops taking jobs, lets running pulls commit their current batch and hand the rest back, then closes. */
+  /** Stops taking jobs and waits for the running pulls to commit their current batch and hand the rest back. */
+  drain(): Promise<void>;
+  /** Closes the worker's connections (after drain: nothing is left running). */
   close(): Promise<void>;
 }
 
 export function startWorker(opts: WorkerOptions): RunningWorker {
   const shutdown = new AbortController();
   const lockDuration = opts.lockDurationMs ?? 60_000;
+  const process = createPullProcessor({ pool: opts.pool, box: opts.box, log: opts.log, shutdown: shutdown.signal });
+  const running = new Set<Promise<unknown>>();
   const worker = new Worker<PullJobData>(
     PULL_QUEUE,
-    createPullProcessor({ pool: opts.pool, box: opts.box, log: opts.log, shutdown: shutdown.signal }),
+    (job, token) => {
+      const pull = process(job, token);
+      running.add(pull);
+      void pull.finally(() => running.delete(pull)).catch(() => {});
+      return pull;
+    },
     {
       connection: opts.connection,
       prefix: QUEUE_PREFIX,
@@ -65,6 +74,11 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
   });
   return {
     worker,
+    async drain() {
+      shutdown.abort();
+      // Paused locally: no new job is taken while the running ones finish.
+      await Promise.all([worker.pause(true), ...[...running].map((p) => p.catch(() => {}))]);
+    },
     async close() {
       shutdown.abort();
       await worker.close();

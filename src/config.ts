@@ -23,6 +23,8 @@ export interface Config {
   workerConcurrency: number;
   /** A pull job's lock lifetime; a killed worker's job is retried after it. */
   workerLockMs: number;
+  /** How long SIGTERM waits for running pulls and connections to close before the process exits anyway. */
+  shutdownTimeoutMs: number;
   /** `/metrics` answers `Authorization: Bearer <this>` (or an operator credential); unset, only operators. */
   metricsToken: string | null;
   /** Source hosts and networks connectors may reach (QANATIX_SOURCE_ALLOW) and may not (QANATIX_SOURCE_DENY). */
@@ -72,6 +74,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxPendingRecords: Number(env.STREAM_MAX_PENDING_RECORDS ?? 10_000),
     workerConcurrency: Number(env.WORKER_CONCURRENCY ?? 2),
     workerLockMs: Number(env.WORKER_LOCK_MS ?? 60_000),
+    shutdownTimeoutMs: positiveInteger(env, 'SHUTDOWN_TIMEOUT_MS', 25_000, 'a whole number of milliseconds'),
     metricsToken: env.METRICS_TOKEN || null,
     sourceRules: sourceRulesFromEnv(env),
     workerMaxStalls: Number(env.WORKER_MAX_STALLS ?? 10),

@@ -29,7 +29,8 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
   await migrate(pool);
   const redis = createRedisConnection(config.redisUrl, log, 'redis (queue)');
   const queue = createPullQueue(redis, log);
-  const closers: Array<() => Promise<unknown>> = [];
+  // What to close on shutdown, in order, each with how long it may take.
+  const closers: Array<[string, () => Promise<unknown>, number]> = [];
 
   let app: FastifyInstance | undefined;
   if (roles.worker) {
@@ -44,13 +45,15 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
     });
     const stopReconciler = startReconciler(pool, queue, log);
     closers.push(
-      async () => stopReconciler(),
-      () => worker.close(),
+      ['the schedule reconciler', async () => stopReconciler(), CONNECTION_CLOSE_MS],
+      // Running pulls get the grace period to commit their current batch and hand the rest back.
+      ['running pulls', () => worker.drain(), config.shutdownTimeoutMs],
+      ['the pull worker', () => worker.close(), CONNECTION_CLOSE_MS],
     );
     log.info({ concurrency: config.workerConcurrency }, 'pull worker started');
     if (config.workerMetricsPort) {
       const health = await startWorkerHealth(config.host, config.workerMetricsPort, { pool, redis, queue, ...config });
-      closers.unshift(() => new Promise((resolve) => health.close(resolve)));
+      closers.unshift(['the health endpoint', () => new Promise((resolve) => health.close(resolve)), CONNECTION_CLOSE_MS]);
       log.info({ host: config.host, port: config.workerMetricsPort }, 'worker health endpoint listening (/healthz, /readyz, /metrics)');
     }
   }
@@ -65,22 +68,48 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
       );
     }
     await app.listen({ host: config.host, port: config.port });
-    closers.unshift(() => app!.close());
+    closers.unshift(['the HTTP API', () => app!.close(), config.shutdownTimeoutMs]);
   }
 
-  let stopping: Promise<void> | undefined;
+  // Every step is bounded: a client library that waits forever for a socket event (BullMQ's close after a Redis
+  // Cluster came back is one) must not keep the process from exiting. A pull cut off by the timeout is picked up
+  // again by another worker, as after SIGKILL.
+  const steps: Array<[string, () => Promise<unknown>, number]> = [
+    ...closers,
+    ['the queue connection', async () => (await queue.close(), redis.disconnect()), CONNECTION_CLOSE_MS],
+    ['the database pool', () => pool.end(), CONNECTION_CLOSE_MS],
+  ];
+  let stopping: Promise<boolean> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      for (const close of closers) await close();
-      await queue.close();
-      redis.disconnect();
-      await pool.end();
+      let clean = true;
+      for (const [what, close, ms] of steps) clean = (await bounded(close(), ms, what, log)) && clean;
+      return clean;
     })());
   const onSignal = (signal: string) => {
-    log.info({ signal }, 'shutting down');
-    void stop().then(() => process.exit(0));
+    log.info({ signal, timeout_ms: config.shutdownTimeoutMs }, 'shutting down');
+    void stop().then((clean) => process.exit(clean ? 0 : 1));
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-  return { app, stop };
+  return { app, stop: async () => void (await stop()) };
+}
+
+/** How long closing a connection may take once its users are done. */
+const CONNECTION_CLOSE_MS = 5_000;
+
+/** Waits for `step` at most `ms`; false (and an error line naming it) when it did not finish or failed. */
+async function bounded(step: Promise<unknown>, ms: number, what: string, log: pino.Logger): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    step.then(
+      () => 'done',
+      (err: Error) => `failed: ${err.message}`,
+    ),
+    new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`did not finish within ${ms} ms`), ms))),
+  ]);
+  clearTimeout(timer);
+  if (outcome === 'done') return true;
+  log.error({ step: what }, `shutdown: closing ${what} ${outcome}; exiting without it`);
+  return false;
 }

@@ -76,6 +76,32 @@ describe('the worker health endpoint', () => {
     await waitFor('ready again', async () => (await get('/readyz')).status === 200, 30_000, 200);
   });
 
+  test('SIGTERM after Redis went away and came back: the worker exits within its bounded shutdown', async () => {
+    // A worker of this test's own, so the shared one above is not stopped.
+    const port = await freePort();
+    const env = {
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      WORKER_METRICS_PORT: String(port),
+      HOST: '127.0.0.1',
+      SHUTDOWN_TIMEOUT_MS: '3000',
+    };
+    const other = spawnRole('worker', env);
+    const ready = async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status;
+    await waitFor('the second worker', async () => (await ready()) === 200, 60_000, 200);
+    await redis.kill();
+    await waitFor('the second worker to see Redis away', async () => (await ready()) === 503);
+    await redis.start();
+    await waitFor('the second worker to see Redis back', async () => (await ready()) === 200, 30_000, 200);
+    const started = Date.now();
+    const code = await other.kill('SIGTERM');
+    // Every step is bounded (3 s for running pulls, 5 s for each connection), so even a close that never returns —
+    // BullMQ's, on a Redis Cluster that was created afresh — ends the process, with code 1 and the step named.
+    expect(Date.now() - started).toBeLessThan(20_000);
+    if (code !== 0) expect(other.output()).toMatch(/shutdown: closing the pull worker did not finish within 5000 ms; exiting without it/);
+    expect(code, other.output()).toBeLessThanOrEqual(1);
+  });
+
   test('WORKER_METRICS_PORT is a port number or an error naming it', () => {
     expect(loadConfig({ API_KEY_SALT: 'x' }).workerMetricsPort).toBeNull();
     expect(loadConfig({ API_KEY_SALT: 'x', WORKER_METRICS_PORT: '9464' }).workerMetricsPort).toBe(9464);
@@ -84,5 +110,7 @@ describe('the worker health endpoint', () => {
         /WORKER_METRICS_PORT must be a TCP port number, from 1 to 65535/,
       );
     }
+    expect(loadConfig({ API_KEY_SALT: 'x' }).shutdownTimeoutMs).toBe(25_000);
+    expect(() => loadConfig({ API_KEY_SALT: 'x', SHUTDOWN_TIMEOUT_MS: 'soon' })).toThrow(/SHUTDOWN_TIMEOUT_MS/);
   });
 });
