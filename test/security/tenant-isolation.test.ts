@@ -67,8 +67,8 @@ const ok = async (key: string, method: InjectOptions['method'], url: string, pay
 };
 const tenantOf = async (name: string) => (await t.db.pool.query('select id from tenants where name = $1', [name])).rows[0].id as string;
 
-function withWorker<T>(fn: (w: RunningWorker) => Promise<T>, log: Log = quiet): Promise<T> {
-  const w = startWorker({ pool: t.db.pool, box: testBox, connection: createRedis(redis.url), log });
+function withWorker<T>(fn: (w: RunningWorker) => Promise<T>, log: Log = quiet, redisUrl = redis.url): Promise<T> {
+  const w = startWorker({ pool: t.db.pool, box: testBox, connection: createRedis(redisUrl), log });
   return fn(w).finally(() => w.close());
 }
 
@@ -668,8 +668,25 @@ describe('queue and board actions: a tenant key is refused, the operator credent
 });
 
 describe("jobs injected into Redis that name A's connector for another tenant", () => {
+  // A Redis of their own: a worker here takes only the injected jobs, and A's queued jobs that the other tests act on
+  // stay as they are, whichever order the tests run in.
+  let injected: PrivateRedis;
+  let injectedConn: Redis;
+  let injectedQueue: Queue<PullJobData>;
+  beforeAll(async () => {
+    injected = await privateRedis();
+    injectedConn = createRedis(injected.url);
+    injectedQueue = createPullQueue(injectedConn);
+  });
+  afterAll(async () => {
+    await injectedQueue?.close();
+    injectedConn?.disconnect();
+    await injected?.stop();
+  });
+  const state = (id: string) => injectedQueue.getJobState(id);
+
   test("run nothing, write nothing, fail at once as refused, and are logged; the same job for A's own tenant runs", async () => {
-    await queue.obliterate({ force: true });
+    const queue = injectedQueue;
     const entitiesBefore = (await t.db.pool.query('select count(*)::int as n from entities')).rows[0].n;
     await source.pool.query(`insert into orders select g, 'alpha-order-' || g, now() - interval '1 hour' from generate_series(41, 60) g`);
     const bRun = B.run;
@@ -728,6 +745,7 @@ describe("jobs injected into Redis that name A's connector for another tenant", 
         }
       },
       { ...quiet, error: (o: object, m: string) => void logged.push({ o: o as Record<string, unknown>, m }) },
+      injected.url,
     );
     expect(await rowsOf(null)).toEqual(before.rows);
     expect((await t.db.pool.query('select count(*)::int as n from entities')).rows[0].n).toBe(entitiesBefore);
@@ -737,20 +755,23 @@ describe("jobs injected into Redis that name A's connector for another tenant", 
         id,
       ).toBe(true);
 
-    // The control: the very same job for A's own tenant and run does run, so the refusals above were the check at work.
-    const real = await queue.add(PULL_JOB, {
+    // The control: the very same job for A's own tenant and a run of A's connector does run, so the refusals above
+    // were the check at work.
+    const runId = await createRun(t.db.pool, {
       connectorId: A.connector,
       tenantId: A.tenant,
-      mode: 'incremental',
       trigger: 'manual',
-      runId: A.run,
+      mode: 'incremental',
+      status: 'queued',
     });
-    await withWorker(async () => waitFor('the legitimate pull', async () => (await state(real.id!)) === 'completed'));
-    const run = (await t.db.pool.query('select status, rows_read::int from connector_runs where id = $1', [A.run])).rows[0];
+    const real = await queue.add(PULL_JOB, { connectorId: A.connector, tenantId: A.tenant, mode: 'incremental', trigger: 'manual', runId });
+    await withWorker(async () => waitFor('the legitimate pull', async () => (await state(real.id!)) === 'completed'), quiet, injected.url);
+    const run = (await t.db.pool.query('select status, rows_read::int from connector_runs where id = $1', [runId])).rows[0];
     expect(run).toEqual({ status: 'succeeded', rows_read: 20 });
   });
 
   test("a job scheduler armed without a tenant (by an older version) is re-armed with its connector's tenant by the reconciler", async () => {
+    const queue = injectedQueue;
     await queue.upsertJobScheduler(
       schedulerId(A.connector),
       { pattern: '0 0 1 1 *', tz: 'UTC' },
@@ -766,6 +787,4 @@ describe("jobs injected into Redis that name A's connector for another tenant", 
     });
     expect((await reconcileSchedules(t.db.pool, queue)).updated).toEqual([]);
   });
-
-  const state = (id: string) => queue.getJobState(id);
 });
