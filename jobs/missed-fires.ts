@@ -29,8 +29,8 @@ export interface MissedFires {
 
 /**
  * Finds and records the missed fires of every scheduled connector. `schedulers` are the job schedulers Redis holds
- * (by id): a fire at or after a scheduler's next fire has not happened yet. Detection starts at a connector's first
- * fire that became a run (after its last change), so a new or changed schedule is not judged by fires before it.
+ * (by id): a fire at or after a scheduler's next fire has not happened yet. Detection starts when the connector last
+ * changed, so a new or changed schedule is not judged by fires before it (nor by fires older than its runs read).
  */
 export async function recordMissed(
   pool: pg.Pool,
@@ -44,8 +44,8 @@ export async function recordMissed(
   for (const c of await scheduleFires(pool, WINDOW_MS)) {
     const known = new Set(c.recent);
     if (c.before !== null) known.add(c.before);
-    const first = c.before ?? (c.recent.length ? Math.min(...c.recent) : null);
-    if (first === null) continue;
+    // A connector none of whose fires became a run is judged from when its schedule was set.
+    const first = c.before ?? (c.recent.length ? Math.min(...c.recent) : c.changed);
     const from = Math.max(first, c.changed, now - HORIZON_MS);
     const scheduler = schedulerId(c.id);
     const to = Math.min(now - MISSED_GRACE_MS, schedulers.get(scheduler)?.next ?? Infinity);

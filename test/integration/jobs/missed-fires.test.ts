@@ -81,11 +81,12 @@ describe('missed fires', () => {
 
       // A check while the fires are within their grace records nothing; one later records each skipped fire once,
       // even when two workers' reconcilers check at the same moment.
-      expect((await reconcileSchedules(platform.pool, queue)).missed).toEqual([]);
+      expect((await reconcileSchedules(platform.pool, queue)).missed.filter((m) => m.connectorId === id)).toEqual([]);
       const later = Date.now() + 60_000;
       const [a, b] = await Promise.all([reconcileSchedules(platform.pool, queue, later), reconcileSchedules(platform.pool, queue, later)]);
-      expect([...a.missed, ...b.missed]).toEqual([{ connectorId: id, fires: skipped }]);
-      expect((await reconcileSchedules(platform.pool, queue, later)).missed).toEqual([]);
+      const mine = (r: typeof a) => r.missed.filter((m) => m.connectorId === id);
+      expect([...mine(a), ...mine(b)]).toEqual([{ connectorId: id, fires: skipped }]);
+      expect(mine(await reconcileSchedules(platform.pool, queue, later))).toEqual([]);
       expect(await missedMetric(id)).toBe(2);
 
       const runs = await runsOf(id);
@@ -99,12 +100,30 @@ describe('missed fires', () => {
         async () => (await runsOf(id)).some((r) => r.fire! >= next && r.status === 'succeeded'),
         20_000,
       );
-      expect((await reconcileSchedules(platform.pool, queue, Date.now() + 60_000)).missed).toEqual([]);
+      expect(mine(await reconcileSchedules(platform.pool, queue, Date.now() + 60_000))).toEqual([]);
     } finally {
       await worker.close();
       connection.disconnect();
     }
   }, 90_000);
+
+  test('a connector none of whose fires ever became a run (its scheduler lost, no worker) has them recorded from when it was set', async () => {
+    const id = await connector('*/10 * * * * *');
+    // Set two minutes ago, and never armed since: no fire could have run.
+    await platform.pool.query("update connectors set updated_at = now() - interval '2 minutes' where id = $1", [id]);
+    const changed = (
+      await platform.pool.query('select (extract(epoch from updated_at) * 1000)::float8 as t from connectors where id = $1', [id])
+    ).rows[0].t as number;
+    const now = Date.now();
+    const { missed } = await reconcileSchedules(platform.pool, queue, now);
+    const expected: number[] = [];
+    for (let f = Math.ceil((changed + 1) / 10_000) * 10_000; f < now - 60_000; f += 10_000) expected.push(f);
+    expect(expected.length).toBeGreaterThanOrEqual(5);
+    expect(missed.filter((m) => m.connectorId === id)).toEqual([{ connectorId: id, fires: expected }]);
+    expect((await runsOf(id)).map((r) => [r.status, r.fire])).toEqual(expected.map((f) => ['missed', f]));
+    expect((await reconcileSchedules(platform.pool, queue, now)).missed.filter((m) => m.connectorId === id)).toEqual([]);
+    await platform.pool.query('update connectors set enabled = false where id = $1', [id]);
+  });
 
   test("a fire recorded as missed whose job turns up after all (a worker that stalled) becomes that fire's run", async () => {
     const id = await connector('*/15 * * * *');
