@@ -7,6 +7,12 @@ export const CANCEL_HELP = `qanatix cancel <name|run-id> [--json]
   Cancels the connector's queued or running run (or the run with this id): a queued run ends at once, a running
   pull after committing its current batch. What it committed stays; the next run resumes from the committed cursor.`;
 
+export const CONFIRM_HELP = `qanatix confirm <name|run-id> [--json]
+
+  Lets a sweep the guard held (status needs_confirmation: it would delete more than deletes.max_fraction of the
+  connector's entities) go on and delete. Check the source first: an empty view, a wrong schema or a bad where
+  make every row look deleted.`;
+
 export const PAUSE_HELP = `qanatix pause <name|id> [--reason TEXT] [--json]
 qanatix resume <name|id> [--json]
 
@@ -26,6 +32,7 @@ export const EVENTS_HELP = `qanatix events <name|id> [run-id] [--json]
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACTIVE = new Set(['queued', 'running', 'retrying']);
+const HELD = new Set(['needs_confirmation']);
 
 interface RunRow {
   id: string;
@@ -51,15 +58,18 @@ function usage(help: string, asked: boolean | string | undefined): number {
   return asked ? EXIT.ok : EXIT.usage;
 }
 
-/** The connector and run a `cancel` argument names: a connector (its unfinished run), or a run id of any connector. */
-async function runToCancel(api: ApiClient, ref: string): Promise<{ connectorId: string; runId: string }> {
+/**
+ * The connector and run a `cancel` or `confirm` argument names: a connector (its latest run in one of `statuses`),
+ * or a run id of any connector.
+ */
+async function namedRun(api: ApiClient, ref: string, statuses: Set<string>, what: string): Promise<{ connectorId: string; runId: string }> {
   const all = await api.ok<Array<{ id: string; name: string }>>('GET', '/connectors');
   const connector = all.find((c) => c.id === ref) ?? all.find((c) => c.name === ref);
   if (connector) {
     const runs = await api.ok<RunRow[]>('GET', `/connectors/${connector.id}/runs?limit=20`);
-    const active = runs.find((r) => ACTIVE.has(r.status));
-    if (!active) throw new CliError(`${connector.name} has no queued or running run to cancel`);
-    return { connectorId: connector.id, runId: active.id };
+    const run = runs.find((r) => statuses.has(r.status));
+    if (!run) throw new CliError(`${connector.name} has no ${what}`);
+    return { connectorId: connector.id, runId: run.id };
   }
   if (UUID.test(ref)) {
     for (const c of all) {
@@ -74,7 +84,7 @@ export async function cancelCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args);
   if (values.help || !positionals[0]) return usage(CANCEL_HELP, values.help);
   const api = ApiClient.fromEnv();
-  const { connectorId, runId } = await runToCancel(api, positionals[0]);
+  const { connectorId, runId } = await namedRun(api, positionals[0], ACTIVE, 'queued or running run to cancel');
   const res = await api.ok<{ run_id: string; status: string }>('POST', `/connectors/${connectorId}/runs/${runId}/cancel`);
   console.log(
     values.json
@@ -82,6 +92,20 @@ export async function cancelCommand(args: string[]): Promise<number> {
       : res.status === 'cancelled'
         ? `cancelled run ${runId}`
         : `asked run ${runId} to stop: it ends after committing its current batch (watch it with "qanatix events ${positionals[0]} ${runId}")`,
+  );
+  return EXIT.ok;
+}
+
+export async function confirmCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args);
+  if (values.help || !positionals[0]) return usage(CONFIRM_HELP, values.help);
+  const api = ApiClient.fromEnv();
+  const { connectorId, runId } = await namedRun(api, positionals[0], HELD, 'sweep waiting for confirmation');
+  const res = await api.ok<{ run_id: string; status: string }>('POST', `/connectors/${connectorId}/runs/${runId}/confirm`);
+  console.log(
+    values.json
+      ? JSON.stringify(res)
+      : `confirmed run ${runId}: the sweep runs again and deletes (watch it with "qanatix runs ${positionals[0]}")`,
   );
   return EXIT.ok;
 }

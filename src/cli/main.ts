@@ -19,6 +19,7 @@ Operate (over the API: QANATIX_URL, QANATIX_API_KEY):
   pull <connector> [--full] [--wait]
   runs <connector>
   cancel <connector|run-id>   stop a queued or running run (after its current batch)
+  confirm <connector|run-id>  let a sweep the guard held delete
   pause|resume <connector>    no scheduled runs and no manual pulls while paused; the position is kept
   state <connector> [--set]   the committed position; --set '{"value": …, "key": […]}' moves it
   events <connector> [run]    what happened during a run: batches, retries, held-back rows, its end
@@ -46,6 +47,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   pull: async (a) => (await import('./pull-command')).pullCommand(a),
   runs: async (a) => (await import('./pull-command')).runsCommand(a),
   cancel: async (a) => (await import('./control-command')).cancelCommand(a),
+  confirm: async (a) => (await import('./control-command')).confirmCommand(a),
   pause: async (a) => (await import('./control-command')).pauseCommand(a, 'pause'),
   resume: async (a) => (await import('./control-command')).pauseCommand(a, 'resume'),
   state: async (a) => (await import('./control-command')).stateCommand(a),

@@ -9,7 +9,7 @@ export const PULL_HELP = `qanatix pull <name|id> [--full|--sweep|--verify | --fr
   backfill of the rows with from <= cursor < to, read again without moving the committed position; numbers are
   numbers, anything else text). With --wait it shows the run live (rows read, rows/s, elapsed) and ends with its
   summary and counts; the exit code is 1 when the run fails, 4 when a sweep waits for confirmation
-  (POST /connectors/{id}/runs/{run_id}/confirm), 5 when a verify found drift. When a run is already queued or
+  (qanatix confirm NAME), 5 when a verify found drift. When a run is already queued or
   running, --wait follows that run instead.`;
 
 export const RUNS_HELP = `qanatix runs <name|id> [--limit N] [--json]

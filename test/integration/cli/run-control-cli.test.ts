@@ -43,6 +43,10 @@ beforeAll(async () => {
   );
   await source.pool.query('create table recent (id int primary key, name text not null, updated_at timestamptz not null default now())');
   await source.pool.query(`insert into recent (id, name) select g, 'R' || g from generate_series(1, 7) g`);
+  await source.pool.query(
+    `create table mirrored as select g as id, 'M' || g as name, now() - interval '1 hour' as updated_at from generate_series(1, 10) g`,
+  );
+  await source.pool.query('alter table mirrored add primary key (id)');
   const port = await freePort();
   env = { QANATIX_DEV: '1', DATABASE_URL: platform.url, REDIS_URL: redis.url, QANATIX_URL: `http://127.0.0.1:${port}` };
   server = spawnRole('serve', { ...env, PORT: String(port), LOG_LEVEL: 'warn' });
@@ -55,6 +59,7 @@ beforeAll(async () => {
     // must sweep to the right edge and back (over 4.25 s) while the run lasts.
     ['slow', 'products', 8],
     ['recent', 'recent', 100],
+    ['mirror', 'mirrored', 100],
   ] as const) {
     const res = await fetch(`${env.QANATIX_URL}/api/v1/connectors`, {
       method: 'POST',
@@ -68,6 +73,7 @@ beforeAll(async () => {
         table,
         cursor: { column: 'updated_at', ...(name === 'slow' ? { lag_seconds: 0 } : {}) },
         batch_size: batch,
+        ...(name === 'mirror' ? { deletes: { mode: 'hard' } } : {}),
       }),
     });
     expect(res.status).toBe(201);
@@ -191,4 +197,34 @@ describe('run control from the CLI', () => {
     expect(ok.code, ok.err).toBe(0);
     expect(ok.out).toContain('applied: 2 created, 0 updated, 0 unchanged, 0 deleted');
   });
+
+  test('pull --verify exits 5 naming the drift, --sweep deletes it, a sweep the guard holds exits 4 until confirmed', async () => {
+    expect((await cli(['pull', 'mirror', '--wait'])).code).toBe(0);
+    expect((await cli(['pull', 'mirror', '--verify', '--wait'])).code).toBe(0);
+    await source.pool.query('delete from mirrored where id = 3');
+    const verify = await cli(['pull', 'mirror', '--verify', '--wait']);
+    expect(verify.code, verify.out + verify.err).toBe(5);
+    expect(verify.out).toMatch(/succeeded: 9 rows checked, 0 missing, 1 extra, 0 stale/);
+    expect(verify.out).toMatch(/^ {2}extra: 3$/m);
+
+    const sweep = await cli(['pull', 'mirror', '--sweep', '--wait']);
+    expect(sweep.code, sweep.out + sweep.err).toBe(0);
+    expect(sweep.out).toMatch(/succeeded: 9 rows read, .*, 1 deleted, 0 undeleted/);
+    expect((await cli(['pull', 'mirror', '--verify', '--wait'])).code).toBe(0);
+
+    // Six of the nine left go: more than max_fraction (0.5), so the sweep deletes nothing until confirmed.
+    await source.pool.query('delete from mirrored where id > 4');
+    const held = await cli(['pull', 'mirror', '--sweep', '--wait']);
+    expect(held.code, held.out + held.err).toBe(4);
+    expect(held.out).toMatch(/^held: the sweep would delete 6 of the connector's 9 entities/m);
+    const [run] = await json(['runs', 'mirror']);
+    expect(run).toMatchObject({ status: 'needs_confirmation', mode: 'sweep' });
+    const confirmed = await cli(['confirm', 'mirror']);
+    expect(confirmed.code, confirmed.err).toBe(0);
+    expect(confirmed.out).toContain(`confirmed run ${run.id}`);
+    expect((await cli(['confirm', 'mirror'])).err).toMatch(/mirror has no sweep waiting for confirmation/);
+    await waitFor('the confirmed sweep', async () => (await json(['runs', 'mirror']))[0].status === 'succeeded', 30_000, 200);
+    expect((await json(['runs', 'mirror']))[0]).toMatchObject({ id: run.id, deleted: 6 });
+    expect((await cli(['pull', 'mirror', '--verify', '--wait'])).code).toBe(0);
+  }, 120_000);
 });
