@@ -8,6 +8,7 @@ import {
   driftOf,
   extraEntities,
   liveEntities,
+  openStaging,
   prepareAntiJoin,
   stageSweepKeys,
 } from '../src/core/entity-sweep';
@@ -74,6 +75,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
     samples: { missing: [], extra: [], stale: [] },
   };
   let rowsRead = 0;
+  await openStaging(pool, runId);
 
   if (!state.read) {
     const plan: ReadPlan = {
@@ -108,7 +110,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
 
   if (o.kind === 'verify') {
     const extra = await withTransaction(pool, async (tx) => {
-      await prepareAntiJoin(tx, true);
+      await prepareAntiJoin(tx, runId);
       return extraEntities(tx, target, runId, VERIFY_SAMPLES);
     });
     const counts = { ...verify, extra: extra.count, samples: { ...verify.samples, extra: extra.sample } };
@@ -122,7 +124,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepOutcome> {
     state: 'read',
     rowsRead,
     finish: async (tx) => {
-      await prepareAntiJoin(tx, true);
+      await prepareAntiJoin(tx, runId);
       const live = await liveEntities(tx, target);
       const deleted = await applySweep(tx, target, runId, mode);
       if (!state.confirmed && deleted.live > definition.deletes.max_fraction * live) throw new SweepHeld(deleted.live, live);

@@ -2,7 +2,7 @@
  * bench/sweep: a key sweep of 1M source keys with 1% deleted at the source, against the ceiling of one SQL
  * anti-join on the same server (the source's keys already in the platform database: no reading, no transfer).
  *
- *   npx tsx bench/sweep/run.ts [--rows 1000000] [--deleted 0.01] [--runs 3] [--batch 5000] [--out FILE]
+ *   npx tsx bench/sweep/run.ts [--rows 1000000] [--deleted 0.01] [--runs 3] [--batch 20000] [--out FILE]
  *
  * Ours: `runPull` in mode `sweep` in a child process (a PostgreSQL source, its connector's entities in the platform
  * database), timed from its start to its last commit, with the child's peak RSS. Ceiling: the same deletes as one
@@ -29,7 +29,7 @@ const { values: opts } = parseArgs({
     rows: { type: 'string', default: '1000000' },
     deleted: { type: 'string', default: '0.01' },
     runs: { type: 'string', default: '3' },
-    batch: { type: 'string', default: '5000' },
+    batch: { type: 'string', default: '20000' },
     'pg-url': { type: 'string', default: process.env.QANATIX_BENCH_PG_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres' },
     out: { type: 'string', default: join(ROOT, 'bench/results/sweep-latest.json') },
   },

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { SchemaChange } from '../../connectors/schema-drift';
+import { clearSweepKeys } from '../core/entity-sweep';
 import type { Queryable } from '../db/pool';
 import { isUuid } from './uuid';
 
@@ -322,5 +323,10 @@ export async function cancelRun(db: Queryable, runId: string): Promise<{ ingesti
 
 /** Forgets the keys staged by every run of a connector (a connector deleted with a sweep held or unfinished). */
 export async function clearConnectorSweeps(db: Queryable, connectorId: string): Promise<void> {
-  await db.query('delete from sweep_keys where run_id in (select id from connector_runs where connector_id = $1)', [connectorId]);
+  const { rows } = await db.query<{ id: string }>(
+    `select c.relname as id from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = 'sweep_staging' and c.relname in (select id::text from connector_runs where connector_id = $1)`,
+    [connectorId],
+  );
+  for (const { id } of rows) await clearSweepKeys(db, id);
 }

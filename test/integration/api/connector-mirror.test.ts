@@ -83,6 +83,7 @@ describe('mirroring through the API', () => {
   });
 
   test('sweep, guard and confirm, soft-deleted entities hidden from listings, delete_entities', async () => {
+    let stagedAtDelete = '';
     const c = (await call('POST', '/connectors', body('mirrored', { deletes: { mode: 'soft' } }))).json();
     expect((await call('POST', `/connectors/${c.id}/pull`, { mode: 'bogus' })).statusCode).toBe(422);
     const pushed = await call('POST', '/ingest/mirror/item/batch', { records: [{ name: 'pushed', source_id: 'push-1' }] });
@@ -95,6 +96,10 @@ describe('mirroring through the API', () => {
       const held = await runToEnd(c.id, 'sweep', 'needs_confirmation');
       expect(held).toMatchObject({ mode: 'sweep', deleted: 0, pending_deletes: 70, error_kind: 'guard' });
       expect(held.error).toContain(`/runs/${held.id}/confirm`);
+      // A held sweep keeps its staged keys (confirming it deletes without reading again); they go when it ends.
+      const staging = async (runId: string) =>
+        (await t.db.pool.query('select to_regclass($1) as t', [`sweep_staging."${runId}"`])).rows[0].t;
+      expect(await staging(held.id)).not.toBeNull();
       const listed = async (q = '') => (await call('GET', `/entities?vertical=mirror&entity_type=item&limit=1000${q}`)).json().items;
       expect(await listed()).toHaveLength(101);
 
@@ -106,6 +111,7 @@ describe('mirroring through the API', () => {
         return r.status === 'succeeded' && r;
       });
       expect(done).toMatchObject({ deleted: 70, pending_deletes: null });
+      expect(await staging(held.id)).toBeNull();
       // The pushed entity was never swept; soft-deleted ones come back only when asked for.
       expect((await listed()).map((e: { source_id: string }) => e.source_id).sort()).toEqual(
         [...Array.from({ length: 30 }, (_, i) => String(i + 1)), 'push-1'].sort(),
@@ -118,6 +124,16 @@ describe('mirroring through the API', () => {
 
       const verify = await runToEnd(c.id, 'verify');
       expect(verify.verify).toMatchObject({ checked: 30, missing: 0, extra: 0, stale: 0 });
+      expect(await staging(verify.id)).toBeNull();
+
+      // A sweep still held when its connector is deleted: its staged keys go with the connector.
+      await source.pool.query('delete from items where id > 5');
+      const heldAgain = await runToEnd(c.id, 'sweep', 'needs_confirmation');
+      expect(await staging(heldAgain.id)).not.toBeNull();
+      await source.pool.query(
+        `insert into items select g, 'item ' || g, '2026-01-01'::timestamptz + g * interval '1 ms' from generate_series(6, 30) g`,
+      );
+      stagedAtDelete = heldAgain.id;
     } finally {
       await w.close();
     }
@@ -126,6 +142,7 @@ describe('mirroring through the API', () => {
     const kept = (await call('POST', '/connectors', body('kept', { entity_type: 'kept' }))).json();
     expect((await call('POST', `/connectors/${kept.id}/pull`, { mode: 'sweep' })).statusCode).toBe(422);
     expect((await call('DELETE', `/connectors/${c.id}`)).statusCode).toBe(204);
+    expect((await t.db.pool.query('select to_regclass($1) as t', [`sweep_staging."${stagedAtDelete}"`])).rows[0].t).toBeNull();
     const owned = await t.db.pool.query(
       "select count(*)::int as n, count(connector_id)::int as owned from entities where vertical = 'mirror' and entity_type = 'item'",
     );
