@@ -73,6 +73,11 @@ export function createPullProcessor(deps: ProcessorDeps) {
       throw refuse('unknown mode or trigger');
     // A backfill's range is on its run: one without a run of its own is not a backfill the API queued.
     if (mode === 'backfill' && job.data.runId === undefined) throw refuse('a backfill job names no run');
+    // Taken while the worker shuts down (a fetch already in flight): handed back untouched for the next worker.
+    if (deps.shutdown.aborted) {
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError();
+    }
     let connector;
     try {
       connector = await loadConnectorForRun(pool, box, connectorId, tenantId);

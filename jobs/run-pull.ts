@@ -276,7 +276,8 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
           return o.signal.aborted;
         },
       });
-      if (outcome === 'stopped') return { interrupted: true, rowsRead };
+      // A read the signal ended early ends like the end of the source: only the signal tells them apart.
+      if (outcome === 'stopped' || o.signal.aborted) return { interrupted: true, rowsRead };
 
       let finish = async (_tx: Queryable) => 0;
       let verify: VerifyCounts | undefined;

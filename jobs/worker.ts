@@ -38,12 +38,12 @@ export interface RunningWorker {
 export function startWorker(opts: WorkerOptions): RunningWorker {
   const shutdown = new AbortController();
   const lockDuration = opts.lockDurationMs ?? 60_000;
-  const process = createPullProcessor({ pool: opts.pool, box: opts.box, log: opts.log, shutdown: shutdown.signal });
+  const processPull = createPullProcessor({ pool: opts.pool, box: opts.box, log: opts.log, shutdown: shutdown.signal });
   const running = new Set<Promise<unknown>>();
   const worker = new Worker<PullJobData>(
     PULL_QUEUE,
     (job, token) => {
-      const pull = process(job, token);
+      const pull = processPull(job, token);
       running.add(pull);
       void pull.finally(() => running.delete(pull)).catch(() => {});
       return pull;

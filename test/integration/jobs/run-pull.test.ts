@@ -120,6 +120,10 @@ describe('runPull', () => {
     });
     expect(first).toEqual({ interrupted: true, rowsRead: 1000 });
     expect(await getRun(platform.pool, runId)).toMatchObject({ rows_read: 1000, inserted: 1000 });
+    // An attempt whose signal is aborted before it reads anything is interrupted too, never a run read to its end.
+    const stopped = await runPull({ pool: platform.pool, connector, runId, mode: 'incremental', signal: AbortSignal.abort() });
+    expect(stopped).toEqual({ interrupted: true, rowsRead: 0 });
+    expect(await getRun(platform.pool, runId)).toMatchObject({ rows_read: 1000, inserted: 1000 });
 
     const second = await runPull({ pool: platform.pool, connector, runId, mode: 'incremental', signal: new AbortController().signal });
     const run = (await getRun(platform.pool, runId))!;
