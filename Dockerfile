@@ -13,5 +13,6 @@ RUN node bin/bundle.mjs
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8000
 EXPOSE 8000
 USER node
-ENTRYPOINT ["node", "bin/qanatix.mjs"]
+# Through its shebang, with the node flags it carries (see bin/qanatix.mjs).
+ENTRYPOINT ["./bin/qanatix.mjs"]
 CMD ["serve"]

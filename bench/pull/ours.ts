@@ -12,9 +12,9 @@ import { createRun } from '../../src/store/connector-runs';
 import { insertConnector } from '../../src/store/connectors';
 import { startService, type Service } from '../lib/child-process';
 import { watchProcess, type ProcessUsage } from '../lib/proc-stats';
+import { BIN, BIN_NODE_FLAGS } from '../lib/qanatix-bin';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = fileURLToPath(new URL('../../bin/qanatix.mjs', import.meta.url));
 /** The key a worker with QANATIX_DEV=1 and no QANATIX_ENCRYPTION_KEYS opens connection configs with. */
 const DEV_BOX = SecretBox.fromEnv({}, true);
 
@@ -61,7 +61,7 @@ export class OursHarness {
       LOG_LEVEL: 'warn',
     };
     delete env.QANATIX_ENCRYPTION_KEYS;
-    const nodeArgs: string[] = [];
+    const nodeArgs: string[] = [...BIN_NODE_FLAGS];
     if (profileDir) {
       // Not NODE_OPTIONS, which refuses --cpu-prof; the profile is written when the worker exits after SIGTERM.
       const dir = `${profileDir}/${++this.profiles}`;

@@ -1,8 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { startService, type Service } from '../lib/child-process';
+import { BIN, BIN_NODE_FLAGS } from '../lib/qanatix-bin';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = fileURLToPath(new URL('../../bin/qanatix.mjs', import.meta.url));
 
 /** What the worker logged at warn level or above (pino JSON), and anything else it printed. */
 export interface WorkerOutput {
@@ -31,7 +31,7 @@ export function startWorkerProcess(env: {
 }): WorkerProcess {
   // A V8 CPU profile of the whole life of the worker, written when it exits (diagnostic runs only: it costs
   // CPU). A node flag, since NODE_OPTIONS refuses --cpu-prof.
-  const nodeFlags = env.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${env.profileDir}`] : [];
+  const nodeFlags = [...BIN_NODE_FLAGS, ...(env.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${env.profileDir}`] : [])];
   const service = startService(process.execPath, [...nodeFlags, BIN, 'worker'], {
     cwd: ROOT,
     env: {
