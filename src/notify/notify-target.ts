@@ -33,6 +33,8 @@ const INTERNAL = networkList([
   'ff00::/8',
 ]);
 
+const LOCALHOST = /(^|\.)localhost\.?$/i;
+
 export interface NotifyTarget {
   url: URL;
   /** The checked addresses of the URL's host: connect to these and nothing else. */
@@ -69,16 +71,19 @@ export async function checkNotifyTarget(href: string, policy: SourcePolicy, stri
   }
   const named = (address?: string) =>
     policy.allow.some((r) => ruleMatches(r, address === undefined ? { name: host } : { address }, port, false));
+  const operatorAllowed = named() || (addresses.length > 0 && addresses.every((a) => named(a)));
+  const internal = (what: string) =>
+    new SourceDeniedError(
+      FIELD,
+      `${shown} reaches ${what}, an internal address (loopback, private, link-local or reserved): ` +
+        'notifications go to public hosts - change notify.url, or ask the operator to allow this host in QANATIX_SOURCE_ALLOW',
+    );
+  // Names that are this machine by definition (RFC 6761), however the resolver of the moment answers for them.
+  if (LOCALHOST.test(host) && !operatorAllowed) throw internal(host);
   for (const address of addresses) {
-    if (inNetwork(INTERNAL, address) && !named() && !named(address)) {
-      throw new SourceDeniedError(
-        FIELD,
-        `${shown} reaches ${canonicalAddress(address)}, an internal address (loopback, private, link-local or reserved): ` +
-          'notifications go to public hosts - change notify.url, or ask the operator to allow this host in QANATIX_SOURCE_ALLOW',
-      );
-    }
+    if (inNetwork(INTERNAL, address) && !named() && !named(address)) throw internal(canonicalAddress(address));
   }
-  if (url.protocol === 'http:' && !named() && !(addresses.length > 0 && addresses.every((a) => named(a)))) {
+  if (url.protocol === 'http:' && !operatorAllowed) {
     throw new SourceDeniedError(
       FIELD,
       `${shown} is plain http:// - write https://, or ask the operator to allow this host in QANATIX_SOURCE_ALLOW`,
