@@ -302,34 +302,47 @@ export interface ResealResult {
   missingKey: Array<{ connectorId: string; keyId: string }>;
 }
 
+/** Every sealed value of a connector, with the owner its seal is bound to. */
+const SEALED_COLUMNS = [
+  ['connection_config_sealed', owner],
+  ['notify_url_sealed', notifyUrlOwner],
+  ['notify_secret_sealed', notifySecretOwner],
+] as const;
+
 /**
- * Seals every connection config that an older key sealed again with the sealing key, so the older key can be
- * removed from QANATIX_ENCRYPTION_KEYS. A config the API rewrites meanwhile is already sealed with the sealing key:
- * the compare-and-set leaves it alone.
+ * Seals every connection config (and notify URL and signing secret) that an older key sealed again with the sealing
+ * key, so the older key can be removed from QANATIX_ENCRYPTION_KEYS. A value the API rewrites meanwhile is already
+ * sealed with the sealing key: the compare-and-set leaves it alone. Counts connectors.
  */
 export async function resealConnectionConfigs(db: Queryable, box: SecretBox): Promise<ResealResult> {
   const result: ResealResult = { resealed: 0, current: 0, missingKey: [] };
-  const { rows } = await db.query<{ id: string; connection_config_sealed: string }>(
-    'select id, connection_config_sealed from connectors order by id',
+  const { rows } = await db.query<Record<(typeof SEALED_COLUMNS)[number][0], string | null> & { id: string }>(
+    'select id, connection_config_sealed, notify_url_sealed, notify_secret_sealed from connectors order by id',
   );
   for (const r of rows) {
-    if (!box.isStale(r.connection_config_sealed)) {
-      result.current++;
-      continue;
+    let resealed = false;
+    let missing = false;
+    for (const [column, ownerOf] of SEALED_COLUMNS) {
+      const sealed = r[column];
+      if (sealed === null || !box.isStale(sealed)) continue;
+      let plain: string;
+      try {
+        plain = box.open(sealed, ownerOf(r.id));
+      } catch (err) {
+        if (!(err instanceof MissingKeyError)) throw err;
+        result.missingKey.push({ connectorId: r.id, keyId: err.keyId });
+        missing = true;
+        break;
+      }
+      const { rowCount } = await db.query(`update connectors set ${column} = $3 where id = $1 and ${column} = $2`, [
+        r.id,
+        sealed,
+        box.seal(plain, ownerOf(r.id)),
+      ]);
+      if (rowCount) resealed = true;
     }
-    let plain: string;
-    try {
-      plain = box.open(r.connection_config_sealed, owner(r.id));
-    } catch (err) {
-      if (!(err instanceof MissingKeyError)) throw err;
-      result.missingKey.push({ connectorId: r.id, keyId: err.keyId });
-      continue;
-    }
-    const { rowCount } = await db.query(
-      'update connectors set connection_config_sealed = $3 where id = $1 and connection_config_sealed = $2',
-      [r.id, r.connection_config_sealed, box.seal(plain, owner(r.id))],
-    );
-    if (rowCount) result.resealed++;
+    if (missing) continue;
+    if (resealed) result.resealed++;
     else result.current++;
   }
   return result;

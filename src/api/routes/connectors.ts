@@ -4,7 +4,7 @@ import { ConfigError } from '../../../connectors/config-error';
 import { ConnectorError } from '../../../connectors/connector-error';
 import { checkSourceReach, createConnector, validateConnectorConfig, validateStoredDefinition } from '../../../connectors/registry';
 import { checkMapping } from '../../../connectors/map-record';
-import type { NotifyConfig } from '../../../connectors/notify-config';
+import { NOTIFY_EVENTS, type NotifyConfig } from '../../../connectors/notify-config';
 import { SourceDeniedError } from '../../../connectors/source-denied-error';
 import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
 import type { CursorScalar } from '../../../connectors/contract';
@@ -186,6 +186,12 @@ const connectorView = {
     paused: { type: 'boolean', description: 'the same switch as enabled, inverted: no scheduled runs, manual pulls refused' },
     paused_at: nullableTimestamp,
     pause_reason: { type: ['string', 'null'] },
+    notify: {
+      type: 'object',
+      description:
+        'where signed calls go when a run fails, recovers or waits for confirmation (absent: nowhere); the URL shown without its userinfo and query',
+      properties: { url: { type: 'string' }, on: { type: 'array', items: { type: 'string', enum: [...NOTIFY_EVENTS] } } },
+    },
     created_at: timestamp,
     updated_at: timestamp,
   },
