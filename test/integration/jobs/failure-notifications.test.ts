@@ -90,6 +90,10 @@ beforeAll(async () => {
   await source.pool.query(
     `insert into products select g, 'P' || g, '2026-01-01'::timestamptz + g * interval '1 second' from generate_series(1, 20) g`,
   );
+  await source.pool.query(`create table gadgets (id bigint primary key, name text not null, updated_at timestamptz not null)`);
+  await source.pool.query(
+    `insert into gadgets select g, 'G' || g, '2026-01-01'::timestamptz + g * interval '1 second' from generate_series(1, 20) g`,
+  );
 });
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.close()));
@@ -130,7 +134,7 @@ function worker(timeoutMs = 10_000): RunningWorker {
 
 let n = 0;
 /** A connector of `products`; its DSN points at a closed port (every pull fails, retryably) unless `working`. */
-async function connector(notify: unknown, working = false): Promise<{ id: string; secret: string; path: string }> {
+async function connector(notify: unknown, working = false, extra: object = {}): Promise<{ id: string; secret: string; path: string }> {
   const closed = new URL(source.url);
   closed.port = String(await freePort());
   const res = await call('POST', '/connectors', {
@@ -142,6 +146,7 @@ async function connector(notify: unknown, working = false): Promise<{ id: string
     table: 'products',
     cursor: { column: 'updated_at', lag_seconds: 0 },
     notify,
+    ...extra,
   });
   expect(res.statusCode, res.body).toBe(201);
   const url = (notify as { url?: string } | null)?.url;
@@ -159,8 +164,8 @@ const finished = (id: string, runId: string, ms = 60_000) =>
     },
     ms,
   );
-async function pull(id: string) {
-  const res = await call('POST', `/connectors/${id}/pull`, {});
+async function pull(id: string, body: object = {}) {
+  const res = await call('POST', `/connectors/${id}/pull`, body);
   expect(res.statusCode, res.body).toBe(202);
   return res.json().run_id as string;
 }
@@ -255,6 +260,28 @@ describe('a failing connector notifies once, and once more when it recovers', ()
     const ok = await finished(id, await pull(id));
     await notificationEnded(id, ok.id);
     expect(callsTo(path).map((c) => JSON.parse(c.body).event)).toEqual(['recovered']);
+  });
+});
+
+describe('a sweep the guard holds', () => {
+  test('notifies needs_confirmation with how many entities it would delete', async () => {
+    const { id, secret, path } = await connector({ url: hook('/held'), on: ['needs_confirmation'] }, true, {
+      table: 'gadgets',
+      deletes: { mode: 'soft', max_fraction: 0.5 },
+    });
+    worker();
+    expect((await finished(id, await pull(id))).status).toBe('succeeded');
+    await source.pool.query('delete from gadgets where id > 5');
+    const held = await finished(id, await pull(id, { mode: 'sweep' }));
+    expect(held).toMatchObject({ status: 'needs_confirmation', pending_deletes: 15 });
+    await notificationEnded(id, held.id);
+    const [c, ...more] = callsTo(path);
+    expect(more).toEqual([]);
+    expect(verify(c!, secret)).toBe(true);
+    expect(JSON.parse(c!.body)).toMatchObject({
+      event: 'needs_confirmation',
+      run: { id: held.id, status: 'needs_confirmation', mode: 'sweep', pending_deletes: 15, error_kind: 'guard' },
+    });
   });
 });
 
@@ -367,8 +394,9 @@ describe('the notify URL at delivery', () => {
     const { rows } = await t.db.pool.query<{ id: string }>("select id from tenants where name = 'acme'");
     const runId = await createRun(t.db.pool, { connectorId: id, tenantId: rows[0]!.id, trigger: 'manual', mode: 'incremental' });
     // A job BullMQ fails without our processor seeing it (as past its stall limit): the run stays queued.
+    const failerConnection = createRedis(redis.url);
     const failer = new Worker(PULL_QUEUE, async () => Promise.reject(new UnrecoverableError('stalled out')), {
-      connection: createRedis(redis.url),
+      connection: failerConnection,
       prefix: QUEUE_PREFIX,
     });
     await queue.add(
@@ -378,6 +406,7 @@ describe('the notify URL at delivery', () => {
     );
     await waitFor('the job failed', async () => (await queue.getJob(`run-${runId}`))?.isFailed());
     await failer.close();
+    failerConnection.disconnect();
     const notifyQueue = createNotifyQueue(conn);
     try {
       worker();
