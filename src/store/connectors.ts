@@ -284,13 +284,22 @@ export async function setNotifySecret(db: Queryable, box: SecretBox, tenantId: s
   return (rowCount ?? 0) > 0;
 }
 
-/** Whether the connector has a signing secret (connectors created before notifications existed have none). */
-export async function hasNotifySecret(db: Queryable, tenantId: string, id: string): Promise<boolean> {
-  const { rows } = await db.query('select 1 from connectors where tenant_id = $1 and id = $2 and notify_secret_sealed is not null', [
-    tenantId,
-    id,
-  ]);
-  return rows.length > 0;
+/**
+ * Gives a connector created before notifications had signing secrets this one; false when it has one already (set by
+ * another request meanwhile, whose answer showed it).
+ */
+export async function addMissingNotifySecret(
+  db: Queryable,
+  box: SecretBox,
+  tenantId: string,
+  id: string,
+  secret: string,
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    'update connectors set notify_secret_sealed = $3 where tenant_id = $1 and id = $2 and notify_secret_sealed is null',
+    [tenantId, id, box.seal(secret, notifySecretOwner(id))],
+  );
+  return rowCount === 1;
 }
 
 export interface ResealResult {

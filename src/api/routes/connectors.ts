@@ -26,9 +26,8 @@ import {
   deleteConnector,
   getConnector,
   getConnectorInput,
-  hasNotifySecret,
+  addMissingNotifySecret,
   insertConnector,
-  setNotifySecret,
   connectorsOfTarget,
   listConnectors,
   lockTarget,
@@ -488,11 +487,9 @@ export async function connectorsRoutes(app: FastifyInstance) {
       if (!updated) throw notFound('Connector');
       await syncSchedule(tenantId, req.params.id, input);
       // A connector created before notifications had a signing secret gets one when it first asks for notifications.
-      if (input.notify && !(await hasNotifySecret(app.pool, tenantId, req.params.id))) {
-        const notify_secret = newSigningSecret();
-        await setNotifySecret(app.pool, app.box, tenantId, req.params.id, notify_secret);
+      const notify_secret = newSigningSecret();
+      if (input.notify && (await addMissingNotifySecret(app.pool, app.box, tenantId, req.params.id, notify_secret)))
         return { ...updated, changed_fields, notify_secret };
-      }
       return { ...updated, changed_fields };
     },
   );
