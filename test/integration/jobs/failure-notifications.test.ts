@@ -541,4 +541,18 @@ describe('the notify setting', () => {
       [],
     );
   });
+
+  test('a connector saved before it had a signing secret gets one, shown once, when it first asks for notifications', async () => {
+    const { id } = await connector(null);
+    await t.db.pool.query('update connectors set notify_secret_sealed = null where id = $1', [id]);
+    const first = (await call('PATCH', `/connectors/${id}`, { notify: { url: hook('/legacy') } })).json();
+    expect(first.notify_secret).toMatch(/^qnsec_[0-9a-f]{64}$/);
+    const second = (await call('PATCH', `/connectors/${id}`, { notify: { url: hook('/legacy'), on: ['failed'] } })).json();
+    expect(second.changed_fields).toEqual(['notify']);
+    expect(second.notify_secret).toBeUndefined();
+    worker();
+    const failedRun = await finished(id, await pull(id));
+    await notificationEnded(id, failedRun.id);
+    expect(verify(callsTo('/legacy')[0]!, first.notify_secret)).toBe(true);
+  });
 });
