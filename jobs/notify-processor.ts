@@ -60,7 +60,12 @@ export function createNotifyProcessor(deps: NotifyDeps) {
     if (owed.state !== 'pending') return { state: owed.state };
     const attempt = job.attemptsMade + 1;
     const last = attempt >= (job.opts.attempts ?? 1);
-    const end = async (state: 'delivered' | 'failed' | 'pending', detail: Record<string, unknown>, statusCode: number | null = null) => {
+    const end = async (
+      state: 'delivered' | 'failed' | 'pending',
+      detail: Record<string, unknown>,
+      statusCode: number | null = null,
+      outcome = state === 'pending' ? 'retrying' : state,
+    ) => {
       await recordNotificationAttempt(pool, runId, event, { state, attempt, statusCode });
       const kind = state === 'delivered' ? 'notification_sent' : 'notification_failed';
       await addRunEvent(pool, runId, kind, {
@@ -70,7 +75,7 @@ export function createNotifyProcessor(deps: NotifyDeps) {
         ...detail,
         ...(state === 'failed' ? { given_up: true } : {}),
       });
-      notificationsTotal.inc({ outcome: state === 'pending' ? 'retrying' : state });
+      notificationsTotal.inc({ outcome });
     };
 
     const connector = await notifyTargetOf(pool, box, tenantId, connectorId);
@@ -87,8 +92,7 @@ export function createNotifyProcessor(deps: NotifyDeps) {
       if (!(err instanceof ConnectorError)) throw err;
       // A name that does not resolve now may resolve later; a refused one stays refused.
       const retry = err.kind !== 'denied' && !last;
-      await end(retry ? 'pending' : 'failed', { url, error: err.message });
-      if (!retry) notificationsTotal.inc({ outcome: 'refused' });
+      await end(retry ? 'pending' : 'failed', { url, error: err.message }, null, err.kind === 'denied' ? 'refused' : undefined);
       log.warn({ ...ids, attempt, url, err: err.message }, retry ? 'notification not sent; will retry' : 'notification given up');
       if (retry) throw new Error(err.message);
       throw new UnrecoverableError(err.message);

@@ -426,6 +426,41 @@ describe('the notify URL at delivery', () => {
   });
 });
 
+describe('job data read back from Redis', () => {
+  test('a forged or repeated notification job sends nothing: only the recorded notification of that connector of that tenant is sent, once', async () => {
+    const { id, path } = await connector({ url: hook('/forged') });
+    worker();
+    const failedRun = await finished(id, await pull(id));
+    await notificationEnded(id, failedRun.id);
+    expect(callsTo(path)).toHaveLength(1);
+    const { rows } = await t.db.pool.query<{ id: string }>("select id from tenants where name = 'acme'");
+    const tenantId = rows[0]!.id;
+    const other = await connector({ url: hook('/forged-other') });
+    const notifyQueue = createNotifyQueue(conn);
+    try {
+      const forged = [
+        { runId: failedRun.id, event: 'failed', connectorId: id, tenantId: '00000000-0000-4000-8000-000000000000' },
+        { runId: failedRun.id, event: 'failed', connectorId: other.id, tenantId },
+        { runId: failedRun.id, event: 'recovered', connectorId: id, tenantId },
+        { runId: 'not-a-uuid', event: 'failed', connectorId: id, tenantId },
+        // The real one again, under another job id: it was delivered, so nothing is sent.
+        { runId: failedRun.id, event: 'failed', connectorId: id, tenantId },
+      ];
+      const jobs = await Promise.all(forged.map((data, i) => notifyQueue.add('notify', data, { jobId: `forged-${i}` })));
+      await waitFor('the forged jobs are done', async () => {
+        const states = await Promise.all(jobs.map((j) => j.getState()));
+        return states.every((s) => s === 'failed' || s === 'completed') && states;
+      });
+      expect(await Promise.all(jobs.map((j) => j.getState()))).toEqual(['failed', 'failed', 'failed', 'failed', 'completed']);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(callsTo(path)).toHaveLength(1);
+      expect(callsTo('/forged-other')).toEqual([]);
+    } finally {
+      await notifyQueue.close();
+    }
+  });
+});
+
 describe('secrets', () => {
   test('the signing secret and the URL credentials are in no answer, no Redis key and no log line; the call carries them', async () => {
     logged.length = 0;
