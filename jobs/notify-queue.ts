@@ -42,6 +42,7 @@ export function createNotifyQueue(
   });
   const errors = outageLog(log, 'notification queue');
   queue.on('error', errors.down);
+  connection.on('ready', errors.up);
   return queue;
 }
 

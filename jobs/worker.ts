@@ -95,12 +95,15 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
     }),
     { connection: opts.connection, prefix: QUEUE_PREFIX, concurrency: 4 },
   );
-  notifier.on('error', outageLog(opts.log, 'notification worker').down);
+  const notifierErrors = outageLog(opts.log, 'notification worker');
+  notifier.on('error', notifierErrors.down);
+  opts.connection.on('ready', notifierErrors.up);
+  notifier.on('completed', notifierErrors.up);
   const pending = setInterval(() => {
     queuePendingNotifications(opts.pool, notifyQueue, PENDING_NOTIFICATIONS_MS).catch((err: Error) =>
       opts.log.warn({ err: err.message }, 'pending notifications not queued now; retrying shortly'),
     );
-  }, PENDING_NOTIFICATIONS_MS);
+  }, PENDING_NOTIFICATIONS_MS).unref();
   return {
     worker,
     notifier,
