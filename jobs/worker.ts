@@ -99,10 +99,9 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
   notifier.on('error', notifierErrors.down);
   opts.connection.on('ready', notifierErrors.up);
   notifier.on('completed', notifierErrors.up);
+  const pendingErrors = outageLog(opts.log, 'pending notifications');
   const pending = setInterval(() => {
-    queuePendingNotifications(opts.pool, notifyQueue, PENDING_NOTIFICATIONS_MS).catch((err: Error) =>
-      opts.log.warn({ err: err.message }, 'pending notifications not queued now; retrying shortly'),
-    );
+    queuePendingNotifications(opts.pool, notifyQueue, PENDING_NOTIFICATIONS_MS).then(pendingErrors.up, pendingErrors.down);
   }, PENDING_NOTIFICATIONS_MS).unref();
   return {
     worker,
