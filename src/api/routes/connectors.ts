@@ -146,8 +146,10 @@ export function toInput(body: Record<string, unknown>): ConnectorInput {
 function changedFields(before: ConnectorInput | null, after: ConnectorInput): string[] {
   const flat = (c: ConnectorInput | null): Record<string, string> => {
     if (!c) return {};
-    const { settings, ...platform } = c;
-    return Object.fromEntries(Object.entries({ ...platform, ...settings }).map(([k, v]) => [k, canonicalJson(v)]));
+    const { settings, notify, ...platform } = c;
+    return Object.fromEntries(
+      Object.entries({ ...platform, ...settings, ...(notify ? { notify } : {}) }).map(([k, v]) => [k, canonicalJson(v)]),
+    );
   };
   const a = flat(before);
   const b = flat(after);
