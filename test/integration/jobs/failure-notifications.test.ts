@@ -34,6 +34,7 @@ let queue: Queue<PullJobData>;
 let key: string;
 let receiver: Receiver;
 const workers: RunningWorker[] = [];
+const connections: Redis[] = [];
 const logged: string[] = [];
 const capture = (level: string) => (obj: unknown, msg?: string) => void logged.push(`${level} ${JSON.stringify(obj)} ${msg ?? ''}`);
 const log = { info: capture('info'), warn: capture('warn'), error: capture('error') };
@@ -97,6 +98,7 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.close()));
+  for (const c of connections.splice(0)) c.disconnect();
 });
 afterAll(async () => {
   await queue.close();
@@ -119,10 +121,12 @@ function worker(timeoutMs = 10_000): RunningWorker {
       services: async () => [],
     },
   });
+  const connection = createRedis(redis.url);
+  connections.push(connection);
   const w = startWorker({
     pool: t.db.pool,
     box: testBox,
-    connection: createRedis(redis.url),
+    connection,
     log,
     concurrency: 2,
     lockDurationMs: 4_000,
@@ -302,8 +306,10 @@ describe('delivery: retries, giving up, time limits, redirects', () => {
     const calls = callsTo(path);
     expect(calls).toHaveLength(3);
     expect(calls.every((c) => verify(c, secret))).toBe(true);
-    // Each attempt signs anew: the same body, its own timestamp header and signature.
-    expect(new Set(calls.map((c) => c.body)).size).toBe(1);
+    // Each attempt is the same notification, signed anew when it is sent.
+    const bodies = calls.map((c) => JSON.parse(c.body));
+    expect(new Set(bodies.map((b) => `${b.event} ${b.run.id}`))).toEqual(new Set([`failed ${failedRun.id}`]));
+    expect(bodies.map((b) => Date.parse(b.at))).toEqual(bodies.map((b) => Date.parse(b.at)).sort((x, y) => x - y));
   });
 
   test('410: given up after one attempt, recorded', async () => {
