@@ -8,7 +8,8 @@
  *   query? | table? (or the source's word for it: collection, label),
  *   columns?, where?, cursor?: { column, tiebreaker?, lag_seconds?, initial_value? },
  *   primary_key?, name_column = 'name', source_id?, fields?: { include?, exclude?, rename? }, batch_size = 5000,
- *   deletes?: { mode = 'off', column?, deleted_when = 'not_null', max_fraction = 0.5, sweep_schedule? }, verify_schedule? }
+ *   deletes?: { mode = 'off', column?, deleted_when = 'not_null', max_fraction = 0.5, sweep_schedule? }, verify_schedule?,
+ *   schema_drift = 'warn', notify?: { url, on = ['failed', 'recovered', 'needs_confirmation'] } }
  * ```
  * `connection_config` is checked by the connector type's own validator (see connector-types.ts). The result is
  * frozen and remembered, so `createConnector` can take it without validating it again.
@@ -20,6 +21,7 @@ import { isPlainObject, rejectUnknownKeys, type PlainObject } from './connection
 import type { ConnectorDefinition, CursorConfig, DeletesConfig, FieldsConfig, StoredDefinition } from './connector-definition';
 import { connectorTypes, type ConnectorType } from './connector-types';
 import { isSourceIdTemplate, parseSourceIdTemplate } from './map-record';
+import { notifyOf } from './notify-config';
 
 export type { ConnectorDefinition, CursorConfig, DeletesConfig, FieldsConfig } from './connector-definition';
 
@@ -43,6 +45,7 @@ const TOP_LEVEL_KEYS = [
   'deletes',
   'verify_schedule',
   'schema_drift',
+  'notify',
 ];
 const SCHEMA_DRIFT = ['allow', 'warn', 'fail'] as const;
 
@@ -114,6 +117,7 @@ export function validateConnectorConfig(
   const schema_drift = raw.schema_drift ?? 'warn';
   if (!(SCHEMA_DRIFT as readonly unknown[]).includes(schema_drift))
     report(['schema_drift'], `must be one of ${SCHEMA_DRIFT.join(', ')} (default warn)`, ProblemType.settingValue);
+  const notify = notifyOf(raw.notify, report);
 
   // The entry registered under `connector_type` returned `connection`: the pair is one of ConnectorDefinition's.
   const definition = Object.freeze({
@@ -132,6 +136,7 @@ export function validateConnectorConfig(
     deletes,
     verify_schedule,
     schema_drift,
+    notify,
   }) as ConnectorDefinition;
   if (type?.readOnlyIssues) issues.push(...type.readOnlyIssues(definition));
   if (issues.length) throw new ConfigError(issues);

@@ -12,6 +12,7 @@ import type { MongodbConnection } from './mongodb/mongodb-config';
 import type { MysqlConnection } from './mysql/mysql-config';
 import type { Neo4jConnection } from './neo4j/neo4j-config';
 import type { PostgresqlConnection } from './postgresql/postgresql-config';
+import type { NotifyConfig } from './notify-config';
 import { ConnectorError } from './connector-error';
 
 export interface CursorConfig {
@@ -79,6 +80,8 @@ export interface DefinitionSettings {
    * silently, `warn` reads on and records what changed, `fail` stops before reading.
    */
   schema_drift: SchemaDriftPolicy;
+  /** Where signed calls go when a run fails, recovers or waits for confirmation; null: nowhere. Stored apart (sealed). */
+  notify: NotifyConfig | null;
 }
 
 export type SchemaDriftPolicy = 'allow' | 'warn' | 'fail';

@@ -28,6 +28,8 @@ export interface ProcessorDeps {
   log: Logger;
   /** Aborts when the worker shuts down: the pull stops after committing its current batch. */
   shutdown: AbortSignal;
+  /** Called when a run has ended (succeeded, failed for good, held for confirmation): queues what its connector's notify asks for. */
+  notify?: (runId: string) => Promise<void>;
 }
 
 /** How long a manual pull waits before trying again for the lock a running pull holds. */
@@ -181,9 +183,11 @@ export function createPullProcessor(deps: ProcessorDeps) {
         await finishRun(pool, runId, { status: 'needs_confirmation', error, errorKind: 'guard' });
         log.warn({ ...ctx, pending, live }, 'sweep held by the guard; waiting for confirmation');
         pullsTotal.inc({ connector_id: connectorId, outcome: 'needs_confirmation' });
+        await deps.notify?.(runId);
         return { runId, status: 'needs_confirmation', rows_read: outcome.rowsRead };
       }
       const { duration_ms } = await finishRun(pool, runId, { status: 'succeeded' });
+      await deps.notify?.(runId);
       const { run: totals } = outcome;
       recordRunMetrics(connectorId, totals, duration_ms);
       log.info(
@@ -201,9 +205,14 @@ export function createPullProcessor(deps: ProcessorDeps) {
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       const status = retryable && !lastAttempt ? 'retrying' : 'failed';
       // The platform database may be what failed: then the job's retry (or the reconciler) records the outcome.
-      await finishRun(pool, runId, { status, error: message, errorKind: kind }).catch((e: Error) =>
-        log.warn({ ...ctx, err: e.message }, 'could not record the run outcome now; the retry or the reconciler will'),
+      const recorded = await finishRun(pool, runId, { status, error: message, errorKind: kind }).then(
+        () => true,
+        (e: Error) => {
+          log.warn({ ...ctx, err: e.message }, 'could not record the run outcome now; the retry or the reconciler will');
+          return false;
+        },
       );
+      if (recorded && status === 'failed') await deps.notify?.(runId);
       pullsTotal.inc({ connector_id: connectorId, outcome: status });
       log.error(
         { ...ctx, kind, attempt: job.attemptsMade + 1, err: message },

@@ -20,6 +20,7 @@ import {
   runOfJob,
   type ActiveRun,
 } from '../src/store/connector-runs';
+import { claimRunNotification } from '../src/store/run-notifications';
 import { connectorLocked } from './connector-lock';
 import { PULL_JOB, type PullJobData } from './pull-queue';
 
@@ -44,11 +45,15 @@ function failure(reason: string | undefined): { error: string; kind: string } {
   return { error: `its job failed: ${reason ?? 'no reason recorded'}`, kind: 'job_failed' };
 }
 
-/** Fails the run and its ingestion together. */
+/**
+ * Fails the run and its ingestion together, and records the notification the failure owes (a worker queues it: see
+ * `queuePendingNotifications`).
+ */
 async function close(pool: pg.Pool, run: Pick<ActiveRun, 'id' | 'ingestion_id'>, error: string, kind: string): Promise<boolean> {
   return withTransaction(pool, async (tx) => {
     const closed = await closeRun(tx, run.id, error, kind);
     if (closed && run.ingestion_id) await finishIngestion(tx, run.ingestion_id, error);
+    if (closed) await claimRunNotification(tx, run.id);
     return closed;
   });
 }

@@ -1,8 +1,20 @@
 import { Worker } from 'bullmq';
 import type pg from 'pg';
 import { closeKeptConnectors } from '../connectors/registry';
+import type { SourcePolicy } from '../connectors/source-policy';
+import { sourceRulesFromEnv } from '../src/config';
 import type { SecretBox } from '../src/crypto/secret-box';
 import { outageLog, type Logger } from '../src/outage-log';
+import { sourcePolicy } from '../src/source-policy';
+import { createNotifyProcessor, NOTIFY_TIMEOUT_MS } from './notify-processor';
+import {
+  createNotifyQueue,
+  notifyRunEnd,
+  NOTIFY_BACKOFF_MS,
+  NOTIFY_QUEUE,
+  queuePendingNotifications,
+  type NotifyJobData,
+} from './notify-queue';
 import { createPullProcessor } from './pull-processor';
 import { PULL_QUEUE, type PullJobData } from './pull-queue';
 import { QUEUE_PREFIX, type RedisConnection } from './redis-connection';
@@ -25,10 +37,17 @@ export interface WorkerOptions {
   lockDurationMs?: number;
   /** A job whose worker died more often than this fails (and its run is closed with the reason). */
   maxStalls?: number;
+  /** Failure notifications: the first retry's delay, one attempt's time limit, and the policy their URLs are held to. */
+  notify?: { backoffMs?: number; timeoutMs?: number; policy?: () => Promise<SourcePolicy> };
 }
+
+/** How often notifications recorded without a job (a run settled by the reconciler or the API) are queued. */
+const PENDING_NOTIFICATIONS_MS = 15_000;
 
 export interface RunningWorker {
   worker: Worker<PullJobData>;
+  /** Delivers failure notifications, beside the pulls: a slow receiver never holds a pull slot. */
+  notifier: Worker<NotifyJobData>;
   /** Stops taking jobs and waits for the running pulls to commit their current batch and hand the rest back. */
   drain(): Promise<void>;
   /** Closes the worker's connections (after drain: nothing is left running). */
@@ -38,7 +57,9 @@ export interface RunningWorker {
 export function startWorker(opts: WorkerOptions): RunningWorker {
   const shutdown = new AbortController();
   const lockDuration = opts.lockDurationMs ?? 60_000;
-  const processPull = createPullProcessor({ pool: opts.pool, box: opts.box, log: opts.log, shutdown: shutdown.signal });
+  const notifyQueue = createNotifyQueue(opts.connection, opts.log, opts.notify?.backoffMs ?? NOTIFY_BACKOFF_MS);
+  const notify = (runId: string) => notifyRunEnd(opts.pool, notifyQueue, runId, opts.log);
+  const processPull = createPullProcessor({ pool: opts.pool, box: opts.box, log: opts.log, shutdown: shutdown.signal, notify });
   const running = new Set<Promise<unknown>>();
   const worker = new Worker<PullJobData>(
     PULL_QUEUE,
@@ -72,8 +93,28 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
       (err: Error) => opts.log.warn({ ...ctx, err: err.message }, 'could not close the run of a failed job now; the reconciler will'),
     );
   });
+  const notifier = new Worker<NotifyJobData>(
+    NOTIFY_QUEUE,
+    createNotifyProcessor({
+      pool: opts.pool,
+      box: opts.box,
+      log: opts.log,
+      policy: opts.notify?.policy ?? (() => sourcePolicy(opts.pool, sourceRulesFromEnv(process.env))),
+      timeoutMs: opts.notify?.timeoutMs ?? NOTIFY_TIMEOUT_MS,
+    }),
+    { connection: opts.connection, prefix: QUEUE_PREFIX, concurrency: 4 },
+  );
+  const notifierErrors = outageLog(opts.log, 'notification worker');
+  notifier.on('error', notifierErrors.down);
+  opts.connection.on('ready', notifierErrors.up);
+  notifier.on('completed', notifierErrors.up);
+  const pendingErrors = outageLog(opts.log, 'pending notifications');
+  const pending = setInterval(() => {
+    queuePendingNotifications(opts.pool, notifyQueue, PENDING_NOTIFICATIONS_MS).then(pendingErrors.up, pendingErrors.down);
+  }, PENDING_NOTIFICATIONS_MS).unref();
   return {
     worker,
+    notifier,
     async drain() {
       shutdown.abort();
       // Paused locally: no new job is taken while the running ones finish.
@@ -81,7 +122,9 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
     },
     async close() {
       shutdown.abort();
-      await worker.close();
+      clearInterval(pending);
+      await Promise.all([worker.close(), notifier.close()]);
+      await notifyQueue.close();
       await closeKeptConnectors();
     },
   };

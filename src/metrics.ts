@@ -44,6 +44,13 @@ export const verifyDrift = new Gauge({
   registers: [registry],
 });
 
+export const notificationsTotal = new Counter({
+  name: 'qanatix_notifications_total',
+  help: 'Failure notification attempts by outcome (delivered, retrying, failed: given up, refused: its URL may not be called)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
 export const ingestRecordsTotal = new Counter({
   name: 'qanatix_ingest_records_total',
   help: 'Records through the ingestion core by intake (batch, webhook, stream, connector) and outcome',

@@ -67,7 +67,8 @@ export const PROBLEM_MEANINGS: Readonly<Record<FixedProblemType, string>> = {
   'value_error.number.not_finite': 'a number that is not finite (1e400, Infinity): only finite numbers are stored',
   'value_error.datetime': "not an instant this field takes (an API key's expires_at: ISO 8601, in the future)",
   'value_error.cursor': 'a page cursor this listing did not hand out: pass next_cursor of the previous page',
-  'value_error.source_denied': "the connector's source is one connectors may not reach (the platform's database, a denied host)",
+  'value_error.source_denied':
+    "the connector's source or notify URL is one it may not reach (the platform's database, a denied or internal host)",
   'value_error.schema': 'the JSON Schema given to register is not a valid schema',
   'type_error.object': 'must be a JSON object',
   'type_error.list': 'must be a JSON array',

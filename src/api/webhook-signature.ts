@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timestampedDigest } from '../crypto/timestamped-signature';
 import type { Queryable } from '../db/pool';
 import { HttpError } from './http-error';
 
@@ -58,7 +59,7 @@ export function verifyWebhookSignature(
     return { scheme: 'body-only' };
   }
   if (!TIMESTAMP.test(timestamp)) throw unauthorized('X-Webhook-Timestamp must be the Unix time in seconds at which the call was signed.');
-  if (!given || !matches(signing.secret, [Buffer.from(`${timestamp}.`), raw], given)) {
+  if (!given || !timingSafeEqual(timestampedDigest(signing.secret, timestamp, raw), given)) {
     throw unauthorized(`Invalid webhook signature: send ${HOW}, over the exact bytes sent.`);
   }
   const skew = Math.abs(Math.floor(now / 1000) - Number(timestamp));

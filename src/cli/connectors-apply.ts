@@ -47,6 +47,8 @@ export interface ApplyChange {
   action: 'create' | 'update' | 'unchanged' | 'delete';
   name: string;
   fields: string[];
+  /** The secret the connector's notifications are signed with, when this change created it: shown this once. */
+  notify_secret?: string;
 }
 
 /**
@@ -66,8 +68,8 @@ export async function applyConnectors(
     const id = existing.get(def.name as string);
     const q = dryRun ? '?dry_run=true' : '';
     return id
-      ? api.request<{ changed_fields?: string[] }>('PATCH', `/connectors/${id}${q}`, def)
-      : api.request<{ changed_fields?: string[] }>('POST', `/connectors${q}`, def);
+      ? api.request<{ changed_fields?: string[]; notify_secret?: string }>('PATCH', `/connectors/${id}${q}`, def)
+      : api.request<{ changed_fields?: string[]; notify_secret?: string }>('POST', `/connectors${q}`, def);
   };
 
   const planned: ApplyChange[] = [];
@@ -107,7 +109,10 @@ export async function applyConnectors(
     });
     if (res.status >= 400) throw stopped(name, detailOf(res.body));
     const fields = res.body.changed_fields ?? [];
-    applied.push({ action: !existing.has(name) ? 'create' : fields.length ? 'update' : 'unchanged', name, fields });
+    const action = !existing.has(name) ? 'create' : fields.length ? 'update' : 'unchanged';
+    // Only a connector that asks for notifications needs its signing secret now; the others can rotate one later.
+    const secret = def.notify && res.body.notify_secret ? { notify_secret: res.body.notify_secret } : {};
+    applied.push({ action, name, fields, ...secret });
   }
   for (const change of deletes) {
     await api.ok('DELETE', `/connectors/${existing.get(change.name)}`).catch((err: CliError) => {

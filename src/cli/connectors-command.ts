@@ -16,6 +16,8 @@ export const CONNECTORS_HELP = `qanatix connectors <command>
   preview -f connectors.yaml [name] [--limit N] [--json]
       the same for a connector of a file that is not saved yet (the file's first, or the one named)
   delete <name|id>              delete a connector and its schedule
+  rotate-notify-secret <name|id> [--json]
+      a new secret for the connector's failure notifications (X-Qanatix-Signature); the old one stops working
 
 Talks to QANATIX_URL (default http://127.0.0.1:8000) with QANATIX_API_KEY (scope: connectors).`;
 
@@ -60,10 +62,12 @@ export async function connectorsCommand(args: string[]): Promise<number> {
       });
       if (json) console.log(JSON.stringify(changes, null, 2));
       else {
-        for (const c of changes)
+        for (const c of changes) {
           console.log(
             `${SYMBOL[c.action]} ${c.name}${c.action === 'update' ? ` (${c.fields.join(', ')})` : ''}${c.action === 'unchanged' ? ' (unchanged)' : ''}`,
           );
+          if (c.notify_secret) console.log(`  notifications are signed with ${c.notify_secret} (shown this once: keep it)`);
+        }
         const n = (a: string) => changes.filter((c) => c.action === a).length;
         console.log(
           `${values['dry-run'] ? 'would apply' : 'applied'}: ${n('create')} created, ${n('update')} updated, ${n('unchanged')} unchanged, ${n('delete')} deleted`,
@@ -78,6 +82,13 @@ export async function connectorsCommand(args: string[]): Promise<number> {
     }
     case 'get': {
       console.log(JSON.stringify(await findConnector(api, need(ref)), null, 2));
+      return EXIT.ok;
+    }
+    case 'rotate-notify-secret': {
+      const c = await findConnector(api, need(ref));
+      const r = await api.ok<{ notify_secret: string }>('POST', `/connectors/${c.id}/notify/rotate-secret`);
+      if (json) console.log(JSON.stringify(r, null, 2));
+      else console.log(`notifications of ${c.name} are now signed with ${r.notify_secret} (shown this once: keep it)`);
       return EXIT.ok;
     }
     case 'test': {

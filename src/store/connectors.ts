@@ -1,4 +1,5 @@
 import type { StoredDefinition } from '../../connectors/connector-definition';
+import { redactUrl, type NotifyConfig } from '../../connectors/notify-config';
 import type { Queryable } from '../db/pool';
 import { MissingKeyError } from '../crypto/missing-key-error';
 import type { SecretBox } from '../crypto/secret-box';
@@ -39,6 +40,8 @@ export interface ConnectorForRun extends StoredDefinition {
 }
 
 export interface ConnectorInput extends StoredDefinition {
+  /** Kept apart from `settings`: its URL is sealed, and `settings.notify` shows it redacted. */
+  notify?: NotifyConfig | null;
   name: string;
   vertical: string;
   entity_type: string;
@@ -56,6 +59,8 @@ interface Row {
   entity_type: string;
   connection_config_sealed: string;
   settings: Record<string, unknown>;
+  notify_url_sealed: string | null;
+  notify_secret_sealed: string | null;
   schedule: string | null;
   timezone: string;
   enabled: boolean;
@@ -66,6 +71,29 @@ interface Row {
 }
 
 const owner = (id: string) => `connector:${id}`;
+const notifyUrlOwner = (id: string) => `connector:${id}:notify_url`;
+const notifySecretOwner = (id: string) => `connector:${id}:notify_secret`;
+
+/** The settings as stored and shown: `notify` with its URL redacted (the URL itself is sealed in its own column). */
+function storedSettings(c: ConnectorInput): Record<string, unknown> {
+  const { notify: _given, ...settings } = c.settings;
+  return c.notify ? { ...settings, notify: { url: redactUrl(c.notify.url), on: c.notify.on } } : settings;
+}
+
+const sealedNotifyUrl = (box: SecretBox, id: string, c: ConnectorInput) => (c.notify ? box.seal(c.notify.url, notifyUrlOwner(id)) : null);
+
+/** The notify setting with its URL opened; null when the connector has none. */
+function openNotify(box: SecretBox, r: Row): NotifyConfig | null {
+  const shown = r.settings.notify as { on?: NotifyConfig['on'] } | undefined;
+  if (!r.notify_url_sealed || !shown?.on) return null;
+  return { url: box.open(r.notify_url_sealed, notifyUrlOwner(r.id)), on: shown.on };
+}
+
+/** `settings` without `notify`, which a `ConnectorInput` carries apart. */
+function inputSettings(r: Row): Record<string, unknown> {
+  const { notify: _shown, ...settings } = r.settings;
+  return settings;
+}
 
 function toView(r: Row): ConnectorView {
   return {
@@ -88,17 +116,19 @@ function toView(r: Row): ConnectorView {
   };
 }
 
+/** Creates a connector; `notifySecret` signs its notifications (sealed here; the caller shows it once). */
 export async function insertConnector(
   db: Queryable,
   box: SecretBox,
   tenantId: string,
   id: string,
   c: ConnectorInput,
+  notifySecret?: string,
 ): Promise<ConnectorView> {
   const { rows } = await db.query<Row>(
     `insert into connectors (id, tenant_id, name, connector_type, vertical, entity_type, connection_config_sealed, settings, schedule, timezone, enabled,
-       paused_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, case when $11 then null else now() end) returning *`,
+       paused_at, notify_url_sealed, notify_secret_sealed)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, case when $11 then null else now() end, $12, $13) returning *`,
     [
       id,
       tenantId,
@@ -107,10 +137,12 @@ export async function insertConnector(
       c.vertical,
       c.entity_type,
       box.seal(JSON.stringify(c.connection_config), owner(id)),
-      c.settings,
+      storedSettings(c),
       c.schedule,
       c.timezone,
       c.enabled,
+      sealedNotifyUrl(box, id, c),
+      notifySecret === undefined ? null : box.seal(notifySecret, notifySecretOwner(id)),
     ],
   );
   await createConnectorState(db, id);
@@ -126,7 +158,7 @@ export async function replaceConnector(
 ): Promise<ConnectorView | null> {
   const { rows } = await db.query<Row>(
     `update connectors set name = $3, connector_type = $4, vertical = $5, entity_type = $6, connection_config_sealed = $7,
-       settings = $8, schedule = $9, timezone = $10, enabled = $11, updated_at = now(),
+       settings = $8, schedule = $9, timezone = $10, enabled = $11, updated_at = now(), notify_url_sealed = $12,
        paused_at = case when $11 then null else coalesce(paused_at, now()) end, pause_reason = case when $11 then null else pause_reason end
      where tenant_id = $1 and id = $2 returning *`,
     [
@@ -137,10 +169,11 @@ export async function replaceConnector(
       c.vertical,
       c.entity_type,
       box.seal(JSON.stringify(c.connection_config), owner(id)),
-      c.settings,
+      storedSettings(c),
       c.schedule,
       c.timezone,
       c.enabled,
+      sealedNotifyUrl(box, id, c),
     ],
   );
   return rows[0] ? toView(rows[0]) : null;
@@ -169,7 +202,8 @@ export async function getConnectorInput(db: Queryable, box: SecretBox, tenantId:
     schedule: r.schedule,
     timezone: r.timezone,
     enabled: r.enabled,
-    settings: r.settings,
+    settings: inputSettings(r),
+    notify: openNotify(box, r),
   };
 }
 
@@ -224,8 +258,48 @@ export async function loadConnectorForRun(db: Queryable, box: SecretBox, id: str
     entityType: r.entity_type,
     enabled: r.enabled,
     connection_config: JSON.parse(box.open(r.connection_config_sealed, owner(r.id))),
-    settings: r.settings,
+    settings: inputSettings(r),
   };
+}
+
+/** Where a connector's notifications go and the secret they are signed with, opened; null without a connector or notify. */
+export async function notifyTargetOf(
+  db: Queryable,
+  box: SecretBox,
+  tenantId: string,
+  id: string,
+): Promise<{ name: string; notify: NotifyConfig; secret: string } | null> {
+  const r = await getRow(db, tenantId, id);
+  const notify = r && openNotify(box, r);
+  if (!r || !notify || !r.notify_secret_sealed) return null;
+  return { name: r.name, notify, secret: box.open(r.notify_secret_sealed, notifySecretOwner(r.id)) };
+}
+
+/** Replaces a connector's signing secret (rotation, or a connector created before notifications had one); false: no connector. */
+export async function setNotifySecret(db: Queryable, box: SecretBox, tenantId: string, id: string, secret: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    'update connectors set notify_secret_sealed = $3, updated_at = now() where tenant_id = $1 and id = $2',
+    [tenantId, id, box.seal(secret, notifySecretOwner(id))],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+/**
+ * Gives a connector created before notifications had signing secrets this one; false when it has one already (set by
+ * another request meanwhile, whose answer showed it).
+ */
+export async function addMissingNotifySecret(
+  db: Queryable,
+  box: SecretBox,
+  tenantId: string,
+  id: string,
+  secret: string,
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    'update connectors set notify_secret_sealed = $3 where tenant_id = $1 and id = $2 and notify_secret_sealed is null',
+    [tenantId, id, box.seal(secret, notifySecretOwner(id))],
+  );
+  return rowCount === 1;
 }
 
 export interface ResealResult {
@@ -237,34 +311,47 @@ export interface ResealResult {
   missingKey: Array<{ connectorId: string; keyId: string }>;
 }
 
+/** Every sealed value of a connector, with the owner its seal is bound to. */
+const SEALED_COLUMNS = [
+  ['connection_config_sealed', owner],
+  ['notify_url_sealed', notifyUrlOwner],
+  ['notify_secret_sealed', notifySecretOwner],
+] as const;
+
 /**
- * Seals every connection config that an older key sealed again with the sealing key, so the older key can be
- * removed from QANATIX_ENCRYPTION_KEYS. A config the API rewrites meanwhile is already sealed with the sealing key:
- * the compare-and-set leaves it alone.
+ * Seals every connection config (and notify URL and signing secret) that an older key sealed again with the sealing
+ * key, so the older key can be removed from QANATIX_ENCRYPTION_KEYS. A value the API rewrites meanwhile is already
+ * sealed with the sealing key: the compare-and-set leaves it alone. Counts connectors.
  */
 export async function resealConnectionConfigs(db: Queryable, box: SecretBox): Promise<ResealResult> {
   const result: ResealResult = { resealed: 0, current: 0, missingKey: [] };
-  const { rows } = await db.query<{ id: string; connection_config_sealed: string }>(
-    'select id, connection_config_sealed from connectors order by id',
+  const { rows } = await db.query<Record<(typeof SEALED_COLUMNS)[number][0], string | null> & { id: string }>(
+    'select id, connection_config_sealed, notify_url_sealed, notify_secret_sealed from connectors order by id',
   );
   for (const r of rows) {
-    if (!box.isStale(r.connection_config_sealed)) {
-      result.current++;
-      continue;
+    let resealed = false;
+    let missing = false;
+    for (const [column, ownerOf] of SEALED_COLUMNS) {
+      const sealed = r[column];
+      if (sealed === null || !box.isStale(sealed)) continue;
+      let plain: string;
+      try {
+        plain = box.open(sealed, ownerOf(r.id));
+      } catch (err) {
+        if (!(err instanceof MissingKeyError)) throw err;
+        result.missingKey.push({ connectorId: r.id, keyId: err.keyId });
+        missing = true;
+        break;
+      }
+      const { rowCount } = await db.query(`update connectors set ${column} = $3 where id = $1 and ${column} = $2`, [
+        r.id,
+        sealed,
+        box.seal(plain, ownerOf(r.id)),
+      ]);
+      if (rowCount) resealed = true;
     }
-    let plain: string;
-    try {
-      plain = box.open(r.connection_config_sealed, owner(r.id));
-    } catch (err) {
-      if (!(err instanceof MissingKeyError)) throw err;
-      result.missingKey.push({ connectorId: r.id, keyId: err.keyId });
-      continue;
-    }
-    const { rowCount } = await db.query(
-      'update connectors set connection_config_sealed = $3 where id = $1 and connection_config_sealed = $2',
-      [r.id, r.connection_config_sealed, box.seal(plain, owner(r.id))],
-    );
-    if (rowCount) result.resealed++;
+    if (missing) continue;
+    if (resealed) result.resealed++;
     else result.current++;
   }
   return result;

@@ -5,7 +5,18 @@ import type { Queryable } from '../db/pool';
  * batch's own statement (pull-progress.ts); the others here.
  */
 export type RunEventKind =
-  'started' | 'batch' | 'retrying' | 'held_back' | 'schema_drift' | 'succeeded' | 'failed' | 'cancel_requested' | 'cancelled' | 'state_set';
+  | 'started'
+  | 'batch'
+  | 'retrying'
+  | 'held_back'
+  | 'schema_drift'
+  | 'succeeded'
+  | 'failed'
+  | 'cancel_requested'
+  | 'cancelled'
+  | 'state_set'
+  | 'notification_sent'
+  | 'notification_failed';
 
 export interface RunEvent {
   id: number;

@@ -393,6 +393,13 @@ const API_ROUTES: Record<string, Rule> = {
     expect: 404,
     calls: (a) => [{ url: `/api/v1/connectors/${a.connector}/resume` }, { url: `/api/v1/connectors/${a.failingConnector}/resume` }],
   },
+  'POST /api/v1/connectors/:id/notify/rotate-secret': {
+    expect: 404,
+    calls: (a) => [
+      { url: `/api/v1/connectors/${a.connector}/notify/rotate-secret` },
+      { url: `/api/v1/connectors/${a.failingConnector}/notify/rotate-secret` },
+    ],
+  },
   'PUT /api/v1/connectors/:id/state': {
     expect: 404,
     calls: (a) => [

@@ -90,9 +90,11 @@ describe("'error' events of Redis and the queue", () => {
     const pool = new pg.Pool({ connectionString: `postgres://nobody@127.0.0.1:${await closedPort()}/none` });
     const worker = startWorker({ pool, box: SecretBox.fromEnv({}, true), connection: createRedis(url, log, 'redis (pull worker)'), log });
     try {
-      await vi.waitFor(() => expect(log.lines.length).toBeGreaterThanOrEqual(4), { timeout: 5_000 });
+      await vi.waitFor(() => expect(log.lines.length).toBeGreaterThanOrEqual(6), { timeout: 5_000 });
       await new Promise((r) => setTimeout(r, 1_500)); // several more reconnect attempts
       expect(log.lines.map((l) => `${l.level} ${l.o.component}`).sort()).toEqual([
+        'error notification queue',
+        'error notification worker',
         'error pull queue',
         'error pull worker',
         'error redis (pull worker)',
@@ -104,6 +106,7 @@ describe("'error' events of Redis and the queue", () => {
       await queue.close().catch(() => {});
       redis.disconnect();
       worker.worker.disconnect().catch(() => {});
+      worker.notifier.disconnect().catch(() => {});
       await pool.end();
     }
   });

@@ -4,6 +4,7 @@ import { ConfigError } from '../../../connectors/config-error';
 import { ConnectorError } from '../../../connectors/connector-error';
 import { checkSourceReach, createConnector, validateConnectorConfig, validateStoredDefinition } from '../../../connectors/registry';
 import { checkMapping } from '../../../connectors/map-record';
+import { NOTIFY_EVENTS, type NotifyConfig } from '../../../connectors/notify-config';
 import { SourceDeniedError } from '../../../connectors/source-denied-error';
 import { PULL_JOB, type PullJobData } from '../../../jobs/pull-queue';
 import type { CursorScalar } from '../../../connectors/contract';
@@ -25,6 +26,7 @@ import {
   deleteConnector,
   getConnector,
   getConnectorInput,
+  addMissingNotifySecret,
   insertConnector,
   connectorsOfTarget,
   listConnectors,
@@ -34,10 +36,12 @@ import {
   type ConnectorView,
 } from '../../store/connectors';
 import { canonicalJson } from '../../core/canonical-json';
+import { newSigningSecret } from '../../crypto/timestamped-signature';
 import { releaseEntities } from '../../core/entity-sweep';
 import { withTransaction, type Queryable } from '../../db/pool';
 import { sourceIdsDisjoint } from '../../../connectors/map-record';
 import { ProblemType } from '../../problem-types';
+import { checkNotifyTarget } from '../../notify/notify-target';
 import { sourcePolicy } from '../../source-policy';
 import { connectorBodyOf } from '../connector-body';
 import { HttpError, notFound, type Problem } from '../http-error';
@@ -104,8 +108,10 @@ export function toInput(body: Record<string, unknown>): ConnectorInput {
   need('enabled', body.enabled === undefined || typeof body.enabled === 'boolean', 'enabled must be true or false');
 
   const definition = Object.fromEntries(Object.entries(body).filter(([k]) => !(PLATFORM_FIELDS as readonly string[]).includes(k)));
+  let notify: NotifyConfig | null = null;
   try {
     const valid = validateConnectorConfig(definition, undefined, PLATFORM_FIELDS);
+    notify = valid.notify;
     // Sweeps and verifies have schedules of their own, in the connector's timezone, held to a pull's rules.
     const extra: Array<[string[], string | null]> = [
       [['deletes', 'sweep_schedule'], valid.deletes.sweep_schedule],
@@ -121,7 +127,7 @@ export function toInput(body: Record<string, unknown>): ConnectorInput {
     problems.push(...err.issues.map((i) => ({ loc: ['body', ...i.loc], msg: i.msg, type: i.type })));
   }
   if (problems.length) throw new HttpError(422, problems);
-  const { connection_config: connection, connector_type: connectorType, ...settings } = definition;
+  const { connection_config: connection, connector_type: connectorType, notify: _notify, ...settings } = definition;
   return {
     name: body.name as string,
     connector_type: connectorType as string,
@@ -132,6 +138,7 @@ export function toInput(body: Record<string, unknown>): ConnectorInput {
     timezone: timezone as string,
     enabled: (body.enabled as boolean | undefined) ?? true,
     settings,
+    notify,
   };
 }
 
@@ -139,8 +146,10 @@ export function toInput(body: Record<string, unknown>): ConnectorInput {
 function changedFields(before: ConnectorInput | null, after: ConnectorInput): string[] {
   const flat = (c: ConnectorInput | null): Record<string, string> => {
     if (!c) return {};
-    const { settings, ...platform } = c;
-    return Object.fromEntries(Object.entries({ ...platform, ...settings }).map(([k, v]) => [k, canonicalJson(v)]));
+    const { settings, notify, ...platform } = c;
+    return Object.fromEntries(
+      Object.entries({ ...platform, ...settings, ...(notify ? { notify } : {}) }).map(([k, v]) => [k, canonicalJson(v)]),
+    );
   };
   const a = flat(before);
   const b = flat(after);
@@ -178,10 +187,22 @@ const connectorView = {
     paused: { type: 'boolean', description: 'the same switch as enabled, inverted: no scheduled runs, manual pulls refused' },
     paused_at: nullableTimestamp,
     pause_reason: { type: ['string', 'null'] },
+    notify: {
+      type: 'object',
+      description:
+        'where signed calls go when a run fails, recovers or waits for confirmation (absent: nowhere); the URL shown without its userinfo and query',
+      properties: { url: { type: 'string' }, on: { type: 'array', items: { type: 'string', enum: [...NOTIFY_EVENTS] } } },
+    },
     created_at: timestamp,
     updated_at: timestamp,
   },
   additionalProperties: true,
+} as const;
+
+export const notifySecretField = {
+  type: 'string',
+  description:
+    'the secret notifications are signed with (X-Qanatix-Signature): shown this once - keep it; POST /connectors/{id}/notify/rotate-secret replaces it',
 } as const;
 
 const changedFieldsList = {
@@ -314,13 +335,29 @@ export async function connectorsRoutes(app: FastifyInstance) {
 
   const policy = () => sourcePolicy(app.pool, app.config.sourceRules);
 
-  /** Refuses (422) a connector whose source is the platform's database or outside the operator's rules. */
-  const checkReach = async (input: ConnectorInput) => {
-    try {
-      await checkSourceReach(input, await policy());
-    } catch (err) {
-      throw err instanceof SourceDeniedError ? sourceDenied(err, ['body']) : err;
+  /**
+   * Refuses (422) a connector whose source is the platform's database or outside the operator's rules, or whose notify
+   * URL may not be called (see notify-target.ts). `changed` limits an update's checks to what it changes.
+   */
+  const checkReach = async (input: ConnectorInput, changed?: readonly string[]) => {
+    const problems: Problem[] = [];
+    if (!changed || changed.includes('connection_config') || changed.includes('connector_type')) {
+      try {
+        await checkSourceReach(input, await policy());
+      } catch (err) {
+        if (!(err instanceof SourceDeniedError)) throw err;
+        problems.push(...(sourceDenied(err, ['body']).detail as Problem[]));
+      }
     }
+    if (input.notify && (!changed || changed.includes('notify'))) {
+      try {
+        await checkNotifyTarget(input.notify.url, await policy(), false);
+      } catch (err) {
+        if (!(err instanceof SourceDeniedError)) throw err;
+        problems.push({ loc: ['body', 'notify', 'url'], msg: err.message, type: ProblemType.sourceDenied });
+      }
+    }
+    if (problems.length) throw new HttpError(422, problems);
   };
 
   /**
@@ -364,7 +401,11 @@ export async function connectorsRoutes(app: FastifyInstance) {
         querystring: dryRun,
         body: connectorBody,
         response: {
-          201: connectorView,
+          201: {
+            ...connectorView,
+            required: [...connectorView.required, 'notify_secret'],
+            properties: { ...connectorView.properties, notify_secret: notifySecretField },
+          },
           200: dryRunResult,
           409: errorResponse('A connector with this name exists in this tenant, or another writes the same entities'),
         },
@@ -375,10 +416,11 @@ export async function connectorsRoutes(app: FastifyInstance) {
       await checkReach(input);
       if (req.query.dry_run) return reply.code(200).send({ dry_run: true, changed_fields: changedFields(null, input) });
       const id = randomUUID();
+      const notifySecret = newSigningSecret();
       let created;
       try {
         created = await writeOwned(req.principal!.tenantId, id, input, (tx) =>
-          insertConnector(tx, app.box, req.principal!.tenantId, id, input),
+          insertConnector(tx, app.box, req.principal!.tenantId, id, input, notifySecret),
         );
       } catch (err) {
         if ((err as { code?: string }).code === '23505')
@@ -386,7 +428,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
         throw err;
       }
       await syncSchedule(req.principal!.tenantId, id, input);
-      return reply.code(201).send(created);
+      return reply.code(201).send({ ...created, notify_secret: notifySecret });
     },
   );
 
@@ -421,7 +463,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
               {
                 ...connectorView,
                 required: [...connectorView.required, 'changed_fields'],
-                properties: { ...connectorView.properties, changed_fields: changedFieldsList },
+                properties: { ...connectorView.properties, changed_fields: changedFieldsList, notify_secret: notifySecretField },
               },
               dryRunResult,
             ],
@@ -437,7 +479,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const { settings, ...platform } = current;
       const input = toInput({ ...platform, ...settings, ...connectorBodyOf(req.body) });
       const changed_fields = changedFields(current, input);
-      if (changed_fields.includes('connection_config') || changed_fields.includes('connector_type')) await checkReach(input);
+      await checkReach(input, changed_fields);
       if (req.query.dry_run) return { dry_run: true, changed_fields };
       // Nothing changed: no write, so applying the same file twice leaves updated_at alone.
       if (changed_fields.length === 0) return { ...(await load(tenantId, req.params.id)), changed_fields };
@@ -446,6 +488,10 @@ export async function connectorsRoutes(app: FastifyInstance) {
       );
       if (!updated) throw notFound('Connector');
       await syncSchedule(tenantId, req.params.id, input);
+      // A connector created before notifications had a signing secret gets one when it first asks for notifications.
+      const notify_secret = newSigningSecret();
+      if (input.notify && (await addMissingNotifySecret(app.pool, app.box, tenantId, req.params.id, notify_secret)))
+        return { ...updated, changed_fields, notify_secret };
       return { ...updated, changed_fields };
     },
   );

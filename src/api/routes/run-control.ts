@@ -33,7 +33,8 @@ const eventView = {
     at: timestamp,
     kind: {
       type: 'string',
-      description: 'started, batch, retrying, held_back, succeeded, failed, skipped, cancel_requested, cancelled, state_set',
+      description:
+        'started, batch, retrying, held_back, schema_drift, succeeded, failed, skipped, cancel_requested, cancelled, state_set, notification_sent, notification_failed',
     },
     detail: { type: 'object', additionalProperties: true },
   },

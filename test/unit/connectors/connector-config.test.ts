@@ -39,6 +39,7 @@ describe('connector config', () => {
       deletes: { mode: 'off', column: null, deleted_when: 'not_null', max_fraction: 0.5, sweep_schedule: null },
       verify_schedule: null,
       schema_drift: 'warn',
+      notify: null,
     });
     expect(effectiveLagSeconds(def.cursor)).toBe(60);
   });
