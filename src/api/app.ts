@@ -19,6 +19,7 @@ import { standardResponses } from './standard-responses';
 import { bullBoardRoutes } from './bull-board';
 import { authKeysRoutes } from './routes/auth-keys';
 import { connectorsRoutes } from './routes/connectors';
+import { connectorDoctorRoutes } from './routes/connector-doctor';
 import { connectorPreviewRoutes } from './routes/connector-preview';
 import { runControlRoutes } from './routes/run-control';
 import { healthRoutes } from './routes/health';
@@ -270,6 +271,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       await api.register(connectorsRoutes);
       await api.register(runControlRoutes);
       await api.register(connectorPreviewRoutes);
+      await api.register(connectorDoctorRoutes);
       await api.register(queuesRoutes);
     },
     { prefix: '/api/v1' },

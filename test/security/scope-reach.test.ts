@@ -37,6 +37,7 @@ const CONNECTORS = [
   'POST /api/v1/connectors/:id/resume',
   'POST /api/v1/connectors/preview',
   'POST /api/v1/connectors/:id/preview',
+  'GET /api/v1/connectors/:id/doctor',
 ];
 const KEYS = ['POST /api/v1/auth/keys', 'POST /api/v1/auth/keys/:id/rotate', 'GET /api/v1/auth/keys', 'DELETE /api/v1/auth/keys/:id'];
 const QUEUE_JOBS = [
