@@ -59,7 +59,7 @@ export async function mysqlDoctor(
   const database = schema ?? db ?? '';
 
   return sqlDoctorProbes(
-    { session, query, source, def, plan },
+    { query, source, def, plan },
     {
       async orderIndex(order) {
         const table = def.table as string;

@@ -42,7 +42,7 @@ export function postgresqlDoctor(
   const query: TimedQuery = (sql, values) => session.query(sql, values, timeoutMs);
   const table = def.table !== null ? postgresqlDialect.quoteTable(def.table) : null;
   return sqlDoctorProbes(
-    { session, query, source, def, plan },
+    { query, source, def, plan },
     {
       async orderIndex(order) {
         const create = `CREATE INDEX CONCURRENTLY ON ${table} (${order.map(q).join(', ')});`;

@@ -1,16 +1,15 @@
 /**
  * The doctor's measurements every SQL source takes the same way (doctor-probes.ts): the largest run of equal cursor
- * values, NULL and future cursors, rows held back by the lag, each over the connector's own FROM item and `where`,
- * with a LIMIT wherever a count can stop early. The catalog questions (index, privileges, estimate) are each
+ * values, NULL and future cursors, rows held back by the lag (counted as runs count them: cursor past the lag bound,
+ * up to a cap), each over the connector's own FROM item and `where`, with a LIMIT wherever a count can stop early. The catalog questions (index, privileges, estimate) are each
  * source's own (`<db>-doctor.ts`).
  */
 import type { CursorScalar, ReadPlan, Row } from '../contract';
 import type { ConnectorDefinition } from '../connector-definition';
 import type { DoctorProbes, EstimateFact, IndexFact, PrivilegeFact } from '../doctor-probes';
-import { keysetOrder } from '../keyset-plan';
-import { lastPullInstant } from '../read-window';
+import { keysetOrder, lagBound } from '../keyset-plan';
+import { keysetSettings, lastPullInstant } from '../read-window';
 import { isTemporal, SqlParams, type SqlColumn } from './sql-dialect';
-import { heldBackSql, type SqlSession } from './sql-reader';
 import { userCondition, type SqlSource } from './sql-source';
 import { renderSqlTemplate } from './sql-template';
 
@@ -25,7 +24,7 @@ export interface SqlCatalogProbes {
 }
 
 export function sqlDoctorProbes(
-  o: { session: SqlSession; query: TimedQuery; source: SqlSource; def: ConnectorDefinition; plan: ReadPlan },
+  o: { query: TimedQuery; source: SqlSource; def: ConnectorDefinition; plan: ReadPlan },
   catalog: SqlCatalogProbes,
 ): DoctorProbes {
   const { source, def, plan, query } = o;
@@ -52,6 +51,18 @@ export function sqlDoctorProbes(
     return Number(row?.n ?? 0);
   };
 
+  /** Rows whose cursor is after `value`, counted up to `cap`, and the first (ASC) or last (DESC) of their cursor values. */
+  const after = async (value: string, cap: number, direction: 'ASC' | 'DESC') => {
+    const c = cursor!;
+    const later = (params: SqlParams) => `${cursorSql(c)} > ${params.bind(c, value)}`;
+    const rows = await cappedCount(c, [later], cap);
+    if (rows === 0) return { rows, edge: null };
+    const params = new SqlParams(dialect);
+    const sql = `SELECT ${cursorSql(c)} AS ${q('edge')} ${fromWhere(params, [later])}\nORDER BY ${cursorSql(c)} ${direction}\n${dialect.limit(params, 1)}`;
+    const [row] = await query<Row>(sql, params.values);
+    return { rows, edge: (row?.edge ?? null) as CursorScalar };
+  };
+
   return {
     shape: {
       cursor: cursor && { ...cursor, temporal: isTemporal(cursor.kind) },
@@ -71,16 +82,15 @@ export function sqlDoctorProbes(
     },
     nullCursors: (cap) => cappedCount(cursor!, [() => `${cursorSql(cursor!)} IS NULL`], cap),
     async futureCursors(now, cap) {
-      const c = cursor!;
-      const later = (params: SqlParams) => `${cursorSql(c)} > ${params.bind(c, now)}`;
-      const rows = await cappedCount(c, [later], cap);
-      if (rows === 0) return { rows, latest: null };
-      const params = new SqlParams(dialect);
-      const sql = `SELECT ${cursorSql(c)} AS ${q('latest')} ${fromWhere(params, [later])}\nORDER BY ${cursorSql(c)} DESC\n${dialect.limit(params, 1)}`;
-      const [row] = await query<Row>(sql, params.values);
-      return { rows, latest: (row?.latest ?? null) as CursorScalar };
+      const found = await after(now, cap, 'DESC');
+      return { rows: found.rows, latest: found.edge };
     },
-    heldBack: (cap) => heldBackSql(o.session, source, def, plan, cap),
+    async heldBack(cap) {
+      const bound = cursor && lagBound({ ...cursor, temporal: isTemporal(cursor.kind) }, keysetSettings(def), plan.now);
+      if (typeof bound !== 'string') return null;
+      const found = await after(bound, cap, 'ASC');
+      return { rows: found.rows, first: found.edge };
+    },
     privileges: () => catalog.privileges(),
     estimate: () => catalog.estimate(),
   };
