@@ -24,7 +24,10 @@ export interface IndexFact {
   create: string;
 }
 
-/** What the source can tell of the connector's own credentials. */
+/**
+ * What the source can tell of the connector's own credentials. `known: false` with `writes`: the server has no way to
+ * keep any user from writing (Neo4j Community Edition).
+ */
 export type PrivilegeFact =
   { known: true; role: string; writes: string[]; fix: string } | { known: false; reason: string; writes?: string[]; fix?: string };
 

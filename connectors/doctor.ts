@@ -209,10 +209,10 @@ const heldBack: Check = async (probes, o) => {
 const privileges: Check = async (probes) => {
   const found = await probes.privileges();
   if (!found.known) {
-    if (found.writes?.length) return { verdict: 'warn', detail: `${found.reason}: ${found.writes.join(', ')}`, fix: found.fix ?? null };
+    if (found.writes?.length) return { verdict: 'warn', detail: found.reason, fix: found.fix ?? null };
     return skipped(found.reason);
   }
-  const readOnly = 'reads already run in read-only transactions, so this is advice about least privilege';
+  const readOnly = 'reads already run read-only, so this is advice about least privilege';
   if (found.writes.length === 0) return ok(`${found.role} can only read ${probes.shape.label}`);
   return {
     verdict: 'warn',
