@@ -101,6 +101,6 @@ describe('GET /connectors/{id}/doctor', () => {
     expect(res.body).not.toContain('u:p@');
     const bad = await call(`/connectors/${ids.products}/doctor?check_seconds=0`);
     expect(bad.statusCode).toBe(422);
-    expect(bad.json().detail[0].loc).toEqual(['query', 'check_seconds']);
+    expect(bad.json().detail[0].loc).toEqual(['querystring', 'check_seconds']);
   });
 });

@@ -87,7 +87,7 @@ describe('the doctor on MySQL/MariaDB', () => {
   test('a run of equal cursor values longer than batch_size: warn naming the column; the where filter scopes the count', async () => {
     const c = (await doctor(def({ table: 'bursty' }))).check('equal_cursor_run');
     expect(c.verdict).toBe('warn');
-    expect(c.detail).toMatch(/35 rows share "updated_at" = "\d{4}-.*Z" \(batch_size 10\)/);
+    expect(c.detail).toMatch(/35 rows share "updated_at" = "\d{4}-[^"]+" \(batch_size 10\)/);
     expect(c.fix).toContain('(updated_at, id)');
     const scoped = (await doctor(def({ table: 'bursty', where: 'id > 33' }))).check('equal_cursor_run');
     expect(scoped).toMatchObject({ verdict: 'ok', fix: null });
