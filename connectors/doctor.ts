@@ -131,6 +131,7 @@ const equalCursorRun: Check = async (probes, o) => {
   const run = await probes.largestRun();
   if (run === null) return ok(`no row has a "${cursor.name}" value yet`);
   const batch = o.definition.batch_size;
+  if (run.rows === 1) return ok(`every "${cursor.name}" value is held by one row only (batch_size ${batch})`);
   const detail = `the largest run of equal cursor values: ${run.rows} rows share "${cursor.name}" = ${JSON.stringify(run.value)} (batch_size ${batch})`;
   if (!shape.order && run.rows > 1) {
     return {
@@ -154,7 +155,7 @@ const nullCursors: Check = async (probes, o) => {
   if (!cursor) return skipped(NO_CURSOR);
   const rows = await probes.nullCursors(COUNT_CAP);
   if (rows === 0) return ok(`no row has a NULL "${cursor.name}"`);
-  const count = rows >= COUNT_CAP ? `at least ${COUNT_CAP}` : String(rows);
+  const count = counted(rows, COUNT_CAP);
   const initial = o.definition.cursor?.initial_value ?? null;
   const what =
     initial !== null
@@ -163,7 +164,7 @@ const nullCursors: Check = async (probes, o) => {
         'incremental runs after that see neither them nor their changes';
   return {
     verdict: 'warn',
-    detail: `${count} rows of ${probes.shape.label} have a NULL "${cursor.name}": the connector ${what}`,
+    detail: `${count} of ${probes.shape.label} ${rows === 1 ? 'has' : 'have'} a NULL "${cursor.name}": the connector ${what}`,
     fix: `give "${cursor.name}" a value on every row (fill the NULLs, then make it NOT NULL with a default), or run a full resync after they change`,
   };
 };
@@ -175,12 +176,12 @@ const futureCursors: Check = async (probes, _o, now) => {
     return skipped(`"${cursor.name}" is ${cursor.type}, not a point in time: there is no clock to compare with`);
   const found = await probes.futureCursors(now, COUNT_CAP);
   if (found.rows === 0) return ok(`no "${cursor.name}" is later than the source clock (${now})`);
-  const count = found.rows >= COUNT_CAP ? `at least ${COUNT_CAP}` : String(found.rows);
+  const count = counted(found.rows, COUNT_CAP);
   const ahead = secondsBetween(now, found.latest);
   return {
     verdict: 'warn',
     detail:
-      `${count} rows have "${cursor.name}" later than the source clock (${now}); the latest is ${JSON.stringify(found.latest)}` +
+      `${count} ${found.rows === 1 ? 'has' : 'have'} "${cursor.name}" later than the source clock (${now}); the latest is ${JSON.stringify(found.latest)}` +
       `${ahead !== null ? `, ${ahead} s ahead` : ''}: they wait until the clock passes them (less the lag), and rows written meanwhile ` +
       'with a correct time are read before them',
     fix:
@@ -196,11 +197,11 @@ const heldBack: Check = async (probes, o) => {
   const lag = effectiveLagSeconds(o.definition.cursor);
   const held = await probes.heldBack(HELD_BACK_CAP);
   if (held === null || held.rows === 0) return ok(`no row is inside the lag window (${lag} s)`);
-  const count = held.rows >= HELD_BACK_CAP ? `at least ${HELD_BACK_CAP}` : String(held.rows);
+  const count = counted(held.rows, HELD_BACK_CAP);
   return {
     verdict: 'warn',
     detail:
-      `${count} rows changed within the lag window (${lag} s, from "${cursor.name}" = ${JSON.stringify(held.first)}): ` +
+      `${count} changed within the lag window (${lag} s, from "${cursor.name}" = ${JSON.stringify(held.first)}): ` +
       `the next run reads them once the source clock is ${lag} s past them`,
     fix: `nothing, if they are simply recent; if your writers commit within fewer seconds, lower cursor.lag_seconds (now ${lag})`,
   };
@@ -239,6 +240,11 @@ const CHECKS: Array<[CheckName, Check]> = [
   ['privileges', privileges],
   ['resync_estimate', resyncEstimate],
 ];
+
+/** `1 row`, `7 rows`, `at least 100000 rows` (a count that reached its cap). */
+function counted(rows: number, cap: number): string {
+  return rows >= cap ? `at least ${cap} rows` : rows === 1 ? '1 row' : `${rows} rows`;
+}
 
 function secondsBetween(now: string, later: CursorScalar): number | null {
   if (typeof later !== 'string' || !isIsoTimestamp(later) || !isIsoTimestamp(now)) return null;

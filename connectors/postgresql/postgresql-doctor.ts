@@ -26,6 +26,7 @@ WHERE c.oid = $1::regclass AND (i.indexrelid IS NULL OR am.amname = 'btree')`;
 
 const PRIVILEGES_QUERY = `
 SELECT current_user AS role, r.rolsuper AS superuser,
+       (SELECT n.nspname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::regclass) AS schema,
        array_to_json(ARRAY(SELECT p FROM unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p
                            WHERE $1::text IS NOT NULL AND has_table_privilege($1::regclass, p))) AS writes
 FROM pg_catalog.pg_roles r WHERE r.rolname = current_user`;
@@ -55,12 +56,12 @@ export function postgresqlDoctor(
         return { index: found?.name ?? null, create };
       },
       async privileges(): Promise<PrivilegeFact> {
-        const [row] = await query<{ role: string; superuser: boolean; writes: unknown }>(PRIVILEGES_QUERY, [table]);
+        const [row] = await query<{ role: string; superuser: boolean; schema: string | null; writes: unknown }>(PRIVILEGES_QUERY, [table]);
         const role = row?.role ?? 'the role';
         const writes = ((typeof row?.writes === 'string' ? JSON.parse(row.writes) : row?.writes) ?? []) as string[];
         const subject = table ?? 'the tables the query reads';
         const grantRead =
-          `CREATE ROLE qanatix_reader LOGIN PASSWORD '…'; GRANT USAGE ON SCHEMA … TO qanatix_reader; ` +
+          `CREATE ROLE qanatix_reader LOGIN PASSWORD '…'; GRANT USAGE ON SCHEMA ${row?.schema ? q(row.schema) : '…'} TO qanatix_reader; ` +
           `GRANT SELECT ON ${subject} TO qanatix_reader; and connect as qanatix_reader`;
         if (row?.superuser) return { known: true, role: `role "${role}"`, writes: ['SUPERUSER', ...writes], fix: grantRead };
         return {

@@ -128,7 +128,7 @@ describe('the doctor on PostgreSQL', () => {
     const superuser = (await doctor(def({ table: 'good' }))).check('privileges');
     expect(superuser.verdict).toBe('warn');
     expect(superuser.detail).toMatch(/can write: SUPERUSER, INSERT, UPDATE, DELETE, TRUNCATE/);
-    expect(superuser.fix).toContain('GRANT SELECT ON "good" TO qanatix_reader');
+    expect(superuser.fix).toContain('GRANT USAGE ON SCHEMA "public" TO qanatix_reader; GRANT SELECT ON "good" TO qanatix_reader');
   });
 
   test("a full resync's time comes from this connector's past rows/s", async () => {
