@@ -182,7 +182,8 @@ const futureCursors: Check = async (probes, _o, now) => {
     verdict: 'warn',
     detail:
       `${count} ${found.rows === 1 ? 'has' : 'have'} "${cursor.name}" later than the source clock (${now}); the latest is ${JSON.stringify(found.latest)}` +
-      `${ahead !== null ? `, ${ahead} s ahead` : ''}: they wait until the clock passes them (less the lag), and rows written meanwhile ` +
+      `${ahead !== null ? `, ${ahead} s ahead` : ''}: ${found.rows === 1 ? 'it waits until the clock passes it' : 'they wait until the clock passes them'} ` +
+      '(less the lag), and rows written meanwhile ' +
       'with a correct time are read before them',
     fix:
       `write "${cursor.name}" from the source database's clock (a column default or trigger), or fix the writer's clock or time zone ` +
@@ -202,7 +203,7 @@ const heldBack: Check = async (probes, o) => {
     verdict: 'warn',
     detail:
       `${count} changed within the lag window (${lag} s, from "${cursor.name}" = ${JSON.stringify(held.first)}): ` +
-      `the next run reads them once the source clock is ${lag} s past them`,
+      `the next run reads ${held.rows === 1 ? 'it' : 'them'} once the source clock is ${lag} s past ${held.rows === 1 ? 'it' : 'them'}`,
     fix: `nothing, if they are simply recent; if your writers commit within fewer seconds, lower cursor.lag_seconds (now ${lag})`,
   };
 };
