@@ -1,5 +1,6 @@
 import type { CursorScalar, ReadPlan, RowBatch, SourceConnector, SourceTable } from './contract';
 import { ConnectorError } from './connector-error';
+import type { DoctorProbes } from './doctor-probes';
 import type { Lease } from './shared-pools';
 
 /**
@@ -39,6 +40,13 @@ export class CheckedConnector implements SourceConnector {
 
   async heldBack(plan: ReadPlan, cap: number): Promise<{ rows: number; first: CursorScalar } | null> {
     return this.use(async (c) => (c.heldBack ? c.heldBack(plan, cap) : null));
+  }
+
+  async doctor(plan: ReadPlan, timeoutMs: number): Promise<DoctorProbes> {
+    return this.use(async (c) => {
+      if (!c.doctor) throw new ConnectorError('config', 'this source type has no doctor');
+      return c.doctor(plan, timeoutMs);
+    });
   }
 
   async close(): Promise<void> {

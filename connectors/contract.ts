@@ -9,6 +9,8 @@
  * - source clock: the source database's own `now()`, never the worker's.
  */
 
+import type { DoctorProbes } from './doctor-probes';
+
 /** A JSON-safe scalar: timestamps as ISO 8601 strings with full precision, big numbers as strings. */
 export type CursorScalar = string | number | boolean | null;
 
@@ -111,6 +113,11 @@ export interface SourceConnector {
    * cursor order, with the cursor value of the first. Null when no lag window applies (no temporal cursor).
    */
   heldBack?(plan: ReadPlan, cap: number): Promise<{ rows: number; first: CursorScalar } | null>;
+  /**
+   * What the doctor (doctor.ts) measures of the source for a read of `plan`: each query read-only, scoped by the
+   * connector's filter, and stopped by the source after `timeoutMs`.
+   */
+  doctor?(plan: ReadPlan, timeoutMs: number): Promise<DoctorProbes>;
   /** Releases connections; the connector is not used afterwards. */
   close(): Promise<void>;
 }

@@ -6,6 +6,8 @@ import { ConnectorError } from '../connector-error';
 import { microsToIso } from '../iso-time';
 import type { SourceReach } from '../source-reach';
 import { describeMongodbUri, mongodbClientOptions, type MongodbConnection } from './mongodb-config';
+import type { DoctorProbes } from '../doctor-probes';
+import { mongodbDoctor } from './mongodb-doctor';
 import { toConnectorError, type MongodbErrorContext } from './mongodb-errors';
 import { mongodbReadOnlyIssues } from './mongodb-read-only';
 import { readMongodb } from './mongodb-reader';
@@ -75,6 +77,16 @@ export class MongodbConnector implements SourceConnector {
 
   read(plan: ReadPlan, signal: AbortSignal): AsyncIterable<RowBatch> {
     return this.readBatches(plan, signal);
+  }
+
+  async doctor(plan: ReadPlan, timeoutMs: number): Promise<DoctorProbes> {
+    const probes = mongodbDoctor(this.collection(), await this.mongodbSource(), this.def, plan, timeoutMs);
+    // Every answer goes through the same error mapping as reads (secrets removed, kinds a user can act on).
+    const guarded = { ...probes };
+    for (const [key, value] of Object.entries(probes)) {
+      if (typeof value === 'function') Object.assign(guarded, { [key]: (...args: unknown[]) => this.guard(() => value(...args)) });
+    }
+    return guarded;
   }
 
   async close(): Promise<void> {

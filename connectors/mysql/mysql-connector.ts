@@ -1,3 +1,5 @@
+import type { ReadPlan } from '../contract';
+import type { DoctorProbes } from '../doctor-probes';
 import { definitionOf, type ConnectorDefinition } from '../connector-definition';
 import type { SourceReach } from '../source-reach';
 import { keysetOrder } from '../keyset-plan';
@@ -5,6 +7,7 @@ import { SqlConnector, type CatalogColumn } from '../sql/sql-connector';
 import { describeStatement, resolveSqlSource, type SqlSource } from '../sql/sql-source';
 import type { MysqlConnection } from './mysql-config';
 import { mysqlDialect } from './mysql-dialect';
+import { mysqlDoctor } from './mysql-doctor';
 import { mysqlReadOnly } from './mysql-read-only';
 import { MysqlSession } from './mysql-session';
 
@@ -39,6 +42,10 @@ export class MysqlConnector extends SqlConnector<MysqlSession> {
 
   protected describeSource(lastPull: string): Promise<SqlSource> {
     return describeMysqlSource(this.session, this.def, lastPull);
+  }
+
+  protected doctorProbes(source: SqlSource, plan: ReadPlan, timeoutMs: number): Promise<DoctorProbes> {
+    return mysqlDoctor(this.session, source, this.def, plan, timeoutMs);
   }
 
   protected async catalog(): Promise<CatalogColumn[]> {

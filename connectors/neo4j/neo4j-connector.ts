@@ -2,7 +2,9 @@ import neo4j, { type Driver, type Session } from 'neo4j-driver';
 import { ConfigError } from '../config-error';
 import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from '../contract';
 import { definitionOf, type ConnectorDefinition } from '../connector-definition';
+import type { DoctorProbes } from '../doctor-probes';
 import type { Neo4jConnection } from './neo4j-config';
+import { neo4jDoctor } from './neo4j-doctor';
 import { toConnectorError, type Neo4jErrorContext } from './neo4j-errors';
 import { neo4jReadOnlyIssues, planOf } from './neo4j-read-only';
 import type { Neo4jStatement } from './neo4j-cypher';
@@ -74,6 +76,10 @@ export class Neo4jConnector implements SourceConnector, Neo4jReadSession {
     return this.readBatches(plan, signal);
   }
 
+  async doctor(plan: ReadPlan, timeoutMs: number): Promise<DoctorProbes> {
+    return neo4jDoctor((cypher, params) => this.runRead(cypher, params, timeoutMs), await this.neo4jSource(), this.def, plan);
+  }
+
   async close(): Promise<void> {
     const driver = this.driver;
     this.driver = null;
@@ -128,16 +134,19 @@ export class Neo4jConnector implements SourceConnector, Neo4jReadSession {
     return source;
   }
 
-  private readonly runRead: RunRead = async (cypher, params = {}) => {
+  private readonly runRead: RunRead = async (cypher, params = {}, timeoutMs) => {
     const session = this.session();
     try {
-      return await session.executeRead(async (tx) => {
-        const result = tx.run(cypher, params);
-        // EXPLAIN returns no records: the column names come from the result header.
-        const keys = (await result.keys()).map(String);
-        const { records, summary } = await result;
-        return { rows: records.map((r) => r.toObject() as Record<string, unknown>), keys, plan: planOf(summary) };
-      });
+      return await session.executeRead(
+        async (tx) => {
+          const result = tx.run(cypher, params);
+          // EXPLAIN returns no records: the column names come from the result header.
+          const keys = (await result.keys()).map(String);
+          const { records, summary } = await result;
+          return { rows: records.map((r) => r.toObject() as Record<string, unknown>), keys, plan: planOf(summary) };
+        },
+        timeoutMs === undefined ? undefined : { timeout: Math.ceil(timeoutMs) },
+      );
     } catch (err) {
       throw toConnectorError(err, this.ctx);
     } finally {

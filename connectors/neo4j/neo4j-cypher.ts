@@ -42,7 +42,7 @@ export function keysetField(field: Neo4jField): Field {
 }
 
 /** Collects parameters and renders a value of a field's kind as Cypher (temporal values parsed server-side, nanoseconds kept). */
-class Params {
+export class Params {
   readonly values: Record<string, unknown> = {};
   private n = 0;
 

@@ -54,6 +54,8 @@ export interface Neo4jSource {
 export type RunRead = (
   cypher: string,
   params?: Record<string, unknown>,
+  /** The server ends the transaction after this long. */
+  timeoutMs?: number,
 ) => Promise<{ rows: Array<Record<string, unknown>>; keys: string[]; plan: Neo4jPlan }>;
 
 export function quoteName(name: string): string {

@@ -1,9 +1,12 @@
+import type { ReadPlan } from '../contract';
+import type { DoctorProbes } from '../doctor-probes';
 import { definitionOf, type ConnectorDefinition } from '../connector-definition';
 import type { SourceReach } from '../source-reach';
 import { SqlConnector, type CatalogColumn } from '../sql/sql-connector';
 import { describeStatement, resolveSqlSource, type SqlSource } from '../sql/sql-source';
 import { describeDsn, type PostgresqlConnection } from './postgresql-config';
 import { postgresqlDialect } from './postgresql-dialect';
+import { postgresqlDoctor } from './postgresql-doctor';
 import { postgresqlReadOnly } from './postgresql-read-only';
 import { PostgresqlSession } from './postgresql-session';
 
@@ -36,6 +39,10 @@ export class PostgresqlConnector extends SqlConnector<PostgresqlSession> {
 
   protected describeSource(lastPull: string): Promise<SqlSource> {
     return describePostgresqlSource(this.session, this.def, lastPull);
+  }
+
+  protected async doctorProbes(source: SqlSource, plan: ReadPlan, timeoutMs: number): Promise<DoctorProbes> {
+    return postgresqlDoctor(this.session, source, this.def, plan, timeoutMs);
   }
 
   protected async catalog(): Promise<CatalogColumn[]> {

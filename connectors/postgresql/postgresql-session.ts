@@ -29,6 +29,8 @@ const READ_ONLY_SESSION = 'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY'
 // the same message as its BEGIN.
 const BEGIN = `RESET ALL; ${READ_ONLY_SESSION}; BEGIN TRANSACTION READ ONLY; ${SESSION_SETTINGS}; SET LOCAL standard_conforming_strings = on`;
 const CURSOR_NAME = 'qanatix_rows';
+// Local to the transaction: the connection goes back to the pool without it.
+const STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)";
 
 const ATTRIBUTES_QUERY =
   'SELECT a.attrelid::int AS rel, a.attnum::int AS num, a.attnotnull AS not_null, format_type(a.atttypid, a.atttypmod) AS type ' +
@@ -123,9 +125,12 @@ export class PostgresqlSession implements SqlSession {
     return rows.map((r) => r.name);
   }
 
-  /** One statement in a read-only transaction. */
-  async query<T extends Row>(sql: string, values: unknown[] = []): Promise<T[]> {
-    return this.readOnly(async (client) => (await client.query<T>(this.statement(sql, values))).rows);
+  /** One statement in a read-only transaction; with `timeoutMs`, cancelled by the server after that long. */
+  async query<T extends Row>(sql: string, values: unknown[] = [], timeoutMs?: number): Promise<T[]> {
+    return this.readOnly(async (client) => {
+      if (timeoutMs !== undefined) await client.query(this.statement(STATEMENT_TIMEOUT, [`${Math.ceil(timeoutMs)}ms`]));
+      return (await client.query<T>(this.statement(sql, values))).rows;
+    });
   }
 
   /** One statement, parsed with this connector's types (the pool is shared with connectors that have their own). */

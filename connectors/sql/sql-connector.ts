@@ -1,6 +1,7 @@
 import { ConfigError } from '../config-error';
 import type { CursorScalar, ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../contract';
 import type { ConnectorDefinition } from '../connector-definition';
+import type { DoctorProbes } from '../doctor-probes';
 import { EPOCH_ISO } from '../iso-time';
 import { lastPullInstant } from '../read-window';
 import { sqlReadOnlyIssues, type SqlReadOnlyRules } from './sql-read-only';
@@ -44,6 +45,8 @@ export abstract class SqlConnector<S extends SqlConnectorSession> implements Sou
   /** The readable columns of the source, one row each. */
   protected abstract catalog(): Promise<CatalogColumn[]>;
   protected abstract readonly readOnly: SqlReadOnlyRules;
+  /** The doctor's measurements of the described source (`<db>-doctor.ts`). */
+  protected abstract doctorProbes(source: SqlSource, plan: ReadPlan, timeoutMs: number): Promise<DoctorProbes>;
 
   async check(): Promise<void> {
     await this.sqlSource();
@@ -83,6 +86,10 @@ export abstract class SqlConnector<S extends SqlConnectorSession> implements Sou
 
   async heldBack(plan: ReadPlan, cap: number): Promise<{ rows: number; first: CursorScalar } | null> {
     return heldBackSql(this.session, await this.sqlSource(plan), this.def, plan, cap);
+  }
+
+  async doctor(plan: ReadPlan, timeoutMs: number): Promise<DoctorProbes> {
+    return this.doctorProbes(await this.sqlSource(plan), plan, timeoutMs);
   }
 
   async close(): Promise<void> {

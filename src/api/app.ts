@@ -20,6 +20,7 @@ import { bullBoardRoutes } from './bull-board';
 import { authKeysRoutes } from './routes/auth-keys';
 import { connectorsRoutes } from './routes/connectors';
 import { connectorNotifyRoutes } from './routes/connector-notify';
+import { connectorDoctorRoutes } from './routes/connector-doctor';
 import { connectorPreviewRoutes } from './routes/connector-preview';
 import { runControlRoutes } from './routes/run-control';
 import { healthRoutes } from './routes/health';
@@ -272,6 +273,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       await api.register(runControlRoutes);
       await api.register(connectorPreviewRoutes);
       await api.register(connectorNotifyRoutes);
+      await api.register(connectorDoctorRoutes);
       await api.register(queuesRoutes);
     },
     { prefix: '/api/v1' },

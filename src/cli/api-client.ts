@@ -3,7 +3,7 @@
  * Exit codes scripts can rely on: 0 done, 1 the operation failed, 2 wrong usage, 3 the API could not be
  * reached or refused the key.
  */
-export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, needsConfirmation: 4, drift: 5 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, needsConfirmation: 4, drift: 5, doctorFailed: 6 } as const;
 
 export class CliError extends Error {
   constructor(

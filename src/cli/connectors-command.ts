@@ -15,6 +15,9 @@ export const CONNECTORS_HELP = `qanatix connectors <command>
       the first rows the next pull would read, mapped, each with what the pull would do; reads only
   preview -f connectors.yaml [name] [--limit N] [--json]
       the same for a connector of a file that is not saved yet (the file's first, or the one named)
+  doctor <name|id> [--json]
+      check the source for what makes pulls slow, late or wrong, each check with a verdict and a fix; reads only;
+      exit 6 when a check fails (warnings exit 0)
   delete <name|id>              delete a connector and its schedule
   rotate-notify-secret <name|id> [--json]
       a new secret for the connector's failure notifications (X-Qanatix-Signature); the old one stops working
@@ -129,6 +132,8 @@ export async function connectorsCommand(args: string[]): Promise<number> {
       }
       return EXIT.ok;
     }
+    case 'doctor':
+      return (await import('./doctor-command')).doctorCommand(api, need(ref), json);
     case 'delete': {
       const c = await findConnector(api, need(ref));
       await api.ok('DELETE', `/connectors/${c.id}`);

@@ -15,7 +15,7 @@ Run:
 Operate (over the API: QANATIX_URL, QANATIX_API_KEY):
   keys create|list|rotate|revoke API keys (create talks to DATABASE_URL directly)
   operator create|list|revoke operator credentials for installation-wide operations (DATABASE_URL)
-  connectors apply|list|get|test|delete
+  connectors apply|list|get|test|preview|doctor|rotate-notify-secret|delete
   pull <connector> [--full] [--wait]
   runs <connector>
   cancel <connector|run-id>   stop a queued or running run (after its current batch)
@@ -27,7 +27,8 @@ Operate (over the API: QANATIX_URL, QANATIX_API_KEY):
   queues pause|resume|clean   installation-wide: needs an operator credential in QANATIX_API_KEY
   retry <job-id>
 
-Exit codes: 0 done, 1 failed (or the run failed), 2 wrong usage, 3 API unreachable or key refused.`;
+Exit codes: 0 done, 1 failed (or the run failed), 2 wrong usage, 3 API unreachable or key refused,
+4 a sweep waits for confirmation, 5 a verify found drift, 6 a doctor check failed.`;
 
 const ROLE_HELP = {
   serve:

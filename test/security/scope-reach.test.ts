@@ -38,6 +38,7 @@ const CONNECTORS = [
   'POST /api/v1/connectors/preview',
   'POST /api/v1/connectors/:id/preview',
   'POST /api/v1/connectors/:id/notify/rotate-secret',
+  'GET /api/v1/connectors/:id/doctor',
 ];
 const KEYS = ['POST /api/v1/auth/keys', 'POST /api/v1/auth/keys/:id/rotate', 'GET /api/v1/auth/keys', 'DELETE /api/v1/auth/keys/:id'];
 const QUEUE_JOBS = [

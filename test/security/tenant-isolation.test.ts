@@ -332,6 +332,13 @@ const API_ROUTES: Record<string, Rule> = {
       { url: `/api/v1/connectors/${a.failingConnector}/preview?limit=5` },
     ],
   },
+  'GET /api/v1/connectors/:id/doctor': {
+    expect: 404,
+    calls: (a) => [
+      { url: `/api/v1/connectors/${a.connector}/doctor` },
+      { url: `/api/v1/connectors/${a.failingConnector}/doctor?check_seconds=1` },
+    ],
+  },
   'GET /api/v1/connectors': { expect: 'own', calls: () => [{ url: '/api/v1/connectors' }] },
   'GET /api/v1/connectors/:id': { expect: 404, calls: (a) => [{ url: `/api/v1/connectors/${a.connector}` }] },
   'PATCH /api/v1/connectors/:id': {
