@@ -12,6 +12,9 @@ let t: TestApi;
 let big: { search: string; ingest: string; tenant: string };
 let small: string;
 let counts: number;
+/** Counts of the tenant running at this moment, and the most there ever were at once. */
+let active = 0;
+let mostAtOnce = 0;
 
 beforeAll(async () => {
   t = await testApi();
@@ -29,8 +32,10 @@ beforeAll(async () => {
   // Every run of the counting statement, on the real database.
   const query = t.db.pool.query.bind(t.db.pool);
   vi.spyOn(t.db.pool, 'query').mockImplementation(((text: unknown, ...rest: unknown[]) => {
-    if (text === VERTICALS_SQL) counts++;
-    return (query as (...a: unknown[]) => unknown)(text, ...rest);
+    if (text !== VERTICALS_SQL) return (query as (...a: unknown[]) => unknown)(text, ...rest);
+    counts++;
+    mostAtOnce = Math.max(mostAtOnce, ++active);
+    return (query as (...a: unknown[]) => Promise<unknown>)(text, ...rest).finally(() => active--);
   }) as typeof t.db.pool.query);
 });
 afterAll(async () => {
@@ -46,12 +51,16 @@ const verticals = async (key: string) => {
 const total = (v: Array<{ entity_count: number }>) => v.reduce((n, x) => n + x.entity_count, 0);
 
 describe('GET /verticals under a flood', () => {
-  test("40 requests of one tenant at once: every answer right, the tenant's entities counted at most twice", async () => {
+  test('40 requests of one tenant at once: every answer right, one count of the tenant at a time, a few in all', async () => {
     counts = 0;
+    mostAtOnce = 0;
     const answers = await Promise.all(Array.from({ length: 40 }, () => verticals(big.search)));
     for (const a of answers) expect(total(a)).toBe(BIG);
     expect(answers.every((a) => JSON.stringify(a) === JSON.stringify(answers[0]))).toBe(true);
-    expect(counts).toBeLessThanOrEqual(2);
+    // Requests arriving while a count runs share the next one: how many counts there are depends on how spread out the
+    // 40 arrivals are against one count's time (two when they all arrive within one count), never one each.
+    expect(mostAtOnce).toBe(1);
+    expect(counts).toBeLessThanOrEqual(10);
   });
 
   test('a write committed before a request is in its answer, even while an earlier count of the tenant runs', async () => {
