@@ -31,6 +31,27 @@ export function spawnRole(role: 'worker' | 'api' | 'serve', env: Record<string, 
   };
 }
 
+/**
+ * Runs the CLI (`bin/qanatix.mjs`) for real with `env` over this process's environment; with `tty`, inside a
+ * pseudo-terminal (util-linux `script`), as a user at a terminal would. Its output is complete at 'close'.
+ */
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+  tty = false,
+): Promise<{ code: number | null; out: string; err: string }> {
+  const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+  const [cmd, argv] = tty ? ['script', ['-qefc', quoted, '/dev/null']] : [process.execPath, [BIN, ...args]];
+  return new Promise((resolve) => {
+    const child = spawn(cmd as string, argv as string[], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (c) => (out += c));
+    child.stderr!.on('data', (c) => (err += c));
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
 /** Polls `check` until it returns a truthy value or `ms` pass. */
 export async function waitFor<T>(what: string, check: () => Promise<T> | T, ms = 30_000, every = 100): Promise<NonNullable<T>> {
   const deadline = Date.now() + ms;

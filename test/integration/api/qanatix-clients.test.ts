@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -13,7 +11,7 @@ import { expectDeclared } from '../../helpers/openapi-conformance';
 import { bearer, TEST_SALT } from '../../helpers/api';
 import { freePort, privateRedis } from '../../helpers/private-redis';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
-import { spawnRole, waitFor } from '../../helpers/worker-process';
+import { runCli, spawnRole, waitFor } from '../../helpers/worker-process';
 
 /**
  * What QANATIX's clients send and expect (shared QANATIX reference, sections 4, 6, 9 and 10), sent exactly as the
@@ -386,21 +384,9 @@ describe('GET /verticals', () => {
 
 describe('the CLI', () => {
   test('keys create --rate-limit, keys list, keys rotate <id> [--grace]: the new key printed once, on stdout only', async () => {
-    const bin = fileURLToPath(new URL('../../../bin/qanatix.mjs', import.meta.url));
     const port = await freePort();
     const env = { DATABASE_URL: db.url, API_KEY_SALT: TEST_SALT, QANATIX_URL: `http://127.0.0.1:${port}` };
-    const cli = (args: string[], extra: Record<string, string> = {}) =>
-      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-        const child = spawn(process.execPath, [bin, ...args], {
-          env: { ...process.env, ...env, ...extra },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (c) => (out += c));
-        child.stderr.on('data', (c) => (err += c));
-        child.on('close', (code) => resolve({ code, out, err }));
-      });
+    const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, { ...env, ...extra });
     const redis = await privateRedis();
     const api = spawnRole('api', { ...env, PORT: String(port), LOG_LEVEL: 'info', REDIS_URL: redis.url });
     try {

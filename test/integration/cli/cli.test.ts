@@ -1,14 +1,11 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freePort, privateRedis, type PrivateRedis } from '../../helpers/private-redis';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
-import { spawnRole, waitFor, type ChildRole } from '../../helpers/worker-process';
+import { runCli, spawnRole, waitFor, type ChildRole } from '../../helpers/worker-process';
 
-const BIN = fileURLToPath(new URL('../../../bin/qanatix.mjs', import.meta.url));
 let platform: TestDatabase;
 let source: TestDatabase;
 let redis: PrivateRedis;
@@ -17,16 +14,7 @@ let env: Record<string, string>;
 let dir: string;
 
 /** Runs the CLI for real, without a terminal (so progress is printed as lines). */
-function cli(args: string[], extra: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (err += c));
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, { ...env, ...extra });
 
 beforeAll(async () => {
   [platform, source, redis] = await Promise.all([freshDatabase(), freshDatabase('qsrc', false), privateRedis()]);

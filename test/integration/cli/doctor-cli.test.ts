@@ -1,29 +1,17 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freePort, privateRedis, type PrivateRedis } from '../../helpers/private-redis';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
-import { spawnRole, waitFor, type ChildRole } from '../../helpers/worker-process';
+import { runCli, spawnRole, waitFor, type ChildRole } from '../../helpers/worker-process';
 
 /** `qanatix connectors doctor NAME` against a running server and a real PostgreSQL source: its output and exit codes. */
 
-const BIN = fileURLToPath(new URL('../../../bin/qanatix.mjs', import.meta.url));
 let platform: TestDatabase;
 let source: TestDatabase;
 let redis: PrivateRedis;
 let server: ChildRole;
 let env: Record<string, string>;
 
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (err += c));
-    child.on('exit', (code) => resolve({ code, out, err }));
-  });
-}
+const cli = (args: string[]) => runCli(args, env);
 
 beforeAll(async () => {
   [platform, source, redis] = await Promise.all([freshDatabase(), freshDatabase('qsrc', false), privateRedis()]);

@@ -1,22 +1,19 @@
-import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freePort, privateRedis, type PrivateRedis } from '../../helpers/private-redis';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
-import { spawnRole, waitFor, type ChildRole } from '../../helpers/worker-process';
+import { runCli, spawnRole, waitFor, type ChildRole } from '../../helpers/worker-process';
 
 /**
  * Failure notifications end to end with the real processes: `qanatix serve` (the operator allows loopback, where the
  * receiver listens), connectors applied from a file, pulls through the CLI, and a receiver that verifies each call
  * with the secret the CLI printed.
  */
-const BIN = fileURLToPath(new URL('../../../bin/qanatix.mjs', import.meta.url));
 
 let platform: TestDatabase;
 let source: TestDatabase;
@@ -27,16 +24,7 @@ let env: Record<string, string>;
 let dir: string;
 const received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
 
-function cli(args: string[], extra: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, { ...env, ...extra });
 
 beforeAll(async () => {
   [platform, source, redis] = await Promise.all([freshDatabase(), freshDatabase('qsrc', false), privateRedis()]);

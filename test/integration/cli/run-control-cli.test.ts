@@ -1,14 +1,11 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freePort, privateRedis, type PrivateRedis } from '../../helpers/private-redis';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
-import { spawnRole, waitFor, type ChildRole } from '../../helpers/worker-process';
+import { runCli, spawnRole, waitFor, type ChildRole } from '../../helpers/worker-process';
 
-const BIN = fileURLToPath(new URL('../../../bin/qanatix.mjs', import.meta.url));
 const ROWS = 20_000;
 let platform: TestDatabase;
 let source: TestDatabase;
@@ -16,19 +13,7 @@ let redis: PrivateRedis;
 let server: ChildRole;
 let env: Record<string, string>;
 
-/** Runs the CLI for real; with `tty`, inside a pseudo-terminal (util-linux `script`), as a user at a terminal would. */
-function cli(args: string[], tty = false): Promise<{ code: number | null; out: string; err: string }> {
-  const quoted = [process.execPath, BIN, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
-  const [cmd, argv] = tty ? ['script', ['-qefc', quoted, '/dev/null']] : [process.execPath, [BIN, ...args]];
-  return new Promise((resolve) => {
-    const child = spawn(cmd as string, argv as string[], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (err += c));
-    child.on('exit', (code) => resolve({ code, out, err }));
-  });
-}
+const cli = (args: string[], tty = false) => runCli(args, env, tty);
 const json = async (args: string[]) => {
   const r = await cli([...args, '--json']);
   expect(r.code, r.err).toBe(0);
