@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../../../connectors/config-error';
 import { ConnectorError } from '../../../connectors/connector-error';
 import { diagnose } from '../../../connectors/doctor';
-import { createConnector, validateStoredDefinition } from '../../../connectors/registry';
+import { createConnector } from '../../../connectors/registry';
 import { SourceDeniedError } from '../../../connectors/source-denied-error';
 import { ProblemType } from '../../problem-types';
 import { sourcePolicy } from '../../source-policy';
@@ -10,6 +10,7 @@ import { getConnectorState } from '../../store/connector-state';
 import { getConnectorInput } from '../../store/connectors';
 import { pastReadRate } from '../../store/run-rates';
 import { HttpError, notFound } from '../http-error';
+import { definitionOr422 } from '../stored-definition';
 import { errorResponse, idParams } from '../schemas';
 import { sourceDenied } from './connectors';
 
@@ -67,16 +68,7 @@ export async function connectorDoctorRoutes(app: FastifyInstance) {
       const tenantId = req.principal!.tenantId;
       const input = await getConnectorInput(app.pool, app.box, tenantId, req.params.id);
       if (!input) throw notFound('Connector');
-      let definition;
-      try {
-        definition = validateStoredDefinition(input);
-      } catch (err) {
-        if (!(err instanceof ConfigError)) throw err;
-        throw new HttpError(
-          422,
-          err.issues.map((i) => ({ loc: ['connector', ...i.loc], msg: i.msg, type: i.type })),
-        );
-      }
+      const definition = definitionOr422(input, 'connector');
       const [state, rowsPerSecond, policy] = await Promise.all([
         getConnectorState(app.pool, req.params.id),
         pastReadRate(app.pool, req.params.id),

@@ -1,7 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { ConfigError } from '../../../connectors/config-error';
 import { ConnectorError } from '../../../connectors/connector-error';
-import { validateStoredDefinition } from '../../../connectors/registry';
 import { SourceDeniedError } from '../../../connectors/source-denied-error';
 import { previewPull } from '../../../jobs/preview-pull';
 import { ProblemType } from '../../problem-types';
@@ -9,6 +7,7 @@ import { sourcePolicy } from '../../source-policy';
 import { getConnectorState, type ConnectorState } from '../../store/connector-state';
 import { getConnectorInput, type ConnectorInput } from '../../store/connectors';
 import { HttpError, notFound } from '../http-error';
+import { definitionOr422 } from '../stored-definition';
 import { errorResponse, idParams } from '../schemas';
 import { bodyObject, connectorBody, sourceDenied, toInput } from './connectors';
 
@@ -53,16 +52,7 @@ export async function connectorPreviewRoutes(app: FastifyInstance) {
   const scope = { scopes: ['connectors' as const] };
 
   const preview = async (tenantId: string, input: ConnectorInput, from: Pick<ConnectorState, 'cursor' | 'last_pull'>, limit: number) => {
-    let definition;
-    try {
-      definition = validateStoredDefinition(input);
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      throw new HttpError(
-        422,
-        err.issues.map((i) => ({ loc: ['body', ...i.loc], msg: i.msg, type: i.type })),
-      );
-    }
+    const definition = definitionOr422(input, 'body');
     try {
       return await previewPull(app.pool, {
         definition,

@@ -304,6 +304,18 @@ const runView = {
   },
 } as const;
 
+/** A run queued by the API: its job is in the queue. */
+const queuedRunView = {
+  type: 'object',
+  required: ['run_id', 'job_id', 'status', 'mode'],
+  properties: {
+    run_id: uuid,
+    job_id: { type: 'string' },
+    status: { type: 'string', enum: ['queued'] },
+    mode: { type: 'string', enum: RUN_MODES },
+  },
+} as const;
+
 const runConflict = errorResponse('A run of this connector is queued or running; run_id names it');
 /** A refused source as a 422 at the connection field that names it. */
 export function sourceDenied(err: SourceDeniedError, at: string[]): HttpError {
@@ -379,6 +391,16 @@ export async function connectorsRoutes(app: FastifyInstance) {
       }
       return write(tx);
     });
+
+  /** Queues a run's job; a run the queue refuses is closed with the reason (503), never left queued without a job. */
+  const queueRun = async (data: PullJobData & { runId: string }, jobId: string) => {
+    try {
+      await app.pullQueue!.add(PULL_JOB, data, { jobId });
+    } catch (err) {
+      await closeRun(app.pool, data.runId, `could not be queued: ${(err as Error).message}`, 'queue_unavailable');
+      throw new HttpError(503, 'The job queue (Redis) did not take the run; try again when /readyz reports ready.');
+    }
+  };
 
   const load = async (tenantId: string, id: string) => {
     const c = await getConnector(app.pool, tenantId, id);
@@ -588,16 +610,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
           additionalProperties: false,
         },
         response: {
-          202: {
-            type: 'object',
-            required: ['run_id', 'job_id', 'status', 'mode'],
-            properties: {
-              run_id: uuid,
-              job_id: { type: 'string' },
-              status: { type: 'string', enum: ['queued'] },
-              mode: { type: 'string', enum: RUN_MODES },
-            },
-          },
+          202: queuedRunView,
           409: errorResponse('A run of this connector is queued or running (run_id names it), or the connector is paused'),
           503: errorResponse('This server has no job queue (REDIS_URL)'),
         },
@@ -641,14 +654,8 @@ export async function connectorsRoutes(app: FastifyInstance) {
         );
       const range = mode === 'backfill' ? { from, to } : undefined;
       const runId = await createRun(app.pool, { connectorId: req.params.id, tenantId, trigger: 'manual', mode, range });
-      const data: PullJobData = { connectorId: req.params.id, tenantId, mode, trigger: 'manual', runId };
       const jobId = runJobId(runId);
-      try {
-        await app.pullQueue.add(PULL_JOB, data, { jobId });
-      } catch (err) {
-        await closeRun(app.pool, runId, `could not be queued: ${(err as Error).message}`, 'queue_unavailable');
-        throw new HttpError(503, 'The job queue (Redis) did not take the pull; try again when /readyz reports ready.');
-      }
+      await queueRun({ connectorId: req.params.id, tenantId, mode, trigger: 'manual', runId }, jobId);
       return reply.code(202).send({ run_id: runId, job_id: jobId, status: 'queued', mode });
     },
   );
@@ -699,16 +706,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
         tags: ['connectors'],
         params: { type: 'object', required: ['id', 'run_id'], properties: { id: uuid, run_id: uuid } },
         response: {
-          202: {
-            type: 'object',
-            required: ['run_id', 'job_id', 'status', 'mode'],
-            properties: {
-              run_id: uuid,
-              job_id: { type: 'string' },
-              status: { type: 'string', enum: ['queued'] },
-              mode: { type: 'string', enum: RUN_MODES },
-            },
-          },
+          202: queuedRunView,
           409: errorResponse('The run is not waiting for confirmation, or another run of this connector is queued or running'),
           503: errorResponse('This server has no job queue (REDIS_URL)'),
         },
@@ -727,13 +725,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       if (run.mode === 'set_state') throw new HttpError(409, `Run ${run.id} changed the position; there is nothing to confirm.`);
       const jobId = await confirmRun(app.pool, run.id);
       if (!jobId) throw new HttpError(409, `Run ${run.id} is no longer waiting for confirmation.`);
-      const data: PullJobData = { connectorId: run.connector_id, tenantId, mode: run.mode, trigger: 'manual', runId: run.id };
-      try {
-        await app.pullQueue.add(PULL_JOB, data, { jobId });
-      } catch (err) {
-        await closeRun(app.pool, run.id, `could not be queued: ${(err as Error).message}`, 'queue_unavailable');
-        throw new HttpError(503, 'The job queue (Redis) did not take the run; try again when /readyz reports ready.');
-      }
+      await queueRun({ connectorId: run.connector_id, tenantId, mode: run.mode, trigger: 'manual', runId: run.id }, jobId);
       return reply.code(202).send({ run_id: run.id, job_id: jobId, status: 'queued', mode: run.mode });
     },
   );
