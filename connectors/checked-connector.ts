@@ -1,6 +1,6 @@
 import type { CursorScalar, ReadPlan, RowBatch, SourceConnector, SourceTable } from './contract';
 import { ConnectorError } from './connector-error';
-import type { DoctorProbes } from './doctor-probes';
+import type { DoctorProbes } from './contract';
 import type { Lease } from './shared-pools';
 
 /**

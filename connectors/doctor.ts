@@ -1,12 +1,12 @@
 /**
- * The connector doctor: each source's measurements (doctor-probes.ts) turned into checks with a verdict, what was
+ * The connector doctor: each source's measurements (DoctorProbes in contract.ts) turned into checks with a verdict, what was
  * found and what to do, in the same words for every source. Every check has its own time budget; one that runs out
  * is `skipped`, never a reason to stop the others.
  */
 import type { Cursor, CursorScalar, ReadPlan, SourceConnector } from './contract';
 import type { ConnectorDefinition } from './connector-definition';
 import { ConnectorError } from './connector-error';
-import type { DoctorProbes, DoctorShape } from './doctor-probes';
+import type { DoctorProbes, DoctorShape } from './contract';
 import { isoToMicros, isIsoTimestamp } from './iso-time';
 import { effectiveLagSeconds } from './read-window';
 

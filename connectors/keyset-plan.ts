@@ -17,20 +17,9 @@
  * cursor value cannot be paged exactly: an incremental read is refused, a full read streams the source whole.
  * Without a cursor column every read streams the source whole.
  */
-import type { Cursor, CursorScalar, ReadPlan, Row, RowBatch } from './contract';
+import type { Cursor, CursorScalar, KeysetColumn, ReadPlan, Row, RowBatch } from './contract';
 import { ConnectorError } from './connector-error';
 import { subtractSeconds } from './iso-time';
-
-/** What the planner needs to know of a cursor or key column; each source's own column type extends it. */
-export interface KeysetColumn {
-  name: string;
-  /** The source's type name, for messages. */
-  type: string;
-  /** Timestamps and dates (the lag window applies); null when the kind is not known yet (an empty collection). */
-  temporal: boolean | null;
-  /** May be NULL (or missing, for documents). */
-  nullable: boolean;
-}
 
 export interface KeysetSource<C extends KeysetColumn> {
   cursor: C | null;

@@ -18,9 +18,9 @@ import {
 import { loadConnectorForRun } from '../src/store/connectors';
 import { runOfFire } from '../src/store/schedule-fires';
 import { LockLostError, tryLockConnector } from './connector-lock';
-import { fireOfJobId, type PullJobData } from './pull-queue';
+import { fireOfJobId, type PullJobData, type PullProgress } from './pull-queue';
 import { settleCancelled } from './run-recovery';
-import { runPull, type PullProgress } from './run-pull';
+import { runPull } from './run-pull';
 
 export interface ProcessorDeps {
   pool: pg.Pool;

@@ -1,4 +1,5 @@
 import { Queue } from 'bullmq';
+import type { Cursor } from '../connectors/contract';
 import { outageLog, stderrLogger, type Logger } from '../src/outage-log';
 import type { RunMode } from '../src/store/connector-runs';
 import { QUEUE_PREFIX, type RedisConnection } from './redis-connection';
@@ -9,6 +10,12 @@ export const PULL_JOB = 'pull';
 /** `backfill`: a range of cursor values read again without moving the committed position (the range is on the run). */
 export type PullMode = RunMode;
 export type PullTrigger = 'schedule' | 'manual';
+
+/** What a running pull reports as the job's progress. */
+export interface PullProgress {
+  rowsRead: number;
+  cursor: Cursor | null;
+}
 
 /**
  * A pull job carries ids only: credentials are read from Postgres by the worker, never put in Redis. Job data is

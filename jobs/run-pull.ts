@@ -42,14 +42,9 @@ import {
 import { addRunEvent } from '../src/store/run-events';
 import type { ConnectorLock } from './connector-lock';
 import { PreviousBatchNotCommitted, writeInOrder } from './ordered-writes';
-import type { PullMode } from './pull-queue';
+import type { PullMode, PullProgress } from './pull-queue';
 import { readAhead } from './read-ahead';
 import { runSweep, SweepHeld } from './run-sweep';
-
-export interface PullProgress {
-  rowsRead: number;
-  cursor: Cursor | null;
-}
 
 export interface RunPullOptions {
   pool: pg.Pool;

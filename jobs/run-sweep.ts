@@ -20,7 +20,7 @@ import type { VerifyCounts } from '../src/store/connector-runs';
 import { commitSweepPage, markSweepRead, sweepState } from '../src/store/pull-progress';
 import type { ConnectorLock } from './connector-lock';
 import { readAhead } from './read-ahead';
-import type { PullProgress } from './run-pull';
+import type { PullProgress } from './pull-queue';
 
 /** Keys of each kind a verify run keeps as samples. */
 export const VERIFY_SAMPLES = 20;

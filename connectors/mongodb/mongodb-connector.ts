@@ -6,7 +6,7 @@ import { ConnectorError } from '../connector-error';
 import { microsToIso } from '../iso-time';
 import type { SourceReach } from '../source-reach';
 import { describeMongodbUri, mongodbClientOptions, type MongodbConnection } from './mongodb-config';
-import type { DoctorProbes } from '../doctor-probes';
+import type { DoctorProbes } from '../contract';
 import { mongodbDoctor } from './mongodb-doctor';
 import { toConnectorError, type MongodbErrorContext } from './mongodb-errors';
 import { mongodbReadOnlyIssues } from './mongodb-read-only';

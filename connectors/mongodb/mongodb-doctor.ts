@@ -7,7 +7,7 @@
 import type { Collection, Document } from 'mongodb';
 import type { CursorScalar, ReadPlan } from '../contract';
 import type { ConnectorDefinition } from '../connector-definition';
-import type { DoctorProbes, PrivilegeFact } from '../doctor-probes';
+import type { DoctorProbes, PrivilegeFact } from '../contract';
 import { keysetOrder, lagBound } from '../keyset-plan';
 import { keysetSettings, lastPullInstant } from '../read-window';
 import { keysetField } from './mongodb-filters';

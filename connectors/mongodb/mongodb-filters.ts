@@ -11,8 +11,8 @@
  * down no `$or`, `$gt` or sort).
  */
 import type { Document, Sort } from 'mongodb';
-import type { CursorScalar } from '../contract';
-import { afterBranches, unfitValue, type Condition, type KeysetColumn, type Phase } from '../keyset-plan';
+import type { CursorScalar, KeysetColumn } from '../contract';
+import { afterBranches, unfitValue, type Condition, type Phase } from '../keyset-plan';
 import type { MongodbField } from './mongodb-source';
 import { toBson } from './mongodb-types';
 

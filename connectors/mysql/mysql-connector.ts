@@ -1,5 +1,5 @@
 import type { ReadPlan } from '../contract';
-import type { DoctorProbes } from '../doctor-probes';
+import type { DoctorProbes } from '../contract';
 import { definitionOf, type ConnectorDefinition } from '../connector-definition';
 import type { SourceReach } from '../source-reach';
 import { keysetOrder } from '../keyset-plan';

@@ -6,7 +6,7 @@
  */
 import type { ReadPlan, Row } from '../contract';
 import type { ConnectorDefinition } from '../connector-definition';
-import type { DoctorProbes, PrivilegeFact } from '../doctor-probes';
+import type { DoctorProbes, PrivilegeFact } from '../contract';
 import { sqlDoctorProbes, type TimedQuery } from '../sql/sql-doctor';
 import type { SqlSource } from '../sql/sql-source';
 import { mysqlDialect } from './mysql-dialect';

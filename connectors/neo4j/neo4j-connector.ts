@@ -2,7 +2,7 @@ import neo4j, { type Driver, type Session } from 'neo4j-driver';
 import { ConfigError } from '../config-error';
 import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from '../contract';
 import { definitionOf, type ConnectorDefinition } from '../connector-definition';
-import type { DoctorProbes } from '../doctor-probes';
+import type { DoctorProbes } from '../contract';
 import type { Neo4jConnection } from './neo4j-config';
 import { neo4jDoctor } from './neo4j-doctor';
 import { toConnectorError, type Neo4jErrorContext } from './neo4j-errors';

@@ -20,9 +20,9 @@
  * rows have no index to lose).
  */
 import neo4j from 'neo4j-driver';
-import type { CursorScalar } from '../contract';
+import type { CursorScalar, KeysetColumn } from '../contract';
 import { isIsoTimestamp } from '../iso-time';
-import { afterBranches, unfitValue, type Condition, type KeysetColumn, type Phase } from '../keyset-plan';
+import { afterBranches, unfitValue, type Condition, type Phase } from '../keyset-plan';
 import { bareQuery, ELEMENT_ID_FIELD, quoteName, userCondition, type Neo4jField, type Neo4jSource } from './neo4j-source';
 import { isoToTemporal, type Neo4jKind } from './neo4j-types';
 

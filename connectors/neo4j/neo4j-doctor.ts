@@ -8,7 +8,7 @@
 import neo4j from 'neo4j-driver';
 import type { CursorScalar, ReadPlan } from '../contract';
 import type { ConnectorDefinition } from '../connector-definition';
-import type { DoctorProbes, PrivilegeFact } from '../doctor-probes';
+import type { DoctorProbes, PrivilegeFact } from '../contract';
 import { keysetOrder, lagBound } from '../keyset-plan';
 import { keysetSettings, lastPullInstant } from '../read-window';
 import { keysetField, Params } from './neo4j-cypher';

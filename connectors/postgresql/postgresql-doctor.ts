@@ -5,7 +5,7 @@
  */
 import type { ReadPlan, Row } from '../contract';
 import type { ConnectorDefinition } from '../connector-definition';
-import type { DoctorProbes, PrivilegeFact } from '../doctor-probes';
+import type { DoctorProbes, PrivilegeFact } from '../contract';
 import { sqlDoctorProbes, type TimedQuery } from '../sql/sql-doctor';
 import { userCondition, type SqlSource } from '../sql/sql-source';
 import { SqlParams } from '../sql/sql-dialect';

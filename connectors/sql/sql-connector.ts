@@ -1,7 +1,7 @@
 import { ConfigError } from '../config-error';
 import type { CursorScalar, ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../contract';
 import type { ConnectorDefinition } from '../connector-definition';
-import type { DoctorProbes } from '../doctor-probes';
+import type { DoctorProbes } from '../contract';
 import { EPOCH_ISO } from '../iso-time';
 import { lastPullInstant } from '../read-window';
 import { sqlReadOnlyIssues, type SqlReadOnlyRules } from './sql-read-only';

@@ -1,12 +1,12 @@
 /**
- * The doctor's measurements every SQL source takes the same way (doctor-probes.ts): the largest run of equal cursor
+ * The doctor's measurements every SQL source takes the same way (DoctorProbes in contract.ts): the largest run of equal cursor
  * values, NULL and future cursors, rows held back by the lag (counted as runs count them: cursor past the lag bound,
  * up to a cap), each over the connector's own FROM item and `where`, with a LIMIT wherever a count can stop early. The catalog questions (index, privileges, estimate) are each
  * source's own (`<db>-doctor.ts`).
  */
 import type { CursorScalar, ReadPlan, Row } from '../contract';
 import type { ConnectorDefinition } from '../connector-definition';
-import type { DoctorProbes, EstimateFact, IndexFact, PrivilegeFact } from '../doctor-probes';
+import type { DoctorProbes, EstimateFact, IndexFact, PrivilegeFact } from '../contract';
 import { keysetOrder, lagBound } from '../keyset-plan';
 import { keysetSettings, lastPullInstant } from '../read-window';
 import { isTemporal, SqlParams, type SqlColumn } from './sql-dialect';

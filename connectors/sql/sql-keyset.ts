@@ -10,9 +10,9 @@
  * run in that order until the page is full; their union is exactly the row-value predicate, in order (the
  * planner's `afterBranches`).
  */
-import type { CursorScalar } from '../contract';
+import type { CursorScalar, KeysetColumn } from '../contract';
 import { isIsoTimestamp } from '../iso-time';
-import { afterBranches, unfitValue, type Condition, type KeysetColumn } from '../keyset-plan';
+import { afterBranches, unfitValue, type Condition } from '../keyset-plan';
 import { SqlParams, type SqlColumn, type SqlDialect } from './sql-dialect';
 
 export interface Statement {

@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { validateConnectorConfig } from '../../../connectors/connector-config';
 import type { SourceConnector } from '../../../connectors/contract';
 import { COUNT_CAP, diagnose } from '../../../connectors/doctor';
-import type { DoctorProbes } from '../../../connectors/doctor-probes';
+import type { DoctorProbes } from '../../../connectors/contract';
 
 /** The doctor's verdict logic on measurements given directly: budgets, caps, and checks that do not apply. */
 

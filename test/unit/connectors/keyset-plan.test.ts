@@ -1,16 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import type { Cursor, CursorScalar, ReadPlan, Row, RowBatch } from '../../../connectors/contract';
+import type { Cursor, CursorScalar, KeysetColumn, ReadPlan, Row, RowBatch } from '../../../connectors/contract';
 import { ConnectorError } from '../../../connectors/connector-error';
-import {
-  afterBranches,
-  pages,
-  planRead,
-  rebatch,
-  type Condition,
-  type KeysetColumn,
-  type KeysetSettings,
-  type Phase,
-} from '../../../connectors/keyset-plan';
+import { afterBranches, pages, planRead, rebatch, type Condition, type KeysetSettings, type Phase } from '../../../connectors/keyset-plan';
 
 // A source held in memory, rendered by evaluating the plan's predicates in JavaScript: the reference renderer
 // every real one (SQL, filter documents, Cypher) must agree with.
