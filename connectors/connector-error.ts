@@ -24,6 +24,19 @@ export type ConnectorErrorKind =
   /** A source this installation does not let connectors reach: its own database, or a denied host or network. */
   | 'denied';
 
+/** Node's error codes for a host that cannot be reached or a connection that broke: the same for every driver. */
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ECONNABORTED',
+]);
+
 const RETRYABLE: ReadonlySet<ConnectorErrorKind> = new Set(['unreachable', 'transient']);
 
 export interface ConnectorErrorOptions {

@@ -2,7 +2,7 @@
  * mysql2 and Node errors → `ConnectorError`, by MySQL/MariaDB error name (`err.code`) or Node error code,
  * with a message that says what to check.
  */
-import { ConnectorError, type ConnectorErrorKind } from '../connector-error';
+import { ConnectorError, NETWORK_ERROR_CODES, type ConnectorErrorKind } from '../connector-error';
 
 export interface MysqlErrorContext {
   /** `host:port/database`, never credentials. */
@@ -46,20 +46,7 @@ const TRANSIENT = new Set([
   'ER_NET_WRITE_INTERRUPTED',
   'ER_MAX_PREPARED_STMT_COUNT_REACHED',
 ]);
-const NETWORK = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'ECONNABORTED',
-  'PROTOCOL_CONNECTION_LOST',
-  'PROTOCOL_SEQUENCE_TIMEOUT',
-  'ER_NET_PACKETS_OUT_OF_ORDER',
-]);
+const NETWORK = new Set([...NETWORK_ERROR_CODES, 'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_NET_PACKETS_OUT_OF_ORDER']);
 
 interface DriverError {
   code?: unknown;

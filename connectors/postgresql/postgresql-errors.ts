@@ -2,7 +2,7 @@
  * pg and Node errors → `ConnectorError`, by SQLSTATE (https://www.postgresql.org/docs/current/errcodes-appendix.html)
  * or Node error code, with a message that says what to check.
  */
-import { ConnectorError, type ConnectorErrorKind } from '../connector-error';
+import { ConnectorError, NETWORK_ERROR_CODES, type ConnectorErrorKind } from '../connector-error';
 
 export interface PgErrorContext {
   /** `host:port/database`, never credentials. */
@@ -17,17 +17,6 @@ interface DriverError {
   errors?: Array<{ code?: unknown }>;
 }
 
-const NETWORK = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'ECONNABORTED',
-]);
 const TLS = /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/;
 
 export function toConnectorError(err: unknown, ctx: PgErrorContext): Error {
@@ -38,8 +27,8 @@ export function toConnectorError(err: unknown, ctx: PgErrorContext): Error {
   const message = e.message || code || 'unknown error';
   const make = (kind: ConnectorErrorKind, text: string) => new ConnectorError(kind, text, { code, secrets: ctx.secrets });
 
-  if (code && /^[0-9A-Z]{5}$/.test(code) && !NETWORK.has(code)) return fromSqlState(code, message, ctx, make);
-  if (code && NETWORK.has(code)) {
+  if (code && /^[0-9A-Z]{5}$/.test(code) && !NETWORK_ERROR_CODES.has(code)) return fromSqlState(code, message, ctx, make);
+  if (code && NETWORK_ERROR_CODES.has(code)) {
     const reason =
       code === 'ENOTFOUND' || code === 'EAI_AGAIN'
         ? `host "${ctx.host}" not found`
