@@ -27,7 +27,7 @@ export interface NotifyDeps {
 export const NOTIFY_TIMEOUT_MS = 10_000;
 
 /** What a receiver gets (see the README's "Failure notifications"). */
-export function notificationBody(event: string, connector: { id: string; name: string }, run: ConnectorRun): string {
+function notificationBody(event: string, connector: { id: string; name: string }, run: ConnectorRun): string {
   const { id, status, mode, trigger, attempts, error, error_kind, rows_read, inserted, updated, unchanged, rejected, deleted } = run;
   const { pending_deletes, queued_at, started_at, finished_at, duration_ms } = run;
   return JSON.stringify({

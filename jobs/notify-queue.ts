@@ -19,7 +19,7 @@ export interface NotifyJobData {
 }
 
 /** One job per run and event: queueing it again while it exists is harmless. */
-export const notifyJobId = (runId: string, event: string) => `notify-${runId}-${event}`;
+const notifyJobId = (runId: string, event: string) => `notify-${runId}-${event}`;
 
 /** Five attempts, backing off exponentially with jitter: by default 8, 16, 32 and 64 s (±50 %), about two minutes in all. */
 export const NOTIFY_ATTEMPTS = 5;

@@ -63,7 +63,7 @@ async function close(pool: pg.Pool, run: Pick<ActiveRun, 'id' | 'ingestion_id'>,
  * lock (that worker records the outcome); else re-queued (job lost) or closed (job failed or completed).
  * Re-queueing uses the job id `run-<run id>`, so a job the API is adding at the same moment is not doubled.
  */
-export async function recoverRun(pool: pg.Pool, queue: Queue<PullJobData>, run: ActiveRun): Promise<Recovery> {
+async function recoverRun(pool: pg.Pool, queue: Queue<PullJobData>, run: ActiveRun): Promise<Recovery> {
   const jobId = run.job_id ?? runJobId(run.id);
   const job = await queue.getJob(jobId);
   const state = job ? await job.getState() : 'missing';

@@ -339,7 +339,7 @@ function skipWord(text: string, start: number): number {
  * ASCII letters, digits, `_`, and every other character that is not a space. A character some server reads
  * as part of a name and this lexer as a space only splits a word the server would not find anyway.
  */
-export function isIdentifierChar(ch: string | undefined): boolean {
+function isIdentifierChar(ch: string | undefined): boolean {
   if (ch === undefined) return false;
   const c = ch.charCodeAt(0);
   return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || (c >= 128 && !isSpace(ch));

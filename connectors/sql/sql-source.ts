@@ -38,7 +38,7 @@ export interface SqlSource {
 const DERIVED_ALIAS = 'source_query';
 
 /** The FROM item of `def` as a template. */
-export function fromTemplate(dialect: SqlDialect, def: ConnectorDefinition): SqlTemplate {
+function fromTemplate(dialect: SqlDialect, def: ConnectorDefinition): SqlTemplate {
   if (def.table !== null) return { parts: [dialect.quoteTable(def.table)] };
   const query = queryTemplate(dialect, def) as SqlTemplate;
   const parts = [...query.parts];
@@ -47,7 +47,7 @@ export function fromTemplate(dialect: SqlDialect, def: ConnectorDefinition): Sql
   return { parts };
 }
 
-export function queryTemplate(dialect: SqlDialect, def: ConnectorDefinition): SqlTemplate | null {
+function queryTemplate(dialect: SqlDialect, def: ConnectorDefinition): SqlTemplate | null {
   return typeof def.query === 'string' ? parseSqlTemplate(def.query, dialect.lexer) : null;
 }
 

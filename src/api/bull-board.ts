@@ -32,7 +32,7 @@ export interface PresentedCredential {
   token: string;
 }
 
-export function presentedCredential(header: string | undefined): PresentedCredential | null {
+function presentedCredential(header: string | undefined): PresentedCredential | null {
   if (!header) return null;
   const bearer = /^Bearer\s+(.+)$/i.exec(header);
   if (bearer) return { user: null, token: bearer[1]!.trim() };

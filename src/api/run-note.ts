@@ -6,7 +6,7 @@ import { HELD_BACK_CAP } from '../store/pull-progress';
  * What a finished run read, in words, when its counts alone would puzzle: a run that read nothing (or little) because
  * the lag window held rows back, or because nothing changed. Null when the counts say it all.
  */
-export function runNote(
+function runNote(
   run: Pick<ConnectorRun, 'status' | 'mode' | 'rows_read' | 'rows_held_back' | 'held_back_until' | 'schema_changes'>,
 ): string | null {
   if (run.mode === 'set_state') return null; // an operator's change of the position reads nothing

@@ -6,7 +6,7 @@ import { ApiClient, CliError, detailOf, EXIT } from './api-client';
  * `${VAR}` in any string becomes the environment variable's value (secrets stay out of the file);
  * `$${` is a literal `${`. A variable that is not set is an error, never an empty string.
  */
-export function interpolate(value: unknown, env: NodeJS.ProcessEnv, path = ''): unknown {
+function interpolate(value: unknown, env: NodeJS.ProcessEnv, path = ''): unknown {
   if (typeof value === 'string') {
     return value.replace(/\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, escaped: string | undefined, name: string) => {
       if (escaped) return whole.slice(1);

@@ -17,7 +17,7 @@ const gone = (runId: string) => `not exists (select 1 from ${stagingTable(runId)
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The table of a run's staged keys (its name is the run id, checked: it is spliced into SQL). */
-export function stagingTable(runId: string): string {
+function stagingTable(runId: string): string {
   if (!UUID.test(runId)) throw new Error(`not a run id: ${JSON.stringify(runId)}`);
   return `sweep_staging."${runId}"`;
 }

@@ -11,7 +11,7 @@ export interface RetryOptions {
   baseDelayMs?: number;
 }
 
-export function isRetryableConflict(err: unknown): boolean {
+function isRetryableConflict(err: unknown): boolean {
   return typeof err === 'object' && err !== null && RETRYABLE.has((err as { code?: unknown }).code as string);
 }
 

@@ -323,7 +323,7 @@ export function sourceDenied(err: SourceDeniedError, at: string[]): HttpError {
 }
 
 /** A pull of a paused connector: refused with since when and why. */
-export function pausedConflict(c: ConnectorView): HttpError {
+function pausedConflict(c: ConnectorView): HttpError {
   const since = c.paused_at ? ` since ${new Date(c.paused_at).toISOString()}` : '';
   const why = c.pause_reason ? ` (${c.pause_reason})` : '';
   return new HttpError(

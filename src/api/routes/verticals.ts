@@ -24,7 +24,7 @@ export const VERTICALS_SQL = `with counts as (
     from counts full join latest using (vertical, entity_type)
    order by vertical, entity_type`;
 
-export async function listVerticals(db: Queryable, tenantId: string): Promise<VerticalSummary[]> {
+async function listVerticals(db: Queryable, tenantId: string): Promise<VerticalSummary[]> {
   const { rows } = await db.query<{ vertical: string; entity_type: string; entity_count: string; schema_version: number | null }>(
     VERTICALS_SQL,
     [tenantId],
