@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Ingestion } from '../../core/ingestion';
 import type { SourceType } from '../../core/ingestions';
+import { ProblemType } from '../../problem-types';
 import { HttpError } from '../http-error';
 import { parseRecordsBody } from '../json-body';
 import { errorResponse, problemList, targetParams } from '../schemas';
@@ -40,14 +41,14 @@ const batchBody = {
 /** Shared by batch and webhook: one request, one ingestion, one transaction. */
 async function ingestRequest(app: FastifyInstance, req: FastifyRequest<{ Params: TargetParams }>, body: unknown, sourceType: SourceType) {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new HttpError(422, [{ loc: ['body'], msg: 'the body must be a JSON object with a "records" array', type: 'type_error.object' }]);
+    throw new HttpError(422, [{ loc: ['body'], msg: 'the body must be a JSON object with a "records" array', type: ProblemType.object }]);
   }
   const records = (body as { records?: unknown }).records;
   if (!Array.isArray(records)) {
     throw new HttpError(422, [
       records === undefined
-        ? { loc: ['body', 'records'], msg: 'field required', type: 'value_error.missing' }
-        : { loc: ['body', 'records'], msg: 'records must be an array of record objects', type: 'type_error.list' },
+        ? { loc: ['body', 'records'], msg: 'field required', type: ProblemType.missing }
+        : { loc: ['body', 'records'], msg: 'records must be an array of record objects', type: ProblemType.list },
     ]);
   }
   if (records.length > MAX_BATCH_RECORDS) {
@@ -57,7 +58,7 @@ async function ingestRequest(app: FastifyInstance, req: FastifyRequest<{ Params:
     );
   }
   if (records.length === 0) {
-    throw new HttpError(422, [{ loc: ['body', 'records'], msg: 'records must hold at least one record', type: 'value_error.empty' }]);
+    throw new HttpError(422, [{ loc: ['body', 'records'], msg: 'records must hold at least one record', type: ProblemType.empty }]);
   }
   const target = { tenantId: req.principal!.tenantId, vertical: req.params.vertical, entityType: req.params.entity_type };
   const ingestion = await Ingestion.open(app.pool, target, { type: sourceType });

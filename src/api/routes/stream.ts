@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { parseExactJson } from '../../core/exact-json';
 import { Ingestion } from '../../core/ingestion';
 import type { RejectedRecord } from '../../core/record';
+import { ProblemType } from '../../problem-types';
 import { HttpError } from '../http-error';
 import { ndjsonLines } from '../ndjson-lines';
 import { targetParams } from '../schemas';
@@ -125,7 +126,7 @@ export async function streamRoutes(app: FastifyInstance) {
               position: line.number,
               raw: line.bytes.toString('utf8').slice(0, 10_000),
               errorType: 'parse_error',
-              problems: [{ loc: ['line', line.number], msg: parsed.problem, type: 'value_error.parse' }],
+              problems: [{ loc: ['line', line.number], msg: parsed.problem, type: ProblemType.parse }],
             });
           } else {
             records.push(parsed.record);
