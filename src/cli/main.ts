@@ -16,7 +16,7 @@ Operate (over the API: QANATIX_URL, QANATIX_API_KEY):
   keys create|list|rotate|revoke API keys (create talks to DATABASE_URL directly)
   operator create|list|revoke operator credentials for installation-wide operations (DATABASE_URL)
   connectors apply|list|get|test|preview|doctor|rotate-notify-secret|delete
-  pull <connector> [--full] [--wait]
+  pull <connector> [--full|--sweep|--verify|--from V --to V] [--wait]
   runs <connector>
   cancel <connector|run-id>   stop a queued or running run (after its current batch)
   confirm <connector|run-id>  let a sweep the guard held delete
