@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { Queue } from 'bullmq';
 import type pg from 'pg';
 import type { RedisConnection } from '../jobs/redis-connection';
-import { probe, readiness } from './health-probe';
+import { probe, ProbeFailure, readiness } from './health-probe';
 import { queueJobs, registry } from './metrics';
 import { metricsRefusal } from './metrics-access';
 
@@ -33,7 +33,7 @@ export async function startWorkerHealth(host: string, port: number, deps: Worker
       postgres: await probe(() => deps.pool.query('select 1')),
       // While the connection is away no command is queued behind it: it would only answer after reconnecting.
       redis: await probe(async () => {
-        if (deps.redis.status !== 'ready') throw new Error(`connection ${deps.redis.status}`);
+        if (deps.redis.status !== 'ready') throw new ProbeFailure(`connection ${deps.redis.status}`);
         await deps.redis.ping();
       }),
     });

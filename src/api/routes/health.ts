@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { probe, readiness } from '../../health-probe';
+import { probe, ProbeFailure, readiness } from '../../health-probe';
 import { HttpError } from '../http-error';
 import { registry, queueJobs } from '../../metrics';
 import { metricsRefusal } from '../../metrics-access';
@@ -21,7 +21,7 @@ export async function healthRoutes(app: FastifyInstance) {
     if (queue) {
       checks.redis = await probe(async () => {
         const client = await queue.backend.client;
-        if (client.status !== 'ready') throw new Error(`connection ${client.status}`);
+        if (client.status !== 'ready') throw new ProbeFailure(`connection ${client.status}`);
         await queue.getJobCounts('waiting');
       });
     }
