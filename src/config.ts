@@ -35,6 +35,8 @@ export interface Config {
   rateLimitEnabled: boolean;
   /** Requests per minute of a key created without its own limit; also the most a tenant admin may give a key. */
   rateLimitPerMinute: number;
+  /** Requests per minute of all of a tenant's keys together, so that more keys do not mean more requests without end. */
+  tenantRateLimitPerMinute: number;
   /** A worker process answers /healthz and /readyz on this port (on HOST); unset: no port. */
   workerMetricsPort: number | null;
 }
@@ -83,6 +85,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       env,
       'RATE_LIMIT_PER_MINUTE',
       1000,
+      'a whole number of requests a minute',
+      MAX_RATE_LIMIT_PER_MINUTE,
+    ),
+    tenantRateLimitPerMinute: positiveInteger(
+      env,
+      'TENANT_RATE_LIMIT_PER_MINUTE',
+      5000,
       'a whole number of requests a minute',
       MAX_RATE_LIMIT_PER_MINUTE,
     ),

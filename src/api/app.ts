@@ -158,7 +158,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
     const principal = await authenticateKey(app.pool, app.config.apiKeySalt, token);
     if (!principal) throw new HttpError(401, 'Invalid, revoked or expired API key.', { 'www-authenticate': 'Bearer' });
-    await rateLimiter?.admit(principal.keyId, principal.rateLimitPerMinute ?? app.config.rateLimitPerMinute, reply);
+    await rateLimiter?.admit(
+      {
+        keyId: principal.keyId,
+        limit: principal.rateLimitPerMinute ?? app.config.rateLimitPerMinute,
+        tenantId: principal.tenantId,
+        tenantLimit: app.config.tenantRateLimitPerMinute,
+      },
+      reply,
+    );
     if (!scopes) {
       throw new HttpError(
         403,

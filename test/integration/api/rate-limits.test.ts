@@ -156,6 +156,31 @@ describe('headers and 429, as the reference shows them', () => {
     expect(limits(await get(app, second.key))).toMatchObject({ limit: 2, remaining: 1 });
   });
 
+  test("a tenant's keys together stop at TENANT_RATE_LIMIT_PER_MINUTE: a new key does not buy more requests", async () => {
+    const capped = await appWith({ tenantRateLimitPerMinute: 5 });
+    try {
+      const tenantId = await ensureTenant(db.pool, 'many-keys');
+      const keys = await Promise.all([1, 2, 3].map((n) => createApiKey(db.pool, TEST_SALT, tenantId, `k${n}`, ['read'], null, 4)));
+      const statuses = [];
+      for (const k of [...keys, ...keys]) statuses.push((await get(capped, k.key)).statusCode);
+      expect(statuses.filter((s) => s === 200)).toHaveLength(5);
+      const refused = await get(capped, keys[2]!.key);
+      expect(refused.statusCode).toBe(429);
+      const retryAfter = Number(refused.headers['retry-after']);
+      expect(refused.json()).toEqual({
+        detail: `Rate limit exceeded (all of this tenant's keys together). Retry after ${retryAfter} seconds.`,
+      });
+      expect(limits(refused)).toMatchObject({ limit: 5, remaining: 0 });
+      // A key made now is refused too; another tenant is not.
+      const fresh = await createApiKey(db.pool, TEST_SALT, tenantId, 'k4', ['read'], null, 4);
+      expect((await get(capped, fresh.key)).statusCode).toBe(429);
+      const { key: other } = await key(['read'], 4);
+      expect((await get(capped, other)).statusCode).toBe(200);
+    } finally {
+      await capped.close();
+    }
+  });
+
   test('the bucket is counted in Redis under the {qanatix} hash tag, by key id (never the key itself)', async () => {
     const { key: k, id } = await key(['read'], 7);
     await get(app, k);
