@@ -10,6 +10,7 @@ import { createPool } from '../db/pool';
 import { projectPath } from '../project-path';
 import { startRoles } from '../server';
 import { EXIT } from './api-client';
+import { CONTROL, writeControl } from './terminal';
 
 const SERVICES = projectPath('scripts/services.sh');
 const PG_ADMIN = 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres';
@@ -17,7 +18,10 @@ const MYSQL_URL = 'mysql://qanatix:qanatix@127.0.0.1:3306/';
 const NEO4J = { uri: 'bolt://127.0.0.1:7687', user: 'neo4j', password: 'qanatix-test', database: 'neo4j' };
 const SCHEDULE = '*/10 * * * * *';
 
-const say = (text: string) => console.log(`\x1b[1m▸\x1b[0m ${text}`);
+const say = (text: string) => {
+  writeControl(process.stdout, CONTROL.bold, '▸');
+  writeControl(process.stdout, CONTROL.plain, ` ${text}\n`);
+};
 
 async function answers(check: () => Promise<unknown>): Promise<boolean> {
   try {

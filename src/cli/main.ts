@@ -1,4 +1,5 @@
 import { CliError, EXIT } from './api-client';
+import { guardOutput } from './terminal';
 
 const HELP = `qanatix — the QANATIX ingestion platform: scheduled database pulls and an HTTP push API
 
@@ -67,6 +68,7 @@ export async function main(argv: string[]): Promise<number> {
       await startRoles(loadConfig(), { api: command !== 'worker', worker: command !== 'api' });
       return await new Promise<number>(() => {});
     }
+    guardOutput();
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') return help(HELP);
     const run = COMMANDS[command];
     if (!run) {

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ApiClient, CliError, EXIT, findConnector } from './api-client';
+import { CONTROL, writeControl } from './terminal';
 import { formatDuration, printTable } from './output';
 
 export const PULL_HELP = `qanatix pull <name|id> [--full|--sweep|--verify | --from VALUE --to VALUE] [--wait] [--json]
@@ -129,7 +130,7 @@ async function follow(api: ApiClient, connectorId: string, runId: string, out: N
     const rate = run.rows_read / Math.max(elapsed / 1000, 0.001);
     if (!quiet) {
       const line = `${progressBar(tick, FINAL.has(run.status))} ${run.status.padEnd(9)} ${String(run.rows_read).padStart(9)} rows  ${Math.round(rate).toLocaleString('en').padStart(9)} rows/s  ${formatDuration(elapsed)}`;
-      if (tty) out.write(`\r\x1b[2K${line}`);
+      if (tty) writeControl(out, CONTROL.redrawLine, line);
       else if (FINAL.has(run.status) || Date.now() - lastLine >= 2000) {
         out.write(line + '\n');
         lastLine = Date.now();

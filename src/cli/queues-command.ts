@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ApiClient, CliError, EXIT } from './api-client';
+import { CONTROL, writeControl } from './terminal';
 import { printTable } from './output';
 
 export const QUEUES_HELP = `qanatix queues [--watch] [--json]
@@ -81,7 +82,7 @@ export async function queuesCommand(args: string[]): Promise<number> {
   }
   for (;;) {
     const text = await snapshot(api, values.json ?? false);
-    process.stdout.write(`\x1b[2J\x1b[H${new Date().toISOString()}\n\n${text}\n`);
+    writeControl(process.stdout, CONTROL.clearScreen, `${new Date().toISOString()}\n\n${text}\n`);
     await new Promise((r) => setTimeout(r, 2000));
   }
 }

@@ -41,6 +41,9 @@ afterAll(async () => {
   await Promise.all([platform.drop(), source.drop()]);
 });
 
+/** What a terminal would obey: C0 and C1 controls except line feed and tab, bidirectional overrides and isolates. */
+const OBEYED = /(?![\n\t])[\p{Cc}\u202a-\u202e\u2066-\u2069]/u;
+
 const yaml = (connectors: string) => `connectors:\n${connectors}`;
 const def = (name: string, extra = '', batch = 500) => `  - name: ${name}
     connector_type: postgresql
@@ -111,6 +114,42 @@ describe('qanatix CLI', () => {
     expect(retried.code).toBe(0);
     expect((await cli(['connectors', 'test', 'broken'])).code).toBe(1);
     expect((await cli(['connectors', 'test', 'puller'])).out).toMatch(/^ok: puller/);
+  });
+
+  test('text from the source reaches the terminal with its control characters shown, not obeyed; --json keeps it exact', async () => {
+    // Rows a hostile source holds: clipboard and title writes, a screen clear, a line overwritten, reversed text, C1.
+    const names = [
+      '\x1b]52;c;cHduZWQ=\x07clip',
+      '\x1b]0;root@prod\x07title',
+      '\x1b[2J\x1b[Hcleared',
+      'paid\rUNPAID',
+      'file\u202Egnp.exe',
+      '\u009b31mred',
+      'nul\x08back',
+    ];
+    await source.pool.query('create table hostile (id int primary key, name text not null, updated_at timestamptz not null)');
+    await source.pool.query(
+      `insert into hostile select i, n, now() - interval '1 hour' from unnest($1::text[]) with ordinality as t(n, i)`,
+      [names],
+    );
+    const file = join(dir, 'hostile.yaml');
+    await writeFile(file, yaml(def('hostile').replace('table: products', 'table: hostile')));
+    const shown = await cli(['connectors', 'preview', '--file', file]);
+    expect(shown.code).toBe(0);
+    expect(shown.out + shown.err).not.toMatch(OBEYED);
+    for (const visible of [
+      '\\u001b]52;c;cHduZWQ=\\u0007clip',
+      '\\u001b[2J\\u001b[Hcleared',
+      'paid\\u000dUNPAID',
+      'file\\u202egnp.exe',
+      '\\u009b31mred',
+    ]) {
+      expect(shown.out).toContain(visible);
+    }
+    const exact = await cli(['connectors', 'preview', '--file', file, '--json']);
+    expect(exact.out).not.toMatch(OBEYED);
+    const rows = JSON.parse(exact.out).rows as Array<{ record: { name: string } }>;
+    expect(rows.map((r) => r.record.name)).toEqual(names);
   });
 
   test('every command has --help; usage errors exit 2; an unreachable API exits 3', async () => {
