@@ -33,3 +33,6 @@ export function keysetSettings(def: ConnectorDefinition): KeysetSettings {
     initialValue: def.cursor?.initial_value ?? null,
   };
 }
+
+/** How long a source may take to count the rows the lag window keeps from a read (`heldBack`), where it can bound that. */
+export const HELD_BACK_TIMEOUT_MS = 30_000;

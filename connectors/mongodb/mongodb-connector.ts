@@ -1,12 +1,12 @@
 import { MongoClient, type Collection, type Db } from 'mongodb';
 import { ConfigError } from '../config-error';
-import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from '../contract';
+import type { CursorScalar, DoctorProbes, ReadPlan, RowBatch, SourceConnector, SourceTable } from '../contract';
+import { HELD_BACK_TIMEOUT_MS } from '../read-window';
 import { definitionOf, type ConnectorDefinition } from '../connector-definition';
 import { ConnectorError } from '../connector-error';
 import { microsToIso } from '../iso-time';
 import type { SourceReach } from '../source-reach';
 import { describeMongodbUri, mongodbClientOptions, type MongodbConnection } from './mongodb-config';
-import type { DoctorProbes } from '../contract';
 import { mongodbDoctor } from './mongodb-doctor';
 import { toConnectorError, type MongodbErrorContext } from './mongodb-errors';
 import { mongodbReadOnlyIssues } from './mongodb-read-only';
@@ -77,6 +77,11 @@ export class MongodbConnector implements SourceConnector {
 
   read(plan: ReadPlan, signal: AbortSignal): AsyncIterable<RowBatch> {
     return this.readBatches(plan, signal);
+  }
+
+  /** Rows the lag window keeps from this read: the doctor's own count, under the same time budget as its checks. */
+  async heldBack(plan: ReadPlan, cap: number): Promise<{ rows: number; first: CursorScalar } | null> {
+    return (await this.doctor(plan, HELD_BACK_TIMEOUT_MS)).heldBack(cap);
   }
 
   async doctor(plan: ReadPlan, timeoutMs: number): Promise<DoctorProbes> {

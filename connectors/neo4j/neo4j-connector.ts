@@ -1,8 +1,8 @@
 import neo4j, { type Driver, type Session } from 'neo4j-driver';
 import { ConfigError } from '../config-error';
-import type { ReadPlan, RowBatch, SourceConnector, SourceTable } from '../contract';
+import type { CursorScalar, DoctorProbes, ReadPlan, RowBatch, SourceConnector, SourceTable } from '../contract';
+import { HELD_BACK_TIMEOUT_MS } from '../read-window';
 import { definitionOf, type ConnectorDefinition } from '../connector-definition';
-import type { DoctorProbes } from '../contract';
 import type { Neo4jConnection } from './neo4j-config';
 import { neo4jDoctor } from './neo4j-doctor';
 import { toConnectorError, type Neo4jErrorContext } from './neo4j-errors';
@@ -74,6 +74,11 @@ export class Neo4jConnector implements SourceConnector, Neo4jReadSession {
 
   read(plan: ReadPlan, signal: AbortSignal): AsyncIterable<RowBatch> {
     return this.readBatches(plan, signal);
+  }
+
+  /** Rows the lag window keeps from this read: the doctor's own count, under the same time budget as its checks. */
+  async heldBack(plan: ReadPlan, cap: number): Promise<{ rows: number; first: CursorScalar } | null> {
+    return (await this.doctor(plan, HELD_BACK_TIMEOUT_MS)).heldBack(cap);
   }
 
   async doctor(plan: ReadPlan, timeoutMs: number): Promise<DoctorProbes> {

@@ -336,8 +336,12 @@ export function connectorLevelCases(ctx: SourceContext, can: ConformanceCapabili
         ]);
         const first = await readAll(c, plan(now));
         expect(ids(first.rows)).toEqual([1]);
+        // The run reports what the lag window kept back (its history says how many rows and from when).
+        expect(await c.heldBack?.(plan(now), 100)).toMatchObject({ rows: 1 });
         const second = await readAll(c, plan(later(now, 120), { cursor: first.batches.at(-1)?.cursor ?? null }));
         expect(ids(second.rows)).toEqual([2]);
+        expect(await c.heldBack?.(plan(now), 100)).toEqual({ rows: 1, first: second.rows[0]?.updated_at });
+        expect(await c.heldBack?.(plan(later(now, 120)), 100)).toEqual({ rows: 0, first: null });
       });
     });
   });
