@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { latestSchema, listSchemas, registerSchema, schemaProblems } from '../../core/schema-registry';
+import { patternProblems } from '../../core/pattern-safety';
 import { withTransaction } from '../../db/pool';
 import { HttpError, notFound } from '../http-error';
 import { NAME_PATTERN, targetParams, timestamp } from '../schemas';
@@ -42,6 +43,8 @@ export async function schemasRoutes(app: FastifyInstance) {
     async (req, reply) => {
       const problems = schemaProblems(req.body.schema);
       if (problems.length) throw new HttpError(422, problems);
+      const slow = await patternProblems(req.body.schema);
+      if (slow.length) throw new HttpError(422, slow);
       const { vertical, entity_type: entityType, schema } = req.body;
       const tenantId = req.principal!.tenantId;
       // A new version is the latest plus one: registrations of one vertical/entity_type take turns, or two at
