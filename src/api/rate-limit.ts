@@ -8,7 +8,7 @@ import { HttpError } from './http-error';
 
 /** Every bucket lives under the queue's hash tag, so a Redis Cluster keeps them with the queue (one script takes two). */
 export const RATE_LIMIT_KEY_PREFIX = `${QUEUE_PREFIX}:rate-limit:`;
-export const TENANT_BUCKET_PREFIX = `${QUEUE_PREFIX}:rate-limit-tenant:`;
+export const TENANT_BUCKET_PREFIX = `${RATE_LIMIT_KEY_PREFIX}tenant:`;
 
 /** What a request is counted against: its key's limit, and its tenant's for all of the tenant's keys together. */
 export interface LimitedKey {

@@ -135,6 +135,31 @@ describe.each<Topology>(['serve', 'apart'])('%s', (topology) => {
     inst.expectAlive();
   });
 
+  test('Redis down: requests do not wait for it: a manual pull is refused at once (503), no run left queued; the next one runs', async () => {
+    const id = await connector();
+    await redis.kill();
+    await outage(inst, 'redis');
+    const started = Date.now();
+    const refused = await inst.api('POST', `/connectors/${id}/pull`, { mode: 'full' });
+    expect(refused.status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(refused.body.detail).toMatch(/job queue \(Redis\)/);
+    // No run is left queued without a job (refused before one was made, or closed when the queue refused it).
+    const runs = (await inst.api('GET', `/connectors/${id}/runs`)).body as Array<{ status: string; error: string }>;
+    expect(runs.filter((r) => r.status !== 'failed')).toEqual([]);
+    for (const r of runs) expect(r.error).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|redis:\/\//);
+    // Nothing else that touches Redis in a request waits for it either: a schedule is stored (the reconciler arms it
+    // later), the queue view says it is away.
+    const at = Date.now();
+    expect((await inst.api('PATCH', `/connectors/${id}`, { schedule: '*/5 * * * *' })).status).toBe(200);
+    expect((await inst.api('GET', '/queues')).status).toBe(503);
+    expect(Date.now() - at).toBeLessThan(10_000);
+    await redis.start();
+    await recovery(inst);
+    await inst.waitRun(id, await inst.pull(id), 'succeeded');
+    inst.expectAlive();
+  });
+
   test('Redis restarted while idle: /readyz recovers by itself and the next pull runs', async () => {
     await redis.kill();
     await outage(inst, 'redis');

@@ -45,6 +45,7 @@ import { checkNotifyTarget } from '../../notify/notify-target';
 import { sourcePolicy } from '../../source-policy';
 import { connectorBodyOf } from '../connector-body';
 import { HttpError, notFound, type Problem } from '../http-error';
+import { readyPullQueue } from '../pull-queue-access';
 import { runWithNote } from '../run-note';
 import { syncSchedule as syncConnectorSchedule } from '../schedule-sync';
 import { errorResponse, idParams, NAME_PATTERN, noContent, nullableTimestamp, timestamp, uuid } from '../schemas';
@@ -392,12 +393,13 @@ export async function connectorsRoutes(app: FastifyInstance) {
       return write(tx);
     });
 
-  /** Queues a run's job; a run the queue refuses is closed with the reason (503), never left queued without a job. */
+  /** Queues a run's job; a run the queue refuses (or Redis away) is closed (503), never left queued without a job. */
   const queueRun = async (data: PullJobData & { runId: string }, jobId: string) => {
     try {
-      await app.pullQueue!.add(PULL_JOB, data, { jobId });
-    } catch (err) {
-      await closeRun(app.pool, data.runId, `could not be queued: ${(err as Error).message}`, 'queue_unavailable');
+      await (await readyPullQueue(app)).add(PULL_JOB, data, { jobId });
+    } catch {
+      // The driver's message names Redis' address: the run's error is read by the tenant.
+      await closeRun(app.pool, data.runId, 'could not be queued: the job queue (Redis) was unreachable', 'queue_unavailable');
       throw new HttpError(503, 'The job queue (Redis) did not take the run; try again when /readyz reports ready.');
     }
   };
@@ -620,7 +622,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       const tenantId = req.principal!.tenantId;
       const connector = await load(tenantId, req.params.id);
       if (!connector.enabled) throw pausedConflict(connector);
-      if (!app.pullQueue) throw new HttpError(503, 'This server has no job queue configured (REDIS_URL).');
+      const queue = await readyPullQueue(app);
       const mode = req.body?.mode ?? 'incremental';
       const deletes = connector.deletes as { mode?: unknown } | undefined;
       if (mode === 'sweep' && (deletes?.mode ?? 'off') === 'off') {
@@ -643,7 +645,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       ];
       if (rangeProblems.length) throw new HttpError(422, rangeProblems);
       // A run left without a live job (lost from Redis, failed by BullMQ unseen) is settled first: it must not block the connector.
-      await recoverRuns(app.pool, app.pullQueue, { connectorId: req.params.id, graceMs: PULL_RECOVERY_GRACE_MS });
+      await recoverRuns(app.pool, queue, { connectorId: req.params.id, graceMs: PULL_RECOVERY_GRACE_MS });
       const active = await activeRun(app.pool, req.params.id);
       if (active)
         throw new HttpError(
@@ -717,7 +719,7 @@ export async function connectorsRoutes(app: FastifyInstance) {
       await load(tenantId, req.params.id);
       const run = await getRun(app.pool, req.params.run_id);
       if (!run || run.connector_id !== req.params.id) throw notFound('Run');
-      if (!app.pullQueue) throw new HttpError(503, 'This server has no job queue configured (REDIS_URL).');
+      await readyPullQueue(app);
       if (run.status !== 'needs_confirmation') throw new HttpError(409, `Run ${run.id} is ${run.status}, not waiting for confirmation.`);
       const active = await activeRun(app.pool, req.params.id);
       if (active)

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { PullJobData } from '../../../jobs/pull-queue';
 import { ownedJobs, tenantConnectorIds, type OwnedJob } from '../../store/tenant-jobs';
 import { HttpError, notFound } from '../http-error';
+import { readyPullQueue } from '../pull-queue-access';
 import { errorResponse } from '../schemas';
 
 export const JOB_STATES = ['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized'] as const;
@@ -72,10 +73,10 @@ const jobParams = {
 export async function queuesRoutes(app: FastifyInstance) {
   const tenantOrOperator = { scopes: ['admin' as const], operator: true };
   const operatorOnly = { operator: true };
-  const queueNamed = (name: string): Queue<PullJobData> => {
-    if (!app.pullQueue) throw new HttpError(503, 'This server has no job queue configured (REDIS_URL).');
-    if (name !== app.pullQueue.name) throw notFound(`Queue "${name}"`);
-    return app.pullQueue;
+  const queueNamed = async (name: string): Promise<Queue<PullJobData>> => {
+    const queue = await readyPullQueue(app);
+    if (name !== queue.name) throw notFound(`Queue "${name}"`);
+    return queue;
   };
 
   /** The ids of the jobs in `state` this viewer may see, newest first, with what PostgreSQL knows of them. */
@@ -102,7 +103,7 @@ export async function queuesRoutes(app: FastifyInstance) {
       schema: { summary: "Job counts per state and job schedulers with their next run (a tenant's own)", tags: ['queues'] },
     },
     async (req) => {
-      const queue = queueNamed(app.pullQueue?.name ?? '');
+      const queue = await queueNamed(app.pullQueue?.name ?? '');
       const viewer = viewerOf(req);
       let schedulers = await queue.getJobSchedulers(0, -1, true);
       let counts: Record<JobState, number>;
@@ -135,7 +136,7 @@ export async function queuesRoutes(app: FastifyInstance) {
       },
     },
     async (req) => {
-      const queue = queueNamed(req.params.name);
+      const queue = await queueNamed(req.params.name);
       const visible = (await visibleIds(queue, viewerOf(req), req.query.state)).slice(0, req.query.limit);
       const jobs = await Promise.all(visible.map(async ([id, owned]) => ({ job: await queue.getJob(id), owned })));
       return jobs.filter((j) => j.job).map((j) => jobView(j.job!, req.query.state, j.owned));
@@ -146,7 +147,7 @@ export async function queuesRoutes(app: FastifyInstance) {
     '/queues/:name/jobs/:id',
     { config: tenantOrOperator, schema: { summary: 'One job with its state', tags: ['queues'], params: jobParams } },
     async (req) => {
-      const { job, owned } = await visibleJob(queueNamed(req.params.name), viewerOf(req), req.params.id);
+      const { job, owned } = await visibleJob(await queueNamed(req.params.name), viewerOf(req), req.params.id);
       return jobView(job, await job.getState(), owned);
     },
   );
@@ -163,7 +164,7 @@ export async function queuesRoutes(app: FastifyInstance) {
       },
     },
     async (req) => {
-      const { job } = await visibleJob(queueNamed(req.params.name), viewerOf(req), req.params.id);
+      const { job } = await visibleJob(await queueNamed(req.params.name), viewerOf(req), req.params.id);
       const state = await job.getState();
       if (state !== 'failed') throw new HttpError(409, `Job ${job.id} is ${state}; only failed jobs can be retried.`);
       await job.retry('failed');
@@ -178,7 +179,7 @@ export async function queuesRoutes(app: FastifyInstance) {
       schema: { summary: 'Operators: stop every worker taking new jobs (running pulls finish)', tags: ['queues'], params: nameParams },
     },
     async (req) => {
-      const queue = queueNamed(req.params.name);
+      const queue = await queueNamed(req.params.name);
       await queue.pause();
       req.log.warn({ operator: req.operator!.name, queue: queue.name }, 'queue paused');
       return { name: queue.name, paused: await queue.isPaused() };
@@ -189,7 +190,7 @@ export async function queuesRoutes(app: FastifyInstance) {
     '/queues/:name/resume',
     { config: operatorOnly, schema: { summary: 'Operators: let workers take jobs again', tags: ['queues'], params: nameParams } },
     async (req) => {
-      const queue = queueNamed(req.params.name);
+      const queue = await queueNamed(req.params.name);
       await queue.resume();
       req.log.warn({ operator: req.operator!.name, queue: queue.name }, 'queue resumed');
       return { name: queue.name, paused: await queue.isPaused() };
@@ -216,7 +217,7 @@ export async function queuesRoutes(app: FastifyInstance) {
       },
     },
     async (req) => {
-      const queue = queueNamed(req.params.name);
+      const queue = await queueNamed(req.params.name);
       const { state = 'completed', grace_seconds = 3600, limit = 10_000 } = req.body ?? {};
       const removed = await queue.clean(grace_seconds * 1000, limit, state);
       req.log.warn({ operator: req.operator!.name, queue: queue.name, state, removed: removed.length }, 'queue cleaned');

@@ -15,6 +15,7 @@ import { getConnectorState, setConnectorCursor } from '../../store/connector-sta
 import { getConnector, getConnectorInput, setPaused } from '../../store/connectors';
 import { addRunEvent, listRunEvents } from '../../store/run-events';
 import { HttpError, notFound } from '../http-error';
+import { pullQueueIfReady } from '../pull-queue-access';
 import { syncSchedule } from '../schedule-sync';
 import { errorResponse, idParams, timestamp, uuid } from '../schemas';
 
@@ -82,7 +83,9 @@ export async function runControlRoutes(app: FastifyInstance) {
       // No worker holds the connector: the run is queued or waiting out a retry's backoff, and ends now. A job a worker
       // takes meanwhile cannot be removed; that worker finds the run cancelled (or the request) before it reads anything.
       if (!(await connectorLocked(app.pool, run.connector_id))) {
-        const job = run.job_id && app.pullQueue ? await app.pullQueue.getJob(run.job_id) : undefined;
+        // Redis away: the job stays, and the worker that takes it later finds the run cancelled.
+        const queue = await pullQueueIfReady(app);
+        const job = run.job_id && queue ? await queue.getJob(run.job_id) : undefined;
         if (!job || (await job.getState()) !== 'active') {
           await job?.remove().catch(() => {});
           if (await settleCancelled(app.pool, run.id)) return { run_id: run.id, status: 'cancelled' };
