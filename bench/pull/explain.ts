@@ -1,11 +1,18 @@
 import type pg from 'pg';
-import { entitiesDocument, INSERT_NEW_ENTITIES_SQL, LOCK_TENANT_SQL, UPSERT_ENTITIES_SQL } from '../../src/core/upsert-entities';
+import {
+  BATCH_WORK_MEM_SQL,
+  entitiesDocument,
+  INSERT_NEW_ENTITIES_SQL,
+  LOCK_TENANT_SQL,
+  UPSERT_ENTITIES_SQL,
+} from '../../src/core/upsert-entities';
 import { COMMIT_PULL_BATCH_SQL, FOLLOWED_POSITION_SQL } from '../../src/store/pull-progress';
 
-/** EXPLAIN (ANALYZE, BUFFERS) of `sql` with `params` in a transaction that is rolled back, as Markdown. */
-async function explained(db: pg.Client, label: string, sql: string, params: unknown[]): Promise<string> {
+/** EXPLAIN (ANALYZE, BUFFERS) of `sql` with `params` in a transaction that is rolled back (after `before`), as Markdown. */
+async function explained(db: pg.Client, label: string, sql: string, params: unknown[], before: string[] = []): Promise<string> {
   await db.query('begin');
   try {
+    for (const statement of before) await db.query(statement);
     const { rows: plan } = await db.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers, costs off) ${sql}`, params);
     return `${label}:\n\n\`\`\`\n${plan.map((p) => p['QUERY PLAN']).join('\n')}\n\`\`\``;
   } finally {
@@ -34,7 +41,7 @@ export async function explainUpsert(db: pg.Client, tenantId: string, vertical: s
     ['unchanged rows (re-pull: upsert)', entityType, UPSERT_ENTITIES_SQL],
   ] as const) {
     const size = `${rows.length} rows, ${(doc.length / 1024 / 1024).toFixed(1)} MiB of JSON`;
-    out.push(await explained(db, `${label}, ${size}`, sql, [tenantId, vertical, et, doc, null]));
+    out.push(await explained(db, `${label}, ${size}`, sql, [tenantId, vertical, et, doc, null], [BATCH_WORK_MEM_SQL]));
   }
   return out.join('\n\n');
 }

@@ -10,7 +10,13 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { entitiesDocument, INSERT_NEW_ENTITIES_SQL, UPSERT_ENTITIES_SQL, type EntityRow } from '../../src/core/upsert-entities';
+import {
+  BATCH_WORK_MEM_SQL,
+  entitiesDocument,
+  INSERT_NEW_ENTITIES_SQL,
+  UPSERT_ENTITIES_SQL,
+  type EntityRow,
+} from '../../src/core/upsert-entities';
 import { migrate } from '../../src/db/migrate';
 import { createPool } from '../../src/db/pool';
 import { createPgProducts } from './products';
@@ -32,9 +38,13 @@ const VARIANTS: Record<string, string> = {
   'parse it as jsonb': 'select jsonb_typeof($4::jsonb), $1::uuid, $2, $3, $5::uuid',
   'parse + jsonb_to_recordset': `select count(t.d), $1::uuid, $2, $3, $5::uuid from ${RECORDSET}`,
   '+ the content hash': `select count(encode(sha256(convert_to(t.n || E'\\n' || t.d::text, 'UTF8')), 'hex')), $1::uuid, $2, $3, $5::uuid from ${RECORDSET}`,
+  'the upsert, default work_mem': UPSERT_ENTITIES_SQL,
+  'the plain insert, default work_mem': INSERT_NEW_ENTITIES_SQL,
   'the upsert (UPSERT_ENTITIES_SQL)': UPSERT_ENTITIES_SQL,
   'the plain insert (INSERT_NEW_ENTITIES_SQL)': INSERT_NEW_ENTITIES_SQL,
 };
+/** The core's batch transaction sets its work_mem (`BATCH_WORK_MEM_SQL`); these variants keep the server's default. */
+const DEFAULT_WORK_MEM = (label: string) => label.endsWith('default work_mem');
 
 async function main(): Promise<void> {
   const admin = new pg.Client({ connectionString: opts['pg-url'] });
@@ -70,6 +80,7 @@ async function main(): Promise<void> {
         for (const [label, sql] of Object.entries(VARIANTS)) {
           await c.query('truncate entities');
           await c.query('checkpoint');
+          await c.query(DEFAULT_WORK_MEM(label) ? 'reset work_mem' : BATCH_WORK_MEM_SQL.replace(' local', ''));
           const before = cpuMs();
           for (const doc of docs) await c.query(sql, [tenantId, 'bench', 'product', doc, null]);
           const ms = cpuMs() - before;

@@ -2,7 +2,13 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureTenant } from '../../../src/auth/api-keys';
 import { Ingestion } from '../../../src/core/ingestion';
-import { INSERT_NEW_ENTITIES_SQL, UPSERT_ENTITIES_SQL, upsertEntities, type EntityRow } from '../../../src/core/upsert-entities';
+import {
+  BATCH_WORK_MEM_SQL,
+  INSERT_NEW_ENTITIES_SQL,
+  UPSERT_ENTITIES_SQL,
+  upsertEntities,
+  type EntityRow,
+} from '../../../src/core/upsert-entities';
 import { withTransaction, type Queryable } from '../../../src/db/pool';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
 
@@ -55,6 +61,7 @@ describe('a batch expected to be new', () => {
       r.statements.push(...w.statements);
       return o;
     });
+    expect(r.took(BATCH_WORK_MEM_SQL)).toBe(1);
     expect(r.took(INSERT_NEW_ENTITIES_SQL)).toBe(1);
     expect(r.took(UPSERT_ENTITIES_SQL)).toBe(0);
     expect(out).toMatchObject({ inserted: 50, updated: 0 });

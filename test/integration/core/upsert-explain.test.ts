@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { explainUpsert } from '../../../bench/pull/explain';
+import { entitiesDocument, UPSERT_ENTITIES_SQL } from '../../../src/core/upsert-entities';
 import { ensureTenant } from '../../../src/auth/api-keys';
 import { Ingestion } from '../../../src/core/ingestion';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
@@ -39,6 +40,35 @@ test("the benchmark's EXPLAIN runs the core's write statements as they are: the 
     // The explained transactions rolled back.
     const { rows } = await db.pool.query<{ n: number }>('select count(*)::int as n from entities');
     expect(rows[0]!.n).toBe(300);
+  } finally {
+    await client.end();
+  }
+});
+
+test("a batch of several MB is unpacked in memory: the default work_mem would spill it to a temporary file, the batch's doesn't", async () => {
+  const tenantId = await ensureTenant(db.pool, 'big');
+  const ingestion = await Ingestion.open(db.pool, { tenantId, vertical: 'big', entityType: 'src' }, { type: 'batch' });
+  const text = 'x'.repeat(3000);
+  await ingestion.write(await ingestion.prepare(Array.from({ length: 2000 }, (_, i) => ({ name: `p${i}`, source_id: String(i), text }))));
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    const doc = entitiesDocument(
+      Array.from({ length: 2000 }, (_, i) => ({ name: `p${i}`, sourceId: String(i), dedupKey: `s:${i}`, data: JSON.stringify({ text }) })),
+    );
+    await client.query('begin');
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers, costs off) ${UPSERT_ENTITIES_SQL}`, [
+      tenantId,
+      'big',
+      'other',
+      doc,
+      null,
+    ]);
+    await client.query('rollback');
+    expect(rows.map((r) => r['QUERY PLAN']).join('\n')).toMatch(/temp read=\d+ written=\d+/);
+    const plans = await explainUpsert(client, tenantId, 'big', 'src', 2000);
+    expect(plans).toContain('rows=2000');
+    expect(plans).not.toMatch(/temp (read|written)/);
   } finally {
     await client.end();
   }
