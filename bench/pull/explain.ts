@@ -1,11 +1,18 @@
 import type pg from 'pg';
-import { entitiesDocument, LOCK_TENANT_SQL, UPSERT_ENTITIES_SQL } from '../../src/core/upsert-entities';
+import {
+  BATCH_WORK_MEM_SQL,
+  entitiesDocument,
+  INSERT_NEW_ENTITIES_SQL,
+  LOCK_TENANT_SQL,
+  UPSERT_ENTITIES_SQL,
+} from '../../src/core/upsert-entities';
 import { COMMIT_PULL_BATCH_SQL, FOLLOWED_POSITION_SQL } from '../../src/store/pull-progress';
 
-/** EXPLAIN (ANALYZE, BUFFERS) of `sql` with `params` in a transaction that is rolled back, as Markdown. */
-async function explained(db: pg.Client, label: string, sql: string, params: unknown[]): Promise<string> {
+/** EXPLAIN (ANALYZE, BUFFERS) of `sql` with `params` in a transaction that is rolled back (after `before`), as Markdown. */
+async function explained(db: pg.Client, label: string, sql: string, params: unknown[], before: string[] = []): Promise<string> {
   await db.query('begin');
   try {
+    for (const statement of before) await db.query(statement);
     const { rows: plan } = await db.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers, costs off) ${sql}`, params);
     return `${label}:\n\n\`\`\`\n${plan.map((p) => p['QUERY PLAN']).join('\n')}\n\`\`\``;
   } finally {
@@ -16,7 +23,8 @@ async function explained(db: pg.Client, label: string, sql: string, params: unkn
 /**
  * EXPLAIN (ANALYZE, BUFFERS) of the statements src/core/upsert-entities.ts runs, for one batch of `n`
  * rows taken from what a pull stored (its document rebuilt from the entities), inside a
- * transaction that is rolled back: once as new rows (first load), once as unchanged rows (re-pull).
+ * transaction that is rolled back: new rows as a first load writes them (its first batch upserted, every later one
+ * a plain insert, since the batch before was all new), and unchanged rows (re-pull: the upsert).
  */
 export async function explainUpsert(db: pg.Client, tenantId: string, vertical: string, entityType: string, n: number): Promise<string> {
   const { rows } = await db.query<{ name: string; source_id: string | null; dedup_key: string; data: string }>(
@@ -27,12 +35,13 @@ export async function explainUpsert(db: pg.Client, tenantId: string, vertical: s
   if (rows.length === 0) return '(no rows to explain)';
   const doc = entitiesDocument(rows.map((r) => ({ name: r.name, sourceId: r.source_id, dedupKey: r.dedup_key, data: r.data })));
   const out = [await explained(db, 'the tenant, locked once per batch', LOCK_TENANT_SQL, [tenantId])];
-  for (const [label, et] of [
-    ['new rows (first load)', `${entityType}_explain`],
-    ['unchanged rows (re-pull)', entityType],
+  for (const [label, et, sql] of [
+    ["new rows (a first load's first batch: upsert)", `${entityType}_explain`, UPSERT_ENTITIES_SQL],
+    ["new rows (a first load's later batches: plain insert)", `${entityType}_explain`, INSERT_NEW_ENTITIES_SQL],
+    ['unchanged rows (re-pull: upsert)', entityType, UPSERT_ENTITIES_SQL],
   ] as const) {
     const size = `${rows.length} rows, ${(doc.length / 1024 / 1024).toFixed(1)} MiB of JSON`;
-    out.push(await explained(db, `${label}, ${size}`, UPSERT_ENTITIES_SQL, [tenantId, vertical, et, doc, null]));
+    out.push(await explained(db, `${label}, ${size}`, sql, [tenantId, vertical, et, doc, null], [BATCH_WORK_MEM_SQL]));
   }
   return out.join('\n\n');
 }
@@ -55,6 +64,6 @@ export async function explainPullBatch(db: pg.Client, connectorId: string, n: nu
     connectorId,
     cursor,
   ]);
-  const params = [run.id, connectorId, cursor, run.ingestion_id, n, n, 0, 0, 0];
+  const params = [run.id, connectorId, cursor, run.ingestion_id, n, n, 0, 0, 0, 0, 0];
   return `${follow}\n\n${await explained(db, `the run's counts and the cursor, one ${n}-row batch`, COMMIT_PULL_BATCH_SQL, params)}`;
 }

@@ -29,6 +29,8 @@ export interface WriteBatchOptions {
   ingestionId: string;
   /** Whether the caller needs entity ids in input order (the batch API does, a connector run does not). */
   returnIds?: boolean;
+  /** The caller expects every key of the batch to be new (see `upsertEntities`). */
+  expectNew?: boolean;
   /** Work between the entities and the ingestion's DLQ and counts (see `WriteOptions.afterEntities`). */
   afterEntities?(): Promise<void>;
 }
@@ -113,17 +115,19 @@ export async function writeBatch(
   const { tenantId, vertical, entityType } = target;
   const { rows } = batch;
   const outcome = rows.length
-    ? await upsertEntities(db, tenantId, vertical, entityType, rows, target.connectorId ?? null)
+    ? await upsertEntities(db, tenantId, vertical, entityType, rows, target.connectorId ?? null, opts.expectNew)
     : { written: new Map<string, string>(), inserted: 0, updated: 0 };
-  const undeleted = rows.length
-    ? await undeleteEntities(
-        db,
-        tenantId,
-        vertical,
-        entityType,
-        rows.map((r) => r.dedupKey),
-      )
-    : 0;
+  // An entity this batch inserted did not exist, soft-deleted or not.
+  const undeleted =
+    rows.length > outcome.inserted
+      ? await undeleteEntities(
+          db,
+          tenantId,
+          vertical,
+          entityType,
+          rows.map((r) => r.dedupKey),
+        )
+      : 0;
   await opts.afterEntities?.();
   const unchanged = rows.length - outcome.inserted - outcome.updated;
 

@@ -46,6 +46,8 @@ export class Ingestion {
   /** What this object's batches added to the ingestion, each counted once it has committed. */
   readonly counts: IngestionCounts = { records: 0, inserted: 0, updated: 0, unchanged: 0, duplicates: 0, rejected: 0 };
   #id: string | null;
+  /** Every row of the last batch written was new: the next batch likely holds new keys only (a first load's do). */
+  #inserting = false;
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -79,11 +81,17 @@ export class Ingestion {
       await o.first?.(tx);
       const id = this.#id ?? (await createIngestion(tx, this.target.tenantId, this.target, this.source.type, this.source.name ?? null));
       const afterEntities = o.afterEntities && (() => o.afterEntities!(tx));
-      const written = await writeBatch(tx, this.target, batch, { ingestionId: id, returnIds: o.returnIds, afterEntities });
+      const written = await writeBatch(tx, this.target, batch, {
+        ingestionId: id,
+        returnIds: o.returnIds,
+        expectNew: this.#inserting,
+        afterEntities,
+      });
       await o.alongside?.(tx, written, id);
       return { id, written };
     });
     this.#id = id;
+    this.#inserting = batch.rows.length > 0 && written.inserted === batch.rows.length;
     for (const k of ['records', 'inserted', 'updated', 'unchanged', 'duplicates', 'rejected'] as const) this.counts[k] += written[k];
     const source = this.source.type;
     ingestRecordsTotal.inc({ source, outcome: 'inserted' }, written.inserted);

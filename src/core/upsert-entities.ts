@@ -51,9 +51,11 @@ export const contentHashSql = (n: string, d: string) => `encode(sha256(convert_t
  * push). A pull claims the entities it writes, unchanged ones too (entities written before ownership was recorded
  * have none); a push leaves the owner as it is.
  */
-export const UPSERT_ENTITIES_SQL = `insert into entities as e (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash, connector_id)
+const INSERT_ENTITIES = `insert into entities as e (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash, connector_id)
   select $1, $2, $3, t.n, t.s, t.k, t.d, ${contentHashSql('t.n', 't.d')}, $5::uuid
-    from jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)
+    from jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)`;
+
+export const UPSERT_ENTITIES_SQL = `${INSERT_ENTITIES}
   on conflict (tenant_id, vertical, entity_type, dedup_key) do update
     set name = excluded.name, source_id = excluded.source_id, vertical_data = excluded.vertical_data,
         content_hash = excluded.content_hash, updated_at = now(), connector_id = coalesce(excluded.connector_id, e.connector_id)
@@ -62,17 +64,33 @@ export const UPSERT_ENTITIES_SQL = `insert into entities as e (tenant_id, vertic
   returning e.id, e.dedup_key as k, (e.xmax = 0) as inserted`;
 
 /**
+ * `UPSERT_ENTITIES_SQL` for a batch whose keys are all new: a plain insert, which fails on the first key that exists.
+ * It costs PostgreSQL a sixth to a fifth less CPU than the upsert (no speculative insertion: no separate probe of the dedup
+ * index before each row, no second WAL record to confirm it).
+ */
+export const INSERT_NEW_ENTITIES_SQL = `${INSERT_ENTITIES}
+  returning e.id, e.dedup_key as k, true as inserted`;
+
+/**
  * $1 tenant. The tenant, checked and locked once per batch in its transaction: a tenant cannot be deleted while a batch
  * writes for it, and a batch for a deleted tenant writes nothing (the check a foreign key made once per row).
  */
 export const LOCK_TENANT_SQL = 'select 1 from tenants where id = $1 for key share';
 
 /**
+ * Memory for the batch's statement, for the rest of its transaction: jsonb_to_recordset gathers the batch's rows in a
+ * tuplestore, which at the default 4 MB spills a batch of 5,000 rows of ~500 bytes to a temporary file and reads it
+ * back (~2.7 MB a batch, and a sixth of the unpacking's CPU). One store per writer, and only as large as the batch.
+ */
+export const BATCH_WORK_MEM_SQL = "set local work_mem = '64MB'";
+
+/**
  * Run in the batch's transaction: the tenant is locked (`LOCK_TENANT_SQL`), then one statement writes the batch. The
  * rows travel as one jsonb document, unpacked by jsonb_to_recordset (parsed once). The content hash is computed by Postgres over the jsonb text, which is canonical (key order never
  * matters), so Node does not canonicalize or hash the common case. A row whose hash equals the stored one is
  * left alone (no new tuple, no WAL); the caller counts it as unchanged. The batch must not hold one dedup key
- * twice.
+ * twice. With `expectNew` (the caller's guess that no key exists yet, such as a first load's), the batch is first tried
+ * as a plain insert, and upserted when a key exists after all: either way the same rows and counts.
  */
 export async function upsertEntities(
   db: Queryable,
@@ -81,15 +99,12 @@ export async function upsertEntities(
   entityType: string,
   rows: EntityRow[],
   connectorId: string | null = null,
+  expectNew = false,
 ): Promise<UpsertOutcome> {
   if ((await db.query(LOCK_TENANT_SQL, [tenantId])).rowCount !== 1) throw new Error(`tenant ${tenantId} no longer exists`);
-  const { rows: out } = await db.query<{ id: string; k: string; inserted: boolean }>(UPSERT_ENTITIES_SQL, [
-    tenantId,
-    vertical,
-    entityType,
-    entitiesDocument(rows),
-    connectorId,
-  ]);
+  await db.query(BATCH_WORK_MEM_SQL);
+  const params = [tenantId, vertical, entityType, entitiesDocument(rows), connectorId];
+  const out = (expectNew && (await insertNew(db, params))) || (await db.query<WrittenRow>(UPSERT_ENTITIES_SQL, params)).rows;
   const written = new Map<string, string>();
   let inserted = 0;
   for (const r of out) {
@@ -97,6 +112,30 @@ export async function upsertEntities(
     if (r.inserted) inserted++;
   }
   return { written, inserted, updated: out.length - inserted };
+}
+
+interface WrittenRow {
+  id: string;
+  k: string;
+  inserted: boolean;
+}
+
+/**
+ * The batch written by `INSERT_NEW_ENTITIES_SQL` under a savepoint; null, with nothing written, when one of its keys
+ * exists (committed, or by another writer that committed while this one waited for it). `db` must be in a transaction.
+ */
+async function insertNew(db: Queryable, params: unknown[]): Promise<WrittenRow[] | null> {
+  await db.query('savepoint insert_new');
+  try {
+    const { rows } = await db.query<WrittenRow>(INSERT_NEW_ENTITIES_SQL, params);
+    await db.query('release savepoint insert_new');
+    return rows;
+  } catch (err) {
+    if ((err as { code?: string; constraint?: string }).constraint !== 'entities_dedup' || (err as { code?: string }).code !== '23505')
+      throw err;
+    await db.query('rollback to savepoint insert_new');
+    return null;
+  }
 }
 
 /** Ids of existing entities by dedup key (for the unchanged rows of a batch, whose ids the upsert did not return). */

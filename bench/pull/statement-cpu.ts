@@ -1,0 +1,111 @@
+/**
+ * bench/pull/statement-cpu (issue 18): what the core's write statement costs PostgreSQL, piece by piece, as CPU time
+ * of the one backend that runs it (read from /proc, so other load on the machine barely moves it; the database must
+ * run on this machine). A scratch database migrated like the platform's, the products rows as the core's batch
+ * documents (`entitiesDocument`), each statement its own transaction into an emptied entities table; the variants
+ * alternate, `--rounds` times each.
+ *
+ *   npx tsx bench/pull/statement-cpu.ts [--rows 200000] [--batch 5000] [--rounds 3]
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import {
+  BATCH_WORK_MEM_SQL,
+  entitiesDocument,
+  INSERT_NEW_ENTITIES_SQL,
+  UPSERT_ENTITIES_SQL,
+  type EntityRow,
+} from '../../src/core/upsert-entities';
+import { migrate } from '../../src/db/migrate';
+import { createPool } from '../../src/db/pool';
+import { createPgProducts } from './products';
+
+const { values: opts } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '200000' },
+    batch: { type: 'string', default: '5000' },
+    rounds: { type: 'string', default: '3' },
+    'pg-url': { type: 'string', default: process.env.QANATIX_BENCH_PG_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres' },
+  },
+});
+const [rows, batch, rounds] = [opts.rows, opts.batch, opts.rounds].map(Number) as [number, number, number];
+
+const RECORDSET = 'jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)';
+/** Each variant takes the core's five parameters (tenant, vertical, entity type, document, connector). */
+const VARIANTS: Record<string, string> = {
+  'receive the document': 'select length($4::text), $1::uuid, $2, $3, $5::uuid',
+  'parse it as jsonb': 'select jsonb_typeof($4::jsonb), $1::uuid, $2, $3, $5::uuid',
+  'parse + jsonb_to_recordset': `select count(t.d), $1::uuid, $2, $3, $5::uuid from ${RECORDSET}`,
+  '+ the content hash': `select count(encode(sha256(convert_to(t.n || E'\\n' || t.d::text, 'UTF8')), 'hex')), $1::uuid, $2, $3, $5::uuid from ${RECORDSET}`,
+  'the upsert, default work_mem': UPSERT_ENTITIES_SQL,
+  'the plain insert, default work_mem': INSERT_NEW_ENTITIES_SQL,
+  'the upsert (UPSERT_ENTITIES_SQL)': UPSERT_ENTITIES_SQL,
+  'the plain insert (INSERT_NEW_ENTITIES_SQL)': INSERT_NEW_ENTITIES_SQL,
+};
+/** The core's batch transaction sets its work_mem (`BATCH_WORK_MEM_SQL`); these variants keep the server's default. */
+const DEFAULT_WORK_MEM = (label: string) => label.endsWith('default work_mem');
+
+async function main(): Promise<void> {
+  const admin = new pg.Client({ connectionString: opts['pg-url'] });
+  await admin.connect();
+  const name = `qbench_stmt_${process.pid}`;
+  await admin.query(`create database ${name}`);
+  const url = new URL(opts['pg-url']);
+  url.pathname = `/${name}`;
+  const pool = createPool(url.toString(), 2);
+  try {
+    await migrate(pool);
+    await createPgProducts(url.toString(), 'products', rows);
+    const tenantId = (await pool.query<{ id: string }>("insert into tenants (name) values ('bench') returning id")).rows[0]!.id;
+    const { rows: products } = await pool.query<{ id: string; name: string; d: string }>(
+      "select id::text, name, (to_jsonb(p) - 'name')::text as d from products p order by updated_at, id",
+    );
+    const docs: string[] = [];
+    for (let i = 0; i < products.length; i += batch) {
+      const part: EntityRow[] = products
+        .slice(i, i + batch)
+        .map((p) => ({ name: p.name, sourceId: p.id, dedupKey: `s:${p.id}`, data: p.d }));
+      docs.push(entitiesDocument(part));
+    }
+    const c = await pool.connect();
+    try {
+      const pid = (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+      const cpuMs = () => {
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        return (Number(f[11]) + Number(f[12])) * 10; // utime + stime, in clock ticks of 10 ms
+      };
+      const results = new Map<string, number[]>();
+      for (let round = 0; round < rounds; round++) {
+        for (const [label, sql] of Object.entries(VARIANTS)) {
+          await c.query('truncate entities');
+          await c.query('checkpoint');
+          await c.query(DEFAULT_WORK_MEM(label) ? 'reset work_mem' : BATCH_WORK_MEM_SQL.replace(' local', ''));
+          const before = cpuMs();
+          for (const doc of docs) await c.query(sql, [tenantId, 'bench', 'product', doc, null]);
+          const ms = cpuMs() - before;
+          results.set(label, [...(results.get(label) ?? []), ms]);
+          console.log(`round ${round + 1} ${label}: ${ms} ms`);
+        }
+      }
+      console.log(
+        `\n| statement (${rows.toLocaleString('en')} rows, batches of ${batch}) | backend CPU, each round | per row (median) |\n|---|--:|--:|`,
+      );
+      for (const [label, ms] of results) {
+        const median = [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)]!;
+        console.log(`| ${label} | ${ms.map((m) => (m / 1000).toFixed(2)).join(', ')} s | ${((median * 1000) / rows).toFixed(1)} µs |`);
+      }
+    } finally {
+      c.release();
+    }
+  } finally {
+    await pool.end();
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

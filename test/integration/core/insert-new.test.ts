@@ -1,0 +1,153 @@
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ensureTenant } from '../../../src/auth/api-keys';
+import { Ingestion } from '../../../src/core/ingestion';
+import {
+  BATCH_WORK_MEM_SQL,
+  INSERT_NEW_ENTITIES_SQL,
+  UPSERT_ENTITIES_SQL,
+  upsertEntities,
+  type EntityRow,
+} from '../../../src/core/upsert-entities';
+import { withTransaction, type Queryable } from '../../../src/db/pool';
+import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
+
+let db: TestDatabase;
+let tenantId: string;
+beforeAll(async () => {
+  db = await freshDatabase();
+  tenantId = await ensureTenant(db.pool, 'acme');
+});
+afterAll(() => db.drop());
+
+const CONNECTOR = '00000000-0000-4000-8000-00000000c0de';
+const rowsOf = (ids: number[], tag = 'a'): EntityRow[] =>
+  ids.map((i) => ({ name: `p${i}`, sourceId: String(i), dedupKey: `s:${i}`, data: JSON.stringify({ i, tag }) }));
+const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
+
+/** The statements a writer ran on a real connection, so a test can tell which write path a batch took. */
+function recording(db: Queryable) {
+  const statements: string[] = [];
+  const q: Queryable = {
+    query: ((text: string, values?: unknown[]) => {
+      statements.push(text);
+      return db.query(text, values);
+    }) as Queryable['query'],
+  };
+  return { q, statements, took: (sql: string) => statements.filter((s) => s === sql).length };
+}
+
+const entities = async (vertical: string) =>
+  (
+    await db.pool.query<{ id: string; k: string; name: string; data: { tag: string }; deleted: boolean; connector_id: string | null }>(
+      `select id, dedup_key as k, name, vertical_data as data, deleted_at is not null as deleted, connector_id
+         from entities where tenant_id = $1 and vertical = $2 order by dedup_key`,
+      [tenantId, vertical],
+    )
+  ).rows;
+
+async function begin(): Promise<pg.PoolClient> {
+  const c = await db.pool.connect();
+  await c.query('begin');
+  return c;
+}
+
+describe('a batch expected to be new', () => {
+  test('all new: written by the plain insert alone, every row inserted with its id', async () => {
+    const r = recording(db.pool);
+    const out = await withTransaction(db.pool, async (tx) => {
+      const w = recording(tx);
+      const o = await upsertEntities(w.q, tenantId, 'fresh', 'product', rowsOf(range(1, 50)), CONNECTOR, true);
+      r.statements.push(...w.statements);
+      return o;
+    });
+    expect(r.took(BATCH_WORK_MEM_SQL)).toBe(1);
+    expect(r.took(INSERT_NEW_ENTITIES_SQL)).toBe(1);
+    expect(r.took(UPSERT_ENTITIES_SQL)).toBe(0);
+    expect(out).toMatchObject({ inserted: 50, updated: 0 });
+    const stored = await entities('fresh');
+    expect(stored).toHaveLength(50);
+    expect(new Map(stored.map((e) => [e.k, e.id]))).toEqual(out.written);
+    expect(stored.every((e) => e.connector_id === CONNECTOR)).toBe(true);
+  });
+
+  // Where the existing key sits in the batch (first, middle, last, all) and what it is (same content, other content,
+  // soft-deleted, another connector's): the batch ends exactly as the upsert alone would have left it.
+  const cases = [
+    { name: 'first row exists, unchanged', existing: [1], changed: false, soft: false },
+    { name: 'a middle row exists, changed', existing: [25], changed: true, soft: false },
+    { name: 'the last row exists, changed', existing: [50], changed: true, soft: false },
+    { name: 'every row exists, unchanged', existing: range(1, 50), changed: false, soft: false },
+    { name: 'a soft-deleted row exists', existing: [10, 11], changed: false, soft: true },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: nothing of the failed insert stays, the upsert writes the batch, the counts are the upsert's`, async () => {
+      const vertical = `mixed-${cases.indexOf(c)}`;
+      const before = await withTransaction(db.pool, (tx) =>
+        upsertEntities(tx, tenantId, vertical, 'product', rowsOf(c.existing, c.changed ? 'old' : 'a'), CONNECTOR),
+      );
+      if (c.soft)
+        await db.pool.query('update entities set deleted_at = now() where tenant_id = $1 and vertical = $2', [tenantId, vertical]);
+      const ingestion = await Ingestion.open(
+        db.pool,
+        { tenantId, vertical, entityType: 'product', connectorId: CONNECTOR },
+        { type: 'batch' },
+      );
+      // The ingestion's first batch is all new, so its next one is tried as a plain insert.
+      const first = await ingestion.write(await ingestion.prepare([{ name: 'p1000', source_id: '1000', i: 1000, tag: 'a' }]));
+      expect(first.inserted).toBe(1);
+      const records = range(1, 50).map((i) => ({ name: `p${i}`, source_id: String(i), i, tag: 'a' }));
+      const w = await ingestion.write(await ingestion.prepare(records));
+      const fresh = 50 - c.existing.length;
+      const updated = c.changed ? c.existing.length : 0;
+      expect(w).toMatchObject({ records: 50, inserted: fresh, updated, unchanged: 50 - fresh - updated, undeleted: c.soft ? 2 : 0 });
+      const stored = await entities(vertical);
+      expect(stored).toHaveLength(51);
+      expect(stored.every((e) => e.data.tag === 'a' && !e.deleted && e.connector_id === CONNECTOR)).toBe(true);
+      // The existing entities kept their ids.
+      for (const [k, id] of before.written) expect(stored.find((e) => e.k === k)!.id).toBe(id);
+    });
+  }
+
+  test("an ingestion's batches move between the plain insert and the upsert with the upsert's counts throughout", async () => {
+    const ingestion = await Ingestion.open(db.pool, { tenantId, vertical: 'guess', entityType: 'product' }, { type: 'stream' });
+    const batch = (ids: number[]) => ingestion.prepare(ids.map((i) => ({ name: `p${i}`, source_id: String(i) })));
+    const stored = async () =>
+      Number(
+        (await db.pool.query<{ n: string }>("select count(*) as n from entities where tenant_id = $1 and vertical = 'guess'", [tenantId]))
+          .rows[0]!.n,
+      );
+    expect((await ingestion.write(await batch(range(1, 10)))).inserted).toBe(10);
+    // Repeats the first batch's keys: the plain insert fails, the upsert finds them unchanged.
+    expect(await ingestion.write(await batch(range(1, 10)))).toMatchObject({ inserted: 0, unchanged: 10 });
+    expect(await ingestion.write(await batch(range(11, 10)))).toMatchObject({ inserted: 10 });
+    expect(await ingestion.write(await batch([...range(15, 10), 30]))).toMatchObject({ inserted: 5, unchanged: 6 });
+    expect(await stored()).toBe(25);
+  });
+
+  test('racing an upsert of the same keys in both orders: each waits for the other, one inserts, the other finds them', async () => {
+    for (const plainFirst of [true, false]) {
+      const vertical = `race-${plainFirst}`;
+      const rows = rowsOf(range(1, 200));
+      const a = await begin();
+      const b = await begin();
+      try {
+        const [early, late] = plainFirst ? [a, b] : [b, a];
+        const earlyOut = await upsertEntities(early, tenantId, vertical, 'product', rows, null, early === a);
+        const lateOut = upsertEntities(late, tenantId, vertical, 'product', rows, null, late === a);
+        const waited = await Promise.race([lateOut.then(() => 'went on'), new Promise((r) => setTimeout(() => r('waits'), 300))]);
+        expect(waited).toBe('waits');
+        await early.query('commit');
+        const lateDone = await lateOut;
+        await late.query('commit');
+        expect(earlyOut).toMatchObject({ inserted: 200, updated: 0 });
+        // The later writer saw the committed rows: same content, so nothing inserted or rewritten.
+        expect(lateDone).toMatchObject({ inserted: 0, updated: 0 });
+        expect(await entities(vertical)).toHaveLength(200);
+      } finally {
+        a.release();
+        b.release();
+      }
+    }
+  });
+});
