@@ -177,6 +177,21 @@ export class MysqlSession implements SqlSession {
     return this.readOnly(async (conn) => rowsOf(await conn.query<mysql.RowDataPacket[]>(sql, wireValues(values))) as T[]);
   }
 
+  /** Our own statement as it stands (autocommit, on the read-only session): one round trip. */
+  async ownQuery<T extends Row>(sql: string): Promise<T[]> {
+    const conn = await this.connect();
+    let healthy = true;
+    try {
+      return rowsOf(await conn.query<mysql.RowDataPacket[]>(sql)) as T[];
+    } catch (err) {
+      healthy = false;
+      throw toConnectorError(err, this.errors);
+    } finally {
+      if (healthy) conn.release();
+      else conn.connection.destroy();
+    }
+  }
+
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = null;

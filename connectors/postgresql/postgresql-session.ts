@@ -133,6 +133,21 @@ export class PostgresqlSession implements SqlSession {
     });
   }
 
+  /** Our own statement after the reset, in the same simple-protocol message: one round trip. */
+  async ownQuery<T extends Row>(sql: string): Promise<T[]> {
+    const client = await this.connect();
+    let broken: Error | undefined;
+    try {
+      const results = (await client.query(`RESET ALL; ${READ_ONLY_SESSION}; ${sql}`)) as unknown as pg.QueryResult<T>[];
+      return results.at(-1)!.rows;
+    } catch (err) {
+      broken = err as Error;
+      throw toConnectorError(err, this.errors);
+    } finally {
+      client.release(broken);
+    }
+  }
+
   /** One statement, parsed with this connector's types (the pool is shared with connectors that have their own). */
   private statement(text: string, values: unknown[] = []): pg.QueryConfig {
     return { ...oneStatement(text, values), types: this.types.pgTypes };

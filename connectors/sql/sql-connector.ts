@@ -11,6 +11,11 @@ import { describeSqlSource, type SqlSource } from './sql-source';
 /** What a SQL connector's session offers beyond reading. */
 export interface SqlConnectorSession extends SqlSession {
   query<T extends Row>(sql: string, values?: unknown[]): Promise<T[]>;
+  /**
+   * A statement of the connector's own (no tenant text, no values), in one round trip: on the read-only session but in
+   * no transaction of its own, since nothing in it can write or end one.
+   */
+  ownQuery<T extends Row>(sql: string): Promise<T[]>;
   close(): Promise<void>;
 }
 
@@ -76,7 +81,7 @@ export abstract class SqlConnector<S extends SqlConnectorSession> implements Sou
   }
 
   async clock(): Promise<string> {
-    const [row] = await this.session.query<{ now: string }>(this.clockQuery);
+    const [row] = await this.session.ownQuery<{ now: string }>(this.clockQuery);
     return (row as { now: string }).now;
   }
 
