@@ -142,11 +142,15 @@ export class MysqlSession implements SqlSession {
     }
   }
 
-  /** Column names and types of a `LIMIT 0` statement. */
-  async describe(statement: Statement): Promise<SqlColumn[]> {
+  /**
+   * Column names and types of a `LIMIT 0` statement; with `table` (`table` or `database.table`), that table's primary
+   * key columns in key order too. One read-only transaction.
+   */
+  async describe(statement: Statement, table: string | null): Promise<{ columns: SqlColumn[]; primaryKey: string[] }> {
     return this.readOnly(async (conn) => {
       const [, fields] = await conn.query(statement.sql, wireValues(statement.values));
-      return fields.map(mysqlColumn);
+      const key = table === null ? [] : rowsOf(await conn.query<mysql.RowDataPacket[]>(PRIMARY_KEY_QUERY, wireValues(splitTable(table))));
+      return { columns: fields.map(mysqlColumn), primaryKey: key.map((r) => String(r.name)) };
     });
   }
 

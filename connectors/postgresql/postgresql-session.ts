@@ -90,8 +90,12 @@ export class PostgresqlSession implements SqlSession {
     }
   }
 
-  /** Column names and types of a `LIMIT 0` statement; nullability from the catalog where a column maps to one. */
-  async describe(statement: Statement): Promise<SqlColumn[]> {
+  /**
+   * Column names and types of a `LIMIT 0` statement, nullability from the catalog where a column maps to one; with
+   * `quotedTable` (`table` or `schema.table`, already quoted), that table's primary key columns in key order too. One
+   * read-only transaction.
+   */
+  async describe(statement: Statement, quotedTable: string | null): Promise<{ columns: SqlColumn[]; primaryKey: string[] }> {
     return this.readOnly(async (client) => {
       const { fields } = await client.query(this.statement(statement.sql, statement.values));
       await this.types.resolve(
@@ -106,7 +110,7 @@ export class PostgresqlSession implements SqlSession {
         );
         for (const r of rows) attributes.set(`${r.rel}:${r.num}`, r);
       }
-      return fields.map((f) => {
+      const columns = fields.map((f) => {
         const attribute = attributes.get(`${f.tableID}:${f.columnID}`);
         return {
           name: f.name,
@@ -116,13 +120,9 @@ export class PostgresqlSession implements SqlSession {
           paramCast: null,
         };
       });
+      const key = quotedTable === null ? [] : (await client.query<{ name: string }>(this.statement(PRIMARY_KEY_QUERY, [quotedTable]))).rows;
+      return { columns, primaryKey: key.map((r) => r.name) };
     });
-  }
-
-  /** The primary key columns of a table (`table` or `schema.table`, already quoted), in key order. */
-  async primaryKey(quotedTable: string): Promise<string[]> {
-    const rows = await this.query<{ name: string }>(PRIMARY_KEY_QUERY, [quotedTable]);
-    return rows.map((r) => r.name);
   }
 
   /** One statement in a read-only transaction; with `timeoutMs`, cancelled by the server after that long. */

@@ -291,9 +291,13 @@ describe('runPull: a run that finds nothing new', () => {
 
     // The session holding the lock ends (a platform restart, an operator): the run must not end as if it held it.
     const lost = await attempt();
-    await platform.pool.query('select pg_terminate_backend($1)', [lost.lock.held.pid]);
-    await expect(lost.pull()).rejects.toBeInstanceOf(LockLostError);
-    await lost.lock.release();
+    try {
+      // Waits until the backend has exited, so its locks are gone.
+      await platform.pool.query('select pg_terminate_backend($1, 10000)', [lost.lock.held.pid]);
+      await expect(lost.pull()).rejects.toBeInstanceOf(LockLostError);
+    } finally {
+      await lost.lock.release();
+    }
     const run = (await getRun(platform.pool, runId))!;
     expect(run).toMatchObject({ status: 'running', finished_at: null, rows_held_back: null });
     expect(await getConnectorState(platform.pool, id)).toMatchObject({ last_pull: before.last_pull, cursor: before.cursor });
