@@ -219,6 +219,8 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
         lastPull: o.mode === 'full' ? null : start.lastPull,
         batchSize: definition.batch_size,
         range: start.range,
+        // Counted beside the read's last page where the source can (`countHeldBack` then reads nothing again).
+        heldBackCap: HELD_BACK_CAP,
       };
       // A backfill reads again what the position has passed: it leaves the position and `:last_pull` alone.
       const positionOf = start.range ? null : connector.id;

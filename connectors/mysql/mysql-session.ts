@@ -20,7 +20,7 @@ import type { Row } from '../contract';
 import { nodeTlsOptions } from '../connection-checks';
 import type { SqlColumn } from '../sql/sql-dialect';
 import type { Statement, StatementBuilder } from '../sql/sql-keyset';
-import type { SqlSession } from '../sql/sql-reader';
+import type { PageTail, SqlSession } from '../sql/sql-reader';
 import { mysqlReachOptions, type MysqlConnection } from './mysql-config';
 import { toConnectorError, type MysqlErrorContext } from './mysql-errors';
 import { mysqlColumn, rowConverter, type MysqlField } from './mysql-types';
@@ -89,15 +89,20 @@ export class MysqlSession implements SqlSession {
     this.errors = errors;
   }
 
-  async readPage(statements: readonly StatementBuilder[], limit: number): Promise<Row[]> {
+  async readPage(statements: readonly StatementBuilder[], limit: number, tail?: PageTail): Promise<Row[]> {
     return this.readOnly(async (conn) => {
-      let rows: Row[] = [];
-      for (const build of statements) {
-        const { sql, values } = build(limit - rows.length);
-        const result = rowsOf(await conn.query<mysql.RowDataPacket[]>(sql, wireValues(values)));
-        rows = rows.length === 0 ? result : rows.concat(result);
-        if (rows.length >= limit) break;
-      }
+      const read = async (builders: readonly StatementBuilder[], limit: number) => {
+        let rows: Row[] = [];
+        for (const build of builders) {
+          const { sql, values } = build(limit - rows.length);
+          const result = rowsOf(await conn.query<mysql.RowDataPacket[]>(sql, wireValues(values)));
+          rows = rows.length === 0 ? result : rows.concat(result);
+          if (rows.length >= limit) break;
+        }
+        return rows;
+      };
+      const rows = await read(statements, limit);
+      if (tail && rows.length < limit) tail.found(await read(tail.statements, tail.limit));
       return rows;
     });
   }

@@ -15,7 +15,7 @@ import pg from 'pg';
 import type { Row } from '../contract';
 import type { SqlColumn } from '../sql/sql-dialect';
 import type { Statement, StatementBuilder } from '../sql/sql-keyset';
-import type { SqlSession } from '../sql/sql-reader';
+import type { PageTail, SqlSession } from '../sql/sql-reader';
 import { postgresqlClientConfig, type PostgresqlConnection } from './postgresql-config';
 import { admitPostgresqlConnection } from './postgresql-reach';
 import { toConnectorError, type PgErrorContext } from './postgresql-errors';
@@ -56,15 +56,20 @@ export class PostgresqlSession implements SqlSession {
     this.errors = errors;
   }
 
-  async readPage(statements: readonly StatementBuilder[], limit: number): Promise<Row[]> {
+  async readPage(statements: readonly StatementBuilder[], limit: number, tail?: PageTail): Promise<Row[]> {
     return this.readOnly(async (client) => {
-      let rows: Row[] = [];
-      for (const build of statements) {
-        const { sql, values } = build(limit - rows.length);
-        const result = await client.query<Row>(this.statement(sql, values));
-        rows = rows.length === 0 ? result.rows : rows.concat(result.rows);
-        if (rows.length >= limit) break;
-      }
+      const read = async (builders: readonly StatementBuilder[], limit: number) => {
+        let rows: Row[] = [];
+        for (const build of builders) {
+          const { sql, values } = build(limit - rows.length);
+          const result = await client.query<Row>(this.statement(sql, values));
+          rows = rows.length === 0 ? result.rows : rows.concat(result.rows);
+          if (rows.length >= limit) break;
+        }
+        return rows;
+      };
+      const rows = await read(statements, limit);
+      if (tail && rows.length < limit) tail.found(await read(tail.statements, tail.limit));
       return rows;
     });
   }

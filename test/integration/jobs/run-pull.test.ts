@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { ReadPlan } from '../../../connectors/contract';
+import { createConnector } from '../../../connectors/registry';
 import { LockLostError, tryLockConnector } from '../../../jobs/connector-lock';
 import { runPull } from '../../../jobs/run-pull';
 import { getRun, type ConnectorRun } from '../../../src/store/connector-runs';
@@ -313,5 +315,47 @@ describe('runPull: a run that finds nothing new', () => {
     expect(ended).toMatchObject({ status: 'succeeded', attempts: 2, source_started_at: run.source_started_at });
     expect((await getConnectorState(platform.pool, id)).last_pull).toBe(run.source_started_at);
     expect(await events(runId)).toEqual(['started', 'started', 'succeeded']);
+  });
+});
+
+describe('the lag window counted beside the read', () => {
+  test("a read asked for it counts the held-back rows in its last page's transaction; heldBack of that plan answers from it", async () => {
+    const table = await productsTable('products_held');
+    await source.pool.query(
+      `insert into ${table} select g, 'later', 1, now() + interval '1 hour' + g * interval '1 second' from generate_series(3001, 3007) g`,
+    );
+    // 2,500 rows in pages of 500: the last page is empty, and still counts.
+    for (const batch_size of [1000, 500]) {
+      const connector = await createConnector({
+        connector_type: 'postgresql',
+        connection_config: { dsn: source.url },
+        table,
+        cursor: { column: 'updated_at', lag_seconds: 0 },
+        batch_size,
+      });
+      try {
+        const plan: ReadPlan = {
+          mode: 'incremental',
+          cursor: null,
+          now: await connector.clock(),
+          lastPull: null,
+          batchSize: batch_size,
+          heldBackCap: 5,
+        };
+        let rows = 0;
+        for await (const batch of connector.read(plan, new AbortController().signal)) rows += batch.rows.length;
+        expect(rows).toBe(2500);
+        // A row that arrives after the read is not in the read's count; a count of its own (another plan) sees it.
+        await source.pool.query(`insert into ${table} values (${3100 + batch_size}, 'later still', 1, now() + interval '2 hours')`);
+        const first = (await source.pool.query<{ at: string }>(`select min(updated_at) as at from ${table} where id > 3000`)).rows[0]!.at;
+        const counted = await connector.heldBack!(plan, 5);
+        expect(counted).toEqual({ rows: 5, first: expect.any(String) });
+        expect(new Date(counted!.first as string).getTime()).toBe(new Date(first).getTime());
+        const separate = await connector.heldBack!({ ...plan, heldBackCap: undefined }, 20);
+        expect(separate?.rows).toBe(7 + (batch_size === 1000 ? 1 : 2));
+      } finally {
+        await connector.close();
+      }
+    }
   });
 });
