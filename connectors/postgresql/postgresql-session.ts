@@ -143,8 +143,9 @@ export class PostgresqlSession implements SqlSession {
     const client = await this.connect();
     let broken: Error | undefined;
     try {
-      const results = (await client.query(`RESET ALL; ${READ_ONLY_SESSION}; ${sql}`)) as unknown as pg.QueryResult<T>[];
-      return results.at(-1)!.rows;
+      // A message of several statements resolves to one result each.
+      const results: unknown = await client.query(`RESET ALL; ${READ_ONLY_SESSION}; ${sql}`);
+      return (results as pg.QueryResult<T>[]).at(-1)!.rows;
     } catch (err) {
       broken = err as Error;
       throw toConnectorError(err, this.errors);

@@ -250,7 +250,7 @@ export async function succeedEmptyPull(
   heldBack: HeldBack | null,
   lock: HeldLock | null,
 ): Promise<(RunTotals & { duration_ms: number | null }) | null> {
-  const held = heldBack && heldBack.rows > 0 ? { ...heldBack, capped: heldBack.rows >= HELD_BACK_CAP } : null;
+  const heldEvent = heldBack && heldBack.rows > 0 ? { ...heldBack, capped: heldBack.rows >= HELD_BACK_CAP } : null;
   const { rows } = await db.query<RunTotals & { duration_ms: number | null }>(
     `with held as (select $6::oid is null or ${lockHeldSql(6)} as ok),
           state as (update connector_state set last_pull = $3, updated_at = now() where connector_id = $2 and (select ok from held)),
@@ -271,7 +271,7 @@ export async function succeedEmptyPull(
       heldBack?.rows ?? null,
       heldBack?.until ?? null,
       ...(lock ? lockHeldParams(lock.key, lock.pid) : [null, null, null]),
-      held && JSON.stringify(held),
+      heldEvent && JSON.stringify(heldEvent),
     ],
   );
   if (rows.length === 0) return null;
