@@ -4,7 +4,10 @@
  * pg client is one round trip (a multi-statement simple query is one too); the pull processor runs as the worker
  * runs it, without BullMQ (its Redis commands are counted by the fleet scenarios' commandstats).
  *
- *   npx tsx bench/schedule/round-trips.ts [--runs 3] [--rows 100] [--statements] [--pg-url URL]
+ * Then `--timed` more empty runs, one after another, uncounted: the process's CPU and the wall time per run (direction
+ * only: compare two revisions alternated, in the same minutes).
+ *
+ *   npx tsx bench/schedule/round-trips.ts [--runs 3] [--timed 300] [--rows 100] [--statements] [--pg-url URL]
  */
 import { parseArgs } from 'node:util';
 import type { Job } from 'bullmq';
@@ -17,6 +20,7 @@ import { createSourceDatabase, createPlatform, devBox, dropPlatform } from './fi
 const { values: opts } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
+    timed: { type: 'string', default: '300' },
     rows: { type: 'string', default: '100' },
     // Every statement of the last empty run, in order (first 140 characters each).
     statements: { type: 'boolean', default: false },
@@ -26,13 +30,14 @@ const { values: opts } = parseArgs({
 
 type Side = 'platform' | 'source';
 let sides = new Map<string, Side>();
+let counting = true;
 let log: Array<{ side: Side; text: string }> = [];
 // Counted where every round trip of pg goes through, pools and dedicated clients alike.
 const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
 pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
   const side = sides.get(this.database ?? '');
   const q = args[0] as string | { text?: string };
-  if (side) log.push({ side, text: (typeof q === 'string' ? q : (q?.text ?? '?')).replace(/\s+/g, ' ').trim() });
+  if (side && counting) log.push({ side, text: (typeof q === 'string' ? q : (q?.text ?? '?')).replace(/\s+/g, ' ').trim() });
   return query.apply(this, args);
 } as typeof pg.Client.prototype.query;
 
@@ -69,6 +74,14 @@ try {
     );
   }
   if (opts.statements) for (const s of log) console.log(`  ${s.side.padEnd(8)} ${s.text.slice(0, 140)}`);
+  counting = false;
+  const timed = Number(opts.timed);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 1; i <= timed; i++) await processor(job(fire0 + (Number(opts.runs) + i) * 60_000));
+  const cpu = process.cpuUsage(cpu0);
+  const ms = (n: number) => (n / timed).toFixed(2);
+  console.log(`${timed} empty runs: ${ms((cpu.user + cpu.system) / 1000)} ms CPU and ${ms(performance.now() - t0)} ms wall per run`);
 } finally {
   await closeKeptConnectors();
   await dropPlatform(platform);
