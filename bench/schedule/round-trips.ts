@@ -81,7 +81,8 @@ try {
   for (let i = 1; i <= timed; i++) await processor(job(fire0 + (Number(opts.runs) + i) * 60_000));
   const cpu = process.cpuUsage(cpu0);
   const ms = (n: number) => (n / timed).toFixed(2);
-  console.log(`${timed} empty runs: ${ms((cpu.user + cpu.system) / 1000)} ms CPU and ${ms(performance.now() - t0)} ms wall per run`);
+  if (timed > 0)
+    console.log(`${timed} empty runs: ${ms((cpu.user + cpu.system) / 1000)} ms CPU and ${ms(performance.now() - t0)} ms wall per run`);
 } finally {
   await closeKeptConnectors();
   await dropPlatform(platform);
