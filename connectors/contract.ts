@@ -61,6 +61,11 @@ export interface ReadPlan {
    * backfill's own checkpoint). Needs a cursor column and a key; rows whose cursor is NULL are in no range.
    */
   range?: { from: CursorScalar; to: CursorScalar } | null;
+  /**
+   * Also count what `heldBack(plan, heldBackCap)` counts, where the source can do it beside the read's last page (in
+   * its transaction): `heldBack` with this plan then answers without reading again. Absent: the read counts nothing.
+   */
+  heldBackCap?: number;
 }
 
 /** One batch of rows in cursor order, with the cursor after its last row. */

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { advisoryLockHeld, advisoryUnlock, tryAdvisoryLock } from '../src/db/advisory-lock';
+import { advisoryLockHeld, advisoryUnlock, tryAdvisoryLock, type HeldLock } from '../src/db/advisory-lock';
 import type { Queryable } from '../src/db/pool';
 
 /** A connector's advisory lock key: 64 bits of its UUID, so two connectors never share a lock. */
@@ -20,6 +20,8 @@ export class LockLostError extends Error {
 export interface ConnectorLock {
   /** Throws LockLostError unless the session that took the lock still holds it; run inside each batch's transaction. */
   assertHeld(db: Queryable): Promise<void>;
+  /** The lock and its session, for a statement that checks it in the same round trip as its work (see `lockHeldSql`). */
+  held: HeldLock;
   release(): Promise<void>;
 }
 
@@ -41,6 +43,7 @@ export async function tryLockConnector(pool: pg.Pool, connectorId: string): Prom
     return null;
   }
   return {
+    held: { key, pid },
     async assertHeld(db) {
       if (!(await advisoryLockHeld(db, key, pid))) throw new LockLostError();
     },

@@ -152,8 +152,9 @@ export function createPullProcessor(deps: ProcessorDeps) {
       );
     }, CANCEL_POLL_MS);
     try {
-      // Asked to stop while it was queued, after its job was taken: it ends before reading anything.
-      if (await cancelRequested(pool, runId)) return await cancelled(runId, ctx);
+      // Asked to stop while it was queued, after its job was taken: it ends before reading anything. (Asked later, it
+      // stops after the batch in hand, as the watch finds out.)
+      if (run.cancel_requested_at !== null) return await cancelled(runId, ctx);
       const outcome = await runPull({
         pool,
         connector,
@@ -186,7 +187,9 @@ export function createPullProcessor(deps: ProcessorDeps) {
         await deps.notify?.(runId);
         return { runId, status: 'needs_confirmation', rows_read: outcome.rowsRead };
       }
-      const { duration_ms } = await finishRun(pool, runId, { status: 'succeeded' });
+      const duration_ms = outcome.succeeded
+        ? outcome.succeeded.durationMs
+        : (await finishRun(pool, runId, { status: 'succeeded' })).duration_ms;
       await deps.notify?.(runId);
       const { run: totals } = outcome;
       recordRunMetrics(connectorId, totals, duration_ms);

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { validateStoredDefinition } from '../connectors/connector-config';
-import type { Cursor, ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../connectors/contract';
+import type { Cursor, ReadPlan, Row, RowBatch, SourceConnector } from '../connectors/contract';
 import type { ConnectorDefinition, SchemaDriftPolicy } from '../connectors/connector-definition';
-import { describeSchemaChanges, schemaChanges, sourceColumns } from '../connectors/schema-drift';
+import { describeSchemaChanges, schemaChanges, sourceColumns, type SourceColumn } from '../connectors/schema-drift';
 import { ConnectorError } from '../connectors/connector-error';
 import { isIsoTimestamp, subtractSeconds } from '../connectors/iso-time';
 import {
@@ -32,15 +32,14 @@ import {
   followBatch,
   HELD_BACK_CAP,
   holdSweep,
-  lastSucceededColumns,
   markPullStart,
   openPull,
-  recordSourceColumns,
+  succeedEmptyPull,
   takeBatchTurn,
   type HeldBack,
 } from '../src/store/pull-progress';
 import { addRunEvent } from '../src/store/run-events';
-import type { ConnectorLock } from './connector-lock';
+import { LockLostError, type ConnectorLock } from './connector-lock';
 import { PreviousBatchNotCommitted, writeInOrder } from './ordered-writes';
 import type { PullMode, PullProgress } from './pull-queue';
 import { readAhead } from './read-ahead';
@@ -54,7 +53,7 @@ export interface RunPullOptions {
   /** When it aborts, the pull stops after committing the batch in hand. */
   signal: AbortSignal;
   /** The connector's lock; every commit first checks that the run still holds it. */
-  lock?: Pick<ConnectorLock, 'assertHeld'>;
+  lock?: Pick<ConnectorLock, 'assertHeld' | 'held'>;
   onProgress?(p: PullProgress): unknown;
 }
 
@@ -66,8 +65,11 @@ export interface RunPullOptions {
 export type PullOutcome =
   /** Stopped by the signal before the source was exhausted; what was committed stays committed. */
   | { interrupted: true; rowsRead: number }
-  /** The source was read to its end; `run` holds the run's totals over all its attempts. */
-  | { interrupted: false; rowsRead: number; run: RunTotals }
+  /**
+   * The source was read to its end; `run` holds the run's totals over all its attempts. `succeeded`: the run is already
+   * recorded succeeded (a run that committed nothing ends in one statement), with its duration.
+   */
+  | { interrupted: false; rowsRead: number; run: RunTotals; succeeded?: { durationMs: number | null } }
   /**
    * A sweep the guard held back before deleting anything: it would delete `pending` of the connector's `live`
    * entities; the run waits for confirmation.
@@ -209,7 +211,6 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
     try {
       // The source clock at the run's first start becomes the next :last_pull, so a retried run loses no window.
       const now = start.sourceStartedAt ?? (await source.clock());
-      await markPullStart(pool, runId, start.cursor, now);
       const pulls = o.mode === 'incremental' || o.mode === 'full' || o.mode === 'backfill';
       const plan = {
         mode: o.mode === 'full' ? ('full' as const) : ('incremental' as const),
@@ -218,13 +219,23 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
         lastPull: o.mode === 'full' ? null : start.lastPull,
         batchSize: definition.batch_size,
         range: start.range,
+        // Counted beside the read's last page where the source can (`countHeldBack` then reads nothing again).
+        heldBackCap: HELD_BACK_CAP,
       };
       // A backfill reads again what the position has passed: it leaves the position and `:last_pull` alone.
       const positionOf = start.range ? null : connector.id;
       const described = await source.describe(plan);
       checkMapping(definition, described);
-      await checkSchemaDrift(pool, runId, connector.id, definition.schema_drift, described);
-      await addRunEvent(pool, runId, 'started', { mode: o.mode, cursor: start.cursor, source_now: now });
+      const columns = described.sampled ? null : sourceColumns(described);
+      const drift = schemaDrift(definition.schema_drift, start.lastColumns, columns);
+      await markPullStart(pool, runId, { mode: o.mode, cursor: start.cursor, sourceNow: now, columns, drift });
+      if (drift?.policy === 'fail') {
+        throw new ConnectorError(
+          'config',
+          `the source's columns changed since the last successful run: ${describeSchemaChanges(drift.changes)} - ` +
+            'check the mapping, then set schema_drift to "warn" or "allow" to read on (schema_drift is "fail")',
+        );
+      }
       const mapping = rowMapping(definition, described.primaryKey);
 
       // Reading, mapping and checking the next batch overlaps the writes; two batches are written at once, committed in order.
@@ -274,7 +285,7 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       // A read the signal ended early ends like the end of the source: only the signal tells them apart.
       if (outcome === 'stopped' || o.signal.aborted) return { interrupted: true, rowsRead };
 
-      let finish = async (_tx: Queryable) => 0;
+      let finish: ((tx: Queryable) => Promise<number>) | null = null;
       let verify: VerifyCounts | undefined;
       if (o.mode === 'sweep' || o.mode === 'verify' || (o.mode === 'full' && deletes !== 'off')) {
         const swept = await runSweep({
@@ -298,10 +309,18 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       }
 
       const heldBack = pulls ? await countHeldBack(source, plan, effectiveLagSeconds(definition.cursor)) : null;
+      // Nothing committed by any attempt (a run that found nothing new, the common scheduled run): no ingestion to close,
+      // nothing swept, so the run ends, succeeded, in one statement that first checks the lock.
+      if (pulls && finish === null && ingestion.id === null) {
+        const ended = await succeedEmptyPull(pool, runId, positionOf, now, heldBack, o.lock?.held ?? null);
+        if (!ended) throw new LockLostError();
+        const { duration_ms, ...run } = ended;
+        return { interrupted: false, rowsRead, run, succeeded: { durationMs: duration_ms } };
+      }
       let run: RunTotals;
       try {
         run = await withTransaction(pool, async (tx) => {
-          const deleted = await finish(tx);
+          const deleted = finish ? await finish(tx) : 0;
           await completeSweep(tx, runId, deleted, verify);
           // A sweep or verify read no changes: the next :last_pull stays the last pull's.
           const totals = await completePull(tx, runId, positionOf, pulls ? now : null, heldBack);
@@ -337,24 +356,11 @@ async function countHeldBack(source: SourceConnector, plan: ReadPlan, lagSeconds
 }
 
 /**
- * Compares the source's columns with the last successful run's and records them with what changed. `warn` says what
- * changed (run events, the run's note); `fail` stops the run before it reads, until the policy is relaxed or the
- * source restored. Sampled columns (documents, nodes) change with the sample, so they are not compared.
+ * What changed in the source's columns since the last successful run, when the policy tells: `warn` records it (run
+ * events, the run's note); `fail` stops the run before it reads, until the policy is relaxed or the source restored.
+ * Sampled columns (documents, nodes) change with the sample, so they are not compared.
  */
-async function checkSchemaDrift(pool: pg.Pool, runId: string, connectorId: string, policy: SchemaDriftPolicy, table: SourceTable) {
-  if (table.sampled) return;
-  const columns = sourceColumns(table);
-  const before = await lastSucceededColumns(pool, connectorId);
-  const changes = before ? schemaChanges(before, columns) : [];
-  const told = changes.length > 0 && policy !== 'allow';
-  await recordSourceColumns(pool, runId, columns, told ? changes : null);
-  if (!told) return;
-  await addRunEvent(pool, runId, 'schema_drift', { policy, changes });
-  if (policy === 'fail') {
-    throw new ConnectorError(
-      'config',
-      `the source's columns changed since the last successful run: ${describeSchemaChanges(changes)} - ` +
-        'check the mapping, then set schema_drift to "warn" or "allow" to read on (schema_drift is "fail")',
-    );
-  }
+function schemaDrift(policy: SchemaDriftPolicy, before: SourceColumn[] | null, columns: SourceColumn[] | null) {
+  const changes = before && columns ? schemaChanges(before, columns) : [];
+  return changes.length > 0 && policy !== 'allow' ? { policy, changes } : null;
 }

@@ -58,6 +58,8 @@ export interface FleetResult {
   workersCpuMs: number;
   /** The workers' CPU over the window (runs, reconciler, BullMQ, idle) divided by the runs in it. */
   cpuPerRunMs: number;
+  /** Redis commands over the window (runs, reconcilers, BullMQ's polling) ÷ runs started. */
+  redisCommandsPerRun: number;
   machineBusyPercent: number;
   loadAverage: { start: number; end: number };
 }
@@ -93,11 +95,13 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     const end = start + o.minutes * MINUTE_MS;
     await sleepUntil(start - 50);
     const cpu0 = workers.map((w) => processCpuMs(w.pid) ?? 0);
+    const redis0 = await redisCalls(admin);
     const machine0 = machineCpuMs();
     const load0 = loadavg()[0]!;
     o.log(`${label}: measuring ${new Date(start).toISOString().slice(11, 19)}–${new Date(end).toISOString().slice(11, 19)}`);
     await sleepUntil(end);
     const cpu1 = workers.map((w) => processCpuMs(w.pid) ?? 0);
+    const redis1 = await redisCalls(admin);
     const machine1 = machineCpuMs();
     const load1 = loadavg()[0]!;
     // Runs of fires inside the window may still be going: give them up to three minutes.
@@ -161,6 +165,8 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
       laterRunsPerBusySecond: later.length / Math.max(0.001, busySeconds(later)),
       workersCpuMs,
       cpuPerRunMs: workersCpuMs / Math.max(1, started.length),
+      // Less the first INFO itself.
+      redisCommandsPerRun: (redis1 - redis0 - 1) / Math.max(1, started.length),
       machineBusyPercent: (100 * (machine1.busy - machine0.busy)) / Math.max(1, machine1.total - machine0.total),
       loadAverage: { start: load0, end: load1 },
     };
@@ -173,6 +179,12 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
       else await dropPlatform(platform).catch((err: Error) => o.log(`could not drop ${platform?.db.name}: ${err.message}`));
     }
   }
+}
+
+/** Commands the Redis server has run since it started (its commandstats). */
+async function redisCalls(redis: ReturnType<typeof createRedis>): Promise<number> {
+  const stats = await redis.info('commandstats');
+  return [...stats.matchAll(/calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
 }
 
 /** Seconds in which at least one of the runs was in progress (the union of their start–finish intervals). */

@@ -66,13 +66,21 @@ function delayRow(c: number, s: SegmentStats, note = ''): string[] {
  * What one empty incremental run asks of the servers after the first run of its definition (counted from the code:
  * jobs/pull-processor.ts, jobs/run-pull.ts, src/store/, connectors/postgresql/postgresql-session.ts).
  */
+/** Counted by `npx tsx bench/schedule/round-trips.ts` (each statement a client sends); Redis per run by the fleets' commandstats. */
 export const ROUND_TRIPS = [
   [
     'platform PostgreSQL',
-    'connector load; run of the fire (insert or find); advisory lock; attempt open (run, state, cursor in one statement); run start mark; completion (BEGIN, state and run in one statement, lock check, COMMIT); outcome; unlock',
-    '11',
+    'connector load; run of the fire (insert or find, with any cancel request); advisory lock; attempt open (run, state, cursor and the ' +
+      "last successful run's columns in one statement); start mark (clock, cursor, columns and the started event in one statement); " +
+      'end (lock check, next :last_pull, held-back rows, succeeded outcome and its events in one statement); unlock',
+    '7',
   ],
-  ['source PostgreSQL (kept connection)', 'clock (BEGIN with session reset, SELECT, COMMIT); one keyset page (BEGIN, SELECT, COMMIT)', '6'],
+  [
+    'source PostgreSQL (kept connection)',
+    'clock (session reset and SELECT in one message, no transaction); describe (BEGIN with session reset, LIMIT 0, catalog ' +
+      'attributes, primary key, COMMIT); one keyset page with the held-back count beside it (BEGIN, page, count, COMMIT)',
+    '10',
+  ],
   ['Redis (BullMQ)', "job taken (moveToActive, next fire's job made), job finished (moveToFinished, next job fetched)", '2–3'],
 ];
 
@@ -109,6 +117,7 @@ function fleetReport(r: ScheduleBenchResult): string[] {
         'fire seconds',
         'runs/s',
         'CPU per run',
+        'Redis cmds per run',
         'machine busy',
         'load avg start → end',
       ],
@@ -127,6 +136,7 @@ function fleetReport(r: ScheduleBenchResult): string[] {
         String(f.distinctFireSeconds),
         f.laterRunsPerBusySecond.toFixed(1),
         `${f.cpuPerRunMs.toFixed(2)} ms`,
+        f.redisCommandsPerRun.toFixed(1),
         pct(f.machineBusyPercent, 0),
         `${f.loadAverage.start.toFixed(1)} → ${f.loadAverage.end.toFixed(1)}`,
       ]),

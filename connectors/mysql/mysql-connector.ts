@@ -72,9 +72,11 @@ export class MysqlConnector extends SqlConnector<MysqlSession> {
  * table has one.
  */
 export async function describeMysqlSource(session: MysqlSession, def: ConnectorDefinition, lastPull: string): Promise<SqlSource> {
-  const columns = await session.describe(describeStatement(mysqlDialect, def, mysqlDialect.instantParam(lastPull)));
   const table = def.table;
-  const key = table !== null ? await session.primaryKey(table) : [];
+  const { columns, primaryKey: key } = await session.describe(
+    describeStatement(mysqlDialect, def, mysqlDialect.instantParam(lastPull)),
+    table,
+  );
   const source = resolveSqlSource(mysqlDialect, def, columns, key);
   const order = keysetOrder(source);
   if (table !== null && order) {

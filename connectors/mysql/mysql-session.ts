@@ -20,7 +20,7 @@ import type { Row } from '../contract';
 import { nodeTlsOptions } from '../connection-checks';
 import type { SqlColumn } from '../sql/sql-dialect';
 import type { Statement, StatementBuilder } from '../sql/sql-keyset';
-import type { SqlSession } from '../sql/sql-reader';
+import type { PageTail, SqlSession } from '../sql/sql-reader';
 import { mysqlReachOptions, type MysqlConnection } from './mysql-config';
 import { toConnectorError, type MysqlErrorContext } from './mysql-errors';
 import { mysqlColumn, rowConverter, type MysqlField } from './mysql-types';
@@ -89,15 +89,20 @@ export class MysqlSession implements SqlSession {
     this.errors = errors;
   }
 
-  async readPage(statements: readonly StatementBuilder[], limit: number): Promise<Row[]> {
+  async readPage(statements: readonly StatementBuilder[], limit: number, tail?: PageTail): Promise<Row[]> {
     return this.readOnly(async (conn) => {
-      let rows: Row[] = [];
-      for (const build of statements) {
-        const { sql, values } = build(limit - rows.length);
-        const result = rowsOf(await conn.query<mysql.RowDataPacket[]>(sql, wireValues(values)));
-        rows = rows.length === 0 ? result : rows.concat(result);
-        if (rows.length >= limit) break;
-      }
+      const read = async (builders: readonly StatementBuilder[], limit: number) => {
+        let rows: Row[] = [];
+        for (const build of builders) {
+          const { sql, values } = build(limit - rows.length);
+          const result = rowsOf(await conn.query<mysql.RowDataPacket[]>(sql, wireValues(values)));
+          rows = rows.length === 0 ? result : rows.concat(result);
+          if (rows.length >= limit) break;
+        }
+        return rows;
+      };
+      const rows = await read(statements, limit);
+      if (tail && rows.length < limit) tail.found(await read(tail.statements, tail.limit));
       return rows;
     });
   }
@@ -142,11 +147,15 @@ export class MysqlSession implements SqlSession {
     }
   }
 
-  /** Column names and types of a `LIMIT 0` statement. */
-  async describe(statement: Statement): Promise<SqlColumn[]> {
+  /**
+   * Column names and types of a `LIMIT 0` statement; with `table` (`table` or `database.table`), that table's primary
+   * key columns in key order too. One read-only transaction.
+   */
+  async describe(statement: Statement, table: string | null): Promise<{ columns: SqlColumn[]; primaryKey: string[] }> {
     return this.readOnly(async (conn) => {
       const [, fields] = await conn.query(statement.sql, wireValues(statement.values));
-      return fields.map(mysqlColumn);
+      const key = table === null ? [] : rowsOf(await conn.query<mysql.RowDataPacket[]>(PRIMARY_KEY_QUERY, wireValues(splitTable(table))));
+      return { columns: fields.map(mysqlColumn), primaryKey: key.map((r) => String(r.name)) };
     });
   }
 
@@ -175,6 +184,21 @@ export class MysqlSession implements SqlSession {
   /** One statement in a read-only transaction. */
   async query<T extends Row>(sql: string, values: unknown[] = []): Promise<T[]> {
     return this.readOnly(async (conn) => rowsOf(await conn.query<mysql.RowDataPacket[]>(sql, wireValues(values))) as T[]);
+  }
+
+  /** Our own statement as it stands (autocommit, on the read-only session): one round trip. */
+  async ownQuery<T extends Row>(sql: string): Promise<T[]> {
+    const conn = await this.connect();
+    let healthy = true;
+    try {
+      return rowsOf(await conn.query<mysql.RowDataPacket[]>(sql)) as T[];
+    } catch (err) {
+      healthy = false;
+      throw toConnectorError(err, this.errors);
+    } finally {
+      if (healthy) conn.release();
+      else conn.connection.destroy();
+    }
   }
 
   async close(): Promise<void> {

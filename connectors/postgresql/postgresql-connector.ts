@@ -69,7 +69,7 @@ export class PostgresqlConnector extends SqlConnector<PostgresqlSession> {
  * `lastPull`), unknown types resolved, and its primary key discovered in table mode.
  */
 export async function describePostgresqlSource(session: PostgresqlSession, def: ConnectorDefinition, lastPull: string): Promise<SqlSource> {
-  const columns = await session.describe(describeStatement(postgresqlDialect, def, lastPull));
-  const key = def.table !== null ? await session.primaryKey(postgresqlDialect.quoteTable(def.table)) : [];
-  return resolveSqlSource(postgresqlDialect, def, columns, key);
+  const table = def.table === null ? null : postgresqlDialect.quoteTable(def.table);
+  const { columns, primaryKey } = await session.describe(describeStatement(postgresqlDialect, def, lastPull), table);
+  return resolveSqlSource(postgresqlDialect, def, columns, primaryKey);
 }

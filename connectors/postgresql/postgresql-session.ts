@@ -15,7 +15,7 @@ import pg from 'pg';
 import type { Row } from '../contract';
 import type { SqlColumn } from '../sql/sql-dialect';
 import type { Statement, StatementBuilder } from '../sql/sql-keyset';
-import type { SqlSession } from '../sql/sql-reader';
+import type { PageTail, SqlSession } from '../sql/sql-reader';
 import { postgresqlClientConfig, type PostgresqlConnection } from './postgresql-config';
 import { admitPostgresqlConnection } from './postgresql-reach';
 import { toConnectorError, type PgErrorContext } from './postgresql-errors';
@@ -56,15 +56,20 @@ export class PostgresqlSession implements SqlSession {
     this.errors = errors;
   }
 
-  async readPage(statements: readonly StatementBuilder[], limit: number): Promise<Row[]> {
+  async readPage(statements: readonly StatementBuilder[], limit: number, tail?: PageTail): Promise<Row[]> {
     return this.readOnly(async (client) => {
-      let rows: Row[] = [];
-      for (const build of statements) {
-        const { sql, values } = build(limit - rows.length);
-        const result = await client.query<Row>(this.statement(sql, values));
-        rows = rows.length === 0 ? result.rows : rows.concat(result.rows);
-        if (rows.length >= limit) break;
-      }
+      const read = async (builders: readonly StatementBuilder[], limit: number) => {
+        let rows: Row[] = [];
+        for (const build of builders) {
+          const { sql, values } = build(limit - rows.length);
+          const result = await client.query<Row>(this.statement(sql, values));
+          rows = rows.length === 0 ? result.rows : rows.concat(result.rows);
+          if (rows.length >= limit) break;
+        }
+        return rows;
+      };
+      const rows = await read(statements, limit);
+      if (tail && rows.length < limit) tail.found(await read(tail.statements, tail.limit));
       return rows;
     });
   }
@@ -90,8 +95,12 @@ export class PostgresqlSession implements SqlSession {
     }
   }
 
-  /** Column names and types of a `LIMIT 0` statement; nullability from the catalog where a column maps to one. */
-  async describe(statement: Statement): Promise<SqlColumn[]> {
+  /**
+   * Column names and types of a `LIMIT 0` statement, nullability from the catalog where a column maps to one; with
+   * `quotedTable` (`table` or `schema.table`, already quoted), that table's primary key columns in key order too. One
+   * read-only transaction.
+   */
+  async describe(statement: Statement, quotedTable: string | null): Promise<{ columns: SqlColumn[]; primaryKey: string[] }> {
     return this.readOnly(async (client) => {
       const { fields } = await client.query(this.statement(statement.sql, statement.values));
       await this.types.resolve(
@@ -106,7 +115,7 @@ export class PostgresqlSession implements SqlSession {
         );
         for (const r of rows) attributes.set(`${r.rel}:${r.num}`, r);
       }
-      return fields.map((f) => {
+      const columns = fields.map((f) => {
         const attribute = attributes.get(`${f.tableID}:${f.columnID}`);
         return {
           name: f.name,
@@ -116,13 +125,9 @@ export class PostgresqlSession implements SqlSession {
           paramCast: null,
         };
       });
+      const key = quotedTable === null ? [] : (await client.query<{ name: string }>(this.statement(PRIMARY_KEY_QUERY, [quotedTable]))).rows;
+      return { columns, primaryKey: key.map((r) => r.name) };
     });
-  }
-
-  /** The primary key columns of a table (`table` or `schema.table`, already quoted), in key order. */
-  async primaryKey(quotedTable: string): Promise<string[]> {
-    const rows = await this.query<{ name: string }>(PRIMARY_KEY_QUERY, [quotedTable]);
-    return rows.map((r) => r.name);
   }
 
   /** One statement in a read-only transaction; with `timeoutMs`, cancelled by the server after that long. */
@@ -131,6 +136,22 @@ export class PostgresqlSession implements SqlSession {
       if (timeoutMs !== undefined) await client.query(this.statement(STATEMENT_TIMEOUT, [`${Math.ceil(timeoutMs)}ms`]));
       return (await client.query<T>(this.statement(sql, values))).rows;
     });
+  }
+
+  /** Our own statement after the reset, in the same simple-protocol message: one round trip. */
+  async ownQuery<T extends Row>(sql: string): Promise<T[]> {
+    const client = await this.connect();
+    let broken: Error | undefined;
+    try {
+      // A message of several statements resolves to one result each.
+      const results: unknown = await client.query(`RESET ALL; ${READ_ONLY_SESSION}; ${sql}`);
+      return (results as pg.QueryResult<T>[]).at(-1)!.rows;
+    } catch (err) {
+      broken = err as Error;
+      throw toConnectorError(err, this.errors);
+    } finally {
+      client.release(broken);
+    }
   }
 
   /** One statement, parsed with this connector's types (the pool is shared with connectors that have their own). */

@@ -1,16 +1,21 @@
 import { ConfigError } from '../config-error';
-import type { CursorScalar, ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../contract';
+import type { ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../contract';
 import type { ConnectorDefinition } from '../connector-definition';
 import type { DoctorProbes } from '../contract';
 import { EPOCH_ISO } from '../iso-time';
 import { lastPullInstant } from '../read-window';
 import { sqlReadOnlyIssues, type SqlReadOnlyRules } from './sql-read-only';
-import { heldBackSql, readSql, type SqlSession } from './sql-reader';
+import { heldBackSql, readSql, type HeldBackCount, type SqlSession } from './sql-reader';
 import { describeSqlSource, type SqlSource } from './sql-source';
 
 /** What a SQL connector's session offers beyond reading. */
 export interface SqlConnectorSession extends SqlSession {
   query<T extends Row>(sql: string, values?: unknown[]): Promise<T[]>;
+  /**
+   * A statement of the connector's own (no tenant text, no values), in one round trip: on the read-only session but in
+   * no transaction of its own, since nothing in it can write or end one.
+   */
+  ownQuery<T extends Row>(sql: string): Promise<T[]>;
   close(): Promise<void>;
 }
 
@@ -32,6 +37,8 @@ export interface CatalogColumn {
  */
 export abstract class SqlConnector<S extends SqlConnectorSession> implements SourceConnector {
   private source: Promise<SqlSource> | null = null;
+  /** What the last read counted beside its last page (`ReadPlan.heldBackCap`), for `heldBack` of the same plan. */
+  private heldBackRead: { plan: ReadPlan; held: HeldBackCount } | null = null;
 
   protected constructor(
     protected readonly def: ConnectorDefinition,
@@ -76,7 +83,7 @@ export abstract class SqlConnector<S extends SqlConnectorSession> implements Sou
   }
 
   async clock(): Promise<string> {
-    const [row] = await this.session.query<{ now: string }>(this.clockQuery);
+    const [row] = await this.session.ownQuery<{ now: string }>(this.clockQuery);
     return (row as { now: string }).now;
   }
 
@@ -84,7 +91,10 @@ export abstract class SqlConnector<S extends SqlConnectorSession> implements Sou
     return this.readBatches(plan, signal);
   }
 
-  async heldBack(plan: ReadPlan, cap: number): Promise<{ rows: number; first: CursorScalar } | null> {
+  async heldBack(plan: ReadPlan, cap: number): Promise<HeldBackCount> {
+    const counted = this.heldBackRead;
+    this.heldBackRead = null;
+    if (counted?.plan === plan && plan.heldBackCap === cap) return counted.held;
     return heldBackSql(this.session, await this.sqlSource(plan), this.def, plan, cap);
   }
 
@@ -97,7 +107,8 @@ export abstract class SqlConnector<S extends SqlConnectorSession> implements Sou
   }
 
   private async *readBatches(plan: ReadPlan, signal: AbortSignal): AsyncGenerator<RowBatch> {
-    yield* readSql(this.session, await this.sqlSource(plan), this.def, plan, signal);
+    this.heldBackRead = null;
+    yield* readSql(this.session, await this.sqlSource(plan), this.def, plan, signal, (held) => (this.heldBackRead = { plan, held }));
   }
 
   private sqlSource(plan?: ReadPlan): Promise<SqlSource> {

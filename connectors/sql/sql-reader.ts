@@ -20,22 +20,35 @@ import {
 import { userCondition, type SqlSource } from './sql-source';
 import { renderSqlTemplate } from './sql-template';
 
+/** Statements read after a page, in its transaction, when the page is the read's last (it came back short). */
+export interface PageTail {
+  statements: readonly StatementBuilder[];
+  limit: number;
+  found(rows: Row[]): void;
+}
+
+/** Rows past the lag bound, as `heldBack` reports them. */
+export type HeldBackCount = { rows: number; first: CursorScalar } | null;
+
 export interface SqlSession {
   /**
    * Runs `statements` in order inside one READ ONLY transaction until `limit` rows are read; each builder
-   * gets the number of rows still missing.
+   * gets the number of rows still missing. With `tail`, a page of fewer than `limit` rows reads the tail's statements
+   * in the same transaction.
    */
-  readPage(statements: readonly StatementBuilder[], limit: number): Promise<Row[]>;
+  readPage(statements: readonly StatementBuilder[], limit: number, tail?: PageTail): Promise<Row[]>;
   /** Streams one statement's rows in batches of `batchSize` from a server-side cursor in a READ ONLY transaction. */
   stream(statement: Statement, batchSize: number, signal: AbortSignal): AsyncGenerator<Row[]>;
 }
 
+/** `heldBackFound`: the count `plan.heldBackCap` asks for, when the read's last page read it beside it. */
 export async function* readSql(
   session: SqlSession,
   source: SqlSource,
   def: ConnectorDefinition,
   plan: ReadPlan,
   signal: AbortSignal,
+  heldBackFound?: (held: HeldBackCount) => void,
 ): AsyncGenerator<RowBatch> {
   const { dialect } = source;
   const limit = checkBatchSize(plan.batchSize);
@@ -70,12 +83,17 @@ export async function* readSql(
     phase,
     filters: [...userFilters, ...phase.conditions.map((c) => sqlCondition(dialect, c))],
   }));
-  for (const { phase, filters } of phases) {
+  const held = plan.heldBackCap !== undefined && heldBackFound ? heldBackStatements(source, def, plan) : null;
+  const tail: PageTail | undefined = held
+    ? { statements: held.statements, limit: plan.heldBackCap!, found: (rows) => heldBackFound!(held.count(rows)) }
+    : undefined;
+  for (const [i, { phase, filters }] of phases.entries()) {
     if (signal.aborted) return;
     const fetchPage = (after: CursorScalar[] | null, rows: number) =>
       session.readPage(
         pageStatements(dialect, { head, filters, order: phase.order, after: after && { columns: phase.order, values: after } }),
         rows,
+        i === phases.length - 1 ? tail : undefined,
       );
     yield* pages(phase, fetchPage, (row, c) => row[c.name], limit, signal);
   }
@@ -94,7 +112,13 @@ export async function heldBackSql(
   def: ConnectorDefinition,
   plan: ReadPlan,
   cap: number,
-): Promise<{ rows: number; first: CursorScalar } | null> {
+): Promise<HeldBackCount> {
+  const held = heldBackStatements(source, def, plan);
+  return held && held.count(await session.readPage(held.statements, cap));
+}
+
+/** The statements that read the rows past the lag bound, and their count; null when no lag window applies. */
+function heldBackStatements(source: SqlSource, def: ConnectorDefinition, plan: ReadPlan) {
   const cursor = source.cursor;
   if (!cursor) return null;
   const bound = lagBound({ ...cursor, temporal: isTemporal(cursor.kind) }, keysetSettings(def), plan.now);
@@ -106,6 +130,11 @@ export async function heldBackSql(
   const filters: Filter[] = [(params) => `${name} > ${params.bind(cursor, bound)}`];
   if (where) filters.unshift((params) => userCondition(where, () => params.add(lastPull)));
   const head = (params: SqlParams) => `SELECT ${name} FROM ${renderSqlTemplate(source.from, () => params.add(lastPull))}`;
-  const rows = await session.readPage(pageStatements(dialect, { head, filters, order: [cursor], after: null }), cap);
-  return { rows: rows.length, first: rows.length ? ((rows[0] as Row)[cursor.name] as CursorScalar) : null };
+  return {
+    statements: pageStatements(dialect, { head, filters, order: [cursor], after: null }),
+    count: (rows: Row[]): HeldBackCount => ({
+      rows: rows.length,
+      first: rows.length ? ((rows[0] as Row)[cursor.name] as CursorScalar) : null,
+    }),
+  };
 }

@@ -22,13 +22,26 @@ export async function advisoryUnlock(session: Queryable, key: string): Promise<v
   await session.query('select pg_advisory_unlock($1::bigint)', [key]);
 }
 
+/**
+ * SQL that is true while the lock is held in this database: by the session with backend `pid` when given, else by any
+ * session. Its three parameters, from `$first`, are `lockHeldParams(key, pid)`: a statement that changes something
+ * only while a session holds a lock checks it in the same round trip.
+ */
+export const lockHeldSql = (first: number) =>
+  `exists (select 1 from pg_locks where locktype = 'advisory' and granted and objsubid = 1
+     and database = (select oid from pg_database where datname = current_database()) and classid = $${first}::oid and objid = $${first + 1}::oid
+     and ($${first + 2}::int is null or pid = $${first + 2}))`;
+
+/** A session-level advisory lock some session took: its key and that session's backend pid. */
+export interface HeldLock {
+  key: string;
+  pid: number;
+}
+
+export const lockHeldParams = (key: string, pid?: number): [string, string, number | null] => [...lockIds(key), pid ?? null];
+
 /** Whether the lock is held in this database: by the session with backend `pid` when given, else by any session. */
 export async function advisoryLockHeld(db: Queryable, key: string, pid?: number): Promise<boolean> {
-  const { rows } = await db.query<{ held: boolean }>(
-    `select exists (select 1 from pg_locks where locktype = 'advisory' and granted and objsubid = 1
-       and database = (select oid from pg_database where datname = current_database()) and classid = $1::oid and objid = $2::oid
-       and ($3::int is null or pid = $3)) as held`,
-    [...lockIds(key), pid ?? null],
-  );
+  const { rows } = await db.query<{ held: boolean }>(`select ${lockHeldSql(1)} as held`, lockHeldParams(key, pid));
   return rows[0]!.held;
 }

@@ -1,6 +1,8 @@
 import type { Cursor, CursorScalar } from '../../connectors/contract';
+import type { SchemaDriftPolicy } from '../../connectors/connector-definition';
 import type { SchemaChange, SourceColumn } from '../../connectors/schema-drift';
 import type { IngestionCounts } from '../core/ingestions';
+import { lockHeldParams, lockHeldSql, type HeldLock } from '../db/advisory-lock';
 import type { Queryable } from '../db/pool';
 import { TOTALS, type RunMode, type RunTotals, type VerifyCounts } from './connector-runs';
 
@@ -22,6 +24,8 @@ export interface PullStart {
   sourceStartedAt: string | null;
   /** A backfill's range (its `cursor` is then the backfill's own checkpoint); null for other runs. */
   range: { from: CursorScalar; to: CursorScalar } | null;
+  /** The source's columns as the connector's last successful run that recorded them found them; null before the first. */
+  lastColumns: SourceColumn[] | null;
 }
 
 /**
@@ -40,6 +44,7 @@ export async function openPull(db: Queryable, runId: string, connectorId: string
     run_cursor: Cursor | null;
     backfill_from: CursorScalar;
     backfill_to: CursorScalar;
+    last_columns: SourceColumn[] | null;
   }>(
     `with before as (select cursor_reset from connector_runs where id = $1),
           run as (
@@ -50,7 +55,9 @@ export async function openPull(db: Queryable, runId: string, connectorId: string
             update connector_state set cursor = null, updated_at = now()
              where connector_id = $2 and $3 = 'full' and not (select cursor_reset from before))
      select $3 = 'full' and not (select cursor_reset from before) as reset, s.cursor, s.last_pull, run.ingestion_id, run.source_started_at,
-            run.cursor_after as run_cursor, run.backfill_from, run.backfill_to
+            run.cursor_after as run_cursor, run.backfill_from, run.backfill_to,
+            (select r.source_columns from connector_runs r where r.connector_id = $2 and r.status = 'succeeded' and r.source_columns is not null
+              order by r.queued_at desc limit 1) as last_columns
        from run left join connector_state s on s.connector_id = $2`,
     [runId, connectorId, mode],
   );
@@ -65,6 +72,7 @@ export async function openPull(db: Queryable, runId: string, connectorId: string
       ingestionId: r.ingestion_id,
       sourceStartedAt: r.source_started_at,
       range: { from: r.backfill_from, to: r.backfill_to },
+      lastColumns: r.last_columns,
     };
   }
   return {
@@ -73,14 +81,45 @@ export async function openPull(db: Queryable, runId: string, connectorId: string
     ingestionId: r.ingestion_id,
     sourceStartedAt: r.source_started_at,
     range: null,
+    lastColumns: r.last_columns,
   };
 }
 
-/** The run's starting cursor and source clock, kept from its first attempt. */
-export async function markPullStart(db: Queryable, runId: string, cursor: Cursor | null, sourceNow: string): Promise<void> {
+/** What an attempt found at the source before it reads (see `markPullStart`). */
+export interface PullStartMark {
+  mode: RunMode;
+  cursor: Cursor | null;
+  sourceNow: string;
+  /** The source's columns, when it has fixed ones (sampled documents or nodes are not recorded). */
+  columns: SourceColumn[] | null;
+  /** What changed since the last successful run, when the connector's schema_drift tells: recorded with its event. */
+  drift: { policy: SchemaDriftPolicy; changes: SchemaChange[] } | null;
+}
+
+/**
+ * The attempt has described its source, in one statement: the run's starting cursor and source clock (kept from its
+ * first attempt), the columns it found and what changed (with a `schema_drift` event), and its `started` event, unless
+ * the drift stops the run (policy `fail`).
+ */
+export async function markPullStart(db: Queryable, runId: string, m: PullStartMark): Promise<void> {
+  const started = m.drift?.policy !== 'fail';
   await db.query(
-    'update connector_runs set cursor_before = coalesce(cursor_before, $2), source_started_at = coalesce(source_started_at, $3) where id = $1',
-    [runId, JSON.stringify(cursor), sourceNow],
+    `with run as (
+       update connector_runs set cursor_before = coalesce(cursor_before, $2), source_started_at = coalesce(source_started_at, $3),
+              source_columns = coalesce($4::jsonb, source_columns), schema_changes = case when $4::jsonb is null then schema_changes else $5::jsonb end
+        where id = $1 returning id)
+     insert into connector_run_events (run_id, kind, detail)
+     select run.id, e.kind, e.detail from run, (values (1, 'schema_drift', $6::jsonb), (2, 'started', $7::jsonb)) as e(n, kind, detail)
+      where e.detail is not null order by e.n`,
+    [
+      runId,
+      JSON.stringify(m.cursor),
+      m.sourceNow,
+      m.columns && JSON.stringify(m.columns),
+      m.drift && JSON.stringify(m.drift.changes),
+      m.drift && JSON.stringify(m.drift),
+      started ? JSON.stringify({ mode: m.mode, cursor: m.cursor, source_now: m.sourceNow }) : null,
+    ],
   );
 }
 
@@ -196,6 +235,50 @@ export async function completePull(
   return rows[0]!;
 }
 
+/**
+ * A pull that committed nothing (no batch in any attempt, no sweep) ends in one autocommit statement, only while `lock`
+ * is still held by its session: the next `:last_pull` as `completePull` moves it, the held-back rows (and their event),
+ * and the run's outcome, succeeded (as `finishRun` records it). Resolves to the run's totals and duration, or null when
+ * the lock was lost: then nothing changed, and the run is resumable as before the statement.
+ */
+export async function succeedEmptyPull(
+  db: Queryable,
+  runId: string,
+  /** Null for a backfill: the connector's `:last_pull` stays. */
+  connectorId: string | null,
+  sourceNow: string,
+  heldBack: HeldBack | null,
+  lock: HeldLock | null,
+): Promise<(RunTotals & { duration_ms: number | null }) | null> {
+  const heldEvent = heldBack && heldBack.rows > 0 ? { ...heldBack, capped: heldBack.rows >= HELD_BACK_CAP } : null;
+  const { rows } = await db.query<RunTotals & { duration_ms: number | null }>(
+    `with held as (select $6::oid is null or ${lockHeldSql(6)} as ok),
+          state as (update connector_state set last_pull = $3, updated_at = now() where connector_id = $2 and (select ok from held)),
+          run as (
+            update connector_runs set cursor_after = coalesce(cursor_after, cursor_before), rows_held_back = $4, held_back_until = $5,
+                   pending_deletes = null, status = 'succeeded', error = null, error_kind = null, finished_at = now()
+             where id = $1 and (select ok from held)
+            returning id, ${TOTALS}, (extract(epoch from (finished_at - started_at)) * 1000)::int as duration_ms),
+          events as (
+            insert into connector_run_events (run_id, kind, detail)
+            select run.id, e.kind, e.detail from run, (values (1, 'held_back', $9::jsonb), (2, 'succeeded', '{}'::jsonb)) as e(n, kind, detail)
+             where e.detail is not null order by e.n)
+     select * from run`,
+    [
+      runId,
+      connectorId,
+      sourceNow,
+      heldBack?.rows ?? null,
+      heldBack?.until ?? null,
+      ...(lock ? lockHeldParams(lock.key, lock.pid) : [null, null, null]),
+      heldEvent && JSON.stringify(heldEvent),
+    ],
+  );
+  if (rows.length === 0) return null;
+  const { id: _id, ...totals } = rows[0] as RunTotals & { duration_ms: number | null; id: string };
+  return totals;
+}
+
 /** Where a sweep or verify of a run stands: its position in key order, whether the source is read to its end, its guard. */
 export interface SweepState {
   cursor: Cursor | null;
@@ -247,28 +330,4 @@ export async function completeSweep(tx: Queryable, runId: string, deleted: numbe
     'update connector_runs set deleted = deleted + $2, verify = coalesce($3::jsonb, verify), pending_deletes = null where id = $1',
     [runId, deleted, verify ? JSON.stringify(verify) : null],
   );
-}
-
-/** The columns of the connector's last successful run that recorded them; null before the first. */
-export async function lastSucceededColumns(db: Queryable, connectorId: string): Promise<SourceColumn[] | null> {
-  const { rows } = await db.query<{ source_columns: SourceColumn[] }>(
-    `select source_columns from connector_runs where connector_id = $1 and status = 'succeeded' and source_columns is not null
-      order by queued_at desc limit 1`,
-    [connectorId],
-  );
-  return rows[0]?.source_columns ?? null;
-}
-
-/** Records the columns a run found at the source and what changed since the last successful run (null: nothing, or not told). */
-export async function recordSourceColumns(
-  db: Queryable,
-  runId: string,
-  columns: SourceColumn[],
-  changes: SchemaChange[] | null,
-): Promise<void> {
-  await db.query('update connector_runs set source_columns = $2, schema_changes = $3 where id = $1', [
-    runId,
-    JSON.stringify(columns),
-    changes && JSON.stringify(changes),
-  ]);
 }

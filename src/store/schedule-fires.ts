@@ -11,9 +11,9 @@ import type { RunMode, RunStatus } from './connector-runs';
 export async function runOfFire(
   db: Queryable,
   fire: { connectorId: string; tenantId: string; jobId: string; fireAt: number; mode: RunMode },
-): Promise<{ id: string; status: RunStatus; attempts: number }> {
+): Promise<{ id: string; status: RunStatus; attempts: number; cancel_requested_at: string | null }> {
   // A fire first recorded as missed whose job turned up after all (a stalled worker) becomes its run: it runs now.
-  const { rows } = await db.query<{ id: string; status: RunStatus; attempts: number }>(
+  const { rows } = await db.query<{ id: string; status: RunStatus; attempts: number; cancel_requested_at: string | null }>(
     `insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id, scheduled_for)
      values ($1, $2, $3, 'schedule', $4, 'running', $5, to_timestamp($6::float8 / 1000))
      on conflict (connector_id, job_id) where scheduled_for is not null
@@ -21,7 +21,7 @@ export async function runOfFire(
                      error = case when connector_runs.status = 'missed' then null else connector_runs.error end,
                      error_kind = case when connector_runs.status = 'missed' then null else connector_runs.error_kind end,
                      finished_at = case when connector_runs.status = 'missed' then null else connector_runs.finished_at end
-     returning id, status, attempts`,
+     returning id, status, attempts, cancel_requested_at`,
     [randomUUID(), fire.connectorId, fire.tenantId, fire.mode, fire.jobId, fire.fireAt],
   );
   return rows[0]!;

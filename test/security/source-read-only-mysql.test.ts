@@ -206,7 +206,7 @@ describe('layer 2: one statement per query', () => {
     await withSession(async (s) => {
       for (const escape of escapes) {
         const sql = `SELECT 1 AS id; ${escape}`;
-        await expectConnectorError(s.describe({ sql, values: [] }), 'syntax', /not valid/, `describe: ${sql}`);
+        await expectConnectorError(s.describe({ sql, values: [] }, null), 'syntax', /not valid/, `describe: ${sql}`);
         await expectConnectorError(s.readPage(statements(sql), 10), 'syntax', /not valid/, `page: ${sql}`);
         await expectConnectorError(
           (async () => {

@@ -171,7 +171,7 @@ describe('layer 2: one statement per protocol message', () => {
     await withSession(async (s) => {
       for (const escape of transactionEscapes(UPDATE)) {
         const sql = `SELECT 1 AS id; ${escape}`;
-        await expectConnectorError(s.describe({ sql, values: [] }), 'syntax', /runs one statement at a time/, `describe: ${sql}`);
+        await expectConnectorError(s.describe({ sql, values: [] }, null), 'syntax', /runs one statement at a time/, `describe: ${sql}`);
         await expectConnectorError(s.readPage(statements(sql), 10), 'syntax', /runs one statement at a time/, `page: ${sql}`);
         await expectConnectorError(
           (async () => {
@@ -307,7 +307,12 @@ describe('layer 4: a read-only session', () => {
     await source.pool.query('UPDATE canary SET v = 1');
     await expectRefusedEverywhere(base, { query: `SELECT 1 AS id; ${text.join('; ')}` }, /more than one statement/, 'READ WRITE');
     await withSession((s) =>
-      expectConnectorError(s.describe({ sql: `SELECT 1 AS id; ${text.join('; ')}`, values: [] }), 'syntax', /one statement/, 'READ WRITE'),
+      expectConnectorError(
+        s.describe({ sql: `SELECT 1 AS id; ${text.join('; ')}`, values: [] }, null),
+        'syntax',
+        /one statement/,
+        'READ WRITE',
+      ),
     );
     expect(await canary()).toBe(1);
   });

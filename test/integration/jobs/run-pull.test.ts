@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { ReadPlan } from '../../../connectors/contract';
+import { createConnector } from '../../../connectors/registry';
+import { LockLostError, tryLockConnector } from '../../../jobs/connector-lock';
 import { runPull } from '../../../jobs/run-pull';
 import { getRun, type ConnectorRun } from '../../../src/store/connector-runs';
 import { getConnectorState } from '../../../src/store/connector-state';
@@ -230,5 +233,129 @@ describe('runPull: two batches written at once, committed in read order', () => 
       `select count(*)::int as n, count(distinct source_id)::int as distinct from entities where vertical = 'failing'`,
     );
     expect(all.rows[0]).toEqual({ n: 2000, distinct: 2000 });
+  });
+});
+
+describe('runPull: a run that finds nothing new', () => {
+  const events = async (runId: string) =>
+    (await platform.pool.query<{ kind: string }>('select kind from connector_run_events where run_id = $1 order by id', [runId])).rows.map(
+      (e) => e.kind,
+    );
+
+  test('ends succeeded in its last statement: the next :last_pull, the held-back rows and the outcome, with no ingestion', async () => {
+    const table = await productsTable('products_quiet');
+    const id = await saveConnector(platform.pool, 'acme', {
+      vertical: 'quiet',
+      connection_config: { dsn: source.url },
+      settings: { table, cursor: { column: 'updated_at', lag_seconds: 0 }, batch_size: 1000 },
+    });
+    const first = await pull(id);
+    expect(first.outcome).not.toHaveProperty('succeeded');
+    expect(first.run.status).toBe('running'); // a run that wrote rows leaves its outcome to its job
+
+    const quiet = await pull(id);
+    expect(quiet.outcome).toEqual({
+      interrupted: false,
+      rowsRead: 0,
+      run: totals(quiet.run),
+      succeeded: { durationMs: quiet.run.duration_ms },
+    });
+    expect(quiet.run).toMatchObject({ status: 'succeeded', error: null, rows_read: 0, ingestion_id: null, rows_held_back: 0 });
+    expect(quiet.run.finished_at).not.toBeNull();
+    expect(quiet.run.cursor_after).toEqual(first.run.cursor_after);
+    expect((await getConnectorState(platform.pool, id)).last_pull).toBe(quiet.run.source_started_at);
+    expect(await events(quiet.run.id)).toEqual(['started', 'succeeded']);
+
+    // A row the lag window holds back (its cursor is past the source clock) is counted, with its event, in the same statement.
+    await source.pool.query(`insert into ${table} values (9001, 'later', 1, now() + interval '1 hour')`);
+    const held = await pull(id);
+    expect(held.run).toMatchObject({ status: 'succeeded', rows_read: 0, ingestion_id: null, rows_held_back: 1 });
+    expect(held.run.held_back_until).not.toBeNull();
+    expect(await events(held.run.id)).toEqual(['started', 'held_back', 'succeeded']);
+  });
+
+  test('whose lock was lost fails with LockLostError and records nothing of its end: its next attempt ends it', async () => {
+    const id = await saveConnector(platform.pool, 'acme', {
+      vertical: 'lost',
+      connection_config: { dsn: source.url },
+      settings: { table: await productsTable('products_lost'), cursor: { column: 'updated_at', lag_seconds: 0 }, batch_size: 1000 },
+    });
+    await pull(id);
+    const before = await getConnectorState(platform.pool, id);
+    const { connector, runId } = await newRun(platform.pool, id);
+    const attempt = async () => {
+      const lock = (await tryLockConnector(platform.pool, id))!;
+      return {
+        lock,
+        pull: () => runPull({ pool: platform.pool, connector, runId, mode: 'incremental', signal: new AbortController().signal, lock }),
+      };
+    };
+
+    // The session holding the lock ends (a platform restart, an operator): the run must not end as if it held it.
+    const lost = await attempt();
+    try {
+      // Waits until the backend has exited, so its locks are gone.
+      await platform.pool.query('select pg_terminate_backend($1, 10000)', [lost.lock.held.pid]);
+      await expect(lost.pull()).rejects.toBeInstanceOf(LockLostError);
+    } finally {
+      await lost.lock.release();
+    }
+    const run = (await getRun(platform.pool, runId))!;
+    expect(run).toMatchObject({ status: 'running', finished_at: null, rows_held_back: null });
+    expect(await getConnectorState(platform.pool, id)).toMatchObject({ last_pull: before.last_pull, cursor: before.cursor });
+    expect(await events(runId)).toEqual(['started']);
+
+    const next = await attempt();
+    try {
+      expect(await next.pull()).toMatchObject({ interrupted: false, rowsRead: 0, succeeded: {} });
+    } finally {
+      await next.lock.release();
+    }
+    const ended = (await getRun(platform.pool, runId))!;
+    expect(ended).toMatchObject({ status: 'succeeded', attempts: 2, source_started_at: run.source_started_at });
+    expect((await getConnectorState(platform.pool, id)).last_pull).toBe(run.source_started_at);
+    expect(await events(runId)).toEqual(['started', 'started', 'succeeded']);
+  });
+});
+
+describe('the lag window counted beside the read', () => {
+  test("a read asked for it counts the held-back rows in its last page's transaction; heldBack of that plan answers from it", async () => {
+    const table = await productsTable('products_held');
+    await source.pool.query(
+      `insert into ${table} select g, 'later', 1, now() + interval '1 hour' + g * interval '1 second' from generate_series(3001, 3007) g`,
+    );
+    // 2,500 rows in pages of 500: the last page is empty, and still counts.
+    for (const batch_size of [1000, 500]) {
+      const connector = await createConnector({
+        connector_type: 'postgresql',
+        connection_config: { dsn: source.url },
+        table,
+        cursor: { column: 'updated_at', lag_seconds: 0 },
+        batch_size,
+      });
+      try {
+        const plan: ReadPlan = {
+          mode: 'incremental',
+          cursor: null,
+          now: await connector.clock(),
+          lastPull: null,
+          batchSize: batch_size,
+          heldBackCap: 5,
+        };
+        let rows = 0;
+        for await (const batch of connector.read(plan, new AbortController().signal)) rows += batch.rows.length;
+        expect(rows).toBe(2500);
+        // A row that arrives after the read is not in the read's count; a count of its own (another plan) sees it.
+        await source.pool.query(`insert into ${table} values (${3100 + batch_size}, 'later still', 1, now() + interval '2 hours')`);
+        const first = (await source.pool.query<{ at: string }>(`select min(updated_at) as at from ${table} where id > 3000`)).rows[0]!.at;
+        const counted = await connector.heldBack!(plan, 5);
+        expect(counted).toEqual({ rows: 5, first: expect.any(String) });
+        expect(new Date(counted!.first as string).getTime()).toBe(new Date(first).getTime());
+        const separate = await connector.heldBack!({ ...plan, heldBackCap: undefined }, 20);
+        expect(separate?.rows).toBe(7 + (batch_size === 1000 ? 1 : 2));
+      } finally {
+        await connector.close();
+      }
+    }
   });
 });

@@ -119,8 +119,15 @@ describe('pull progress: what a pull commits as it goes', () => {
       ingestionId: null,
       sourceStartedAt: null,
       range: null,
+      lastColumns: null,
     });
-    await markPullStart(db.pool, runId, null, '2026-01-01T00:00:00.000001Z');
+    await markPullStart(db.pool, runId, {
+      mode: 'incremental',
+      cursor: null,
+      sourceNow: '2026-01-01T00:00:00.000001Z',
+      columns: null,
+      drift: null,
+    });
 
     const first = { value: '2026-01-01T00:00:00.000001Z', key: [10] };
     const batch = { runId, connectorId: c.id, ingestionId };
@@ -131,13 +138,20 @@ describe('pull progress: what a pull commits as it goes', () => {
     expect((await getConnectorState(db.pool, c.id)).cursor).toEqual(first);
 
     // The next attempt resumes from what the first committed, and keeps the first attempt's clock.
-    await markPullStart(db.pool, runId, first, '2026-06-01T00:00:00Z');
+    await markPullStart(db.pool, runId, {
+      mode: 'incremental',
+      cursor: first,
+      sourceNow: '2026-06-01T00:00:00Z',
+      columns: null,
+      drift: null,
+    });
     expect(await withTransaction(db.pool, (tx) => openPull(tx, runId, c.id, 'incremental'))).toEqual({
       cursor: first,
       lastPull: null,
       ingestionId,
       sourceStartedAt: '2026-01-01T00:00:00.000001Z',
       range: null,
+      lastColumns: null,
     });
     const totals = await withTransaction(db.pool, (tx) => completePull(tx, runId, c.id, '2026-01-01T00:00:00.000001Z'));
     expect(totals).toEqual({
@@ -215,7 +229,13 @@ describe('pull progress: what a pull commits as it goes', () => {
       status: 'running',
     });
     const start = await withTransaction(db.pool, (tx) => openPull(tx, idle, c.id, 'incremental'));
-    await markPullStart(db.pool, idle, start.cursor, '2026-02-01T00:00:00Z');
+    await markPullStart(db.pool, idle, {
+      mode: 'incremental',
+      cursor: start.cursor,
+      sourceNow: '2026-02-01T00:00:00Z',
+      columns: null,
+      drift: null,
+    });
     const totals = await withTransaction(db.pool, (tx) => completePull(tx, idle, c.id, '2026-02-01T00:00:00Z'));
     expect(totals).toMatchObject({ rows_read: 0, cursor_after: moved });
   });

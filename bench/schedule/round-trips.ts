@@ -1,0 +1,90 @@
+/**
+ * bench/schedule/round-trips: the statements one small scheduled pull sends, counted per database, for the run that
+ * loads the table and for the empty incremental runs after it (the bench fleet's steady state). Each `query()` of a
+ * pg client is one round trip (a multi-statement simple query is one too); the pull processor runs as the worker
+ * runs it, without BullMQ (its Redis commands are counted by the fleet scenarios' commandstats).
+ *
+ * Then `--timed` more empty runs, one after another, uncounted: the process's CPU and the wall time per run (direction
+ * only: compare two revisions alternated, in the same minutes).
+ *
+ *   npx tsx bench/schedule/round-trips.ts [--runs 3] [--timed 300] [--rows 100] [--statements] [--pg-url URL]
+ */
+import { parseArgs } from 'node:util';
+import type { Job } from 'bullmq';
+import pg from 'pg';
+import { closeKeptConnectors } from '../../connectors/registry';
+import { createPullProcessor } from '../../jobs/pull-processor';
+import { fireJobId, schedulerId, type PullJobData } from '../../jobs/pull-queue';
+import { createSourceDatabase, createPlatform, devBox, dropPlatform } from './fixture';
+
+const { values: opts } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    timed: { type: 'string', default: '300' },
+    rows: { type: 'string', default: '100' },
+    // Every statement of the last empty run, in order (first 140 characters each).
+    statements: { type: 'boolean', default: false },
+    'pg-url': { type: 'string', default: process.env.QANATIX_BENCH_PG_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres' },
+  },
+});
+
+type Side = 'platform' | 'source';
+let sides = new Map<string, Side>();
+let counting = true;
+let log: Array<{ side: Side; text: string }> = [];
+// Counted where every round trip of pg goes through, pools and dedicated clients alike.
+const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+  const side = sides.get(this.database ?? '');
+  const q = args[0] as string | { text?: string };
+  if (side && counting) log.push({ side, text: (typeof q === 'string' ? q : (q?.text ?? '?')).replace(/\s+/g, ' ').trim() });
+  return query.apply(this, args);
+} as typeof pg.Client.prototype.query;
+
+const source = await createSourceDatabase(opts['pg-url'], Number(opts.rows));
+const platform = await createPlatform(opts['pg-url'], { count: 1, sourceUrl: source.url, schedule: '* * * * *', sharedVertical: false });
+sides = new Map([
+  [platform.db.name, 'platform'],
+  [source.name, 'source'],
+]);
+const quiet = { info() {}, warn() {}, error() {} } as unknown as Parameters<typeof createPullProcessor>[0]['log'];
+const processor = createPullProcessor({ pool: platform.pool, box: devBox, log: quiet, shutdown: new AbortController().signal });
+const connectorId = platform.connectorIds[0]!;
+
+/** One scheduled fire's job, as a worker takes it (only what the processor reads of a job that succeeds). */
+const job = (fire: number) =>
+  ({
+    id: fireJobId(schedulerId(connectorId), fire),
+    data: { connectorId, tenantId: platform.tenantId, mode: 'incremental', trigger: 'schedule' },
+    opts: {},
+    attemptsMade: 0,
+    stalledCounter: 0,
+    updateProgress: async () => {},
+  }) as unknown as Job<PullJobData>;
+
+try {
+  const fire0 = Math.floor(Date.now() / 60_000) * 60_000;
+  for (let i = 0; i <= Number(opts.runs); i++) {
+    log = [];
+    const result = await processor(job(fire0 + i * 60_000));
+    const count = (side: Side) => log.filter((s) => s.side === side).length;
+    console.log(
+      `${i === 0 ? 'first load ' : 'empty run  '} rows ${String(result?.rows_read).padStart(4)}  ` +
+        `platform ${count('platform')}  source ${count('source')}  (${result?.status})`,
+    );
+  }
+  if (opts.statements) for (const s of log) console.log(`  ${s.side.padEnd(8)} ${s.text.slice(0, 140)}`);
+  counting = false;
+  const timed = Number(opts.timed);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 1; i <= timed; i++) await processor(job(fire0 + (Number(opts.runs) + i) * 60_000));
+  const cpu = process.cpuUsage(cpu0);
+  const ms = (n: number) => (n / timed).toFixed(2);
+  if (timed > 0)
+    console.log(`${timed} empty runs: ${ms((cpu.user + cpu.system) / 1000)} ms CPU and ${ms(performance.now() - t0)} ms wall per run`);
+} finally {
+  await closeKeptConnectors();
+  await dropPlatform(platform);
+  await source.drop();
+}
