@@ -264,6 +264,7 @@ async function main(): Promise<number> {
     LOG_LEVEL: 'error',
     // The fuzz sends thousands of requests with one key: limited at the default, most would be 429s.
     RATE_LIMIT_PER_MINUTE: '1000000',
+    TENANT_RATE_LIMIT_PER_MINUTE: '1000000',
   };
   const base = `http://127.0.0.1:${apiPort}`;
   const api = child(process.execPath, [join(ROOT, 'bin/qanatix.mjs'), 'api'], env, join(REPORT_DIR, 'api.log'));
