@@ -72,17 +72,21 @@ export const INSERT_NEW_ENTITIES_SQL = `${INSERT_ENTITIES}
   returning e.id, e.dedup_key as k, true as inserted`;
 
 /**
- * $1 tenant. The tenant, checked and locked once per batch in its transaction: a tenant cannot be deleted while a batch
- * writes for it, and a batch for a deleted tenant writes nothing (the check a foreign key made once per row).
- */
-export const LOCK_TENANT_SQL = 'select 1 from tenants where id = $1 for key share';
-
-/**
  * Memory for the batch's statement, for the rest of its transaction: jsonb_to_recordset gathers the batch's rows in a
  * tuplestore, which at the default 4 MB spills a batch of 5,000 rows of ~500 bytes to a temporary file and reads it
  * back (~2.7 MB a batch, and a sixth of the unpacking's CPU). One store per writer, and only as large as the batch.
  */
-export const BATCH_WORK_MEM_SQL = "set local work_mem = '64MB'";
+const BATCH_WORK_MEM = '64MB';
+
+/**
+ * $1 tenant. The tenant, checked and locked once per batch in its transaction: a tenant cannot be deleted while a batch
+ * writes for it, and a batch for a deleted tenant writes nothing (the check a foreign key made once per row). The same
+ * round trip sets the batch's work_mem for the rest of the transaction (`set_config(…, true)` is `SET LOCAL`).
+ */
+export const LOCK_TENANT_SQL = `select set_config('work_mem', '${BATCH_WORK_MEM}', true) from tenants where id = $1 for key share`;
+
+/** The batch's work_mem alone, for the benchmarks that run the write statement without the tenant lock. */
+export const BATCH_WORK_MEM_SQL = `set local work_mem = '${BATCH_WORK_MEM}'`;
 
 /**
  * Run in the batch's transaction: the tenant is locked (`LOCK_TENANT_SQL`), then one statement writes the batch. The
@@ -102,7 +106,6 @@ export async function upsertEntities(
   expectNew = false,
 ): Promise<UpsertOutcome> {
   if ((await db.query(LOCK_TENANT_SQL, [tenantId])).rowCount !== 1) throw new Error(`tenant ${tenantId} no longer exists`);
-  await db.query(BATCH_WORK_MEM_SQL);
   const params = [tenantId, vertical, entityType, entitiesDocument(rows), connectorId];
   const out = (expectNew && (await insertNew(db, params))) || (await db.query<WrittenRow>(UPSERT_ENTITIES_SQL, params)).rows;
   const written = new Map<string, string>();

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureTenant } from '../../../src/auth/api-keys';
 import { Ingestion } from '../../../src/core/ingestion';
 import {
-  BATCH_WORK_MEM_SQL,
+  LOCK_TENANT_SQL,
   INSERT_NEW_ENTITIES_SQL,
   UPSERT_ENTITIES_SQL,
   upsertEntities,
@@ -59,9 +59,11 @@ describe('a batch expected to be new', () => {
       const w = recording(tx);
       const o = await upsertEntities(w.q, tenantId, 'fresh', 'product', rowsOf(range(1, 50)), CONNECTOR, true);
       r.statements.push(...w.statements);
+      // The tenant lock also set the batch's work_mem, for the rest of the transaction.
+      expect((await tx.query("select current_setting('work_mem') as m")).rows[0].m).toBe('64MB');
       return o;
     });
-    expect(r.took(BATCH_WORK_MEM_SQL)).toBe(1);
+    expect(r.took(LOCK_TENANT_SQL)).toBe(1);
     expect(r.took(INSERT_NEW_ENTITIES_SQL)).toBe(1);
     expect(r.took(UPSERT_ENTITIES_SQL)).toBe(0);
     expect(out).toMatchObject({ inserted: 50, updated: 0 });
