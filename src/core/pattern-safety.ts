@@ -20,18 +20,25 @@ interface FoundPattern {
   pattern: string;
 }
 
+/** Keywords whose members are schemas keyed by a name the tenant chose ("enum", "pattern" are names there too). */
+const NAMED_SCHEMAS = new Set(['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas']);
+
 /** Every regular expression of a schema: `pattern` values and `patternProperties` names, with where they are. */
-export function schemaPatterns(node: unknown, loc: string[] = []): FoundPattern[] {
+export function schemaPatterns(node: unknown, loc: string[] = [], named = false): FoundPattern[] {
   if (Array.isArray(node)) return node.flatMap((item, i) => schemaPatterns(item, [...loc, String(i)]));
   if (typeof node !== 'object' || node === null) return [];
   const found: FoundPattern[] = [];
   for (const [key, value] of Object.entries(node)) {
+    if (named) {
+      found.push(...schemaPatterns(value, [...loc, key]));
+      continue;
+    }
     if (DATA_KEYWORDS.has(key)) continue;
     if (key === 'pattern' && typeof value === 'string') found.push({ loc: [...loc, key], pattern: value });
     if (key === 'patternProperties' && typeof value === 'object' && value !== null && !Array.isArray(value)) {
       for (const name of Object.keys(value)) found.push({ loc: [...loc, key, name], pattern: name });
     }
-    found.push(...schemaPatterns(value, [...loc, key]));
+    found.push(...schemaPatterns(value, [...loc, key], NAMED_SCHEMAS.has(key)));
   }
   return found;
 }

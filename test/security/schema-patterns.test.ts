@@ -86,6 +86,14 @@ describe('regular expressions in a schema', () => {
       [{ patternProperties: { [slow]: { type: 'string' } } }, ['patternProperties', slow]],
       [{ propertyNames: { pattern: slow } }, ['propertyNames', 'pattern']],
       [{ properties: { pattern: { type: 'string', pattern: slow } } }, ['properties', 'pattern', 'pattern']],
+      // Properties and definitions named like the data keywords are schemas all the same.
+      [{ properties: { enum: { type: 'string', pattern: slow } } }, ['properties', 'enum', 'pattern']],
+      [{ properties: { examples: { items: { pattern: slow } } } }, ['properties', 'examples', 'items', 'pattern']],
+      [{ $defs: { const: { pattern: slow } } }, ['$defs', 'const', 'pattern']],
+      [
+        { patternProperties: { '^x': { properties: { default: { pattern: slow } } } } },
+        ['patternProperties', '^x', 'properties', 'default', 'pattern'],
+      ],
     ];
     for (const [schema, loc] of places) {
       const res = await register(schema);
