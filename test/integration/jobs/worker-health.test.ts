@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadConfig } from '../../../src/config';
 import { freePort, privateRedis, type PrivateRedis } from '../../helpers/private-redis';
@@ -34,10 +35,24 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const get = async (path: string) => {
-  const res = await fetch(base + path);
-  return { status: res.status, body: (await res.json()) as { checks: Record<string, string> } & Record<string, unknown> };
-};
+/**
+ * One connection per request, as a health probe (curl, a kubelet) makes it: a kept-alive socket that the server closes
+ * as its idle timeout ends, on a loaded machine, fails the next request with "other side closed" without saying
+ * anything about the worker. A failure names whether the worker is still running, and what it printed last.
+ */
+const get = (path: string) =>
+  new Promise<{ status: number; body: { checks: Record<string, string> } & Record<string, unknown> }>((resolve, reject) => {
+    const req = request(base + path, { agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    req.on('error', (err) => {
+      const state = worker.child.exitCode === null ? 'still running' : `exited with ${worker.child.exitCode}`;
+      reject(new Error(`GET ${path}: ${err.message}; the worker is ${state}; its last output:\n${worker.output().slice(-2000)}`));
+    });
+    req.end();
+  });
 
 describe('the worker health endpoint', () => {
   test('/healthz: up; /readyz: PostgreSQL and Redis answer; anything else: 404', async () => {
