@@ -89,6 +89,7 @@ describe('the worker health endpoint', () => {
     expect((await get('/healthz')).status).toBe(200);
     await redis.start();
     await waitFor('ready again', async () => (await get('/readyz')).status === 200, 30_000, 200);
+    expect(worker.child.exitCode, worker.output()).toBeNull(); // the same process all along: Redis going away is no crash
   });
 
   test('SIGTERM after Redis went away and came back: the worker exits within its bounded shutdown', async () => {
