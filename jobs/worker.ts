@@ -6,6 +6,7 @@ import { sourceRulesFromEnv } from '../src/config';
 import type { SecretBox } from '../src/crypto/secret-box';
 import { outageLog, type Logger } from '../src/outage-log';
 import { sourcePolicy } from '../src/source-policy';
+import { watchFetch } from './fetch-watchdog';
 import { createNotifyProcessor, NOTIFY_TIMEOUT_MS } from './notify-processor';
 import {
   createNotifyQueue,
@@ -16,7 +17,7 @@ import {
   type NotifyJobData,
 } from './notify-queue';
 import { createPullProcessor } from './pull-processor';
-import { PULL_QUEUE, type PullJobData } from './pull-queue';
+import { createPullQueue, PULL_QUEUE, type PullJobData } from './pull-queue';
 import { QUEUE_PREFIX, type RedisConnection } from './redis-connection';
 import { closeRunOfFailedJob } from './run-recovery';
 
@@ -37,6 +38,8 @@ export interface WorkerOptions {
   lockDurationMs?: number;
   /** A job whose worker died more often than this fails (and its run is closed with the reason). */
   maxStalls?: number;
+  /** The watch for a fetch loop that stopped taking jobs (jobs/fetch-watchdog.ts); its defaults suit production. */
+  fetchWatch?: { graceMs?: number; everyMs?: number };
   /** Failure notifications: the first retry's delay, one attempt's time limit, and the policy their URLs are held to. */
   notify?: { backoffMs?: number; timeoutMs?: number; policy?: () => Promise<SourcePolicy> };
 }
@@ -61,37 +64,57 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
   const notify = (runId: string) => notifyRunEnd(opts.pool, notifyQueue, runId, opts.log);
   const processPull = createPullProcessor({ pool: opts.pool, box: opts.box, log: opts.log, shutdown: shutdown.signal, notify });
   const running = new Set<Promise<unknown>>();
-  const worker = new Worker<PullJobData>(
-    PULL_QUEUE,
-    (job, token) => {
-      const pull = processPull(job, token);
-      running.add(pull);
-      void pull.finally(() => running.delete(pull)).catch(() => {});
-      return pull;
-    },
-    {
-      connection: opts.connection,
-      prefix: QUEUE_PREFIX,
-      concurrency: opts.concurrency ?? 2,
-      lockDuration,
-      stalledInterval: Math.min(15_000, lockDuration),
-      // A stall does not count as an attempt: without a limit of its own a crash-looping pull would never end.
-      maxStalledCount: opts.maxStalls ?? DEFAULT_MAX_STALLS,
-    },
-  );
+  let lastTakenAt = 0;
   // BullMQ reports Redis outages, lost job locks and failed bookkeeping here; the pulls themselves go on.
   const errors = outageLog(opts.log, 'pull worker');
-  worker.on('error', errors.down);
   opts.connection.on('ready', errors.up);
-  worker.on('completed', errors.up);
-  // BullMQ fails a job past its stall limit without running it: the run must not stay "running".
-  worker.on('failed', (job) => {
-    if (!job) return;
-    const ctx = { connectorId: job.data.connectorId, jobId: job.id };
-    closeRunOfFailedJob(opts.pool, job).then(
-      (closed) => closed && opts.log.warn({ ...ctx, reason: job.failedReason }, 'run closed: its job failed without it'),
-      (err: Error) => opts.log.warn({ ...ctx, err: err.message }, 'could not close the run of a failed job now; the reconciler will'),
+  const pullWorker = () => {
+    const w = new Worker<PullJobData>(
+      PULL_QUEUE,
+      (job, token) => {
+        lastTakenAt = Date.now();
+        const pull = processPull(job, token);
+        running.add(pull);
+        void pull.finally(() => running.delete(pull)).catch(() => {});
+        return pull;
+      },
+      {
+        connection: opts.connection,
+        prefix: QUEUE_PREFIX,
+        concurrency: opts.concurrency ?? 2,
+        lockDuration,
+        stalledInterval: Math.min(15_000, lockDuration),
+        // A stall does not count as an attempt: without a limit of its own a crash-looping pull would never end.
+        maxStalledCount: opts.maxStalls ?? DEFAULT_MAX_STALLS,
+      },
     );
+    w.on('error', errors.down);
+    w.on('completed', errors.up);
+    // BullMQ fails a job past its stall limit without running it: the run must not stay "running".
+    w.on('failed', (job) => {
+      if (!job) return;
+      const ctx = { connectorId: job.data.connectorId, jobId: job.id };
+      closeRunOfFailedJob(opts.pool, job).then(
+        (closed) => closed && opts.log.warn({ ...ctx, reason: job.failedReason }, 'run closed: its job failed without it'),
+        (err: Error) => opts.log.warn({ ...ctx, err: err.message }, 'could not close the run of a failed job now; the reconciler will'),
+      );
+    });
+    return w;
+  };
+  let worker = pullWorker();
+  const pullQueue = createPullQueue(opts.connection, opts.log);
+  const stopWatching = watchFetch({
+    queue: pullQueue,
+    idle: () => running.size === 0,
+    lastTakenAt: () => lastTakenAt,
+    log: opts.log,
+    ...opts.fetchWatch,
+    restart() {
+      // Nothing runs in the stuck one: closed by force, it drops its blocking connection without waiting for its loop.
+      const stuck = worker;
+      worker = pullWorker();
+      void stuck.close(true).catch(() => {});
+    },
   });
   const notifier = new Worker<NotifyJobData>(
     NOTIFY_QUEUE,
@@ -113,18 +136,22 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
     queuePendingNotifications(opts.pool, notifyQueue, PENDING_NOTIFICATIONS_MS).then(pendingErrors.up, pendingErrors.down);
   }, PENDING_NOTIFICATIONS_MS).unref();
   return {
-    worker,
+    get worker() {
+      return worker;
+    },
     notifier,
     async drain() {
       shutdown.abort();
+      stopWatching();
       // Paused locally: no new job is taken while the running ones finish.
       await Promise.all([worker.pause(true), ...[...running].map((p) => p.catch(() => {}))]);
     },
     async close() {
       shutdown.abort();
+      stopWatching();
       clearInterval(pending);
       await Promise.all([worker.close(), notifier.close()]);
-      await notifyQueue.close();
+      await Promise.all([notifyQueue.close(), pullQueue.close()]);
       await closeKeptConnectors();
     },
   };

@@ -63,7 +63,7 @@ afterAll(async () => {
   await Promise.all([platform.drop(), source.drop()]);
 });
 
-function worker(concurrency = 2): RunningWorker {
+function worker(concurrency = 2, fetchWatch?: { graceMs: number; everyMs: number }): RunningWorker {
   const w = startWorker({
     pool: platform.pool,
     box: testBox,
@@ -71,6 +71,7 @@ function worker(concurrency = 2): RunningWorker {
     log,
     concurrency,
     lockDurationMs: 4_000,
+    fetchWatch,
   });
   running.push(w);
   return w;
@@ -325,6 +326,70 @@ describe('crashes and outages', () => {
     );
     expect(after.trigger).toBe('schedule'); // the schedule came back and fired
     expect(await entityCount('redis-restart')).toEqual({ n: 20000, d: 20000 });
+  });
+
+  describe('a fetch loop that stops taking jobs', () => {
+    const watch = { graceMs: 1_500, everyMs: 200 };
+    const restarts = () => logs.filter((l) => l.includes('restarting its fetch loop')).length;
+
+    test('is restarted once a job has been due past the grace with the worker idle, and the job runs', async () => {
+      const id = await connector({ vertical: 'fetch-stuck' });
+      const w = worker(2, watch);
+      const stuck = w.worker;
+      await stuck.waitUntilReady();
+      const before = restarts();
+      // What a parked wait looks like from outside: the process runs, the loop takes nothing.
+      await stuck.pause(true);
+      // A wait already sent to Redis still takes the job it wakes for: let it time out first (BullMQ's `waiting`).
+      await waitFor('its last wait to end', () => !(stuck as unknown as { waiting: Promise<unknown> | null }).waiting, 10_000, 50);
+      const queuedAt = Date.now();
+      const runId = await enqueue(id, 'incremental');
+      const run = await waitFor('the run to succeed', async () => (await runs(id)).find((r) => r.id === runId && r.status === 'succeeded'));
+      expect(run.started_at!.getTime() - queuedAt).toBeGreaterThanOrEqual(watch.graceMs);
+      expect(w.worker === stuck, 'the worker has a new fetch loop').toBe(false);
+      expect(restarts()).toBe(before + 1);
+      expect(stuck.closing).toBeTruthy();
+      expect(await entityCount('fetch-stuck')).toEqual({ n: 20000, d: 20000 });
+    });
+
+    test('is left alone while an operator paused the queue, and while its pulls keep it busy', async () => {
+      const slow = await connector({ vertical: 'fetch-busy' }, { batch_size: 50 });
+      const other = await connector({ vertical: 'fetch-paused' });
+      const w = worker(1, watch);
+      const loop = w.worker;
+      await loop.waitUntilReady();
+      const before = restarts();
+      await queue.pause();
+      const pausedRun = await enqueue(other, 'incremental');
+      await new Promise((r) => setTimeout(r, 3 * watch.graceMs));
+      expect((await runs(other)).find((r) => r.id === pausedRun)!.status).toBe('queued');
+      await queue.resume();
+      await waitFor('the paused run to succeed', async () =>
+        (await runs(other)).some((r) => r.id === pausedRun && r.status === 'succeeded'),
+      );
+      // One slot, taken by a pull that outlasts the grace, and a job waiting behind it: busy, not stuck.
+      const first = await enqueue(slow, 'incremental');
+      await waitFor(
+        'the slow pull to start',
+        async () => (await runs(slow)).some((r) => r.id === first && r.status === 'running'),
+        30_000,
+        20,
+      );
+      const second = await enqueue(other, 'full');
+      await waitFor(
+        'both runs to succeed',
+        async () => {
+          const all = [...(await runs(slow)), ...(await runs(other))];
+          return [first, second].every((id) => all.some((r) => r.id === id && r.status === 'succeeded'));
+        },
+        60_000,
+        200,
+      );
+      const [slowRun] = (await runs(slow)).filter((r) => r.id === first);
+      expect(slowRun!.finished_at!.getTime() - slowRun!.started_at!.getTime()).toBeGreaterThan(watch.graceMs);
+      expect(w.worker === loop, 'the fetch loop is the first one').toBe(true);
+      expect(restarts()).toBe(before);
+    });
   });
 
   test('a source that is down: retries with backoff are visible in the run, then it succeeds when the database is back', async () => {
