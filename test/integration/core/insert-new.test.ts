@@ -4,7 +4,9 @@ import { ensureTenant } from '../../../src/auth/api-keys';
 import { Ingestion } from '../../../src/core/ingestion';
 import {
   LOCK_TENANT_SQL,
+  INSERT_NEW_ENTITIES_COUNTED_SQL,
   INSERT_NEW_ENTITIES_SQL,
+  UPSERT_ENTITIES_COUNTED_SQL,
   UPSERT_ENTITIES_SQL,
   upsertEntities,
   type EntityRow,
@@ -57,7 +59,7 @@ describe('a batch expected to be new', () => {
     const r = recording(db.pool);
     const out = await withTransaction(db.pool, async (tx) => {
       const w = recording(tx);
-      const o = await upsertEntities(w.q, tenantId, 'fresh', 'product', rowsOf(range(1, 50)), CONNECTOR, true);
+      const o = await upsertEntities(w.q, tenantId, 'fresh', 'product', rowsOf(range(1, 50)), { connectorId: CONNECTOR, expectNew: true });
       r.statements.push(...w.statements);
       // The tenant lock also set the batch's work_mem, for the rest of the transaction.
       expect((await tx.query("select current_setting('work_mem') as m")).rows[0].m).toBe('64MB');
@@ -86,7 +88,7 @@ describe('a batch expected to be new', () => {
     test(`${c.name}: nothing of the failed insert stays, the upsert writes the batch, the counts are the upsert's`, async () => {
       const vertical = `mixed-${cases.indexOf(c)}`;
       const before = await withTransaction(db.pool, (tx) =>
-        upsertEntities(tx, tenantId, vertical, 'product', rowsOf(c.existing, c.changed ? 'old' : 'a'), CONNECTOR),
+        upsertEntities(tx, tenantId, vertical, 'product', rowsOf(c.existing, c.changed ? 'old' : 'a'), { connectorId: CONNECTOR }),
       );
       if (c.soft)
         await db.pool.query('update entities set deleted_at = now() where tenant_id = $1 and vertical = $2', [tenantId, vertical]);
@@ -111,6 +113,38 @@ describe('a batch expected to be new', () => {
     });
   }
 
+  test('without ids, the same statements answer counts alone: the same rows and counts, no entity rows sent back', async () => {
+    // Every write path with and without ids, on the same rows: all new, then a batch of new, changed, unchanged and claimed.
+    const results: Array<Record<string, unknown>> = [];
+    for (const ids of [true, false]) {
+      const vertical = `counted-${ids}`;
+      const r = recording(db.pool);
+      const write = (rows: EntityRow[], o: { connectorId?: string | null; expectNew?: boolean }) =>
+        withTransaction(db.pool, async (tx) => {
+          const w = recording(tx);
+          const out = await upsertEntities(w.q, tenantId, vertical, 'product', rows, { ...o, ids });
+          r.statements.push(...w.statements);
+          return out;
+        });
+      const fresh = await write(rowsOf(range(1, 20)), { expectNew: true });
+      expect(r.took(ids ? INSERT_NEW_ENTITIES_SQL : INSERT_NEW_ENTITIES_COUNTED_SQL)).toBe(1);
+      // Rows 1-5 changed, 6-20 unchanged but now claimed by the connector, 21-30 new; expected new, wrongly.
+      const mixed = [...rowsOf(range(1, 5), 'b'), ...rowsOf(range(6, 25))];
+      const second = await write(mixed, { connectorId: CONNECTOR, expectNew: true });
+      expect(r.took(ids ? UPSERT_ENTITIES_SQL : UPSERT_ENTITIES_COUNTED_SQL)).toBe(1);
+      expect(r.took(ids ? UPSERT_ENTITIES_COUNTED_SQL : UPSERT_ENTITIES_SQL)).toBe(0);
+      expect(fresh.written.size).toBe(ids ? 20 : 0);
+      expect(second.written.size).toBe(ids ? 30 : 0);
+      results.push({ fresh: { ...fresh, written: undefined }, second: { ...second, written: undefined } });
+      const stored = await entities(vertical);
+      expect(stored).toHaveLength(30);
+      expect(stored.filter((e) => e.data.tag === 'b').map((e) => e.k)).toEqual(['s:1', 's:2', 's:3', 's:4', 's:5']);
+      expect(stored.filter((e) => e.connector_id === CONNECTOR)).toHaveLength(30);
+    }
+    expect(results[0]).toEqual({ fresh: { inserted: 20, updated: 0 }, second: { inserted: 10, updated: 20 } });
+    expect(results[1]).toEqual(results[0]);
+  });
+
   test("an ingestion's batches move between the plain insert and the upsert with the upsert's counts throughout", async () => {
     const ingestion = await Ingestion.open(db.pool, { tenantId, vertical: 'guess', entityType: 'product' }, { type: 'stream' });
     const batch = (ids: number[]) => ingestion.prepare(ids.map((i) => ({ name: `p${i}`, source_id: String(i) })));
@@ -128,15 +162,20 @@ describe('a batch expected to be new', () => {
   });
 
   test('racing an upsert of the same keys in both orders: each waits for the other, one inserts, the other finds them', async () => {
-    for (const plainFirst of [true, false]) {
-      const vertical = `race-${plainFirst}`;
+    for (const [plainFirst, ids] of [
+      [true, true],
+      [false, true],
+      [true, false],
+      [false, false],
+    ]) {
+      const vertical = `race-${plainFirst}-${ids}`;
       const rows = rowsOf(range(1, 200));
       const a = await begin();
       const b = await begin();
       try {
         const [early, late] = plainFirst ? [a, b] : [b, a];
-        const earlyOut = await upsertEntities(early, tenantId, vertical, 'product', rows, null, early === a);
-        const lateOut = upsertEntities(late, tenantId, vertical, 'product', rows, null, late === a);
+        const earlyOut = await upsertEntities(early, tenantId, vertical, 'product', rows, { expectNew: early === a, ids });
+        const lateOut = upsertEntities(late, tenantId, vertical, 'product', rows, { expectNew: late === a, ids });
         const waited = await Promise.race([lateOut.then(() => 'went on'), new Promise((r) => setTimeout(() => r('waits'), 300))]);
         expect(waited).toBe('waits');
         await early.query('commit');
