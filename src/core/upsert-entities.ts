@@ -48,18 +48,43 @@ export function entitiesDocument(rows: EntityRow[]): string {
 export const contentHashSql = (n: string, d: string) => `encode(sha256(convert_to(${n} || E'\\n' || ${d}::text, 'UTF8')), 'hex')`;
 
 /**
+ * Whether the stored entity `e` holds other content than name `n` and vertical_data `d` (jsonb) whose content hash is
+ * `hash`. An entity written by a plain insert (`INSERT_NEW_ENTITIES_SQL`) has no stored hash: its documents are compared
+ * instead, as exactly (jsonb equality is their texts' equality: the core writes every number in one spelling, see
+ * exact-number.ts, so equal values never differ in scale) and about as cheaply as the hashes. `hash` is evaluated only
+ * for an entity that has one.
+ */
+export const contentDiffersSql = (e: string, n: string, d: string, hash: string) =>
+  `case when ${e}.content_hash is null then ${e}.name is distinct from ${n} or ${e}.vertical_data is distinct from ${d}
+        else ${e}.content_hash is distinct from ${hash} end`;
+
+/** The stored entity `e`'s content hash: the stored one, else computed (a plain insert stores none). */
+export const storedHashSql = (e: string) => `coalesce(${e}.content_hash, ${contentHashSql(`${e}.name`, `${e}.vertical_data`)})`;
+
+/**
  * $1 tenant, $2 vertical, $3 entity type, $4 `entitiesDocument`, $5 the connector whose pull writes (null for a
  * push). A pull claims the entities it writes, unchanged ones too (entities written before ownership was recorded
- * have none); a push leaves the owner as it is.
+ * have none); a push leaves the owner as it is. `hash` is what `content_hash` gets.
  */
-const INSERT_ENTITIES = `insert into entities as e (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash, connector_id)
-  select $1, $2, $3, t.n, t.s, t.k, t.d, ${contentHashSql('t.n', 't.d')}, $5::uuid
+const insertEntities = (
+  hash: string,
+) => `insert into entities as e (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash, connector_id)
+  select $1, $2, $3, t.n, t.s, t.k, t.d, ${hash}, $5::uuid
     from jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)`;
+
+const INSERT_ENTITIES = insertEntities(contentHashSql('t.n', 't.d'));
+
+/**
+ * A batch whose keys are all new stores no content hash: the hash is a sixth of that statement's CPU (the jsonb written out
+ * as text, SHA-256, and 65 bytes more of every heap tuple), and a first load never compares it. Whatever compares an
+ * entity later does it with `contentDiffersSql`; an update stores the hash.
+ */
+const INSERT_NEW_ENTITIES = insertEntities('null');
 
 const ON_CONFLICT = `on conflict (tenant_id, vertical, entity_type, dedup_key) do update
     set name = excluded.name, source_id = excluded.source_id, vertical_data = excluded.vertical_data,
         content_hash = excluded.content_hash, updated_at = now(), connector_id = coalesce(excluded.connector_id, e.connector_id)
-    where e.content_hash is distinct from excluded.content_hash
+    where ${contentDiffersSql('e', 'excluded.name', 'excluded.vertical_data', 'excluded.content_hash')}
        or (excluded.connector_id is not null and e.connector_id is distinct from excluded.connector_id)`;
 
 export const UPSERT_ENTITIES_SQL = `${INSERT_ENTITIES}
@@ -71,7 +96,7 @@ export const UPSERT_ENTITIES_SQL = `${INSERT_ENTITIES}
  * It costs PostgreSQL a sixth to a fifth less CPU than the upsert (no speculative insertion: no separate probe of the dedup
  * index before each row, no second WAL record to confirm it).
  */
-export const INSERT_NEW_ENTITIES_SQL = `${INSERT_ENTITIES}
+export const INSERT_NEW_ENTITIES_SQL = `${INSERT_NEW_ENTITIES}
   returning e.id, e.dedup_key as k, true as inserted`;
 
 /**
@@ -84,7 +109,7 @@ export const UPSERT_ENTITIES_COUNTED_SQL = `with w as (${INSERT_ENTITIES}
 select count(*) filter (where inserted)::int as inserted, count(*)::int as written from w`;
 
 /** `INSERT_NEW_ENTITIES_SQL` answering nothing but its row count: every row it writes is inserted. */
-export const INSERT_NEW_ENTITIES_COUNTED_SQL = INSERT_ENTITIES;
+export const INSERT_NEW_ENTITIES_COUNTED_SQL = INSERT_NEW_ENTITIES;
 
 /**
  * Memory for the batch's statement, for the rest of its transaction: jsonb_to_recordset gathers the batch's rows in a
@@ -220,7 +245,8 @@ export async function predictUpsert(
   rows: EntityRow[],
 ): Promise<Map<string, PredictedWrite>> {
   const { rows: out } = await db.query<{ k: string; action: PredictedWrite }>(
-    `select t.k, case when e.id is null then 'insert' when e.content_hash = ${contentHashSql('t.n', 't.d')} then 'unchanged' else 'update' end as action
+    `select t.k, case when e.id is null then 'insert'
+                    when ${contentDiffersSql('e', 't.n', 't.d', contentHashSql('t.n', 't.d'))} then 'update' else 'unchanged' end as action
        from jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)
        left join entities e on e.tenant_id = $1 and e.vertical = $2 and e.entity_type = $3 and e.dedup_key = t.k`,
     [tenantId, vertical, entityType, entitiesDocument(rows)],

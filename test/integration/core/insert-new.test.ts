@@ -1,9 +1,15 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureTenant } from '../../../src/auth/api-keys';
+import { getEntity } from '../../../src/core/entities';
+import { driftOf } from '../../../src/core/entity-sweep';
+import { parseExactJson } from '../../../src/core/exact-json';
+import { prepareBatch } from '../../../src/core/ingest';
 import { Ingestion } from '../../../src/core/ingestion';
 import {
+  contentHashSql,
   LOCK_TENANT_SQL,
+  predictUpsert,
   INSERT_NEW_ENTITIES_COUNTED_SQL,
   INSERT_NEW_ENTITIES_SQL,
   UPSERT_ENTITIES_COUNTED_SQL,
@@ -190,5 +196,90 @@ describe('a batch expected to be new', () => {
         b.release();
       }
     }
+  });
+
+  test('a plain insert stores no content hash; every later comparison is as exact as with one, and an update stores it', async () => {
+    const vertical = 'lazy-hash';
+    const target = { tenantId, vertical, entityType: 'product', connectorId: CONNECTOR };
+    // Numbers of every kind (exact ones beyond a double, tiny, negative, zero), nesting, Unicode, an empty name part.
+    const record = (i: number, o: Record<string, unknown> = {}) =>
+      parseExactJson(
+        JSON.stringify({
+          name: `p${i} ✓`,
+          source_id: String(i),
+          price: 0.1 + i,
+          qty: i,
+          tags: [`t${i}`, { deep: [i, null, true] }],
+          ...o,
+        }).replace('"big":"BIG"', '"big":12345678901234567890.5'),
+      );
+    const rows = (records: unknown[]) => prepareBatch(records, null).rows;
+    const base = (i: number) => record(i, { big: 'BIG', tiny: 1e-7, neg: -0.5, zero: 0, text: 'ünï "q" \\ /' });
+    const first = Array.from({ length: 12 }, (_, i) => base(i));
+    await withTransaction(db.pool, (tx) =>
+      upsertEntities(tx, tenantId, vertical, 'product', rows(first), { connectorId: CONNECTOR, expectNew: true }),
+    );
+    const stored = async () =>
+      (
+        await db.pool.query<{ k: string; hash: string | null; computed: string; updated: string }>(
+          `select dedup_key as k, content_hash as hash, ${contentHashSql('name', 'vertical_data')} as computed, updated_at::text as updated
+             from entities where tenant_id = $1 and vertical = $2 order by dedup_key`,
+          [tenantId, vertical],
+        )
+      ).rows;
+    const before = await stored();
+    expect(before.every((e) => e.hash === null)).toBe(true);
+
+    // The entities API answers the hash the entity would have stored.
+    const { rows: ids } = await db.pool.query<{ id: string }>('select id from entities where vertical = $1 order by dedup_key', [vertical]);
+    for (const [i, { id }] of ids.entries()) expect((await getEntity(db.pool, tenantId, id))!.content_hash).toBe(before[i]!.computed);
+
+    // The same records, keys in another order: nothing differs, nothing is written.
+    const again = first.map((r) => Object.fromEntries(Object.entries(r as object).reverse()));
+    expect(await driftOf(db.pool, target, rows(again))).toEqual([]);
+    expect([...(await predictUpsert(db.pool, tenantId, vertical, 'product', rows(again))).values()].every((a) => a === 'unchanged')).toBe(
+      true,
+    );
+    const same = await withTransaction(db.pool, (tx) =>
+      upsertEntities(tx, tenantId, vertical, 'product', rows(again), { connectorId: CONNECTOR }),
+    );
+    expect(same).toMatchObject({ inserted: 0, updated: 0 });
+    expect(await stored()).toEqual(before);
+
+    // Each change on its own row: the name, a nested value, a number by the last digit of an exact one, a key added, one removed.
+    const changed = [...first];
+    changed[1] = { ...(first[1] as object), name: 'p1 ✓ renamed' };
+    changed[2] = base(2);
+    (changed[2] as { tags: unknown[] }).tags = ['t2', { deep: [2, null, false] }];
+    changed[3] = record(3, { big: 'BIG', tiny: 1e-7, neg: -0.5, zero: 0, text: 'ünï "q" \\ /' });
+    changed[3] = parseExactJson(JSON.stringify(changed[3]).replace('12345678901234567890.5', '12345678901234567890.6'));
+    changed[4] = { ...(first[4] as object), extra: null };
+    const { text: _dropped, ...withoutText } = first[5] as Record<string, unknown>;
+    changed[5] = withoutText;
+    const changedKeys = ['s:1', 's:2', 's:3', 's:4', 's:5'];
+    expect((await driftOf(db.pool, target, rows(changed))).map((d) => 's:' + d.source_id)).toEqual(changedKeys);
+    const predicted = await predictUpsert(db.pool, tenantId, vertical, 'product', rows(changed));
+    expect(
+      [...predicted]
+        .filter(([, a]) => a === 'update')
+        .map(([k]) => k)
+        .sort(),
+    ).toEqual(changedKeys);
+    const written = await withTransaction(db.pool, (tx) =>
+      upsertEntities(tx, tenantId, vertical, 'product', rows(changed), { connectorId: CONNECTOR }),
+    );
+    expect(written).toMatchObject({ inserted: 0, updated: 5 });
+    const after = await stored();
+    for (const [i, e] of after.entries()) {
+      if (changedKeys.includes(e.k)) {
+        expect(e.hash).toBe(e.computed);
+        expect(e.updated).not.toBe(before[i]!.updated);
+      } else expect(e).toEqual(before[i]);
+    }
+    // Another connector's claim is a write even when the content is the same.
+    const claimed = await withTransaction(db.pool, (tx) =>
+      upsertEntities(tx, tenantId, vertical, 'product', rows(changed), { connectorId: '00000000-0000-4000-8000-0000000000c1' }),
+    );
+    expect(claimed).toMatchObject({ inserted: 0, updated: 12 });
   });
 });
