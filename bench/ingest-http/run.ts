@@ -24,6 +24,7 @@ import { entityRow, loadCeiling, resetStaging, writeCeilingInputs } from './ceil
 import { postBatches, postStream, type Endpoint } from './http-load';
 import { batchBody } from './products';
 import { markdownReport, summarize, type Measurement, type Scenario } from './report';
+import { storedHashSql } from '../../src/core/upsert-entities';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PARTS = ['batch', 'repost', 'stream', 'ceiling'] as const;
@@ -237,7 +238,8 @@ async function main(): Promise<void> {
 async function compareWithCeilingRows(tenantId: string, target: Endpoint): Promise<string[]> {
   const sample = [...new Set([0, Math.floor(records / 2), records - 1])].map(entityRow);
   const { rows } = await client!.query<{ source_id: string; content_hash: string }>(
-    'select source_id, content_hash from entities where tenant_id = $1 and vertical = $2 and entity_type = $3 and source_id = any($4)',
+    `select source_id, ${storedHashSql('e')} as content_hash from entities e
+      where tenant_id = $1 and vertical = $2 and entity_type = $3 and source_id = any($4)`,
     [tenantId, target.vertical, target.entityType, sample.map((r) => r.sourceId)],
   );
   const stored = new Map(rows.map((r) => [r.source_id, r.content_hash]));

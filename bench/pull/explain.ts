@@ -2,9 +2,9 @@ import type pg from 'pg';
 import {
   BATCH_WORK_MEM_SQL,
   entitiesDocument,
-  INSERT_NEW_ENTITIES_SQL,
+  INSERT_NEW_ENTITIES_COUNTED_SQL,
   LOCK_TENANT_SQL,
-  UPSERT_ENTITIES_SQL,
+  UPSERT_ENTITIES_COUNTED_SQL,
 } from '../../src/core/upsert-entities';
 import { COMMIT_PULL_BATCH_SQL, FOLLOWED_POSITION_SQL } from '../../src/store/pull-progress';
 
@@ -24,7 +24,8 @@ async function explained(db: pg.Client, label: string, sql: string, params: unkn
  * EXPLAIN (ANALYZE, BUFFERS) of the statements src/core/upsert-entities.ts runs, for one batch of `n`
  * rows taken from what a pull stored (its document rebuilt from the entities), inside a
  * transaction that is rolled back: new rows as a first load writes them (its first batch upserted, every later one
- * a plain insert, since the batch before was all new), and unchanged rows (re-pull: the upsert).
+ * a plain insert, since the batch before was all new), and unchanged rows (re-pull: the upsert); a pull needs no entity
+ * ids, so its statements answer their counts alone (the `_COUNTED` ones).
  */
 export async function explainUpsert(db: pg.Client, tenantId: string, vertical: string, entityType: string, n: number): Promise<string> {
   const { rows } = await db.query<{ name: string; source_id: string | null; dedup_key: string; data: string }>(
@@ -36,9 +37,9 @@ export async function explainUpsert(db: pg.Client, tenantId: string, vertical: s
   const doc = entitiesDocument(rows.map((r) => ({ name: r.name, sourceId: r.source_id, dedupKey: r.dedup_key, data: r.data })));
   const out = [await explained(db, 'the tenant, locked once per batch', LOCK_TENANT_SQL, [tenantId])];
   for (const [label, et, sql] of [
-    ["new rows (a first load's first batch: upsert)", `${entityType}_explain`, UPSERT_ENTITIES_SQL],
-    ["new rows (a first load's later batches: plain insert)", `${entityType}_explain`, INSERT_NEW_ENTITIES_SQL],
-    ['unchanged rows (re-pull: upsert)', entityType, UPSERT_ENTITIES_SQL],
+    ["new rows (a first load's first batch: upsert)", `${entityType}_explain`, UPSERT_ENTITIES_COUNTED_SQL],
+    ["new rows (a first load's later batches: plain insert)", `${entityType}_explain`, INSERT_NEW_ENTITIES_COUNTED_SQL],
+    ['unchanged rows (re-pull: upsert)', entityType, UPSERT_ENTITIES_COUNTED_SQL],
   ] as const) {
     const size = `${rows.length} rows, ${(doc.length / 1024 / 1024).toFixed(1)} MiB of JSON`;
     out.push(await explained(db, `${label}, ${size}`, sql, [tenantId, vertical, et, doc, null], [BATCH_WORK_MEM_SQL]));

@@ -5,7 +5,9 @@
  * documents (`entitiesDocument`), each statement its own transaction into an emptied entities table; the variants
  * alternate, `--rounds` times each.
  *
- *   npx tsx bench/pull/statement-cpu.ts [--rows 200000] [--batch 5000] [--rounds 3]
+ * The client's CPU time (this process: sending the documents, parsing what the statement answers) is reported beside it.
+ *
+ *   npx tsx bench/pull/statement-cpu.ts [--rows 200000] [--batch 5000] [--rounds 3] [--only TEXT,TEXT]
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -13,7 +15,9 @@ import pg from 'pg';
 import {
   BATCH_WORK_MEM_SQL,
   entitiesDocument,
+  INSERT_NEW_ENTITIES_COUNTED_SQL,
   INSERT_NEW_ENTITIES_SQL,
+  UPSERT_ENTITIES_COUNTED_SQL,
   UPSERT_ENTITIES_SQL,
   type EntityRow,
 } from '../../src/core/upsert-entities';
@@ -26,6 +30,7 @@ const { values: opts } = parseArgs({
     rows: { type: 'string', default: '200000' },
     batch: { type: 'string', default: '5000' },
     rounds: { type: 'string', default: '3' },
+    only: { type: 'string' },
     'pg-url': { type: 'string', default: process.env.QANATIX_BENCH_PG_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres' },
   },
 });
@@ -42,7 +47,12 @@ const VARIANTS: Record<string, string> = {
   'the plain insert, default work_mem': INSERT_NEW_ENTITIES_SQL,
   'the upsert (UPSERT_ENTITIES_SQL)': UPSERT_ENTITIES_SQL,
   'the plain insert (INSERT_NEW_ENTITIES_SQL)': INSERT_NEW_ENTITIES_SQL,
+  'the upsert, counts only (UPSERT_ENTITIES_COUNTED_SQL)': UPSERT_ENTITIES_COUNTED_SQL,
+  'the plain insert, count only (INSERT_NEW_ENTITIES_COUNTED_SQL)': INSERT_NEW_ENTITIES_COUNTED_SQL,
 };
+/** `--only a,b`: the variants whose labels contain one of these texts. */
+const only = opts.only?.split(',').filter(Boolean);
+if (only) for (const label of Object.keys(VARIANTS)) if (!only.some((o) => label.includes(o))) delete VARIANTS[label];
 /** The core's batch transaction sets its work_mem (`BATCH_WORK_MEM_SQL`); these variants keep the server's default. */
 const DEFAULT_WORK_MEM = (label: string) => label.endsWith('default work_mem');
 
@@ -76,24 +86,32 @@ async function main(): Promise<void> {
         return (Number(f[11]) + Number(f[12])) * 10; // utime + stime, in clock ticks of 10 ms
       };
       const results = new Map<string, number[]>();
+      const clientResults = new Map<string, number[]>();
       for (let round = 0; round < rounds; round++) {
         for (const [label, sql] of Object.entries(VARIANTS)) {
           await c.query('truncate entities');
           await c.query('checkpoint');
           await c.query(DEFAULT_WORK_MEM(label) ? 'reset work_mem' : BATCH_WORK_MEM_SQL.replace(' local', ''));
           const before = cpuMs();
+          const client = process.cpuUsage();
           for (const doc of docs) await c.query(sql, [tenantId, 'bench', 'product', doc, null]);
           const ms = cpuMs() - before;
+          const used = process.cpuUsage(client);
+          const clientMs = (used.user + used.system) / 1000;
           results.set(label, [...(results.get(label) ?? []), ms]);
-          console.log(`round ${round + 1} ${label}: ${ms} ms`);
+          clientResults.set(label, [...(clientResults.get(label) ?? []), clientMs]);
+          console.log(`round ${round + 1} ${label}: ${ms} ms, client ${clientMs.toFixed(0)} ms`);
         }
       }
       console.log(
-        `\n| statement (${rows.toLocaleString('en')} rows, batches of ${batch}) | backend CPU, each round | per row (median) |\n|---|--:|--:|`,
+        `\n| statement (${rows.toLocaleString('en')} rows, batches of ${batch}) | backend CPU, each round | per row (median) | client CPU per row (median) |\n|---|--:|--:|--:|`,
       );
+      const median = (ms: number[]) => [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)]!;
       for (const [label, ms] of results) {
-        const median = [...ms].sort((a, b) => a - b)[Math.floor(ms.length / 2)]!;
-        console.log(`| ${label} | ${ms.map((m) => (m / 1000).toFixed(2)).join(', ')} s | ${((median * 1000) / rows).toFixed(1)} µs |`);
+        console.log(
+          `| ${label} | ${ms.map((m) => (m / 1000).toFixed(2)).join(', ')} s | ${((median(ms) * 1000) / rows).toFixed(1)} µs | ` +
+            `${((median(clientResults.get(label)!) * 1000) / rows).toFixed(2)} µs |`,
+        );
       }
     } finally {
       c.release();

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Queryable } from '../db/pool';
 import { parseExactJson } from './exact-json';
+import { storedHashSql } from './upsert-entities';
 
 export interface Entity {
   id: string;
@@ -16,7 +17,9 @@ export interface Entity {
   updated_at: string;
 }
 
-const COLUMNS = 'id, vertical, entity_type, name, source_id, vertical_data, content_hash, connector_id, deleted_at, created_at, updated_at';
+// An entity a plain insert wrote has no stored hash (see upsert-entities.ts): it is answered computed, the same text.
+const COLUMNS = `id, vertical, entity_type, name, source_id, vertical_data, ${storedHashSql('entities')} as content_hash, connector_id, deleted_at,
+  created_at, updated_at`;
 
 /** vertical_data read with its numbers exact: pg would parse jsonb with JSON.parse, through doubles. */
 const exactJsonb: pg.CustomTypesConfig = {

@@ -7,7 +7,7 @@
  */
 import type { Queryable } from '../db/pool';
 import type { IngestTarget } from './ingest';
-import { contentHashSql, entitiesDocument, type EntityRow } from './upsert-entities';
+import { contentDiffersSql, contentHashSql, entitiesDocument, type EntityRow } from './upsert-entities';
 
 /** A connector's entities of its target: $1 tenant, $2 vertical, $3 entity type, $4 connector. */
 const OWN = 'e.tenant_id = $1 and e.vertical = $2 and e.entity_type = $3 and e.connector_id = $4';
@@ -125,7 +125,7 @@ export async function driftOf(db: Queryable, target: IngestTarget, rows: EntityR
     `select t.s as source_id, case when e.id is null or e.deleted_at is not null then 'missing' else 'stale' end as drift
        from jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)
        left join entities e on e.tenant_id = $1 and e.vertical = $2 and e.entity_type = $3 and e.dedup_key = t.k
-      where e.id is null or e.deleted_at is not null or e.content_hash is distinct from ${contentHashSql('t.n', 't.d')}
+      where e.id is null or e.deleted_at is not null or ${contentDiffersSql('e', 't.n', 't.d', contentHashSql('t.n', 't.d'))}
       order by t.k`,
     [target.tenantId, target.vertical, target.entityType, entitiesDocument(rows)],
   );

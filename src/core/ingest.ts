@@ -115,7 +115,11 @@ export async function writeBatch(
   const { tenantId, vertical, entityType } = target;
   const { rows } = batch;
   const outcome = rows.length
-    ? await upsertEntities(db, tenantId, vertical, entityType, rows, target.connectorId ?? null, opts.expectNew)
+    ? await upsertEntities(db, tenantId, vertical, entityType, rows, {
+        connectorId: target.connectorId ?? null,
+        expectNew: opts.expectNew,
+        ids: opts.returnIds ?? false,
+      })
     : { written: new Map<string, string>(), inserted: 0, updated: 0 };
   // An entity this batch inserted did not exist, soft-deleted or not.
   const undeleted =

@@ -38,21 +38,28 @@ function scan(v: unknown, path: Array<string | number>, found: Scan): void {
     found.problems.push({ loc: [...path], msg: `nested deeper than ${MAX_DEPTH} levels`, type: ProblemType.tooDeep });
     return;
   }
+  // Scalars hold nothing to find: only objects and arrays are walked into (most values of a record are scalars).
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
+      const item: unknown = v[i];
+      if (typeof item !== 'object' || item === null) continue;
       path.push(i);
-      scan(v[i], path, found);
+      scan(item, path, found);
       path.pop();
     }
     return;
   }
-  for (const key of Object.keys(v)) {
+  // for…in walks the keys without copying them into an array (half the time); records are plain objects (JSON.parse's,
+  // a mapper's), whose prototypes add no enumerable keys.
+  for (const key in v) {
     if (FORBIDDEN_KEYS.has(key)) {
       found.problems.push({ loc: [...path, key], msg: `the key "${key}" is not allowed`, type: ProblemType.forbiddenKey });
       continue;
     }
+    const item = (v as Record<string, unknown>)[key];
+    if (typeof item !== 'object' || item === null) continue;
     path.push(key);
-    scan((v as Record<string, unknown>)[key], path, found);
+    scan(item, path, found);
     path.pop();
   }
 }
@@ -93,6 +100,22 @@ function sourceIdOf(sourceId: unknown): { sid: string | null } | RecordProblem {
   return { sid: sourceId };
 }
 
+const RECORD_FIELDS = new Set(['name', 'source_id', 'vertical_data']);
+
+/**
+ * The record's top-level fields other than name, source_id and vertical_data; null when it has none (a connector's
+ * records never do), without the copy a rest pattern makes of every record.
+ */
+function extraFields(raw: Record<string, unknown>): Record<string, unknown> | null {
+  let extra: Record<string, unknown> | null = null;
+  for (const key in raw) {
+    if (RECORD_FIELDS.has(key)) continue;
+    extra ??= {};
+    extra[key] = raw[key]; // never __proto__: `scan` refused the record
+  }
+  return extra;
+}
+
 /**
  * Checks one incoming record and folds its extra top-level fields into vertical_data.
  * Explicit vertical_data fields win over folded ones of the same name.
@@ -104,7 +127,7 @@ export function normalizeRecord(raw: unknown): Normalized {
   const found: Scan = { problems: [], exactNumbers: false };
   scan(raw, [], found);
   const { problems } = found;
-  const { name, source_id: sourceId, vertical_data: verticalData, ...extra } = raw;
+  const { name, source_id: sourceId, vertical_data: verticalData } = raw;
   const badName = nameProblem(name);
   if (badName) problems.push(badName);
   const sid = sourceIdOf(sourceId);
@@ -113,8 +136,9 @@ export function normalizeRecord(raw: unknown): Normalized {
     problems.push({ loc: ['vertical_data'], msg: 'vertical_data must be a JSON object', type: ProblemType.object });
   }
   if (problems.length > 0 || !('sid' in sid)) return { ok: false, problems };
+  const extra = extraFields(raw);
   const data =
-    Object.keys(extra).length === 0
+    extra === null
       ? ((verticalData as Record<string, unknown>) ?? {})
       : { ...extra, ...(verticalData as Record<string, unknown> | undefined) };
   return { ok: true, record: { name: name as string, sourceId: sid.sid, verticalData: data, exactNumbers: found.exactNumbers } };

@@ -39,6 +39,30 @@ describe('normalizeRecord', () => {
     expect(found.map((p) => p.loc)).toEqual(expect.arrayContaining([['vertical_data', 'x', '__proto__'], ['constructor']]));
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
+  test('finds forbidden keys, depth and unstorable numbers inside arrays and beside scalars, at their exact place', () => {
+    const raw = parseExactJson(
+      '{"name":"a","s":"x","v":[1,"t",null,[{"ok":1},{"prototype":2}]],"vertical_data":{"n":null,"b":true,"w":[[1e400]]},"z":{"__proto__":1}}',
+    );
+    expect(problems(raw).map((p) => p.loc)).toEqual([
+      ['v', 3, 1, 'prototype'],
+      ['vertical_data', 'w', 0, 0],
+      ['z', '__proto__'],
+    ]);
+    let deep: unknown = 1;
+    for (let i = 0; i < MAX_DEPTH + 1; i++) deep = i % 2 ? { d: deep } : [deep];
+    expect(problems({ name: 'a', vertical_data: { deep } }).map((p) => p.type)).toEqual(['value_error.too_deep']);
+  });
+  test('a record of name, source_id and vertical_data alone keeps its vertical_data; extra fields fold in their order', () => {
+    const verticalData = { b: 1, a: [2] };
+    const n = normalizeRecord({ vertical_data: verticalData, source_id: 's', name: 'A' });
+    expect(n.ok && n.record.verticalData).toBe(verticalData);
+    const folded = normalizeRecord({ z: 1, name: 'A', y: { k: 2 }, vertical_data: { y: 3 }, x: null });
+    expect(folded.ok && Object.entries(folded.record.verticalData)).toEqual([
+      ['z', 1],
+      ['y', 3],
+      ['x', null],
+    ]);
+  });
   test(`refuses nesting deeper than ${MAX_DEPTH} levels`, () => {
     let deep: unknown = 1;
     for (let i = 0; i < MAX_DEPTH + 5; i++) deep = { d: deep };

@@ -1,0 +1,98 @@
+/**
+ * bench/pull/worker-cpu (issue 18): the worker's CPU per row on a PostgreSQL first load, without the writes. The products
+ * rows are read through the connector's real read path (keyset pages), mapped, prepared (`prepareBatch`) and turned
+ * into the write statement's document (`entitiesDocument`), batch after batch, as a pull does before its writes; this
+ * process's CPU time (user + system) and peak RSS are what it reports. Run it with the worker's young-generation cap:
+ *
+ *   NODE_OPTIONS=--max-semi-space-size=16 npx tsx bench/pull/worker-cpu.ts [--rows 200000] [--rounds 3]
+ *
+ * The table is created once in a scratch database and dropped at the end; the rounds read it again and again. With
+ * `--db NAME` the products table of that database is read instead (created there when it is missing, kept), so two
+ * versions of the code can be compared on the same rows, alternating.
+ */
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { validateConnectorConfig } from '../../connectors/connector-config';
+import { PostgresqlConnector } from '../../connectors/postgresql/postgresql-connector';
+import { mapRows, rowMapping } from '../../jobs/run-pull';
+import { prepareBatch } from '../../src/core/ingest';
+import { entitiesDocument } from '../../src/core/upsert-entities';
+import { createPgProducts } from './products';
+
+const { values: opts } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '200000' },
+    rounds: { type: 'string', default: '3' },
+    db: { type: 'string' },
+    'pg-url': { type: 'string', default: process.env.QANATIX_BENCH_PG_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres' },
+  },
+});
+const [rows, rounds] = [opts.rows, opts.rounds].map(Number) as [number, number];
+
+async function main(): Promise<void> {
+  const admin = new pg.Client({ connectionString: opts['pg-url'] });
+  await admin.connect();
+  const name = opts.db ?? `qbench_wcpu_${process.pid}`;
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error('--db takes a plain lower-case database name');
+  const exists = (await admin.query('select 1 from pg_database where datname = $1', [name])).rowCount === 1;
+  if (!exists) await admin.query(`create database ${name}`);
+  const url = new URL(opts['pg-url']);
+  url.pathname = `/${name}`;
+  try {
+    const source = new pg.Client({ connectionString: url.toString() });
+    await source.connect();
+    const have = await source
+      .query<{ n: string }>('select count(*)::text as n from products')
+      .then((r) => Number(r.rows[0]!.n))
+      .catch(() => null);
+    await source.end();
+    if (have !== rows) await createPgProducts(url.toString(), 'products', rows);
+    const definition = validateConnectorConfig({
+      connector_type: 'postgresql',
+      connection_config: { dsn: url.toString() },
+      table: 'products',
+      cursor: { column: 'updated_at', lag_seconds: 0 },
+    });
+    const results: string[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      const source = new PostgresqlConnector(definition);
+      const plan = { mode: 'full' as const, cursor: null, now: new Date().toISOString(), lastPull: null, batchSize: definition.batch_size };
+      const described = await source.describe(plan);
+      const mapping = rowMapping(definition, described.primaryKey);
+      let read = 0;
+      let bytes = 0;
+      let peakRss = process.memoryUsage.rss();
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      for await (const batch of source.read(plan, new AbortController().signal)) {
+        const { records, positions, refused } = mapRows(batch.rows, mapping, read);
+        read += batch.rows.length;
+        const prepared = prepareBatch(records, null, { positions, refused });
+        bytes += entitiesDocument(prepared.rows).length;
+        peakRss = Math.max(peakRss, process.memoryUsage.rss());
+      }
+      const cpu = process.cpuUsage(cpu0);
+      const cpuS = (cpu.user + cpu.system) / 1e6;
+      const wallS = (performance.now() - t0) / 1000;
+      await source.close();
+      if (read !== rows) throw new Error(`read ${read} rows, expected ${rows}`);
+      const line =
+        `round ${round}: ${read.toLocaleString('en')} rows, CPU ${cpuS.toFixed(2)} s (${((cpuS / read) * 1e6).toFixed(2)} µs a row, ` +
+        `${((cpuS * 1e6) / read).toFixed(1)} CPU-s per million), wall ${wallS.toFixed(2)} s, documents ${(bytes / 1e6).toFixed(0)} MB, ` +
+        `peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`;
+      console.log(line);
+      results.push(line);
+    }
+  } finally {
+    if (!opts.db) await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
