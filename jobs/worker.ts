@@ -1,4 +1,4 @@
-import { Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import type pg from 'pg';
 import { closeKeptConnectors } from '../connectors/registry';
 import type { SourcePolicy } from '../connectors/source-policy';
@@ -17,7 +17,7 @@ import {
   type NotifyJobData,
 } from './notify-queue';
 import { createPullProcessor } from './pull-processor';
-import { createPullQueue, PULL_QUEUE, type PullJobData } from './pull-queue';
+import { PULL_QUEUE, type PullJobData } from './pull-queue';
 import { QUEUE_PREFIX, type RedisConnection } from './redis-connection';
 import { closeRunOfFailedJob } from './run-recovery';
 
@@ -102,7 +102,9 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
     return w;
   };
   let worker = pullWorker();
-  const pullQueue = createPullQueue(opts.connection, opts.log);
+  // The watch reads the queue through the worker's connection: an outage there is the worker's own, logged as such.
+  const pullQueue = new Queue<PullJobData>(PULL_QUEUE, { connection: opts.connection, prefix: QUEUE_PREFIX });
+  pullQueue.on('error', errors.down);
   const stopWatching = watchFetch({
     queue: pullQueue,
     idle: () => running.size === 0,

@@ -235,7 +235,8 @@ describe('what is not limited', () => {
       expect(res.statusCode, url).toBe(200);
       expect(res.headers['x-ratelimit-limit'], url).toBeUndefined();
     }
-    expect((await conn.keys(`${RATE_LIMIT_KEY_PREFIX}*`)).sort()).toEqual(before.sort());
+    // No bucket made (buckets of the tests before may expire meanwhile: a full bucket is dropped).
+    expect((await conn.keys(`${RATE_LIMIT_KEY_PREFIX}*`)).filter((k) => !before.includes(k))).toEqual([]);
   });
 
   test('an unknown key is refused (401) before any bucket is touched', async () => {
@@ -243,7 +244,7 @@ describe('what is not limited', () => {
     const res = await get(app, 'sk_live_' + 'ab'.repeat(32));
     expect(res.statusCode).toBe(401);
     expect(res.headers['x-ratelimit-limit']).toBeUndefined();
-    expect(await conn.keys(`${RATE_LIMIT_KEY_PREFIX}*`)).toEqual(before);
+    expect((await conn.keys(`${RATE_LIMIT_KEY_PREFIX}*`)).filter((k) => !before.includes(k))).toEqual([]);
   });
 
   test('RATE_LIMIT_ENABLED=false, or an API without Redis: no headers, no 429', async () => {
