@@ -47,6 +47,12 @@ const { values: opts } = parseArgs({
     'settle-minutes': { type: 'string', default: '5' },
     // A CPU profile of each worker (diagnosis only: profiling slows the worker, so its delays are not the figures).
     profile: { type: 'boolean', default: false },
+    // What the runs wait on during each fleet's window: database wait events, Redis, event-loop delay (diagnosis).
+    sample: { type: 'boolean', default: false },
+    // Another build of the CLI for the workers (an A/B comparison: a checkout of the other revision, bundled).
+    bin: { type: 'string' },
+    // Worker settings under comparison, as NAME=value,NAME=value.
+    'worker-env': { type: 'string', default: '' },
     'pg-url': { type: 'string', default: process.env.QANATIX_BENCH_PG_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres' },
     out: { type: 'string', default: join(ROOT, 'bench/results/schedule-latest.json') },
   },
@@ -57,6 +63,12 @@ const rows = Number(opts.rows);
 const settleMinutes = Number(opts['settle-minutes']);
 const concurrencies = opts.concurrency.split(',').map(Number);
 const chosen = new Set(opts.scenarios.split(','));
+const workerEnv = Object.fromEntries(
+  opts['worker-env']
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 const fleetOpts = {
   connectors: Number(opts['fleet-connectors']),
   workers: Number(opts['fleet-workers']),
@@ -136,6 +148,10 @@ async function main(): Promise<void> {
       minutes: mins,
       redis: redis!,
       keep: opts.keep,
+      sample: opts.sample,
+      bin: opts.bin,
+      profileDir: opts.profile ? join(ROOT, 'bench/results/profiles', `fleet-${startedAt.replace(/[:.]/g, '-')}`) : undefined,
+      workerEnv,
       log,
       track,
     });
