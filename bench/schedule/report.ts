@@ -155,7 +155,14 @@ export function markdownReport(r: ScheduleBenchResult): string {
   const o = r.options;
   const out: string[] = fleetReport(r);
   for (const f of r.fleets.filter((f) => f.sample))
-    out.push('', `What ${f.connectors.toLocaleString('en')} × \`${f.schedule}\` on ${f.workers} × ${f.concurrency} waited on:`, '', '```', sampleReport(f.sample!), '```');
+    out.push(
+      '',
+      `What ${f.connectors.toLocaleString('en')} × \`${f.schedule}\` on ${f.workers} × ${f.concurrency} waited on:`,
+      '',
+      '```',
+      sampleReport(f.sample!),
+      '```',
+    );
   if (r.scenarios.length === 0) return out.join('\n');
   out.push(
     `## Scheduled pulls: ${o.connectors.toLocaleString('en')} connectors on "${o.schedule}" (UTC), ${o.minutes} minutes per worker concurrency`,

@@ -30,7 +30,10 @@ export interface BurstSample {
   /** During the bursts: the workers' CPU (% of one core, each), Redis' and the whole machine's (% of all cores). */
   burstCpu: { workerPercent: number; redisPercent: number; machinePercent: number };
   /** Per database: mean backends in each `application · state · wait event` class, and the busiest statements. */
-  databases: Record<string, { classes: Array<{ what: string; mean: number; max: number }>; statements: Array<{ what: string; mean: number }> }>;
+  databases: Record<
+    string,
+    { classes: Array<{ what: string; mean: number; max: number }>; statements: Array<{ what: string; mean: number }> }
+  >;
   redis: {
     cpuPercent: number;
     commands: Array<{ command: string; calls: number; usecPerCall: number; usecTotal: number }>;
@@ -175,8 +178,14 @@ export function sampleReport(s: BurstSample): string {
     for (const st of d.statements) lines.push(`  ${st.mean.toFixed(2)}  ${st.what}`);
   }
   lines.push(`redis over the whole window: ${s.redis.cpuPercent.toFixed(0)}% of a core`);
-  for (const c of s.redis.commands) lines.push(`  ${c.command}: ${c.calls} calls, ${c.usecPerCall} µs each, ${(c.usecTotal / 1000).toFixed(0)} ms`);
+  for (const c of s.redis.commands)
+    lines.push(`  ${c.command}: ${c.calls} calls, ${c.usecPerCall} µs each, ${(c.usecTotal / 1000).toFixed(0)} ms`);
   for (const e of s.redis.slowlog) lines.push(`  slow: ${e.usec} µs ${e.command}`);
-  for (const e of s.eventLoop) lines.push(e ? `worker :${e.port} event loop delay p50 ${e.p50.toFixed(1)} ms, p99 ${e.p99.toFixed(1)} ms, max ${e.max.toFixed(1)} ms` : 'worker: no metrics');
+  for (const e of s.eventLoop)
+    lines.push(
+      e
+        ? `worker :${e.port} event loop delay p50 ${e.p50.toFixed(1)} ms, p99 ${e.p99.toFixed(1)} ms, max ${e.max.toFixed(1)} ms`
+        : 'worker: no metrics',
+    );
   return lines.join('\n');
 }
