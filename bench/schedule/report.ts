@@ -73,14 +73,15 @@ export const ROUND_TRIPS = [
     'platform PostgreSQL',
     'connector load; run of the fire (insert or find, with any cancel request); advisory lock; attempt open (run, state, cursor and the ' +
       "last successful run's columns in one statement); start mark (clock, cursor, columns and the started event in one statement); " +
-      'end (lock check, next :last_pull, held-back rows, succeeded outcome and its events in one statement); unlock',
+      'end (next :last_pull, held-back rows, succeeded outcome and its events in one statement, on the session holding the lock); unlock',
     '7',
   ],
   [
     'source PostgreSQL (kept connection)',
-    'clock (session reset and SELECT in one message, no transaction); describe (BEGIN with session reset, LIMIT 0, catalog ' +
-      'attributes, primary key, COMMIT); one keyset page with the held-back count beside it (BEGIN, page, count, COMMIT)',
-    '10',
+    'clock (session reset and SELECT in one message, no transaction); describe (BEGIN with session reset, LIMIT 0, the ' +
+      "catalog's column nullability and primary key in one statement, COMMIT); one keyset page with the held-back count beside it " +
+      '(BEGIN, page, count, COMMIT)',
+    '9',
   ],
   ['Redis (BullMQ)', "job taken (moveToActive, next fire's job made), job finished (moveToFinished, next job fetched)", '2–3'],
 ];

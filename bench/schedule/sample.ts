@@ -57,8 +57,7 @@ export function startSampler(o: SamplerOptions): { stop(): Promise<BurstSample> 
     await client.connect();
     await redis.config('SET', 'slowlog-log-slower-than', '2000');
     await redis.slowlog('RESET');
-    await redis.config('RESETSTAT');
-    return processCpuMs(o.redisPid) ?? 0;
+    return { cpu: processCpuMs(o.redisPid) ?? 0, commands: commandStats(await redis.info('commandstats')) };
   })();
   const workersCpu = () => o.workerPids.reduce((sum, pid) => sum + (processCpuMs(pid) ?? 0), 0);
   const loop = (async () => {
@@ -107,13 +106,17 @@ export function startSampler(o: SamplerOptions): { stop(): Promise<BurstSample> 
   return {
     async stop() {
       stopped = true;
-      const cpu0 = await ready;
+      const { cpu: cpu0, commands: commands0 } = await ready;
       await loop;
       const seconds = (Date.now() - started) / 1000;
       const cpu1 = processCpuMs(o.redisPid) ?? cpu0;
-      const stats = await redis.info('commandstats');
-      const commands = [...stats.matchAll(/cmdstat_(\S+?):calls=(\d+),usec=(\d+),usec_per_call=([\d.]+)/g)]
-        .map((m) => ({ command: m[1]!, calls: Number(m[2]), usecTotal: Number(m[3]), usecPerCall: Number(m[4]) }))
+      // Since the sampling began (the fleet reads the server's totals too: they are not reset).
+      const commands = [...commandStats(await redis.info('commandstats'))]
+        .map(([command, c]) => {
+          const calls = c.calls - (commands0.get(command)?.calls ?? 0);
+          const usecTotal = c.usec - (commands0.get(command)?.usec ?? 0);
+          return { command, calls, usecTotal, usecPerCall: Math.round((10 * usecTotal) / Math.max(1, calls)) / 10 };
+        })
         .sort((a, b) => b.usecTotal - a.usecTotal)
         .slice(0, 12);
       const slow = (await redis.slowlog('GET', 20)) as Array<[number, number, number, string[]]>;
@@ -150,6 +153,12 @@ export function startSampler(o: SamplerOptions): { stop(): Promise<BurstSample> 
       };
     },
   };
+}
+
+function commandStats(info: string): Map<string, { calls: number; usec: number }> {
+  return new Map(
+    [...info.matchAll(/cmdstat_(\S+?):calls=(\d+),usec=(\d+)/g)].map((m) => [m[1]!, { calls: Number(m[2]), usec: Number(m[3]) }]),
+  );
 }
 
 async function eventLoopDelay(port: number, token: string): Promise<{ port: number; p50: number; p99: number; max: number } | null> {
