@@ -71,10 +71,10 @@ function delayRow(c: number, s: SegmentStats, note = ''): string[] {
 export const ROUND_TRIPS = [
   [
     'platform PostgreSQL',
-    'connector load; run of the fire (insert or find, with any cancel request); advisory lock; attempt open (run, state, cursor and the ' +
+    'connector and run of the fire in one statement (insert or find, with any cancel request); advisory lock; attempt open (run, state, cursor and the ' +
       "last successful run's columns in one statement); start mark (clock, cursor, columns and the started event in one statement); " +
       'end (next :last_pull, held-back rows, succeeded outcome and its events in one statement, on the session holding the lock); unlock',
-    '7',
+    '6',
   ],
   [
     'source PostgreSQL (kept connection)',
