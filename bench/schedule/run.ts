@@ -11,6 +11,10 @@
  *       [--fleet-connectors 10000] [--fleet-schedule "*\/5 * * * *"] [--fleet-workers 4] [--fleet-minutes 15]
  *       [--fleet-concurrency 8] [--concurrency 2,8] [--rows 100] [--shared-vertical] [--keep] [--profile]
  *       [--settle-minutes 5] [--pg-url URL] [--out FILE]
+ *       [--sample] [--bin OTHER/bin/qanatix.mjs] [--worker-env NAME=value,...]
+ *
+ * --sample: what each fleet's bursts wait on (sample.ts); --bin: the workers run another build (an A/B comparison,
+ * alternated with this one in the same minutes); --worker-env: worker settings under comparison.
  *
  * Every scenario gets a fresh platform database and an emptied private redis-server.
  */
