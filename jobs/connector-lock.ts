@@ -20,8 +20,14 @@ export class LockLostError extends Error {
 export interface ConnectorLock {
   /** Throws LockLostError unless the session that took the lock still holds it; run inside each batch's transaction. */
   assertHeld(db: Queryable): Promise<void>;
-  /** The lock and its session, for a statement that checks it in the same round trip as its work (see `lockHeldSql`). */
+  /** The lock's key and the backend pid of the session that holds it. */
   held: HeldLock;
+  /**
+   * Runs one statement's work on the session that holds the lock: while that session lives it holds the lock (only it
+   * could release it), so the work needs no check of pg_locks (a scan of the server's whole lock table). A session
+   * that ended under it (a restart, a terminated backend) is a LockLostError: nothing of the work committed.
+   */
+  onSession<T>(work: (session: Queryable) => Promise<T>): Promise<T>;
   release(): Promise<void>;
 }
 
@@ -47,6 +53,13 @@ export async function tryLockConnector(pool: pg.Pool, connectorId: string): Prom
     async assertHeld(db) {
       if (!(await advisoryLockHeld(db, key, pid))) throw new LockLostError();
     },
+    async onSession(work) {
+      try {
+        return await work(client);
+      } catch (err) {
+        throw sessionEnded(err) ? new LockLostError() : err;
+      }
+    },
     async release() {
       try {
         await advisoryUnlock(client, key);
@@ -56,6 +69,16 @@ export async function tryLockConnector(pool: pg.Pool, connectorId: string): Prom
       }
     },
   };
+}
+
+/**
+ * A failure that ended the session rather than the statement: pg reports a connection that closed without a code, and
+ * an ended backend with its shutdown (57P0x) or connection (08…) class.
+ */
+function sessionEnded(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'string') return code.startsWith('57P0') || code.startsWith('08');
+  return /Connection terminated|not queryable|ECONNRESET|EPIPE/.test((err as Error)?.message ?? '');
 }
 
 /** Whether any session holds the connector's lock: a run is in progress somewhere. */

@@ -16,7 +16,7 @@ import {
   type VerifyCounts,
 } from '../src/store/connector-runs';
 import { loadConnectorForRun } from '../src/store/connectors';
-import { runOfFire } from '../src/store/schedule-fires';
+import { connectorAndRunOfFire, runOfFire } from '../src/store/schedule-fires';
 import { LockLostError, tryLockConnector } from './connector-lock';
 import { fireOfJobId, type PullJobData, type PullProgress } from './pull-queue';
 import { settleCancelled } from './run-recovery';
@@ -80,9 +80,15 @@ export function createPullProcessor(deps: ProcessorDeps) {
       await job.moveToDelayed(Date.now(), token);
       throw new DelayedError();
     }
+    // A scheduler's job: its connector and its run (made from the fire it names) in one statement. Any other job:
+    // the connector, then the run the API queued (a manual pull), or the job's own.
+    const fireAt = job.data.runId === undefined ? fireOfJobId(job.id) : null;
     let connector;
+    let fireRun;
     try {
-      connector = await loadConnectorForRun(pool, box, connectorId, tenantId);
+      if (fireAt !== null)
+        ({ connector, run: fireRun } = await connectorAndRunOfFire(pool, box, { connectorId, tenantId, jobId: job.id!, fireAt, mode }));
+      else connector = await loadConnectorForRun(pool, box, connectorId, tenantId);
     } catch (err) {
       if (isTransient(err)) throw err;
       throw new UnrecoverableError(`connector ${connectorId} cannot be loaded: ${(err as Error).message}`);
@@ -97,12 +103,11 @@ export function createPullProcessor(deps: ProcessorDeps) {
       log.info({ connectorId, jobId: job.id }, 'scheduled pull not run: the connector is paused');
       return undefined;
     }
-    // Scheduled jobs create their run (one statement, with the fire it was made for); a retry of the job (after a
-    // failure or a crash) finds and continues it.
-    const fireAt = job.data.runId === undefined ? fireOfJobId(job.id) : null;
+    // Scheduled jobs create their run (with the fire it was made for); a retry of the job (after a failure or a crash)
+    // finds and continues it.
     const run =
       fireAt !== null
-        ? await runOfFire(pool, { connectorId, tenantId: connector.tenantId, jobId: job.id!, fireAt, mode })
+        ? (fireRun ?? (await runOfFire(pool, { connectorId, tenantId: connector.tenantId, jobId: job.id!, fireAt, mode })))
         : await getRun(
             pool,
             job.data.runId ??

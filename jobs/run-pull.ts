@@ -39,7 +39,7 @@ import {
   type HeldBack,
 } from '../src/store/pull-progress';
 import { addRunEvent } from '../src/store/run-events';
-import { LockLostError, type ConnectorLock } from './connector-lock';
+import type { ConnectorLock } from './connector-lock';
 import { PreviousBatchNotCommitted, writeInOrder } from './ordered-writes';
 import type { PullMode, PullProgress } from './pull-queue';
 import { readAhead } from './read-ahead';
@@ -53,7 +53,7 @@ export interface RunPullOptions {
   /** When it aborts, the pull stops after committing the batch in hand. */
   signal: AbortSignal;
   /** The connector's lock; every commit first checks that the run still holds it. */
-  lock?: Pick<ConnectorLock, 'assertHeld' | 'held'>;
+  lock?: Pick<ConnectorLock, 'assertHeld' | 'onSession'>;
   onProgress?(p: PullProgress): unknown;
 }
 
@@ -310,11 +310,10 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
 
       const heldBack = pulls ? await countHeldBack(source, plan, effectiveLagSeconds(definition.cursor)) : null;
       // Nothing committed by any attempt (a run that found nothing new, the common scheduled run): no ingestion to close,
-      // nothing swept, so the run ends, succeeded, in one statement that first checks the lock.
+      // nothing swept, so the run ends, succeeded, in one statement on the session that holds the lock.
       if (pulls && finish === null && ingestion.id === null) {
-        const ended = await succeedEmptyPull(pool, runId, positionOf, now, heldBack, o.lock?.held ?? null);
-        if (!ended) throw new LockLostError();
-        const { duration_ms, ...run } = ended;
+        const end = (db: Queryable) => succeedEmptyPull(db, runId, positionOf, now, heldBack);
+        const { duration_ms, ...run } = await (o.lock ? o.lock.onSession(end) : end(pool));
         return { interrupted: false, rowsRead, run, succeeded: { durationMs: duration_ms } };
       }
       let run: RunTotals;

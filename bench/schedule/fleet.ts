@@ -4,6 +4,7 @@
  * a run shows as missed whatever the schedule; start delays are `started_at − scheduled_for`; the workers' CPU over
  * the window is divided by the runs in it.
  */
+import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { firesBetween, resolveSchedule } from '../../jobs/schedule';
 import { createPullQueue } from '../../jobs/pull-queue';
@@ -15,7 +16,11 @@ import type { RedisServer } from '../lib/redis-server';
 import { formatMs } from '../lib/stats';
 import { createPlatform, dropPlatform, type Platform } from './fixture';
 import { MINUTE_MS, nextMinute, sleepUntil } from './observe';
+import { startSampler, type BurstSample } from './sample';
 import { startWorkerProcess, type WorkerProcess } from './worker-process';
+import { freePort } from '../lib/child-process';
+
+const METRICS_TOKEN = randomBytes(16).toString('hex');
 
 export interface FleetOptions {
   adminUrl: string;
@@ -27,6 +32,12 @@ export interface FleetOptions {
   minutes: number;
   redis: RedisServer;
   keep: boolean;
+  /** Sample what the runs wait on during the window (bench/schedule/sample.ts). */
+  sample?: boolean;
+  bin?: string;
+  /** Write a V8 CPU profile of each worker here (diagnosis only: it slows the workers). */
+  profileDir?: string;
+  workerEnv?: Record<string, string>;
   log(msg: string): void;
   track(cleanup: () => Promise<unknown>): () => void;
 }
@@ -62,6 +73,7 @@ export interface FleetResult {
   redisCommandsPerRun: number;
   machineBusyPercent: number;
   loadAverage: { start: number; end: number };
+  sample?: BurstSample;
 }
 
 export async function runFleet(o: FleetOptions): Promise<FleetResult> {
@@ -84,8 +96,19 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     o.log(`${label}: ${o.connectors} connectors saved in ${formatMs(Date.now() - t0)}`);
     const queue = createPullQueue(admin);
     await reconcileSchedules(platform.pool, queue);
+    const metricsPorts: number[] = [];
     for (let i = 0; i < o.workers; i++) {
-      const w = startWorkerProcess({ databaseUrl: platform.db.url, redisUrl: o.redis.url, concurrency: o.concurrency });
+      const metricsPort = o.sample ? await freePort() : undefined;
+      if (metricsPort) metricsPorts.push(metricsPort);
+      const w = startWorkerProcess({
+        databaseUrl: platform.db.url,
+        redisUrl: o.redis.url,
+        concurrency: o.concurrency,
+        metricsPort,
+        bin: o.bin,
+        profileDir: o.profileDir,
+        extraEnv: { ...(o.sample ? { METRICS_TOKEN } : {}), ...o.workerEnv },
+      });
       workers.push(w);
       untrack.push(o.track(() => w.stop()));
     }
@@ -94,6 +117,18 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     const start = nextMinute(Date.now() + 5_000);
     const end = start + o.minutes * MINUTE_MS;
     await sleepUntil(start - 50);
+    const sampler = o.sample
+      ? startSampler({
+          adminUrl: o.adminUrl,
+          platformDb: platform.db.name,
+          sourceDb: new URL(o.sourceUrl).pathname.slice(1),
+          redisUrl: o.redis.url,
+          redisPid: o.redis.pid,
+          workerPids: workers.map((w) => w.pid),
+          metricsPorts,
+          metricsToken: METRICS_TOKEN,
+        })
+      : undefined;
     const cpu0 = workers.map((w) => processCpuMs(w.pid) ?? 0);
     const redis0 = await redisCalls(admin);
     const machine0 = machineCpuMs();
@@ -104,6 +139,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     const redis1 = await redisCalls(admin);
     const machine1 = machineCpuMs();
     const load1 = loadavg()[0]!;
+    const sample = await sampler?.stop();
     // Runs of fires inside the window may still be going: give them up to three minutes.
     const settle = end + 3 * MINUTE_MS;
     const unfinished = async () =>
@@ -169,6 +205,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
       redisCommandsPerRun: (redis1 - redis0 - 1) / Math.max(1, started.length),
       machineBusyPercent: (100 * (machine1.busy - machine0.busy)) / Math.max(1, machine1.total - machine0.total),
       loadAverage: { start: load0, end: load1 },
+      sample,
     };
   } finally {
     for (const w of workers) await w.stop().catch(() => {});

@@ -1,3 +1,4 @@
+import { sampleReport } from './sample';
 import { formatSummary } from '../lib/cpuprofile-summary';
 import { markdownTable } from '../lib/markdown';
 import type { Distribution } from '../lib/percentiles';
@@ -70,16 +71,17 @@ function delayRow(c: number, s: SegmentStats, note = ''): string[] {
 export const ROUND_TRIPS = [
   [
     'platform PostgreSQL',
-    'connector load; run of the fire (insert or find, with any cancel request); advisory lock; attempt open (run, state, cursor and the ' +
+    'connector and run of the fire in one statement (insert or find, with any cancel request); advisory lock; attempt open (run, state, cursor and the ' +
       "last successful run's columns in one statement); start mark (clock, cursor, columns and the started event in one statement); " +
-      'end (lock check, next :last_pull, held-back rows, succeeded outcome and its events in one statement); unlock',
-    '7',
+      'end (next :last_pull, held-back rows, succeeded outcome and its events in one statement, on the session holding the lock); unlock',
+    '6',
   ],
   [
     'source PostgreSQL (kept connection)',
-    'clock (session reset and SELECT in one message, no transaction); describe (BEGIN with session reset, LIMIT 0, catalog ' +
-      'attributes, primary key, COMMIT); one keyset page with the held-back count beside it (BEGIN, page, count, COMMIT)',
-    '10',
+    'clock (session reset and SELECT in one message, no transaction); describe (BEGIN with session reset, LIMIT 0, the ' +
+      "catalog's column nullability and primary key in one statement, COMMIT); one keyset page with the held-back count beside it " +
+      '(BEGIN, page, count, COMMIT)',
+    '9',
   ],
   ['Redis (BullMQ)', "job taken (moveToActive, next fire's job made), job finished (moveToFinished, next job fetched)", '2–3'],
 ];
@@ -153,6 +155,15 @@ function fleetReport(r: ScheduleBenchResult): string[] {
 export function markdownReport(r: ScheduleBenchResult): string {
   const o = r.options;
   const out: string[] = fleetReport(r);
+  for (const f of r.fleets.filter((f) => f.sample))
+    out.push(
+      '',
+      `What ${f.connectors.toLocaleString('en')} × \`${f.schedule}\` on ${f.workers} × ${f.concurrency} waited on:`,
+      '',
+      '```',
+      sampleReport(f.sample!),
+      '```',
+    );
   if (r.scenarios.length === 0) return out.join('\n');
   out.push(
     `## Scheduled pulls: ${o.connectors.toLocaleString('en')} connectors on "${o.schedule}" (UTC), ${o.minutes} minutes per worker concurrency`,

@@ -11,6 +11,10 @@
  *       [--fleet-connectors 10000] [--fleet-schedule "*\/5 * * * *"] [--fleet-workers 4] [--fleet-minutes 15]
  *       [--fleet-concurrency 8] [--concurrency 2,8] [--rows 100] [--shared-vertical] [--keep] [--profile]
  *       [--settle-minutes 5] [--pg-url URL] [--out FILE]
+ *       [--sample] [--bin OTHER/bin/qanatix.mjs] [--worker-env NAME=value,...]
+ *
+ * --sample: what each fleet's bursts wait on (sample.ts); --bin: the workers run another build (an A/B comparison,
+ * alternated with this one in the same minutes); --worker-env: worker settings under comparison.
  *
  * Every scenario gets a fresh platform database and an emptied private redis-server.
  */
@@ -47,6 +51,12 @@ const { values: opts } = parseArgs({
     'settle-minutes': { type: 'string', default: '5' },
     // A CPU profile of each worker (diagnosis only: profiling slows the worker, so its delays are not the figures).
     profile: { type: 'boolean', default: false },
+    // What the runs wait on during each fleet's window: database wait events, Redis, event-loop delay (diagnosis).
+    sample: { type: 'boolean', default: false },
+    // Another build of the CLI for the workers (an A/B comparison: a checkout of the other revision, bundled).
+    bin: { type: 'string' },
+    // Worker settings under comparison, as NAME=value,NAME=value.
+    'worker-env': { type: 'string', default: '' },
     'pg-url': { type: 'string', default: process.env.QANATIX_BENCH_PG_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres' },
     out: { type: 'string', default: join(ROOT, 'bench/results/schedule-latest.json') },
   },
@@ -57,6 +67,12 @@ const rows = Number(opts.rows);
 const settleMinutes = Number(opts['settle-minutes']);
 const concurrencies = opts.concurrency.split(',').map(Number);
 const chosen = new Set(opts.scenarios.split(','));
+const workerEnv = Object.fromEntries(
+  opts['worker-env']
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
 const fleetOpts = {
   connectors: Number(opts['fleet-connectors']),
   workers: Number(opts['fleet-workers']),
@@ -136,6 +152,10 @@ async function main(): Promise<void> {
       minutes: mins,
       redis: redis!,
       keep: opts.keep,
+      sample: opts.sample,
+      bin: opts.bin,
+      profileDir: opts.profile ? join(ROOT, 'bench/results/profiles', `fleet-${startedAt.replace(/[:.]/g, '-')}`) : undefined,
+      workerEnv,
       log,
       track,
     });

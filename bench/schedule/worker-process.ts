@@ -28,11 +28,17 @@ export function startWorkerProcess(env: {
   redisUrl: string;
   concurrency: number;
   profileDir?: string;
+  /** Serves /metrics on this port (WORKER_METRICS_PORT). */
+  metricsPort?: number;
+  /** Another build of the CLI (an A/B comparison); the worktree's own by default. */
+  bin?: string;
+  /** More environment for the worker (settings under comparison). */
+  extraEnv?: Record<string, string>;
 }): WorkerProcess {
   // A V8 CPU profile of the whole life of the worker, written when it exits (diagnostic runs only: it costs
   // CPU). A node flag, since NODE_OPTIONS refuses --cpu-prof.
   const nodeFlags = [...BIN_NODE_FLAGS, ...(env.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${env.profileDir}`] : [])];
-  const service = startService(process.execPath, [...nodeFlags, BIN, 'worker'], {
+  const service = startService(process.execPath, [...nodeFlags, env.bin ?? BIN, 'worker'], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -41,6 +47,8 @@ export function startWorkerProcess(env: {
       QANATIX_DEV: '1',
       WORKER_CONCURRENCY: String(env.concurrency),
       LOG_LEVEL: 'warn',
+      ...(env.metricsPort ? { WORKER_METRICS_PORT: String(env.metricsPort) } : {}),
+      ...env.extraEnv,
     },
     keepLines: 100,
   });

@@ -32,15 +32,16 @@ const CURSOR_NAME = 'qanatix_rows';
 // Local to the transaction: the connection goes back to the pool without it.
 const STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)";
 
-const ATTRIBUTES_QUERY =
-  'SELECT a.attrelid::int AS rel, a.attnum::int AS num, a.attnotnull AS not_null, format_type(a.atttypid, a.atttypmod) AS type ' +
-  'FROM pg_catalog.pg_attribute a JOIN unnest($1::oid[], $2::int2[]) AS f(rel, num) ON a.attrelid = f.rel AND a.attnum = f.num';
-
-const PRIMARY_KEY_QUERY =
-  'SELECT a.attname AS name FROM pg_catalog.pg_index i ' +
+// The catalog's word on the described columns (nullability, declared type) and the table's primary key in key order,
+// in one statement: $1, $2 the columns' table oids and attribute numbers, $3 the quoted table or null.
+const CATALOG_QUERY =
+  "SELECT (SELECT coalesce(json_agg(json_build_object('rel', a.attrelid::int, 'num', a.attnum::int, 'not_null', a.attnotnull, " +
+  "'type', format_type(a.atttypid, a.atttypmod))), '[]') " +
+  'FROM pg_catalog.pg_attribute a JOIN unnest($1::oid[], $2::int2[]) AS f(rel, num) ON a.attrelid = f.rel AND a.attnum = f.num) AS attributes, ' +
+  "(SELECT coalesce(json_agg(a.attname ORDER BY k.ord), '[]') FROM pg_catalog.pg_index i " +
   'CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ' +
   'JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ' +
-  'WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY k.ord';
+  'WHERE i.indrelid = $3::regclass AND i.indisprimary) AS primary_key';
 
 /** Kept across runs and shared by connectors that connect the same way (see shared-pools.ts). */
 const pools = new SharedPools<pg.Pool>((pool) => pool.end(), { idleMs: 60_000, maxAgeMs: 10 * 60_000, maxIdle: 100 });
@@ -109,11 +110,14 @@ export class PostgresqlSession implements SqlSession {
       );
       const sourced = fields.filter((f) => f.tableID > 0);
       const attributes = new Map<string, { not_null: boolean; type: string }>();
-      if (sourced.length) {
-        const { rows } = await client.query<{ rel: number; num: number; not_null: boolean; type: string }>(
-          this.statement(ATTRIBUTES_QUERY, [sourced.map((f) => f.tableID), sourced.map((f) => f.columnID)]),
-        );
-        for (const r of rows) attributes.set(`${r.rel}:${r.num}`, r);
+      let primaryKey: string[] = [];
+      if (sourced.length || quotedTable !== null) {
+        const { rows } = await client.query<{
+          attributes: Array<{ rel: number; num: number; not_null: boolean; type: string }>;
+          primary_key: string[];
+        }>(this.statement(CATALOG_QUERY, [sourced.map((f) => f.tableID), sourced.map((f) => f.columnID), quotedTable]));
+        for (const r of rows[0]!.attributes) attributes.set(`${r.rel}:${r.num}`, r);
+        primaryKey = rows[0]!.primary_key;
       }
       const columns = fields.map((f) => {
         const attribute = attributes.get(`${f.tableID}:${f.columnID}`);
@@ -125,8 +129,7 @@ export class PostgresqlSession implements SqlSession {
           paramCast: null,
         };
       });
-      const key = quotedTable === null ? [] : (await client.query<{ name: string }>(this.statement(PRIMARY_KEY_QUERY, [quotedTable]))).rows;
-      return { columns, primaryKey: key.map((r) => r.name) };
+      return { columns, primaryKey };
     });
   }
 

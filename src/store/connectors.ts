@@ -70,6 +70,8 @@ interface Row {
   updated_at: string;
 }
 
+export type { Row as ConnectorRow };
+
 const owner = (id: string) => `connector:${id}`;
 const notifyUrlOwner = (id: string) => `connector:${id}:notify_url`;
 const notifySecretOwner = (id: string) => `connector:${id}:notify_secret`;
@@ -247,8 +249,11 @@ export async function loadConnectorForRun(db: Queryable, box: SecretBox, id: str
     id,
     tenantId ?? null,
   ]);
-  const r = rows[0];
-  if (!r) return null;
+  return rows[0] ? connectorForRun(box, rows[0]) : null;
+}
+
+/** A `connectors` row as a run needs it, its connection opened. */
+export function connectorForRun(box: SecretBox, r: Row): ConnectorForRun {
   return {
     id: r.id,
     tenantId: r.tenant_id,

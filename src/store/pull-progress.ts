@@ -2,7 +2,6 @@ import type { Cursor, CursorScalar } from '../../connectors/contract';
 import type { SchemaDriftPolicy } from '../../connectors/connector-definition';
 import type { SchemaChange, SourceColumn } from '../../connectors/schema-drift';
 import type { IngestionCounts } from '../core/ingestions';
-import { lockHeldParams, lockHeldSql, type HeldLock } from '../db/advisory-lock';
 import type { Queryable } from '../db/pool';
 import { TOTALS, type RunMode, type RunTotals, type VerifyCounts } from './connector-runs';
 
@@ -236,10 +235,10 @@ export async function completePull(
 }
 
 /**
- * A pull that committed nothing (no batch in any attempt, no sweep) ends in one autocommit statement, only while `lock`
- * is still held by its session: the next `:last_pull` as `completePull` moves it, the held-back rows (and their event),
- * and the run's outcome, succeeded (as `finishRun` records it). Resolves to the run's totals and duration, or null when
- * the lock was lost: then nothing changed, and the run is resumable as before the statement.
+ * A pull that committed nothing (no batch in any attempt, no sweep) ends in one autocommit statement: the next
+ * `:last_pull` as `completePull` moves it, the held-back rows (and their event), and the run's outcome, succeeded (as
+ * `finishRun` records it). Run on the session that holds the connector's lock (`ConnectorLock.onSession`): it commits only
+ * while the lock is held. Resolves to the run's totals and duration.
  */
 export async function succeedEmptyPull(
   db: Queryable,
@@ -248,34 +247,24 @@ export async function succeedEmptyPull(
   connectorId: string | null,
   sourceNow: string,
   heldBack: HeldBack | null,
-  lock: HeldLock | null,
-): Promise<(RunTotals & { duration_ms: number | null }) | null> {
+): Promise<RunTotals & { duration_ms: number | null }> {
   const heldEvent = heldBack && heldBack.rows > 0 ? { ...heldBack, capped: heldBack.rows >= HELD_BACK_CAP } : null;
-  const { rows } = await db.query<RunTotals & { duration_ms: number | null }>(
-    `with held as (select $6::oid is null or ${lockHeldSql(6)} as ok),
-          state as (update connector_state set last_pull = $3, updated_at = now() where connector_id = $2 and (select ok from held)),
+  const { rows } = await db.query<RunTotals & { duration_ms: number | null; id: string }>(
+    `with state as (update connector_state set last_pull = $3, updated_at = now() where connector_id = $2),
           run as (
             update connector_runs set cursor_after = coalesce(cursor_after, cursor_before), rows_held_back = $4, held_back_until = $5,
                    pending_deletes = null, status = 'succeeded', error = null, error_kind = null, finished_at = now()
-             where id = $1 and (select ok from held)
+             where id = $1
             returning id, ${TOTALS}, (extract(epoch from (finished_at - started_at)) * 1000)::int as duration_ms),
           events as (
             insert into connector_run_events (run_id, kind, detail)
-            select run.id, e.kind, e.detail from run, (values (1, 'held_back', $9::jsonb), (2, 'succeeded', '{}'::jsonb)) as e(n, kind, detail)
+            select run.id, e.kind, e.detail from run, (values (1, 'held_back', $6::jsonb), (2, 'succeeded', '{}'::jsonb)) as e(n, kind, detail)
              where e.detail is not null order by e.n)
      select * from run`,
-    [
-      runId,
-      connectorId,
-      sourceNow,
-      heldBack?.rows ?? null,
-      heldBack?.until ?? null,
-      ...(lock ? lockHeldParams(lock.key, lock.pid) : [null, null, null]),
-      heldEvent && JSON.stringify(heldEvent),
-    ],
+    [runId, connectorId, sourceNow, heldBack?.rows ?? null, heldBack?.until ?? null, heldEvent && JSON.stringify(heldEvent)],
   );
-  if (rows.length === 0) return null;
-  const { id: _id, ...totals } = rows[0] as RunTotals & { duration_ms: number | null; id: string };
+  if (rows.length === 0) throw new Error(`run ${runId} no longer exists`);
+  const { id: _id, ...totals } = rows[0]!;
   return totals;
 }
 

@@ -1,30 +1,60 @@
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../db/pool';
+import type { SecretBox } from '../crypto/secret-box';
 import type { RunMode, RunStatus } from './connector-runs';
+import { connectorForRun, type ConnectorForRun, type ConnectorRow } from './connectors';
+import { isUuid } from './uuid';
 
 /**
  * Fires of connectors' job schedulers as `connector_runs` rows: each fire that reaches a worker becomes a run with its
  * fire time (`scheduled_for`) and the job id that names the fire; a fire that never did is recorded `missed`.
  */
 
-/** The run of one scheduler fire: created by the first worker that takes the fire's job, found again by its retries. */
-export async function runOfFire(
-  db: Queryable,
-  fire: { connectorId: string; tenantId: string; jobId: string; fireAt: number; mode: RunMode },
-): Promise<{ id: string; status: RunStatus; attempts: number; cancel_requested_at: string | null }> {
-  // A fire first recorded as missed whose job turned up after all (a stalled worker) becomes its run: it runs now.
-  const { rows } = await db.query<{ id: string; status: RunStatus; attempts: number; cancel_requested_at: string | null }>(
-    `insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id, scheduled_for)
-     values ($1, $2, $3, 'schedule', $4, 'running', $5, to_timestamp($6::float8 / 1000))
-     on conflict (connector_id, job_id) where scheduled_for is not null
+type FireRun = { id: string; status: RunStatus; attempts: number; cancel_requested_at: string | null };
+
+// A fire first recorded as missed whose job turned up after all (a stalled worker) becomes its run: it runs now.
+const MISSED_RUNS_NOW = `on conflict (connector_id, job_id) where scheduled_for is not null
        do update set status = case when connector_runs.status = 'missed' then 'running' else connector_runs.status end,
                      error = case when connector_runs.status = 'missed' then null else connector_runs.error end,
                      error_kind = case when connector_runs.status = 'missed' then null else connector_runs.error_kind end,
                      finished_at = case when connector_runs.status = 'missed' then null else connector_runs.finished_at end
-     returning id, status, attempts, cancel_requested_at`,
+     returning id, status, attempts, cancel_requested_at`;
+
+/** The run of one scheduler fire: created by the first worker that takes the fire's job, found again by its retries. */
+export async function runOfFire(
+  db: Queryable,
+  fire: { connectorId: string; tenantId: string; jobId: string; fireAt: number; mode: RunMode },
+): Promise<FireRun> {
+  const { rows } = await db.query<FireRun>(
+    `insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id, scheduled_for)
+     values ($1, $2, $3, 'schedule', $4, 'running', $5, to_timestamp($6::float8 / 1000))
+     ${MISSED_RUNS_NOW}`,
     [randomUUID(), fire.connectorId, fire.tenantId, fire.mode, fire.jobId, fire.fireAt],
   );
   return rows[0]!;
+}
+
+/**
+ * A scheduled fire's connector (of the tenant its job names) and, when the connector is enabled, its run as `runOfFire`
+ * makes it, in one statement. `run` is null for a paused connector (a retry of a run it already has finds it with
+ * `runOfJob`); both are null without such a connector.
+ */
+export async function connectorAndRunOfFire(
+  db: Queryable,
+  box: SecretBox,
+  fire: { connectorId: string; tenantId: string; jobId: string; fireAt: number; mode: RunMode },
+): Promise<{ connector: ConnectorForRun | null; run: FireRun | null }> {
+  if (!isUuid(fire.connectorId) || !isUuid(fire.tenantId)) return { connector: null, run: null };
+  const { rows } = await db.query<{ connector: ConnectorRow; run: FireRun | null }>(
+    `with c as (select * from connectors where id = $2 and tenant_id = $3),
+          r as (insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id, scheduled_for)
+                select $1, c.id, c.tenant_id, 'schedule', $4, 'running', $5, to_timestamp($6::float8 / 1000) from c where c.enabled
+                ${MISSED_RUNS_NOW})
+     select to_jsonb(c) as connector, (select to_jsonb(r) from r) as run from c`,
+    [randomUUID(), fire.connectorId, fire.tenantId, fire.mode, fire.jobId, fire.fireAt],
+  );
+  const row = rows[0];
+  return row ? { connector: connectorForRun(box, row.connector), run: row.run } : { connector: null, run: null };
 }
 
 /** A connector's schedule with the fire times its runs recorded lately: what the missed-fire check compares. */

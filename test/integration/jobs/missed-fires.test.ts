@@ -5,7 +5,8 @@ import { createRedisConnection, type RedisConnection } from '../../../jobs/redis
 import { reconcileSchedules } from '../../../jobs/schedule-reconciler';
 import { startWorker, type RunningWorker } from '../../../jobs/worker';
 import { registry } from '../../../src/metrics';
-import { recordMissedFires, runOfFire } from '../../../src/store/schedule-fires';
+import { loadConnectorForRun } from '../../../src/store/connectors';
+import { connectorAndRunOfFire, recordMissedFires, runOfFire } from '../../../src/store/schedule-fires';
 import { saveConnector, testBox } from '../../helpers/connector-fixture';
 import { privateRedis, type PrivateRedis } from '../../helpers/private-redis';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
@@ -136,5 +137,47 @@ describe('missed fires', () => {
     expect(await runsOf(id)).toEqual([{ fire: fireAt, status: 'running', error: null, error_kind: null }]);
     // The same fire again (a retry of its job) finds the same run.
     expect(await runOfFire(platform.pool, { connectorId: id, tenantId, jobId, fireAt, mode: 'incremental' })).toEqual(run);
+  });
+
+  test("a fire's connector and run in one statement: the run as runOfFire makes it, none for a paused connector or another tenant", async () => {
+    const id = await connector('*/15 * * * *');
+    const tenantId = (await platform.pool.query('select tenant_id from connectors where id = $1', [id])).rows[0].tenant_id as string;
+    const fire = (minute: number) => {
+      const fireAt = Date.UTC(2026, 0, 2, 0, minute);
+      return { connectorId: id, tenantId, jobId: fireJobId(schedulerId(id), fireAt), fireAt, mode: 'incremental' as const };
+    };
+    const first = await connectorAndRunOfFire(platform.pool, testBox, fire(0));
+    // The connector as a run loads it, its connection opened.
+    expect(first.connector).toEqual(await loadConnectorForRun(platform.pool, testBox, id, tenantId));
+    expect(first.connector!.connection_config).toEqual({ dsn: source.url });
+    expect(first.run).toMatchObject({ status: 'running', attempts: 0, cancel_requested_at: null });
+    // A retry of the same fire's job finds the same run; runOfFire agrees.
+    expect((await connectorAndRunOfFire(platform.pool, testBox, fire(0))).run).toEqual(first.run);
+    expect(await runOfFire(platform.pool, fire(0))).toEqual(first.run);
+    // A fire recorded as missed whose job turns up becomes its run, as with runOfFire.
+    await recordMissedFires(platform.pool, { connectorId: id, tenantId }, [fire(15)], 'test');
+    expect((await connectorAndRunOfFire(platform.pool, testBox, fire(15))).run).toMatchObject({ status: 'running' });
+
+    // Job data from Redis naming another tenant, or ids that are not ids: no connector, and nothing written.
+    const other = await saveConnector(platform.pool, 'other-tenant', {
+      connection_config: { dsn: source.url },
+      settings: { table: 'products' },
+    });
+    const otherTenant = (await platform.pool.query('select tenant_id from connectors where id = $1', [other])).rows[0].tenant_id as string;
+    for (const forged of [
+      { ...fire(30), tenantId: otherTenant },
+      { ...fire(30), connectorId: other },
+      { ...fire(30), connectorId: "x' or true --" },
+      { ...fire(30), tenantId: 'not-a-uuid' },
+    ]) {
+      expect(await connectorAndRunOfFire(platform.pool, testBox, forged)).toEqual({ connector: null, run: null });
+    }
+    // A paused connector: loaded (its job's retry may still own a run), but no new run.
+    await platform.pool.query('update connectors set enabled = false where id = $1', [id]);
+    const paused = await connectorAndRunOfFire(platform.pool, testBox, fire(45));
+    expect(paused.connector).toMatchObject({ id, enabled: false });
+    expect(paused.run).toBeNull();
+    expect((await runsOf(id)).map((r) => r.fire)).toEqual([fire(0).fireAt, fire(15).fireAt]);
+    expect((await platform.pool.query('select count(*)::int as n from connector_runs where connector_id = $1', [other])).rows[0].n).toBe(0);
   });
 });
