@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { NETWORK_ERROR_CODES } from '../connectors/connector-error';
 import { advisoryLockHeld, advisoryUnlock, tryAdvisoryLock, type HeldLock } from '../src/db/advisory-lock';
 import type { Queryable } from '../src/db/pool';
 
@@ -72,13 +73,13 @@ export async function tryLockConnector(pool: pg.Pool, connectorId: string): Prom
 }
 
 /**
- * A failure that ended the session rather than the statement: pg reports a connection that closed without a code, and
- * an ended backend with its shutdown (57P0x) or connection (08…) class.
+ * A failure that ended the session rather than the statement: a socket error (its Node code), an ended backend with its
+ * shutdown (57P0x) or connection (08…) class, or a connection pg reports closed without a code.
  */
 function sessionEnded(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
-  if (typeof code === 'string') return code.startsWith('57P0') || code.startsWith('08');
-  return /Connection terminated|not queryable|ECONNRESET|EPIPE/.test((err as Error)?.message ?? '');
+  if (typeof code === 'string') return NETWORK_ERROR_CODES.has(code) || code.startsWith('57P0') || code.startsWith('08');
+  return /Connection terminated|not queryable/.test((err as Error)?.message ?? '');
 }
 
 /** Whether any session holds the connector's lock: a run is in progress somewhere. */

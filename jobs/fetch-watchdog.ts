@@ -17,7 +17,7 @@ export interface FetchWatchOptions {
   everyMs?: number;
 }
 
-export const FETCH_GRACE_MS = 30_000;
+const FETCH_GRACE_MS = 30_000;
 const FETCH_CHECK_MS = 5_000;
 
 /**

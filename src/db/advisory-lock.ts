@@ -24,10 +24,9 @@ export async function advisoryUnlock(session: Queryable, key: string): Promise<v
 
 /**
  * SQL that is true while the lock is held in this database: by the session with backend `pid` when given, else by any
- * session. Its three parameters, from `$first`, are `lockHeldParams(key, pid)`: a statement that changes something
- * only while a session holds a lock checks it in the same round trip.
+ * session. Its three parameters, from `$first`, are `lockHeldParams(key, pid)`.
  */
-export const lockHeldSql = (first: number) =>
+const lockHeldSql = (first: number) =>
   `exists (select 1 from pg_locks where locktype = 'advisory' and granted and objsubid = 1
      and database = (select oid from pg_database where datname = current_database()) and classid = $${first}::oid and objid = $${first + 1}::oid
      and ($${first + 2}::int is null or pid = $${first + 2}))`;
@@ -38,7 +37,7 @@ export interface HeldLock {
   pid: number;
 }
 
-export const lockHeldParams = (key: string, pid?: number): [string, string, number | null] => [...lockIds(key), pid ?? null];
+const lockHeldParams = (key: string, pid?: number): [string, string, number | null] => [...lockIds(key), pid ?? null];
 
 /** Whether the lock is held in this database: by the session with backend `pid` when given, else by any session. */
 export async function advisoryLockHeld(db: Queryable, key: string, pid?: number): Promise<boolean> {
