@@ -4,6 +4,7 @@ import { closeKeptConnectors } from '../connectors/registry';
 import type { SourcePolicy } from '../connectors/source-policy';
 import { sourceRulesFromEnv } from '../src/config';
 import type { SecretBox } from '../src/crypto/secret-box';
+import { bounded } from '../src/bounded';
 import { outageLog, type Logger } from '../src/outage-log';
 import { sourcePolicy } from '../src/source-policy';
 import { watchFetch } from './fetch-watchdog';
@@ -43,6 +44,9 @@ export interface WorkerOptions {
   /** Failure notifications: the first retry's delay, one attempt's time limit, and the policy their URLs are held to. */
   notify?: { backoffMs?: number; timeoutMs?: number; policy?: () => Promise<SourcePolicy> };
 }
+
+/** How long BullMQ's close of a worker may take once nothing runs in it (within the server's 5 s for the whole step). */
+const BULLMQ_CLOSE_MS = 4_000;
 
 /** How often notifications recorded without a job (a run settled by the reconciler or the API) are queued. */
 const PENDING_NOTIFICATIONS_MS = 15_000;
@@ -152,7 +156,13 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
       shutdown.abort();
       stopWatching();
       clearInterval(pending);
-      await Promise.all([worker.close(), notifier.close()]);
+      // Aborted pulls commit their current batch and hand the rest back; after them BullMQ's close waits only for its
+      // own sockets, which on a Redis Cluster created afresh can be forever.
+      await Promise.all([...running].map((p) => p.catch(() => {})));
+      await Promise.all([
+        bounded(worker.close(), BULLMQ_CLOSE_MS, 'the pull worker', opts.log),
+        bounded(notifier.close(), BULLMQ_CLOSE_MS, 'the notification worker', opts.log),
+      ]);
       await Promise.all([notifyQueue.close(), pullQueue.close()]);
       await closeKeptConnectors();
     },

@@ -7,6 +7,7 @@ import { startWorker } from '../jobs/worker';
 import type { Config } from './config';
 import { SecretBox } from './crypto/secret-box';
 import { migrate } from './db/migrate';
+import { bounded } from './bounded';
 import { createPool } from './db/pool';
 import { REDACT_PATHS } from './log-redaction';
 import { startWorkerHealth } from './worker-health';
@@ -97,19 +98,3 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
 
 /** How long closing a connection may take once its users are done. */
 const CONNECTION_CLOSE_MS = 5_000;
-
-/** Waits for `step` at most `ms`; false (and an error line naming it) when it did not finish or failed. */
-async function bounded(step: Promise<unknown>, ms: number, what: string, log: pino.Logger): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([
-    step.then(
-      () => 'done',
-      (err: Error) => `failed: ${err.message}`,
-    ),
-    new Promise<string>((resolve) => (timer = setTimeout(() => resolve(`did not finish within ${ms} ms`), ms))),
-  ]);
-  clearTimeout(timer);
-  if (outcome === 'done') return true;
-  log.error({ step: what }, `shutdown: closing ${what} ${outcome}; exiting without it`);
-  return false;
-}

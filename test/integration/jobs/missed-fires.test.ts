@@ -69,7 +69,9 @@ describe('missed fires', () => {
     // No worker until two more fires have passed: the first fire's job waits, the next two are never made.
     await new Promise((r) => setTimeout(r, first + 25_000 - Date.now()));
     const connection = createRedisConnection(redis.url);
-    const worker: RunningWorker = startWorker({ pool: platform.pool, box: testBox, connection, log: quiet });
+    // A fetch loop that parks on a fresh Redis Cluster (jobs/fetch-watchdog.ts) is restarted well within the wait below.
+    const fetchWatch = { graceMs: 5_000, everyMs: 1_000 };
+    const worker: RunningWorker = startWorker({ pool: platform.pool, box: testBox, connection, log: quiet, fetchWatch });
     try {
       await waitFor(
         'the first fire to run',

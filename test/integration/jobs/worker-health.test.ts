@@ -114,7 +114,7 @@ describe('the worker health endpoint', () => {
     // Every step is bounded (3 s for running pulls, 5 s for each connection), so even a close that never returns —
     // BullMQ's, on a Redis Cluster that was created afresh — ends the process, with code 1 and the step named.
     expect(Date.now() - started).toBeLessThan(20_000);
-    if (code !== 0) expect(other.output()).toMatch(/shutdown: closing the pull worker did not finish within 5000 ms; exiting without it/);
+    if (code !== 0) expect(other.output()).toMatch(/closing the pull worker did not finish within [45]000 ms; going on without it/);
     expect(code, other.output()).toBeLessThanOrEqual(1);
   });
 

@@ -328,6 +328,25 @@ describe('crashes and outages', () => {
     expect(await entityCount('redis-restart')).toEqual({ n: 20000, d: 20000 });
   });
 
+  test('closing a worker while Redis is away ends within its bound and names what it left', async () => {
+    const w = worker();
+    await w.worker.waitUntilReady();
+    running.splice(running.indexOf(w), 1);
+    const before = logs.length;
+    await redis.kill();
+    try {
+      // Once its clients are retrying, BullMQ's own close waits for them to end, which they do not while Redis is away.
+      await waitFor('the worker to see Redis away', () => logs.slice(before).some((l) => l.includes('pull worker is failing')), 20_000, 50);
+      await new Promise((r) => setTimeout(r, 1_000));
+      const started = Date.now();
+      await w.close();
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(logs.slice(before).join('\n')).toMatch(/closing the pull worker did not finish within 4000 ms; going on without it/);
+    } finally {
+      await redis.start();
+    }
+  });
+
   describe('a fetch loop that stops taking jobs', () => {
     const watch = { graceMs: 1_500, everyMs: 200 };
     const restarts = () => logs.filter((l) => l.includes('restarting its fetch loop')).length;
