@@ -2,12 +2,10 @@ import type pg from 'pg';
 import {
   BATCH_WORK_MEM_SQL,
   entitiesDocument,
-  entityRow,
   INSERT_NEW_ENTITIES_COUNTED_SQL,
   LOCK_TENANT_SQL,
   UPSERT_ENTITIES_COUNTED_SQL,
 } from '../../src/core/upsert-entities';
-import { parseExactJson } from '../../src/core/exact-json';
 import { COMMIT_PULL_BATCH_SQL, FOLLOWED_POSITION_SQL } from '../../src/store/pull-progress';
 
 /** EXPLAIN (ANALYZE, BUFFERS) of `sql` with `params` in a transaction that is rolled back (after `before`), as Markdown. */
@@ -36,7 +34,7 @@ export async function explainUpsert(db: pg.Client, tenantId: string, vertical: s
     [tenantId, vertical, entityType, n],
   );
   if (rows.length === 0) return '(no rows to explain)';
-  const doc = entitiesDocument(rows.map((r) => entityRow(r.name, r.source_id, r.dedup_key, parseExactJson(r.data))));
+  const doc = entitiesDocument(rows.map((r) => ({ name: r.name, sourceId: r.source_id, dedupKey: r.dedup_key, data: r.data })));
   const out = [await explained(db, 'the tenant, locked once per batch', LOCK_TENANT_SQL, [tenantId])];
   for (const [label, et, sql] of [
     ["new rows (a first load's first batch: upsert)", `${entityType}_explain`, UPSERT_ENTITIES_COUNTED_SQL],

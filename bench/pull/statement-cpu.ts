@@ -15,14 +15,12 @@ import pg from 'pg';
 import {
   BATCH_WORK_MEM_SQL,
   entitiesDocument,
-  entityRow,
   INSERT_NEW_ENTITIES_COUNTED_SQL,
   INSERT_NEW_ENTITIES_SQL,
   UPSERT_ENTITIES_COUNTED_SQL,
   UPSERT_ENTITIES_SQL,
   type EntityRow,
 } from '../../src/core/upsert-entities';
-import { parseExactJson } from '../../src/core/exact-json';
 import { migrate } from '../../src/db/migrate';
 import { createPool } from '../../src/db/pool';
 import { createPgProducts } from './products';
@@ -75,7 +73,9 @@ async function main(): Promise<void> {
     );
     const docs: string[] = [];
     for (let i = 0; i < products.length; i += batch) {
-      const part: EntityRow[] = products.slice(i, i + batch).map((p) => entityRow(p.name, p.id, `s:${p.id}`, parseExactJson(p.d)));
+      const part: EntityRow[] = products
+        .slice(i, i + batch)
+        .map((p) => ({ name: p.name, sourceId: p.id, dedupKey: `s:${p.id}`, data: p.d }));
       docs.push(entitiesDocument(part));
     }
     const c = await pool.connect();

@@ -7,7 +7,7 @@ import { normalizeRecord } from './normalize-record';
 import { tidyProblems, unstorablePlace } from './record-problems';
 import type { RecordProblem, RejectedRecord } from './record';
 import { validationProblems } from './schema-registry';
-import { entityIdsByKey, entityRow, undeleteEntities, upsertEntities, type EntityRow } from './upsert-entities';
+import { entityIdsByKey, undeleteEntities, upsertEntities, type EntityRow } from './upsert-entities';
 
 export interface IngestTarget {
   tenantId: string;
@@ -83,19 +83,19 @@ export function prepareBatch(records: unknown[], validate: ValidateFunction | nu
       refuse(position, records[i], 'schema_validation', validationProblems(validate.errors));
       continue;
     }
-    const dedupKey = sourceId !== null ? 's:' + sourceId : 'h:' + contentKey(name, verticalData);
-    const row = entityRow(name, sourceId, dedupKey, verticalData);
+    const data = JSON.stringify(verticalData);
     // JSON.stringify writes NUL and unpaired surrogates as \u escapes: only then is there anything to look for.
-    const bad = row.element.includes('\\u') ? unstorablePlace(verticalData, ['vertical_data']) : null;
+    const bad = data.includes('\\u') ? unstorablePlace(verticalData, ['vertical_data']) : null;
     if (bad) {
       refuse(position, records[i], 'invalid_record', [bad]);
       continue;
     }
+    const dedupKey = sourceId !== null ? 's:' + sourceId : 'h:' + contentKey(name, verticalData);
     if (byKey.has(dedupKey)) {
       duplicates++;
       byKey.delete(dedupKey); // re-insert so the map keeps the last occurrence's order
     }
-    byKey.set(dedupKey, row);
+    byKey.set(dedupKey, { name, sourceId, dedupKey, data });
     keys[i] = dedupKey;
   }
   return { records: records.length + (opts.refused?.length ?? 0), rows: [...byKey.values()], keys, rejections, duplicates };

@@ -6,16 +6,8 @@ export interface EntityRow {
   name: string;
   sourceId: string | null;
   dedupKey: string;
-  /** The row's element of `entitiesDocument`, `{"n": name, "s": source_id, "k": dedup_key, "d": vertical_data}` (`entityRow`). */
-  element: string;
-}
-
-/**
- * An entity row; `verticalData` is a JSON value (any key order: jsonb normalizes it). Its element is written by one
- * `JSON.stringify`, the only time a record's content becomes text on its way to the database.
- */
-export function entityRow(name: string, sourceId: string | null, dedupKey: string, verticalData: unknown): EntityRow {
-  return { name, sourceId, dedupKey, element: JSON.stringify({ n: name, s: sourceId, k: dedupKey, d: verticalData }) };
+  /** vertical_data as JSON text (any key order: jsonb normalizes it). */
+  data: string;
 }
 
 export interface UpsertOutcome {
@@ -35,7 +27,20 @@ const byDedupKey = (a: EntityRow, b: EntityRow) => (a.dedupKey < b.dedupKey ? -1
 export function entitiesDocument(rows: EntityRow[]): string {
   const ordered = [...rows].sort(byDedupKey);
   let json = '[';
-  for (let i = 0; i < ordered.length; i++) json += (i ? ',' : '') + ordered[i]!.element;
+  for (let i = 0; i < ordered.length; i++) {
+    const r = ordered[i]!;
+    json +=
+      (i ? ',' : '') +
+      '{"n":' +
+      JSON.stringify(r.name) +
+      ',"s":' +
+      (r.sourceId === null ? 'null' : JSON.stringify(r.sourceId)) +
+      ',"k":' +
+      JSON.stringify(r.dedupKey) +
+      ',"d":' +
+      r.data +
+      '}';
+  }
   return json + ']';
 }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { distribution } from '../../bench/lib/percentiles';
 import { runPull } from '../../jobs/run-pull';
 import { ensureTenant } from '../../src/auth/api-keys';
-import { entityRow, upsertEntities } from '../../src/core/upsert-entities';
+import { upsertEntities } from '../../src/core/upsert-entities';
 import { withTransaction } from '../../src/db/pool';
 import { withRetriedTransaction } from '../../src/db/retried-transaction';
 import { bearer, testApi, type TestApi } from '../helpers/api';
@@ -103,7 +103,8 @@ describe('concurrent writers to the same entities', () => {
 
   test('the upsert alone takes its locks in key order: plain transactions (no retry) with reversed batches never deadlock', async () => {
     const tenantId = await ensureTenant(t.db.pool, 'acme');
-    const rows = (tag: string) => Array.from({ length: 1000 }, (_, i) => entityRow(`n${i}`, `r${i}`, `s:r${i}`, { tag }));
+    const rows = (tag: string) =>
+      Array.from({ length: 1000 }, (_, i) => ({ name: `n${i}`, sourceId: `r${i}`, dedupKey: `s:r${i}`, data: JSON.stringify({ tag }) }));
     for (let round = 0; round < 5; round++) {
       const write = (tag: string, order: 1 | -1) =>
         withTransaction(t.db.pool, async (c) => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureTenant } from '../../../src/auth/api-keys';
 import { Ingestion } from '../../../src/core/ingestion';
 import { registerSchema } from '../../../src/core/schema-registry';
-import { entityRow, upsertEntities } from '../../../src/core/upsert-entities';
+import { upsertEntities } from '../../../src/core/upsert-entities';
 import { withTransaction } from '../../../src/db/pool';
 import { ingestRecordsTotal } from '../../../src/metrics';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
@@ -179,7 +179,7 @@ describe('Ingestion', () => {
     await deleting;
     expect(await entitiesOf()).toBe(0);
 
-    const rows = [entityRow('late', 'late', 's:late', {})];
+    const rows = [{ name: 'late', sourceId: 'late', dedupKey: 's:late', data: '{}' }];
     await expect(withTransaction(db.pool, (tx) => upsertEntities(tx, doomed, 'doomed', 'product', rows))).rejects.toThrow(
       `tenant ${doomed} no longer exists`,
     );

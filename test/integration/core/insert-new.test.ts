@@ -8,7 +8,6 @@ import { prepareBatch } from '../../../src/core/ingest';
 import { Ingestion } from '../../../src/core/ingestion';
 import {
   contentHashSql,
-  entityRow,
   LOCK_TENANT_SQL,
   predictUpsert,
   INSERT_NEW_ENTITIES_COUNTED_SQL,
@@ -30,7 +29,8 @@ beforeAll(async () => {
 afterAll(() => db.drop());
 
 const CONNECTOR = '00000000-0000-4000-8000-00000000c0de';
-const rowsOf = (ids: number[], tag = 'a'): EntityRow[] => ids.map((i) => entityRow(`p${i}`, String(i), `s:${i}`, { i, tag }));
+const rowsOf = (ids: number[], tag = 'a'): EntityRow[] =>
+  ids.map((i) => ({ name: `p${i}`, sourceId: String(i), dedupKey: `s:${i}`, data: JSON.stringify({ i, tag }) }));
 const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
 
 /** The statements a writer ran on a real connection, so a test can tell which write path a batch took. */

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { explainUpsert } from '../../../bench/pull/explain';
-import { entitiesDocument, entityRow, UPSERT_ENTITIES_SQL } from '../../../src/core/upsert-entities';
+import { entitiesDocument, UPSERT_ENTITIES_SQL } from '../../../src/core/upsert-entities';
 import { ensureTenant } from '../../../src/auth/api-keys';
 import { Ingestion } from '../../../src/core/ingestion';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
@@ -56,7 +56,9 @@ test("a batch of several MB is unpacked in memory: the default work_mem would sp
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
   try {
-    const doc = entitiesDocument(Array.from({ length: 2000 }, (_, i) => entityRow(`p${i}`, String(i), `s:${i}`, { text })));
+    const doc = entitiesDocument(
+      Array.from({ length: 2000 }, (_, i) => ({ name: `p${i}`, sourceId: String(i), dedupKey: `s:${i}`, data: JSON.stringify({ text }) })),
+    );
     await client.query('begin');
     const { rows } = await client.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers, costs off) ${UPSERT_ENTITIES_SQL}`, [
       tenantId,

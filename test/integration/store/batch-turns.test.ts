@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureTenant } from '../../../src/auth/api-keys';
-import { entityRow, upsertEntities } from '../../../src/core/upsert-entities';
+import { upsertEntities } from '../../../src/core/upsert-entities';
 import { followBatch, takeBatchTurn } from '../../../src/store/pull-progress';
 import { saveConnector } from '../../helpers/connector-fixture';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
@@ -80,7 +80,7 @@ describe('batch turns: two batches of a pull written at once commit in read orde
   test('two batches sharing an entity, each waiting for the other, are a deadlock PostgreSQL detects and breaks, never a hang', async () => {
     const id = await connector();
     const turns = randomUUID();
-    const row = (name: string) => [entityRow(name, 'shared', 's:shared', {})];
+    const row = (name: string) => [{ name, sourceId: 'shared', dedupKey: 's:shared', data: '{}' }];
     const first = await begin();
     await takeBatchTurn(first, `${turns}:0`);
     const second = await begin();
