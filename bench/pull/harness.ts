@@ -118,13 +118,14 @@ export class PullBench {
     src: CeilingSource,
     entityType: string,
     since: Watermark | null,
-    expect: { copied?: number; written?: number },
+    expect: { copied?: number; written?: number; landed?: number },
   ): Promise<{ m: Measurement; watermark: Watermark | null }> {
     await this.settle();
     const stopPg = watchProcessesNamed('postgres');
     const r = await loadCeiling(this.client, this.platform.url, src, { tenantId: this.tenantId, vertical: 'ceiling', entityType }, since);
     const postgresCpuMs = stopPg();
-    check('ceiling', { copied: r.copied, written: r.written }, expect);
+    check('ceiling', { copied: r.copied, written: r.written }, { copied: expect.copied, written: expect.written });
+    if (expect.landed !== undefined) await this.checkLanded(entityType, expect.landed);
     const rows = r.copied;
     return {
       m: {
@@ -140,6 +141,20 @@ export class PullBench {
       },
       watermark: r.watermark,
     };
+  }
+
+  /** What the ceiling's table holds for `entityType`: products 1..n, by count, the sum of their ids and of their stock. */
+  async checkLanded(entityType: string, n: number): Promise<void> {
+    const { rows } = await this.client.query<{ rows: string; id_sum: string; stock_sum: string }>(
+      `select count(*)::text as rows, coalesce(sum(source_id::bigint), 0)::text as id_sum,
+              coalesce(sum((vertical_data->>'stock')::bigint), 0)::text as stock_sum
+         from ${CEILING_TABLE} where tenant_id = $1 and vertical = 'ceiling' and entity_type = $2`,
+      [this.tenantId, entityType],
+    );
+    let stockSum = 0;
+    for (let g = 1; g <= n; g++) stockSum += (g * 31) % 500; // products.ts and documents.ts: stock = (g * 31) % 500
+    const got = { rows: Number(rows[0]!.rows), id_sum: Number(rows[0]!.id_sum), stock_sum: Number(rows[0]!.stock_sum) };
+    check('ceiling rows landed', got, { rows: n, id_sum: (n * (n + 1)) / 2, stock_sum: stockSum });
   }
 
   /** One pull by a fresh worker process; `rows` is what the pass had to handle (for rows/s). */

@@ -90,7 +90,6 @@ async function main(): Promise<void> {
     log(`MariaDB products: ${rows.toLocaleString('en')} rows in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
   for (const n of scaling) if (n !== rows) await createPgProducts(bench.source.url, scaleTable(n), n);
-  // MongoDB and Neo4j: no bulk path to set a ceiling with; ours is reported on its own.
   const mongo = { uri: opts['mongo-url'], database: `qbench_pull_${process.pid}`, collection: 'products' };
   const neo4jUrl = new URL(opts['neo4j-url']);
   const neo4jParts = {
@@ -134,6 +133,14 @@ async function main(): Promise<void> {
         const n = docRows[s];
         const sourceName = s === 'mongo' ? 'MongoDB' : 'Neo4j';
         const connection = s === 'mongo' ? { uri: mongo.uri, database: mongo.database, collection: mongo.collection } : neo4jParts;
+        const ceilingSrc: CeilingSource =
+          s === 'mongo'
+            ? { kind: 'mongodb', uri: mongo.uri, database: mongo.database, container: mongo.collection }
+            : { kind: 'neo4j', ...neo4jParts, container: neo4jLabel };
+        await bench.truncate('ceiling_entities');
+        const ceilingOf = (written: number) => bench.ceiling(run, ceilingSrc, `${s}_r${run}`, null, { copied: n, written, landed: n });
+        add(sourceName, 'first', 'ceiling', (await ceilingOf(n)).m);
+        add(sourceName, 'rescan-unchanged', 'ceiling', (await ceilingOf(0)).m);
         await bench.truncate('entities');
         const id = await bench.ours.createConnector({
           tenant: 'bench',
@@ -156,8 +163,9 @@ async function main(): Promise<void> {
       const sourceName = s === 'pg' ? 'PostgreSQL' : 'MariaDB';
       // The ceiling: an empty table, then the same rows again (all unchanged).
       await bench.truncate('ceiling_entities');
-      add(sourceName, 'first', 'ceiling', (await bench.ceiling(run, src, `${s}_r${run}`, null, { copied: rows, written: rows })).m);
-      add(sourceName, 'rescan-unchanged', 'ceiling', (await bench.ceiling(run, src, `${s}_r${run}`, null, { copied: rows, written: 0 })).m);
+      const ceilingOf = (written: number) => bench.ceiling(run, src, `${s}_r${run}`, null, { copied: rows, written, landed: rows });
+      add(sourceName, 'first', 'ceiling', (await ceilingOf(rows)).m);
+      add(sourceName, 'rescan-unchanged', 'ceiling', (await ceilingOf(0)).m);
       // Ours: a fresh connector on an empty entities table; first run (no cursor yet), then a full re-pull.
       await bench.truncate('entities');
       const id = await bench.ours.createConnector({
@@ -269,7 +277,9 @@ async function main(): Promise<void> {
     "ours: `qanatix worker` child process (fresh per pass), table-mode connector on cursor updated_at (lag 0, batch_size 5000), a manual pull job enqueued on its own Redis; wall = run queued_at → finished_at (database clock); peak RSS = the worker's VmHWM during the pass (reset when the job is enqueued)",
     'unchanged re-pull: all rows re-read, none changed (ours: mode full; an incremental run with nothing new reads 0 rows)',
     'ceiling: COPY (SELECT …) TO STDOUT (PostgreSQL) or `mariadb --batch --quick` TSV (MariaDB) piped into COPY … FROM STDIN of an unlogged staging table, then one INSERT … SELECT … ON CONFLICT … WHERE content_hash IS DISTINCT FROM into a table of the entities shape; name, source_id, dedup_key, vertical_data (row as jsonb minus name) and sha256 content_hash computed in SQL. Its peak RSS is of the psql/mariadb client processes (sampled)',
-    `MongoDB (${sources.includes('mongo') ? docRows.mongo.toLocaleString('en') : '—'} documents) and Neo4j (${sources.includes('neo4j') ? docRows.neo4j.toLocaleString('en') : '—'} nodes): the same products (price and cost as doubles; attributes a nested document in MongoDB, a JSON string in Neo4j) in a collection with an index on (updated_at, _id) and under a label with a unique id and a range index on updated_at; collection/label mode on cursor updated_at. No bulk path sets a ceiling for them`,
+    `MongoDB (${sources.includes('mongo') ? docRows.mongo.toLocaleString('en') : '—'} documents) and Neo4j (${sources.includes('neo4j') ? docRows.neo4j.toLocaleString('en') : '—'} nodes): the same products (price and cost as doubles; attributes a nested document in MongoDB, a JSON string in Neo4j) in a collection with an index on (updated_at, _id) and under a label with a unique id and a range index on updated_at; collection/label mode on cursor updated_at`,
+    'MongoDB and Neo4j ceilings (neither mongoexport nor cypher-shell is installed): bench/pull/document-export.ts run by plain node, the official driver with no application logic. MongoDB: one find({}) (no sort, no filter) projecting the 13 fields, batch size 10,000, default BSON decoding; Neo4j: one auto-commit MATCH (n:Label) RETURN n.id, n.sku, … (13 properties), fetch size 10,000. Each row is written to stdout as COPY text (dates ISO 8601, the nested attributes document as JSON text) into the same psql COPY and INSERT … ON CONFLICT as the SQL ceilings, the staging price and cost double precision (as stored); the wall time includes starting node and the driver (~0.3 s)',
+    "every ceiling pass is checked after the clock stops: COPY and INSERT row counts, then the rows in its table (count, sum of source_id, sum of stock) equal to the source's",
     'loader cores / postgres cores: CPU time of the loading process(es) and of all PostgreSQL processes divided by wall time (2 cores = the whole machine)',
     "ours vs this: the tool's median wall time over ours = our throughput divided by its throughput (> 1: we are faster)",
   ];
