@@ -1,14 +1,17 @@
 /**
  * bench/schedule/round-trips: the statements one small scheduled pull sends, counted per database, for the run that
  * loads the table and for the empty incremental runs after it (the bench fleet's steady state). Each `query()` of a
- * pg client is one round trip (a multi-statement simple query is one too); the pull processor runs as the worker
- * runs it, without BullMQ (its Redis commands are counted by the fleet scenarios' commandstats).
+ * pg client is one statement (a multi-statement simple query is one too); the socket writes are counted beside them
+ * (statements pipelined together leave in one write, and the worker waits on each write's answer: its round trips).
+ * The pull processor runs as the worker runs it, without BullMQ (its Redis commands are counted by the fleet
+ * scenarios' commandstats).
  *
  * Then `--timed` more empty runs, one after another, uncounted: the process's CPU and the wall time per run (direction
  * only: compare two revisions alternated, in the same minutes).
  *
  *   npx tsx bench/schedule/round-trips.ts [--runs 3] [--timed 300] [--rows 100] [--statements] [--pg-url URL]
  */
+import { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import type { Job } from 'bullmq';
 import pg from 'pg';
@@ -32,14 +35,26 @@ type Side = 'platform' | 'source';
 let sides = new Map<string, Side>();
 let counting = true;
 let log: Array<{ side: Side; text: string }> = [];
-// Counted where every round trip of pg goes through, pools and dedicated clients alike.
+let writes: Side[] = [];
+const socketSides = new WeakMap<object, Side>();
+// Counted where every statement of pg goes through, pools and dedicated clients alike.
 const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
 pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
   const side = sides.get(this.database ?? '');
   const q = args[0] as string | { text?: string };
   if (side && counting) log.push({ side, text: (typeof q === 'string' ? q : (q?.text ?? '?')).replace(/\s+/g, ' ').trim() });
+  const socket = (this as unknown as { connection?: { stream?: object } }).connection?.stream;
+  if (side && socket) socketSides.set(socket, side);
   return query.apply(this, args);
 } as typeof pg.Client.prototype.query;
+// And every write of their sockets (Node's one call per write or writev that reaches the kernel).
+const socketProto = Socket.prototype as unknown as { _writeGeneric: (...args: unknown[]) => unknown };
+const writeGeneric = socketProto._writeGeneric;
+socketProto._writeGeneric = function (this: object, ...args: unknown[]) {
+  const side = socketSides.get(this);
+  if (side && counting) writes.push(side);
+  return writeGeneric.apply(this, args);
+};
 
 const source = await createSourceDatabase(opts['pg-url'], Number(opts.rows));
 const platform = await createPlatform(opts['pg-url'], { count: 1, sourceUrl: source.url, schedule: '* * * * *', sharedVertical: false });
@@ -66,8 +81,9 @@ try {
   const fire0 = Math.floor(Date.now() / 60_000) * 60_000;
   for (let i = 0; i <= Number(opts.runs); i++) {
     log = [];
+    writes = [];
     const result = await processor(job(fire0 + i * 60_000));
-    const count = (side: Side) => log.filter((s) => s.side === side).length;
+    const count = (side: Side) => `${log.filter((s) => s.side === side).length} (${writes.filter((s) => s === side).length} writes)`;
     console.log(
       `${i === 0 ? 'first load ' : 'empty run  '} rows ${String(result?.rows_read).padStart(4)}  ` +
         `platform ${count('platform')}  source ${count('source')}  (${result?.status})`,
@@ -82,7 +98,10 @@ try {
   const cpu = process.cpuUsage(cpu0);
   const ms = (n: number) => (n / timed).toFixed(2);
   if (timed > 0)
-    console.log(`${timed} empty runs: ${ms((cpu.user + cpu.system) / 1000)} ms CPU and ${ms(performance.now() - t0)} ms wall per run`);
+    console.log(
+      `${timed} empty runs: ${ms((cpu.user + cpu.system) / 1000)} ms CPU (${ms(cpu.system / 1000)} ms of it in the kernel) ` +
+        `and ${ms(performance.now() - t0)} ms wall per run`,
+    );
 } finally {
   await closeKeptConnectors();
   await dropPlatform(platform);
