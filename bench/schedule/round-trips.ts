@@ -6,8 +6,9 @@
  * The pull processor runs as the worker runs it, without BullMQ (its Redis commands are counted by the fleet
  * scenarios' commandstats).
  *
- * Then `--timed` more empty runs, one after another, uncounted: the process's CPU and the wall time per run (direction
- * only: compare two revisions alternated, in the same minutes).
+ * Then `--timed` more empty runs, one after another, uncounted: the process's CPU, the CPU of the PostgreSQL backends
+ * serving the two databases (the server runs on this machine) and the wall time per run (direction only: compare two
+ * revisions alternated, in the same minutes).
  *
  *   npx tsx bench/schedule/round-trips.ts [--runs 3] [--timed 300] [--rows 100] [--statements] [--pg-url URL]
  */
@@ -16,6 +17,7 @@ import { parseArgs } from 'node:util';
 import type { Job } from 'bullmq';
 import pg from 'pg';
 import { closeKeptConnectors } from '../../connectors/registry';
+import { processCpuMs } from '../lib/proc-stats';
 import { createPullProcessor } from '../../jobs/pull-processor';
 import { fireJobId, schedulerId, type PullJobData } from '../../jobs/pull-queue';
 import { createSourceDatabase, createPlatform, devBox, dropPlatform } from './fixture';
@@ -77,6 +79,14 @@ const job = (fire: number) =>
     updateProgress: async () => {},
   }) as unknown as Job<PullJobData>;
 
+/** CPU so far of each PostgreSQL backend connected to the two databases, by pid. */
+async function backendsCpuMs(): Promise<Map<number, number>> {
+  const { rows } = await platform.pool.query<{ pid: number }>('select pid from pg_stat_activity where datname = any($1)', [
+    [...sides.keys()],
+  ]);
+  return new Map(rows.map((r) => [r.pid, processCpuMs(r.pid) ?? 0]));
+}
+
 try {
   const fire0 = Math.floor(Date.now() / 60_000) * 60_000;
   for (let i = 0; i <= Number(opts.runs); i++) {
@@ -92,15 +102,19 @@ try {
   if (opts.statements) for (const s of log) console.log(`  ${s.side.padEnd(8)} ${s.text.slice(0, 140)}`);
   counting = false;
   const timed = Number(opts.timed);
+  const backends0 = await backendsCpuMs();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 1; i <= timed; i++) await processor(job(fire0 + (Number(opts.runs) + i) * 60_000));
   const cpu = process.cpuUsage(cpu0);
+  const wall = performance.now() - t0;
+  const backends = await backendsCpuMs();
+  const serverMs = [...backends].reduce((sum, [pid, ms]) => sum + ms - (backends0.get(pid) ?? 0), 0);
   const ms = (n: number) => (n / timed).toFixed(2);
   if (timed > 0)
     console.log(
-      `${timed} empty runs: ${ms((cpu.user + cpu.system) / 1000)} ms CPU (${ms(cpu.system / 1000)} ms of it in the kernel) ` +
-        `and ${ms(performance.now() - t0)} ms wall per run`,
+      `${timed} empty runs: ${ms((cpu.user + cpu.system) / 1000)} ms CPU (${ms(cpu.system / 1000)} ms of it in the kernel), ` +
+        `PostgreSQL ${ms(serverMs)} ms CPU and ${ms(wall)} ms wall per run`,
     );
 } finally {
   await closeKeptConnectors();
