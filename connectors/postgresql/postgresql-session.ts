@@ -12,7 +12,8 @@
  * pull commits a batch. Streamed reads keep one transaction open around `DECLARE … CURSOR` / `FETCH n`.
  *
  * The pool's connections pipeline: a transaction's BEGIN leaves in one write with its first statement, its COMMIT
- * with its last (each still its own message, answered in turn), so a small read costs two round trips, not four.
+ * with its last (each still its own message, answered in turn), so a describe waits for two answers, not four, and a
+ * page without its held-back count for one, not three.
  */
 import pg from 'pg';
 import type { Row } from '../contract';
@@ -262,8 +263,8 @@ function oneStatement(text: string, values: unknown[] = []): pg.QueryConfig {
 type LastStatement = <R extends Row = Row>(statement: pg.QueryConfig) => Promise<pg.QueryResult<R>>;
 
 /**
- * The statements `send` makes before it first waits leave in one socket write (the pipelined client sends each at
- * once, and every write costs the worker a system call). The socket is the client's own: pg exposes no other way.
+ * The statements `send` makes before it first waits leave in one socket write (the pipelined client would send each
+ * at once, a system call and a wake-up of the server each). The socket is the client's own: pg exposes no other way.
  */
 function oneWrite<T>(client: pg.PoolClient, send: () => T): T {
   const socket = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
