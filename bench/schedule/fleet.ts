@@ -11,7 +11,8 @@ import { createPullQueue } from '../../jobs/pull-queue';
 import { createRedis } from '../../jobs/redis-connection';
 import { reconcileSchedules } from '../../jobs/schedule-reconciler';
 import { distribution, type Distribution } from '../lib/percentiles';
-import { machineCpuMs, processCpuMs } from '../lib/proc-stats';
+import { readFileSync } from 'node:fs';
+import { machineCpuMs, pidsNamed, processCpuMs } from '../lib/proc-stats';
 import type { RedisServer } from '../lib/redis-server';
 import { formatMs } from '../lib/stats';
 import { createPlatform, dropPlatform, type Platform } from './fixture';
@@ -69,6 +70,8 @@ export interface FleetResult {
   workersCpuMs: number;
   /** The workers' CPU over the window (runs, reconciler, BullMQ, idle) divided by the runs in it. */
   cpuPerRunMs: number;
+  /** The CPU of the PostgreSQL backends serving the fleet's platform and source databases, likewise per run. */
+  postgresCpuPerRunMs?: number;
   /** Redis commands over the window (runs, reconcilers, BullMQ's polling) ÷ runs started. */
   redisCommandsPerRun: number;
   machineBusyPercent: number;
@@ -130,12 +133,14 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
         })
       : undefined;
     const cpu0 = workers.map((w) => processCpuMs(w.pid) ?? 0);
+    const backends = watchBackends([platform.db.name, new URL(o.sourceUrl).pathname.slice(1)]);
     const redis0 = await redisCalls(admin);
     const machine0 = machineCpuMs();
     const load0 = loadavg()[0]!;
     o.log(`${label}: measuring ${new Date(start).toISOString().slice(11, 19)}–${new Date(end).toISOString().slice(11, 19)}`);
     await sleepUntil(end);
     const cpu1 = workers.map((w) => processCpuMs(w.pid) ?? 0);
+    const postgresCpuMs = backends();
     const redis1 = await redisCalls(admin);
     const machine1 = machineCpuMs();
     const load1 = loadavg()[0]!;
@@ -201,6 +206,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
       laterRunsPerBusySecond: later.length / Math.max(0.001, busySeconds(later)),
       workersCpuMs,
       cpuPerRunMs: workersCpuMs / Math.max(1, started.length),
+      postgresCpuPerRunMs: postgresCpuMs / Math.max(1, started.length),
       // Less the first INFO itself.
       redisCommandsPerRun: (redis1 - redis0 - 1) / Math.max(1, started.length),
       machineBusyPercent: (100 * (machine1.busy - machine0.busy)) / Math.max(1, machine1.total - machine0.total),
@@ -239,4 +245,39 @@ function busySeconds(runs: Array<{ started: number | null; finished: number | nu
     } else e = Math.max(e, b);
   }
   return (total + e - s) / 1000;
+}
+
+/**
+ * CPU of the PostgreSQL backends connected to `databases` (their process titles name the database) during the window:
+ * sampled, because a pool closes idle connections between bursts and an exited backend takes its counters with it.
+ */
+function watchBackends(databases: string[], sampleMs = 200): () => number {
+  const start = new Map<number, number>();
+  const last = new Map<number, number>();
+  const sample = (initial: boolean) => {
+    for (const pid of pidsNamed('postgres')) {
+      let title: string;
+      try {
+        title = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        continue;
+      }
+      if (!databases.some((db) => title.includes(` ${db} `))) continue;
+      const ms = processCpuMs(pid);
+      if (ms === null) continue;
+      if (initial) start.set(pid, ms);
+      else if (!start.has(pid)) start.set(pid, 0); // connected during the window: all its time counts
+      last.set(pid, ms);
+    }
+  };
+  sample(true);
+  const timer = setInterval(() => sample(false), sampleMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    sample(false);
+    let total = 0;
+    for (const [pid, ms] of last) total += ms - (start.get(pid) ?? 0);
+    return total;
+  };
 }

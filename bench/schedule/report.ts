@@ -73,15 +73,16 @@ export const ROUND_TRIPS = [
     'platform PostgreSQL',
     'connector and run of the fire in one statement (insert or find, with any cancel request); advisory lock; attempt open (run, state, cursor and the ' +
       "last successful run's columns in one statement); start mark (clock, cursor, columns and the started event in one statement); " +
-      'end (next :last_pull, held-back rows, succeeded outcome and its events in one statement, on the session holding the lock); unlock',
+      'end (next :last_pull, held-back rows, succeeded outcome and its events in one statement, on the session holding the lock); unlock; ' +
+      'the four statements of one row each are prepared once per connection',
     '6',
   ],
   [
     'source PostgreSQL (kept connection)',
-    'clock (session reset and SELECT in one message, no transaction); describe (BEGIN with session reset, LIMIT 0, the ' +
-      "catalog's column nullability and primary key in one statement, COMMIT); one keyset page with the held-back count beside it " +
-      '(BEGIN, page, count, COMMIT)',
-    '9',
+    'clock (session reset and SELECT in one message, no transaction); describe (BEGIN with session reset and LIMIT 0 in one write, the ' +
+      "catalog's column nullability and primary key in one statement with COMMIT in one write); one keyset page with the held-back count " +
+      'beside it (BEGIN and page in one write, count and COMMIT in one write): 9 statements',
+    '5',
   ],
   ['Redis (BullMQ)', "job taken (moveToActive, next fire's job made), job finished (moveToFinished, next job fetched)", '2–3'],
 ];
@@ -97,7 +98,8 @@ function fleetReport(r: ScheduleBenchResult): string[] {
     '',
     'Delay = `started_at − scheduled_for` (the fire time the run was made for). "later" leaves out each connector\'s first run in the window ' +
       '(its full read). Silent = fires with no run row at all; recorded missed = fires the reconcilers recorded as `missed`. ' +
-      "CPU per run = the workers' CPU over the window (runs, reconciler, BullMQ, idle time) ÷ runs started. " +
+      "CPU per run = the workers' CPU over the window (runs, reconciler, BullMQ, idle time) ÷ runs started; PostgreSQL CPU " +
+      "per run likewise, of the backends serving the fleet's platform and source databases. " +
       'Runs/s = later runs ÷ seconds in which any run was in progress.',
     '',
   );
@@ -119,6 +121,7 @@ function fleetReport(r: ScheduleBenchResult): string[] {
         'fire seconds',
         'runs/s',
         'CPU per run',
+        'PostgreSQL CPU per run',
         'Redis cmds per run',
         'machine busy',
         'load avg start → end',
@@ -138,6 +141,7 @@ function fleetReport(r: ScheduleBenchResult): string[] {
         String(f.distinctFireSeconds),
         f.laterRunsPerBusySecond.toFixed(1),
         `${f.cpuPerRunMs.toFixed(2)} ms`,
+        f.postgresCpuPerRunMs === undefined ? '—' : `${f.postgresCpuPerRunMs.toFixed(2)} ms`,
         f.redisCommandsPerRun.toFixed(1),
         pct(f.machineBusyPercent, 0),
         `${f.loadAverage.start.toFixed(1)} → ${f.loadAverage.end.toFixed(1)}`,

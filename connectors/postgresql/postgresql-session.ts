@@ -10,6 +10,10 @@
  *
  * Keyset pages run one short transaction each, so the source never holds an idle transaction while the
  * pull commits a batch. Streamed reads keep one transaction open around `DECLARE … CURSOR` / `FETCH n`.
+ *
+ * The pool's connections pipeline: a transaction's BEGIN leaves in one write with its first statement, its COMMIT
+ * with its last (each still its own message, answered in turn), so a describe waits for two answers, not four, and a
+ * page without its held-back count for one, not three.
  */
 import pg from 'pg';
 import type { Row } from '../contract';
@@ -58,19 +62,21 @@ export class PostgresqlSession implements SqlSession {
   }
 
   async readPage(statements: readonly StatementBuilder[], limit: number, tail?: PageTail): Promise<Row[]> {
-    return this.readOnly(async (client) => {
-      const read = async (builders: readonly StatementBuilder[], limit: number) => {
+    return this.readOnly(async (client, last) => {
+      // The last statement that can run goes with the COMMIT: the page's last builder when no tail follows it.
+      const read = async (builders: readonly StatementBuilder[], limit: number, final: boolean) => {
         let rows: Row[] = [];
-        for (const build of builders) {
+        for (const [i, build] of builders.entries()) {
           const { sql, values } = build(limit - rows.length);
-          const result = await client.query<Row>(this.statement(sql, values));
+          const statement = this.statement(sql, values);
+          const result = final && i === builders.length - 1 ? await last<Row>(statement) : await client.query<Row>(statement);
           rows = rows.length === 0 ? result.rows : rows.concat(result.rows);
           if (rows.length >= limit) break;
         }
         return rows;
       };
-      const rows = await read(statements, limit);
-      if (tail && rows.length < limit) tail.found(await read(tail.statements, tail.limit));
+      const rows = await read(statements, limit, !tail);
+      if (tail && rows.length < limit) tail.found(await read(tail.statements, tail.limit, true));
       return rows;
     });
   }
@@ -102,7 +108,7 @@ export class PostgresqlSession implements SqlSession {
    * read-only transaction.
    */
   async describe(statement: Statement, quotedTable: string | null): Promise<{ columns: SqlColumn[]; primaryKey: string[] }> {
-    return this.readOnly(async (client) => {
+    return this.readOnly(async (client, last) => {
       const { fields } = await client.query(this.statement(statement.sql, statement.values));
       await this.types.resolve(
         fields.map((f) => f.dataTypeID),
@@ -112,7 +118,7 @@ export class PostgresqlSession implements SqlSession {
       const attributes = new Map<string, { not_null: boolean; type: string }>();
       let primaryKey: string[] = [];
       if (sourced.length || quotedTable !== null) {
-        const { rows } = await client.query<{
+        const { rows } = await last<{
           attributes: Array<{ rel: number; num: number; not_null: boolean; type: string }>;
           primary_key: string[];
         }>(this.statement(CATALOG_QUERY, [sourced.map((f) => f.tableID), sourced.map((f) => f.columnID), quotedTable]));
@@ -135,9 +141,9 @@ export class PostgresqlSession implements SqlSession {
 
   /** One statement in a read-only transaction; with `timeoutMs`, cancelled by the server after that long. */
   async query<T extends Row>(sql: string, values: unknown[] = [], timeoutMs?: number): Promise<T[]> {
-    return this.readOnly(async (client) => {
+    return this.readOnly(async (client, last) => {
       if (timeoutMs !== undefined) await client.query(this.statement(STATEMENT_TIMEOUT, [`${Math.ceil(timeoutMs)}ms`]));
-      return (await client.query<T>(this.statement(sql, values))).rows;
+      return (await last<T>(this.statement(sql, values))).rows;
     });
   }
 
@@ -168,14 +174,29 @@ export class PostgresqlSession implements SqlSession {
     this.lease = null;
   }
 
-  private async readOnly<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * `work` in a read-only transaction. Its first statement is written with the BEGIN, its last (given to `last`) with
+   * the COMMIT. Should the BEGIN's message fail, its statements roll back together (one implicit transaction), so the
+   * session stays read-only by default for a statement pipelined behind it.
+   */
+  private async readOnly<T>(work: (client: pg.PoolClient, last: LastStatement) => Promise<T>): Promise<T> {
     const client = await this.connect();
+    let committed: Promise<unknown> | null = null;
+    const last: LastStatement = (statement) => {
+      const [result, commit] = oneWrite(client, () => [client.query(statement), client.query('COMMIT')] as const);
+      // Awaited below when the work succeeds; after a failure the ROLLBACK says what the connection is worth.
+      commit.catch(() => {});
+      committed = commit;
+      return result;
+    };
     let broken: Error | undefined;
     try {
-      await client.query(BEGIN);
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
+      // Both settle before anything else is sent: a statement still in flight never follows the ROLLBACK.
+      const [begun, worked] = await Promise.allSettled(oneWrite(client, () => [client.query(BEGIN), work(client, last)] as const));
+      if (begun.status === 'rejected') throw begun.reason;
+      if (worked.status === 'rejected') throw worked.reason;
+      await (committed ?? client.query('COMMIT'));
+      return worked.value;
     } catch (err) {
       broken = await rollback(client);
       throw toConnectorError(err, this.errors);
@@ -220,6 +241,8 @@ export class PostgresqlSession implements SqlSession {
       idleTimeoutMillis: 10_000,
       connectionTimeoutMillis: c.connect_timeout_seconds * 1000,
       application_name: 'qanatix-connector',
+      // A statement is sent without waiting for the answer of the one before it (see oneWrite).
+      pipeline: true,
       onConnect: (client) => client.query(READ_ONLY_SESSION),
     });
     // A server restart ends each connection with an 'error' event: the pool's for an idle client, the client's own
@@ -234,6 +257,23 @@ export class PostgresqlSession implements SqlSession {
 /** A statement for the extended query protocol: one statement, whatever its text says (pg would pick the simple one without values). */
 function oneStatement(text: string, values: unknown[] = []): pg.QueryConfig {
   return { text, values, queryMode: 'extended' } as pg.QueryConfig;
+}
+
+/** A transaction's last statement, sent in one write with its COMMIT; resolves to the statement's result. */
+type LastStatement = <R extends Row = Row>(statement: pg.QueryConfig) => Promise<pg.QueryResult<R>>;
+
+/**
+ * The statements `send` makes before it first waits leave in one socket write (the pipelined client would send each
+ * at once, a system call and a wake-up of the server each). The socket is the client's own: pg exposes no other way.
+ */
+function oneWrite<T>(client: pg.PoolClient, send: () => T): T {
+  const socket = (client as unknown as { connection: { stream: { cork(): void; uncork(): void } } }).connection.stream;
+  socket.cork();
+  try {
+    return send();
+  } finally {
+    socket.uncork();
+  }
 }
 
 /** Rolls back after a failure; a client that cannot even do that is returned as broken (destroyed). */

@@ -9,6 +9,9 @@ import { TOTALS, type RunMode, type RunTotals, type VerifyCounts } from './conne
  * What a pull writes to its run (`connector_runs`) and its connector's position (`connector_state`) as it goes:
  * its start, each batch, its end. Each batch's counts and cursor commit in the batch's own transaction, so a
  * run killed at any moment says exactly what it committed, and its next attempt resumes right after it.
+ *
+ * The statements every scheduled run sends are named: each connection prepares them once, where PostgreSQL would
+ * otherwise parse and plan them again for every run (0.1–0.2 ms of its CPU each).
  */
 
 /** Where an attempt of a run starts from. */
@@ -44,8 +47,9 @@ export async function openPull(db: Queryable, runId: string, connectorId: string
     backfill_from: CursorScalar;
     backfill_to: CursorScalar;
     last_columns: SourceColumn[] | null;
-  }>(
-    `with before as (select cursor_reset from connector_runs where id = $1),
+  }>({
+    name: 'open-pull',
+    text: `with before as (select cursor_reset from connector_runs where id = $1),
           run as (
             update connector_runs set status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, now()),
                    finished_at = null, error = null, error_kind = null, cursor_reset = cursor_reset or $3 = 'full'
@@ -58,8 +62,8 @@ export async function openPull(db: Queryable, runId: string, connectorId: string
             (select r.source_columns from connector_runs r where r.connector_id = $2 and r.status = 'succeeded' and r.source_columns is not null
               order by r.queued_at desc limit 1) as last_columns
        from run left join connector_state s on s.connector_id = $2`,
-    [runId, connectorId, mode],
-  );
+    values: [runId, connectorId, mode],
+  });
   const r = rows[0];
   if (!r) throw new Error(`run ${runId} no longer exists`);
   if (mode === 'backfill') {
@@ -102,15 +106,16 @@ export interface PullStartMark {
  */
 export async function markPullStart(db: Queryable, runId: string, m: PullStartMark): Promise<void> {
   const started = m.drift?.policy !== 'fail';
-  await db.query(
-    `with run as (
+  await db.query({
+    name: 'mark-pull-start',
+    text: `with run as (
        update connector_runs set cursor_before = coalesce(cursor_before, $2), source_started_at = coalesce(source_started_at, $3),
               source_columns = coalesce($4::jsonb, source_columns), schema_changes = case when $4::jsonb is null then schema_changes else $5::jsonb end
         where id = $1 returning id)
      insert into connector_run_events (run_id, kind, detail)
      select run.id, e.kind, e.detail from run, (values (1, 'schema_drift', $6::jsonb), (2, 'started', $7::jsonb)) as e(n, kind, detail)
       where e.detail is not null order by e.n`,
-    [
+    values: [
       runId,
       JSON.stringify(m.cursor),
       m.sourceNow,
@@ -119,7 +124,7 @@ export async function markPullStart(db: Queryable, runId: string, m: PullStartMa
       m.drift && JSON.stringify(m.drift),
       started ? JSON.stringify({ mode: m.mode, cursor: m.cursor, source_now: m.sourceNow }) : null,
     ],
-  );
+  });
 }
 
 export interface PullBatch {
@@ -249,8 +254,9 @@ export async function succeedEmptyPull(
   heldBack: HeldBack | null,
 ): Promise<RunTotals & { duration_ms: number | null }> {
   const heldEvent = heldBack && heldBack.rows > 0 ? { ...heldBack, capped: heldBack.rows >= HELD_BACK_CAP } : null;
-  const { rows } = await db.query<RunTotals & { duration_ms: number | null; id: string }>(
-    `with state as (update connector_state set last_pull = $3, updated_at = now() where connector_id = $2),
+  const { rows } = await db.query<RunTotals & { duration_ms: number | null; id: string }>({
+    name: 'succeed-empty-pull',
+    text: `with state as (update connector_state set last_pull = $3, updated_at = now() where connector_id = $2),
           run as (
             update connector_runs set cursor_after = coalesce(cursor_after, cursor_before), rows_held_back = $4, held_back_until = $5,
                    pending_deletes = null, status = 'succeeded', error = null, error_kind = null, finished_at = now()
@@ -261,8 +267,8 @@ export async function succeedEmptyPull(
             select run.id, e.kind, e.detail from run, (values (1, 'held_back', $6::jsonb), (2, 'succeeded', '{}'::jsonb)) as e(n, kind, detail)
              where e.detail is not null order by e.n)
      select * from run`,
-    [runId, connectorId, sourceNow, heldBack?.rows ?? null, heldBack?.until ?? null, heldEvent && JSON.stringify(heldEvent)],
-  );
+    values: [runId, connectorId, sourceNow, heldBack?.rows ?? null, heldBack?.until ?? null, heldEvent && JSON.stringify(heldEvent)],
+  });
   if (rows.length === 0) throw new Error(`run ${runId} no longer exists`);
   const { id: _id, ...totals } = rows[0]!;
   return totals;

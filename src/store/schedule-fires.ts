@@ -45,14 +45,16 @@ export async function connectorAndRunOfFire(
   fire: { connectorId: string; tenantId: string; jobId: string; fireAt: number; mode: RunMode },
 ): Promise<{ connector: ConnectorForRun | null; run: FireRun | null }> {
   if (!isUuid(fire.connectorId) || !isUuid(fire.tenantId)) return { connector: null, run: null };
-  const { rows } = await db.query<{ connector: ConnectorRow; run: FireRun | null }>(
-    `with c as (select * from connectors where id = $2 and tenant_id = $3),
+  const { rows } = await db.query<{ connector: ConnectorRow; run: FireRun | null }>({
+    // Named, prepared once per connection: every scheduled run sends it (see pull-progress.ts).
+    name: 'connector-and-run-of-fire',
+    text: `with c as (select * from connectors where id = $2 and tenant_id = $3),
           r as (insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id, scheduled_for)
                 select $1, c.id, c.tenant_id, 'schedule', $4, 'running', $5, to_timestamp($6::float8 / 1000) from c where c.enabled
                 ${MISSED_RUNS_NOW})
      select to_jsonb(c) as connector, (select to_jsonb(r) from r) as run from c`,
-    [randomUUID(), fire.connectorId, fire.tenantId, fire.mode, fire.jobId, fire.fireAt],
-  );
+    values: [randomUUID(), fire.connectorId, fire.tenantId, fire.mode, fire.jobId, fire.fireAt],
+  });
   const row = rows[0];
   return row ? { connector: connectorForRun(box, row.connector), run: row.run } : { connector: null, run: null };
 }
