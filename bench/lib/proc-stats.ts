@@ -69,13 +69,14 @@ export function pidsNamed(name: string): number[] {
 /**
  * CPU used by every process named `name` during one phase (PostgreSQL forks a process per session).
  * Sampled, because a process that exits takes its counters with it: at most one interval of an
- * exiting process's time is lost.
+ * exiting process's time is lost. `keep` narrows them (e.g. to the backends of some databases).
  */
-export function watchProcessesNamed(name: string, sampleMs = 200): () => number {
+export function watchProcessesNamed(name: string, sampleMs = 200, keep: (pid: number) => boolean = () => true): () => number {
   const start = new Map<number, number>();
   const last = new Map<number, number>();
   const sample = (initial: boolean) => {
     for (const pid of pidsNamed(name)) {
+      if (!keep(pid)) continue;
       const ms = processCpuMs(pid);
       if (ms === null) continue;
       if (initial) start.set(pid, ms);

@@ -12,7 +12,7 @@ import { createRedis } from '../../jobs/redis-connection';
 import { reconcileSchedules } from '../../jobs/schedule-reconciler';
 import { distribution, type Distribution } from '../lib/percentiles';
 import { readFileSync } from 'node:fs';
-import { machineCpuMs, pidsNamed, processCpuMs } from '../lib/proc-stats';
+import { machineCpuMs, processCpuMs, watchProcessesNamed } from '../lib/proc-stats';
 import type { RedisServer } from '../lib/redis-server';
 import { formatMs } from '../lib/stats';
 import { createPlatform, dropPlatform, type Platform } from './fixture';
@@ -252,32 +252,12 @@ function busySeconds(runs: Array<{ started: number | null; finished: number | nu
  * sampled, because a pool closes idle connections between bursts and an exited backend takes its counters with it.
  */
 function watchBackends(databases: string[], sampleMs = 200): () => number {
-  const start = new Map<number, number>();
-  const last = new Map<number, number>();
-  const sample = (initial: boolean) => {
-    for (const pid of pidsNamed('postgres')) {
-      let title: string;
-      try {
-        title = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      } catch {
-        continue;
-      }
-      if (!databases.some((db) => title.includes(` ${db} `))) continue;
-      const ms = processCpuMs(pid);
-      if (ms === null) continue;
-      if (initial) start.set(pid, ms);
-      else if (!start.has(pid)) start.set(pid, 0); // connected during the window: all its time counts
-      last.set(pid, ms);
+  return watchProcessesNamed('postgres', sampleMs, (pid) => {
+    try {
+      const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return databases.some((db) => title.includes(` ${db} `));
+    } catch {
+      return false; // gone meanwhile
     }
-  };
-  sample(true);
-  const timer = setInterval(() => sample(false), sampleMs);
-  timer.unref();
-  return () => {
-    clearInterval(timer);
-    sample(false);
-    let total = 0;
-    for (const [pid, ms] of last) total += ms - (start.get(pid) ?? 0);
-    return total;
-  };
+  });
 }
