@@ -37,6 +37,17 @@ export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
   'ECONNABORTED',
 ]);
 
+/**
+ * A network failure in a user's words, from a Node error code or a driver message that quotes one (`otherwise`
+ * when it names none); `host` is named when the name did not resolve.
+ */
+export function networkReason(codeOrMessage: string, otherwise: string, host?: string): string {
+  if (/ENOTFOUND|EAI_AGAIN/.test(codeOrMessage)) return host ? `host "${host}" not found` : 'host not found';
+  if (/ECONNREFUSED/.test(codeOrMessage)) return 'connection refused';
+  if (/ETIMEDOUT/.test(codeOrMessage)) return 'timed out';
+  return otherwise;
+}
+
 const RETRYABLE: ReadonlySet<ConnectorErrorKind> = new Set(['unreachable', 'transient']);
 
 export interface ConnectorErrorOptions {

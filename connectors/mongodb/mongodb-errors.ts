@@ -2,7 +2,7 @@
  * MongoDB driver and server errors → `ConnectorError`, by server error code
  * (https://www.mongodb.com/docs/manual/reference/error-codes/) or driver error class.
  */
-import { ConnectorError, type ConnectorErrorKind } from '../connector-error';
+import { ConnectorError, networkReason, type ConnectorErrorKind } from '../connector-error';
 
 export interface MongodbErrorContext {
   /** `host:port/database`, never credentials. */
@@ -53,7 +53,7 @@ export function toConnectorError(err: unknown, ctx: MongodbErrorContext): Error 
         `MongoDB at ${ctx.target} rejected the login: ${message} - check user, password and authSource in connection_config.uri`,
       );
     }
-    const reason = /ENOTFOUND|EAI_AGAIN/.test(message) ? 'host not found' : /ECONNREFUSED/.test(message) ? 'connection refused' : message;
+    const reason = networkReason(message, message);
     return make(
       'unreachable',
       `cannot reach MongoDB at ${ctx.target}: ${reason} - check the hosts in connection_config.uri and that the server accepts connections from this worker`,

@@ -2,7 +2,7 @@
  * mysql2 and Node errors → `ConnectorError`, by MySQL/MariaDB error name (`err.code`) or Node error code,
  * with a message that says what to check.
  */
-import { ConnectorError, NETWORK_ERROR_CODES, type ConnectorErrorKind } from '../connector-error';
+import { ConnectorError, networkReason, NETWORK_ERROR_CODES, type ConnectorErrorKind } from '../connector-error';
 
 export interface MysqlErrorContext {
   /** `host:port/database`, never credentials. */
@@ -82,14 +82,7 @@ export function toConnectorError(err: unknown, ctx: MysqlErrorContext): Error {
   }
   if (TRANSIENT.has(code)) return make('transient', `MySQL at ${ctx.target} failed for now: ${message}`);
   if (NETWORK.has(code)) {
-    const reason =
-      code === 'ENOTFOUND' || code === 'EAI_AGAIN'
-        ? `host "${ctx.host}" not found`
-        : code === 'ECONNREFUSED'
-          ? 'connection refused'
-          : code === 'ETIMEDOUT'
-            ? 'timed out'
-            : `connection failed (${code})`;
+    const reason = networkReason(code, `connection failed (${code})`, ctx.host);
     return make(
       'unreachable',
       `cannot reach MySQL at ${ctx.target}: ${reason} - check host and port in connection_config and that the server accepts connections from this worker`,

@@ -2,7 +2,7 @@
  * Neo4j driver and server errors → `ConnectorError`, by status code
  * (https://neo4j.com/docs/status-codes/current/) or driver error code.
  */
-import { ConnectorError, type ConnectorErrorKind } from '../connector-error';
+import { ConnectorError, networkReason, type ConnectorErrorKind } from '../connector-error';
 
 export interface Neo4jErrorContext {
   /** `host:port/database`, never credentials. */
@@ -26,7 +26,7 @@ export function toConnectorError(err: unknown, ctx: Neo4jErrorContext): Error {
     return make('auth', `Neo4j at ${ctx.target} rejected the login: ${message} - check user and password in connection_config`);
   }
   if (code === 'ServiceUnavailable' || code === 'SessionExpired' || /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRESET/.test(message)) {
-    const reason = /ENOTFOUND|EAI_AGAIN/.test(message) ? 'host not found' : /ECONNREFUSED/.test(message) ? 'connection refused' : message;
+    const reason = networkReason(message, message);
     return make(
       'unreachable',
       `cannot reach Neo4j at ${ctx.target}: ${reason} - check connection_config.uri and that the server accepts Bolt connections from this worker`,

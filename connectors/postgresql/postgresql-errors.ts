@@ -2,7 +2,7 @@
  * pg and Node errors → `ConnectorError`, by SQLSTATE (https://www.postgresql.org/docs/current/errcodes-appendix.html)
  * or Node error code, with a message that says what to check.
  */
-import { ConnectorError, NETWORK_ERROR_CODES, type ConnectorErrorKind } from '../connector-error';
+import { ConnectorError, networkReason, NETWORK_ERROR_CODES, type ConnectorErrorKind } from '../connector-error';
 
 export interface PgErrorContext {
   /** `host:port/database`, never credentials. */
@@ -29,14 +29,7 @@ export function toConnectorError(err: unknown, ctx: PgErrorContext): Error {
 
   if (code && /^[0-9A-Z]{5}$/.test(code) && !NETWORK_ERROR_CODES.has(code)) return fromSqlState(code, message, ctx, make);
   if (code && NETWORK_ERROR_CODES.has(code)) {
-    const reason =
-      code === 'ENOTFOUND' || code === 'EAI_AGAIN'
-        ? `host "${ctx.host}" not found`
-        : code === 'ECONNREFUSED'
-          ? 'connection refused'
-          : code === 'ETIMEDOUT'
-            ? 'timed out'
-            : `connection failed (${code})`;
+    const reason = networkReason(code, `connection failed (${code})`, ctx.host);
     return make(
       'unreachable',
       `cannot reach PostgreSQL at ${ctx.target}: ${reason} - check host and port in connection_config.dsn and that the server accepts connections from this worker`,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { ConnectorError, redactSecrets } from '../../../connectors/connector-error';
+import { ConnectorError, networkReason, redactSecrets } from '../../../connectors/connector-error';
 import { toConnectorError as mysqlError } from '../../../connectors/mysql/mysql-errors';
 import { toConnectorError as pgError } from '../../../connectors/postgresql/postgresql-errors';
 
@@ -77,5 +77,33 @@ describe('driver errors', () => {
     ) as ConnectorError;
     expect(err.message).not.toContain('hunter22');
     expect(err.kind).toBe('unreachable');
+  });
+});
+
+describe('networkReason', () => {
+  test.each([
+    ['ENOTFOUND', 'host "db.example" not found'],
+    ['EAI_AGAIN', 'host "db.example" not found'],
+    ['getaddrinfo ENOTFOUND db.example', 'host "db.example" not found'],
+    ['ECONNREFUSED', 'connection refused'],
+    ['connect ECONNREFUSED 127.0.0.1:5432', 'connection refused'],
+    ['connect ETIMEDOUT 10.0.0.1:3306', 'timed out'],
+    ['EHOSTUNREACH', 'otherwise'],
+    ['Connection lost', 'otherwise'],
+  ])('%s', (text, reason) => {
+    expect(networkReason(text, 'otherwise', 'db.example')).toBe(reason);
+  });
+
+  test('names no host when none is given', () => {
+    expect(networkReason('getaddrinfo ENOTFOUND mongo.internal', 'x')).toBe('host not found');
+  });
+
+  test('every SQL source words an unknown host, a refusal and a timeout the same way', () => {
+    for (const toError of [pgError, mysqlError]) {
+      expect(toError(driverError('x', { code: 'ENOTFOUND' }), ctx).message).toContain('host "db.example" not found');
+      expect(toError(driverError('x', { code: 'ECONNREFUSED' }), ctx).message).toContain('connection refused');
+      expect(toError(driverError('x', { code: 'ETIMEDOUT' }), ctx).message).toContain('timed out');
+      expect(toError(driverError('x', { code: 'EHOSTUNREACH' }), ctx).message).toContain('connection failed (EHOSTUNREACH)');
+    }
   });
 });
