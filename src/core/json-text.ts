@@ -17,7 +17,7 @@ export class JsonText {
 
   /** The value, for a serializer (an API answer, a DLQ row): exactly what a parsed source value would write. */
   toJSON(): unknown {
-    return omitted ? undefined : JSON.parse(this.text);
+    return JSON.parse(this.text);
   }
 
   /** The text to splice (see `splicedJsonb`), worked out once. */
@@ -26,9 +26,6 @@ export class JsonText {
     return this.splicedText;
   }
 }
-
-/** Set while `splicedDocument` stringifies a record: its JsonText fields are left out, to be spliced in after. */
-let omitted = false;
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const SURROGATE = /[\ud800-\udfff]/;
@@ -112,18 +109,22 @@ export function splicedJsonb(text: string): string | null {
  */
 export function splicedDocument(data: Record<string, unknown>, fields: ReadonlyArray<string | null>): string | null {
   let tail = '';
+  const texts: JsonText[] = [];
   for (const field of fields) {
     const value = field === null ? null : data[field];
     const text = value instanceof JsonText ? value.spliced() : null;
     if (text === null) return null;
     tail += ',' + JSON.stringify(field) + ':' + text;
+    texts.push(value as JsonText);
   }
+  // The texts are set aside while the rest is stringified: a value with a `toJSON` would take JSON.stringify off its fast
+  // path for the whole record (twice the time).
+  for (const field of fields) data[field!] = undefined;
   let rest: string;
-  omitted = true;
   try {
     rest = JSON.stringify(data);
   } finally {
-    omitted = false;
+    for (let i = 0; i < fields.length; i++) data[fields[i]!] = texts[i];
   }
   return rest.length === 2 ? '{' + tail.slice(1) + '}' : rest.slice(0, -1) + tail + '}';
 }
