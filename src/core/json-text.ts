@@ -129,14 +129,20 @@ export function splicedDocument(data: Record<string, unknown>, fields: ReadonlyA
   return rest.length === 2 ? '{' + tail.slice(1) + '}' : rest.slice(0, -1) + tail + '}';
 }
 
-/** `value` with every JsonText in it parsed (copies of the objects and arrays on the way to one; `value` itself if none). */
-export function withJsonParsed(value: unknown): unknown {
+/** Deeper than any record `normalizeRecord` keeps (32 levels): a record nested deeper is refused, its texts serialized by `toJSON`. */
+const MAX_PARSED_DEPTH = 40;
+
+/**
+ * `value` with every JsonText in its first `MAX_PARSED_DEPTH` levels parsed (copies of the objects and arrays on the way to
+ * one; `value` itself if none). Bounded, so a hostile record nested a million levels deep costs no stack.
+ */
+export function withJsonParsed(value: unknown, depth = MAX_PARSED_DEPTH): unknown {
   if (value instanceof JsonText) return JSON.parse(value.text);
-  if (typeof value !== 'object' || value === null || JSON.isRawJSON(value)) return value;
+  if (typeof value !== 'object' || value === null || JSON.isRawJSON(value) || depth === 0) return value;
   if (Array.isArray(value)) {
     let copy: unknown[] | null = null;
     for (let i = 0; i < value.length; i++) {
-      const parsed = withJsonParsed(value[i]);
+      const parsed = withJsonParsed(value[i], depth - 1);
       if (parsed !== value[i]) (copy ??= [...value])[i] = parsed;
     }
     return copy ?? value;
@@ -144,7 +150,7 @@ export function withJsonParsed(value: unknown): unknown {
   let copy: Record<string, unknown> | null = null;
   const source = value as Record<string, unknown>;
   for (const key in source) {
-    const parsed = withJsonParsed(source[key]);
+    const parsed = withJsonParsed(source[key], depth - 1);
     if (parsed === source[key]) continue;
     copy ??= Object.defineProperties({}, Object.getOwnPropertyDescriptors(source));
     Object.defineProperty(copy, key, { value: parsed, enumerable: true, writable: true, configurable: true });

@@ -117,5 +117,10 @@ describe('JSON texts spliced into the document', () => {
     const refusedRow = { position: 3, raw: { doc: new JsonText('{"a": [1]}') }, errorType: 'invalid_record' as const, problems: [] };
     expect(prepareBatch([], null, { refused: [refusedRow] }).rejections[0]!.raw).toEqual({ doc: { a: [1] } });
     expect(withJsonParsed({ keep: 1 })).toEqual({ keep: 1 });
+    // A refused record is looked through for texts only as deep as a kept one can be: a hostile nesting costs no stack.
+    let deep: unknown = 1;
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    const [tooDeep] = prepareBatch([{ name: 'n', source_id: '1', v: deep }], null).rejections;
+    expect(tooDeep!.problems[0]!.type).toBe(ProblemType.tooDeep);
   });
 });
