@@ -207,7 +207,8 @@ export class PgTypes {
   /**
    * A read for a caller that splices JSON (`ReadPlan.jsonText`): a jsonb object comes as its text. PostgreSQL wrote it
    * as valid JSON with unique keys; parsing it into objects only for the core to stringify them again is the largest
-   * part of such a column's cost. Arrays of jsonb, domains' elements and json (kept as sent) are parsed as ever.
+   * part of such a column's cost. A domain over jsonb is jsonb; jsonb arrays, `jsonb[]` and json (kept as sent) are parsed as
+   * ever.
    */
   keepJsonText = false;
 
