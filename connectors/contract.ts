@@ -66,6 +66,11 @@ export interface ReadPlan {
    * its transaction): `heldBack` with this plan then answers without reading again. Absent: the read counts nothing.
    */
   heldBackCap?: number;
+  /**
+   * The caller writes JSON object values into its documents as they are (the ingestion core's `JsonText`): a source
+   * that holds them as checked JSON text (PostgreSQL's jsonb) may give them so, unparsed. Absent: parsed values.
+   */
+  jsonText?: boolean;
 }
 
 /** One batch of rows in cursor order, with the cursor after its last row. */

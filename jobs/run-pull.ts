@@ -221,6 +221,8 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
         range: start.range,
         // Counted beside the read's last page where the source can (`countHeldBack` then reads nothing again).
         heldBackCap: HELD_BACK_CAP,
+        // The core splices JSON objects a source gives as text into its documents unparsed (src/core/json-text.ts).
+        jsonText: true,
       };
       // A backfill reads again what the position has passed: it leaves the position and `:last_pull` alone.
       const positionOf = start.range ? null : connector.id;

@@ -4,7 +4,7 @@
  * into the write statement's document (`entitiesDocument`), batch after batch, as a pull does before its writes; this
  * process's CPU time (user + system) and peak RSS are what it reports. Run it with the worker's young-generation cap:
  *
- *   NODE_OPTIONS=--max-semi-space-size=16 npx tsx bench/pull/worker-cpu.ts [--rows 200000] [--rounds 3]
+ *   NODE_OPTIONS=--max-semi-space-size=16 npx tsx bench/pull/worker-cpu.ts [--rows 200000] [--rounds 3] [--json text|parsed|parsed,text]
  *
  * The table is created once in a scratch database and dropped at the end; the rounds read it again and again. With
  * `--db NAME` the products table of that database is read instead (created there when it is missing, kept), so two
@@ -24,10 +24,15 @@ const { values: opts } = parseArgs({
     rows: { type: 'string', default: '200000' },
     rounds: { type: 'string', default: '3' },
     db: { type: 'string' },
+    // `parsed`: jsonb objects parsed into objects and stringified again (the read before `ReadPlan.jsonText`); a list
+    // (`parsed,text`) takes its modes in turn, round after round, to compare them in the same minutes.
+    json: { type: 'string', default: 'text' },
     'pg-url': { type: 'string', default: process.env.QANATIX_BENCH_PG_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres' },
   },
 });
 const [rows, rounds] = [opts.rows, opts.rounds].map(Number) as [number, number];
+const jsonModes = opts.json.split(',');
+if (!jsonModes.every((m) => m === 'text' || m === 'parsed')) throw new Error('--json takes text, parsed or a list of them');
 
 async function main(): Promise<void> {
   const admin = new pg.Client({ connectionString: opts['pg-url'] });
@@ -57,6 +62,7 @@ async function main(): Promise<void> {
     for (let round = 1; round <= rounds; round++) {
       const source = new PostgresqlConnector(definition);
       const plan = { mode: 'full' as const, cursor: null, now: new Date().toISOString(), lastPull: null, batchSize: definition.batch_size };
+      const json = jsonModes[(round - 1) % jsonModes.length]!;
       const described = await source.describe(plan);
       const mapping = rowMapping(definition, described.primaryKey);
       let read = 0;
@@ -64,7 +70,7 @@ async function main(): Promise<void> {
       let peakRss = process.memoryUsage.rss();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      for await (const batch of source.read(plan, new AbortController().signal)) {
+      for await (const batch of source.read({ ...plan, jsonText: json === 'text' }, new AbortController().signal)) {
         const { records, positions, refused } = mapRows(batch.rows, mapping, read);
         read += batch.rows.length;
         const prepared = prepareBatch(records, null, { positions, refused });
@@ -77,7 +83,7 @@ async function main(): Promise<void> {
       await source.close();
       if (read !== rows) throw new Error(`read ${read} rows, expected ${rows}`);
       const line =
-        `round ${round}: ${read.toLocaleString('en')} rows, CPU ${cpuS.toFixed(2)} s (${((cpuS / read) * 1e6).toFixed(2)} µs a row, ` +
+        `round ${round} (json ${json}): ${read.toLocaleString('en')} rows, CPU ${cpuS.toFixed(2)} s (${((cpuS / read) * 1e6).toFixed(2)} µs a row, ` +
         `${((cpuS * 1e6) / read).toFixed(1)} CPU-s per million), wall ${wallS.toFixed(2)} s, documents ${(bytes / 1e6).toFixed(0)} MB, ` +
         `peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`;
       console.log(line);

@@ -15,7 +15,7 @@
  * | time, timetz                   | PostgreSQL text (`HH:MM:SS[.ffffff][+zz]`)                   |
  * | interval                       | ISO 8601 duration (`P1Y2M3DT4H5M6.789S`)                     |
  * | bytea                          | base64                                                      |
- * | json, jsonb                    | parsed JSON                                                 |
+ * | json, jsonb                    | parsed JSON (a jsonb object: its text, when the read asks) |
  * | arrays                         | arrays of the element's JSON form (NULL → null)             |
  * | bit, varbit                    | `'0101'`                                                    |
  * | uuid, text, enums, inet, …     | string                                                      |
@@ -25,6 +25,7 @@
  */
 import type { ColumnKind } from '../sql/sql-dialect';
 import { toUtcIso } from '../iso-time';
+import { JsonText } from '../../src/core/json-text';
 import { parsePgArray } from './postgresql-array';
 
 /** Run at the start of every transaction: the text forms the parsers below expect. */
@@ -203,9 +204,22 @@ export class PgTypes {
       format === 'binary' ? identity : (this.types.get(oid)?.parse ?? identity),
   };
 
+  /**
+   * A read for a caller that splices JSON (`ReadPlan.jsonText`): a jsonb object comes as its text. PostgreSQL wrote it
+   * as valid JSON with unique keys; parsing it into objects only for the core to stringify them again is the largest
+   * part of such a column's cost. A domain over jsonb is jsonb; jsonb arrays, `jsonb[]` and json (kept as sent) are parsed as
+   * ever.
+   */
+  keepJsonText = false;
+
   constructor() {
     for (const [oid, t] of Object.entries(SCALARS)) this.types.set(Number(oid), t);
     for (const [oid, elem] of Object.entries(ARRAYS)) this.types.set(Number(oid), arrayOf(SCALARS[elem] as BuiltinType));
+    const jsonb = SCALARS[3802] as BuiltinType;
+    this.types.set(3802, {
+      ...jsonb,
+      parse: (text) => (this.keepJsonText && text.charCodeAt(0) === 0x7b ? new JsonText(text) : JSON.parse(text)),
+    });
   }
 
   kindOf(oid: number): ColumnKind {

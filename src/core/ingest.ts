@@ -2,6 +2,7 @@ import type { ValidateFunction } from 'ajv/dist/2020.js';
 import type { Queryable } from '../db/pool';
 import { contentKey } from './canonical-json';
 import { asDoubles } from './exact-number';
+import { splicedDocument, withJsonParsed } from './json-text';
 import { addIngestionCounts, recordRejections, type IngestionCounts } from './ingestions';
 import { normalizeRecord } from './normalize-record';
 import { tidyProblems, unstorablePlace } from './record-problems';
@@ -63,7 +64,12 @@ export interface PreparedBatch {
  * batch while the current one is being written.
  */
 export function prepareBatch(records: unknown[], validate: ValidateFunction | null, opts: PrepareOptions = {}): PreparedBatch {
-  const rejections: RejectedRecord[] = (opts.refused ?? []).map((r) => ({ ...r, problems: tidyProblems(r.problems) }));
+  // A refused record is kept as it came, its JSON texts parsed (what the DLQ shows is the value).
+  const rejections: RejectedRecord[] = (opts.refused ?? []).map((r) => ({
+    ...r,
+    raw: withJsonParsed(r.raw),
+    problems: tidyProblems(r.problems),
+  }));
   const refuse = (position: number, raw: unknown, errorType: RejectedRecord['errorType'], problems: RecordProblem[]) =>
     rejections.push({ position, raw, errorType, problems: tidyProblems(problems) });
   const keys: Array<string | null> = new Array(records.length).fill(null);
@@ -72,22 +78,33 @@ export function prepareBatch(records: unknown[], validate: ValidateFunction | nu
 
   for (let i = 0; i < records.length; i++) {
     const position = opts.positions?.[i] ?? i;
-    const n = normalizeRecord(records[i]);
+    let record = records[i];
+    let n = normalizeRecord(record);
+    let data: string | null = null;
+    // JSON texts (json-text.ts) are spliced into the document unparsed when nothing needs their values: no schema, a
+    // source_id for the key. Otherwise, when one cannot be spliced, or when the record is refused, they are parsed and
+    // the record checked again: what is kept or refused, and why, is what the parsed record gives.
+    const texts = n.ok ? n.record.jsonTexts : null;
+    if (texts && validate === null && n.ok && n.record.sourceId !== null) data = splicedDocument(n.record.verticalData, texts);
+    if (data === null && (texts || !n.ok)) {
+      const parsed = withJsonParsed(record);
+      if (parsed !== record) n = normalizeRecord((record = parsed));
+    }
     if (!n.ok) {
-      refuse(position, records[i], 'invalid_record', n.problems);
+      refuse(position, record, 'invalid_record', n.problems);
       continue;
     }
     const { name, sourceId, verticalData, exactNumbers } = n.record;
     // A JSON Schema validator compares numbers as doubles; the exact ones are checked by their nearest double.
     if (validate && !validate(exactNumbers ? asDoubles(verticalData) : verticalData)) {
-      refuse(position, records[i], 'schema_validation', validationProblems(validate.errors));
+      refuse(position, record, 'schema_validation', validationProblems(validate.errors));
       continue;
     }
-    const data = JSON.stringify(verticalData);
+    data ??= JSON.stringify(verticalData);
     // JSON.stringify writes NUL and unpaired surrogates as \u escapes: only then is there anything to look for.
     const bad = data.includes('\\u') ? unstorablePlace(verticalData, ['vertical_data']) : null;
     if (bad) {
-      refuse(position, records[i], 'invalid_record', [bad]);
+      refuse(position, withJsonParsed(record), 'invalid_record', [bad]);
       continue;
     }
     const dedupKey = sourceId !== null ? 's:' + sourceId : 'h:' + contentKey(name, verticalData);

@@ -1,5 +1,6 @@
 import { ProblemType } from '../problem-types';
 import { exactNumberProblem, isExactNumber } from './exact-number';
+import { JsonText } from './json-text';
 import type { NormalizedRecord, RecordProblem } from './record';
 import { MAX_PROBLEMS, unstorableCharacter } from './record-problems';
 
@@ -19,15 +20,21 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !isExactNumber(v);
 }
 
-/** What a walk over a record found: problems, and whether it holds exact numbers. */
+/** What a walk over a record found: problems, whether it holds exact numbers, and where its JSON texts are. */
 interface Scan {
   problems: RecordProblem[];
   exactNumbers: boolean;
+  jsonTexts: NormalizedRecord['jsonTexts'];
 }
 
 /** Finds keys that could pollute prototypes, nesting deeper than MAX_DEPTH and numbers that cannot be stored. */
 function scan(v: unknown, path: Array<string | number>, found: Scan): void {
   if (typeof v !== 'object' || v === null || found.problems.length >= MAX_PROBLEMS) return;
+  // Checked where it is spliced, or parsed and walked then (see prepareBatch).
+  if (v instanceof JsonText) {
+    (found.jsonTexts ??= []).push(path.length === 2 && path[0] === 'vertical_data' ? (path[1] as string) : null);
+    return;
+  }
   if (isExactNumber(v)) {
     found.exactNumbers = true;
     const msg = exactNumberProblem(v);
@@ -124,7 +131,7 @@ export function normalizeRecord(raw: unknown): Normalized {
   if (!isPlainObject(raw)) {
     return { ok: false, problems: [{ loc: [], msg: 'a record must be a JSON object', type: ProblemType.object }] };
   }
-  const found: Scan = { problems: [], exactNumbers: false };
+  const found: Scan = { problems: [], exactNumbers: false, jsonTexts: null };
   scan(raw, [], found);
   const { problems } = found;
   const { name, source_id: sourceId, vertical_data: verticalData } = raw;
@@ -141,5 +148,8 @@ export function normalizeRecord(raw: unknown): Normalized {
     extra === null
       ? ((verticalData as Record<string, unknown>) ?? {})
       : { ...extra, ...(verticalData as Record<string, unknown> | undefined) };
-  return { ok: true, record: { name: name as string, sourceId: sid.sid, verticalData: data, exactNumbers: found.exactNumbers } };
+  return {
+    ok: true,
+    record: { name: name as string, sourceId: sid.sid, verticalData: data, exactNumbers: found.exactNumbers, jsonTexts: found.jsonTexts },
+  };
 }

@@ -12,6 +12,11 @@ export interface NormalizedRecord {
   verticalData: Record<string, unknown>;
   /** Holds numbers a double cannot represent, kept as raw JSON text (see exact-number.ts). */
   exactNumbers: boolean;
+  /**
+   * The vertical_data fields whose values are JSON texts not parsed yet (see json-text.ts), null for one elsewhere in
+   * the record; null when there are none.
+   */
+  jsonTexts: Array<string | null> | null;
 }
 
 /** One rule a record broke, in the API's `{loc, msg, type}` form (loc relative to the record). */

@@ -11,11 +11,11 @@ describe('normalizeRecord', () => {
   test('folds every other top-level field into vertical_data; explicit vertical_data wins', () => {
     expect(normalizeRecord({ name: 'A', source_id: 's1', price: 1, vertical_data: { price: 2, sku: 'x' } })).toEqual({
       ok: true,
-      record: { name: 'A', sourceId: 's1', verticalData: { price: 2, sku: 'x' }, exactNumbers: false },
+      record: { name: 'A', sourceId: 's1', verticalData: { price: 2, sku: 'x' }, exactNumbers: false, jsonTexts: null },
     });
     expect(normalizeRecord({ name: 'Sensor', temperature: 22.5 })).toEqual({
       ok: true,
-      record: { name: 'Sensor', sourceId: null, verticalData: { temperature: 22.5 }, exactNumbers: false },
+      record: { name: 'Sensor', sourceId: null, verticalData: { temperature: 22.5 }, exactNumbers: false, jsonTexts: null },
     });
   });
   test('a numeric source_id becomes its string', () => {
