@@ -4,9 +4,10 @@ import { outageLog, stderrLogger, type Logger } from '../outage-log';
 /** Anything that runs a query: a pool, or a client inside a transaction. */
 export type Queryable = Pick<pg.Pool, 'query'>;
 
-export function createPool(connectionString: string, max = 10, log: Logger = stderrLogger): pg.Pool {
+/** `applicationName` tells a pool's sessions apart in pg_stat_activity (the pulls', the reconciler's). */
+export function createPool(connectionString: string, max = 10, log: Logger = stderrLogger, applicationName = 'qanatix'): pg.Pool {
   // A pool that cannot hand out a connection for 30 s fails the caller loudly instead of hanging it.
-  const pool = new pg.Pool({ connectionString, max, application_name: 'qanatix', connectionTimeoutMillis: 30_000 });
+  const pool = new pg.Pool({ connectionString, max, application_name: applicationName, connectionTimeoutMillis: 30_000 });
   const outage = outageLog(log, 'postgres');
   // A server restart ends every connection with an 'error' event: on an idle client the pool's, on a client
   // that is checked out (a transaction, the connector lock held for a whole run) the client's own. Unheard,
