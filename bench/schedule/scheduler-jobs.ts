@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Worker } from 'bullmq';
-import { createPullQueue, fireJobId, PULL_JOB, PULL_QUEUE, schedulerId, type PullJobData } from '../../jobs/pull-queue';
+import { createPullQueue, PULL_JOB, PULL_QUEUE, schedulerId, type PullJobData } from '../../jobs/pull-queue';
 import { createRedis, QUEUE_PREFIX } from '../../jobs/redis-connection';
 import { markdownTable } from '../lib/markdown';
 import { processCpuMs } from '../lib/proc-stats';
@@ -56,6 +56,7 @@ async function measure(mode: Mode): Promise<ModeResult> {
   await admin.flushall();
   const conn = createRedis(redisServer.url);
   const queue = createPullQueue(conn);
+  const workerConn = createRedis(redisServer.url);
   const finished: number[] = [];
   // The pull worker's options (jobs/worker.ts), with a processor that does nothing.
   const worker = new Worker<PullJobData>(
@@ -64,7 +65,7 @@ async function measure(mode: Mode): Promise<ModeResult> {
       finished.push(Date.now());
     },
     {
-      connection: createRedis(redisServer.url),
+      connection: workerConn,
       prefix: QUEUE_PREFIX,
       concurrency,
       lockDuration: 60_000,
@@ -90,8 +91,7 @@ async function measure(mode: Mode): Promise<ModeResult> {
     const fire = start + m * MINUTE_MS;
     const before = finished.length;
     await sleepUntil(fire);
-    if (mode === 'plain')
-      await queue.addBulk(ids.map((id) => ({ name: PULL_JOB, data: data(id), opts: { jobId: fireJobId(schedulerId(id), fire) } })));
+    if (mode === 'plain') await queue.addBulk(ids.map((id) => ({ name: PULL_JOB, data: data(id), opts: { jobId: `fire-${id}-${fire}` } })));
     while (finished.length - before < jobs && Date.now() < fire + MINUTE_MS - 1_000) await sleepUntil(Date.now() + 50);
     drainMs.push(Math.max(...finished.slice(before)) - fire);
   }
@@ -112,6 +112,7 @@ async function measure(mode: Mode): Promise<ModeResult> {
   await worker.close();
   await queue.close();
   conn.disconnect();
+  workerConn.disconnect();
   return result;
 }
 
