@@ -46,7 +46,7 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
       maxStalls: config.workerMaxStalls,
     });
     // Its own sessions, named apart from the pulls' (pg_stat_activity), and never waiting for a pull's connection.
-    reconcilerPool = createPool(config.databaseUrl, 2, log, 'qanatix-reconciler');
+    reconcilerPool = createPool(config.databaseUrl, 2, log, 'reconciler');
     const stopReconciler = startReconciler(reconcilerPool, queue, log);
     closers.push(
       ['the schedule reconciler', async () => stopReconciler(), CONNECTION_CLOSE_MS],
