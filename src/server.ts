@@ -34,6 +34,7 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
   const closers: Array<[string, () => Promise<unknown>, number]> = [];
 
   let app: FastifyInstance | undefined;
+  let reconcilerPool: ReturnType<typeof createPool> | undefined;
   if (roles.worker) {
     const worker = startWorker({
       pool,
@@ -44,7 +45,9 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
       lockDurationMs: config.workerLockMs,
       maxStalls: config.workerMaxStalls,
     });
-    const stopReconciler = startReconciler(pool, queue, log);
+    // Its own sessions, named apart from the pulls' (pg_stat_activity), and never waiting for a pull's connection.
+    reconcilerPool = createPool(config.databaseUrl, 2, log, 'reconciler');
+    const stopReconciler = startReconciler(reconcilerPool, queue, log);
     closers.push(
       ['the schedule reconciler', async () => stopReconciler(), CONNECTION_CLOSE_MS],
       // Running pulls get the grace period to commit their current batch and hand the rest back.
@@ -78,7 +81,7 @@ export async function startRoles(config: Config, roles: Roles): Promise<{ app?: 
   const steps: Array<[string, () => Promise<unknown>, number]> = [
     ...closers,
     ['the queue connection', async () => (await queue.close(), redis.disconnect()), CONNECTION_CLOSE_MS],
-    ['the database pool', () => pool.end(), CONNECTION_CLOSE_MS],
+    ['the database pools', () => Promise.all([pool.end(), reconcilerPool?.end()]), CONNECTION_CLOSE_MS],
   ];
   let stopping: Promise<boolean> | undefined;
   const stop = () =>

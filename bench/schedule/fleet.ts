@@ -18,6 +18,7 @@ import { formatMs } from '../lib/stats';
 import { createPlatform, dropPlatform, type Platform } from './fixture';
 import { MINUTE_MS, nextMinute, sleepUntil } from './observe';
 import { startSampler, type BurstSample } from './sample';
+import { cpuBetween, startAccounting, type CpuSnapshot } from './accounting';
 import { startWorkerProcess, type WorkerProcess } from './worker-process';
 import { freePort } from '../lib/child-process';
 
@@ -76,7 +77,21 @@ export interface FleetResult {
   redisCommandsPerRun: number;
   machineBusyPercent: number;
   loadAverage: { start: number; end: number };
+  /** Who spent the CPU, minute by minute (bench/schedule/accounting.ts); the first holds each connector's first, full run. */
+  minutes: MinuteAccount[];
   sample?: BurstSample;
+}
+
+/** One minute of the window: the runs of its fires, and the CPU and Redis commands spent in it (to 0.5 s before the next). */
+export interface MinuteAccount {
+  fire: string;
+  runs: number;
+  /** Of them, connectors' first runs in the window (a full read). */
+  firstRuns: number;
+  /** Seconds in which some run of this minute was in progress. */
+  busySeconds: number;
+  redisCommands: number;
+  cpu: CpuSnapshot;
 }
 
 export async function runFleet(o: FleetOptions): Promise<FleetResult> {
@@ -135,6 +150,21 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     const cpu0 = workers.map((w) => processCpuMs(w.pid) ?? 0);
     const backends = watchBackends([platform.db.name, new URL(o.sourceUrl).pathname.slice(1)]);
     const redis0 = await redisCalls(admin);
+    const accounting = startAccounting({
+      adminUrl: o.adminUrl,
+      platformDb: platform.db.name,
+      sourceDb: new URL(o.sourceUrl).pathname.slice(1),
+      workerPids: workers.map((w) => w.pid),
+      redisPid: o.redis.pid,
+    });
+    // Each minute's runs are done long before the next fire: its account closes half a second before it.
+    const marks: Array<{ cpu: CpuSnapshot; redisCommands: number }> = [{ cpu: accounting.snapshot(), redisCommands: redis0 }];
+    const markTimers = Array.from({ length: o.minutes - 1 }, (_, i) =>
+      setTimeout(
+        () => void redisCalls(admin).then((redisCommands) => marks.push({ cpu: accounting.snapshot(), redisCommands })),
+        start + (i + 1) * MINUTE_MS - 500 - Date.now(),
+      ),
+    );
     const machine0 = machineCpuMs();
     const load0 = loadavg()[0]!;
     o.log(`${label}: measuring ${new Date(start).toISOString().slice(11, 19)}–${new Date(end).toISOString().slice(11, 19)}`);
@@ -142,6 +172,9 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     const cpu1 = workers.map((w) => processCpuMs(w.pid) ?? 0);
     const postgresCpuMs = backends();
     const redis1 = await redisCalls(admin);
+    for (const t of markTimers) clearTimeout(t);
+    marks.push({ cpu: accounting.snapshot(), redisCommands: redis1 });
+    await accounting.stop();
     const machine1 = machineCpuMs();
     const load1 = loadavg()[0]!;
     const sample = await sampler?.stop();
@@ -188,6 +221,19 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     const started = rows.filter((r) => r.started !== null && r.status !== 'missed');
     const later = started.filter((r) => !r.first);
     const workersCpuMs = cpu1.reduce((a, c, i) => a + c - cpu0[i]!, 0);
+    const minutes = marks.slice(1).map((m, i): MinuteAccount => {
+      const fire = start + i * MINUTE_MS;
+      const runs = started.filter((r) => r.fire >= fire && r.fire < fire + MINUTE_MS);
+      return {
+        fire: new Date(fire).toISOString(),
+        runs: runs.length,
+        firstRuns: runs.filter((r) => r.first).length,
+        busySeconds: busySeconds(runs),
+        // Less the INFO that read the count.
+        redisCommands: m.redisCommands - marks[i]!.redisCommands - 1,
+        cpu: cpuBetween(marks[i]!.cpu, m.cpu),
+      };
+    });
     return {
       connectors: o.connectors,
       schedule: o.schedule,
@@ -211,6 +257,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
       redisCommandsPerRun: (redis1 - redis0 - 1) / Math.max(1, started.length),
       machineBusyPercent: (100 * (machine1.busy - machine0.busy)) / Math.max(1, machine1.total - machine0.total),
       loadAverage: { start: load0, end: load1 },
+      minutes,
       sample,
     };
   } finally {

@@ -5,7 +5,8 @@ import type { Distribution } from '../lib/percentiles';
 import type { MachineInfo } from '../lib/results';
 import { formatBytes, formatMs } from '../lib/stats';
 import type { SegmentStats } from './analyze';
-import type { FleetResult } from './fleet';
+import type { FleetResult, MinuteAccount } from './fleet';
+import { groupScope } from './accounting';
 import type { ScenarioResult } from './scenario';
 
 export interface ScheduleBenchResult {
@@ -156,9 +157,66 @@ function fleetReport(r: ScheduleBenchResult): string[] {
   return out;
 }
 
+/** Runs, and CPU per run by who spent it, for the minute of the first runs, the later minutes, and the whole window. */
+function accountingReport(f: FleetResult): string[] {
+  if (!f.minutes?.length) return [];
+  const parts: Array<[string, MinuteAccount[]]> = [
+    ['first minute', f.minutes.slice(0, 1)],
+    ...(f.minutes.length > 1 ? [['later minutes', f.minutes.slice(1)] as [string, MinuteAccount[]]] : []),
+    ['whole window', f.minutes],
+  ];
+  const sum = (ms: MinuteAccount[], pick: (m: MinuteAccount) => number) => ms.reduce((a, m) => a + pick(m), 0);
+  const groups = [...new Set(f.minutes.flatMap((m) => Object.keys(m.cpu.postgres)))].sort();
+  const fleetGroups = groups.filter((g) => ['platform', 'source'].includes(groupScope(g)));
+  const perRun = (ms: MinuteAccount[], pick: (m: MinuteAccount) => number) => {
+    const runs = sum(ms, (m) => m.runs);
+    return runs ? (sum(ms, pick) / runs).toFixed(2) : '—';
+  };
+  const pgOf = (m: MinuteAccount, gs: string[]) => gs.reduce((a, g) => a + (m.cpu.postgres[g]?.cpuMs ?? 0), 0);
+  const out = [
+    '',
+    `Who spent the CPU of ${f.connectors.toLocaleString('en')} × \`${f.schedule}\` on ${f.workers} × ${f.concurrency}, ms per run ` +
+      '(each minute from its fire to half a second before the next; PostgreSQL = its processes serving the platform and source databases):',
+    '',
+    markdownTable(
+      ['part', 'runs (first runs)', 'runs/s', 'worker', 'PostgreSQL', 'Redis', 'all three', 'Redis cmds per run'],
+      parts.map(([label, ms]) => [
+        label,
+        `${sum(ms, (m) => m.runs)} (${sum(ms, (m) => m.firstRuns)})`,
+        (
+          sum(ms, (m) => m.runs) /
+          Math.max(
+            0.001,
+            sum(ms, (m) => m.busySeconds),
+          )
+        ).toFixed(1),
+        perRun(ms, (m) => m.cpu.workersMs),
+        perRun(ms, (m) => pgOf(m, fleetGroups)),
+        perRun(ms, (m) => m.cpu.redisMs),
+        perRun(ms, (m) => m.cpu.workersMs + pgOf(m, fleetGroups) + m.cpu.redisMs),
+        perRun(ms, (m) => m.redisCommands),
+      ]),
+    ),
+    '',
+    'PostgreSQL by process (application_name, or backend_type for a server process), ms per run, and processes started per minute; ' +
+      '"server" and "other databases" serve everyone on the server and are not in the figures above:',
+    '',
+    markdownTable(
+      ['processes', ...parts.map(([label]) => label), 'started per minute'],
+      groups.map((g) => [
+        g,
+        ...parts.map(([, ms]) => perRun(ms, (m) => m.cpu.postgres[g]?.cpuMs ?? 0)),
+        (sum(f.minutes, (m) => m.cpu.postgres[g]?.born ?? 0) / f.minutes.length).toFixed(1),
+      ]),
+    ),
+  ];
+  return out;
+}
+
 export function markdownReport(r: ScheduleBenchResult): string {
   const o = r.options;
   const out: string[] = fleetReport(r);
+  for (const f of r.fleets) out.push(...accountingReport(f));
   for (const f of r.fleets.filter((f) => f.sample))
     out.push(
       '',

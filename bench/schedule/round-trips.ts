@@ -10,13 +10,18 @@
  * serving the two databases (the server runs on this machine) and the wall time per run (direction only: compare two
  * revisions alternated, in the same minutes).
  *
- *   npx tsx bench/schedule/round-trips.ts [--runs 3] [--timed 300] [--rows 100] [--statements] [--pg-url URL]
+ * With `--connectors N --concurrency C`, the timed runs go round the N connectors (each loaded first), C at a time,
+ * as a fleet's minute does: what many connectors and runs at once cost the servers beside one connector's runs in turn.
+ *
+ *   npx tsx bench/schedule/round-trips.ts [--runs 3] [--timed 300] [--rows 100] [--statements] [--connectors 1]
+ *       [--concurrency 1] [--pg-url URL]
  */
 import { Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import type { Job } from 'bullmq';
 import pg from 'pg';
 import { closeKeptConnectors } from '../../connectors/registry';
+import { createPool } from '../../src/db/pool';
 import { processCpuMs } from '../lib/proc-stats';
 import { createPullProcessor } from '../../jobs/pull-processor';
 import { fireJobId, schedulerId, type PullJobData } from '../../jobs/pull-queue';
@@ -29,6 +34,8 @@ const { values: opts } = parseArgs({
     rows: { type: 'string', default: '100' },
     // Every statement of the last empty run, in order (first 140 characters each).
     statements: { type: 'boolean', default: false },
+    connectors: { type: 'string', default: '1' },
+    concurrency: { type: 'string', default: '1' },
     'pg-url': { type: 'string', default: process.env.QANATIX_BENCH_PG_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres' },
   },
 });
@@ -59,17 +66,25 @@ socketProto._writeGeneric = function (this: object, ...args: unknown[]) {
 };
 
 const source = await createSourceDatabase(opts['pg-url'], Number(opts.rows));
-const platform = await createPlatform(opts['pg-url'], { count: 1, sourceUrl: source.url, schedule: '* * * * *', sharedVertical: false });
+const connectors = Number(opts.connectors);
+const concurrency = Number(opts.concurrency);
+const platform = await createPlatform(opts['pg-url'], {
+  count: connectors,
+  sourceUrl: source.url,
+  schedule: '* * * * *',
+  sharedVertical: false,
+});
 sides = new Map([
   [platform.db.name, 'platform'],
   [source.name, 'source'],
 ]);
 const quiet = { info() {}, warn() {}, error() {} } as unknown as Parameters<typeof createPullProcessor>[0]['log'];
-const processor = createPullProcessor({ pool: platform.pool, box: devBox, log: quiet, shutdown: new AbortController().signal });
-const connectorId = platform.connectorIds[0]!;
+// The worker's own pool and size (src/server.ts): runs at once each hold a lock session and write beside it.
+const pool = createPool(platform.db.url, 10 + 3 * concurrency);
+const processor = createPullProcessor({ pool, box: devBox, log: quiet, shutdown: new AbortController().signal });
 
 /** One scheduled fire's job, as a worker takes it (only what the processor reads of a job that succeeds). */
-const job = (fire: number) =>
+const job = (fire: number, connectorId = platform.connectorIds[0]!) =>
   ({
     id: fireJobId(schedulerId(connectorId), fire),
     data: { connectorId, tenantId: platform.tenantId, mode: 'incremental', trigger: 'schedule' },
@@ -87,6 +102,16 @@ async function backendsCpuMs(): Promise<Map<number, number>> {
   return new Map(rows.map((r) => [r.pid, processCpuMs(r.pid) ?? 0]));
 }
 
+/** `fn` over `items`, `concurrency` at a time. */
+async function inTurns<T>(items: T[], fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
 try {
   const fire0 = Math.floor(Date.now() / 60_000) * 60_000;
   for (let i = 0; i <= Number(opts.runs); i++) {
@@ -101,11 +126,16 @@ try {
   }
   if (opts.statements) for (const s of log) console.log(`  ${s.side.padEnd(8)} ${s.text.slice(0, 140)}`);
   counting = false;
+  // The other connectors' first loads, and one empty run each (so the timed runs are all empty ones).
+  const fireN = fire0 + (Number(opts.runs) + 1) * 60_000;
+  for (let k = 0; k < 2; k++) await inTurns(platform.connectorIds.slice(1), (id) => processor(job(fireN + k * 60_000, id)));
   const timed = Number(opts.timed);
   const backends0 = await backendsCpuMs();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  for (let i = 1; i <= timed; i++) await processor(job(fire0 + (Number(opts.runs) + i) * 60_000));
+  const runs = Array.from({ length: timed }, (_, i) => i);
+  // Each connector's next fire: a fire already run would be a duplicate job, not a run.
+  await inTurns(runs, (i) => processor(job(fireN + (2 + Math.floor(i / connectors)) * 60_000, platform.connectorIds[i % connectors]!)));
   const cpu = process.cpuUsage(cpu0);
   const wall = performance.now() - t0;
   const backends = await backendsCpuMs();
@@ -118,6 +148,7 @@ try {
     );
 } finally {
   await closeKeptConnectors();
+  await pool.end();
   await dropPlatform(platform);
   await source.drop();
 }

@@ -55,6 +55,20 @@ const get = (path: string) =>
   });
 
 describe('the worker health endpoint', () => {
+  // The reconciler works in sessions of its own, so a pull never waits for its connection and pg_stat_activity tells
+  // their load apart (it runs at start-up and every minute; its connections close after 10 s unused).
+  test("the reconciler's sessions are named apart from the pulls'", async () => {
+    const apps = async () =>
+      (
+        await db.pool.query<{ app: string }>(
+          'select distinct application_name as app from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+        )
+      ).rows.map((r) => r.app);
+    expect(await waitFor('a reconciler session', async () => (await apps()).includes('qanatix-reconciler') || null, 70_000, 100)).toBe(
+      true,
+    );
+  }, 80_000);
+
   test('/healthz: up; /readyz: PostgreSQL and Redis answer; anything else: 404', async () => {
     expect(await get('/healthz')).toEqual({ status: 200, body: { status: 'ok' } });
     expect(await get('/readyz')).toEqual({ status: 200, body: { status: 'ready', checks: { postgres: 'ok', redis: 'ok' } } });
