@@ -1,4 +1,4 @@
-import type { ReadPlan, RowBatch } from '../contract';
+import type { ReadPlan } from '../contract';
 import type { DoctorProbes } from '../contract';
 import { definitionOf, type ConnectorDefinition } from '../connector-definition';
 import type { SourceReach } from '../source-reach';
@@ -35,19 +35,6 @@ export class PostgresqlConnector extends SqlConnector<PostgresqlSession> {
     const connection: PostgresqlConnection = { ...def.connection_config, reach };
     const dsn = describeDsn(connection.dsn);
     super(def, new PostgresqlSession(connection, { target: dsn.target, host: dsn.host, secrets: dsn.secrets }));
-  }
-
-  /**
-   * With `plan.jsonText`, jsonb objects come as their text (see `PgTypes.keepJsonText`) until the read ends; what else
-   * a pull asks the session meanwhile (the clock, the held-back count on the cursor column) reads no jsonb.
-   */
-  override async *read(plan: ReadPlan, signal: AbortSignal): AsyncGenerator<RowBatch> {
-    this.session.types.keepJsonText = plan.jsonText === true;
-    try {
-      yield* super.read(plan, signal);
-    } finally {
-      this.session.types.keepJsonText = false;
-    }
   }
 
   protected describeSource(lastPull: string): Promise<SqlSource> {

@@ -19,7 +19,7 @@ import pg from 'pg';
 import type { Row } from '../contract';
 import type { SqlColumn } from '../sql/sql-dialect';
 import type { Statement, StatementBuilder } from '../sql/sql-keyset';
-import type { PageTail, SqlSession } from '../sql/sql-reader';
+import type { PageTail, RowForm, SqlSession } from '../sql/sql-reader';
 import { postgresqlClientConfig, type PostgresqlConnection } from './postgresql-config';
 import { admitPostgresqlConnection } from './postgresql-reach';
 import { toConnectorError, type PgErrorContext } from './postgresql-errors';
@@ -61,14 +61,14 @@ export class PostgresqlSession implements SqlSession {
     this.errors = errors;
   }
 
-  async readPage(statements: readonly StatementBuilder[], limit: number, tail?: PageTail): Promise<Row[]> {
+  async readPage(statements: readonly StatementBuilder[], limit: number, tail?: PageTail, form?: RowForm): Promise<Row[]> {
     return this.readOnly(async (client, last) => {
       // The last statement that can run goes with the COMMIT: the page's last builder when no tail follows it.
       const read = async (builders: readonly StatementBuilder[], limit: number, final: boolean) => {
         let rows: Row[] = [];
         for (const [i, build] of builders.entries()) {
           const { sql, values } = build(limit - rows.length);
-          const statement = this.statement(sql, values);
+          const statement = this.statement(sql, values, form);
           const result = final && i === builders.length - 1 ? await last<Row>(statement) : await client.query<Row>(statement);
           rows = rows.length === 0 ? result.rows : rows.concat(result.rows);
           if (rows.length >= limit) break;
@@ -81,7 +81,7 @@ export class PostgresqlSession implements SqlSession {
     });
   }
 
-  async *stream(statement: Statement, batchSize: number, signal: AbortSignal): AsyncGenerator<Row[]> {
+  async *stream(statement: Statement, batchSize: number, signal: AbortSignal, form?: RowForm): AsyncGenerator<Row[]> {
     const client = await this.connect();
     let finished = false;
     let broken: Error | undefined;
@@ -90,7 +90,7 @@ export class PostgresqlSession implements SqlSession {
       await this.run(client, this.statement(`DECLARE ${CURSOR_NAME} NO SCROLL CURSOR FOR\n${statement.sql}`, statement.values));
       const fetch = `FETCH FORWARD ${Math.trunc(batchSize)} FROM ${CURSOR_NAME}`;
       while (!signal.aborted) {
-        const { rows } = await this.run(client, this.statement(fetch));
+        const { rows } = await this.run(client, this.statement(fetch, [], form));
         if (rows.length) yield rows;
         if (rows.length < batchSize) break;
       }
@@ -163,9 +163,12 @@ export class PostgresqlSession implements SqlSession {
     }
   }
 
-  /** One statement, parsed with this connector's types (the pool is shared with connectors that have their own). */
-  private statement(text: string, values: unknown[] = []): pg.QueryConfig {
-    return { ...oneStatement(text, values), types: this.types.pgTypes };
+  /**
+   * One statement, parsed with this connector's types (the pool is shared with connectors that have their own), jsonb
+   * objects kept as their text when the read asks (`form.jsonText`).
+   */
+  private statement(text: string, values: unknown[] = [], form?: RowForm): pg.QueryConfig {
+    return { ...oneStatement(text, values), types: form?.jsonText ? this.types.pgTypesKeepingJson : this.types.pgTypes };
   }
 
   /** Hands the pool back: it stays open for the next run that connects the same way. */

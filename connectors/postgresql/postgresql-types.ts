@@ -175,6 +175,8 @@ interface PgType {
   name: string;
   kind: ColumnKind;
   parse: TextParser;
+  /** jsonb's (and a domain's over it): its objects as `JsonText`, for a read that splices them (`pgTypesKeepingJson`). */
+  keepText?: TextParser;
 }
 
 /** A row of `pg_type` as `resolve` reads it. */
@@ -205,21 +207,23 @@ export class PgTypes {
   };
 
   /**
-   * A read for a caller that splices JSON (`ReadPlan.jsonText`): a jsonb object comes as its text. PostgreSQL wrote it
-   * as valid JSON with unique keys; parsing it into objects only for the core to stringify them again is the largest
-   * part of such a column's cost. A domain over jsonb is jsonb; jsonb arrays, `jsonb[]` and json (kept as sent) are parsed as
-   * ever.
+   * The `types` option of a read for a caller that splices JSON (`ReadPlan.jsonText`): a jsonb object comes as its text.
+   * PostgreSQL wrote it as valid JSON with unique keys; parsing it into objects only for the core to stringify them again
+   * is the largest part of such a column's cost. A domain over jsonb is jsonb; jsonb arrays, arrays of a domain over it,
+   * `jsonb[]` and json (kept as sent) are parsed as ever.
    */
-  keepJsonText = false;
+  readonly pgTypesKeepingJson = {
+    getTypeParser: (oid: number, format?: string): TextParser => {
+      const type = format === 'binary' ? undefined : this.types.get(oid);
+      return type?.keepText ?? this.pgTypes.getTypeParser(oid, format);
+    },
+  };
 
   constructor() {
     for (const [oid, t] of Object.entries(SCALARS)) this.types.set(Number(oid), t);
     for (const [oid, elem] of Object.entries(ARRAYS)) this.types.set(Number(oid), arrayOf(SCALARS[elem] as BuiltinType));
     const jsonb = SCALARS[3802] as BuiltinType;
-    this.types.set(3802, {
-      ...jsonb,
-      parse: (text) => (this.keepJsonText && text.charCodeAt(0) === 0x7b ? new JsonText(text) : JSON.parse(text)),
-    });
+    this.types.set(3802, { ...jsonb, keepText: (text) => (text.charCodeAt(0) === 0x7b ? new JsonText(text) : jsonb.parse(text)) });
   }
 
   kindOf(oid: number): ColumnKind {

@@ -30,15 +30,20 @@ export interface PageTail {
 /** Rows past the lag bound, as `heldBack` reports them. */
 export type HeldBackCount = { rows: number; first: CursorScalar } | null;
 
+/** How one read wants its values: `jsonText` as `ReadPlan.jsonText` (a session that holds no JSON as text ignores it). */
+export interface RowForm {
+  jsonText?: boolean | undefined;
+}
+
 export interface SqlSession {
   /**
    * Runs `statements` in order inside one READ ONLY transaction until `limit` rows are read; each builder
    * gets the number of rows still missing. With `tail`, a page of fewer than `limit` rows reads the tail's statements
    * in the same transaction.
    */
-  readPage(statements: readonly StatementBuilder[], limit: number, tail?: PageTail): Promise<Row[]>;
+  readPage(statements: readonly StatementBuilder[], limit: number, tail?: PageTail, form?: RowForm): Promise<Row[]>;
   /** Streams one statement's rows in batches of `batchSize` from a server-side cursor in a READ ONLY transaction. */
-  stream(statement: Statement, batchSize: number, signal: AbortSignal): AsyncGenerator<Row[]>;
+  stream(statement: Statement, batchSize: number, signal: AbortSignal, form?: RowForm): AsyncGenerator<Row[]>;
 }
 
 /** `heldBackFound`: the count `plan.heldBackCap` asks for, when the read's last page read it beside it. */
@@ -52,6 +57,8 @@ export async function* readSql(
 ): AsyncGenerator<RowBatch> {
   const { dialect } = source;
   const limit = checkBatchSize(plan.batchSize);
+  // Chosen per read, never on the session: a kept connector serves several reads at once (a pull, a preview).
+  const form: RowForm = { jsonText: plan.jsonText };
   const lastPull = dialect.instantParam(lastPullInstant(def, plan));
   const bindLastPull = (params: SqlParams) => () => params.add(lastPull);
   const select = plan.mode === 'keys' && plan.columns ? keysSelect(source, plan.columns) : source.select;
@@ -70,7 +77,7 @@ export async function* readSql(
     let sql = source.query ? renderSqlTemplate(source.query, bindLastPull(params)) : head(params);
     const conditions = userFilters.map((f) => f(params));
     if (conditions.length) sql += `\nWHERE ${conditions.join(' AND ')}`;
-    yield* rebatch(session.stream({ sql, values: params.values }, limit, signal), limit, () => null, signal);
+    yield* rebatch(session.stream({ sql, values: params.values }, limit, signal, form), limit, () => null, signal);
     return;
   }
 
@@ -94,6 +101,7 @@ export async function* readSql(
         pageStatements(dialect, { head, filters, order: phase.order, after: after && { columns: phase.order, values: after } }),
         rows,
         i === phases.length - 1 ? tail : undefined,
+        form,
       );
     yield* pages(phase, fetchPage, (row, c) => row[c.name], limit, signal);
   }

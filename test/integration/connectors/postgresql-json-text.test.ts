@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { validateConnectorConfig } from '../../../connectors/connector-config';
 import type { ReadPlan } from '../../../connectors/contract';
 import { PostgresqlConnector } from '../../../connectors/postgresql/postgresql-connector';
+import { closeKeptConnectors, createConnector } from '../../../connectors/registry';
 import { mapRows, rowMapping } from '../../../jobs/run-pull';
 import { ensureTenant } from '../../../src/auth/api-keys';
 import { Ingestion } from '../../../src/core/ingestion';
@@ -100,6 +101,7 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => {
+  await closeKeptConnectors();
   await source?.teardown();
   await db?.drop();
 });
@@ -176,5 +178,81 @@ describe('jsonb objects read as text and spliced into the documents', () => {
     const refusals = await errors(spliced.ingestionId);
     expect(refusals).toEqual(await errors(parsed.ingestionId));
     expect(refusals.filter((e) => e.error_type === 'schema_validation')).toHaveLength(1);
+  });
+});
+
+describe('the text form is chosen per read', () => {
+  /** Where in `value` a JsonText is: paths like `doc` or `docs.0`. */
+  const textsIn = (value: unknown, path = ''): string[] =>
+    value instanceof JsonText
+      ? [path]
+      : value !== null && typeof value === 'object'
+        ? Object.entries(value).flatMap(([k, v]) => textsIn(v, path ? `${path}.${k}` : k))
+        : [];
+
+  test('reads of one kept connector at once (a pull and a preview) each get the form they asked for, page after page', async () => {
+    const client = new pg.Client({ connectionString: dsn });
+    await client.connect();
+    const table = source.tableRef('shared_reads');
+    const quoted = table
+      .split('.')
+      .map((p) => `"${p}"`)
+      .join('.');
+    const schema = quoted.split('.')[0];
+    try {
+      await client.query(
+        `CREATE TABLE ${quoted} (id integer PRIMARY KEY, name text, doc jsonb, dom ${schema}.document, doms ${schema}.document[], docs jsonb[])`,
+      );
+      await client.query(
+        `INSERT INTO ${quoted} SELECT g, 'n' || g, '{"a": 2.50}', '{"b": 1.0}', ARRAY['{"c": 3.0}'::${schema}.document], ARRAY['{"d": 4.0}'::jsonb]
+           FROM generate_series(1, 40) g`,
+      );
+    } finally {
+      await client.end();
+    }
+    const definition = { connector_type: 'postgresql', connection_config: { dsn }, table };
+    const [pulling, previewing, another] = await Promise.all([1, 2, 3].map(() => createConnector(definition)));
+    try {
+      const plan = async (jsonText: boolean): Promise<ReadPlan> => ({
+        mode: 'full',
+        cursor: null,
+        now: await pulling!.clock(),
+        lastPull: null,
+        batchSize: 5,
+        jsonText,
+      });
+      for (const [c, asText] of [
+        [pulling!, true],
+        [previewing!, false],
+        [another!, false],
+      ] as const)
+        await c.describe(await plan(asText));
+      const signal = new AbortController().signal;
+      const preview = previewing!.read(await plan(false), signal)[Symbol.asyncIterator]();
+      const pull = pulling!.read(await plan(true), signal)[Symbol.asyncIterator]();
+      const pages = { pull: [] as string[][], preview: [] as string[][] };
+      const take = async (it: AsyncIterator<{ rows: Record<string, unknown>[] }>, into: string[][]) => {
+        const next = await it.next();
+        if (!next.done) into.push(next.value.rows.flatMap((row) => textsIn(row)));
+        return !next.done;
+      };
+      // Interleaved page by page, with a third read starting and ending in the middle of them.
+      await take(preview, pages.preview);
+      await take(pull, pages.pull);
+      await take(preview, pages.preview);
+      const third = another!.read(await plan(false), signal)[Symbol.asyncIterator]();
+      await third.next();
+      await take(pull, pages.pull);
+      await third.return?.(undefined);
+      while ((await take(pull, pages.pull)) || (await take(preview, pages.preview)));
+      expect(pages.pull).toHaveLength(8);
+      expect(pages.preview).toHaveLength(8);
+      expect(pages.preview.flat()).toEqual([]);
+      // The pull gets every jsonb object (and one of a domain over jsonb) as text on every page, arrays parsed; the preview none.
+      for (const texts of pages.pull) expect(new Set(texts)).toEqual(new Set(['doc', 'dom']));
+      expect(pages.pull.flat()).toHaveLength(80);
+    } finally {
+      await Promise.all([pulling, previewing, another].map((c) => c!.close()));
+    }
   });
 });
