@@ -8,8 +8,8 @@ import { exactNumber, JSON_NUMBER, type RawJson } from './exact-number';
  */
 const MAYBE_INEXACT = /(?:^|[:,[])\s*-?\d(?:[\d.]{15}|[\d.]*[eE])/;
 
-/** The end (closing quote) of the string opening at `start`, or -1 when it never closes. */
-function stringEnd(text: string, start: number): number {
+/** The end (closing quote) of the JSON string opening at `start`, or -1 when it never closes. */
+export function stringEnd(text: string, start: number): number {
   for (let i = start; ;) {
     i = text.indexOf('"', i + 1);
     if (i < 0) return -1;

@@ -1,3 +1,4 @@
+import { stringEnd } from './exact-json';
 import { unstorableCharacter } from './record-problems';
 
 /**
@@ -33,17 +34,6 @@ const SURROGATE = /[\ud800-\udfff]/;
 const MAX_SPLICED_DEPTH = 16;
 /** A decimal of up to 15 significant digits is the same number after a trip through a double. */
 const MAX_EXACT_DIGITS = 15;
-
-/** The end (closing quote) of the string opening at `start`, or -1 when it never closes. */
-function stringEnd(text: string, start: number): number {
-  for (let i = start; ;) {
-    i = text.indexOf('"', i + 1);
-    if (i < 0) return -1;
-    let backslashes = 0;
-    while (text.charCodeAt(i - 1 - backslashes) === 0x5c) backslashes++;
-    if (backslashes % 2 === 0) return i;
-  }
-}
 
 /**
  * `text` (jsonb output) as JSON whose jsonb value is the one `JSON.stringify(JSON.parse(text))` gives: each number with
