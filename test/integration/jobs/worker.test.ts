@@ -372,7 +372,8 @@ describe('crashes and outages', () => {
     });
 
     test('is left alone while an operator paused the queue, and while its pulls keep it busy', async () => {
-      const slow = await connector({ vertical: 'fetch-busy' }, { batch_size: 50 });
+      // 1,000 batches of 20: several times the grace even on a quiet machine (400 of 50 once took 1.44 s, under it).
+      const slow = await connector({ vertical: 'fetch-busy' }, { batch_size: 20 });
       const other = await connector({ vertical: 'fetch-paused' });
       const w = worker(1, watch);
       const loop = w.worker;
