@@ -13,6 +13,9 @@ export function createPool(connectionString: string, max = 10, log: Logger = std
   const application_name = role ? `qanatix-${role}` : 'qanatix';
   const pool = new pg.Pool({ connectionString, max, application_name, connectionTimeoutMillis: 30_000 });
   const outage = outageLog(log, role ? `postgres (${role})` : 'postgres');
+  // A server restart ends every connection with an 'error' event: on an idle client the pool's, on a client
+  // that is checked out (a transaction, the connector lock held for a whole run) the client's own. Unheard,
+  // either kills the process. The query in flight fails on its own; the event only needs to be logged.
   pool.on('error', outage.down);
   pool.on('connect', (client) => {
     client.on('error', outage.down);
