@@ -37,6 +37,7 @@ import {
   succeedEmptyPull,
   takeBatchTurn,
   type HeldBack,
+  type PullStartMark,
 } from '../src/store/pull-progress';
 import { addRunEvent } from '../src/store/run-events';
 import type { ConnectorLock } from './connector-lock';
@@ -205,6 +206,11 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
     { resume: start.ingestionId, lazy: true },
   );
   let rowsRead = 0;
+  let mark: PullStartMark | null = null;
+  const writeMark = async (db: Queryable) => {
+    if (mark) await markPullStart(db, runId, mark);
+    mark = null;
+  };
   try {
     // Checked again before every run, on what the source's names resolve to now.
     const source = await createConnector(definition, await sourcePolicy(pool, sourceRulesFromEnv(process.env)));
@@ -230,7 +236,10 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       checkMapping(definition, described);
       const columns = described.sampled ? null : sourceColumns(described);
       const drift = schemaDrift(definition.schema_drift, start.lastColumns, columns);
-      await markPullStart(pool, runId, { mode: o.mode, cursor: start.cursor, sourceNow: now, columns, drift });
+      // The attempt's start is recorded with its first write (a batch, the empty run's end, the sweep, the run's end) or
+      // its failure: an empty run then needs one statement fewer. An attempt killed before writing anything leaves no
+      // mark, and its retry reads the source clock again: nothing was committed under the first one.
+      mark = { mode: o.mode, cursor: start.cursor, sourceNow: now, columns, drift };
       if (drift?.policy === 'fail') {
         throw new ConnectorError(
           'config',
@@ -264,6 +273,7 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
               }
             },
             alongside: async (tx, written, ingestionId) => {
+              if (batch.seq === 0 && mark) await markPullStart(tx, runId, mark);
               const deleted = deletes === 'off' ? 0 : await deleteEntitiesOf(tx, target, batch.gone, deletes);
               await commitPullBatch(tx, {
                 runId,
@@ -279,17 +289,22 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
           });
         },
         committed: async (batch) => {
+          if (batch.seq === 0) mark = null;
           rowsRead += batch.rowCount;
           await o.onProgress?.({ rowsRead, cursor: batch.cursor });
           return o.signal.aborted;
         },
       });
       // A read the signal ended early ends like the end of the source: only the signal tells them apart.
-      if (outcome === 'stopped' || o.signal.aborted) return { interrupted: true, rowsRead };
+      if (outcome === 'stopped' || o.signal.aborted) {
+        await writeMark(pool);
+        return { interrupted: true, rowsRead };
+      }
 
       let finish: ((tx: Queryable) => Promise<number>) | null = null;
       let verify: VerifyCounts | undefined;
       if (o.mode === 'sweep' || o.mode === 'verify' || (o.mode === 'full' && deletes !== 'off')) {
+        await writeMark(pool);
         const swept = await runSweep({
           pool,
           runId,
@@ -314,13 +329,14 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       // Nothing committed by any attempt (a run that found nothing new, the common scheduled run): no ingestion to close,
       // nothing swept, so the run ends, succeeded, in one statement on the session that holds the lock.
       if (pulls && finish === null && ingestion.id === null) {
-        const end = (db: Queryable) => succeedEmptyPull(db, runId, positionOf, now, heldBack);
+        const end = (db: Queryable) => succeedEmptyPull(db, runId, positionOf, mark!, heldBack);
         const { duration_ms, ...run } = await (o.lock ? o.lock.onSession(end) : end(pool));
         return { interrupted: false, rowsRead, run, succeeded: { durationMs: duration_ms } };
       }
       let run: RunTotals;
       try {
         run = await withTransaction(pool, async (tx) => {
+          if (mark) await markPullStart(tx, runId, mark);
           const deleted = finish ? await finish(tx) : 0;
           await completeSweep(tx, runId, deleted, verify);
           // A sweep or verify read no changes: the next :last_pull stays the last pull's.
@@ -331,6 +347,7 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
           await o.lock?.assertHeld(tx);
           return totals;
         });
+        mark = null;
       } catch (err) {
         if (!(err instanceof SweepHeld)) throw err;
         await holdSweep(pool, runId, err.pending);
@@ -341,6 +358,8 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       await source.close();
     }
   } catch (err) {
+    // Best effort: the platform database may be what failed.
+    await writeMark(pool).catch(() => {});
     await ingestion.fail(err instanceof Error ? err.message : String(err));
     throw err;
   }

@@ -100,31 +100,39 @@ export interface PullStartMark {
 }
 
 /**
- * The attempt has described its source, in one statement: the run's starting cursor and source clock (kept from its
- * first attempt), the columns it found and what changed (with a `schema_drift` event), and its `started` event, unless
- * the drift stops the run (policy `fail`).
+ * The attempt's start, in one statement: the run's starting cursor and source clock (kept from its first attempt), the
+ * columns it found and what changed (with a `schema_drift` event), and its `started` event, unless the drift stops the
+ * run (policy `fail`). A pull writes it with its first write (see `runPull`); an empty run's end statement
+ * (`succeedEmptyPull`) writes it itself.
  */
 export async function markPullStart(db: Queryable, runId: string, m: PullStartMark): Promise<void> {
-  const started = m.drift?.policy !== 'fail';
-  await db.query({
-    name: 'mark-pull-start',
-    text: `with run as (
-       update connector_runs set cursor_before = coalesce(cursor_before, $2), source_started_at = coalesce(source_started_at, $3),
-              source_columns = coalesce($4::jsonb, source_columns), schema_changes = case when $4::jsonb is null then schema_changes else $5::jsonb end
-        where id = $1 returning id)
+  await db.query(
+    `with run as (update connector_runs set ${START_SET} where id = $1 returning id)
      insert into connector_run_events (run_id, kind, detail)
      select run.id, e.kind, e.detail from run, (values (1, 'schema_drift', $6::jsonb), (2, 'started', $7::jsonb)) as e(n, kind, detail)
       where e.detail is not null order by e.n`,
-    values: [
-      runId,
-      JSON.stringify(m.cursor),
-      m.sourceNow,
-      m.columns && JSON.stringify(m.columns),
-      m.drift && JSON.stringify(m.drift.changes),
-      m.drift && JSON.stringify(m.drift),
-      started ? JSON.stringify({ mode: m.mode, cursor: m.cursor, source_now: m.sourceNow }) : null,
-    ],
-  });
+    startValues(runId, m),
+  );
+}
+
+/**
+ * What a start mark sets on its run; $1 run, $2 source clock, $3 cursor, $4 columns, $5 their changes (and $6 the
+ * drift event, $7 the started event: null when there is none), as `startValues` gives them.
+ */
+const START_SET = `cursor_before = coalesce(cursor_before, $3::jsonb), source_started_at = coalesce(source_started_at, $2),
+  source_columns = coalesce($4::jsonb, source_columns), schema_changes = case when $4::jsonb is null then schema_changes else $5::jsonb end`;
+
+function startValues(runId: string, m: PullStartMark) {
+  const started = m.drift?.policy !== 'fail';
+  return [
+    runId,
+    m.sourceNow,
+    JSON.stringify(m.cursor),
+    m.columns && JSON.stringify(m.columns),
+    m.drift && JSON.stringify(m.drift.changes),
+    m.drift && JSON.stringify(m.drift),
+    started ? JSON.stringify({ mode: m.mode, cursor: m.cursor, source_now: m.sourceNow }) : null,
+  ];
 }
 
 export interface PullBatch {
@@ -240,34 +248,44 @@ export async function completePull(
 }
 
 /**
- * A pull that committed nothing (no batch in any attempt, no sweep) ends in one autocommit statement: the next
- * `:last_pull` as `completePull` moves it, the held-back rows (and their event), and the run's outcome, succeeded (as
- * `finishRun` records it). Run on the session that holds the connector's lock (`ConnectorLock.onSession`): it commits only
- * while the lock is held. Resolves to the run's totals and duration.
+ * A pull that committed nothing (no batch in any attempt, no sweep) ends in one autocommit statement: the attempt's
+ * start (as `markPullStart` records it: its source clock, `mark.sourceNow`, becomes the next `:last_pull` as
+ * `completePull` moves it), the held-back rows (and their event), and the run's outcome, succeeded (as `finishRun`
+ * records it). Run on the session that holds the connector's lock (`ConnectorLock.onSession`): it commits only while the
+ * lock is held. Resolves to the run's totals and duration.
  */
 export async function succeedEmptyPull(
   db: Queryable,
   runId: string,
   /** Null for a backfill: the connector's `:last_pull` stays. */
   connectorId: string | null,
-  sourceNow: string,
+  mark: PullStartMark,
   heldBack: HeldBack | null,
 ): Promise<RunTotals & { duration_ms: number | null }> {
   const heldEvent = heldBack && heldBack.rows > 0 ? { ...heldBack, capped: heldBack.rows >= HELD_BACK_CAP } : null;
   const { rows } = await db.query<RunTotals & { duration_ms: number | null; id: string }>({
     name: 'succeed-empty-pull',
-    text: `with state as (update connector_state set last_pull = $3, updated_at = now() where connector_id = $2),
+    text: `with state as (update connector_state set last_pull = $2, updated_at = now() where connector_id = $8),
           run as (
-            update connector_runs set cursor_after = coalesce(cursor_after, cursor_before), rows_held_back = $4, held_back_until = $5,
+            update connector_runs set ${START_SET},
+                   cursor_after = coalesce(cursor_after, cursor_before, $3::jsonb), rows_held_back = $9, held_back_until = $10,
                    pending_deletes = null, status = 'succeeded', error = null, error_kind = null, finished_at = now()
              where id = $1
             returning id, ${TOTALS}, (extract(epoch from (finished_at - started_at)) * 1000)::int as duration_ms),
           events as (
             insert into connector_run_events (run_id, kind, detail)
-            select run.id, e.kind, e.detail from run, (values (1, 'held_back', $6::jsonb), (2, 'succeeded', '{}'::jsonb)) as e(n, kind, detail)
+            select run.id, e.kind, e.detail from run,
+                   (values (1, 'schema_drift', $6::jsonb), (2, 'started', $7::jsonb), (3, 'held_back', $11::jsonb), (4, 'succeeded', '{}'::jsonb))
+                     as e(n, kind, detail)
              where e.detail is not null order by e.n)
      select * from run`,
-    values: [runId, connectorId, sourceNow, heldBack?.rows ?? null, heldBack?.until ?? null, heldEvent && JSON.stringify(heldEvent)],
+    values: [
+      ...startValues(runId, mark),
+      connectorId,
+      heldBack?.rows ?? null,
+      heldBack?.until ?? null,
+      heldEvent && JSON.stringify(heldEvent),
+    ],
   });
   if (rows.length === 0) throw new Error(`run ${runId} no longer exists`);
   const { id: _id, ...totals } = rows[0]!;

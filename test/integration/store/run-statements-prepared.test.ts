@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { fireJobId, schedulerId } from '../../../jobs/pull-queue';
-import { markPullStart, openPull, succeedEmptyPull } from '../../../src/store/pull-progress';
+import { openPull, succeedEmptyPull } from '../../../src/store/pull-progress';
 import { connectorAndRunOfFire } from '../../../src/store/schedule-fires';
 import { saveConnector, testBox } from '../../helpers/connector-fixture';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
@@ -41,8 +41,8 @@ async function emptyRun(minute: number): Promise<string> {
   const start = await openPull(client, run!.id, connectorId, 'incremental');
   expect(start.cursor).toBeNull();
   const now = new Date(fireAt).toISOString();
-  await markPullStart(client, run!.id, { mode: 'incremental', cursor: null, sourceNow: now, columns: null, drift: null });
-  const totals = await succeedEmptyPull(client, run!.id, connectorId, now, null);
+  const mark = { mode: 'incremental' as const, cursor: null, sourceNow: now, columns: null, drift: null };
+  const totals = await succeedEmptyPull(client, run!.id, connectorId, mark, null);
   expect(totals.rows_read).toBe(0);
   return run!.id;
 }
@@ -54,7 +54,7 @@ describe('the statements of a scheduled run', () => {
   test('are prepared once on a connection and reused by the next runs', async () => {
     await emptyRun(0);
     const names = await prepared();
-    expect(names).toEqual(['connector-and-run-of-fire', 'mark-pull-start', 'open-pull', 'succeed-empty-pull']);
+    expect(names).toEqual(['connector-and-run-of-fire', 'open-pull', 'succeed-empty-pull']);
     const { rows } = await client.query<{ name: string; generic_plans: string; custom_plans: string }>(
       'select name, generic_plans, custom_plans from pg_prepared_statements',
     );
@@ -62,10 +62,10 @@ describe('the statements of a scheduled run', () => {
     const after = await client.query<{ name: string; generic_plans: string; custom_plans: string }>(
       'select name, generic_plans, custom_plans from pg_prepared_statements',
     );
-    // Still the same four statements, each run 9 times on this connection.
+    // Still the same three statements, each run 9 times on this connection.
     expect(after.rows.map((r) => r.name).sort()).toEqual(names);
     for (const r of after.rows) expect(Number(r.generic_plans) + Number(r.custom_plans)).toBe(9);
-    expect(rows).toHaveLength(4);
+    expect(rows).toHaveLength(3);
     const runs = await db.pool.query<{ status: string; n: number }>(
       'select status, count(*)::int as n from connector_runs where connector_id = $1 group by status',
       [connectorId],
