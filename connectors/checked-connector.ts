@@ -1,4 +1,4 @@
-import type { CursorScalar, ReadPlan, RowBatch, SourceConnector, SourceTable } from './contract';
+import type { CursorScalar, DescribedSource, ReadPlan, RowBatch, SourceConnector, SourceTable } from './contract';
 import { ConnectorError } from './connector-error';
 import type { DoctorProbes } from './contract';
 import type { Lease } from './shared-pools';
@@ -26,7 +26,7 @@ export class CheckedConnector implements SourceConnector {
     });
   }
 
-  async describe(plan?: ReadPlan): Promise<SourceTable> {
+  async describe(plan?: Pick<ReadPlan, 'mode' | 'lastPull'>): Promise<DescribedSource> {
     return this.use((c) => c.describe(plan));
   }
 

@@ -97,6 +97,12 @@ export interface SourceTable {
   sampled?: boolean;
 }
 
+/** What `describe` found, and the source clock where the source reads it with the describe (see `clock()`). */
+export interface DescribedSource extends SourceTable {
+  /** The source clock, read in the describe's own transaction: a pull about to read needs no round trip of its own for it. */
+  clock?: string;
+}
+
 export interface SourceConnector {
   /** Connects and checks privileges; throws a `ConnectorError` a user can act on. */
   check(): Promise<void>;
@@ -108,7 +114,7 @@ export interface SourceConnector {
    * the default source_id is the primary key, which is discovered when the config does not name it.
    * `plan` (optional) only supplies `:last_pull` when a query must run to be described.
    */
-  describe(plan?: ReadPlan): Promise<SourceTable>;
+  describe(plan?: Pick<ReadPlan, 'mode' | 'lastPull'>): Promise<DescribedSource>;
   /** The source's current time, ISO 8601 in UTC with the source's full precision. */
   clock(): Promise<string>;
   /**

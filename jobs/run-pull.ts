@@ -215,14 +215,19 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
     // Checked again before every run, on what the source's names resolve to now.
     const source = await createConnector(definition, await sourcePolicy(pool, sourceRulesFromEnv(process.env)));
     try {
-      // The source clock at the run's first start becomes the next :last_pull, so a retried run loses no window.
-      const now = start.sourceStartedAt ?? (await source.clock());
+      const window = {
+        mode: o.mode === 'full' ? ('full' as const) : ('incremental' as const),
+        lastPull: o.mode === 'full' ? null : start.lastPull,
+      };
+      const described = await source.describe(window);
+      // The source clock at the run's first start becomes the next :last_pull, so a retried run loses no window. Read
+      // before the source is (with the describe, where the source can).
+      const now = start.sourceStartedAt ?? described.clock ?? (await source.clock());
       const pulls = o.mode === 'incremental' || o.mode === 'full' || o.mode === 'backfill';
       const plan = {
-        mode: o.mode === 'full' ? ('full' as const) : ('incremental' as const),
+        ...window,
         cursor: start.cursor,
         now,
-        lastPull: o.mode === 'full' ? null : start.lastPull,
         batchSize: definition.batch_size,
         range: start.range,
         // Counted beside the read's last page where the source can (`countHeldBack` then reads nothing again).
@@ -232,7 +237,6 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       };
       // A backfill reads again what the position has passed: it leaves the position and `:last_pull` alone.
       const positionOf = start.range ? null : connector.id;
-      const described = await source.describe(plan);
       checkMapping(definition, described);
       const columns = described.sampled ? null : sourceColumns(described);
       const drift = schemaDrift(definition.schema_drift, start.lastColumns, columns);

@@ -8,9 +8,7 @@ import { describeDsn, type PostgresqlConnection } from './postgresql-config';
 import { postgresqlDialect } from './postgresql-dialect';
 import { postgresqlDoctor } from './postgresql-doctor';
 import { postgresqlReadOnly } from './postgresql-read-only';
-import { PostgresqlSession } from './postgresql-session';
-
-const CLOCK_QUERY = `SELECT to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS now`;
+import { CLOCK_QUERY, PostgresqlSession } from './postgresql-session';
 
 const DISCOVER_QUERY = `
 SELECT n.nspname AS schema, c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type,
@@ -70,6 +68,6 @@ export class PostgresqlConnector extends SqlConnector<PostgresqlSession> {
  */
 export async function describePostgresqlSource(session: PostgresqlSession, def: ConnectorDefinition, lastPull: string): Promise<SqlSource> {
   const table = def.table === null ? null : postgresqlDialect.quoteTable(def.table);
-  const { columns, primaryKey } = await session.describe(describeStatement(postgresqlDialect, def, lastPull), table);
-  return resolveSqlSource(postgresqlDialect, def, columns, primaryKey);
+  const { columns, primaryKey, clock } = await session.describe(describeStatement(postgresqlDialect, def, lastPull), table);
+  return { ...resolveSqlSource(postgresqlDialect, def, columns, primaryKey), clock };
 }

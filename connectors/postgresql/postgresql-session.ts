@@ -32,6 +32,10 @@ const READ_ONLY_SESSION = 'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY'
 // (`set_config(…, false)` runs in a read-only transaction): each use starts from the defaults, read-only again, in
 // the same message as its BEGIN.
 const BEGIN = `RESET ALL; ${READ_ONLY_SESSION}; BEGIN TRANSACTION READ ONLY; ${SESSION_SETTINGS}; SET LOCAL standard_conforming_strings = on`;
+/** The source clock as ISO 8601 UTC with microseconds, one row `{ now }`. */
+export const CLOCK_QUERY = `SELECT to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS now`;
+// A describe reads the clock in its BEGIN's message: the pull about to read needs it, and it costs no round trip there.
+const BEGIN_WITH_CLOCK = `${BEGIN}; ${CLOCK_QUERY}`;
 const CURSOR_NAME = 'qanatix_rows';
 // Local to the transaction: the connection goes back to the pool without it.
 const STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)";
@@ -105,38 +109,44 @@ export class PostgresqlSession implements SqlSession {
   /**
    * Column names and types of a `LIMIT 0` statement, nullability from the catalog where a column maps to one; with
    * `quotedTable` (`table` or `schema.table`, already quoted), that table's primary key columns in key order too. One
-   * read-only transaction.
+   * read-only transaction, which reads the source clock first.
    */
-  async describe(statement: Statement, quotedTable: string | null): Promise<{ columns: SqlColumn[]; primaryKey: string[] }> {
-    return this.readOnly(async (client, last) => {
-      const { fields } = await client.query(this.statement(statement.sql, statement.values));
-      await this.types.resolve(
-        fields.map((f) => f.dataTypeID),
-        async (sql, values) => (await client.query(this.statement(sql, values))).rows,
-      );
-      const sourced = fields.filter((f) => f.tableID > 0);
-      const attributes = new Map<string, { not_null: boolean; type: string }>();
-      let primaryKey: string[] = [];
-      if (sourced.length || quotedTable !== null) {
-        const { rows } = await last<{
-          attributes: Array<{ rel: number; num: number; not_null: boolean; type: string }>;
-          primary_key: string[];
-        }>(this.statement(CATALOG_QUERY, [sourced.map((f) => f.tableID), sourced.map((f) => f.columnID), quotedTable]));
-        for (const r of rows[0]!.attributes) attributes.set(`${r.rel}:${r.num}`, r);
-        primaryKey = rows[0]!.primary_key;
-      }
-      const columns = fields.map((f) => {
-        const attribute = attributes.get(`${f.tableID}:${f.columnID}`);
-        return {
-          name: f.name,
-          type: attribute?.type ?? this.types.nameOf(f.dataTypeID),
-          kind: this.types.kindOf(f.dataTypeID),
-          nullable: !attribute?.not_null,
-          paramCast: null,
-        };
-      });
-      return { columns, primaryKey };
-    });
+  async describe(statement: Statement, quotedTable: string | null): Promise<{ columns: SqlColumn[]; primaryKey: string[]; clock: string }> {
+    let clock = '';
+    const described = await this.readOnly(
+      async (client, last) => {
+        const { fields } = await client.query(this.statement(statement.sql, statement.values));
+        await this.types.resolve(
+          fields.map((f) => f.dataTypeID),
+          async (sql, values) => (await client.query(this.statement(sql, values))).rows,
+        );
+        const sourced = fields.filter((f) => f.tableID > 0);
+        const attributes = new Map<string, { not_null: boolean; type: string }>();
+        let primaryKey: string[] = [];
+        if (sourced.length || quotedTable !== null) {
+          const { rows } = await last<{
+            attributes: Array<{ rel: number; num: number; not_null: boolean; type: string }>;
+            primary_key: string[];
+          }>(this.statement(CATALOG_QUERY, [sourced.map((f) => f.tableID), sourced.map((f) => f.columnID), quotedTable]));
+          for (const r of rows[0]!.attributes) attributes.set(`${r.rel}:${r.num}`, r);
+          primaryKey = rows[0]!.primary_key;
+        }
+        const columns = fields.map((f) => {
+          const attribute = attributes.get(`${f.tableID}:${f.columnID}`);
+          return {
+            name: f.name,
+            type: attribute?.type ?? this.types.nameOf(f.dataTypeID),
+            kind: this.types.kindOf(f.dataTypeID),
+            nullable: !attribute?.not_null,
+            paramCast: null,
+          };
+        });
+        return { columns, primaryKey };
+      },
+      BEGIN_WITH_CLOCK,
+      (begun) => (clock = (begun.at(-1)!.rows[0] as { now: string }).now),
+    );
+    return { ...described, clock };
   }
 
   /** One statement in a read-only transaction; with `timeoutMs`, cancelled by the server after that long. */
@@ -182,7 +192,12 @@ export class PostgresqlSession implements SqlSession {
    * the COMMIT. Should the BEGIN's message fail, its statements roll back together (one implicit transaction), so the
    * session stays read-only by default for a statement pipelined behind it.
    */
-  private async readOnly<T>(work: (client: pg.PoolClient, last: LastStatement) => Promise<T>): Promise<T> {
+  private async readOnly<T>(
+    work: (client: pg.PoolClient, last: LastStatement) => Promise<T>,
+    begin = BEGIN,
+    /** The BEGIN message's results, one per statement in it. */
+    begun?: (results: pg.QueryResult[]) => void,
+  ): Promise<T> {
     const client = await this.connect();
     let committed: Promise<unknown> | null = null;
     const last: LastStatement = (statement) => {
@@ -195,8 +210,9 @@ export class PostgresqlSession implements SqlSession {
     let broken: Error | undefined;
     try {
       // Both settle before anything else is sent: a statement still in flight never follows the ROLLBACK.
-      const [begun, worked] = await Promise.allSettled(oneWrite(client, () => [client.query(BEGIN), work(client, last)] as const));
-      if (begun.status === 'rejected') throw begun.reason;
+      const [began, worked] = await Promise.allSettled(oneWrite(client, () => [client.query(begin), work(client, last)] as const));
+      if (began.status === 'rejected') throw began.reason;
+      begun?.(began.value as unknown as pg.QueryResult[]);
       if (worked.status === 'rejected') throw worked.reason;
       await (committed ?? client.query('COMMIT'));
       return worked.value;

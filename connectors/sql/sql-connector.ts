@@ -1,5 +1,5 @@
 import { ConfigError } from '../config-error';
-import type { ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../contract';
+import type { DescribedSource, ReadPlan, Row, RowBatch, SourceConnector, SourceTable } from '../contract';
 import type { ConnectorDefinition } from '../connector-definition';
 import type { DoctorProbes } from '../contract';
 import { EPOCH_ISO } from '../iso-time';
@@ -60,9 +60,10 @@ export abstract class SqlConnector<S extends SqlConnectorSession> implements Sou
   }
 
   /** Describes the source afresh: a connector kept across runs must see a column's new type (and report the drift) at once. */
-  async describe(plan?: ReadPlan): Promise<SourceTable> {
+  async describe(plan?: Pick<ReadPlan, 'mode' | 'lastPull'>): Promise<DescribedSource> {
     this.source = null;
-    return describeSqlSource(await this.sqlSource(plan), this.def.table ?? 'query');
+    const source = await this.sqlSource(plan);
+    return { ...describeSqlSource(source, this.def.table ?? 'query'), clock: source.clock };
   }
 
   async discover(): Promise<SourceTable[]> {
@@ -111,7 +112,7 @@ export abstract class SqlConnector<S extends SqlConnectorSession> implements Sou
     yield* readSql(this.session, await this.sqlSource(plan), this.def, plan, signal, (held) => (this.heldBackRead = { plan, held }));
   }
 
-  private sqlSource(plan?: ReadPlan): Promise<SqlSource> {
+  private sqlSource(plan?: Pick<ReadPlan, 'mode' | 'lastPull'>): Promise<SqlSource> {
     const issues = sqlReadOnlyIssues(this.def, this.readOnly);
     if (issues.length) return Promise.reject(new ConfigError(issues));
     this.source ??= this.describeSource(plan ? lastPullInstant(this.def, plan) : EPOCH_ISO);

@@ -23,6 +23,8 @@ export interface SqlSource {
   select: string;
   /** Every column the source returns. */
   columns: SqlColumn[];
+  /** The source clock when it was described, where the describe reads it (`DescribedSource.clock`). */
+  clock?: string;
   cursor: SqlColumn | null;
   /**
    * The key keyset reading goes by: `cursor.tiebreaker`, else `primary_key`, else the discovered primary key;

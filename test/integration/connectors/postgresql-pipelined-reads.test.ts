@@ -70,12 +70,16 @@ const tableMode = { table: 'items', cursor: { column: 'updated_at' } };
 const full = (now: string): ReadPlan => ({ mode: 'full', cursor: null, now, lastPull: null, batchSize: 100 });
 
 describe('pipelined source transactions', () => {
-  test('a describe is two writes, a page without a tail one, an empty incremental read with its held-back count two', async () => {
+  test('a describe is two writes with the clock in them, a page without a tail one, an empty incremental read with its held-back count two', async () => {
     await withConnector(tableMode, async (c) => {
       const now = await c.clock(); // connects (the startup messages are not counted below)
       const described = await writesDuring(() => c.describe(full(now)));
       expect(described.writes).toBe(2);
       expect(described.result.primaryKey).toEqual(['id']);
+      // The source clock, read in the describe's transaction: after the one read before it, before the one read after.
+      expect(described.result.clock).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+      expect(described.result.clock! > now).toBe(true);
+      expect(described.result.clock! < (await c.clock())).toBe(true);
       const page = await writesDuring(() => readAll(c, full(now)));
       expect(page.result.map((r) => r.id)).toEqual([1, 2, 3]);
       expect(page.writes).toBe(1);
