@@ -11,15 +11,17 @@ function lockIds(key: string): [string, string] {
  * Resolves to the backend pid of the session that now holds it, or null when another session holds it.
  */
 export async function tryAdvisoryLock(session: Queryable, key: string): Promise<number | null> {
-  const { rows } = await session.query<{ ok: boolean; pid: number }>(
-    'select pg_try_advisory_lock($1::bigint) as ok, pg_backend_pid() as pid',
-    [key],
-  );
+  // Named, prepared once per connection: every run sends it and its release (see src/store/pull-progress.ts).
+  const { rows } = await session.query<{ ok: boolean; pid: number }>({
+    name: 'try-advisory-lock',
+    text: 'select pg_try_advisory_lock($1::bigint) as ok, pg_backend_pid() as pid',
+    values: [key],
+  });
   return rows[0]!.ok ? rows[0]!.pid : null;
 }
 
 export async function advisoryUnlock(session: Queryable, key: string): Promise<void> {
-  await session.query('select pg_advisory_unlock($1::bigint)', [key]);
+  await session.query({ name: 'advisory-unlock', text: 'select pg_advisory_unlock($1::bigint)', values: [key] });
 }
 
 /**
