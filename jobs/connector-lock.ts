@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { NETWORK_ERROR_CODES } from '../connectors/connector-error';
 import { advisoryLockHeld, advisoryUnlock, tryAdvisoryLock, type HeldLock } from '../src/db/advisory-lock';
 import type { Queryable } from '../src/db/pool';
+import { isUuid } from '../src/store/uuid';
 
 /** A connector's advisory lock key: 64 bits of its UUID, so two connectors never share a lock. */
 export function connectorLockKey(connectorId: string): string {
@@ -35,22 +36,50 @@ export interface ConnectorLock {
 /**
  * Takes the connector's session-level advisory lock on a dedicated connection and keeps it for the run.
  * If the worker dies, its connection closes and Postgres releases the lock by itself; so does a server
- * restart, which is why each batch checks that its run still holds the lock before committing.
+ * restart, which is why each batch checks that its run still holds it before committing.
  * Resolves to the lock, or null when another run holds it.
  */
 export async function tryLockConnector(pool: pg.Pool, connectorId: string): Promise<ConnectorLock | null> {
+  return (
+    await lockWith(pool, connectorId, async (session, key) => ({
+      value: null,
+      pid: key === null ? null : await tryAdvisoryLock(session, key),
+    }))
+  ).lock;
+}
+
+/**
+ * Runs `statement` on a dedicated connection, which tries the connector's lock there (given its key; null for an id that
+ * is not a UUID: no lock to take) and resolves to the session's backend pid when it took it. The connection then keeps
+ * the lock for the run, as `tryLockConnector` does; otherwise it goes back to the pool. A scheduled run's first
+ * statement takes the lock this way, with no round trip of its own.
+ */
+export async function lockWith<T>(
+  pool: pg.Pool,
+  connectorId: string,
+  statement: (session: Queryable, key: string | null) => Promise<{ value: T; pid: number | null }>,
+): Promise<{ value: T; lock: ConnectorLock | null }> {
+  const key = isUuid(connectorId) ? connectorLockKey(connectorId) : null;
   const client = await pool.connect();
-  const key = connectorLockKey(connectorId);
-  const pid = await tryAdvisoryLock(client, key).catch((err: Error) => {
-    client.release(err);
+  let taken;
+  try {
+    taken = await statement(client, key);
+  } catch (err) {
+    client.release(err as Error);
     throw err;
-  });
-  if (pid === null) {
-    client.release();
-    return null;
   }
+  if (taken.pid === null || key === null) {
+    client.release();
+    return { value: taken.value, lock: null };
+  }
+  return { value: taken.value, lock: heldOn(client, { key, pid: taken.pid }) };
+}
+
+/** The lock `held` as the session `client` holds it, until released. */
+function heldOn(client: pg.PoolClient, held: HeldLock): ConnectorLock {
+  const { key, pid } = held;
   return {
-    held: { key, pid },
+    held,
     async assertHeld(db) {
       if (!(await advisoryLockHeld(db, key, pid))) throw new LockLostError();
     },

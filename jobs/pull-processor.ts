@@ -17,7 +17,7 @@ import {
 } from '../src/store/connector-runs';
 import { loadConnectorForRun } from '../src/store/connectors';
 import { connectorAndRunOfFire, runOfFire } from '../src/store/schedule-fires';
-import { LockLostError, tryLockConnector } from './connector-lock';
+import { LockLostError, lockWith, tryLockConnector, type ConnectorLock } from './connector-lock';
 import { fireOfJobId, type PullJobData, type PullProgress } from './pull-queue';
 import { settleCancelled } from './run-recovery';
 import { runPull } from './run-pull';
@@ -83,154 +83,167 @@ export function createPullProcessor(deps: ProcessorDeps) {
     // A scheduler's job: its connector and its run (made from the fire it names) in one statement. Any other job:
     // the connector, then the run the API queued (a manual pull), or the job's own.
     const fireAt = job.data.runId === undefined ? fireOfJobId(job.id) : null;
+    // The fire's statement also tries the connector's lock (one round trip fewer): `early` is then what it took.
     let connector;
     let fireRun;
+    let early: ConnectorLock | null | undefined;
     try {
       if (fireAt !== null)
-        ({ connector, run: fireRun } = await connectorAndRunOfFire(pool, box, { connectorId, tenantId, jobId: job.id!, fireAt, mode }));
+        ({
+          value: { connector, run: fireRun },
+          lock: early,
+        } = await lockWith(pool, connectorId, async (session, lockKey) => {
+          const fired = await connectorAndRunOfFire(session, box, { connectorId, tenantId, jobId: job.id!, fireAt, mode, lockKey });
+          return { value: fired, pid: fired.lockPid };
+        }));
       else connector = await loadConnectorForRun(pool, box, connectorId, tenantId);
     } catch (err) {
       if (isTransient(err)) throw err;
       throw new UnrecoverableError(`connector ${connectorId} cannot be loaded: ${(err as Error).message}`);
     }
-    if (!connector) throw refuse(`tenant ${tenantId} has no connector ${connectorId} (deleted, or not this tenant's)`);
-    if (job.data.runId !== undefined && !(await runBelongsTo(pool, job.data.runId, connectorId, tenantId))) {
-      throw refuse(`run ${job.data.runId} is not a run of connector ${connectorId} of tenant ${tenantId}`);
-    }
-
-    // A paused connector's scheduler may fire once more before its removal reaches Redis: no run for it.
-    if (job.data.runId === undefined && trigger === 'schedule' && !connector.enabled && !(await runOfJob(pool, connectorId, job.id!))) {
-      log.info({ connectorId, jobId: job.id }, 'scheduled pull not run: the connector is paused');
-      return undefined;
-    }
-    // Scheduled jobs create their run (with the fire it was made for); a retry of the job (after a failure or a crash)
-    // finds and continues it.
-    const run =
-      fireAt !== null
-        ? (fireRun ?? (await runOfFire(pool, { connectorId, tenantId: connector.tenantId, jobId: job.id!, fireAt, mode })))
-        : await getRun(
-            pool,
-            job.data.runId ??
-              (await runOfJob(pool, connectorId, job.id!)) ??
-              (await createRun(pool, { connectorId, tenantId: connector.tenantId, trigger, mode, status: 'running', jobId: job.id })),
-          );
-    if (!run) throw new UnrecoverableError(`run ${job.data.runId} no longer exists`);
-    const runId = run.id;
-    const ctx = { connectorId, runId, jobId: job.id };
-    // A job queued again after its key was lost from Redis, while its first worker went on to finish the run.
-    if (run.status === 'succeeded' || run.status === 'skipped' || run.status === 'needs_confirmation' || run.status === 'cancelled') {
-      log.info(ctx, `run already ${run.status}; nothing left to do`);
-      return { runId, status: run.status };
-    }
-
-    const stalls = job.stalledCounter ?? 0;
-    if (stalls > (job.data.stallsSeen ?? 0)) {
-      const delay = Math.min(MAX_STALL_BACKOFF_MS, stallBackoff(job, stalls));
-      const error =
-        `its worker stopped without finishing (killed, out of memory, or it lost its Redis lock; ${stalls} time${stalls > 1 ? 's' : ''} so far); ` +
-        `resumes from the committed cursor in ${Math.ceil(delay / 1000)} s`;
-      await finishRun(pool, runId, { status: 'retrying', error, errorKind: 'stalled' });
-      log.warn({ ...ctx, stalls, delay_ms: delay }, 'pull handed back after its worker stopped; backing off before resuming');
-      await job.updateData({ ...job.data, runId, stallsSeen: stalls });
-      await job.moveToDelayed(Date.now() + delay, token);
-      throw new DelayedError();
-    }
-
-    const lock = await tryLockConnector(pool, connectorId);
-    if (!lock) {
-      // A scheduled run that never started gives way; one that has started (and was handed back) waits its turn.
-      if (trigger === 'schedule' && run.attempts === 0) {
-        await finishRun(pool, runId, { status: 'skipped', error: 'another run of this connector was in progress', errorKind: 'locked' });
-        log.info(ctx, 'scheduled pull skipped: another run of this connector is in progress');
-        pullsTotal.inc({ connector_id: connectorId, outcome: 'skipped' });
-        return { runId, status: 'skipped' };
-      }
-      await job.moveToDelayed(Date.now() + LOCK_WAIT_MS, token);
-      throw new DelayedError();
-    }
-
-    const cancel = new AbortController();
-    const watch = setInterval(() => {
-      cancelRequested(pool, runId).then(
-        (asked) => asked && cancel.abort(),
-        () => {}, // the platform database is away: the batch's own commit will say so
-      );
-    }, CANCEL_POLL_MS);
+    // Whatever ends the job, a lock taken for it goes.
+    let held: ConnectorLock | null | undefined = early;
     try {
-      // Asked to stop while it was queued, after its job was taken: it ends before reading anything. (Asked later, it
-      // stops after the batch in hand, as the watch finds out.)
-      if (run.cancel_requested_at !== null) return await cancelled(runId, ctx);
-      const outcome = await runPull({
-        pool,
-        connector,
-        runId,
-        mode,
-        signal: AbortSignal.any([deps.shutdown, cancel.signal]),
-        lock,
-        onProgress: progressReporter(job, log, ctx),
-      });
-      if (outcome.interrupted && cancel.signal.aborted) return await cancelled(runId, ctx);
-      if (outcome.interrupted) {
-        await finishRun(pool, runId, {
-          status: 'retrying',
-          error: 'interrupted by a worker shutdown; resumes from the committed cursor',
-          errorKind: 'shutdown',
-        });
-        log.warn(ctx, 'pull interrupted by shutdown after committing its last batch');
-        pullsTotal.inc({ connector_id: connectorId, outcome: 'interrupted' });
-        await job.moveToDelayed(Date.now(), token);
+      if (!connector) throw refuse(`tenant ${tenantId} has no connector ${connectorId} (deleted, or not this tenant's)`);
+      if (job.data.runId !== undefined && !(await runBelongsTo(pool, job.data.runId, connectorId, tenantId))) {
+        throw refuse(`run ${job.data.runId} is not a run of connector ${connectorId} of tenant ${tenantId}`);
+      }
+
+      // A paused connector's scheduler may fire once more before its removal reaches Redis: no run for it.
+      if (job.data.runId === undefined && trigger === 'schedule' && !connector.enabled && !(await runOfJob(pool, connectorId, job.id!))) {
+        log.info({ connectorId, jobId: job.id }, 'scheduled pull not run: the connector is paused');
+        return undefined;
+      }
+      // Scheduled jobs create their run (with the fire it was made for); a retry of the job (after a failure or a crash)
+      // finds and continues it.
+      const run =
+        fireAt !== null
+          ? (fireRun ?? (await runOfFire(pool, { connectorId, tenantId: connector.tenantId, jobId: job.id!, fireAt, mode })))
+          : await getRun(
+              pool,
+              job.data.runId ??
+                (await runOfJob(pool, connectorId, job.id!)) ??
+                (await createRun(pool, { connectorId, tenantId: connector.tenantId, trigger, mode, status: 'running', jobId: job.id })),
+            );
+      if (!run) throw new UnrecoverableError(`run ${job.data.runId} no longer exists`);
+      const runId = run.id;
+      const ctx = { connectorId, runId, jobId: job.id };
+      // A job queued again after its key was lost from Redis, while its first worker went on to finish the run.
+      if (run.status === 'succeeded' || run.status === 'skipped' || run.status === 'needs_confirmation' || run.status === 'cancelled') {
+        log.info(ctx, `run already ${run.status}; nothing left to do`);
+        return { runId, status: run.status };
+      }
+
+      const stalls = job.stalledCounter ?? 0;
+      if (stalls > (job.data.stallsSeen ?? 0)) {
+        const delay = Math.min(MAX_STALL_BACKOFF_MS, stallBackoff(job, stalls));
+        const error =
+          `its worker stopped without finishing (killed, out of memory, or it lost its Redis lock; ${stalls} time${stalls > 1 ? 's' : ''} so far); ` +
+          `resumes from the committed cursor in ${Math.ceil(delay / 1000)} s`;
+        await finishRun(pool, runId, { status: 'retrying', error, errorKind: 'stalled' });
+        log.warn({ ...ctx, stalls, delay_ms: delay }, 'pull handed back after its worker stopped; backing off before resuming');
+        await job.updateData({ ...job.data, runId, stallsSeen: stalls });
+        await job.moveToDelayed(Date.now() + delay, token);
         throw new DelayedError();
       }
-      if ('held' in outcome) {
-        const { pending, live } = outcome.held;
-        const error =
-          `the sweep would delete ${pending} of the connector's ${live} entities, more than deletes.max_fraction allows; nothing was deleted - ` +
-          `check the source (an empty view, a wrong schema or where), then confirm with POST /api/v1/connectors/${connectorId}/runs/${runId}/confirm`;
-        await finishRun(pool, runId, { status: 'needs_confirmation', error, errorKind: 'guard' });
-        log.warn({ ...ctx, pending, live }, 'sweep held by the guard; waiting for confirmation');
-        pullsTotal.inc({ connector_id: connectorId, outcome: 'needs_confirmation' });
-        await deps.notify?.(runId);
-        return { runId, status: 'needs_confirmation', rows_read: outcome.rowsRead };
+
+      const lock = early !== undefined ? early : (held = await tryLockConnector(pool, connectorId));
+      if (!lock) {
+        // A scheduled run that never started gives way; one that has started (and was handed back) waits its turn.
+        if (trigger === 'schedule' && run.attempts === 0) {
+          await finishRun(pool, runId, { status: 'skipped', error: 'another run of this connector was in progress', errorKind: 'locked' });
+          log.info(ctx, 'scheduled pull skipped: another run of this connector is in progress');
+          pullsTotal.inc({ connector_id: connectorId, outcome: 'skipped' });
+          return { runId, status: 'skipped' };
+        }
+        await job.moveToDelayed(Date.now() + LOCK_WAIT_MS, token);
+        throw new DelayedError();
       }
-      const duration_ms = outcome.succeeded
-        ? outcome.succeeded.durationMs
-        : (await finishRun(pool, runId, { status: 'succeeded' })).duration_ms;
-      await deps.notify?.(runId);
-      const { run: totals } = outcome;
-      recordRunMetrics(connectorId, totals, duration_ms);
-      log.info(
-        { ...ctx, mode, rows_read: totals.rows_read, inserted: totals.inserted, updated: totals.updated, deleted: totals.deleted },
-        'pull succeeded',
-      );
-      const { rows_read, inserted, updated, unchanged, rejected, deleted, undeleted, verify } = totals;
-      return { runId, status: 'succeeded', rows_read, inserted, updated, unchanged, rejected, deleted, undeleted, verify };
-    } catch (err) {
-      if (err instanceof DelayedError) throw err;
-      const retryable = err instanceof ConnectorError ? err.retryable : isTransient(err);
-      const kind =
-        err instanceof ConnectorError ? err.kind : err instanceof LockLostError ? 'lock_lost' : retryable ? 'transient' : 'internal';
-      const message = err instanceof Error ? err.message : String(err);
-      const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      const status = retryable && !lastAttempt ? 'retrying' : 'failed';
-      // The platform database may be what failed: then the job's retry (or the reconciler) records the outcome.
-      const recorded = await finishRun(pool, runId, { status, error: message, errorKind: kind }).then(
-        () => true,
-        (e: Error) => {
-          log.warn({ ...ctx, err: e.message }, 'could not record the run outcome now; the retry or the reconciler will');
-          return false;
-        },
-      );
-      if (recorded && status === 'failed') await deps.notify?.(runId);
-      pullsTotal.inc({ connector_id: connectorId, outcome: status });
-      log.error(
-        { ...ctx, kind, attempt: job.attemptsMade + 1, err: message },
-        status === 'retrying' ? 'pull failed; will retry' : 'pull failed',
-      );
-      if (!retryable) throw new UnrecoverableError(message);
-      throw err;
+
+      const cancel = new AbortController();
+      const watch = setInterval(() => {
+        cancelRequested(pool, runId).then(
+          (asked) => asked && cancel.abort(),
+          () => {}, // the platform database is away: the batch's own commit will say so
+        );
+      }, CANCEL_POLL_MS);
+      try {
+        // Asked to stop while it was queued, after its job was taken: it ends before reading anything. (Asked later, it
+        // stops after the batch in hand, as the watch finds out.)
+        if (run.cancel_requested_at !== null) return await cancelled(runId, ctx);
+        const outcome = await runPull({
+          pool,
+          connector,
+          runId,
+          mode,
+          signal: AbortSignal.any([deps.shutdown, cancel.signal]),
+          lock,
+          onProgress: progressReporter(job, log, ctx),
+        });
+        if (outcome.interrupted && cancel.signal.aborted) return await cancelled(runId, ctx);
+        if (outcome.interrupted) {
+          await finishRun(pool, runId, {
+            status: 'retrying',
+            error: 'interrupted by a worker shutdown; resumes from the committed cursor',
+            errorKind: 'shutdown',
+          });
+          log.warn(ctx, 'pull interrupted by shutdown after committing its last batch');
+          pullsTotal.inc({ connector_id: connectorId, outcome: 'interrupted' });
+          await job.moveToDelayed(Date.now(), token);
+          throw new DelayedError();
+        }
+        if ('held' in outcome) {
+          const { pending, live } = outcome.held;
+          const error =
+            `the sweep would delete ${pending} of the connector's ${live} entities, more than deletes.max_fraction allows; nothing was deleted - ` +
+            `check the source (an empty view, a wrong schema or where), then confirm with POST /api/v1/connectors/${connectorId}/runs/${runId}/confirm`;
+          await finishRun(pool, runId, { status: 'needs_confirmation', error, errorKind: 'guard' });
+          log.warn({ ...ctx, pending, live }, 'sweep held by the guard; waiting for confirmation');
+          pullsTotal.inc({ connector_id: connectorId, outcome: 'needs_confirmation' });
+          await deps.notify?.(runId);
+          return { runId, status: 'needs_confirmation', rows_read: outcome.rowsRead };
+        }
+        const duration_ms = outcome.succeeded
+          ? outcome.succeeded.durationMs
+          : (await finishRun(pool, runId, { status: 'succeeded' })).duration_ms;
+        await deps.notify?.(runId);
+        const { run: totals } = outcome;
+        recordRunMetrics(connectorId, totals, duration_ms);
+        log.info(
+          { ...ctx, mode, rows_read: totals.rows_read, inserted: totals.inserted, updated: totals.updated, deleted: totals.deleted },
+          'pull succeeded',
+        );
+        const { rows_read, inserted, updated, unchanged, rejected, deleted, undeleted, verify } = totals;
+        return { runId, status: 'succeeded', rows_read, inserted, updated, unchanged, rejected, deleted, undeleted, verify };
+      } catch (err) {
+        if (err instanceof DelayedError) throw err;
+        const retryable = err instanceof ConnectorError ? err.retryable : isTransient(err);
+        const kind =
+          err instanceof ConnectorError ? err.kind : err instanceof LockLostError ? 'lock_lost' : retryable ? 'transient' : 'internal';
+        const message = err instanceof Error ? err.message : String(err);
+        const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        const status = retryable && !lastAttempt ? 'retrying' : 'failed';
+        // The platform database may be what failed: then the job's retry (or the reconciler) records the outcome.
+        const recorded = await finishRun(pool, runId, { status, error: message, errorKind: kind }).then(
+          () => true,
+          (e: Error) => {
+            log.warn({ ...ctx, err: e.message }, 'could not record the run outcome now; the retry or the reconciler will');
+            return false;
+          },
+        );
+        if (recorded && status === 'failed') await deps.notify?.(runId);
+        pullsTotal.inc({ connector_id: connectorId, outcome: status });
+        log.error(
+          { ...ctx, kind, attempt: job.attemptsMade + 1, err: message },
+          status === 'retrying' ? 'pull failed; will retry' : 'pull failed',
+        );
+        if (!retryable) throw new UnrecoverableError(message);
+        throw err;
+      } finally {
+        clearInterval(watch);
+      }
     } finally {
-      clearInterval(watch);
-      await lock.release();
+      await held?.release();
     }
   };
 

@@ -37,26 +37,32 @@ export async function runOfFire(
 /**
  * A scheduled fire's connector (of the tenant its job names) and, when the connector is enabled, its run as `runOfFire`
  * makes it, in one statement. `run` is null for a paused connector (a retry of a run it already has finds it with
- * `runOfJob`); both are null without such a connector.
+ * `runOfJob`); both are null without such a connector. With `lockKey`, the statement also tries that session-level
+ * advisory lock when the connector exists: `lockPid` is then the session's backend pid, null when another session holds
+ * it (or nothing was tried).
  */
 export async function connectorAndRunOfFire(
   db: Queryable,
   box: SecretBox,
-  fire: { connectorId: string; tenantId: string; jobId: string; fireAt: number; mode: RunMode },
-): Promise<{ connector: ConnectorForRun | null; run: FireRun | null }> {
-  if (!isUuid(fire.connectorId) || !isUuid(fire.tenantId)) return { connector: null, run: null };
-  const { rows } = await db.query<{ connector: ConnectorRow; run: FireRun | null }>({
+  fire: { connectorId: string; tenantId: string; jobId: string; fireAt: number; mode: RunMode; lockKey?: string | null },
+): Promise<{ connector: ConnectorForRun | null; run: FireRun | null; lockPid: number | null }> {
+  if (!isUuid(fire.connectorId) || !isUuid(fire.tenantId)) return { connector: null, run: null, lockPid: null };
+  const { rows } = await db.query<{ connector: ConnectorRow; run: FireRun | null; lock_pid: number | null }>({
     // Named, prepared once per connection: every scheduled run sends it (see pull-progress.ts).
     name: 'connector-and-run-of-fire',
     text: `with c as (select * from connectors where id = $2 and tenant_id = $3),
           r as (insert into connector_runs (id, connector_id, tenant_id, trigger, mode, status, job_id, scheduled_for)
                 select $1, c.id, c.tenant_id, 'schedule', $4, 'running', $5, to_timestamp($6::float8 / 1000) from c where c.enabled
                 ${MISSED_RUNS_NOW})
-     select to_jsonb(c) as connector, (select to_jsonb(r) from r) as run from c`,
-    values: [randomUUID(), fire.connectorId, fire.tenantId, fire.mode, fire.jobId, fire.fireAt],
+     select to_jsonb(c) as connector, (select to_jsonb(r) from r) as run,
+            case when pg_try_advisory_lock($7::bigint) then pg_backend_pid() end as lock_pid
+       from c`,
+    values: [randomUUID(), fire.connectorId, fire.tenantId, fire.mode, fire.jobId, fire.fireAt, fire.lockKey ?? null],
   });
   const row = rows[0];
-  return row ? { connector: connectorForRun(box, row.connector), run: row.run } : { connector: null, run: null };
+  return row
+    ? { connector: connectorForRun(box, row.connector), run: row.run, lockPid: row.lock_pid }
+    : { connector: null, run: null, lockPid: null };
 }
 
 /** A connector's schedule with the fire times its runs recorded lately: what the missed-fire check compares. */

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { connectorLocked, connectorLockKey } from '../../../jobs/connector-lock';
 import { createPullQueue, fireJobId, schedulerId, type PullJobData } from '../../../jobs/pull-queue';
 import { createRedisConnection, type RedisConnection } from '../../../jobs/redis-connection';
 import { reconcileSchedules } from '../../../jobs/schedule-reconciler';
@@ -7,6 +8,7 @@ import { startWorker, type RunningWorker } from '../../../jobs/worker';
 import { registry } from '../../../src/metrics';
 import { loadConnectorForRun } from '../../../src/store/connectors';
 import { connectorAndRunOfFire, recordMissedFires, runOfFire } from '../../../src/store/schedule-fires';
+import { isUuid } from '../../../src/store/uuid';
 import { saveConnector, testBox } from '../../helpers/connector-fixture';
 import { privateRedis, type PrivateRedis } from '../../helpers/private-redis';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
@@ -172,7 +174,35 @@ describe('missed fires', () => {
       { ...fire(30), connectorId: "x' or true --" },
       { ...fire(30), tenantId: 'not-a-uuid' },
     ]) {
-      expect(await connectorAndRunOfFire(platform.pool, testBox, forged)).toEqual({ connector: null, run: null });
+      expect(await connectorAndRunOfFire(platform.pool, testBox, forged)).toEqual({ connector: null, run: null, lockPid: null });
+      // Asked to take the lock too, it takes none: not the other tenant's connector's, not the named one's.
+      const session = await platform.pool.connect();
+      try {
+        const lockKey = connectorLockKey(isUuid(forged.connectorId) ? forged.connectorId : id);
+        expect(await connectorAndRunOfFire(session, testBox, { ...forged, lockKey })).toEqual({
+          connector: null,
+          run: null,
+          lockPid: null,
+        });
+        expect(await connectorLocked(platform.pool, other)).toBe(false);
+        expect(await connectorLocked(platform.pool, id)).toBe(false);
+      } finally {
+        session.release();
+      }
+    }
+    // With the connector's lock key, the statement takes the lock on its session: one session holds it, the next is told no.
+    const [holder, next] = [await platform.pool.connect(), await platform.pool.connect()];
+    try {
+      const lockKey = connectorLockKey(id);
+      const pid = (await holder.query('select pg_backend_pid() as pid')).rows[0].pid as number;
+      expect(await connectorAndRunOfFire(holder, testBox, { ...fire(0), lockKey })).toMatchObject({ run: first.run, lockPid: pid });
+      expect(await connectorLocked(platform.pool, id)).toBe(true);
+      expect(await connectorAndRunOfFire(next, testBox, { ...fire(0), lockKey })).toMatchObject({ run: first.run, lockPid: null });
+      await holder.query('select pg_advisory_unlock($1::bigint)', [lockKey]);
+      expect(await connectorLocked(platform.pool, id)).toBe(false);
+    } finally {
+      holder.release();
+      next.release();
     }
     // A paused connector: loaded (its job's retry may still own a run), but no new run.
     await platform.pool.query('update connectors set enabled = false where id = $1', [id]);
