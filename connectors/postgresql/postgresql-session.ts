@@ -35,13 +35,16 @@ const BEGIN = `RESET ALL; ${READ_ONLY_SESSION}; BEGIN TRANSACTION READ ONLY; ${S
 /** The source clock as ISO 8601 UTC with microseconds, one row `{ now }`. */
 export const CLOCK_QUERY = `SELECT to_char(statement_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS now`;
 // A describe reads the clock in its BEGIN's message: the pull about to read needs it, and it costs no round trip there.
-const BEGIN_WITH_CLOCK = `${BEGIN}; ${CLOCK_QUERY}`;
+// Its catalog statement is prepared once per connection and planned once (a custom plan for each run's arrays costs
+// PostgreSQL more than running it); the setting is local to the describe's transaction.
+const BEGIN_WITH_CLOCK = `${BEGIN}; SET LOCAL plan_cache_mode = force_generic_plan; ${CLOCK_QUERY}`;
 const CURSOR_NAME = 'qanatix_rows';
 // Local to the transaction: the connection goes back to the pool without it.
 const STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)";
 
 // The catalog's word on the described columns (nullability, declared type) and the table's primary key in key order,
-// in one statement: $1, $2 the columns' table oids and attribute numbers, $3 the quoted table or null.
+// in one statement: $1, $2 the columns' table oids and attribute numbers, $3 the quoted table or null (resolved once).
+const CATALOG_STATEMENT = 'qanatix_catalog';
 const CATALOG_QUERY =
   "SELECT (SELECT coalesce(json_agg(json_build_object('rel', a.attrelid::int, 'num', a.attnum::int, 'not_null', a.attnotnull, " +
   "'type', format_type(a.atttypid, a.atttypmod))), '[]') " +
@@ -49,7 +52,7 @@ const CATALOG_QUERY =
   "(SELECT coalesce(json_agg(a.attname ORDER BY k.ord), '[]') FROM pg_catalog.pg_index i " +
   'CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) ' +
   'JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum ' +
-  'WHERE i.indrelid = $3::regclass AND i.indisprimary) AS primary_key';
+  'WHERE i.indrelid = (SELECT $3::regclass) AND i.indisprimary) AS primary_key';
 
 /** Kept across runs and shared by connectors that connect the same way (see shared-pools.ts). */
 const pools = new SharedPools<pg.Pool>((pool) => pool.end(), { idleMs: 60_000, maxAgeMs: 10 * 60_000, maxIdle: 100 });
@@ -127,7 +130,10 @@ export class PostgresqlSession implements SqlSession {
           const { rows } = await last<{
             attributes: Array<{ rel: number; num: number; not_null: boolean; type: string }>;
             primary_key: string[];
-          }>(this.statement(CATALOG_QUERY, [sourced.map((f) => f.tableID), sourced.map((f) => f.columnID), quotedTable]));
+          }>({
+            ...this.statement(CATALOG_QUERY, [sourced.map((f) => f.tableID), sourced.map((f) => f.columnID), quotedTable]),
+            name: CATALOG_STATEMENT,
+          });
           for (const r of rows[0]!.attributes) attributes.set(`${r.rel}:${r.num}`, r);
           primaryKey = rows[0]!.primary_key;
         }

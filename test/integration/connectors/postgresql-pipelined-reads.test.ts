@@ -95,6 +95,20 @@ describe('pipelined source transactions', () => {
     expect((await keptStates()).every((s) => s === 'idle')).toBe(true);
   });
 
+  test("a describe's catalog statement is prepared once on a kept connection and planned once", async () => {
+    const runs = 4;
+    await withConnector(tableMode, async (c) => {
+      for (let i = 0; i < runs; i++) expect((await c.describe()).primaryKey).toEqual(['id']);
+    });
+    // Read on the same kept connection (the same settings share a pool, and nothing else holds one of its connections).
+    const query =
+      "SELECT name, generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements WHERE name = 'qanatix_catalog'";
+    const rows = await withConnector({ query }, (c) => readAll(c, full('2026-01-01T00:00:00.000000Z')));
+    // Every run of it (these, and the reading connector's own describe) on the generic plan; none planned for its values.
+    expect([...rows]).toEqual([{ name: 'qanatix_catalog', generic: expect.any(Number), custom: 0 }]);
+    expect(rows[0]!.generic).toBeGreaterThanOrEqual(runs);
+  });
+
   test('a statement that fails with the BEGIN before it, or with the COMMIT after it, leaves the connection idle and the next run reads', async () => {
     // Fails in the LIMIT 0 describe (sent with the BEGIN): a column that is not there.
     const missing = withConnector({ query: 'SELECT id, nope FROM items' }, async (c) => c.describe(full(await c.clock())));
