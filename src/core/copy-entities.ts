@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Queryable } from '../db/pool';
 import type { EntityRow } from './upsert-entities';
@@ -14,14 +14,24 @@ export const COPY_NEW_ENTITIES_SQL =
   'copy entities (id, tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, connector_id) from stdin';
 
 /**
- * A time-ordered id (UUIDv7: 48 bits of Unix milliseconds, the version, then random bits), as the table's default
- * `entity_uuid_v7()` makes it, so a first load still appends to the primary key and the listing index.
+ * `n` time-ordered ids (UUIDv7: 48 bits of Unix milliseconds, the version, the variant, then random bits), as the
+ * table's default `entity_uuid_v7()` makes them, so a first load still appends to the primary key and the listing
+ * index. One clock reading and one draw of random bytes for them all: a batch's ids are made within the same millisecond.
  */
-export function newEntityId(): string {
-  const random = randomUUID();
+export function newEntityIds(n: number): string[] {
   const ms = Date.now().toString(16).padStart(12, '0');
-  return ms.slice(0, 8) + '-' + ms.slice(8) + '-7' + random.slice(15);
+  const prefix = ms.slice(0, 8) + '-' + ms.slice(8) + '-7';
+  const hex = randomBytes(n * 10).toString('hex');
+  const ids = new Array<string>(n);
+  for (let i = 0, at = 0; i < n; i++, at += 20) {
+    // 74 random bits: 12 after the version, the variant's two bits (10) and 2 more, then 60.
+    const variant = VARIANT[parseInt(hex[at + 3]!, 16) & 3]!;
+    ids[i] = prefix + hex.slice(at, at + 3) + '-' + variant + hex.slice(at + 4, at + 7) + '-' + hex.slice(at + 7, at + 19);
+  }
+  return ids;
 }
+
+const VARIANT = '89ab';
 
 const COPY_SPECIAL = /[\\\t\n\r]/;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
@@ -45,13 +55,12 @@ export function entitiesCopyText(
   const ordered = [...rows].sort((a, b) => (a.dedupKey < b.dedupKey ? -1 : a.dedupKey > b.dedupKey ? 1 : 0));
   const head = '\t' + copyField(tenantId) + '\t' + copyField(vertical) + '\t' + copyField(entityType) + '\t';
   const tail = '\t' + (connectorId === null ? '\\N' : copyField(connectorId)) + '\n';
-  const ids = new Array<string>(ordered.length);
+  const ids = newEntityIds(ordered.length);
   let text = '';
   for (let i = 0; i < ordered.length; i++) {
     const r = ordered[i]!;
-    const id = (ids[i] = newEntityId());
     text +=
-      id +
+      ids[i] +
       head +
       copyField(r.name) +
       '\t' +
