@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { BATCH_WORK_MEM_SQL, entitiesDocument, LOCK_TENANT_SQL, UPSERT_ENTITIES_COUNTED_SQL } from '../../src/core/upsert-entities';
-import { COPY_NEW_ENTITIES_SQL, copyIn, entitiesCopyText } from '../../src/core/copy-entities';
+import { COPY_NEW_ENTITIES_SQL, copyIn, entitiesCopy } from '../../src/core/copy-entities';
 import { COMMIT_PULL_BATCH_SQL, FOLLOWED_POSITION_SQL } from '../../src/store/pull-progress';
 
 /** EXPLAIN (ANALYZE, BUFFERS) of `sql` with `params` in a transaction that is rolled back (after `before`), as Markdown. */
@@ -16,12 +16,12 @@ async function explained(db: pg.Client, label: string, sql: string, params: unkn
 }
 
 /** The COPY of new rows (which EXPLAIN cannot show) timed in a transaction that is rolled back, as Markdown. */
-async function timedCopy(db: pg.Client, label: string, text: string): Promise<string> {
+async function timedCopy(db: pg.Client, label: string, chunks: Iterable<string>): Promise<string> {
   await db.query('begin');
   try {
     await db.query(BATCH_WORK_MEM_SQL);
     const t0 = performance.now();
-    const rows = await copyIn(db, COPY_NEW_ENTITIES_SQL, text);
+    const rows = await copyIn(db, COPY_NEW_ENTITIES_SQL, chunks);
     const ms = performance.now() - t0;
     return `${label}:\n\n\`\`\`\n${COPY_NEW_ENTITIES_SQL}\n${rows} rows in ${ms.toFixed(1)} ms (COPY has no plan to explain)\n\`\`\``;
   } finally {
@@ -55,7 +55,7 @@ export async function explainUpsert(db: pg.Client, tenantId: string, vertical: s
       await explained(db, `${label}, ${size}`, UPSERT_ENTITIES_COUNTED_SQL, [tenantId, vertical, et, doc, null], [BATCH_WORK_MEM_SQL]),
     );
   }
-  const copy = entitiesCopyText(entityRows, tenantId, vertical, `${entityType}_explain`, null).text;
+  const copy = entitiesCopy(entityRows, tenantId, vertical, `${entityType}_explain`, null).chunks();
   out.splice(2, 0, await timedCopy(db, `new rows (a first load's later batches: COPY), ${rows.length} rows`, copy));
   return out.join('\n\n');
 }

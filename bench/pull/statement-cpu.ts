@@ -19,7 +19,7 @@ import {
   UPSERT_ENTITIES_SQL,
   type EntityRow,
 } from '../../src/core/upsert-entities';
-import { COPY_NEW_ENTITIES_SQL, copyIn, entitiesCopyText } from '../../src/core/copy-entities';
+import { COPY_NEW_ENTITIES_SQL, copyIn, entitiesCopy } from '../../src/core/copy-entities';
 import { migrate } from '../../src/db/migrate';
 import { createPool } from '../../src/db/pool';
 import { createPgProducts } from './products';
@@ -41,7 +41,7 @@ const PLAIN_INSERT = `insert into entities (tenant_id, vertical, entity_type, na
   select $1, $2, $3, t.n, t.s, t.k, t.d, null, $5::uuid from ${RECORDSET}`;
 /**
  * Each variant takes the core's five parameters (tenant, vertical, entity type, document, connector); the COPY takes the
- * batch's COPY text (`entitiesCopyText`, made in the timed loop as the core makes it in the batch's transaction).
+ * batch's COPY text (`entitiesCopy`, made in the timed loop as the core makes it in the batch's transaction).
  */
 const VARIANTS: Record<string, string> = {
   'receive the document': 'select length($4::text), $1::uuid, $2, $3, $5::uuid',
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
           const before = cpuMs();
           const client = process.cpuUsage();
           for (let i = 0; i < docs.length; i++) {
-            if (sql === COPY_NEW_ENTITIES_SQL) await copyIn(c, sql, entitiesCopyText(parts[i]!, tenantId, 'bench', 'product', null).text);
+            if (sql === COPY_NEW_ENTITIES_SQL) await copyIn(c, sql, entitiesCopy(parts[i]!, tenantId, 'bench', 'product', null).chunks());
             else await c.query(sql, [tenantId, 'bench', 'product', docs[i], null]);
           }
           const ms = cpuMs() - before;

@@ -41,37 +41,50 @@ export function copyField(value: string): string {
   return COPY_SPECIAL.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : value;
 }
 
-/**
- * The batch's rows as COPY text in `COPY_NEW_ENTITIES_SQL`'s columns, in dedup-key order (the order every writer takes
- * its locks in, see `entitiesDocument`), with a new id for each: `ids[i]` is the id of `rows[i]`, the rows in the text's order.
- */
-export function entitiesCopyText(
+/** Rows per piece of COPY text: each is made, encoded and sent on its own, so no batch-sized text or buffer is ever whole. */
+const ROWS_PER_CHUNK = 500;
+
+/** A batch of new rows for `COPY_NEW_ENTITIES_SQL`, with a new id for each: `ids[i]` is the id of `rows[i]`. */
+export interface EntitiesCopy {
+  /** The batch's rows in dedup-key order, the order every writer takes its locks in (see `entitiesDocument`). */
+  rows: EntityRow[];
+  ids: string[];
+  /** The rows as COPY text in `COPY_NEW_ENTITIES_SQL`'s columns, piece by piece, in `rows`' order. */
+  chunks(): Generator<string>;
+}
+
+export function entitiesCopy(
   rows: EntityRow[],
   tenantId: string,
   vertical: string,
   entityType: string,
   connectorId: string | null,
-): { text: string; rows: EntityRow[]; ids: string[] } {
+): EntitiesCopy {
   const ordered = [...rows].sort((a, b) => (a.dedupKey < b.dedupKey ? -1 : a.dedupKey > b.dedupKey ? 1 : 0));
   const head = '\t' + copyField(tenantId) + '\t' + copyField(vertical) + '\t' + copyField(entityType) + '\t';
   const tail = '\t' + (connectorId === null ? '\\N' : copyField(connectorId)) + '\n';
   const ids = newEntityIds(ordered.length);
-  let text = '';
-  for (let i = 0; i < ordered.length; i++) {
-    const r = ordered[i]!;
-    text +=
-      ids[i] +
-      head +
-      copyField(r.name) +
-      '\t' +
-      (r.sourceId === null ? '\\N' : copyField(r.sourceId)) +
-      '\t' +
-      copyField(r.dedupKey) +
-      '\t' +
-      copyField(r.data) +
-      tail;
+  function* chunks(): Generator<string> {
+    for (let from = 0; from < ordered.length; from += ROWS_PER_CHUNK) {
+      let text = '';
+      for (let i = from; i < Math.min(from + ROWS_PER_CHUNK, ordered.length); i++) {
+        const r = ordered[i]!;
+        text +=
+          ids[i] +
+          head +
+          copyField(r.name) +
+          '\t' +
+          (r.sourceId === null ? '\\N' : copyField(r.sourceId)) +
+          '\t' +
+          copyField(r.dedupKey) +
+          '\t' +
+          copyField(r.data) +
+          tail;
+      }
+      yield text;
+    }
   }
-  return { text, rows: ordered, ids };
+  return { rows: ordered, ids, chunks };
 }
 
 /** The part of the driver's connection a COPY FROM STDIN writes to. */
@@ -80,26 +93,26 @@ interface CopyConnection {
   endCopyFrom(): void;
 }
 
-/** A `COPY … FROM STDIN` that sends `data` once the server asks for it; the driver reports its row count as a query's. */
+/** A `COPY … FROM STDIN` that sends `chunks` once the server asks for it; the driver reports its row count as a query's. */
 class CopyIn extends pg.Query {
   constructor(
     sql: string,
-    private readonly data: string,
+    private readonly chunks: Iterable<string>,
   ) {
     super(sql);
   }
 
   handleCopyInResponse(connection: CopyConnection): void {
-    connection.sendCopyFromChunk(Buffer.from(this.data));
+    for (const chunk of this.chunks) connection.sendCopyFromChunk(Buffer.from(chunk));
     connection.endCopyFrom();
   }
 }
 
-/** Runs `sql` (a COPY FROM STDIN) on `db` with `data` as its input; resolves to the rows it wrote. */
-export function copyIn(db: Queryable, sql: string, data: string): Promise<number> {
+/** Runs `sql` (a COPY FROM STDIN) on `db` with `chunks` as its input; resolves to the rows it wrote. */
+export function copyIn(db: Queryable, sql: string, chunks: Iterable<string>): Promise<number> {
   return new Promise((resolve, reject) => {
     // Given the callback, a pool releases the client it took for the COPY and a client reports to it alike.
     const done = (err: Error | undefined, result: pg.QueryResult | undefined) => (err ? reject(err) : resolve(result?.rowCount ?? 0));
-    (db.query as (q: pg.Submittable, cb: typeof done) => void)(new CopyIn(sql, data), done);
+    (db.query as (q: pg.Submittable, cb: typeof done) => void)(new CopyIn(sql, chunks), done);
   });
 }

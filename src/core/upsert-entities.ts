@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/pool';
-import { COPY_NEW_ENTITIES_SQL, copyIn, entitiesCopyText } from './copy-entities';
+import { COPY_NEW_ENTITIES_SQL, copyIn, entitiesCopy } from './copy-entities';
 
 /** One entity row ready to write: already normalized and collapsed by dedup key. */
 export interface EntityRow {
@@ -138,8 +138,8 @@ export async function upsertEntities(
   if ((await db.query(LOCK_TENANT_SQL, [tenantId])).rowCount !== 1) throw new Error(`tenant ${tenantId} no longer exists`);
   const written = new Map<string, string>();
   if (o.expectNew) {
-    const copy = entitiesCopyText(rows, tenantId, vertical, entityType, o.connectorId ?? null);
-    if (await insertNew(db, copy.text)) {
+    const copy = entitiesCopy(rows, tenantId, vertical, entityType, o.connectorId ?? null);
+    if (await insertNew(db, copy.chunks())) {
       if (o.ids !== false) copy.ids.forEach((id, i) => written.set(copy.rows[i]!.dedupKey, id));
       return { written, inserted: rows.length, updated: 0 };
     }
@@ -165,13 +165,13 @@ interface WrittenRow {
 }
 
 /**
- * The batch's COPY text (`entitiesCopyText`) copied in under a savepoint: false, with nothing written, when one of its keys
+ * The batch's COPY text (`entitiesCopy`) copied in under a savepoint: false, with nothing written, when one of its keys
  * exists (committed, or by another writer that committed while this one waited for it). `db` must be in a transaction.
  */
-async function insertNew(db: Queryable, text: string): Promise<boolean> {
+async function insertNew(db: Queryable, chunks: Iterable<string>): Promise<boolean> {
   await db.query('savepoint insert_new');
   try {
-    await copyIn(db, COPY_NEW_ENTITIES_SQL, text);
+    await copyIn(db, COPY_NEW_ENTITIES_SQL, chunks);
     await db.query('release savepoint insert_new');
     return true;
   } catch (err) {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { copyField, entitiesCopyText, newEntityIds } from '../../../src/core/copy-entities';
+import { copyField, entitiesCopy, newEntityIds } from '../../../src/core/copy-entities';
 
 describe('newEntityIds', () => {
   test('UUIDv7: the millisecond they were made, version 7, the RFC variant, the rest random and never repeated', () => {
@@ -34,8 +34,20 @@ describe('COPY text', () => {
       { name: 'b\tname', sourceId: '2', dedupKey: 's:2', data: '{"x":"a\\nb"}' },
       { name: 'a', sourceId: null, dedupKey: 'h:ff', data: '{}' },
     ];
-    const { text, rows: ordered, ids } = entitiesCopyText(rows, 't', 'v\\', 'e', null);
+    const { chunks, rows: ordered, ids } = entitiesCopy(rows, 't', 'v\\', 'e', null);
+    const text = [...chunks()].join('');
     expect(ordered.map((r) => r.dedupKey)).toEqual(['h:ff', 's:2']);
     expect(text).toBe(`${ids[0]}\tt\tv\\\\\te\ta\t\\N\th:ff\t{}\t\\N\n${ids[1]}\tt\tv\\\\\te\tb\\tname\t2\ts:2\t{"x":"a\\\\nb"}\t\\N\n`);
+  });
+
+  test('a batch is sent in pieces of whole lines, every row once, in order', () => {
+    const rows = Array.from({ length: 1234 }, (_, i) => ({ name: `p${i}`, sourceId: String(i), dedupKey: `s:${i}`, data: '{}' }));
+    const copy = entitiesCopy(rows, 't', 'v', 'e', 'c');
+    const pieces = [...copy.chunks()];
+    expect(pieces.map((p) => p.split('\n').length - 1)).toEqual([500, 500, 234]);
+    expect(pieces.every((p) => p.endsWith('\n'))).toBe(true);
+    const lines = pieces.join('').split('\n').slice(0, -1);
+    expect(lines.map((l) => l.split('\t')[6])).toEqual(copy.rows.map((r) => r.dedupKey));
+    expect(lines.map((l) => l.split('\t')[0])).toEqual(copy.ids);
   });
 });
