@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Queryable } from '../db/pool';
-import type { EntityRow } from './upsert-entities';
+import type { EntityRow } from './record';
 
 /**
  * A batch whose keys are all new, written by COPY straight into the entities table instead of an INSERT … SELECT from

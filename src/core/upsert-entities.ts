@@ -1,14 +1,8 @@
 import type { Queryable } from '../db/pool';
+import type { EntityRow } from './record';
 import { COPY_NEW_ENTITIES_SQL, copyIn, entitiesCopy } from './copy-entities';
 
-/** One entity row ready to write: already normalized and collapsed by dedup key. */
-export interface EntityRow {
-  name: string;
-  sourceId: string | null;
-  dedupKey: string;
-  /** vertical_data as JSON text (any key order: jsonb normalizes it). */
-  data: string;
-}
+export type { EntityRow } from './record';
 
 export interface UpsertOutcome {
   /** Entity id by dedup key, for the keys that were inserted or changed; empty when the caller asked for no ids. */
