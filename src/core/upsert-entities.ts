@@ -129,19 +129,14 @@ export async function upsertEntities(
   rows: EntityRow[],
   o: UpsertOptions = {},
 ): Promise<UpsertOutcome> {
+  if ((await db.query(LOCK_TENANT_SQL, [tenantId])).rowCount !== 1) throw new Error(`tenant ${tenantId} no longer exists`);
   const written = new Map<string, string>();
-  const locked = db.query(LOCK_TENANT_SQL, [tenantId]);
-  // Queued behind the lock: the driver sends each statement as the one before it completes, without waiting for this
-  // thread, which a pull keeps busy preparing its next batch. A tenant gone meanwhile fails the batch all the same.
-  const copy = o.expectNew ? entitiesCopy(rows, tenantId, vertical, entityType, o.connectorId ?? null) : null;
-  const copied = copy && insertNew(db, copy.chunks());
-  const [lock, isNew] = await Promise.allSettled([locked, copied]);
-  if (lock.status === 'rejected') throw lock.reason;
-  if (lock.value.rowCount !== 1) throw new Error(`tenant ${tenantId} no longer exists`);
-  if (isNew.status === 'rejected') throw isNew.reason;
-  if (copy && isNew.value) {
-    if (o.ids !== false) copy.ids.forEach((id, i) => written.set(copy.rows[i]!.dedupKey, id));
-    return { written, inserted: rows.length, updated: 0 };
+  if (o.expectNew) {
+    const copy = entitiesCopy(rows, tenantId, vertical, entityType, o.connectorId ?? null);
+    if (await insertNew(db, copy.chunks())) {
+      if (o.ids !== false) copy.ids.forEach((id, i) => written.set(copy.rows[i]!.dedupKey, id));
+      return { written, inserted: rows.length, updated: 0 };
+    }
   }
   const params = [tenantId, vertical, entityType, entitiesDocument(rows), o.connectorId ?? null];
   if (o.ids === false) {
@@ -168,21 +163,17 @@ interface WrittenRow {
  * exists (committed, or by another writer that committed while this one waited for it). `db` must be in a transaction.
  */
 async function insertNew(db: Queryable, chunks: Iterable<string>): Promise<boolean> {
-  // The three are queued at once (see `upsertEntities`); after a failed COPY the release fails too, as the transaction is.
-  const [saved, copied, released] = await Promise.allSettled([
-    db.query('savepoint insert_new'),
-    copyIn(db, COPY_NEW_ENTITIES_SQL, chunks),
-    db.query('release savepoint insert_new'),
-  ]);
-  if (saved.status === 'rejected') throw saved.reason;
-  if (copied.status === 'fulfilled') {
-    if (released.status === 'rejected') throw released.reason;
+  await db.query('savepoint insert_new');
+  try {
+    await copyIn(db, COPY_NEW_ENTITIES_SQL, chunks);
+    await db.query('release savepoint insert_new');
     return true;
+  } catch (err) {
+    if ((err as { code?: string; constraint?: string }).constraint !== 'entities_dedup' || (err as { code?: string }).code !== '23505')
+      throw err;
+    await db.query('rollback to savepoint insert_new');
+    return false;
   }
-  const err = copied.reason as { code?: string; constraint?: string };
-  if (err.constraint !== 'entities_dedup' || err.code !== '23505') throw err;
-  await db.query('rollback to savepoint insert_new');
-  return false;
 }
 
 /** Ids of existing entities by dedup key (for the unchanged rows of a batch, whose ids the upsert did not return). */

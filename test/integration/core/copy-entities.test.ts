@@ -3,9 +3,8 @@ import { ensureTenant } from '../../../src/auth/api-keys';
 import { parseExactJson } from '../../../src/core/exact-json';
 import { prepareBatch } from '../../../src/core/ingest';
 import { JsonText } from '../../../src/core/json-text';
-import { COPY_NEW_ENTITIES_SQL } from '../../../src/core/copy-entities';
-import { LOCK_TENANT_SQL, storedHashSql, upsertEntities, type EntityRow } from '../../../src/core/upsert-entities';
-import { withTransaction, type Queryable } from '../../../src/db/pool';
+import { storedHashSql, upsertEntities, type EntityRow } from '../../../src/core/upsert-entities';
+import { withTransaction } from '../../../src/db/pool';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
 
 let db: TestDatabase;
@@ -139,30 +138,4 @@ test('a COPY that fails for another reason than an existing key fails the batch,
   const rows: EntityRow[] = [{ name: 'p', sourceId: '1', dedupKey: 's:1', data: '{"not json' }];
   await expect(write('broken', rows, true)).rejects.toThrow(/json/i);
   expect(await stored('broken')).toEqual([]);
-});
-
-test('the tenant lock, the savepoint, the COPY and its release go out together; a tenant gone meanwhile fails the batch', async () => {
-  const rows: EntityRow[] = Array.from({ length: 30 }, (_, i) => ({ name: `p${i}`, sourceId: String(i), dedupKey: `s:${i}`, data: '{}' }));
-  const sent: Array<{ text: string; lockAnswered: boolean }> = [];
-  let lockAnswered = false;
-  await withTransaction(db.pool, async (tx) => {
-    const q: Queryable = {
-      query: ((text: string | { text: string }, values?: unknown) => {
-        sent.push({ text: typeof text === 'string' ? text : text.text, lockAnswered });
-        const out = (tx.query as (t: unknown, v?: unknown) => unknown)(text, values);
-        if (sent.length === 1) void (out as Promise<unknown>).then(() => (lockAnswered = true));
-        return out;
-      }) as Queryable['query'],
-    };
-    expect(await upsertEntities(q, tenantId, 'together', 'product', rows, { expectNew: true, ids: false })).toMatchObject({ inserted: 30 });
-  });
-  expect(sent.map((s) => s.text)).toEqual([LOCK_TENANT_SQL, 'savepoint insert_new', COPY_NEW_ENTITIES_SQL, 'release savepoint insert_new']);
-  expect(sent.every((s) => !s.lockAnswered)).toBe(true);
-  expect(await stored('together')).toHaveLength(30);
-
-  const gone = '00000000-0000-4000-8000-00000000dead';
-  await expect(
-    withTransaction(db.pool, (tx) => upsertEntities(tx, gone, 'gone', 'product', rows, { expectNew: true, ids: false })),
-  ).rejects.toThrow(`tenant ${gone} no longer exists`);
-  expect((await db.pool.query("select count(*)::int as n from entities where vertical = 'gone'")).rows[0].n).toBe(0);
 });
