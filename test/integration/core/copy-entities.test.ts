@@ -139,3 +139,14 @@ test('a COPY that fails for another reason than an existing key fails the batch,
   await expect(write('broken', rows, true)).rejects.toThrow(/json/i);
   expect(await stored('broken')).toEqual([]);
 });
+
+test('a batch of new rows for a tenant that no longer exists fails, and copies nothing', async () => {
+  const rows: EntityRow[] = Array.from({ length: 30 }, (_, i) => ({ name: `p${i}`, sourceId: String(i), dedupKey: `s:${i}`, data: '{}' }));
+  const gone = '00000000-0000-4000-8000-00000000dead';
+  for (const ids of [true, false]) {
+    await expect(
+      withTransaction(db.pool, (tx) => upsertEntities(tx, gone, 'gone', 'product', rows, { expectNew: true, ids })),
+    ).rejects.toThrow(`tenant ${gone} no longer exists`);
+  }
+  expect((await db.pool.query("select count(*)::int as n from entities where vertical = 'gone'")).rows[0].n).toBe(0);
+});
