@@ -1,11 +1,6 @@
 import type pg from 'pg';
-import {
-  BATCH_WORK_MEM_SQL,
-  entitiesDocument,
-  INSERT_NEW_ENTITIES_COUNTED_SQL,
-  LOCK_TENANT_SQL,
-  UPSERT_ENTITIES_COUNTED_SQL,
-} from '../../src/core/upsert-entities';
+import { BATCH_WORK_MEM_SQL, entitiesDocument, LOCK_TENANT_SQL, UPSERT_ENTITIES_COUNTED_SQL } from '../../src/core/upsert-entities';
+import { COPY_NEW_ENTITIES_SQL, copyIn, entitiesCopy } from '../../src/core/copy-entities';
 import { COMMIT_PULL_BATCH_SQL, FOLLOWED_POSITION_SQL } from '../../src/store/pull-progress';
 
 /** EXPLAIN (ANALYZE, BUFFERS) of `sql` with `params` in a transaction that is rolled back (after `before`), as Markdown. */
@@ -20,12 +15,26 @@ async function explained(db: pg.Client, label: string, sql: string, params: unkn
   }
 }
 
+/** The COPY of new rows (which EXPLAIN cannot show) timed in a transaction that is rolled back, as Markdown. */
+async function timedCopy(db: pg.Client, label: string, chunks: Iterable<string>): Promise<string> {
+  await db.query('begin');
+  try {
+    await db.query(BATCH_WORK_MEM_SQL);
+    const t0 = performance.now();
+    const rows = await copyIn(db, COPY_NEW_ENTITIES_SQL, chunks);
+    const ms = performance.now() - t0;
+    return `${label}:\n\n\`\`\`\n${COPY_NEW_ENTITIES_SQL}\n${rows} rows in ${ms.toFixed(1)} ms (COPY has no plan to explain)\n\`\`\``;
+  } finally {
+    await db.query('rollback');
+  }
+}
+
 /**
  * EXPLAIN (ANALYZE, BUFFERS) of the statements src/core/upsert-entities.ts runs, for one batch of `n`
  * rows taken from what a pull stored (its document rebuilt from the entities), inside a
  * transaction that is rolled back: new rows as a first load writes them (its first batch upserted, every later one
- * a plain insert, since the batch before was all new), and unchanged rows (re-pull: the upsert); a pull needs no entity
- * ids, so its statements answer their counts alone (the `_COUNTED` ones).
+ * copied in, since the batch before was all new: timed, as COPY has no plan), and unchanged rows (re-pull: the upsert);
+ * a pull needs no entity ids, so its upsert answers its counts alone (the `_COUNTED` one).
  */
 export async function explainUpsert(db: pg.Client, tenantId: string, vertical: string, entityType: string, n: number): Promise<string> {
   const { rows } = await db.query<{ name: string; source_id: string | null; dedup_key: string; data: string }>(
@@ -34,16 +43,20 @@ export async function explainUpsert(db: pg.Client, tenantId: string, vertical: s
     [tenantId, vertical, entityType, n],
   );
   if (rows.length === 0) return '(no rows to explain)';
-  const doc = entitiesDocument(rows.map((r) => ({ name: r.name, sourceId: r.source_id, dedupKey: r.dedup_key, data: r.data })));
+  const entityRows = rows.map((r) => ({ name: r.name, sourceId: r.source_id, dedupKey: r.dedup_key, data: r.data }));
+  const doc = entitiesDocument(entityRows);
+  const size = `${rows.length} rows, ${(doc.length / 1024 / 1024).toFixed(1)} MiB of JSON`;
   const out = [await explained(db, 'the tenant, locked once per batch', LOCK_TENANT_SQL, [tenantId])];
-  for (const [label, et, sql] of [
-    ["new rows (a first load's first batch: upsert)", `${entityType}_explain`, UPSERT_ENTITIES_COUNTED_SQL],
-    ["new rows (a first load's later batches: plain insert)", `${entityType}_explain`, INSERT_NEW_ENTITIES_COUNTED_SQL],
-    ['unchanged rows (re-pull: upsert)', entityType, UPSERT_ENTITIES_COUNTED_SQL],
+  for (const [label, et] of [
+    ["new rows (a first load's first batch: upsert)", `${entityType}_explain`],
+    ['unchanged rows (re-pull: upsert)', entityType],
   ] as const) {
-    const size = `${rows.length} rows, ${(doc.length / 1024 / 1024).toFixed(1)} MiB of JSON`;
-    out.push(await explained(db, `${label}, ${size}`, sql, [tenantId, vertical, et, doc, null], [BATCH_WORK_MEM_SQL]));
+    out.push(
+      await explained(db, `${label}, ${size}`, UPSERT_ENTITIES_COUNTED_SQL, [tenantId, vertical, et, doc, null], [BATCH_WORK_MEM_SQL]),
+    );
   }
+  const copy = entitiesCopy(entityRows, tenantId, vertical, `${entityType}_explain`, null).chunks();
+  out.splice(2, 0, await timedCopy(db, `new rows (a first load's later batches: COPY), ${rows.length} rows`, copy));
   return out.join('\n\n');
 }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
@@ -169,8 +170,11 @@ export class PullBench {
     await this.ours.startWorker(profileDir);
     await this.settle();
     const stopPg = watchProcessesNamed('postgres');
+    // Every PostgreSQL process of the machine counts other people's work too; the bench's own backends count only this pull's.
+    const stopBackends = watchProcessesNamed('postgres', 200, (pid) => this.ownBackend(pid));
     const r = await this.ours.pull(connectorId, mode);
     const postgresCpuMs = stopPg();
+    const backendCpuMs = stopBackends();
     await this.ours.stopWorker();
     check('ours', r.counts, expect);
     return {
@@ -182,8 +186,18 @@ export class PullBench {
       startRssBytes: r.worker.startRssBytes,
       loaderCpuMs: r.worker.cpuMs,
       postgresCpuMs,
-      counts: { ...r.counts, observedMs: Math.round(r.observedMs) },
+      counts: { ...r.counts, observedMs: Math.round(r.observedMs), backendCpuMs },
     };
+  }
+
+  /** Whether `pid` is a backend connected to this bench's platform or source database (its title names the database). */
+  private ownBackend(pid: number): boolean {
+    try {
+      const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return title.includes(` ${this.platform.name} `) || title.includes(` ${this.source.name} `);
+    } catch {
+      return false;
+    }
   }
 }
 

@@ -2,7 +2,7 @@
  * bench/pull/statement-cpu (issue 18): what the core's write statement costs PostgreSQL, piece by piece, as CPU time
  * of the one backend that runs it (read from /proc, so other load on the machine barely moves it; the database must
  * run on this machine). A scratch database migrated like the platform's, the products rows as the core's batch
- * documents (`entitiesDocument`), each statement its own transaction into an emptied entities table; the variants
+ * documents (`entitiesDocument`, or COPY text for the COPY), each statement its own transaction into an emptied entities table; the variants
  * alternate, `--rounds` times each.
  *
  * The client's CPU time (this process: sending the documents, parsing what the statement answers) is reported beside it.
@@ -15,12 +15,11 @@ import pg from 'pg';
 import {
   BATCH_WORK_MEM_SQL,
   entitiesDocument,
-  INSERT_NEW_ENTITIES_COUNTED_SQL,
-  INSERT_NEW_ENTITIES_SQL,
   UPSERT_ENTITIES_COUNTED_SQL,
   UPSERT_ENTITIES_SQL,
   type EntityRow,
 } from '../../src/core/upsert-entities';
+import { COPY_NEW_ENTITIES_SQL, copyIn, entitiesCopy } from '../../src/core/copy-entities';
 import { migrate } from '../../src/db/migrate';
 import { createPool } from '../../src/db/pool';
 import { createPgProducts } from './products';
@@ -37,18 +36,24 @@ const { values: opts } = parseArgs({
 const [rows, batch, rounds] = [opts.rows, opts.batch, opts.rounds].map(Number) as [number, number, number];
 
 const RECORDSET = 'jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)';
-/** Each variant takes the core's five parameters (tenant, vertical, entity type, document, connector). */
+/** How a batch of new rows was written before `COPY_NEW_ENTITIES_SQL`: a plain insert from the document, no content hash. */
+const PLAIN_INSERT = `insert into entities (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash, connector_id)
+  select $1, $2, $3, t.n, t.s, t.k, t.d, null, $5::uuid from ${RECORDSET}`;
+/**
+ * Each variant takes the core's five parameters (tenant, vertical, entity type, document, connector); the COPY takes the
+ * batch's COPY text (`entitiesCopy`, made in the timed loop as the core makes it in the batch's transaction).
+ */
 const VARIANTS: Record<string, string> = {
   'receive the document': 'select length($4::text), $1::uuid, $2, $3, $5::uuid',
   'parse it as jsonb': 'select jsonb_typeof($4::jsonb), $1::uuid, $2, $3, $5::uuid',
   'parse + jsonb_to_recordset': `select count(t.d), $1::uuid, $2, $3, $5::uuid from ${RECORDSET}`,
   '+ the content hash': `select count(encode(sha256(convert_to(t.n || E'\\n' || t.d::text, 'UTF8')), 'hex')), $1::uuid, $2, $3, $5::uuid from ${RECORDSET}`,
   'the upsert, default work_mem': UPSERT_ENTITIES_SQL,
-  'the plain insert, default work_mem': INSERT_NEW_ENTITIES_SQL,
+  'the plain insert, default work_mem': PLAIN_INSERT,
   'the upsert (UPSERT_ENTITIES_SQL)': UPSERT_ENTITIES_SQL,
-  'the plain insert (INSERT_NEW_ENTITIES_SQL)': INSERT_NEW_ENTITIES_SQL,
+  'the plain insert of new rows (before)': PLAIN_INSERT,
+  'the COPY of new rows (COPY_NEW_ENTITIES_SQL)': COPY_NEW_ENTITIES_SQL,
   'the upsert, counts only (UPSERT_ENTITIES_COUNTED_SQL)': UPSERT_ENTITIES_COUNTED_SQL,
-  'the plain insert, count only (INSERT_NEW_ENTITIES_COUNTED_SQL)': INSERT_NEW_ENTITIES_COUNTED_SQL,
 };
 /** `--only a,b`: the variants whose labels contain one of these texts. */
 const only = opts.only?.split(',').filter(Boolean);
@@ -72,10 +77,12 @@ async function main(): Promise<void> {
       "select id::text, name, (to_jsonb(p) - 'name')::text as d from products p order by updated_at, id",
     );
     const docs: string[] = [];
+    const parts: EntityRow[][] = [];
     for (let i = 0; i < products.length; i += batch) {
       const part: EntityRow[] = products
         .slice(i, i + batch)
         .map((p) => ({ name: p.name, sourceId: p.id, dedupKey: `s:${p.id}`, data: p.d }));
+      parts.push(part);
       docs.push(entitiesDocument(part));
     }
     const c = await pool.connect();
@@ -94,7 +101,10 @@ async function main(): Promise<void> {
           await c.query(DEFAULT_WORK_MEM(label) ? 'reset work_mem' : BATCH_WORK_MEM_SQL.replace(' local', ''));
           const before = cpuMs();
           const client = process.cpuUsage();
-          for (const doc of docs) await c.query(sql, [tenantId, 'bench', 'product', doc, null]);
+          for (let i = 0; i < docs.length; i++) {
+            if (sql === COPY_NEW_ENTITIES_SQL) await copyIn(c, sql, entitiesCopy(parts[i]!, tenantId, 'bench', 'product', null).chunks());
+            else await c.query(sql, [tenantId, 'bench', 'product', docs[i], null]);
+          }
           const ms = cpuMs() - before;
           const used = process.cpuUsage(client);
           const clientMs = (used.user + used.system) / 1000;

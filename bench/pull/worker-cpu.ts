@@ -1,10 +1,11 @@
 /**
  * bench/pull/worker-cpu (issue 18): the worker's CPU per row on a PostgreSQL first load, without the writes. The products
  * rows are read through the connector's real read path (keyset pages), mapped, prepared (`prepareBatch`) and turned
- * into the write statement's document (`entitiesDocument`), batch after batch, as a pull does before its writes; this
+ * into what the write sends (`--form`: a first load's COPY text, or the upsert's document), batch after batch, as a pull does before its writes; this
  * process's CPU time (user + system) and peak RSS are what it reports. Run it with the worker's young-generation cap:
  *
  *   NODE_OPTIONS=--max-semi-space-size=16 npx tsx bench/pull/worker-cpu.ts [--rows 200000] [--rounds 3] [--json text|parsed|parsed,text]
+ *     [--form copy|document|document,copy]
  *
  * The table is created once in a scratch database and dropped at the end; the rounds read it again and again. With
  * `--db NAME` the products table of that database is read instead (created there when it is missing, kept), so two
@@ -16,6 +17,7 @@ import { validateConnectorConfig } from '../../connectors/connector-config';
 import { PostgresqlConnector } from '../../connectors/postgresql/postgresql-connector';
 import { mapRows, rowMapping } from '../../jobs/run-pull';
 import { prepareBatch } from '../../src/core/ingest';
+import { entitiesCopy } from '../../src/core/copy-entities';
 import { entitiesDocument } from '../../src/core/upsert-entities';
 import { createPgProducts } from './products';
 
@@ -27,12 +29,19 @@ const { values: opts } = parseArgs({
     // `parsed`: jsonb objects parsed into objects and stringified again (the read before `ReadPlan.jsonText`); a list
     // (`parsed,text`) takes its modes in turn, round after round, to compare them in the same minutes.
     json: { type: 'string', default: 'text' },
+    // What a batch is sent as: `copy`, a first load's COPY text (copy-entities.ts), or `document`, the upsert's jsonb
+    // document; each encoded to UTF-8 as the driver sends it. A list alternates round by round, as `--json` does.
+    form: { type: 'string', default: 'copy' },
     'pg-url': { type: 'string', default: process.env.QANATIX_BENCH_PG_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres' },
   },
 });
 const [rows, rounds] = [opts.rows, opts.rounds].map(Number) as [number, number];
+/** Stands for the tenant and the connector in the COPY text (a UUID's length). */
+const TENANT = '00000000-0000-4000-8000-000000000001';
 const jsonModes = opts.json.split(',');
 if (!jsonModes.every((m) => m === 'text' || m === 'parsed')) throw new Error('--json takes text, parsed or a list of them');
+const forms = opts.form.split(',');
+if (!forms.every((f) => f === 'copy' || f === 'document')) throw new Error('--form takes copy, document or a list of them');
 
 async function main(): Promise<void> {
   const admin = new pg.Client({ connectionString: opts['pg-url'] });
@@ -63,6 +72,7 @@ async function main(): Promise<void> {
       const source = new PostgresqlConnector(definition);
       const plan = { mode: 'full' as const, cursor: null, now: new Date().toISOString(), lastPull: null, batchSize: definition.batch_size };
       const json = jsonModes[(round - 1) % jsonModes.length]!;
+      const form = forms[(round - 1) % forms.length]!;
       const described = await source.describe(plan);
       const mapping = rowMapping(definition, described.primaryKey);
       let read = 0;
@@ -74,7 +84,9 @@ async function main(): Promise<void> {
         const { records, positions, refused } = mapRows(batch.rows, mapping, read);
         read += batch.rows.length;
         const prepared = prepareBatch(records, null, { positions, refused });
-        bytes += entitiesDocument(prepared.rows).length;
+        if (form === 'document') bytes += Buffer.from(entitiesDocument(prepared.rows)).length;
+        else
+          for (const chunk of entitiesCopy(prepared.rows, TENANT, 'bench', 'product', TENANT).chunks()) bytes += Buffer.from(chunk).length;
         peakRss = Math.max(peakRss, process.memoryUsage.rss());
       }
       const cpu = process.cpuUsage(cpu0);
@@ -83,7 +95,7 @@ async function main(): Promise<void> {
       await source.close();
       if (read !== rows) throw new Error(`read ${read} rows, expected ${rows}`);
       const line =
-        `round ${round} (json ${json}): ${read.toLocaleString('en')} rows, CPU ${cpuS.toFixed(2)} s (${((cpuS / read) * 1e6).toFixed(2)} µs a row, ` +
+        `round ${round} (json ${json}, ${form}): ${read.toLocaleString('en')} rows, CPU ${cpuS.toFixed(2)} s (${((cpuS / read) * 1e6).toFixed(2)} µs a row, ` +
         `${((cpuS * 1e6) / read).toFixed(1)} CPU-s per million), wall ${wallS.toFixed(2)} s, documents ${(bytes / 1e6).toFixed(0)} MB, ` +
         `peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`;
       console.log(line);

@@ -64,6 +64,17 @@ export interface PreparedBatch {
  * batch while the current one is being written.
  */
 export function prepareBatch(records: unknown[], validate: ValidateFunction | null, opts: PrepareOptions = {}): PreparedBatch {
+  const preparer = batchPreparer(records, validate, opts);
+  preparer.prepare(0, records.length);
+  return preparer.result();
+}
+
+/**
+ * `prepareBatch` in steps: `prepare(from, to)` takes the records of that range (every range once, in order), `result()`
+ * gives the batch. A caller that shares its thread with other work (a pull's writers, whose statements and COPY data wait
+ * for the thread) returns to it between steps.
+ */
+export function batchPreparer(records: unknown[], validate: ValidateFunction | null, opts: PrepareOptions = {}) {
   // A refused record is kept as it came, its JSON texts parsed (what the DLQ shows is the value).
   const rejections: RejectedRecord[] = (opts.refused ?? []).map((r) => ({
     ...r,
@@ -76,46 +87,55 @@ export function prepareBatch(records: unknown[], validate: ValidateFunction | nu
   const byKey = new Map<string, EntityRow>();
   let duplicates = 0;
 
-  for (let i = 0; i < records.length; i++) {
-    const position = opts.positions?.[i] ?? i;
-    let record = records[i];
-    let n = normalizeRecord(record);
-    let data: string | null = null;
-    // JSON texts (json-text.ts) are spliced into the document unparsed when nothing needs their values: no schema, a
-    // source_id for the key. Otherwise, when one cannot be spliced, or when the record is refused, they are parsed and
-    // the record checked again: what is kept or refused, and why, is what the parsed record gives.
-    const texts = n.ok ? n.record.jsonTexts : null;
-    if (texts && validate === null && n.ok && n.record.sourceId !== null) data = splicedDocument(n.record.verticalData, texts);
-    if (data === null && (texts || !n.ok)) {
-      const parsed = withJsonParsed(record);
-      if (parsed !== record) n = normalizeRecord((record = parsed));
+  const prepare = (from: number, to: number): void => {
+    for (let i = from; i < to; i++) {
+      const position = opts.positions?.[i] ?? i;
+      let record = records[i];
+      let n = normalizeRecord(record);
+      let data: string | null = null;
+      // JSON texts (json-text.ts) are spliced into the document unparsed when nothing needs their values: no schema, a
+      // source_id for the key. Otherwise, when one cannot be spliced, or when the record is refused, they are parsed and
+      // the record checked again: what is kept or refused, and why, is what the parsed record gives.
+      const texts = n.ok ? n.record.jsonTexts : null;
+      if (texts && validate === null && n.ok && n.record.sourceId !== null) data = splicedDocument(n.record.verticalData, texts);
+      if (data === null && (texts || !n.ok)) {
+        const parsed = withJsonParsed(record);
+        if (parsed !== record) n = normalizeRecord((record = parsed));
+      }
+      if (!n.ok) {
+        refuse(position, record, 'invalid_record', n.problems);
+        continue;
+      }
+      const { name, sourceId, verticalData, exactNumbers } = n.record;
+      // A JSON Schema validator compares numbers as doubles; the exact ones are checked by their nearest double.
+      if (validate && !validate(exactNumbers ? asDoubles(verticalData) : verticalData)) {
+        refuse(position, record, 'schema_validation', validationProblems(validate.errors));
+        continue;
+      }
+      data ??= JSON.stringify(verticalData);
+      // JSON.stringify writes NUL and unpaired surrogates as \u escapes: only then is there anything to look for.
+      const bad = data.includes('\\u') ? unstorablePlace(verticalData, ['vertical_data']) : null;
+      if (bad) {
+        refuse(position, withJsonParsed(record), 'invalid_record', [bad]);
+        continue;
+      }
+      const dedupKey = sourceId !== null ? 's:' + sourceId : 'h:' + contentKey(name, verticalData);
+      if (byKey.has(dedupKey)) {
+        duplicates++;
+        byKey.delete(dedupKey); // re-insert so the map keeps the last occurrence's order
+      }
+      byKey.set(dedupKey, { name, sourceId, dedupKey, data });
+      keys[i] = dedupKey;
     }
-    if (!n.ok) {
-      refuse(position, record, 'invalid_record', n.problems);
-      continue;
-    }
-    const { name, sourceId, verticalData, exactNumbers } = n.record;
-    // A JSON Schema validator compares numbers as doubles; the exact ones are checked by their nearest double.
-    if (validate && !validate(exactNumbers ? asDoubles(verticalData) : verticalData)) {
-      refuse(position, record, 'schema_validation', validationProblems(validate.errors));
-      continue;
-    }
-    data ??= JSON.stringify(verticalData);
-    // JSON.stringify writes NUL and unpaired surrogates as \u escapes: only then is there anything to look for.
-    const bad = data.includes('\\u') ? unstorablePlace(verticalData, ['vertical_data']) : null;
-    if (bad) {
-      refuse(position, withJsonParsed(record), 'invalid_record', [bad]);
-      continue;
-    }
-    const dedupKey = sourceId !== null ? 's:' + sourceId : 'h:' + contentKey(name, verticalData);
-    if (byKey.has(dedupKey)) {
-      duplicates++;
-      byKey.delete(dedupKey); // re-insert so the map keeps the last occurrence's order
-    }
-    byKey.set(dedupKey, { name, sourceId, dedupKey, data });
-    keys[i] = dedupKey;
-  }
-  return { records: records.length + (opts.refused?.length ?? 0), rows: [...byKey.values()], keys, rejections, duplicates };
+  };
+  const result = (): PreparedBatch => ({
+    records: records.length + (opts.refused?.length ?? 0),
+    rows: [...byKey.values()],
+    keys,
+    rejections,
+    duplicates,
+  });
+  return { prepare, result };
 }
 
 /**

@@ -2,9 +2,12 @@ import type pg from 'pg';
 import type { Queryable } from '../db/pool';
 import { withRetriedTransaction } from '../db/retried-transaction';
 import { ingestRecordsTotal } from '../metrics';
-import { prepareBatch, writeBatch, type IngestResult, type IngestTarget, type PreparedBatch, type PrepareOptions } from './ingest';
+import { batchPreparer, writeBatch, type IngestResult, type IngestTarget, type PreparedBatch, type PrepareOptions } from './ingest';
 import { createIngestion, finishIngestion, reopenIngestion, type IngestionCounts, type IngestionView, type SourceType } from './ingestions';
 import { validatorFor } from './schema-registry';
+
+/** Records prepared between two returns of the thread to other work (see `Ingestion.prepare`): a few milliseconds' worth. */
+const PREPARE_STEP = 500;
 
 export interface IngestionSource {
   type: SourceType;
@@ -70,9 +73,19 @@ export class Ingestion {
     return this.#id;
   }
 
-  /** Normalizes the records, checks them against the target's registered schema and collapses repeated keys; writes nothing. */
+  /**
+   * Normalizes the records, checks them against the target's registered schema and collapses repeated keys; writes
+   * nothing. It gives the thread back every `PREPARE_STEP` records: a batch of thousands takes tens of milliseconds, and a
+   * pull's writers meanwhile wait for it to send their next statement or the rest of a COPY's data.
+   */
   async prepare(records: unknown[], o: PrepareOptions = {}): Promise<PreparedBatch> {
-    return prepareBatch(records, await validatorFor(this.pool, this.target.tenantId, this.target.vertical, this.target.entityType), o);
+    const validate = await validatorFor(this.pool, this.target.tenantId, this.target.vertical, this.target.entityType);
+    const preparer = batchPreparer(records, validate, o);
+    for (let from = 0; from < records.length; from += PREPARE_STEP) {
+      if (from > 0) await new Promise(setImmediate);
+      preparer.prepare(from, Math.min(from + PREPARE_STEP, records.length));
+    }
+    return preparer.result();
   }
 
   /** Writes a prepared batch in its own transaction; resolves once it has committed. */

@@ -35,3 +35,12 @@ export interface RejectedRecord {
   errorType: 'invalid_record' | 'schema_validation' | 'parse_error';
   problems: RecordProblem[];
 }
+
+/** One entity row ready to write: already normalized and collapsed by dedup key. */
+export interface EntityRow {
+  name: string;
+  sourceId: string | null;
+  dedupKey: string;
+  /** vertical_data as JSON text (any key order: jsonb normalizes it). */
+  data: string;
+}

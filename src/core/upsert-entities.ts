@@ -1,14 +1,8 @@
-import type { QueryResult } from 'pg';
 import type { Queryable } from '../db/pool';
+import type { EntityRow } from './record';
+import { COPY_NEW_ENTITIES_SQL, copyIn, entitiesCopy } from './copy-entities';
 
-/** One entity row ready to write: already normalized and collapsed by dedup key. */
-export interface EntityRow {
-  name: string;
-  sourceId: string | null;
-  dedupKey: string;
-  /** vertical_data as JSON text (any key order: jsonb normalizes it). */
-  data: string;
-}
+export type { EntityRow } from './record';
 
 export interface UpsertOutcome {
   /** Entity id by dedup key, for the keys that were inserted or changed; empty when the caller asked for no ids. */
@@ -49,7 +43,7 @@ export const contentHashSql = (n: string, d: string) => `encode(sha256(convert_t
 
 /**
  * Whether the stored entity `e` holds other content than name `n` and vertical_data `d` (jsonb) whose content hash is
- * `hash`. An entity written by a plain insert (`INSERT_NEW_ENTITIES_SQL`) has no stored hash: its documents are compared
+ * `hash`. An entity written by a first load's COPY (`COPY_NEW_ENTITIES_SQL`) has no stored hash: its documents are compared
  * instead, as exactly (jsonb equality is their texts' equality: the core writes every number in one spelling, see
  * exact-number.ts, so equal values never differ in scale) and about as cheaply as the hashes. `hash` is evaluated only
  * for an entity that has one.
@@ -64,22 +58,14 @@ export const storedHashSql = (e: string) => `coalesce(${e}.content_hash, ${conte
 /**
  * $1 tenant, $2 vertical, $3 entity type, $4 `entitiesDocument`, $5 the connector whose pull writes (null for a
  * push). A pull claims the entities it writes, unchanged ones too (entities written before ownership was recorded
- * have none); a push leaves the owner as it is. `hash` is what `content_hash` gets.
+ * have none); a push leaves the owner as it is. A batch whose keys are all new is copied instead (copy-entities.ts),
+ * and stores no content hash: the hash is a sixth of an insert's CPU (the jsonb written out as text, SHA-256, and 65
+ * bytes more of every heap tuple), and a first load never compares it. Whatever compares an entity later does it with
+ * `contentDiffersSql`; an update stores the hash.
  */
-const insertEntities = (
-  hash: string,
-) => `insert into entities as e (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash, connector_id)
-  select $1, $2, $3, t.n, t.s, t.k, t.d, ${hash}, $5::uuid
+const INSERT_ENTITIES = `insert into entities as e (tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data, content_hash, connector_id)
+  select $1, $2, $3, t.n, t.s, t.k, t.d, ${contentHashSql('t.n', 't.d')}, $5::uuid
     from jsonb_to_recordset($4::jsonb) as t(n text, s text, k text, d jsonb)`;
-
-const INSERT_ENTITIES = insertEntities(contentHashSql('t.n', 't.d'));
-
-/**
- * A batch whose keys are all new stores no content hash: the hash is a sixth of that statement's CPU (the jsonb written out
- * as text, SHA-256, and 65 bytes more of every heap tuple), and a first load never compares it. Whatever compares an
- * entity later does it with `contentDiffersSql`; an update stores the hash.
- */
-const INSERT_NEW_ENTITIES = insertEntities('null');
 
 const ON_CONFLICT = `on conflict (tenant_id, vertical, entity_type, dedup_key) do update
     set name = excluded.name, source_id = excluded.source_id, vertical_data = excluded.vertical_data,
@@ -92,14 +78,6 @@ export const UPSERT_ENTITIES_SQL = `${INSERT_ENTITIES}
   returning e.id, e.dedup_key as k, (e.xmax = 0) as inserted`;
 
 /**
- * `UPSERT_ENTITIES_SQL` for a batch whose keys are all new: a plain insert, which fails on the first key that exists.
- * It costs PostgreSQL a sixth to a fifth less CPU than the upsert (no speculative insertion: no separate probe of the dedup
- * index before each row, no second WAL record to confirm it).
- */
-export const INSERT_NEW_ENTITIES_SQL = `${INSERT_NEW_ENTITIES}
-  returning e.id, e.dedup_key as k, true as inserted`;
-
-/**
  * `UPSERT_ENTITIES_SQL` answering its counts alone, for a caller that needs no entity ids (a pull): no row per entity
  * written for PostgreSQL to send and the worker to parse.
  */
@@ -107,9 +85,6 @@ export const UPSERT_ENTITIES_COUNTED_SQL = `with w as (${INSERT_ENTITIES}
   ${ON_CONFLICT}
   returning (e.xmax = 0) as inserted)
 select count(*) filter (where inserted)::int as inserted, count(*)::int as written from w`;
-
-/** `INSERT_NEW_ENTITIES_SQL` answering nothing but its row count: every row it writes is inserted. */
-export const INSERT_NEW_ENTITIES_COUNTED_SQL = INSERT_NEW_ENTITIES;
 
 /**
  * Memory for the batch's statement, for the rest of its transaction: jsonb_to_recordset gathers the batch's rows in a
@@ -131,7 +106,7 @@ export const BATCH_WORK_MEM_SQL = `set local work_mem = '${BATCH_WORK_MEM}'`;
 export interface UpsertOptions {
   /** The connector whose pull writes (see `INSERT_ENTITIES`); null or absent for a push. */
   connectorId?: string | null;
-  /** The caller's guess that no key exists yet, such as a first load's: the batch is first tried as a plain insert. */
+  /** The caller's guess that no key exists yet, such as a first load's: the batch is first tried as new rows (COPY). */
   expectNew?: boolean;
   /** Whether the caller needs the ids of the entities written (`UpsertOutcome.written`); default true. */
   ids?: boolean;
@@ -142,8 +117,9 @@ export interface UpsertOptions {
  * rows travel as one jsonb document, unpacked by jsonb_to_recordset (parsed once). The content hash is computed by Postgres over the jsonb text, which is canonical (key order never
  * matters), so Node does not canonicalize or hash the common case. A row whose hash equals the stored one is
  * left alone (no new tuple, no WAL); the caller counts it as unchanged. The batch must not hold one dedup key
- * twice. With `expectNew`, the batch is first tried as a plain insert, and upserted when a key exists after all: either
- * way the same rows and counts. Without `ids`, the statements answer their counts alone and `written` stays empty.
+ * twice. With `expectNew`, the batch is first copied in as new rows (copy-entities.ts, ids made here), and upserted when
+ * a key exists after all: either way the same rows and counts. Without `ids`, the upsert answers its counts alone and
+ * `written` stays empty.
  */
 export async function upsertEntities(
   db: Queryable,
@@ -154,17 +130,20 @@ export async function upsertEntities(
   o: UpsertOptions = {},
 ): Promise<UpsertOutcome> {
   if ((await db.query(LOCK_TENANT_SQL, [tenantId])).rowCount !== 1) throw new Error(`tenant ${tenantId} no longer exists`);
-  const params = [tenantId, vertical, entityType, entitiesDocument(rows), o.connectorId ?? null];
   const written = new Map<string, string>();
+  if (o.expectNew) {
+    const copy = entitiesCopy(rows, tenantId, vertical, entityType, o.connectorId ?? null);
+    if (await insertNew(db, copy.chunks())) {
+      if (o.ids !== false) copy.ids.forEach((id, i) => written.set(copy.rows[i]!.dedupKey, id));
+      return { written, inserted: rows.length, updated: 0 };
+    }
+  }
+  const params = [tenantId, vertical, entityType, entitiesDocument(rows), o.connectorId ?? null];
   if (o.ids === false) {
-    const inserted = o.expectNew ? await insertNew(db, INSERT_NEW_ENTITIES_COUNTED_SQL, params, (r) => r.rowCount ?? 0) : null;
-    if (inserted !== null) return { written, inserted, updated: 0 };
     const counts = (await db.query<{ inserted: number; written: number }>(UPSERT_ENTITIES_COUNTED_SQL, params)).rows[0]!;
     return { written, inserted: counts.inserted, updated: counts.written - counts.inserted };
   }
-  const out =
-    (o.expectNew && (await insertNew(db, INSERT_NEW_ENTITIES_SQL, params, (r) => r.rows as WrittenRow[]))) ||
-    (await db.query<WrittenRow>(UPSERT_ENTITIES_SQL, params)).rows;
+  const out = (await db.query<WrittenRow>(UPSERT_ENTITIES_SQL, params)).rows;
   let inserted = 0;
   for (const r of out) {
     written.set(r.k, r.id);
@@ -180,21 +159,20 @@ interface WrittenRow {
 }
 
 /**
- * The batch written by `sql` (a plain insert) under a savepoint, and what `answer` takes from its result; null, with
- * nothing written, when one of its keys exists (committed, or by another writer that committed while this one waited for
- * it). `db` must be in a transaction.
+ * The batch's COPY text (`entitiesCopy`) copied in under a savepoint: false, with nothing written, when one of its keys
+ * exists (committed, or by another writer that committed while this one waited for it). `db` must be in a transaction.
  */
-async function insertNew<T>(db: Queryable, sql: string, params: unknown[], answer: (result: QueryResult) => T): Promise<T | null> {
+async function insertNew(db: Queryable, chunks: Iterable<string>): Promise<boolean> {
   await db.query('savepoint insert_new');
   try {
-    const result = await db.query(sql, params);
+    await copyIn(db, COPY_NEW_ENTITIES_SQL, chunks);
     await db.query('release savepoint insert_new');
-    return answer(result);
+    return true;
   } catch (err) {
     if ((err as { code?: string; constraint?: string }).constraint !== 'entities_dedup' || (err as { code?: string }).code !== '23505')
       throw err;
     await db.query('rollback to savepoint insert_new');
-    return null;
+    return false;
   }
 }
 

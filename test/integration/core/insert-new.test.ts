@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ensureTenant } from '../../../src/auth/api-keys';
 import { getEntity } from '../../../src/core/entities';
+import { COPY_NEW_ENTITIES_SQL } from '../../../src/core/copy-entities';
 import { driftOf } from '../../../src/core/entity-sweep';
 import { parseExactJson } from '../../../src/core/exact-json';
 import { prepareBatch } from '../../../src/core/ingest';
@@ -10,8 +11,6 @@ import {
   contentHashSql,
   LOCK_TENANT_SQL,
   predictUpsert,
-  INSERT_NEW_ENTITIES_COUNTED_SQL,
-  INSERT_NEW_ENTITIES_SQL,
   UPSERT_ENTITIES_COUNTED_SQL,
   UPSERT_ENTITIES_SQL,
   upsertEntities,
@@ -37,9 +36,9 @@ const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => f
 function recording(db: Queryable) {
   const statements: string[] = [];
   const q: Queryable = {
-    query: ((text: string, values?: unknown[]) => {
-      statements.push(text);
-      return db.query(text, values);
+    query: ((text: string | { text: string }, values?: unknown[]) => {
+      statements.push(typeof text === 'string' ? text : text.text);
+      return (db.query as (t: unknown, v?: unknown) => unknown)(text, values);
     }) as Queryable['query'],
   };
   return { q, statements, took: (sql: string) => statements.filter((s) => s === sql).length };
@@ -61,7 +60,7 @@ async function begin(): Promise<pg.PoolClient> {
 }
 
 describe('a batch expected to be new', () => {
-  test('all new: written by the plain insert alone, every row inserted with its id', async () => {
+  test('all new: written by the COPY alone, every row inserted with its id, time-ordered', async () => {
     const r = recording(db.pool);
     const out = await withTransaction(db.pool, async (tx) => {
       const w = recording(tx);
@@ -72,7 +71,7 @@ describe('a batch expected to be new', () => {
       return o;
     });
     expect(r.took(LOCK_TENANT_SQL)).toBe(1);
-    expect(r.took(INSERT_NEW_ENTITIES_SQL)).toBe(1);
+    expect(r.took(COPY_NEW_ENTITIES_SQL)).toBe(1);
     expect(r.took(UPSERT_ENTITIES_SQL)).toBe(0);
     expect(out).toMatchObject({ inserted: 50, updated: 0 });
     const stored = await entities('fresh');
@@ -133,7 +132,7 @@ describe('a batch expected to be new', () => {
           return out;
         });
       const fresh = await write(rowsOf(range(1, 20)), { expectNew: true });
-      expect(r.took(ids ? INSERT_NEW_ENTITIES_SQL : INSERT_NEW_ENTITIES_COUNTED_SQL)).toBe(1);
+      expect(r.took(COPY_NEW_ENTITIES_SQL)).toBe(1);
       // Rows 1-5 changed, 6-20 unchanged but now claimed by the connector, 21-30 new; expected new, wrongly.
       const mixed = [...rowsOf(range(1, 5), 'b'), ...rowsOf(range(6, 25))];
       const second = await write(mixed, { connectorId: CONNECTOR, expectNew: true });

@@ -1,0 +1,53 @@
+import { describe, expect, test } from 'vitest';
+import { copyField, entitiesCopy, newEntityIds } from '../../../src/core/copy-entities';
+
+describe('newEntityIds', () => {
+  test('UUIDv7: the millisecond they were made, version 7, the RFC variant, the rest random and never repeated', () => {
+    const t0 = Date.now();
+    const ids = [...newEntityIds(10_000), ...newEntityIds(10_000)];
+    const t1 = Date.now();
+    expect(new Set(ids).size).toBe(20_000);
+    const variants = new Set<string>();
+    for (const id of ids) {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      const ms = parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+      expect(ms).toBeGreaterThanOrEqual(t0);
+      expect(ms).toBeLessThanOrEqual(t1);
+      variants.add(id[19]!);
+    }
+    expect([...variants].sort()).toEqual(['8', '9', 'a', 'b']);
+    // Every random hex digit takes every value somewhere: no position is stuck.
+    for (const at of [15, 16, 17, 20, 21, 22, 24, 30, 35]) expect(new Set(ids.map((id) => id[at])).size).toBe(16);
+  });
+});
+
+describe('COPY text', () => {
+  test("a field escapes exactly what COPY's text format reads specially", () => {
+    expect(copyField('plain "quoted" ünï ✓')).toBe('plain "quoted" ünï ✓');
+    expect(copyField('a\tb\nc\rd\\e')).toBe('a\\tb\\nc\\rd\\\\e');
+    expect(copyField('\\N')).toBe('\\\\N');
+    expect(copyField('\\.')).toBe('\\\\.');
+  });
+
+  test('rows in dedup-key order, one line each, null source_id and connector as \\N, each row its id', () => {
+    const rows = [
+      { name: 'b\tname', sourceId: '2', dedupKey: 's:2', data: '{"x":"a\\nb"}' },
+      { name: 'a', sourceId: null, dedupKey: 'h:ff', data: '{}' },
+    ];
+    const { chunks, rows: ordered, ids } = entitiesCopy(rows, 't', 'v\\', 'e', null);
+    const text = [...chunks()].join('');
+    expect(ordered.map((r) => r.dedupKey)).toEqual(['h:ff', 's:2']);
+    expect(text).toBe(`${ids[0]}\tt\tv\\\\\te\ta\t\\N\th:ff\t{}\t\\N\n${ids[1]}\tt\tv\\\\\te\tb\\tname\t2\ts:2\t{"x":"a\\\\nb"}\t\\N\n`);
+  });
+
+  test('a batch is sent in pieces of whole lines, every row once, in order', () => {
+    const rows = Array.from({ length: 1234 }, (_, i) => ({ name: `p${i}`, sourceId: String(i), dedupKey: `s:${i}`, data: '{}' }));
+    const copy = entitiesCopy(rows, 't', 'v', 'e', 'c');
+    const pieces = [...copy.chunks()];
+    expect(pieces.map((p) => p.split('\n').length - 1)).toEqual([500, 500, 234]);
+    expect(pieces.every((p) => p.endsWith('\n'))).toBe(true);
+    const lines = pieces.join('').split('\n').slice(0, -1);
+    expect(lines.map((l) => l.split('\t')[6])).toEqual(copy.rows.map((r) => r.dedupKey));
+    expect(lines.map((l) => l.split('\t')[0])).toEqual(copy.ids);
+  });
+});
