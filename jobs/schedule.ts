@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { CronExpressionParser } from 'cron-parser';
+import type { RepeatOptions } from 'bullmq';
+import { CronExpression, CronExpressionParser, type CronFieldCollection } from 'cron-parser';
 
 /** The shortest time between two runs of one connector a schedule may ask for. */
 export const MIN_SCHEDULE_INTERVAL_SECONDS = 10;
@@ -121,4 +122,32 @@ export function firesBetween(pattern: string, timezone: string, from: number, to
     fires.push(t);
   }
   return fires;
+}
+
+/** Parsed cron fields by pattern: parsing is most of what working out a scheduler's next fire costs. */
+const parsedPatterns = new Map<string, CronFieldCollection>();
+/** Enough for one pattern per connector of a large installation (hashed schedules differ per connector): a few MiB. */
+const MAX_PARSED_PATTERNS = 20_000;
+
+/**
+ * BullMQ's default repeat strategy (the time of a job scheduler's next fire after `millis`), with each pattern parsed
+ * once instead of on every job a worker takes: the same fire times, so the job ids a queue and a worker make agree.
+ */
+export function nextFireMillis(millis: number, opts: RepeatOptions): number | undefined {
+  const fromMillis = new Date(millis);
+  const startDate = opts.startDate && new Date(opts.startDate);
+  const currentDate = startDate && startDate > fromMillis ? startDate : fromMillis;
+  const pattern = opts.pattern!;
+  let fields = parsedPatterns.get(pattern);
+  if (!fields) {
+    fields = CronExpressionParser.parse(pattern, opts).fields;
+    if (parsedPatterns.size >= MAX_PARSED_PATTERNS) parsedPatterns.delete(parsedPatterns.keys().next().value!);
+    parsedPatterns.set(pattern, fields);
+  }
+  const expression = new CronExpression(fields, { ...opts, currentDate, expression: pattern });
+  try {
+    return opts.immediately ? Date.now() : expression.next().getTime();
+  } catch {
+    return undefined; // past endDate, as BullMQ's own strategy answers
+  }
 }
