@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RepeatOptions } from 'bullmq';
-import { CronExpression, CronExpressionParser, type CronFieldCollection } from 'cron-parser';
+import { CronExpression, CronExpressionParser, type CronExpressionOptions, type CronFieldCollection } from 'cron-parser';
 
 /** The shortest time between two runs of one connector a schedule may ask for. */
 export const MIN_SCHEDULE_INTERVAL_SECONDS = 10;
@@ -114,7 +114,7 @@ export function scheduleProblem(pattern: string, timezone: string, seed = ''): {
 
 /** The fire times of a (resolved) schedule after `from` and before `to`, at most `limit` of them. */
 export function firesBetween(pattern: string, timezone: string, from: number, to: number, limit: number): number[] {
-  const it = CronExpressionParser.parse(pattern, { tz: timezone, currentDate: new Date(from) });
+  const it = cronExpression(pattern, { tz: timezone, currentDate: new Date(from) });
   const fires: number[] = [];
   while (fires.length < limit) {
     const t = it.next().getTime();
@@ -124,10 +124,21 @@ export function firesBetween(pattern: string, timezone: string, from: number, to
   return fires;
 }
 
-/** Parsed cron fields by pattern: parsing is most of what working out a scheduler's next fire costs. */
+/** Parsed cron fields by pattern: parsing is most of what working out the next fire of a schedule costs. */
 const parsedPatterns = new Map<string, CronFieldCollection>();
 /** Enough for one pattern per connector of a large installation (hashed schedules differ per connector): a few MiB. */
 const MAX_PARSED_PATTERNS = 20_000;
+
+/** What CronExpressionParser.parse(pattern, options) makes, with the pattern's fields parsed once and kept. */
+function cronExpression(pattern: string, options: CronExpressionOptions): CronExpression {
+  let fields = parsedPatterns.get(pattern);
+  if (!fields) {
+    fields = CronExpressionParser.parse(pattern, options).fields;
+    if (parsedPatterns.size >= MAX_PARSED_PATTERNS) parsedPatterns.delete(parsedPatterns.keys().next().value!);
+    parsedPatterns.set(pattern, fields);
+  }
+  return new CronExpression(fields, { ...options, expression: pattern });
+}
 
 /**
  * BullMQ's default repeat strategy (the time of a job scheduler's next fire after `millis`), with each pattern parsed
@@ -137,14 +148,7 @@ export function nextFireMillis(millis: number, opts: RepeatOptions): number | un
   const fromMillis = new Date(millis);
   const startDate = opts.startDate && new Date(opts.startDate);
   const currentDate = startDate && startDate > fromMillis ? startDate : fromMillis;
-  const pattern = opts.pattern!;
-  let fields = parsedPatterns.get(pattern);
-  if (!fields) {
-    fields = CronExpressionParser.parse(pattern, opts).fields;
-    if (parsedPatterns.size >= MAX_PARSED_PATTERNS) parsedPatterns.delete(parsedPatterns.keys().next().value!);
-    parsedPatterns.set(pattern, fields);
-  }
-  const expression = new CronExpression(fields, { ...opts, currentDate, expression: pattern });
+  const expression = cronExpression(opts.pattern!, { ...opts, currentDate });
   try {
     return opts.immediately ? Date.now() : expression.next().getTime();
   } catch {

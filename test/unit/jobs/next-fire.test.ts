@@ -1,6 +1,7 @@
 import { defaultRepeatStrategy, type RepeatOptions } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { nextFireMillis, resolveSchedule } from '../../../jobs/schedule';
+import { CronExpressionParser } from 'cron-parser';
+import { firesBetween, nextFireMillis, resolveSchedule } from '../../../jobs/schedule';
 
 // The worker works out each scheduler's next fire with nextFireMillis, a queue (the reconciler) with BullMQ's own
 // strategy: any difference would give one fire two job ids, and two runs.
@@ -79,4 +80,30 @@ describe("a scheduler's next fire", () => {
       expect(() => nextFireMillis(0, { pattern })).toThrow();
     }
   });
+
+  it('expands into the fires cron-parser lists, for the missed-fire check', () => {
+    const from = Date.parse('2026-03-28T22:00:00Z');
+    const to = from + 2 * 86_400_000;
+    for (const pattern of PATTERNS)
+      for (const tz of ['UTC', 'Europe/Berlin', 'Australia/Lord_Howe']) {
+        const expand = () => {
+          const it = CronExpressionParser.parse(pattern, { tz, currentDate: new Date(from) });
+          const fires: number[] = [];
+          for (let t = it.next().getTime(); t < to && fires.length < 500; t = it.next().getTime()) fires.push(t);
+          return fires;
+        };
+        // A pattern whose next fire is years away (29 February) makes cron-parser give up: both must.
+        const outcome = (f: () => number[]) => {
+          try {
+            return f();
+          } catch (err) {
+            return (err as Error).message;
+          }
+        };
+        expect(
+          outcome(() => firesBetween(pattern, tz, from, to, 500)),
+          `${pattern} in ${tz}`,
+        ).toEqual(outcome(expand));
+      }
+  }, 30_000);
 });
