@@ -61,6 +61,41 @@ const V8_PARTS: Array<[RegExp, string]> = [
   [/Compiler|Maglev|Turbofan|compiler::|Parser::|Deoptimiz|BytecodeGenerator|Isolate::CreateMessage/, 'V8: compiler'],
 ];
 
+/** Owners grouped into the parts of a run, first match wins; helper threads are parts of their own. */
+const PARTS: Array<[RegExp, string]> = [
+  [/^V8: garbage collector$/, 'garbage collection'],
+  [/^V8: compiler$/, 'V8 compiler (optimising hot code)'],
+  [
+    /^(bullmq|ioredis|redis-parser|msgpackr|tslib|cluster-key-slot|denque|standard-as-callback)$/,
+    'BullMQ and ioredis (job taken, finished, next made)',
+  ],
+  [/^(cron-parser|luxon)$/, "cron: a scheduler's next fire"],
+  [
+    /^(pg|pg-protocol|pg-pool|pg-types|postgres-array|postgres-date|postgres-bytea|postgres-interval|pg-int8|pgpass|pg-connection-string)$/,
+    'pg driver (statements, parsing, socket writes)',
+  ],
+  [
+    /^jobs\/(pull-processor|run-pull|connector-lock|ordered-writes|read-ahead|run-recovery)\.ts$|^src\/(store|db)\//,
+    'pull processor and run bookkeeping',
+  ],
+  [
+    /^connectors\/(connector-config|source-policy|source-rules|connection-checks|shared-pools|registry|checked-connector)\.ts$|^connectors\/\w+\/\w+-config\.ts$|^src\/(crypto|config|source-policy)/,
+    'connector load (decrypt, validate, kept pool)',
+  ],
+  [/^connectors\//, 'source session and reader'],
+  [/^prom-client$|^src\/metrics\.ts$/, 'metrics (prom-client)'],
+  [/^pino|^src\/outage-log\.ts$/, 'logging'],
+  [/^jobs\/(schedule-reconciler|missed-fires|schedule)\.ts$|^node-cron$/, 'reconciler (every minute)'],
+  [
+    /^jobs\/(worker|fetch-watchdog|pull-queue|notify-queue|notify-processor|redis-connection)\.ts$|^src\/worker-health\.ts$/,
+    'worker wiring, fetch watchdog, notifications',
+  ],
+  [/^node:internal\/process\/task_queues$/, 'Node: promise jobs and nextTick'],
+  [/^node:/, 'Node: timers, streams, events, net'],
+  [/^native: /, 'kernel, libuv, V8 runtime without a JS caller'],
+];
+const partOf = (owner: string) => PARTS.find(([re]) => re.test(owner))?.[1] ?? owner;
+
 const byThreadOwner = new Map<string, number>();
 const threads = new Map<string, number>();
 const leaves = new Map<string, number>();
@@ -118,6 +153,19 @@ console.log(
   markdownTable(
     ['thread', 'ms per run'],
     [...threads].sort((a, b) => b[1] - a[1]).map(([t, ns]) => [t, ms(ns)]),
+  ),
+);
+const parts = new Map<string, number>();
+for (const [k, ns] of byThreadOwner) {
+  const [thread, owner] = k.split('|') as [string, string];
+  const part = thread === 'main' || /^V8: /.test(owner) ? partOf(owner) : `${thread}: other`;
+  parts.set(part, (parts.get(part) ?? 0) + ns);
+}
+console.log('\nBy part (all threads):\n');
+console.log(
+  markdownTable(
+    ['part', 'ms per run'],
+    [...parts].sort((a, b) => b[1] - a[1]).map(([p, ns]) => [p, ms(ns)]),
   ),
 );
 console.log('\nBy thread and owner:\n');
