@@ -126,8 +126,11 @@ export function firesBetween(pattern: string, timezone: string, from: number, to
 
 /** Parsed cron fields by pattern: parsing is most of what working out the next fire of a schedule costs. */
 const parsedPatterns = new Map<string, CronFieldCollection>();
-/** Enough for one pattern per connector of a large installation (hashed schedules differ per connector): a few MiB. */
-const MAX_PARSED_PATTERNS = 20_000;
+/**
+ * About 1.7 KiB each, so at most ~3.4 MiB. Hashed schedules resolve to few distinct patterns (`H/5 * * * *` to 5,
+ * `H * * * * *` to 60, `H H * * *` to 1,440); past the bound the oldest is parsed again when next asked for.
+ */
+const MAX_PARSED_PATTERNS = 2_000;
 
 /** What CronExpressionParser.parse(pattern, options) makes, with the pattern's fields parsed once and kept. */
 function cronExpression(pattern: string, options: CronExpressionOptions): CronExpression {

@@ -74,6 +74,15 @@ describe("a scheduler's next fire", () => {
     expect(nextFireMillis(at, { pattern: '0 0 1 1 *', immediately: true })).toBeGreaterThanOrEqual(before);
   });
 
+  it('gives the same answers after more patterns than it keeps have been asked for', () => {
+    const at = Date.parse('2026-11-30T05:00:00.250Z');
+    const patterns = Array.from({ length: 2_500 }, (_, i) => `${i % 60} ${Math.floor(i / 60) % 60} ${Math.floor(i / 3600)} * * *`);
+    const differ = [...patterns, ...patterns.slice(0, 100)].filter(
+      (pattern) => nextFireMillis(at, { pattern, tz: 'Europe/Berlin' }) !== defaultRepeatStrategy(at, { pattern, tz: 'Europe/Berlin' }),
+    );
+    expect(differ).toEqual([]);
+  }, 30_000);
+
   it('refuses what BullMQ refuses', () => {
     for (const pattern of ['61 * * * *', 'not a pattern', '* * * * * * *']) {
       expect(() => defaultRepeatStrategy(0, { pattern })).toThrow();
