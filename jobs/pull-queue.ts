@@ -3,6 +3,7 @@ import type { Cursor } from '../connectors/contract';
 import { outageLog, stderrLogger, type Logger } from '../src/outage-log';
 import type { RunMode } from '../src/store/connector-runs';
 import { QUEUE_PREFIX, type RedisConnection } from './redis-connection';
+import { nextFireMillis } from './schedule';
 
 export const PULL_QUEUE = 'pulls';
 export const PULL_JOB = 'pull';
@@ -72,7 +73,13 @@ export const PULL_JOB_OPTIONS = {
 
 /** The queue's 'error' events come from its connection (ioredis reconnects by itself): logged once per outage. */
 export function createPullQueue(connection: RedisConnection, log: Logger = stderrLogger): Queue<PullJobData> {
-  const queue = new Queue<PullJobData>(PULL_QUEUE, { connection, prefix: QUEUE_PREFIX, defaultJobOptions: PULL_JOB_OPTIONS });
+  // The strategy the workers use too (the same fire times as BullMQ's own, each pattern parsed once).
+  const queue = new Queue<PullJobData>(PULL_QUEUE, {
+    connection,
+    prefix: QUEUE_PREFIX,
+    defaultJobOptions: PULL_JOB_OPTIONS,
+    settings: { repeatStrategy: nextFireMillis },
+  });
   const errors = outageLog(log, 'pull queue');
   queue.on('error', errors.down);
   connection.on('ready', errors.up);

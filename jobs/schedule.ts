@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { CronExpressionParser } from 'cron-parser';
+import type { RepeatOptions } from 'bullmq';
+import { CronExpression, CronExpressionParser, type CronExpressionOptions, type CronFieldCollection } from 'cron-parser';
 
 /** The shortest time between two runs of one connector a schedule may ask for. */
 export const MIN_SCHEDULE_INTERVAL_SECONDS = 10;
@@ -113,7 +114,7 @@ export function scheduleProblem(pattern: string, timezone: string, seed = ''): {
 
 /** The fire times of a (resolved) schedule after `from` and before `to`, at most `limit` of them. */
 export function firesBetween(pattern: string, timezone: string, from: number, to: number, limit: number): number[] {
-  const it = CronExpressionParser.parse(pattern, { tz: timezone, currentDate: new Date(from) });
+  const it = cronExpression(pattern, { tz: timezone, currentDate: new Date(from) });
   const fires: number[] = [];
   while (fires.length < limit) {
     const t = it.next().getTime();
@@ -121,4 +122,39 @@ export function firesBetween(pattern: string, timezone: string, from: number, to
     fires.push(t);
   }
   return fires;
+}
+
+/** Parsed cron fields by pattern: parsing is most of what working out the next fire of a schedule costs. */
+const parsedPatterns = new Map<string, CronFieldCollection>();
+/**
+ * About 1.7 KiB each, so at most ~3.4 MiB. Hashed schedules resolve to few distinct patterns (`H/5 * * * *` to 5,
+ * `H * * * * *` to 60, `H H * * *` to 1,440); past the bound the oldest is parsed again when next asked for.
+ */
+const MAX_PARSED_PATTERNS = 2_000;
+
+/** What CronExpressionParser.parse(pattern, options) makes, with the pattern's fields parsed once and kept. */
+function cronExpression(pattern: string, options: CronExpressionOptions): CronExpression {
+  let fields = parsedPatterns.get(pattern);
+  if (!fields) {
+    fields = CronExpressionParser.parse(pattern, options).fields;
+    if (parsedPatterns.size >= MAX_PARSED_PATTERNS) parsedPatterns.delete(parsedPatterns.keys().next().value!);
+    parsedPatterns.set(pattern, fields);
+  }
+  return new CronExpression(fields, { ...options, expression: pattern });
+}
+
+/**
+ * BullMQ's default repeat strategy (the time of a job scheduler's next fire after `millis`), with each pattern parsed
+ * once instead of on every job a worker takes: the same fire times, so the job ids a queue and a worker make agree.
+ */
+export function nextFireMillis(millis: number, opts: RepeatOptions): number | undefined {
+  const fromMillis = new Date(millis);
+  const startDate = opts.startDate && new Date(opts.startDate);
+  const currentDate = startDate && startDate > fromMillis ? startDate : fromMillis;
+  const expression = cronExpression(opts.pattern!, { ...opts, currentDate });
+  try {
+    return opts.immediately ? Date.now() : expression.next().getTime();
+  } catch {
+    return undefined; // past endDate, as BullMQ's own strategy answers
+  }
 }

@@ -20,6 +20,7 @@ import {
 import { createPullProcessor } from './pull-processor';
 import { PULL_QUEUE, type PullJobData } from './pull-queue';
 import { QUEUE_PREFIX, type RedisConnection } from './redis-connection';
+import { nextFireMillis } from './schedule';
 import { closeRunOfFailedJob } from './run-recovery';
 
 /** How many times a pull may lose its worker (killed, out of memory) before its job is given up. */
@@ -90,6 +91,8 @@ export function startWorker(opts: WorkerOptions): RunningWorker {
         stalledInterval: Math.min(15_000, lockDuration),
         // A stall does not count as an attempt: without a limit of its own a crash-looping pull would never end.
         maxStalledCount: opts.maxStalls ?? DEFAULT_MAX_STALLS,
+        // Taking a scheduler's job makes its next one: each pattern is parsed once, not once per job.
+        settings: { repeatStrategy: nextFireMillis },
       },
     );
     w.on('error', errors.down);

@@ -20,6 +20,7 @@ import { MINUTE_MS, nextMinute, sleepUntil } from './observe';
 import { startSampler, type BurstSample } from './sample';
 import { cpuBetween, startAccounting, type CpuSnapshot } from './accounting';
 import { startWorkerProcess, type WorkerProcess } from './worker-process';
+import { monotonicUs, profileOfPid, profileWindow, threadCpuBetween, threadCpuMs, type ProfileWindow } from './profile-window';
 import { freePort } from '../lib/child-process';
 
 const METRICS_TOKEN = randomBytes(16).toString('hex');
@@ -80,6 +81,8 @@ export interface FleetResult {
   /** Who spent the CPU, minute by minute (bench/schedule/accounting.ts); the first holds each connector's first, full run. */
   minutes: MinuteAccount[];
   sample?: BurstSample;
+  /** With profileDir: where the workers' main threads spent the later minutes (each connector's first run left out). */
+  profile?: { runs: number; window: ProfileWindow };
 }
 
 /** One minute of the window: the runs of its fires, and the CPU and Redis commands spent in it (to 0.5 s before the next). */
@@ -92,6 +95,8 @@ export interface MinuteAccount {
   busySeconds: number;
   redisCommands: number;
   cpu: CpuSnapshot;
+  /** The workers' CPU in the minute by thread name, user and system (ms). */
+  workerThreads?: Record<string, { user: number; system: number }>;
 }
 
 export async function runFleet(o: FleetOptions): Promise<FleetResult> {
@@ -158,10 +163,12 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
       redisPid: o.redis.pid,
     });
     // Each minute's runs are done long before the next fire: its account closes half a second before it.
-    const marks: Array<{ cpu: CpuSnapshot; redisCommands: number }> = [{ cpu: accounting.snapshot(), redisCommands: redis0 }];
+    const pids = workers.map((w) => w.pid);
+    const mark = (redisCommands: number) => ({ cpu: accounting.snapshot(), redisCommands, threads: threadCpuMs(pids), at: monotonicUs() });
+    const marks: Array<ReturnType<typeof mark>> = [mark(redis0)];
     const markTimers = Array.from({ length: o.minutes - 1 }, (_, i) =>
       setTimeout(
-        () => void redisCalls(admin).then((redisCommands) => marks.push({ cpu: accounting.snapshot(), redisCommands })),
+        () => void redisCalls(admin).then((redisCommands) => marks.push(mark(redisCommands))),
         start + (i + 1) * MINUTE_MS - 500 - Date.now(),
       ),
     );
@@ -173,7 +180,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
     const postgresCpuMs = backends();
     const redis1 = await redisCalls(admin);
     for (const t of markTimers) clearTimeout(t);
-    marks.push({ cpu: accounting.snapshot(), redisCommands: redis1 });
+    marks.push(mark(redis1));
     await accounting.stop();
     const machine1 = machineCpuMs();
     const load1 = loadavg()[0]!;
@@ -232,8 +239,10 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
         // Less the INFO that read the count.
         redisCommands: m.redisCommands - marks[i]!.redisCommands - 1,
         cpu: cpuBetween(marks[i]!.cpu, m.cpu),
+        workerThreads: threadCpuBetween(marks[i]!.threads, m.threads),
       };
     });
+    const profile = o.profileDir && marks.length > 2 ? laterMinutesProfile(o.profileDir, pids, marks[1]!.at, marks.at(-1)!.at) : undefined;
     return {
       connectors: o.connectors,
       schedule: o.schedule,
@@ -259,6 +268,7 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
       loadAverage: { start: load0, end: load1 },
       minutes,
       sample,
+      ...(profile ? { profile: { runs: minutes.slice(1).reduce((a, m) => a + m.runs, 0), window: profile } } : {}),
     };
   } finally {
     for (const w of workers) await w.stop().catch(() => {});
@@ -307,4 +317,39 @@ function watchBackends(databases: string[], sampleMs = 200): () => number {
       return false; // gone meanwhile
     }
   });
+}
+
+/** The workers' profiles over [fromUs, toUs), merged (the workers have written them on exit). */
+function laterMinutesProfile(dir: string, pids: number[], fromUs: number, toUs: number): ProfileWindow | undefined {
+  const windows = pids.flatMap((pid) => {
+    const file = profileOfPid(dir, pid);
+    return file ? [profileWindow(file, fromUs, toUs)] : [];
+  });
+  if (windows.length === 0) return undefined;
+  if (windows.length === 1) return windows[0];
+  const merge = <T extends { ms: number }>(lists: T[][], key: (t: T) => string) => {
+    const m = new Map<string, T>();
+    for (const t of lists.flat()) {
+      const k = key(t);
+      const had = m.get(k);
+      m.set(k, had ? { ...had, ms: had.ms + t.ms } : { ...t });
+    }
+    return [...m.values()].sort((a, b) => b.ms - a.ms);
+  };
+  return {
+    busyMs: windows.reduce((a, w) => a + w.busyMs, 0),
+    idleMs: windows.reduce((a, w) => a + w.idleMs, 0),
+    owners: merge(
+      windows.map((w) => w.owners),
+      (t) => t.owner,
+    ),
+    inclusive: merge(
+      windows.map((w) => w.inclusive),
+      (t) => t.owner,
+    ),
+    leaves: merge(
+      windows.map((w) => w.leaves),
+      (t) => t.fn,
+    ).slice(0, 25),
+  };
 }

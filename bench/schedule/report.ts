@@ -209,8 +209,56 @@ function accountingReport(f: FleetResult): string[] {
         (sum(f.minutes, (m) => m.cpu.postgres[g]?.born ?? 0) / f.minutes.length).toFixed(1),
       ]),
     ),
+    ...threadReport(f),
+    ...profileReport(f),
   ];
   return out;
+}
+
+/** The workers' CPU in the later minutes by thread: the main thread runs the JavaScript, V8Worker threads collect garbage. */
+function threadReport(f: FleetResult): string[] {
+  const later = f.minutes.slice(1).filter((m) => m.workerThreads);
+  const runs = later.reduce((a, m) => a + m.runs, 0);
+  if (!runs) return [];
+  const names = [...new Set(later.flatMap((m) => Object.keys(m.workerThreads!)))].sort();
+  const perRun = (name: string, kind: 'user' | 'system') => later.reduce((a, m) => a + (m.workerThreads![name]?.[kind] ?? 0), 0) / runs;
+  const rows = names.map((n) => [n, perRun(n, 'user'), perRun(n, 'system')] as const).filter(([, u, s]) => u + s > 0);
+  return [
+    '',
+    "The workers' CPU in the later minutes by thread, ms per run (user and system time; clock ticks of 10 ms, so small figures are coarse):",
+    '',
+    markdownTable(
+      ['thread', 'user', 'system', 'both'],
+      rows.map(([n, u, s]) => [n, u.toFixed(3), s.toFixed(3), (u + s).toFixed(3)]),
+    ),
+  ];
+}
+
+/** Where the main threads' time went in the later minutes, from the workers' V8 CPU profiles. */
+function profileReport(f: FleetResult): string[] {
+  if (!f.profile?.runs) return [];
+  const { runs, window: w } = f.profile;
+  const inclusive = new Map(w.inclusive.map((i) => [i.owner, i.ms]));
+  const ms = (x: number) => (x / runs).toFixed(3);
+  return [
+    '',
+    `Where the workers' main threads spent the later minutes (V8 CPU profile: ${ms(w.busyMs)} ms per run sampled busy; a profiled ` +
+      'worker is slower, and a sample taken in a system call counts its wall time, so read shares, not totals). "Self" charges a ' +
+      "sample to the package or source file nearest its leaf (Node's own modules and built-ins are charged to their caller); " +
+      '"with callees" counts every sample with that owner anywhere on its stack:',
+    '',
+    markdownTable(
+      ['owner', 'self ms per run', 'with callees'],
+      w.owners.slice(0, 25).map((o) => [o.owner, ms(o.ms), inclusive.has(o.owner) ? ms(inclusive.get(o.owner)!) : '—']),
+    ),
+    '',
+    'Busiest leaf functions, ms per run:',
+    '',
+    markdownTable(
+      ['function', 'owner', 'ms per run'],
+      w.leaves.slice(0, 15).map((l) => [`\`${l.fn}\``, l.owner, ms(l.ms)]),
+    ),
+  ];
 }
 
 export function markdownReport(r: ScheduleBenchResult): string {
