@@ -105,6 +105,8 @@ export function createPullProcessor(deps: ProcessorDeps) {
     let held: ConnectorLock | null | undefined = early;
     try {
       if (!connector) throw refuse(`tenant ${tenantId} has no connector ${connectorId} (deleted, or not this tenant's)`);
+      // A run notifies as its connector was when the run began: without a notify URL there is nothing to record.
+      const notify = async (runId: string) => connector.notifies && (await deps.notify?.(runId));
       if (job.data.runId !== undefined && !(await runBelongsTo(pool, job.data.runId, connectorId, tenantId))) {
         throw refuse(`run ${job.data.runId} is not a run of connector ${connectorId} of tenant ${tenantId}`);
       }
@@ -200,13 +202,13 @@ export function createPullProcessor(deps: ProcessorDeps) {
           await finishRun(pool, runId, { status: 'needs_confirmation', error, errorKind: 'guard' });
           log.warn({ ...ctx, pending, live }, 'sweep held by the guard; waiting for confirmation');
           pullsTotal.inc({ connector_id: connectorId, outcome: 'needs_confirmation' });
-          await deps.notify?.(runId);
+          await notify(runId);
           return { runId, status: 'needs_confirmation', rows_read: outcome.rowsRead };
         }
         const duration_ms = outcome.succeeded
           ? outcome.succeeded.durationMs
           : (await finishRun(pool, runId, { status: 'succeeded' })).duration_ms;
-        await deps.notify?.(runId);
+        await notify(runId);
         const { run: totals } = outcome;
         recordRunMetrics(connectorId, totals, duration_ms);
         log.info(
@@ -231,7 +233,7 @@ export function createPullProcessor(deps: ProcessorDeps) {
             return false;
           },
         );
-        if (recorded && status === 'failed') await deps.notify?.(runId);
+        if (recorded && status === 'failed') await notify(runId);
         pullsTotal.inc({ connector_id: connectorId, outcome: status });
         log.error(
           { ...ctx, kind, attempt: job.attemptsMade + 1, err: message },

@@ -37,6 +37,8 @@ export interface ConnectorForRun extends StoredDefinition {
   entityType: string;
   /** False while the connector is paused. */
   enabled: boolean;
+  /** Whether the connector has a notify URL: a run of one without it has no notification to record when it ends. */
+  notifies: boolean;
 }
 
 export interface ConnectorInput extends StoredDefinition {
@@ -262,6 +264,7 @@ export function connectorForRun(box: SecretBox, r: Row): ConnectorForRun {
     vertical: r.vertical,
     entityType: r.entity_type,
     enabled: r.enabled,
+    notifies: r.notify_url_sealed !== null,
     connection_config: JSON.parse(box.open(r.connection_config_sealed, owner(r.id))),
     settings: inputSettings(r),
   };
