@@ -72,18 +72,18 @@ function delayRow(c: number, s: SegmentStats, note = ''): string[] {
 export const ROUND_TRIPS = [
   [
     'platform PostgreSQL',
-    'connector and run of the fire in one statement (insert or find, with any cancel request); advisory lock; attempt open (run, state, cursor and the ' +
-      "last successful run's columns in one statement); start mark (clock, cursor, columns and the started event in one statement); " +
-      'end (next :last_pull, held-back rows, succeeded outcome and its events in one statement, on the session holding the lock); unlock; ' +
-      'the four statements of one row each are prepared once per connection',
-    '6',
+    'connector, run of the fire and advisory lock in one statement (insert or find, with any cancel request; on the connection that keeps ' +
+      "the lock); attempt open (run, state, cursor and the last successful run's columns in one statement); end (the attempt's start: " +
+      'source clock, cursor, columns and started event; next :last_pull, held-back rows, succeeded outcome and its events; one statement, ' +
+      'on the session holding the lock); unlock; all four prepared once per connection (no notification claim without a notify URL)',
+    '4',
   ],
   [
     'source PostgreSQL (kept connection)',
-    'clock (session reset and SELECT in one message, no transaction); describe (BEGIN with session reset and LIMIT 0 in one write, the ' +
-      "catalog's column nullability and primary key in one statement with COMMIT in one write); one keyset page with the held-back count " +
-      'beside it (BEGIN and page in one write, count and COMMIT in one write): 9 statements',
-    '5',
+    'describe (BEGIN with session reset, the source clock and LIMIT 0 in one write; the catalog statement, prepared once per connection ' +
+      'and planned once, with COMMIT in one write); one keyset page with the held-back count beside it (BEGIN and page in one write, ' +
+      'count and COMMIT in one write): 8 statements',
+    '4',
   ],
   ['Redis (BullMQ)', "job taken (moveToActive, next fire's job made), job finished (moveToFinished, next job fetched)", '2–3'],
 ];
