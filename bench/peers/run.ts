@@ -3,7 +3,7 @@
  * PostgreSQL products table and the same server: first full load, an unchanged incremental re-run, and
  * an incremental run after 1% of the rows changed (new price and updated_at).
  *
- *   npx tsx bench/peers/run.ts [--rows 1000000] [--runs 3] [--tools ceiling,ours,dlt,sling] [--out FILE]
+ *   npx tsx bench/peers/run.ts [--rows 1000000] [--runs 3] [--tools ceiling,floor,ours,dlt,sling] [--out FILE]
  *
  * Each run starts every tool from nothing (ours: a new connector on an empty entities table; the
  * ceiling: an empty table of the entities shape; dlt: no pipeline state, no dataset; Sling: no target
@@ -22,7 +22,7 @@ import { markdownReport, summarize, type Measurement, type Pass, type Scenario, 
 import { DltPeer, ensurePeers, SlingPeer, type PeerRun } from './peers';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const ALL: Tool[] = ['ceiling', 'ours', 'dlt', 'sling'];
+const ALL: Tool[] = ['ceiling', 'floor', 'ours', 'dlt', 'sling'];
 
 const { values: opts } = parseArgs({
   options: {
@@ -124,6 +124,14 @@ async function main(): Promise<void> {
     if (r[0]!.n !== expected.n || Number(r[0]!.s) !== Number(expected.s))
       throw new Error(`ours: entities hold ${r[0]!.n} rows, sum(price) ${r[0]!.s}; the source ${expected.n}, ${expected.s}`);
   };
+  const floorTotals = async () => {
+    const { rows: r } = await bench.client.query<{ n: string; s: string }>(
+      `select count(*)::text as n, sum((vertical_data->>'price')::numeric)::text as s from floor_entities`,
+    );
+    const expected = await sourceTotals();
+    if (r[0]!.n !== expected.n || Number(r[0]!.s) !== Number(expected.s))
+      throw new Error(`floor: ${r[0]!.n} rows, sum(price) ${r[0]!.s}; the source ${expected.n}, ${expected.s}`);
+  };
   const ceilingTotals = async () => {
     const { rows: r } = await bench.client.query<{ n: string; s: string }>(
       `select count(*)::text as n, sum((vertical_data->>'price')::numeric)::text as s from ceiling_entities`,
@@ -149,6 +157,11 @@ async function main(): Promise<void> {
         const b = await bench.ceiling(run, ceilingSrc, 'peers', a.watermark, { copied: 0, written: 0 });
         add('incremental-unchanged', 'ceiling', b.m);
         watermark = b.watermark;
+      } else if (tool === 'floor') {
+        // A first load only: it compares nothing, so it has no incremental pass.
+        await bench.truncate('floor_entities');
+        add('first', 'floor', await bench.floor(run, ceilingSrc, `r${run}`, rows));
+        await floorTotals();
       } else if (tool === 'ours') {
         await bench.truncate('entities');
         connectorId = await bench.ours.createConnector({
@@ -176,6 +189,7 @@ async function main(): Promise<void> {
     const changed = await changeOnePercent(bench.source.url, 'products', run);
     log(`changed ${changed.toLocaleString('en')} rows (1%)`);
     for (const tool of tools) {
+      if (tool === 'floor') continue;
       if (tool === 'ceiling') {
         const c = await bench.ceiling(run, ceilingSrc, 'peers', watermark, { written: changed });
         add('incremental-1pct', 'ceiling', c.m);
@@ -196,7 +210,7 @@ async function main(): Promise<void> {
   }
 
   const list = [...scenarios.values()];
-  const summary = summarize(list, ['dlt', 'sling']);
+  const summary = summarize(list, ['dlt', 'sling', 'floor']);
   const machine = machineInfo();
   notes.push(
     `PostgreSQL ${pgVersion}; source and targets on the same server; ${rows.toLocaleString('en')}-row products table, rebuilt each run; ${runs} run(s): median (min–max)`,
@@ -204,6 +218,7 @@ async function main(): Promise<void> {
     `dlt ${install.dlt.version ?? '?'}: bench/peers/dlt_pipeline.py — sql_table(backend="pyarrow", chunk_size=50000, incremental=dlt.sources.incremental("updated_at"), write_disposition="merge", primary_key="id", reflection_level="full_with_precision"), loader_file_format="csv" (COPY); wall = the python process from start to exit (interpreter start and imports included, as a scheduled run pays them); RSS = sampled sum over its process tree`,
     `Sling ${install.sling.version ?? '?'}: bench/peers/sling-replication.yaml — mode incremental, primary_key [id], update_key updated_at, use_bulk (COPY); the binary from the PyPI package sling-linux-amd64 (the "sling" wrapper package only downloads its binary from GitHub, which fails here${install.sling.error ? `: ${install.sling.error}` : ''})`,
     'ceiling: COPY (SELECT … WHERE (updated_at, id) > watermark) TO STDOUT | COPY FROM STDIN into staging, then INSERT … ON CONFLICT … WHERE content_hash IS DISTINCT FROM into a table of the entities shape, hashes and JSON computed in SQL',
+    "floor (first load only): PostgreSQL alone writing the same entities, nothing compared: COPY (SELECT a time-ordered id, tenant, vertical, type, name, id, 's:' || id, to_jsonb(row) - 'name' … ORDER BY updated_at, id) TO STDOUT piped into COPY FROM STDIN of a table of the entities shape (same columns, defaults and the three B-tree indexes), as a first load's COPY writes; two backends, one per core. What the shape itself costs on this server",
     'checked after each peer pass: the target holds exactly the source rows (count and sum(price)); ours and the ceiling after the 1% pass the same way',
     "ours vs this = the tool's median wall time over ours = our throughput divided by its throughput (> 1: we are faster); the unchanged incremental moves no rows, so it compares wall times only",
   );
@@ -224,6 +239,7 @@ async function main(): Promise<void> {
     '\n' +
       markdownReport('bench/peers: ours, dlt, Sling and the SQL ceiling (PostgreSQL → PostgreSQL)', machine, notes, summary, [
         'ceiling',
+        'floor',
         'ours',
         'dlt',
         'sling',

@@ -22,6 +22,7 @@ import { PRODUCT_COLUMNS } from './products';
  */
 
 export const CEILING_TABLE = 'ceiling_entities';
+export const FLOOR_TABLE = 'floor_entities';
 const STAGING = { sql: 'ceiling_staging', documents: 'ceiling_doc_staging' } as const;
 const STAGING_COLUMNS = (money: string, cost: string) => `
     id bigint, sku text, name text, category text, price ${money}, cost ${cost}, stock int, weight_kg double precision,
@@ -30,6 +31,7 @@ const STAGING_COLUMNS = (money: string, cost: string) => `
 export async function prepareCeiling(db: pg.Client): Promise<void> {
   // Columns, defaults (time-ordered ids) and indexes; the tenant is checked per batch, as the core does, not per row.
   await db.query(`create table if not exists ${CEILING_TABLE} (like entities including all)`);
+  await db.query(`create table if not exists ${FLOOR_TABLE} (like entities including all)`);
   await db.query(`create unlogged table if not exists ${STAGING.sql} (${STAGING_COLUMNS('numeric(12,2)', 'numeric(14,4)')})`);
   await db.query(`create unlogged table if not exists ${STAGING.documents} (${STAGING_COLUMNS('double precision', 'double precision')})`);
 }
@@ -153,4 +155,41 @@ on conflict (tenant_id, vertical, entity_type, dedup_key) do update
   );
   const watermark = rows[0] ? { updatedAt: rows[0].u, id: rows[0].k } : since;
   return { wallMs, copied: Number(copied[1]), written: Number(inserted[1]), tree, watermark };
+}
+
+/**
+ * The floor of the entities shape (PostgreSQL source, first load only): what PostgreSQL alone needs to write the rows as
+ * entities, with no application in between and nothing compared. The source's backend makes each row's entity in SQL
+ * (a time-ordered id, name, source_id, dedup key, the row as jsonb minus name) and `COPY … TO STDOUT` pipes it into
+ * `COPY … FROM STDIN` of a table of the entities shape (same columns, defaults and indexes), as a first load's COPY
+ * does: the source's read, the jsonb parse, the heap and the three B-tree inserts, on two backends, one per core.
+ */
+export async function loadFloor(
+  src: { url: string; table: string },
+  platformUrl: string,
+  target: { tenantId: string; vertical: string; entityType: string },
+): Promise<Omit<CeilingResult, 'watermark' | 'written'>> {
+  // UUIDv7-shaped ids in read order (48 bits of milliseconds, then bits from the key): the heap and the id indexes append.
+  const id = `(lpad(to_hex((extract(epoch from clock_timestamp()) * 1000)::bigint), 12, '0') || '7' || substr(md5(id::text), 1, 3) || '8' || substr(md5(id::text), 4, 15))`;
+  const t = [target.tenantId, target.vertical, target.entityType].map(lit).join(', ');
+  const select = `select ${id}, ${t}, name, id::text, 's:' || id, to_jsonb(p) - 'name' from ${src.table} p order by updated_at, id`;
+  const columns = 'id, tenant_id, vertical, entity_type, name, source_id, dedup_key, vertical_data';
+  const pipeline =
+    `psql -X -q -v ON_ERROR_STOP=1 -d ${shq(src.url)} -c ${shq(`\\copy (${select}) to stdout`)} | ` +
+    `psql -X -v ON_ERROR_STOP=1 -d ${shq(platformUrl)} -c ${shq(`\\copy ${FLOOR_TABLE} (${columns}) from pstdin`)}`;
+  const t0 = performance.now();
+  const child = spawn('bash', ['-o', 'pipefail', '-c', pipeline], {
+    env: { ...process.env, PGTZ: 'UTC' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stopTree = watchTree(child.pid!);
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  const [code] = (await once(child, 'close')) as [number | null];
+  const wallMs = performance.now() - t0;
+  const tree = stopTree();
+  const copied = /^COPY (\d+)/m.exec(out);
+  if (code !== 0 || !copied) throw new Error(`floor pipeline exited with ${code}: ${out.trim()}`);
+  return { wallMs, copied: Number(copied[1]), tree };
 }

@@ -9,7 +9,7 @@ import { ensureTenant } from '../../src/auth/api-keys';
 import { createScratchDatabase, type ScratchDatabase } from '../lib/pg-scratch';
 import { watchProcessesNamed } from '../lib/proc-stats';
 import { startRedisServer, type RedisServer } from '../lib/redis-server';
-import { CEILING_TABLE, loadCeiling, prepareCeiling, type CeilingSource, type Watermark } from './ceiling';
+import { CEILING_TABLE, FLOOR_TABLE, loadCeiling, loadFloor, prepareCeiling, type CeilingSource, type Watermark } from './ceiling';
 import { OursHarness } from './ours';
 import type { Measurement } from './report';
 
@@ -109,7 +109,7 @@ export class PullBench {
     await waitForQuietMachine();
   }
 
-  async truncate(table: 'entities' | typeof CEILING_TABLE): Promise<void> {
+  async truncate(table: 'entities' | typeof CEILING_TABLE | typeof FLOOR_TABLE): Promise<void> {
     await this.client.query(`truncate ${table}`);
     await this.client.query('vacuum analyze ' + table);
   }
@@ -141,6 +141,26 @@ export class PullBench {
         counts: { copied: r.copied, written: r.written },
       },
       watermark: r.watermark,
+    };
+  }
+
+  /** The entities shape's floor (ceiling.ts `loadFloor`): a first load of `src`, checked to have copied `rows` rows. */
+  async floor(run: number, src: { url: string; table: string }, entityType: string, rows: number): Promise<Measurement> {
+    await this.settle();
+    const stopPg = watchProcessesNamed('postgres');
+    const r = await loadFloor(src, this.platform.url, { tenantId: this.tenantId, vertical: 'floor', entityType });
+    const postgresCpuMs = stopPg();
+    check('floor', { copied: r.copied }, { copied: rows });
+    return {
+      run,
+      rows: r.copied,
+      wallMs: r.wallMs,
+      rowsPerS: (r.copied * 1000) / r.wallMs,
+      peakRssBytes: r.tree.peakRssBytes,
+      startRssBytes: null,
+      loaderCpuMs: r.tree.cpuMs,
+      postgresCpuMs,
+      counts: { copied: r.copied },
     };
   }
 

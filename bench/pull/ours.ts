@@ -61,7 +61,8 @@ export class OursHarness {
       LOG_LEVEL: 'warn',
     };
     delete env.QANATIX_ENCRYPTION_KEYS;
-    const nodeArgs: string[] = [...BIN_NODE_FLAGS];
+    // QANATIX_BENCH_WORKER_FLAGS: more node/V8 flags for the worker (after the shebang's, so they win), to try them.
+    const nodeArgs: string[] = [...BIN_NODE_FLAGS, ...(process.env.QANATIX_BENCH_WORKER_FLAGS ?? '').split(/\s+/).filter(Boolean)];
     if (profileDir) {
       // Not NODE_OPTIONS, which refuses --cpu-prof; the profile is written when the worker exits after SIGTERM.
       const dir = `${profileDir}/${++this.profiles}`;

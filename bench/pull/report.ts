@@ -2,7 +2,7 @@ import { markdownTable } from '../lib/markdown';
 import type { MachineInfo } from '../lib/results';
 import { formatBytes, formatInt, formatMs, median, spread, type Spread } from '../lib/stats';
 
-export type Tool = 'ours' | 'ceiling' | 'dlt' | 'sling';
+export type Tool = 'ours' | 'ceiling' | 'floor' | 'dlt' | 'sling';
 export type Pass = 'first' | 'rescan-unchanged' | 'incremental-unchanged' | 'incremental-1pct';
 
 export const PASS_LABEL: Record<Pass, string> = {
@@ -58,6 +58,8 @@ export interface ScenarioSummary {
   ours_vs_ceiling: number | null;
   ours_vs_dlt?: number | null;
   ours_vs_sling?: number | null;
+  /** Against PostgreSQL alone writing the same entities (ceiling.ts `loadFloor`); first loads of bench/peers only. */
+  ours_vs_floor?: number | null;
 }
 
 function summarizeTool(s: Scenario): ToolSummary {
@@ -92,6 +94,7 @@ export function summarize(scenarios: Scenario[], peers: Tool[] = []): ScenarioSu
     };
     if (peers.includes('dlt')) out.ours_vs_dlt = ratio('dlt');
     if (peers.includes('sling')) out.ours_vs_sling = ratio('sling');
+    if (peers.includes('floor') && tools.floor) out.ours_vs_floor = ratio('floor');
     return out;
   });
 }
