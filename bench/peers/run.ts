@@ -3,7 +3,7 @@
  * PostgreSQL products table and the same server: first full load, an unchanged incremental re-run, and
  * an incremental run after 1% of the rows changed (new price and updated_at).
  *
- *   npx tsx bench/peers/run.ts [--rows 1000000] [--runs 3] [--tools ceiling,floor,ours,dlt,sling] [--out FILE]
+ *   npx tsx bench/peers/run.ts [--rows 1000000] [--runs 3] [--tools ceiling,floor,ours,dlt,sling] [--batch-size 5000] [--out FILE]
  *
  * Each run starts every tool from nothing (ours: a new connector on an empty entities table; the
  * ceiling: an empty table of the entities shape; dlt: no pipeline state, no dataset; Sling: no target
@@ -28,6 +28,8 @@ const { values: opts } = parseArgs({
   options: {
     rows: { type: 'string', default: '1000000' },
     runs: { type: 'string', default: '3' },
+    // Our connector's batch_size (rows per read page and per batch transaction).
+    'batch-size': { type: 'string', default: '5000' },
     tools: { type: 'string', default: ALL.join(',') },
     'pg-url': { type: 'string', default: process.env.QANATIX_BENCH_PG_URL ?? 'postgres://qanatix:qanatix@127.0.0.1:5432/postgres' },
     out: { type: 'string', default: join(ROOT, 'bench/results/peers-latest.json') },
@@ -171,6 +173,7 @@ async function main(): Promise<void> {
           connectorType: 'postgresql',
           connectionConfig: { dsn: bench.source.url },
           table: 'products',
+          batchSize: Number(opts['batch-size']),
         });
         add('first', 'ours', await bench.pull(run, connectorId, 'incremental', rows, { rows_read: rows, inserted: rows, rejected: 0 }));
         add('incremental-unchanged', 'ours', await bench.pull(run, connectorId, 'incremental', 0, { rows_read: 0 }));
@@ -214,7 +217,7 @@ async function main(): Promise<void> {
   const machine = machineInfo();
   notes.push(
     `PostgreSQL ${pgVersion}; source and targets on the same server; ${rows.toLocaleString('en')}-row products table, rebuilt each run; ${runs} run(s): median (min–max)`,
-    'ours: `qanatix worker` child process, table-mode connector on updated_at (lag 0, batch 5000), manual pull job; wall = run queued_at → finished_at; RSS = worker VmHWM',
+    `ours: \`qanatix worker\` child process, table-mode connector on updated_at (lag 0, batch ${opts['batch-size']}), manual pull job; wall = run queued_at → finished_at; RSS = worker VmHWM`,
     `dlt ${install.dlt.version ?? '?'}: bench/peers/dlt_pipeline.py — sql_table(backend="pyarrow", chunk_size=50000, incremental=dlt.sources.incremental("updated_at"), write_disposition="merge", primary_key="id", reflection_level="full_with_precision"), loader_file_format="csv" (COPY); wall = the python process from start to exit (interpreter start and imports included, as a scheduled run pays them); RSS = sampled sum over its process tree`,
     `Sling ${install.sling.version ?? '?'}: bench/peers/sling-replication.yaml — mode incremental, primary_key [id], update_key updated_at, use_bulk (COPY); the binary from the PyPI package sling-linux-amd64 (the "sling" wrapper package only downloads its binary from GitHub, which fails here${install.sling.error ? `: ${install.sling.error}` : ''})`,
     'ceiling: COPY (SELECT … WHERE (updated_at, id) > watermark) TO STDOUT | COPY FROM STDIN into staging, then INSERT … ON CONFLICT … WHERE content_hash IS DISTINCT FROM into a table of the entities shape, hashes and JSON computed in SQL',

@@ -2,10 +2,12 @@
  * bench/pull/worker-cpu (issue 18): the worker's CPU per row on a PostgreSQL first load, without the writes. The products
  * rows are read through the connector's real read path (keyset pages), mapped, prepared (`prepareBatch`) and turned
  * into what the write sends (`--form`: a first load's COPY text, or the upsert's document), batch after batch, as a pull does before its writes; this
- * process's CPU time (user + system) and peak RSS are what it reports. Run it with the worker's young-generation cap:
+ * process's CPU time (user + system) and peak RSS are what it reports. Two more forms size what is left: `read` (the
+ * rows read and dropped) and `direct` (each row written straight into its COPY line, no record in between). Run it with
+ * the worker's young-generation cap:
  *
  *   NODE_OPTIONS=--max-semi-space-size=16 npx tsx bench/pull/worker-cpu.ts [--rows 200000] [--rounds 3] [--json text|parsed|parsed,text]
- *     [--form copy|document|document,copy]
+ *     [--form copy|document|direct|read|read,copy,direct] [--batch 5000]
  *
  * The table is created once in a scratch database and dropped at the end; the rounds read it again and again. With
  * `--db NAME` the products table of that database is read instead (created there when it is missing, kept), so two
@@ -20,11 +22,16 @@ import { prepareBatch } from '../../src/core/ingest';
 import { entitiesCopy } from '../../src/core/copy-entities';
 import { entitiesDocument } from '../../src/core/upsert-entities';
 import { createPgProducts } from './products';
+import type { Row } from '../../connectors/contract';
+import { JsonText } from '../../src/core/json-text';
+import type { EntityRow } from '../../src/core/record';
 
 const { values: opts } = parseArgs({
   options: {
     rows: { type: 'string', default: '200000' },
     rounds: { type: 'string', default: '3' },
+    // Rows per read page and batch (the connector's batch_size).
+    batch: { type: 'string', default: '5000' },
     db: { type: 'string' },
     // `parsed`: jsonb objects parsed into objects and stringified again (the read before `ReadPlan.jsonText`); a list
     // (`parsed,text`) takes its modes in turn, round after round, to compare them in the same minutes.
@@ -41,7 +48,45 @@ const TENANT = '00000000-0000-4000-8000-000000000001';
 const jsonModes = opts.json.split(',');
 if (!jsonModes.every((m) => m === 'text' || m === 'parsed')) throw new Error('--json takes text, parsed or a list of them');
 const forms = opts.form.split(',');
-if (!forms.every((f) => f === 'copy' || f === 'document')) throw new Error('--form takes copy, document or a list of them');
+if (!forms.every((f) => f === 'copy' || f === 'document' || f === 'direct' || f === 'read'))
+  throw new Error('--form takes copy, document, direct, read or a list of them');
+
+/**
+ * `--form direct`: a sketch of the least a worker could do per row, to size that lever: each driver row written straight
+ * into its entity's document (no record, no normalized copy, no checks), then the COPY text. Not what a pull does.
+ */
+function directRows(rows: Row[], nameColumn: string, keyColumn: string): EntityRow[] {
+  const out: EntityRow[] = [];
+  const keyText = new Map<string, string>();
+  for (const row of rows) {
+    let json = '';
+    let tail = '';
+    for (const key in row) {
+      if (key === nameColumn) continue;
+      const v = row[key];
+      let k = keyText.get(key);
+      if (k === undefined) keyText.set(key, (k = JSON.stringify(key) + ':'));
+      if (v instanceof JsonText) {
+        tail += ',' + k + v.spliced()!;
+        continue;
+      }
+      const text =
+        typeof v === 'string'
+          ? JSON.stringify(v)
+          : typeof v === 'number'
+            ? Number.isFinite(v)
+              ? String(v)
+              : 'null'
+            : v === null
+              ? 'null'
+              : String(v);
+      json += (json ? ',' : '{') + k + text;
+    }
+    const sourceId = String(row[keyColumn]);
+    out.push({ name: row[nameColumn] as string, sourceId, dedupKey: 's:' + sourceId, data: json + tail + '}' });
+  }
+  return out;
+}
 
 async function main(): Promise<void> {
   const admin = new pg.Client({ connectionString: opts['pg-url'] });
@@ -66,6 +111,7 @@ async function main(): Promise<void> {
       connection_config: { dsn: url.toString() },
       table: 'products',
       cursor: { column: 'updated_at', lag_seconds: 0 },
+      batch_size: Number(opts.batch),
     });
     const results: string[] = [];
     for (let round = 1; round <= rounds; round++) {
@@ -81,6 +127,17 @@ async function main(): Promise<void> {
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       for await (const batch of source.read({ ...plan, jsonText: json === 'text' }, new AbortController().signal)) {
+        // `--form read`: the rows read through the connector and dropped, the floor of what a pull's worker does.
+        if (form === 'read') {
+          read += batch.rows.length;
+          continue;
+        }
+        if (form === 'direct') {
+          const direct = directRows(batch.rows, definition.name_column, described.primaryKey[0]!);
+          read += batch.rows.length;
+          for (const chunk of entitiesCopy(direct, TENANT, 'bench', 'product', TENANT).chunks()) bytes += Buffer.from(chunk).length;
+          continue;
+        }
         const { records, positions, refused } = mapRows(batch.rows, mapping, read);
         read += batch.rows.length;
         const prepared = prepareBatch(records, null, { positions, refused });
