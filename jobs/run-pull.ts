@@ -259,8 +259,6 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
       const outcome = await writeInOrder(batches, {
         mayFollow: (previous, next) =>
           !o.signal.aborted &&
-          // The first batch creates the run's ingestion; a batch that moves no position cannot be told committed.
-          ingestion.id !== null &&
           // A backfill moves no position, so a batch cannot tell that the one before it committed.
           positionOf !== null &&
           previous.cursor !== null &&

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Queryable } from '../db/pool';
 import { withRetriedTransaction } from '../db/retried-transaction';
@@ -49,6 +50,13 @@ export class Ingestion {
   /** What this object's batches added to the ingestion, each counted once it has committed. */
   readonly counts: IngestionCounts = { records: 0, inserted: 0, updated: 0, unchanged: 0, duplicates: 0, rejected: 0 };
   #id: string | null;
+  /**
+   * The id a lazy ingestion is created with, made before it exists: a batch written beside the one that creates it (a
+   * pull's second, see run-pull.ts) refers to it, its bookkeeping waiting inside PostgreSQL for that one to commit.
+   */
+  readonly #lazyId = randomUUID();
+  /** A write in flight creates the lazy ingestion: the writes that start meanwhile must not create it again. */
+  #creating = false;
   /** Every row of the last batch written was new: the next batch likely holds new keys only (a first load's do). */
   #inserting = false;
 
@@ -88,21 +96,34 @@ export class Ingestion {
     return preparer.result();
   }
 
-  /** Writes a prepared batch in its own transaction; resolves once it has committed. */
+  /**
+   * Writes a prepared batch in its own transaction; resolves once it has committed. The first write of a lazy ingestion
+   * creates it; a write started while that one is in flight refers to it and must, inside its transaction, wait for that
+   * one to commit before `afterEntities` returns (a pull's `followBatch` does), since the ingestion's counts and DLQ
+   * follow; counts that find no ingestion fail the batch.
+   */
   async write(batch: PreparedBatch, o: WriteOptions = {}): Promise<IngestResult> {
-    const { id, written } = await withRetriedTransaction(this.pool, async (tx) => {
-      await o.first?.(tx);
-      const id = this.#id ?? (await createIngestion(tx, this.target.tenantId, this.target, this.source.type, this.source.name ?? null));
-      const afterEntities = o.afterEntities && (() => o.afterEntities!(tx));
-      const written = await writeBatch(tx, this.target, batch, {
-        ingestionId: id,
-        returnIds: o.returnIds,
-        expectNew: this.#inserting,
-        afterEntities,
+    const creates = this.#id === null && !this.#creating;
+    if (creates) this.#creating = true;
+    const id = this.#id ?? this.#lazyId;
+    let written: IngestResult;
+    try {
+      written = await withRetriedTransaction(this.pool, async (tx) => {
+        await o.first?.(tx);
+        if (creates) await createIngestion(tx, this.target.tenantId, this.target, this.source.type, this.source.name ?? null, id);
+        const afterEntities = o.afterEntities && (() => o.afterEntities!(tx));
+        const written = await writeBatch(tx, this.target, batch, {
+          ingestionId: id,
+          returnIds: o.returnIds,
+          expectNew: this.#inserting,
+          afterEntities,
+        });
+        await o.alongside?.(tx, written, id);
+        return written;
       });
-      await o.alongside?.(tx, written, id);
-      return { id, written };
-    });
+    } finally {
+      if (creates) this.#creating = false;
+    }
     this.#id = id;
     this.#inserting = batch.rows.length > 0 && written.inserted === batch.rows.length;
     for (const k of ['records', 'inserted', 'updated', 'unchanged', 'duplicates', 'rejected'] as const) this.counts[k] += written[k];

@@ -29,16 +29,19 @@ export interface IngestionView {
 const COLUMNS = `id, tenant_id, source_type, source_name, vertical, entity_type, status, record_count,
   record_count - rejected as accepted, inserted, updated, unchanged, duplicate_count, rejected, error_summary, created_at, completed_at`;
 
+/** A new ingestion, processing; `id` given by a caller that names it before it exists (a lazy one, see `Ingestion`). */
 export async function createIngestion(
   db: Queryable,
   tenantId: string,
   target: { vertical: string; entityType: string },
   sourceType: SourceType,
   sourceName: string | null = null,
+  id: string | null = null,
 ): Promise<string> {
   const { rows } = await db.query<{ id: string }>(
-    'insert into ingestions (tenant_id, source_type, source_name, vertical, entity_type) values ($1, $2, $3, $4, $5) returning id',
-    [tenantId, sourceType, sourceName, target.vertical, target.entityType],
+    `insert into ingestions (id, tenant_id, source_type, source_name, vertical, entity_type)
+     values (coalesce($6::uuid, gen_random_uuid()), $1, $2, $3, $4, $5) returning id`,
+    [tenantId, sourceType, sourceName, target.vertical, target.entityType, id],
   );
   return rows[0]!.id;
 }
@@ -56,11 +59,13 @@ export interface IngestionCounts {
 
 /** Adds a batch's counts to its ingestion; runs in the batch's transaction so counts match what was committed. */
 export async function addIngestionCounts(db: Queryable, ingestionId: string, c: IngestionCounts): Promise<void> {
-  await db.query(
+  // A batch's counts must land: an ingestion that is not there (yet) is a bug in the caller's ordering, never a silent loss.
+  const { rowCount } = await db.query(
     `update ingestions set record_count = record_count + $2, inserted = inserted + $3, updated = updated + $4,
        unchanged = unchanged + $5, duplicate_count = duplicate_count + $6, rejected = rejected + $7 where id = $1`,
     [ingestionId, c.records, c.inserted, c.updated, c.unchanged, c.duplicates, c.rejected],
   );
+  if (rowCount !== 1) throw new Error(`ingestion ${ingestionId} does not exist`);
 }
 
 /** An ingestion taken up again (by a retried connector run): processing, as when it was created. */

@@ -90,6 +90,55 @@ describe('Ingestion', () => {
     expect(await ingestion.finish()).toMatchObject({ status: 'complete', record_count: 4, inserted: 4 });
   });
 
+  test('a batch written beside the one that creates a lazy ingestion refers to it, and its counts wait for that one to commit', async () => {
+    const ingestion = await Ingestion.open(db.pool, target('beside'), { type: 'connector', name: 'c' }, { lazy: true });
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
+    const ids: string[] = [];
+    // The first batch creates the ingestion and waits, uncommitted, after its entities.
+    const first = ingestion.write(await ingestion.prepare(records(3)), {
+      afterEntities: () => firstHeld,
+      alongside: async (_tx, _w, id) => void ids.push(id),
+    });
+    // The second starts meanwhile: its entities are written, then it waits (as a pull's followBatch does) for the first.
+    const second = ingestion.write(await ingestion.prepare(records(2, 4)), {
+      afterEntities: async () => {
+        releaseFirst();
+        await first;
+      },
+      alongside: async (_tx, _w, id) => void ids.push(id),
+    });
+    await Promise.all([first, second]);
+    expect(ids[0]).toBe(ids[1]);
+    expect(ingestion.id).toBe(ids[0]);
+    expect(await ingestionsOf('beside')).toBe(1);
+    expect(await row(ingestion.id!)).toMatchObject({ record_count: 5, inserted: 5 });
+  });
+
+  test('counts for a lazy ingestion not yet committed fail their batch instead of vanishing; a batch after a failed creator creates it', async () => {
+    const ingestion = await Ingestion.open(db.pool, target('unordered'), { type: 'connector', name: 'c' }, { lazy: true });
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
+    const refusal = new Error('the first batch could not commit');
+    const first = ingestion.write(await ingestion.prepare(records(3)), {
+      afterEntities: async () => {
+        await firstHeld;
+        throw refusal;
+      },
+    });
+    // A caller that does not wait for the creator: its counts find no ingestion, and its batch rolls back whole.
+    await expect(ingestion.write(await ingestion.prepare(records(2, 4)))).rejects.toThrow(/ingestion .* does not exist/);
+    releaseFirst();
+    await expect(first).rejects.toBe(refusal);
+    expect(ingestion.id).toBeNull();
+    expect(await ingestionsOf('unordered')).toBe(0);
+    expect((await db.pool.query("select count(*)::int as n from entities where vertical = 'unordered'")).rows[0].n).toBe(0);
+    // The next batch creates it.
+    await ingestion.write(await ingestion.prepare(records(2, 6)));
+    expect(await ingestionsOf('unordered')).toBe(1);
+    expect(await row(ingestion.id!)).toMatchObject({ record_count: 2, inserted: 2 });
+  });
+
   test('an ingestion taken up again is processing until finished, and keeps the counts of both attempts', async () => {
     const first = await Ingestion.open(db.pool, target('resumed'), { type: 'connector', name: 'c' }, { lazy: true });
     await first.write(await first.prepare(records(5)));
