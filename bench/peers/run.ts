@@ -126,21 +126,14 @@ async function main(): Promise<void> {
     if (r[0]!.n !== expected.n || Number(r[0]!.s) !== Number(expected.s))
       throw new Error(`ours: entities hold ${r[0]!.n} rows, sum(price) ${r[0]!.s}; the source ${expected.n}, ${expected.s}`);
   };
-  const floorTotals = async () => {
+  /** The floor's or the ceiling's table must hold the source's rows: the same count and the same sum of prices. */
+  const entitiesTotals = async (tool: 'floor' | 'ceiling') => {
     const { rows: r } = await bench.client.query<{ n: string; s: string }>(
-      `select count(*)::text as n, sum((vertical_data->>'price')::numeric)::text as s from floor_entities`,
+      `select count(*)::text as n, sum((vertical_data->>'price')::numeric)::text as s from ${tool}_entities`,
     );
     const expected = await sourceTotals();
     if (r[0]!.n !== expected.n || Number(r[0]!.s) !== Number(expected.s))
-      throw new Error(`floor: ${r[0]!.n} rows, sum(price) ${r[0]!.s}; the source ${expected.n}, ${expected.s}`);
-  };
-  const ceilingTotals = async () => {
-    const { rows: r } = await bench.client.query<{ n: string; s: string }>(
-      `select count(*)::text as n, sum((vertical_data->>'price')::numeric)::text as s from ceiling_entities`,
-    );
-    const expected = await sourceTotals();
-    if (r[0]!.n !== expected.n || Number(r[0]!.s) !== Number(expected.s))
-      throw new Error(`ceiling: ${r[0]!.n} rows, sum(price) ${r[0]!.s}; the source ${expected.n}, ${expected.s}`);
+      throw new Error(`${tool}: ${r[0]!.n} rows, sum(price) ${r[0]!.s}; the source ${expected.n}, ${expected.s}`);
   };
 
   for (let run = 1; run <= runs; run++) {
@@ -163,7 +156,7 @@ async function main(): Promise<void> {
         // A first load only: it compares nothing, so it has no incremental pass.
         await bench.truncate('floor_entities');
         add('first', 'floor', await bench.floor(run, ceilingSrc, `r${run}`, rows));
-        await floorTotals();
+        await entitiesTotals('floor');
       } else if (tool === 'ours') {
         await bench.truncate('entities');
         connectorId = await bench.ours.createConnector({
@@ -196,7 +189,7 @@ async function main(): Promise<void> {
       if (tool === 'ceiling') {
         const c = await bench.ceiling(run, ceilingSrc, 'peers', watermark, { written: changed });
         add('incremental-1pct', 'ceiling', c.m);
-        await ceilingTotals();
+        await entitiesTotals('ceiling');
       } else if (tool === 'ours') {
         add(
           'incremental-1pct',

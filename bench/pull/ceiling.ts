@@ -131,19 +131,7 @@ on conflict (tenant_id, vertical, entity_type, dedup_key) do update
   writeFileSync(scriptFile, script);
   const source = sourceCommand(src, since);
   const pipeline = `${source.command} | psql -X -d ${shq(platformUrl)} -f ${shq(scriptFile)}`;
-  const t0 = performance.now();
-  const child = spawn('bash', ['-o', 'pipefail', '-c', pipeline], {
-    env: { ...process.env, ...source.env, PGTZ: 'UTC' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stopTree = watchTree(child.pid!);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  const [code] = (await once(child, 'close')) as [number | null];
-  const wallMs = performance.now() - t0;
-  const tree = stopTree();
+  const { code, stdout, stderr, wallMs, tree } = await timedPipeline(pipeline, source.env);
   rmSync(scriptFile, { force: true });
   if (code !== 0) throw new Error(`ceiling pipeline exited with ${code}: ${stderr.replace(/-p'[^']*'/g, '-p***').trim() || stdout.trim()}`);
   const copied = /^COPY (\d+)/m.exec(stdout);
@@ -177,19 +165,24 @@ export async function loadFloor(
   const pipeline =
     `psql -X -q -v ON_ERROR_STOP=1 -d ${shq(src.url)} -c ${shq(`\\copy (${select}) to stdout`)} | ` +
     `psql -X -v ON_ERROR_STOP=1 -d ${shq(platformUrl)} -c ${shq(`\\copy ${FLOOR_TABLE} (${columns}) from pstdin`)}`;
+  const { code, stdout, stderr, wallMs, tree } = await timedPipeline(pipeline, {});
+  const copied = /^COPY (\d+)/m.exec(stdout);
+  if (code !== 0 || !copied) throw new Error(`floor pipeline exited with ${code}: ${stderr.trim() || stdout.trim()}`);
+  return { wallMs, copied: Number(copied[1]), tree };
+}
+
+/** Runs a shell pipeline (pipefail, the session in UTC), timed from its start to its end, its process tree watched. */
+async function timedPipeline(pipeline: string, env: Record<string, string>) {
   const t0 = performance.now();
   const child = spawn('bash', ['-o', 'pipefail', '-c', pipeline], {
-    env: { ...process.env, PGTZ: 'UTC' },
+    env: { ...process.env, ...env, PGTZ: 'UTC' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stopTree = watchTree(child.pid!);
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString('utf8')));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString('utf8')));
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
   const [code] = (await once(child, 'close')) as [number | null];
-  const wallMs = performance.now() - t0;
-  const tree = stopTree();
-  const copied = /^COPY (\d+)/m.exec(out);
-  if (code !== 0 || !copied) throw new Error(`floor pipeline exited with ${code}: ${out.trim()}`);
-  return { wallMs, copied: Number(copied[1]), tree };
+  return { code, stdout, stderr, wallMs: performance.now() - t0, tree: stopTree() };
 }
