@@ -38,8 +38,9 @@ const { values: opts } = parseArgs({
 const rows = Number(opts.rows);
 const runs = Number(opts.runs);
 let tools = opts.tools.split(',').filter(Boolean) as Tool[];
-if (![rows, runs].every((n) => Number.isInteger(n) && n > 0) || tools.some((t) => !ALL.includes(t))) {
-  console.error(`--rows and --runs take positive integers; --tools a comma list of ${ALL.join(', ')}`);
+const batchSize = Number(opts['batch-size']);
+if (![rows, runs, batchSize].every((n) => Number.isInteger(n) && n > 0) || tools.some((t) => !ALL.includes(t))) {
+  console.error(`--rows, --runs and --batch-size take positive integers; --tools a comma list of ${ALL.join(', ')}`);
   process.exit(2);
 }
 
@@ -166,7 +167,7 @@ async function main(): Promise<void> {
           connectorType: 'postgresql',
           connectionConfig: { dsn: bench.source.url },
           table: 'products',
-          batchSize: Number(opts['batch-size']),
+          batchSize,
         });
         add('first', 'ours', await bench.pull(run, connectorId, 'incremental', rows, { rows_read: rows, inserted: rows, rejected: 0 }));
         add('incremental-unchanged', 'ours', await bench.pull(run, connectorId, 'incremental', 0, { rows_read: 0 }));
@@ -210,7 +211,7 @@ async function main(): Promise<void> {
   const machine = machineInfo();
   notes.push(
     `PostgreSQL ${pgVersion}; source and targets on the same server; ${rows.toLocaleString('en')}-row products table, rebuilt each run; ${runs} run(s): median (min–max)`,
-    `ours: \`qanatix worker\` child process, table-mode connector on updated_at (lag 0, batch ${opts['batch-size']}), manual pull job; wall = run queued_at → finished_at; RSS = worker VmHWM`,
+    `ours: \`qanatix worker\` child process, table-mode connector on updated_at (lag 0, batch ${batchSize}), manual pull job; wall = run queued_at → finished_at; RSS = worker VmHWM`,
     `dlt ${install.dlt.version ?? '?'}: bench/peers/dlt_pipeline.py — sql_table(backend="pyarrow", chunk_size=50000, incremental=dlt.sources.incremental("updated_at"), write_disposition="merge", primary_key="id", reflection_level="full_with_precision"), loader_file_format="csv" (COPY); wall = the python process from start to exit (interpreter start and imports included, as a scheduled run pays them); RSS = sampled sum over its process tree`,
     `Sling ${install.sling.version ?? '?'}: bench/peers/sling-replication.yaml — mode incremental, primary_key [id], update_key updated_at, use_bulk (COPY); the binary from the PyPI package sling-linux-amd64 (the "sling" wrapper package only downloads its binary from GitHub, which fails here${install.sling.error ? `: ${install.sling.error}` : ''})`,
     'ceiling: COPY (SELECT … WHERE (updated_at, id) > watermark) TO STDOUT | COPY FROM STDIN into staging, then INSERT … ON CONFLICT … WHERE content_hash IS DISTINCT FROM into a table of the entities shape, hashes and JSON computed in SQL',

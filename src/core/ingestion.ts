@@ -51,10 +51,10 @@ export class Ingestion {
   readonly counts: IngestionCounts = { records: 0, inserted: 0, updated: 0, unchanged: 0, duplicates: 0, rejected: 0 };
   #id: string | null;
   /**
-   * The id a lazy ingestion is created with, made before it exists: a batch written beside the one that creates it (a
+   * The id a lazy ingestion is created with, made as its first write starts: a batch written beside the one that creates it (a
    * pull's second, see run-pull.ts) refers to it, its bookkeeping waiting inside PostgreSQL for that one to commit.
    */
-  readonly #lazyId = randomUUID();
+  #lazyId: string | null = null;
   /** A write in flight creates the lazy ingestion: the writes that start meanwhile must not create it again. */
   #creating = false;
   /** Every row of the last batch written was new: the next batch likely holds new keys only (a first load's do). */
@@ -105,7 +105,7 @@ export class Ingestion {
   async write(batch: PreparedBatch, o: WriteOptions = {}): Promise<IngestResult> {
     const creates = this.#id === null && !this.#creating;
     if (creates) this.#creating = true;
-    const id = this.#id ?? this.#lazyId;
+    const id = this.#id ?? (this.#lazyId ??= randomUUID());
     let written: IngestResult;
     try {
       written = await withRetriedTransaction(this.pool, async (tx) => {
