@@ -71,6 +71,12 @@ export interface ReadPlan {
    * that holds them as checked JSON text (PostgreSQL's jsonb) may give them so, unparsed. Absent: parsed values.
    */
   jsonText?: boolean;
+  /**
+   * The caller takes records a source makes itself from its wire text (the core's `ReadyRecord`) in place of rows it
+   * would map with the definition's mapping: a source that can make them exactly may, for any row but the last of each
+   * batch (the cursor is read from that one). Absent: rows only.
+   */
+  readyRecords?: boolean;
 }
 
 /** One batch of rows in cursor order, with the cursor after its last row. */

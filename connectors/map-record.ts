@@ -181,17 +181,16 @@ function compileSourceId(setting: string | null, keyColumns: readonly string[]):
     };
   }
   return (row) => {
-    let out = '';
-    for (let i = 0; i < columns.length; i++) {
-      const column = columns[i] as string;
+    const parts: string[] = [];
+    for (const column of columns) {
       const text = scalarText(row[column]);
       if (text === null) {
         const missing = row[column] === undefined ? column : null;
         return new RowMappingError(`key column "${column}" is ${describeValue(row[column])}, so the row has no source_id`, missing);
       }
-      out += (i ? ':' : '') + escapeKeyPart(text);
+      parts.push(text);
     }
-    return out;
+    return joinKeyParts(parts);
   };
 }
 
@@ -252,6 +251,30 @@ function describeBadName(row: Row, nameColumn: string, value: unknown, sourceIdO
   const which = typeof id === 'string' ? ` (source_id ${JSON.stringify(id)})` : '';
   const what = typeof value === 'string' ? 'blank' : describeValue(value);
   return `row${which} has no usable name: column "${nameColumn}" is ${what} - set name_column to a column that always has a value`;
+}
+
+/**
+ * The mapping in the terms a source needs to make records itself (`ReadPlan.readyRecords`): the name column, the columns
+ * whose values make the source_id (one, or the key's, joined as `compileSourceId` joins them) and the fields. Null for a
+ * mapping no source makes itself: a source_id template, or no source_id at all (the core then keys by content).
+ */
+export interface RecordShape {
+  nameColumn: string;
+  sourceIdColumns: readonly string[];
+  fields: FieldsConfig;
+}
+
+export function recordShape(config: RecordMappingConfig, keyColumns: readonly string[]): RecordShape | null {
+  if (config.source_id !== null && isSourceIdTemplate(config.source_id)) return null;
+  const sourceIdColumns = config.source_id !== null ? [config.source_id] : keyColumns;
+  return sourceIdColumns.length ? { nameColumn: config.name_column, sourceIdColumns, fields: config.fields } : null;
+}
+
+/** A source_id made of several key values (`compileSourceId`): each with `%` and `:` percent-encoded, joined by `:`. */
+export function joinKeyParts(parts: readonly string[]): string {
+  let out = '';
+  for (let i = 0; i < parts.length; i++) out += (i ? ':' : '') + escapeKeyPart(parts[i]!);
+  return out;
 }
 
 /**

@@ -18,6 +18,7 @@ import { effectiveLagSeconds } from '../connectors/read-window';
 import { createConnector } from '../connectors/registry';
 import type { PreparedBatch } from '../src/core/ingest';
 import { Ingestion } from '../src/core/ingestion';
+import { ReadyRecord } from '../src/core/ready-record';
 import type { RejectedRecord } from '../src/core/record';
 import { sourceRulesFromEnv } from '../src/config';
 import { withTransaction, type Queryable } from '../src/db/pool';
@@ -142,6 +143,11 @@ export function mapRows(rows: readonly Row[], mapping: RowMapping, offset: numbe
   const gone: string[] = [];
   let missing: string | null | undefined;
   for (let i = 0; i < rows.length; i++) {
+    if (rows[i] instanceof ReadyRecord) {
+      records.push(rows[i]);
+      positions.push(offset + i);
+      continue;
+    }
     if (isDeleted?.(rows[i]!)) {
       const id = sourceIdOf(rows[i]!);
       if (id !== null) gone.push(id);
@@ -234,6 +240,8 @@ export async function runPull(o: RunPullOptions): Promise<PullOutcome> {
         heldBackCap: HELD_BACK_CAP,
         // The core splices JSON objects a source gives as text into its documents unparsed (src/core/json-text.ts).
         jsonText: true,
+        // A source that can make the records itself, exactly as the mapping would, does (src/core/ready-record.ts).
+        readyRecords: true,
       };
       // A backfill reads again what the position has passed: it leaves the position and `:last_pull` alone.
       const positionOf = start.range ? null : connector.id;

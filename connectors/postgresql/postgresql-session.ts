@@ -25,6 +25,10 @@ import { admitPostgresqlConnection } from './postgresql-reach';
 import { toConnectorError, type PgErrorContext } from './postgresql-errors';
 import { PgTypes, SESSION_SETTINGS } from './postgresql-types';
 import { SharedPools, type Lease } from '../shared-pools';
+import type { RecordShape } from '../map-record';
+import { lex } from '../sql/sql-lexer';
+import { CopyRecords } from './postgresql-copy-records';
+import { postgresqlDialect } from './postgresql-dialect';
 
 // standard_conforming_strings: the server reads backslashes in '…' as the read-only check did (sql-read-only.ts).
 const READ_ONLY_SESSION = 'SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY';
@@ -69,6 +73,7 @@ export class PostgresqlSession implements SqlSession {
   }
 
   async readPage(statements: readonly StatementBuilder[], limit: number, tail?: PageTail, form?: RowForm): Promise<Row[]> {
+    const shape = statements.length === 1 ? form?.records : undefined;
     return this.readOnly(async (client, last) => {
       // The last statement that can run goes with the COMMIT: the page's last builder when no tail follows it.
       const read = async (builders: readonly StatementBuilder[], limit: number, final: boolean) => {
@@ -82,10 +87,43 @@ export class PostgresqlSession implements SqlSession {
         }
         return rows;
       };
-      const rows = await read(statements, limit, !tail);
+      const rows = shape
+        ? await this.copyPage(client, statements[0]!, limit, shape, form!, tail ? null : last)
+        : await read(statements, limit, !tail);
       if (tail && rows.length < limit) tail.found(await read(tail.statements, tail.limit, true));
       return rows;
     });
+  }
+
+  /**
+   * A page read as the server's COPY text and made into records where it can be (postgresql-copy-records.ts): its rows,
+   * some of them `ReadyRecord`s. The same statement with `LIMIT 0` goes first, in the same transaction and the same
+   * write, for the types of the page's columns (COPY describes none); the table cannot change between the two, the first
+   * holds its lock to the end of the transaction. COPY takes no parameters: the page's values are written in as literals.
+   */
+  private async copyPage(
+    client: pg.PoolClient,
+    build: StatementBuilder,
+    limit: number,
+    shape: RecordShape,
+    form: RowForm,
+    last: LastStatement | null,
+  ): Promise<Row[]> {
+    const types = form.jsonText ? this.types.pgTypesKeepingJson : this.types.pgTypes;
+    let records: CopyRecords | null = null;
+    const probe = build(0);
+    const described = new Described(this.statement(probe.sql, probe.values, form), (fields) => {
+      records = CopyRecords.forPage(fields, (oid) => types.getTypeParser(oid), shape);
+    });
+    const copy = oneStatement(`COPY (\n${withLiterals(build(limit))}\n) TO STDOUT`);
+    const copied = () =>
+      submit(client, new CopyOut(copy, (line) => {
+        if (!records) throw new Error('COPY rows before their description');
+        records.line(line);
+      }));
+    const [probed, done] = oneWrite(client, () => [submit(client, described), last ? last(copied) : copied()] as const);
+    await Promise.all([probed, done]);
+    return records!.rows() as Row[];
   }
 
   async *stream(statement: Statement, batchSize: number, signal: AbortSignal, form?: RowForm): AsyncGenerator<Row[]> {
@@ -207,7 +245,8 @@ export class PostgresqlSession implements SqlSession {
     const client = await this.connect();
     let committed: Promise<unknown> | null = null;
     const last: LastStatement = (statement) => {
-      const [result, commit] = oneWrite(client, () => [client.query(statement), client.query('COMMIT')] as const);
+      const send = typeof statement === 'function' ? statement : () => client.query(statement);
+      const [result, commit] = oneWrite(client, () => [send(), client.query('COMMIT')] as const);
       // Awaited below when the work succeeds; after a failure the ROLLBACK says what the connection is worth.
       commit.catch(() => {});
       committed = commit;
@@ -284,8 +323,86 @@ function oneStatement(text: string, values: unknown[] = []): pg.QueryConfig {
   return { text, values, queryMode: 'extended' } as pg.QueryConfig;
 }
 
-/** A transaction's last statement, sent in one write with its COMMIT; resolves to the statement's result. */
-type LastStatement = <R extends Row = Row>(statement: pg.QueryConfig) => Promise<pg.QueryResult<R>>;
+/**
+ * A transaction's last statement (its config, or what sends it), sent in one write with its COMMIT; resolves to the
+ * statement's result.
+ */
+type LastStatement = <R extends Row = Row>(statement: pg.QueryConfig | (() => Promise<pg.QueryResult<R>>)) => Promise<pg.QueryResult<R>>;
+
+/** A query whose columns are wanted as soon as the server describes them, before any later answer is read. */
+class Described extends pg.Query {
+  constructor(
+    config: pg.QueryConfig,
+    private readonly onFields: (fields: pg.FieldDef[]) => void,
+  ) {
+    super(config);
+  }
+
+  handleRowDescription(msg: { fields: pg.FieldDef[] }): void {
+    (pg.Query.prototype as unknown as { handleRowDescription(m: unknown): void }).handleRowDescription.call(this, msg);
+    this.onFields(msg.fields);
+  }
+}
+
+/**
+ * `COPY … TO STDOUT`: each row's message handed to `onLine` as it comes. What `onLine` throws fails the query when it
+ * ends, as a row the driver cannot parse fails it (thrown from the driver's message handler, it would end the process).
+ */
+class CopyOut extends pg.Query {
+  constructor(
+    config: pg.QueryConfig,
+    private readonly onLine: (line: Buffer) => void,
+  ) {
+    super(config);
+  }
+
+  handleCopyData(msg: { chunk: Buffer }): void {
+    const query = this as unknown as { _canceledDueToError: unknown };
+    if (query._canceledDueToError) return;
+    try {
+      this.onLine(msg.chunk);
+    } catch (err) {
+      query._canceledDueToError = err;
+    }
+  }
+}
+
+/** Sends a query object on `client`; resolves to its result. */
+function submit(client: pg.PoolClient, query: pg.Query): Promise<pg.QueryResult<Row>> {
+  return new Promise((resolve, reject) => {
+    const done = (err: Error | undefined, result: pg.QueryResult<Row>) => (err ? reject(err) : resolve(result));
+    (client.query as (q: pg.Submittable, cb: typeof done) => void)(query, done);
+  });
+}
+
+/**
+ * `statement`'s text with each `$n` outside literals, names and comments replaced by its value as a literal, for a
+ * statement that takes no parameters (COPY). The value is text the server reads as it would read the parameter: a
+ * string literal of unknown type, its quotes doubled (the transaction has standard_conforming_strings on, so a
+ * backslash is itself), NULL for null, bytea in its hex form.
+ */
+export function withLiterals(statement: Statement): string {
+  const { sql, values } = statement;
+  let out = '';
+  let at = 0;
+  for (const t of lex(sql, postgresqlDialect.lexer).tokens) {
+    if (t.kind !== 'param' || !/^\$[1-9]\d*$/.test(sql.slice(t.start, t.end))) continue;
+    const n = Number(sql.slice(t.start + 1, t.end));
+    if (n > values.length) continue; // the server refuses it, as it would have refused the parameter
+    out += sql.slice(at, t.start) + literal(values[n - 1]);
+    at = t.end;
+  }
+  return out + sql.slice(at);
+}
+
+function literal(value: unknown): string {
+  if (value === null || value === undefined) return 'NULL';
+  let text: string;
+  if (Buffer.isBuffer(value)) text = '\\x' + value.toString('hex');
+  else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') text = String(value);
+  else throw new Error(`a parameter of type ${typeof value} cannot be written as a literal`);
+  return `'${text.replaceAll("'", "''")}'`;
+}
 
 /**
  * The statements `send` makes before it first waits leave in one socket write (the pipelined client would send each

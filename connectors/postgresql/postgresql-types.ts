@@ -94,6 +94,31 @@ function timestampSlow(text: string, zoned: boolean): string {
   return toUtcIso(`${local}${offset ?? 'Z'}`);
 }
 
+/** A jsonb value as a read that splices JSON wants it: an object as its text (see `pgTypesKeepingJson`), else parsed. */
+const keepJsonbText: TextParser = (text) => (text.charCodeAt(0) === 0x7b ? new JsonText(text) : parseJson(text));
+
+/**
+ * How a type's text is written into a JSON document straight from the wire (postgresql-copy-records.ts), by its parser:
+ * a number as it is written, a string quoted, and so on. A type whose parser is not here (arrays, json) is not.
+ */
+export type WireKind = 'integer' | 'int8' | 'float' | 'boolean' | 'string' | 'timestamptz' | 'timestamp' | 'bytea' | 'jsonb';
+
+const WIRE_KINDS = new Map<TextParser, WireKind>([
+  [identity, 'string'],
+  [parseInteger, 'integer'],
+  [parseInt8, 'int8'],
+  [parseFloat, 'float'],
+  [parseBool, 'boolean'],
+  [parseTimestamptz, 'timestamptz'],
+  [parseTimestamp, 'timestamp'],
+  [parseBytea, 'bytea'],
+  [keepJsonbText, 'jsonb'],
+]);
+
+export function wireKindOf(parse: TextParser): WireKind | undefined {
+  return WIRE_KINDS.get(parse);
+}
+
 interface BuiltinType {
   name: string;
   kind: ColumnKind;
@@ -223,7 +248,7 @@ export class PgTypes {
     for (const [oid, t] of Object.entries(SCALARS)) this.types.set(Number(oid), t);
     for (const [oid, elem] of Object.entries(ARRAYS)) this.types.set(Number(oid), arrayOf(SCALARS[elem] as BuiltinType));
     const jsonb = SCALARS[3802] as BuiltinType;
-    this.types.set(3802, { ...jsonb, keepText: (text) => (text.charCodeAt(0) === 0x7b ? new JsonText(text) : jsonb.parse(text)) });
+    this.types.set(3802, { ...jsonb, keepText: keepJsonbText });
   }
 
   kindOf(oid: number): ColumnKind {

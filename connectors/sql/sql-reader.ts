@@ -6,6 +6,7 @@
 import type { CursorScalar, ReadPlan, Row, RowBatch } from '../contract';
 import type { ConnectorDefinition } from '../connector-definition';
 import { checkBatchSize, lagBound, pages, planRead, rebatch } from '../keyset-plan';
+import { recordShape, type RecordShape } from '../map-record';
 import { keysetSettings, lastPullInstant } from '../read-window';
 import { isTemporal, SqlParams, type SqlColumn } from './sql-dialect';
 import {
@@ -33,6 +34,8 @@ export type HeldBackCount = { rows: number; first: CursorScalar } | null;
 /** How one read wants its values: `jsonText` as `ReadPlan.jsonText` (a session that holds no JSON as text ignores it). */
 export interface RowForm {
   jsonText?: boolean | undefined;
+  /** The mapping, for a session that makes the records itself (`ReadPlan.readyRecords`; see `readyShape`). */
+  records?: RecordShape | undefined;
 }
 
 export interface SqlSession {
@@ -58,7 +61,7 @@ export async function* readSql(
   const { dialect } = source;
   const limit = checkBatchSize(plan.batchSize);
   // Chosen per read, never on the session: a kept connector serves several reads at once (a pull, a preview).
-  const form: RowForm = { jsonText: plan.jsonText };
+  const form: RowForm = { jsonText: plan.jsonText, records: readyShape(source, def, plan) ?? undefined };
   const lastPull = dialect.instantParam(lastPullInstant(def, plan));
   const bindLastPull = (params: SqlParams) => () => params.add(lastPull);
   const select = plan.mode === 'keys' && plan.columns ? keysSelect(source, plan.columns) : source.select;
@@ -105,6 +108,17 @@ export async function* readSql(
       );
     yield* pages(phase, fetchPage, (row, c) => row[c.name], limit, signal);
   }
+}
+
+/**
+ * The mapping a session may make records with, for a read that takes them: a table's, whose statements hold no text of
+ * the tenant's but a `where` without `:last_pull` (every value in them is then the reader's own: see `withLiterals` in
+ * postgresql-session.ts), and that has no `deletes.column` (such rows are no records). Null: rows only.
+ */
+function readyShape(source: SqlSource, def: ConnectorDefinition, plan: ReadPlan): RecordShape | null {
+  if (!plan.readyRecords || plan.mode === 'keys' || source.query !== null || (source.where && source.where.parts.length > 1)) return null;
+  if (def.deletes.mode !== 'off' && def.deletes.column !== null) return null;
+  return recordShape(def, source.primaryKey);
 }
 
 /** The key and the columns of `wanted` the source has: a key sweep reads no more. */

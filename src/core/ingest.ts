@@ -5,6 +5,7 @@ import { asDoubles } from './exact-number';
 import { splicedDocument, withJsonParsed } from './json-text';
 import { addIngestionCounts, recordRejections, type IngestionCounts } from './ingestions';
 import { normalizeRecord } from './normalize-record';
+import { ReadyRecord } from './ready-record';
 import { tidyProblems, unstorablePlace } from './record-problems';
 import type { RecordProblem, RejectedRecord } from './record';
 import { validationProblems } from './schema-registry';
@@ -91,6 +92,13 @@ export function batchPreparer(records: unknown[], validate: ValidateFunction | n
     for (let i = from; i < to; i++) {
       const position = opts.positions?.[i] ?? i;
       let record = records[i];
+      if (record instanceof ReadyRecord) {
+        if (validate === null) {
+          keys[i] = collapse({ name: record.name, sourceId: record.sourceId, dedupKey: 's:' + record.sourceId, data: record.data });
+          continue;
+        }
+        record = record.toRecord();
+      }
       let n = normalizeRecord(record);
       let data: string | null = null;
       // JSON texts (json-text.ts) are spliced into the document unparsed when nothing needs their values: no schema, a
@@ -120,13 +128,17 @@ export function batchPreparer(records: unknown[], validate: ValidateFunction | n
         continue;
       }
       const dedupKey = sourceId !== null ? 's:' + sourceId : 'h:' + contentKey(name, verticalData);
-      if (byKey.has(dedupKey)) {
-        duplicates++;
-        byKey.delete(dedupKey); // re-insert so the map keeps the last occurrence's order
-      }
-      byKey.set(dedupKey, { name, sourceId, dedupKey, data });
-      keys[i] = dedupKey;
+      keys[i] = collapse({ name, sourceId, dedupKey, data });
     }
+  };
+  /** Keeps `row` as its key's row (the last occurrence wins); returns its key. */
+  const collapse = (row: EntityRow): string => {
+    if (byKey.has(row.dedupKey)) {
+      duplicates++;
+      byKey.delete(row.dedupKey); // re-insert so the map keeps the last occurrence's order
+    }
+    byKey.set(row.dedupKey, row);
+    return row.dedupKey;
   };
   const result = (): PreparedBatch => ({
     records: records.length + (opts.refused?.length ?? 0),

@@ -1,0 +1,328 @@
+/**
+ * A page of a PostgreSQL table read as the server's own COPY text (`COPY (SELECT …) TO STDOUT`: one message a row, each
+ * field in its type's text form, `\N` for NULL, backslash escapes for control characters) and made into the core's
+ * records byte by byte: a field's text goes straight into the record's JSON document, with no string, row object or
+ * record made for it on the way, which is most of a pull's cost in the worker (bench/pull/copyout-sketch.ts).
+ *
+ * Exactly what the driver's row and the mapping would give, or that row: a record is made only where every check the
+ * mapping and `normalizeRecord` make is known to pass. A row with anything else (a blank or long name, a NULL or empty
+ * key, a jsonb value `splicedJsonb` will not splice) is decoded as the driver would decode it and mapped as ever; so is
+ * the last row of a page, whose values give the cursor, and so is every row of a page whose columns the byte-level way
+ * cannot write (arrays, json: their values need parsing) or whose mapping it cannot prove (a name or key column that is
+ * not text or an integer, a refused or repeated vertical_data key). Text a UTF-8 database holds has no NUL and no
+ * unpaired surrogate, the characters the core refuses, so nothing is checked for them here.
+ */
+import type { Row } from '../contract';
+import type { RecordShape } from '../map-record';
+import { joinKeyParts } from '../map-record';
+import { splicedJsonb } from '../../src/core/json-text';
+import { MAX_NAME_LENGTH, MAX_SOURCE_ID_BYTES } from '../../src/core/normalize-record';
+import { ReadyRecord } from '../../src/core/ready-record';
+import { wireKindOf, type TextParser, type WireKind } from './postgresql-types';
+
+/** A result column as the server describes it. */
+export interface CopyField {
+  name: string;
+  dataTypeID: number;
+}
+
+const B = (c: string) => c.charCodeAt(0);
+const [TAB, NL, BSL, QUOTE, ZERO] = [B('\t'), B('\n'), B('\\'), B('"'), B('0')];
+const HEX = Buffer.from('0123456789abcdef');
+/** COPY's escapes (what `COPY … TO` writes for a control character or a backslash) and the characters they stand for. */
+const COPY_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const KEY_KINDS = new Set<WireKind>(['string', 'integer', 'int8']);
+
+/** One field's text (COPY's escapes undone), null for NULL: what the driver would hand the type's parser. */
+export function copyFieldText(line: Buffer, from: number, to: number): string | null {
+  if (to - from === 2 && line[from] === BSL && line[from + 1] === B('N')) return null;
+  const text = line.toString('utf8', from, to);
+  return text.includes('\\') ? text.replace(/\\(.)/gs, (_, c: string) => COPY_ESCAPES[c] ?? c) : text;
+}
+
+/** One vertical_data value: the column's place in the row, how its text is written, and `"key":` before it. */
+interface Slot {
+  index: number;
+  kind: WireKind;
+  parse: TextParser;
+  key: Buffer;
+}
+
+/** Makes the rows of one page (see the file's comment): `line` for each row's COPY text in order, then `rows`. */
+export class CopyRecords {
+  private readonly out: Array<Row | ReadyRecord> = [];
+  private readonly ends: Int32Array;
+  /** The last row's text, copied (a message's buffer is the socket's, reused): the page's last row is decoded from it. */
+  private last = Buffer.allocUnsafe(1024);
+  private lastLength = 0;
+  /** The document being written, reused from row to row. */
+  private buf = Buffer.allocUnsafe(4096);
+  private at = 0;
+  private readonly emptyRow: Row;
+
+  private constructor(
+    private readonly fields: readonly CopyField[],
+    private readonly parsers: readonly TextParser[],
+    /** Null: every row is decoded. */
+    private readonly shape: { name: number; key: number[]; slots: Slot[] } | null,
+  ) {
+    this.ends = new Int32Array(fields.length);
+    // As the driver makes its rows: a column called __proto__ is an own property.
+    const empty = Object.create(null) as Row;
+    for (const f of fields) empty[f.name] = null;
+    this.emptyRow = empty;
+  }
+
+  /** For a page of `fields`, read with `parserOf`'s parsers (the driver's for the read), mapped by `shape`. */
+  static forPage(fields: readonly CopyField[], parserOf: (oid: number) => TextParser, shape: RecordShape): CopyRecords {
+    const parsers = fields.map((f) => parserOf(f.dataTypeID));
+    return new CopyRecords(fields, parsers, planShape(fields, parsers, shape));
+  }
+
+  /** Takes one row's COPY text (its message, newline included). */
+  line(line: Buffer): void {
+    this.split(line);
+    if (this.last.length < line.length) this.last = Buffer.allocUnsafe(line.length * 2);
+    this.lastLength = line.copy(this.last, 0, 0, line.length);
+    this.out.push((this.shape && this.record(line)) ?? this.row(line));
+  }
+
+  /** The page's rows in order, its last one a row. */
+  rows(): Array<Row | ReadyRecord> {
+    const n = this.out.length;
+    if (n && this.out[n - 1] instanceof ReadyRecord) {
+      const line = this.last.subarray(0, this.lastLength);
+      this.split(line);
+      this.out[n - 1] = this.row(line);
+    }
+    return this.out;
+  }
+
+  /** Finds where the line's fields end (`ends`). */
+  private split(line: Buffer): void {
+    const length = line.length - 1;
+    if (line[length] !== NL) throw new Error('a COPY row that does not end its line');
+    const ends = this.ends;
+    let f = 0;
+    for (let i = 0; i < length; i++) {
+      if (line[i] !== TAB) continue;
+      if (f === ends.length - 1) throw new Error(`a COPY row of more than ${ends.length} fields`);
+      ends[f++] = i;
+    }
+    if (f !== ends.length - 1) throw new Error(`a COPY row of ${f + 1} fields, ${ends.length} expected`);
+    ends[f] = length;
+  }
+
+  /** The row as the driver decodes it. */
+  private row(line: Buffer): Row {
+    const row: Row = { ...this.emptyRow };
+    for (let c = 0, from = 0; c < this.fields.length; c++) {
+      const text = copyFieldText(line, from, this.ends[c]!);
+      row[this.fields[c]!.name] = text === null ? null : this.parsers[c]!(text);
+      from = this.ends[c]! + 1;
+    }
+    return row;
+  }
+
+  private start(c: number): number {
+    return c === 0 ? 0 : this.ends[c - 1]! + 1;
+  }
+
+  /** The row's record, or null when the mapping and the core must see the row itself (see the file's comment). */
+  private record(line: Buffer): ReadyRecord | null {
+    const shape = this.shape!;
+    const name = copyFieldText(line, this.start(shape.name), this.ends[shape.name]!);
+    if (name === null || name === '' || name.length > MAX_NAME_LENGTH) return null;
+    const first = name.charCodeAt(0);
+    if ((first <= 32 || first >= 128) && name.trim() === '') return null;
+    let sourceId: string;
+    if (shape.key.length === 1) {
+      const text = copyFieldText(line, this.start(shape.key[0]!), this.ends[shape.key[0]!]!);
+      if (!text) return null;
+      sourceId = text;
+    } else {
+      const parts: string[] = [];
+      for (const c of shape.key) {
+        const text = copyFieldText(line, this.start(c), this.ends[c]!);
+        if (!text) return null;
+        parts.push(text);
+      }
+      sourceId = joinKeyParts(parts);
+    }
+    // At most three UTF-8 bytes a UTF-16 unit: only a long one can be too long.
+    if (sourceId.length * 3 > MAX_SOURCE_ID_BYTES && Buffer.byteLength(sourceId) > MAX_SOURCE_ID_BYTES) return null;
+
+    this.at = 0;
+    this.buf[this.at++] = B('{');
+    for (let s = 0; s < shape.slots.length; s++) {
+      const slot = shape.slots[s]!;
+      // Room for the worst case: the key, then every byte of the field a control character (six bytes as an escape).
+      this.reserve(slot.key.length + (this.ends[slot.index]! - this.start(slot.index)) * 6 + 16);
+      this.at += slot.key.copy(this.buf, this.at);
+      if (!this.value(line, slot)) return null;
+    }
+    this.buf[this.at++] = B('}');
+    return new ReadyRecord(name, sourceId, this.buf.toString('utf8', 0, this.at));
+  }
+
+  /** Writes one field's value as JSON; false when the row must be decoded instead. */
+  private value(line: Buffer, slot: Slot): boolean {
+    const from = this.start(slot.index);
+    const to = this.ends[slot.index]!;
+    const buf = this.buf;
+    if (to - from === 2 && line[from] === BSL && line[from + 1] === B('N')) {
+      this.at += buf.write('null', this.at, 'latin1');
+      return true;
+    }
+    switch (slot.kind) {
+      case 'integer':
+        this.at += line.copy(buf, this.at, from, to);
+        return true;
+      case 'int8':
+        // As `parseInt8`: beyond 2^53 - 1 the exact decimal string.
+        if (to - from >= 16 && !Number.isSafeInteger(Number(line.toString('latin1', from, to)))) return this.quoted(line, from, to);
+        this.at += line.copy(buf, this.at, from, to);
+        return true;
+      case 'float': {
+        // NaN, Infinity, -Infinity are strings; -0 is 0 (a double's JSON). Any other text is the number's shortest form.
+        const c = line[from] === B('-') ? line[from + 1] : line[from];
+        if (c === B('N') || c === B('I')) return this.quoted(line, from, to);
+        if (to - from === 2 && line[from] === B('-') && line[from + 1] === ZERO) buf[this.at++] = ZERO;
+        else this.at += line.copy(buf, this.at, from, to);
+        return true;
+      }
+      case 'boolean':
+        this.at += buf.write(line[from] === B('t') ? 'true' : 'false', this.at, 'latin1');
+        return true;
+      case 'string':
+        return this.quoted(line, from, to);
+      case 'timestamptz':
+        // `parseTimestamptz`'s usual form: a 4-digit year, UTC's +00.
+        if (to - from > 10 && line[from + 10] === 32 && line[to - 3] === B('+') && line[to - 2] === ZERO && line[to - 1] === ZERO) {
+          this.isoTime(line, from, to - 3, 'Z');
+          return true;
+        }
+        return this.parsed(line, from, to, slot);
+      case 'timestamp':
+        if (to - from > 10 && line[from + 10] === 32 && line[to - 1] !== B('C')) {
+          this.isoTime(line, from, to, '');
+          return true;
+        }
+        return this.parsed(line, from, to, slot);
+      case 'bytea':
+        return this.parsed(line, from, to, slot);
+      case 'jsonb': {
+        const text = copyFieldText(line, from, to)!;
+        const spliced = text.charCodeAt(0) === 0x7b ? splicedJsonb(text) : null;
+        if (spliced === null) return false;
+        this.write(spliced);
+        return true;
+      }
+    }
+  }
+
+  /** `YYYY-MM-DD HH:MM:SS[.f]` (up to `to`) as `"YYYY-MM-DDTHH:MM:SS.ffffff<zone>"`, as `parseTimestamp(tz)` writes it. */
+  private isoTime(line: Buffer, from: number, to: number, zone: string): void {
+    const buf = this.buf;
+    buf[this.at++] = QUOTE;
+    this.at += line.copy(buf, this.at, from, from + 10);
+    buf[this.at++] = B('T');
+    this.at += line.copy(buf, this.at, from + 11, to);
+    let time = to - from - 11;
+    if (time === 8) {
+      buf[this.at++] = B('.');
+      time++;
+    }
+    for (; time < 15; time++) buf[this.at++] = ZERO;
+    if (zone) buf[this.at++] = B(zone);
+    buf[this.at++] = QUOTE;
+  }
+
+  /** A value the type's parser makes a string of (bytea, an unusual timestamp), written as that string. */
+  private parsed(line: Buffer, from: number, to: number, slot: Slot): boolean {
+    this.write(JSON.stringify(slot.parse(copyFieldText(line, from, to)!)));
+    return true;
+  }
+
+  /** A field's text as a JSON string: COPY's escapes are JSON's (but `\v`), other control characters as `\u00XX`. */
+  private quoted(line: Buffer, from: number, to: number): boolean {
+    const buf = this.buf;
+    let at = this.at;
+    buf[at++] = QUOTE;
+    for (let i = from; i < to; i++) {
+      const b = line[i]!;
+      if (b >= 0x20 && b !== QUOTE && b !== BSL) {
+        buf[at++] = b;
+      } else if (b === QUOTE) {
+        buf[at++] = BSL;
+        buf[at++] = QUOTE;
+      } else if (b === BSL) {
+        const e = line[++i];
+        if (e === B('v')) at = unicodeEscape(buf, at, 0x0b);
+        else if (e === BSL || (e !== undefined && COPY_ESCAPES[String.fromCharCode(e)] !== undefined)) {
+          buf[at++] = BSL;
+          buf[at++] = e!;
+        } else return false; // not an escape COPY writes
+      } else {
+        at = unicodeEscape(buf, at, b);
+      }
+    }
+    buf[at++] = QUOTE;
+    this.at = at;
+    return true;
+  }
+
+  private write(text: string): void {
+    this.reserve(Buffer.byteLength(text));
+    this.at += this.buf.write(text, this.at, 'utf8');
+  }
+
+  /** Room for `n` more bytes in the document. */
+  private reserve(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
+    this.buf.copy(grown, 0, 0, this.at);
+    this.buf = grown;
+  }
+}
+
+function unicodeEscape(buf: Buffer, at: number, code: number): number {
+  buf[at++] = BSL;
+  buf[at++] = B('u');
+  buf[at++] = ZERO;
+  buf[at++] = ZERO;
+  buf[at++] = HEX[code >> 4]!;
+  buf[at++] = HEX[code & 15]!;
+  return at;
+}
+
+/**
+ * Where the mapping finds its values in the page's columns, as `compileRecordMapper` would: the name column, the
+ * source_id's columns, then every other column (or those `fields.include` names) under its `fields.rename` name. Null
+ * when a record cannot be made this way (see the file's comment).
+ */
+function planShape(fields: readonly CopyField[], parsers: readonly TextParser[], shape: RecordShape) {
+  const index = new Map(fields.map((f, i) => [f.name, i]));
+  if (index.size !== fields.length) return null;
+  const kind = (i: number | undefined) => (i === undefined ? undefined : wireKindOf(parsers[i]!));
+  const name = index.get(shape.nameColumn);
+  const key = shape.sourceIdColumns.map((c) => index.get(c));
+  if (!KEY_KINDS.has(kind(name)!) || key.some((i) => !KEY_KINDS.has(kind(i)!))) return null;
+  const { include, exclude, rename } = shape.fields;
+  const renames = new Map(Object.entries(rename));
+  const sources = include
+    ? include.filter((c) => c !== shape.nameColumn && index.has(c))
+    : fields.map((f) => f.name).filter((c) => c !== shape.nameColumn && !exclude.includes(c));
+  const slots: Slot[] = [];
+  const targets = new Set<string>();
+  for (const column of sources) {
+    const i = index.get(column)!;
+    const target = renames.get(column) ?? column;
+    const wire = kind(i);
+    if (!wire || FORBIDDEN_KEYS.has(target) || targets.has(target)) return null;
+    targets.add(target);
+    slots.push({ index: i, kind: wire, parse: parsers[i]!, key: Buffer.from((slots.length ? ',' : '') + JSON.stringify(target) + ':') });
+  }
+  return { name: name!, key: key as number[], slots };
+}
