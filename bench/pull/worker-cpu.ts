@@ -3,11 +3,12 @@
  * rows are read through the connector's real read path (keyset pages), mapped, prepared (`prepareBatch`) and turned
  * into what the write sends (`--form`: a first load's COPY text, or the upsert's document), batch after batch, as a pull does before its writes; this
  * process's CPU time (user + system) and peak RSS are what it reports. Two more forms size what is left: `read` (the
- * rows read and dropped) and `direct` (each row written straight into its COPY line, no record in between). Run it with
+ * rows read and dropped) and `direct` (each row written straight into its COPY line, no record in between); `ready` is
+ * `copy` with the records made from the source's COPY text (ReadPlan.readyRecords), as a pull makes them. Run it with
  * the worker's young-generation cap:
  *
  *   NODE_OPTIONS=--max-semi-space-size=16 npx tsx bench/pull/worker-cpu.ts [--rows 200000] [--rounds 3] [--json text|parsed|parsed,text]
- *     [--form copy|document|direct|read|read,copy,direct] [--batch 5000]
+ *     [--form copy|ready|document|direct|read|read,copy,ready] [--batch 5000]
  *
  * The table is created once in a scratch database and dropped at the end; the rounds read it again and again. With
  * `--db NAME` the products table of that database is read instead (created there when it is missing, kept), so two
@@ -48,8 +49,8 @@ const TENANT = '00000000-0000-4000-8000-000000000001';
 const jsonModes = opts.json.split(',');
 if (!jsonModes.every((m) => m === 'text' || m === 'parsed')) throw new Error('--json takes text, parsed or a list of them');
 const forms = opts.form.split(',');
-if (!forms.every((f) => f === 'copy' || f === 'document' || f === 'direct' || f === 'read'))
-  throw new Error('--form takes copy, document, direct, read or a list of them');
+if (!forms.every((f) => f === 'copy' || f === 'ready' || f === 'document' || f === 'direct' || f === 'read'))
+  throw new Error('--form takes copy, ready, document, direct, read or a list of them');
 
 /**
  * `--form direct`: a sketch of the least a worker could do per row, to size that lever: each driver row written straight
@@ -126,7 +127,9 @@ async function main(): Promise<void> {
       let peakRss = process.memoryUsage.rss();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      for await (const batch of source.read({ ...plan, jsonText: json === 'text' }, new AbortController().signal)) {
+      // `ready`: as `copy`, the records made from the source's COPY text where they can be (a pull's way); `copy`: from rows.
+      const readyRecords = form === 'ready';
+      for await (const batch of source.read({ ...plan, jsonText: json === 'text', readyRecords }, new AbortController().signal)) {
         // `--form read`: the rows read through the connector and dropped, the floor of what a pull's worker does.
         if (form === 'read') {
           read += batch.rows.length;

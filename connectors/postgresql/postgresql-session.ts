@@ -117,10 +117,13 @@ export class PostgresqlSession implements SqlSession {
     });
     const copy = oneStatement(`COPY (\n${withLiterals(build(limit))}\n) TO STDOUT`);
     const copied = () =>
-      submit(client, new CopyOut(copy, (line) => {
-        if (!records) throw new Error('COPY rows before their description');
-        records.line(line);
-      }));
+      submit(
+        client,
+        new CopyOut(copy, (line) => {
+          if (!records) throw new Error('COPY rows before their description');
+          records.line(line);
+        }),
+      );
     const [probed, done] = oneWrite(client, () => [submit(client, described), last ? last(copied) : copied()] as const);
     await Promise.all([probed, done]);
     return records!.rows() as Row[];
@@ -399,7 +402,8 @@ function literal(value: unknown): string {
   if (value === null || value === undefined) return 'NULL';
   let text: string;
   if (Buffer.isBuffer(value)) text = '\\x' + value.toString('hex');
-  else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') text = String(value);
+  else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    text = String(value);
   else throw new Error(`a parameter of type ${typeof value} cannot be written as a literal`);
   return `'${text.replaceAll("'", "''")}'`;
 }

@@ -33,7 +33,21 @@ const CONTROL = Array.from({ length: 31 }, (_, i) => String.fromCharCode(i + 1))
 const VALUES: Record<string, { type: string; values: unknown[] }> = {
   name: {
     type: 'text',
-    values: ['plain', '', '   ', '\u00a0\u2003', '\t\n', null, 'x'.repeat(1000), 'x'.repeat(1001), ' lead', '😀 ✓', 'a\\b"c\td\ne', CONTROL, '\\N'],
+    values: [
+      'plain',
+      '',
+      '   ',
+      '\u00a0\u2003',
+      '\t\n',
+      null,
+      'x'.repeat(1000),
+      'x'.repeat(1001),
+      ' lead',
+      '😀 ✓',
+      'a\\b"c\td\ne',
+      CONTROL,
+      '\\N',
+    ],
   },
   note: {
     type: 'text',
@@ -61,17 +75,46 @@ const VALUES: Record<string, { type: string; values: unknown[] }> = {
   },
   f8: {
     type: 'double precision',
-    values: ['NaN', 'Infinity', '-Infinity', '-0', '1e-05', '1e+20', '1.7976931348623157e308', '5e-324', '0.30000000000000004', '123456789.123', '1e21', null],
+    values: [
+      'NaN',
+      'Infinity',
+      '-Infinity',
+      '-0',
+      '1e-05',
+      '1e+20',
+      '1.7976931348623157e308',
+      '5e-324',
+      '0.30000000000000004',
+      '123456789.123',
+      '1e21',
+      null,
+    ],
   },
   f4: { type: 'real', values: ['NaN', '3.4028235e38', '1e-45', '0.1', '-0', '-Infinity', '16777217'] },
   i8: {
     type: 'bigint',
-    values: ['9007199254740993', '-9007199254740993', '9007199254740991', '-9223372036854775808', '1234567890123456', '-123456789012345', '0'],
+    values: [
+      '9007199254740993',
+      '-9007199254740993',
+      '9007199254740991',
+      '-9223372036854775808',
+      '1234567890123456',
+      '-123456789012345',
+      '0',
+    ],
   },
   num: { type: 'numeric', values: ['NaN', 'Infinity', '-Infinity', '1e-30', '12345678901234567890.123', '-0.00', '3.50'] },
   tz: {
     type: 'timestamptz',
-    values: ['infinity', '-infinity', '0044-03-15 00:00:00+00 BC', '10000-01-01 00:00:00+00', '2026-01-02 03:04:05.1+05:30', '2026-01-02 03:04:05+00', '2026-01-02 03:04:05.123456+00'],
+    values: [
+      'infinity',
+      '-infinity',
+      '0044-03-15 00:00:00+00 BC',
+      '10000-01-01 00:00:00+00',
+      '2026-01-02 03:04:05.1+05:30',
+      '2026-01-02 03:04:05+00',
+      '2026-01-02 03:04:05.123456+00',
+    ],
   },
   ts: {
     type: 'timestamp',
@@ -156,7 +199,12 @@ beforeAll(async () => {
   await client.query(`CREATE TABLE ${ref('pairs')} (a text, b bigint, name integer, v text, PRIMARY KEY (a, b))`);
   const parts = ['x', 'a:b', '100%', '%3A', '', "it's \\ $1 ''", 'é'.repeat(700), 'é'.repeat(1100)];
   for (let i = 0; i < 42; i++) {
-    await client.query(`INSERT INTO ${ref('pairs')} VALUES ($1, $2, $3, $4)`, [parts[i % parts.length], i, i % 5 === 0 ? null : i, `v${i}`]);
+    await client.query(`INSERT INTO ${ref('pairs')} VALUES ($1, $2, $3, $4)`, [
+      parts[i % parts.length],
+      i,
+      i % 5 === 0 ? null : i,
+      `v${i}`,
+    ]);
   }
 });
 
@@ -233,7 +281,8 @@ async function same(table: string, label: string, extra: Record<string, unknown>
   // and a pull updates such an entity as often as it appears, either way).
   const again = await pull(table, `${label}-rows`, true, extra);
   expect(again.counts).toEqual((await pull(table, `${label}-copied`, false, extra)).counts);
-  if (before.length + rows.counts.rejected === rows.rows) expect(again.counts).toMatchObject({ inserted: 0, updated: 0, rejected: rows.counts.rejected });
+  if (before.length + rows.counts.rejected === rows.rows)
+    expect(again.counts).toMatchObject({ inserted: 0, updated: 0, rejected: rows.counts.rejected });
   return { copied, rejected: rows.counts.rejected };
 }
 
@@ -301,7 +350,7 @@ describe('parameters written into a statement as literals', () => {
       "''; DROP TABLE x; --",
       '$1',
       '$$ dollar $$',
-      'E\'\\x41\'',
+      "E'\\x41'",
       '\n\t',
       '😀',
       42,
@@ -311,7 +360,9 @@ describe('parameters written into a statement as literals', () => {
       Buffer.from([0, 92, 39, 255]),
     ];
     const sql =
-      'SELECT ' + values.map((v, i) => `$${i + 1}::${Buffer.isBuffer(v) ? 'bytea' : 'text'} AS "c${i + 1}"`).join(', ') + `, '$1' AS lit, "$1" AS id, $$ $2 $$ AS dq /* $3 */ -- $4\n`;
+      'SELECT ' +
+      values.map((v, i) => `$${i + 1}::${Buffer.isBuffer(v) ? 'bytea' : 'text'} AS "c${i + 1}"`).join(', ') +
+      `, '$1' AS lit, "$1" AS id, $$ $2 $$ AS dq /* $3 */ -- $4\n`;
     const statement = { sql: sql.replace('"$1" AS id', '1 AS "$1"'), values };
     const text = withLiterals(statement);
     expect(text).not.toMatch(/\$\d+::/);
