@@ -37,7 +37,10 @@ const KEY_KINDS = new Set<WireKind>(['string', 'integer', 'int8']);
 /** One field's text (COPY's escapes undone), null for NULL: what the driver would hand the type's parser. */
 export function copyFieldText(line: Buffer, from: number, to: number): string | null {
   if (to - from === 2 && line[from] === BSL && line[from + 1] === B('N')) return null;
-  const text = line.toString('utf8', from, to);
+  return unescapeCopy(line.toString('utf8', from, to));
+}
+
+function unescapeCopy(text: string): string {
   return text.includes('\\') ? text.replace(/\\(.)/gs, (_, c: string) => COPY_ESCAPES[c] ?? c) : text;
 }
 
@@ -159,7 +162,7 @@ export class CopyRecords {
       const slot = shape.slots[s]!;
       // Room for the worst case: the key, then every byte of the field a control character (six bytes as an escape).
       this.reserve(slot.key.length + (this.ends[slot.index]! - this.start(slot.index)) * 6 + 16);
-      this.at += slot.key.copy(this.buf, this.at);
+      this.at = copyBytes(slot.key, 0, slot.key.length, this.buf, this.at);
       if (!this.value(line, slot)) return null;
     }
     this.buf[this.at++] = B('}');
@@ -177,19 +180,19 @@ export class CopyRecords {
     }
     switch (slot.kind) {
       case 'integer':
-        this.at += line.copy(buf, this.at, from, to);
+        this.at = copyBytes(line, from, to, buf, this.at);
         return true;
       case 'int8':
         // As `parseInt8`: beyond 2^53 - 1 the exact decimal string.
         if (to - from >= 16 && !Number.isSafeInteger(Number(line.toString('latin1', from, to)))) return this.quoted(line, from, to);
-        this.at += line.copy(buf, this.at, from, to);
+        this.at = copyBytes(line, from, to, buf, this.at);
         return true;
       case 'float': {
         // NaN, Infinity, -Infinity are strings; -0 is 0 (a double's JSON). Any other text is the number's shortest form.
         const c = line[from] === B('-') ? line[from + 1] : line[from];
         if (c === B('N') || c === B('I')) return this.quoted(line, from, to);
         if (to - from === 2 && line[from] === B('-') && line[from + 1] === ZERO) buf[this.at++] = ZERO;
-        else this.at += line.copy(buf, this.at, from, to);
+        else this.at = copyBytes(line, from, to, buf, this.at);
         return true;
       }
       case 'boolean':
@@ -213,10 +216,13 @@ export class CopyRecords {
       case 'bytea':
         return this.parsed(line, from, to, slot);
       case 'jsonb': {
-        const text = copyFieldText(line, from, to)!;
+        const raw = line.toString('utf8', from, to);
+        const text = unescapeCopy(raw);
         const spliced = text.charCodeAt(0) === 0x7b ? splicedJsonb(text) : null;
         if (spliced === null) return false;
-        this.write(spliced);
+        // Mostly the text as it came, which a field without COPY's escapes holds byte for byte.
+        if (spliced === raw) this.at = copyBytes(line, from, to, buf, this.at);
+        else this.write(spliced);
         return true;
       }
     }
@@ -226,9 +232,9 @@ export class CopyRecords {
   private isoTime(line: Buffer, from: number, to: number, zone: string): void {
     const buf = this.buf;
     buf[this.at++] = QUOTE;
-    this.at += line.copy(buf, this.at, from, from + 10);
+    this.at = copyBytes(line, from, from + 10, buf, this.at);
     buf[this.at++] = B('T');
-    this.at += line.copy(buf, this.at, from + 11, to);
+    this.at = copyBytes(line, from + 11, to, buf, this.at);
     let time = to - from - 11;
     if (time === 8) {
       buf[this.at++] = B('.');
@@ -285,6 +291,13 @@ export class CopyRecords {
     this.buf.copy(grown, 0, 0, this.at);
     this.buf = grown;
   }
+}
+
+/** `source[from, to)` into `target` at `at`; returns the end. A loop for the few bytes of a key or a number: a native copy costs more to call. */
+function copyBytes(source: Buffer, from: number, to: number, target: Buffer, at: number): number {
+  if (to - from > 64) return at + source.copy(target, at, from, to);
+  for (let i = from; i < to; i++) target[at++] = source[i]!;
+  return at;
 }
 
 function unicodeEscape(buf: Buffer, at: number, code: number): number {

@@ -25,6 +25,7 @@ import { admitPostgresqlConnection } from './postgresql-reach';
 import { toConnectorError, type PgErrorContext } from './postgresql-errors';
 import { PgTypes, SESSION_SETTINGS } from './postgresql-types';
 import { SharedPools, type Lease } from '../shared-pools';
+import { ConnectorError } from '../connector-error';
 import type { RecordShape } from '../map-record';
 import { lex } from '../sql/sql-lexer';
 import { CopyRecords } from './postgresql-copy-records';
@@ -405,6 +406,13 @@ function literal(value: unknown): string {
   else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
     text = String(value);
   else throw new Error(`a parameter of type ${typeof value} cannot be written as a literal`);
+  // A NUL would end the statement's text where the server reads it; no value of a column holds one.
+  if (text.includes('\0')) {
+    throw new ConnectorError(
+      'config',
+      "a value the read compares with (cursor.initial_value, a backfill's range) holds a NUL character, which PostgreSQL cannot take - remove it",
+    );
+  }
   return `'${text.replaceAll("'", "''")}'`;
 }
 

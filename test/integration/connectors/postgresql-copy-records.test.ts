@@ -374,5 +374,7 @@ describe('parameters written into a statement as literals', () => {
       Object.fromEntries(Object.entries(row).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('hex') : v === null ? null : String(v)]));
     expect(asText(literalRows[0])).toEqual(asText(viaParams.rows[0]));
     expect(literalRows[0]).toMatchObject({ lit: '$1', $1: 1, dq: ' $2 ' });
+    // A NUL would cut the text short where the server reads it: refused before anything is sent.
+    expect(() => withLiterals({ sql: 'SELECT $1', values: ['a\0b'] })).toThrow(/NUL character/);
   });
 });
