@@ -16,7 +16,7 @@ async function explained(db: pg.Client, label: string, sql: string, params: unkn
 }
 
 /** The COPY of new rows (which EXPLAIN cannot show) timed in a transaction that is rolled back, as Markdown. */
-async function timedCopy(db: pg.Client, label: string, chunks: Iterable<string>): Promise<string> {
+async function timedCopy(db: pg.Client, label: string, chunks: Iterable<Buffer>): Promise<string> {
   await db.query('begin');
   try {
     await db.query(BATCH_WORK_MEM_SQL);

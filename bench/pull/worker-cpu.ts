@@ -138,15 +138,14 @@ async function main(): Promise<void> {
         if (form === 'direct') {
           const direct = directRows(batch.rows, definition.name_column, described.primaryKey[0]!);
           read += batch.rows.length;
-          for (const chunk of entitiesCopy(direct, TENANT, 'bench', 'product', TENANT).chunks()) bytes += Buffer.from(chunk).length;
+          for (const chunk of entitiesCopy(direct, TENANT, 'bench', 'product', TENANT).chunks()) bytes += chunk.length;
           continue;
         }
         const { records, positions, refused } = mapRows(batch.rows, mapping, read);
         read += batch.rows.length;
         const prepared = prepareBatch(records, null, { positions, refused });
         if (form === 'document') bytes += Buffer.from(entitiesDocument(prepared.rows)).length;
-        else
-          for (const chunk of entitiesCopy(prepared.rows, TENANT, 'bench', 'product', TENANT).chunks()) bytes += Buffer.from(chunk).length;
+        else for (const chunk of entitiesCopy(prepared.rows, TENANT, 'bench', 'product', TENANT).chunks()) bytes += chunk.length;
         peakRss = Math.max(peakRss, process.memoryUsage.rss());
       }
       const cpu = process.cpuUsage(cpu0);

@@ -160,13 +160,15 @@ export class CopyRecords {
     this.buf[this.at++] = B('{');
     for (let s = 0; s < shape.slots.length; s++) {
       const slot = shape.slots[s]!;
-      // Room for the worst case: the key, then every byte of the field a control character (six bytes as an escape).
-      this.reserve(slot.key.length + (this.ends[slot.index]! - this.start(slot.index)) * 6 + 16);
+      // Room for the worst case: the key, then every byte of the field a control character (seven bytes as an escape).
+      this.reserve(slot.key.length + (this.ends[slot.index]! - this.start(slot.index)) * 7 + 16);
       this.at = copyBytes(slot.key, 0, slot.key.length, this.buf, this.at);
       if (!this.value(line, slot)) return null;
     }
     this.buf[this.at++] = B('}');
-    return new ReadyRecord(name, sourceId, this.buf.toString('utf8', 0, this.at));
+    const document = Buffer.allocUnsafe(this.at);
+    this.buf.copy(document, 0, 0, this.at);
+    return new ReadyRecord(name, sourceId, document);
   }
 
   /** Writes one field's value as JSON; false when the row must be decoded instead. */
@@ -220,7 +222,7 @@ export class CopyRecords {
         const text = unescapeCopy(raw);
         const spliced = text.charCodeAt(0) === 0x7b ? splicedJsonb(text) : null;
         if (spliced === null) return false;
-        // Mostly the text as it came, which a field without COPY's escapes holds byte for byte.
+        // Mostly the text as it came, which is its COPY text already when it holds no escape.
         if (spliced === raw) this.at = copyBytes(line, from, to, buf, this.at);
         else this.write(spliced);
         return true;
@@ -251,7 +253,10 @@ export class CopyRecords {
     return true;
   }
 
-  /** A field's text as a JSON string: COPY's escapes are JSON's (but `\v`), other control characters as `\u00XX`. */
+  /**
+   * A field's text as a JSON string, in COPY text: COPY's escapes are JSON's (but `\v`), other control characters `\u00XX`,
+   * and every backslash of the JSON doubled for COPY.
+   */
   private quoted(line: Buffer, from: number, to: number): boolean {
     const buf = this.buf;
     let at = this.at;
@@ -262,13 +267,16 @@ export class CopyRecords {
         buf[at++] = b;
       } else if (b === QUOTE) {
         buf[at++] = BSL;
+        buf[at++] = BSL;
         buf[at++] = QUOTE;
       } else if (b === BSL) {
         const e = line[++i];
         if (e === B('v')) at = unicodeEscape(buf, at, 0x0b);
         else if (e === BSL || (e !== undefined && COPY_ESCAPES[String.fromCharCode(e)] !== undefined)) {
           buf[at++] = BSL;
-          buf[at++] = e!;
+          buf[at++] = BSL;
+          if (e === BSL) buf[at++] = BSL;
+          buf[at++] = e;
         } else return false; // not an escape COPY writes
       } else {
         at = unicodeEscape(buf, at, b);
@@ -279,7 +287,9 @@ export class CopyRecords {
     return true;
   }
 
-  private write(text: string): void {
+  /** JSON text (no raw control characters in it), in COPY text. */
+  private write(json: string): void {
+    const text = json.includes('\\') ? json.replaceAll('\\', '\\\\') : json;
     this.reserve(Buffer.byteLength(text));
     this.at += this.buf.write(text, this.at, 'utf8');
   }
@@ -300,7 +310,9 @@ function copyBytes(source: Buffer, from: number, to: number, target: Buffer, at:
   return at;
 }
 
+/** `\u00XX` for `code`, its backslash doubled for COPY. */
 function unicodeEscape(buf: Buffer, at: number, code: number): number {
+  buf[at++] = BSL;
   buf[at++] = BSL;
   buf[at++] = B('u');
   buf[at++] = ZERO;
@@ -335,7 +347,8 @@ function planShape(fields: readonly CopyField[], parsers: readonly TextParser[],
     const wire = kind(i);
     if (!wire || FORBIDDEN_KEYS.has(target) || targets.has(target)) return null;
     targets.add(target);
-    slots.push({ index: i, kind: wire, parse: parsers[i]!, key: Buffer.from((slots.length ? ',' : '') + JSON.stringify(target) + ':') });
+    const key = (slots.length ? ',' : '') + JSON.stringify(target).replaceAll('\\', '\\\\') + ':'; // in COPY text
+    slots.push({ index: i, kind: wire, parse: parsers[i]!, key: Buffer.from(key) });
   }
   return { name: name!, key: key as number[], slots };
 }

@@ -41,7 +41,7 @@ export function copyField(value: string): string {
   return COPY_SPECIAL.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : value;
 }
 
-/** Rows per piece of COPY text: each is made, encoded and sent on its own, so no batch-sized text or buffer is ever whole. */
+/** Rows per piece of COPY text: each is made and sent on its own, so no batch-sized text or buffer is ever whole. */
 const ROWS_PER_CHUNK = 500;
 
 /** A batch of new rows for `COPY_NEW_ENTITIES_SQL`, with a new id for each: `ids[i]` is the id of `rows[i]`. */
@@ -49,8 +49,8 @@ export interface EntitiesCopy {
   /** The batch's rows in dedup-key order, the order every writer takes its locks in (see `entitiesDocument`). */
   rows: EntityRow[];
   ids: string[];
-  /** The rows as COPY text in `COPY_NEW_ENTITIES_SQL`'s columns, piece by piece, in `rows`' order. */
-  chunks(): Generator<string>;
+  /** The rows as COPY text (UTF-8) in `COPY_NEW_ENTITIES_SQL`'s columns, piece by piece, in `rows`' order. */
+  chunks(): Generator<Buffer>;
 }
 
 export function entitiesCopy(
@@ -62,29 +62,59 @@ export function entitiesCopy(
 ): EntitiesCopy {
   const ordered = [...rows].sort((a, b) => (a.dedupKey < b.dedupKey ? -1 : a.dedupKey > b.dedupKey ? 1 : 0));
   const head = '\t' + copyField(tenantId) + '\t' + copyField(vertical) + '\t' + copyField(entityType) + '\t';
-  const tail = '\t' + (connectorId === null ? '\\N' : copyField(connectorId)) + '\n';
+  const tail = Buffer.from('\t' + (connectorId === null ? '\\N' : copyField(connectorId)) + '\n');
   const ids = newEntityIds(ordered.length);
-  function* chunks(): Generator<string> {
+  function* chunks(): Generator<Buffer> {
     for (let from = 0; from < ordered.length; from += ROWS_PER_CHUNK) {
-      let text = '';
+      const text = new CopyText();
       for (let i = from; i < Math.min(from + ROWS_PER_CHUNK, ordered.length); i++) {
         const r = ordered[i]!;
-        text +=
+        // A document made as COPY text (`EntityRow.copyData`) goes as it is: no string of it is made.
+        text.write(
           ids[i] +
-          head +
-          copyField(r.name) +
-          '\t' +
-          (r.sourceId === null ? '\\N' : copyField(r.sourceId)) +
-          '\t' +
-          copyField(r.dedupKey) +
-          '\t' +
-          copyField(r.data) +
-          tail;
+            head +
+            copyField(r.name) +
+            '\t' +
+            (r.sourceId === null ? '\\N' : copyField(r.sourceId)) +
+            '\t' +
+            copyField(r.dedupKey) +
+            '\t',
+        );
+        if (r.copyData) text.copy(r.copyData);
+        else text.write(copyField(r.data));
+        text.copy(tail);
       }
-      yield text;
+      yield text.done();
     }
   }
   return { rows: ordered, ids, chunks };
+}
+
+/** Bytes written one piece after another into a buffer that grows as needed. */
+class CopyText {
+  private buf = Buffer.allocUnsafe(1 << 16);
+  private at = 0;
+
+  write(text: string): void {
+    this.room(text.length * 3);
+    this.at += this.buf.write(text, this.at, 'utf8');
+  }
+
+  copy(bytes: Buffer): void {
+    this.room(bytes.length);
+    this.at += bytes.copy(this.buf, this.at);
+  }
+
+  done(): Buffer {
+    return this.buf.subarray(0, this.at);
+  }
+
+  private room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
+    this.buf.copy(grown, 0, 0, this.at);
+    this.buf = grown;
+  }
 }
 
 /** The part of the driver's connection a COPY FROM STDIN writes to. */
@@ -97,19 +127,19 @@ interface CopyConnection {
 class CopyIn extends pg.Query {
   constructor(
     sql: string,
-    private readonly chunks: Iterable<string>,
+    private readonly chunks: Iterable<string | Buffer>,
   ) {
     super(sql);
   }
 
   handleCopyInResponse(connection: CopyConnection): void {
-    for (const chunk of this.chunks) connection.sendCopyFromChunk(Buffer.from(chunk));
+    for (const chunk of this.chunks) connection.sendCopyFromChunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
     connection.endCopyFrom();
   }
 }
 
 /** Runs `sql` (a COPY FROM STDIN) on `db` with `chunks` as its input; resolves to the rows it wrote. */
-export function copyIn(db: Queryable, sql: string, chunks: Iterable<string>): Promise<number> {
+export function copyIn(db: Queryable, sql: string, chunks: Iterable<string | Buffer>): Promise<number> {
   return new Promise((resolve, reject) => {
     // Given the callback, a pool releases the client it took for the COPY and a client reports to it alike.
     const done = (err: Error | undefined, result: pg.QueryResult | undefined) => (err ? reject(err) : resolve(result?.rowCount ?? 0));

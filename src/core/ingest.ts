@@ -94,7 +94,7 @@ export function batchPreparer(records: unknown[], validate: ValidateFunction | n
       let record = records[i];
       if (record instanceof ReadyRecord) {
         if (validate === null) {
-          keys[i] = collapse({ name: record.name, sourceId: record.sourceId, dedupKey: 's:' + record.sourceId, data: record.data });
+          keys[i] = collapse(record);
           continue;
         }
         record = record.toRecord();

@@ -42,5 +42,7 @@ export interface EntityRow {
   sourceId: string | null;
   dedupKey: string;
   /** vertical_data as JSON text (any key order: jsonb normalizes it). */
-  data: string;
+  readonly data: string;
+  /** The same as a field of COPY's text format, where the row was made so (`ReadyRecord`). */
+  readonly copyData?: Buffer;
 }

@@ -162,7 +162,7 @@ interface WrittenRow {
  * The batch's COPY text (`entitiesCopy`) copied in under a savepoint: false, with nothing written, when one of its keys
  * exists (committed, or by another writer that committed while this one waited for it). `db` must be in a transaction.
  */
-async function insertNew(db: Queryable, chunks: Iterable<string>): Promise<boolean> {
+async function insertNew(db: Queryable, chunks: Iterable<Buffer>): Promise<boolean> {
   await db.query('savepoint insert_new');
   try {
     await copyIn(db, COPY_NEW_ENTITIES_SQL, chunks);

@@ -1,3 +1,4 @@
+import { ReadyRecord } from '../../../src/core/ready-record';
 import { describe, expect, test } from 'vitest';
 import { copyField, entitiesCopy, newEntityIds } from '../../../src/core/copy-entities';
 
@@ -35,15 +36,25 @@ describe('COPY text', () => {
       { name: 'a', sourceId: null, dedupKey: 'h:ff', data: '{}' },
     ];
     const { chunks, rows: ordered, ids } = entitiesCopy(rows, 't', 'v\\', 'e', null);
-    const text = [...chunks()].join('');
+    const text = Buffer.concat([...chunks()]).toString();
     expect(ordered.map((r) => r.dedupKey)).toEqual(['h:ff', 's:2']);
     expect(text).toBe(`${ids[0]}\tt\tv\\\\\te\ta\t\\N\th:ff\t{}\t\\N\n${ids[1]}\tt\tv\\\\\te\tb\\tname\t2\ts:2\t{"x":"a\\\\nb"}\t\\N\n`);
+  });
+
+  test('a document made as COPY text goes as it is, and reads back as its JSON', () => {
+    const json = '{"q":"say \\"hi\\" \\\\ back","t":"a\\tb"}';
+    const made = new ReadyRecord('n', '7', Buffer.from(json.replaceAll('\\', '\\\\')));
+    expect(made.data).toBe(json);
+    expect(made.toRecord()).toEqual({ name: 'n', source_id: '7', vertical_data: JSON.parse(json) });
+    const { chunks, ids } = entitiesCopy([made], 't', 'v', 'e', null);
+    const line = Buffer.concat([...chunks()]).toString();
+    expect(line).toBe(`${ids[0]}\tt\tv\te\tn\t7\ts:7\t${json.replaceAll('\\', '\\\\')}\t\\N\n`);
   });
 
   test('a batch is sent in pieces of whole lines, every row once, in order', () => {
     const rows = Array.from({ length: 1234 }, (_, i) => ({ name: `p${i}`, sourceId: String(i), dedupKey: `s:${i}`, data: '{}' }));
     const copy = entitiesCopy(rows, 't', 'v', 'e', 'c');
-    const pieces = [...copy.chunks()];
+    const pieces = [...copy.chunks()].map((p) => p.toString());
     expect(pieces.map((p) => p.split('\n').length - 1)).toEqual([500, 500, 234]);
     expect(pieces.every((p) => p.endsWith('\n'))).toBe(true);
     const lines = pieces.join('').split('\n').slice(0, -1);
