@@ -15,6 +15,7 @@
 import type { Row } from '../contract';
 import type { RecordShape } from '../map-record';
 import { joinKeyParts } from '../map-record';
+import { copyField, copyFieldText, isCopyEscape, unescapeCopy } from '../../src/core/copy-text';
 import { splicedJsonb } from '../../src/core/json-text';
 import { MAX_NAME_LENGTH, MAX_SOURCE_ID_BYTES } from '../../src/core/normalize-record';
 import { ReadyRecord } from '../../src/core/ready-record';
@@ -29,20 +30,10 @@ export interface CopyField {
 const B = (c: string) => c.charCodeAt(0);
 const [TAB, NL, BSL, QUOTE, ZERO] = [B('\t'), B('\n'), B('\\'), B('"'), B('0')];
 const HEX = Buffer.from('0123456789abcdef');
-/** COPY's escapes (what `COPY … TO` writes for a control character or a backslash) and the characters they stand for. */
-const COPY_ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
+/** The size of a buffer records are written into: a few hundred rows each. */
+const SLAB_BYTES = 1 << 18;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const KEY_KINDS = new Set<WireKind>(['string', 'integer', 'int8']);
-
-/** One field's text (COPY's escapes undone), null for NULL: what the driver would hand the type's parser. */
-export function copyFieldText(line: Buffer, from: number, to: number): string | null {
-  if (to - from === 2 && line[from] === BSL && line[from + 1] === B('N')) return null;
-  return unescapeCopy(line.toString('utf8', from, to));
-}
-
-function unescapeCopy(text: string): string {
-  return text.includes('\\') ? text.replace(/\\(.)/gs, (_, c: string) => COPY_ESCAPES[c] ?? c) : text;
-}
 
 /** One vertical_data value: the column's place in the row, how its text is written, and `"key":` before it. */
 interface Slot {
@@ -59,9 +50,10 @@ export class CopyRecords {
   /** The last row's text, copied (a message's buffer is the socket's, reused): the page's last row is decoded from it. */
   private last = Buffer.allocUnsafe(1024);
   private lastLength = 0;
-  /** The document being written, reused from row to row. */
-  private buf = Buffer.allocUnsafe(4096);
+  /** The page's records as COPY text (see `ReadyRecord`), the last of them being written from `rowStart`. */
+  private buf = Buffer.allocUnsafe(SLAB_BYTES);
   private at = 0;
+  private rowStart = 0;
   private readonly emptyRow: Row;
 
   private constructor(
@@ -132,15 +124,18 @@ export class CopyRecords {
     return c === 0 ? 0 : this.ends[c - 1]! + 1;
   }
 
-  /** The row's record, or null when the mapping and the core must see the row itself (see the file's comment). */
+  /**
+   * The row's record, or null when the mapping and the core must see the row itself (see the file's comment). Its fields
+   * are written as COPY text into the page's buffer (`ReadyRecord`): the name and the source_id as the source wrote them.
+   */
   private record(line: Buffer): ReadyRecord | null {
     const shape = this.shape!;
-    const name = copyFieldText(line, this.start(shape.name), this.ends[shape.name]!);
-    if (name === null || name === '' || name.length > MAX_NAME_LENGTH) return null;
-    const first = name.charCodeAt(0);
-    if ((first <= 32 || first >= 128) && name.trim() === '') return null;
+    const nameFrom = this.start(shape.name);
+    const nameTo = this.ends[shape.name]!;
+    if (!nameFits(line, nameFrom, nameTo)) return null;
     let sourceId: string;
-    if (shape.key.length === 1) {
+    const single = shape.key.length === 1;
+    if (single) {
       const text = copyFieldText(line, this.start(shape.key[0]!), this.ends[shape.key[0]!]!);
       if (!text) return null;
       sourceId = text;
@@ -156,19 +151,42 @@ export class CopyRecords {
     // At most three UTF-8 bytes a UTF-16 unit: only a long one can be too long.
     if (sourceId.length * 3 > MAX_SOURCE_ID_BYTES && Buffer.byteLength(sourceId) > MAX_SOURCE_ID_BYTES) return null;
 
-    this.at = 0;
+    this.rowStart = this.at;
+    this.reserve(nameTo - nameFrom + 1);
+    this.at = copyBytes(line, nameFrom, nameTo, this.buf, this.at);
+    this.buf[this.at++] = TAB;
+    const keyFrom = this.at;
+    if (single) {
+      const from = this.start(shape.key[0]!);
+      this.reserve(this.ends[shape.key[0]!]! - from + 1);
+      this.at = copyBytes(line, from, this.ends[shape.key[0]!]!, this.buf, this.at);
+    } else {
+      this.writeText(copyField(sourceId));
+    }
+    const keyLength = this.at - keyFrom;
+    this.reserve(keyLength + 4);
+    this.buf[this.at++] = TAB;
+    this.buf[this.at++] = B('s');
+    this.buf[this.at++] = B(':');
+    this.buf.copyWithin(this.at, this.at - keyLength - 3, this.at - 3);
+    this.at += keyLength;
+    this.buf[this.at++] = TAB;
+    // Offsets from the row's start: `reserve` may move the row to a new buffer.
+    const dataOffset = this.at - this.rowStart;
     this.buf[this.at++] = B('{');
     for (let s = 0; s < shape.slots.length; s++) {
       const slot = shape.slots[s]!;
       // Room for the worst case: the key, then every byte of the field a control character (seven bytes as an escape).
       this.reserve(slot.key.length + (this.ends[slot.index]! - this.start(slot.index)) * 7 + 16);
       this.at = copyBytes(slot.key, 0, slot.key.length, this.buf, this.at);
-      if (!this.value(line, slot)) return null;
+      if (!this.value(line, slot)) {
+        this.at = this.rowStart;
+        return null;
+      }
     }
     this.buf[this.at++] = B('}');
-    const document = Buffer.allocUnsafe(this.at);
-    this.buf.copy(document, 0, 0, this.at);
-    return new ReadyRecord(name, sourceId, document);
+    const start = this.rowStart;
+    return new ReadyRecord(sourceId, this.buf, start, start + (nameTo - nameFrom), start + dataOffset, this.at);
   }
 
   /** Writes one field's value as JSON; false when the row must be decoded instead. */
@@ -272,7 +290,7 @@ export class CopyRecords {
       } else if (b === BSL) {
         const e = line[++i];
         if (e === B('v')) at = unicodeEscape(buf, at, 0x0b);
-        else if (e === BSL || (e !== undefined && COPY_ESCAPES[String.fromCharCode(e)] !== undefined)) {
+        else if (e !== undefined && isCopyEscape(e)) {
           buf[at++] = BSL;
           buf[at++] = BSL;
           if (e === BSL) buf[at++] = BSL;
@@ -287,23 +305,43 @@ export class CopyRecords {
     return true;
   }
 
-  /** JSON text (no raw control characters in it), in COPY text. */
+  /** JSON text (no raw control characters in it), in COPY text: every backslash doubled. */
   private write(json: string): void {
-    const text = json.includes('\\') ? json.replaceAll('\\', '\\\\') : json;
+    this.writeText(json.includes('\\') ? json.replaceAll('\\', '\\\\') : json);
+  }
+
+  private writeText(text: string): void {
     this.reserve(Buffer.byteLength(text));
     this.at += this.buf.write(text, this.at, 'utf8');
   }
 
-  /** Room for `n` more bytes in the document. */
+  /**
+   * Room for `n` more bytes after the row being written. A full buffer is left to the records made in it, and the row
+   * moved to a new one.
+   */
   private reserve(n: number): void {
     if (this.at + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
-    this.buf.copy(grown, 0, 0, this.at);
-    this.buf = grown;
+    const row = this.at - this.rowStart;
+    const next = Buffer.allocUnsafe(Math.max(SLAB_BYTES, (row + n) * 2));
+    this.buf.copy(next, 0, this.rowStart, this.at);
+    this.buf = next;
+    this.rowStart = 0;
+    this.at = row;
   }
 }
 
-/** `source[from, to)` into `target` at `at`; returns the end. A loop for the few bytes of a key or a number: a native copy costs more to call. */
+/** Whether a name field holds a name the mapping and the core take: not NULL, empty, blank or too long. */
+function nameFits(line: Buffer, from: number, to: number): boolean {
+  const first = line[from];
+  if (first === undefined || from === to) return false;
+  // Bytes are at least as many as characters: a short name that starts with a visible ASCII character fits.
+  if (to - from <= MAX_NAME_LENGTH && first > 32 && first < 128 && first !== BSL) return true;
+  const name = copyFieldText(line, from, to);
+  if (name === null || name.length > MAX_NAME_LENGTH) return false;
+  const c = name.charCodeAt(0);
+  return !((c <= 32 || c >= 128) && name.trim() === '');
+}
+
 function copyBytes(source: Buffer, from: number, to: number, target: Buffer, at: number): number {
   if (to - from > 64) return at + source.copy(target, at, from, to);
   for (let i = from; i < to; i++) target[at++] = source[i]!;

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Queryable } from '../db/pool';
+import { copyField, CopyText } from './copy-text';
+import { ReadyRecord } from './ready-record';
 import type { EntityRow } from './record';
 
 /**
@@ -33,14 +35,6 @@ export function newEntityIds(n: number): string[] {
 
 const VARIANT = '89ab';
 
-const COPY_SPECIAL = /[\\\t\n\r]/;
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-
-/** `value` as one field of COPY's text format: a backslash, tab, newline or carriage return escaped (a NUL is refused upstream). */
-export function copyField(value: string): string {
-  return COPY_SPECIAL.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : value;
-}
-
 /** Rows per piece of COPY text: each is made and sent on its own, so no batch-sized text or buffer is ever whole. */
 const ROWS_PER_CHUNK = 500;
 
@@ -69,52 +63,20 @@ export function entitiesCopy(
       const text = new CopyText();
       for (let i = from; i < Math.min(from + ROWS_PER_CHUNK, ordered.length); i++) {
         const r = ordered[i]!;
-        // A document made as COPY text (`EntityRow.copyData`) goes as it is: no string of it is made.
-        text.write(
-          ids[i] +
-            head +
-            copyField(r.name) +
-            '\t' +
-            (r.sourceId === null ? '\\N' : copyField(r.sourceId)) +
-            '\t' +
-            copyField(r.dedupKey) +
-            '\t',
-        );
-        if (r.copyData) text.copy(r.copyData);
-        else text.write(copyField(r.data));
+        // A record made as COPY text goes as it is: no string of its name or document is made.
+        if (r instanceof ReadyRecord) {
+          text.write(ids[i] + head);
+          r.copyTo(text);
+        } else {
+          const sourceId = r.sourceId === null ? '\\N' : copyField(r.sourceId);
+          text.write(ids[i] + head + copyField(r.name) + '\t' + sourceId + '\t' + copyField(r.dedupKey) + '\t' + copyField(r.data));
+        }
         text.copy(tail);
       }
       yield text.done();
     }
   }
   return { rows: ordered, ids, chunks };
-}
-
-/** Bytes written one piece after another into a buffer that grows as needed. */
-class CopyText {
-  private buf = Buffer.allocUnsafe(1 << 16);
-  private at = 0;
-
-  write(text: string): void {
-    this.room(text.length * 3);
-    this.at += this.buf.write(text, this.at, 'utf8');
-  }
-
-  copy(bytes: Buffer): void {
-    this.room(bytes.length);
-    this.at += bytes.copy(this.buf, this.at);
-  }
-
-  done(): Buffer {
-    return this.buf.subarray(0, this.at);
-  }
-
-  private room(n: number): void {
-    if (this.at + n <= this.buf.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
-    this.buf.copy(grown, 0, 0, this.at);
-    this.buf = grown;
-  }
 }
 
 /** The part of the driver's connection a COPY FROM STDIN writes to. */

@@ -38,11 +38,9 @@ export interface RejectedRecord {
 
 /** One entity row ready to write: already normalized and collapsed by dedup key. */
 export interface EntityRow {
-  name: string;
+  readonly name: string;
   sourceId: string | null;
   dedupKey: string;
   /** vertical_data as JSON text (any key order: jsonb normalizes it). */
   readonly data: string;
-  /** The same as a field of COPY's text format, where the row was made so (`ReadyRecord`). */
-  readonly copyData?: Buffer;
 }

@@ -51,7 +51,20 @@ const VALUES: Record<string, { type: string; values: unknown[] }> = {
   },
   note: {
     type: 'text',
-    values: [CONTROL, '\\N', '\\', '"', '\\v', 'Ü😀\u2028', '', null, 'say "hi" \\ back\\', '\u000b\u0008\u000c', 'é'.repeat(1100)],
+    values: [
+      CONTROL,
+      '\\N',
+      '\\',
+      '"',
+      '\\v',
+      'Ü😀\u2028',
+      '',
+      null,
+      'say "hi" \\ back\\',
+      '\u000b\u0008\u000c',
+      'é'.repeat(1100),
+      '"\\'.repeat(150_000),
+    ],
   },
   doc: {
     type: 'jsonb',

@@ -1,6 +1,7 @@
 import { ReadyRecord } from '../../../src/core/ready-record';
 import { describe, expect, test } from 'vitest';
-import { copyField, entitiesCopy, newEntityIds } from '../../../src/core/copy-entities';
+import { entitiesCopy, newEntityIds } from '../../../src/core/copy-entities';
+import { copyField } from '../../../src/core/copy-text';
 
 describe('newEntityIds', () => {
   test('UUIDv7: the millisecond they were made, version 7, the RFC variant, the rest random and never repeated', () => {
@@ -41,14 +42,18 @@ describe('COPY text', () => {
     expect(text).toBe(`${ids[0]}\tt\tv\\\\\te\ta\t\\N\th:ff\t{}\t\\N\n${ids[1]}\tt\tv\\\\\te\tb\\tname\t2\ts:2\t{"x":"a\\\\nb"}\t\\N\n`);
   });
 
-  test('a document made as COPY text goes as it is, and reads back as its JSON', () => {
+  test('a record made as COPY text goes as it is, and reads back as its name and JSON', () => {
     const json = '{"q":"say \\"hi\\" \\\\ back","t":"a\\tb"}';
-    const made = new ReadyRecord('n', '7', Buffer.from(json.replaceAll('\\', '\\\\')));
+    // Between a byte before and a byte after: the name (a COPY escape in it), the source_id, the dedup key, the document.
+    const fields = `xn\\tame\t7\ts:7\t${json.replaceAll('\\', '\\\\')}y`;
+    const bytes = Buffer.from(fields);
+    const made = new ReadyRecord('7', bytes, 1, 7, 14, bytes.length - 1);
+    expect(made.name).toBe('n\tame');
     expect(made.data).toBe(json);
-    expect(made.toRecord()).toEqual({ name: 'n', source_id: '7', vertical_data: JSON.parse(json) });
+    expect(made.toRecord()).toEqual({ name: 'n\tame', source_id: '7', vertical_data: JSON.parse(json) });
     const { chunks, ids } = entitiesCopy([made], 't', 'v', 'e', null);
     const line = Buffer.concat([...chunks()]).toString();
-    expect(line).toBe(`${ids[0]}\tt\tv\te\tn\t7\ts:7\t${json.replaceAll('\\', '\\\\')}\t\\N\n`);
+    expect(line).toBe(`${ids[0]}\tt\tv\te\t${fields.slice(1, -1)}\t\\N\n`);
   });
 
   test('a batch is sent in pieces of whole lines, every row once, in order', () => {
