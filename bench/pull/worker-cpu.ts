@@ -7,7 +7,7 @@
  * `copy` with the records made from the source's COPY text (ReadPlan.readyRecords), as a pull makes them. Run it with
  * the worker's young-generation cap:
  *
- *   NODE_OPTIONS=--max-semi-space-size=16 npx tsx bench/pull/worker-cpu.ts [--rows 200000] [--rounds 3] [--json text|parsed|parsed,text]
+ *   NODE_OPTIONS=--max-semi-space-size=8 npx tsx bench/pull/worker-cpu.ts [--rows 200000] [--rounds 3] [--json text|parsed|parsed,text]
  *     [--form copy|ready|document|direct|read|read,copy,ready] [--batch 5000]
  *
  * The table is created once in a scratch database and dropped at the end; the rounds read it again and again. With

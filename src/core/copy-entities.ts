@@ -83,6 +83,7 @@ export function entitiesCopy(
 interface CopyConnection {
   sendCopyFromChunk(chunk: Buffer): void;
   endCopyFrom(): void;
+  sendCopyFail(message: string): void;
 }
 
 /** A `COPY … FROM STDIN` that sends `chunks` once the server asks for it; the driver reports its row count as a query's. */
@@ -94,9 +95,43 @@ class CopyIn extends pg.Query {
     super(sql);
   }
 
+  /** Set once the server has answered the COPY (done, or failed early): what is left of the input is not sent. */
+  private ended = false;
+
+  /**
+   * Sends the input a piece at a time, giving the thread back between pieces: making a batch's text takes milliseconds,
+   * and the other statements on their way meanwhile (a pull's other writer, its read) would otherwise wait for all of it.
+   */
   handleCopyInResponse(connection: CopyConnection): void {
-    for (const chunk of this.chunks) connection.sendCopyFromChunk(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-    connection.endCopyFrom();
+    const pieces = this.chunks[Symbol.iterator]();
+    const send = () => {
+      if (this.ended) return;
+      let next: IteratorResult<string | Buffer>;
+      try {
+        next = pieces.next();
+      } catch (err) {
+        connection.sendCopyFail(err instanceof Error ? err.message : String(err));
+        return;
+      }
+      if (next.done) return connection.endCopyFrom();
+      connection.sendCopyFromChunk(typeof next.value === 'string' ? Buffer.from(next.value) : next.value);
+      setImmediate(send);
+    };
+    send();
+  }
+
+  handleCommandComplete(msg: unknown, connection: unknown): void {
+    this.ended = true;
+    (pg.Query.prototype as unknown as { handleCommandComplete(m: unknown, c: unknown): void }).handleCommandComplete.call(
+      this,
+      msg,
+      connection,
+    );
+  }
+
+  handleError(err: Error, connection: unknown): void {
+    this.ended = true;
+    (pg.Query.prototype as unknown as { handleError(e: Error, c: unknown): void }).handleError.call(this, err, connection);
   }
 }
 

@@ -150,6 +150,30 @@ describe('a batch expected to be new', () => {
     expect(results[1]).toEqual(results[0]);
   });
 
+  test('a key that exists first or last in a batch of many pieces: the COPY stops, the upsert writes it, the connection goes on', async () => {
+    // Sorted by dedup key, s:10000 comes first and s:19999 last: the COPY fails as it starts, or after all of it was sent.
+    const ids = range(10_000, 10_000);
+    for (const [vertical, existing] of [
+      ['first', 10_000],
+      ['last', 19_999],
+    ] as const) {
+      await withTransaction(db.pool, (tx) => upsertEntities(tx, tenantId, vertical, 'product', rowsOf([existing], 'old')));
+      const client = await db.pool.connect();
+      try {
+        await client.query('begin');
+        const out = await upsertEntities(client, tenantId, vertical, 'product', rowsOf(ids), { expectNew: true, ids: false });
+        await client.query('commit');
+        expect(out).toMatchObject({ inserted: 9_999, updated: 1 });
+        expect((await client.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+      } finally {
+        client.release();
+      }
+      const stored = await entities(vertical);
+      expect(stored).toHaveLength(10_000);
+      expect(stored.every((e) => e.data.tag === 'a')).toBe(true);
+    }
+  });
+
   test("an ingestion's batches move between the plain insert and the upsert with the upsert's counts throughout", async () => {
     const ingestion = await Ingestion.open(db.pool, { tenantId, vertical: 'guess', entityType: 'product' }, { type: 'stream' });
     const batch = (ids: number[]) => ingestion.prepare(ids.map((i) => ({ name: `p${i}`, source_id: String(i) })));
