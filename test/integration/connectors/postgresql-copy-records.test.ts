@@ -335,8 +335,16 @@ describe('records made from COPY text are the records the rows make', () => {
       { name_column: 'i2' },
       { cursor: { column: 'day' } }, // a nullable cursor: its NULL phase, then dates (BC, infinite) written into the statements
       { cursor: { column: 'note' } }, // text cursor values with quotes and backslashes written into the statements
+      // A filter whose literal, comment and quoted name hold what looks like a parameter: left as written.
+      { where: `coalesce(note, '') <> '$1 it''s \\' AND "id" > 0 /* $2 */ -- $3` },
     ];
-    for (const [i, mapping] of mappings.entries()) await same('hostile', `mapping-${i}`, mapping);
+    // Two of them are decoded whole (the rename to one key, the refused key); every other makes records from the text.
+    const decodedWhole = new Set([2, 3]);
+    for (const [i, mapping] of mappings.entries()) {
+      const { copied } = await same('hostile', `mapping-${i}`, mapping);
+      if (decodedWhole.has(i)) expect(copied.ready).toBe(0);
+      else expect(copied.ready).toBeGreaterThan(0);
+    }
   });
 
   test('a key of two columns: joined and escaped alike, empty and too long keys refused alike', async () => {
