@@ -6,11 +6,11 @@ import { bundleEntry } from './bundle.mjs';
 // The shebang caps each young-generation semi-space at 8 MiB: uncapped, V8 grows it to 64 MiB under a first load's
 // allocation rate, which put a worker's peak RSS at 317 MiB for no gain in speed (bench/peers). A node flag, since V8
 // sizes the young generation once, at start; `node bin/qanatix.mjs` runs without it.
-// Grow the heap by at most 4× its live size between full collections. A pull keeps a few batches alive (a few tens of
+// Grow the heap by at most 3× its live size between full collections. A pull keeps a few batches alive (a few tens of
 // MiB) and allocates many times that in passing: grown by at most 2×, a first load of 1M rows ran 70 full collections and
-// a third of the worker's CPU went to the collector; by 4× (with the 8 MiB cap), 14 collections, 0.50 instead of 0.63
-// of a core, and a peak RSS of 240-257 MiB instead of 210-230 (bench/peers, 2 cores).
-v8.setFlagsFromString('--heap-growing-percent=300');
+// a third of the worker's CPU went to the collector; by 3× or 4× (with the 8 MiB cap), 14-23, and half a core instead of
+// 0.63, for a peak RSS of 240-258 MiB at 4× and 210-230 at 2× (bench/peers, 2 cores).
+v8.setFlagsFromString('--heap-growing-percent=200');
 
 const { main } = await import(await bundleEntry());
 // Commands resolve when done (roles never do); open connections must not keep a finished command alive.
