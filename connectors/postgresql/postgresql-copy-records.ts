@@ -2,7 +2,7 @@
  * A page of a PostgreSQL table read as the server's own COPY text (`COPY (SELECT …) TO STDOUT`: one message a row, each
  * field in its type's text form, `\N` for NULL, backslash escapes for control characters) and made into the core's
  * records byte by byte: a field's text goes straight into the record's JSON document, with no string, row object or
- * record made for it on the way, which is most of a pull's cost in the worker (bench/pull/copyout-sketch.ts).
+ * record made for it on the way, which is most of a pull's cost in the worker (bench/pull/worker-cpu.ts --form copy,ready).
  *
  * Exactly what the driver's row and the mapping would give, or that row: a record is made only where every check the
  * mapping and `normalizeRecord` make is known to pass. A row with anything else (a blank or long name, a NULL or empty
