@@ -8,12 +8,11 @@ import { closeKeptConnectors } from '../../../connectors/registry';
 import { mapRows, rowMapping } from '../../../jobs/run-pull';
 import { ensureTenant } from '../../../src/auth/api-keys';
 import { Ingestion } from '../../../src/core/ingestion';
-import { listIngestionErrors } from '../../../src/core/ingestions';
 import { ReadyRecord } from '../../../src/core/ready-record';
 import { registerSchema } from '../../../src/core/schema-registry';
-import { contentHashSql } from '../../../src/core/upsert-entities';
 import type { ConformanceSource } from '../../conformance/conformance-source';
 import { postgresqlFactory } from '../../conformance/sources/postgresql-source';
+import { dlqEntries, landedEntities } from '../../helpers/landed';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
 
 // A pull of a PostgreSQL table reads its pages as COPY text and makes the records from the bytes (ReadPlan.readyRecords,
@@ -159,6 +158,21 @@ async function valuesTable(table: string, columns: string[], named = false) {
   }
 }
 
+/** A table of the fixture's `cases`, two pages of 7 (the first is read as rows): every other row has every case. */
+async function fixtureTable(table: string, cases: ConformanceSource['typeCases']) {
+  const columns = cases.map((t) => ({ name: t.column, type: { native: t.nativeType }, nullable: true }));
+  await source.createTable({
+    name: table,
+    columns: [{ name: 'id', type: 'integer' }, { name: 'name', type: 'text' }, ...columns],
+    primaryKey: ['id'],
+  });
+  const all = Object.fromEntries(cases.map((t) => [t.column, t.input]));
+  await source.insert(
+    table,
+    range(1, 14).map((id) => (id % 2 ? { id, name: 'all', ...all } : { id, name: 'none' })),
+  );
+}
+
 const ref = (table: string) =>
   source
     .tableRef(table)
@@ -173,37 +187,12 @@ beforeAll(async () => {
   dsn = (source.definition({}) as { connection_config: { dsn: string } }).connection_config.dsn;
   client = new pg.Client({ connectionString: dsn });
   await client.connect();
-  // The fixture's types (arrays and json among them: such pages are decoded whole), one row with every case, one with none.
-  await source.createTable({
-    name: 'typed',
-    columns: [
-      { name: 'id', type: 'integer' },
-      { name: 'name', type: 'text' },
-      ...source.typeCases.map((t) => ({ name: t.column, type: { native: t.nativeType }, nullable: true })),
-    ],
-    primaryKey: ['id'],
-  });
-  await source.insert('typed', [
-    { id: 1, name: 'all', ...Object.fromEntries(source.typeCases.map((t) => [t.column, t.input])) },
-    { id: 2, name: 'none' },
-  ]);
-  // The fixture's scalar types the byte-level way writes, without arrays and json.
-  const scalars = source.typeCases.filter((t) => !t.nativeType.includes('[]') && t.nativeType !== 'json');
-  await source.createTable({
-    name: 'fixture_scalars',
-    columns: [
-      { name: 'id', type: 'integer' },
-      { name: 'name', type: 'text' },
-      ...scalars.map((t) => ({ name: t.column, type: { native: t.nativeType }, nullable: true })),
-    ],
-    primaryKey: ['id'],
-  });
-  // Two pages of 7 (the first is read as rows): every other row has every case.
-  await source.insert(
+  // The fixture's types (arrays and json among them: such pages are decoded whole), and its scalar types the byte-level
+  // way writes without them.
+  await fixtureTable('typed', source.typeCases);
+  await fixtureTable(
     'fixture_scalars',
-    range(1, 14).map((id) =>
-      id % 2 ? { id, name: 'all', ...Object.fromEntries(scalars.map((t) => [t.column, t.input])) } : { id, name: 'none' },
-    ),
+    source.typeCases.filter((t) => !t.nativeType.includes('[]') && t.nativeType !== 'json'),
   );
   await valuesTable('hostile', Object.keys(VALUES));
   // Every value of every type but the documents, each row a record: each value goes through the byte-level way.
@@ -265,23 +254,8 @@ async function pull(table: string, entityType: string, readyRecords: boolean, ex
   }
 }
 
-/** What landed, as text: each entity's columns, its document's jsonb text and its content hash. */
-async function landed(entityType: string) {
-  const { rows } = await db.pool.query(
-    `select name, source_id, dedup_key, vertical_data::text as data, ${contentHashSql('name', 'vertical_data')} as hash
-       from entities where tenant_id = $1 and vertical = 'v' and entity_type = $2 order by dedup_key`,
-    [tenantId, entityType],
-  );
-  return rows;
-}
-
-const errors = async (ingestionId: string) =>
-  (await listIngestionErrors(db.pool, tenantId, ingestionId, 1000)).map(({ position, raw, error_type, messages }) => ({
-    position,
-    raw,
-    error_type,
-    messages,
-  }));
+const landed = (entityType: string) => landedEntities(db.pool, tenantId, entityType);
+const errors = (ingestionId: string) => dlqEntries(db.pool, tenantId, ingestionId);
 
 /** Pulls `table` both ways into two entity types and compares all of it; returns the COPY way's pull. */
 async function same(table: string, label: string, extra: Record<string, unknown> = {}) {

@@ -7,12 +7,11 @@ import { closeKeptConnectors, createConnector } from '../../../connectors/regist
 import { mapRows, rowMapping } from '../../../jobs/run-pull';
 import { ensureTenant } from '../../../src/auth/api-keys';
 import { Ingestion } from '../../../src/core/ingestion';
-import { listIngestionErrors } from '../../../src/core/ingestions';
 import { JsonText } from '../../../src/core/json-text';
 import { registerSchema } from '../../../src/core/schema-registry';
-import { contentHashSql } from '../../../src/core/upsert-entities';
 import type { ConformanceSource } from '../../conformance/conformance-source';
 import { postgresqlFactory } from '../../conformance/sources/postgresql-source';
+import { dlqEntries, landedEntities } from '../../helpers/landed';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
 
 // A pull reads jsonb objects as their text and splices them into its documents (ReadPlan.jsonText): what lands must be the
@@ -129,23 +128,8 @@ async function pull(table: string, entityType: string, jsonText: boolean) {
   }
 }
 
-/** What landed, as text: each entity's columns, its document's jsonb text and its content hash. */
-async function landed(entityType: string) {
-  const { rows } = await db.pool.query(
-    `select name, source_id, dedup_key, vertical_data::text as data, ${contentHashSql('name', 'vertical_data')} as hash, deleted_at
-       from entities where tenant_id = $1 and vertical = 'v' and entity_type = $2 order by dedup_key`,
-    [tenantId, entityType],
-  );
-  return rows;
-}
-
-const errors = async (ingestionId: string) =>
-  (await listIngestionErrors(db.pool, tenantId, ingestionId, 1000)).map(({ position, raw, error_type, messages }) => ({
-    position,
-    raw,
-    error_type,
-    messages,
-  }));
+const landed = (entityType: string) => landedEntities(db.pool, tenantId, entityType);
+const errors = (ingestionId: string) => dlqEntries(db.pool, tenantId, ingestionId);
 
 describe('jsonb objects read as text and spliced into the documents', () => {
   for (const table of ['typed', 'docs', 'docs_unkeyed']) {
