@@ -51,7 +51,7 @@ export class CopyRecords {
   private last = Buffer.allocUnsafe(1024);
   private lastLength = 0;
   /** The page's records as COPY text (see `ReadyRecord`), the last of them being written from `rowStart`. */
-  private buf = Buffer.allocUnsafe(SLAB_BYTES);
+  private buf: Buffer;
   private at = 0;
   private rowStart = 0;
   private readonly emptyRow: Row;
@@ -61,7 +61,9 @@ export class CopyRecords {
     private readonly parsers: readonly TextParser[],
     /** Null: every row is decoded. */
     private readonly shape: { name: number; key: number[]; slots: Slot[] } | null,
+    private readonly slabBytes: number,
   ) {
+    this.buf = Buffer.allocUnsafe(slabBytes);
     this.ends = new Int32Array(fields.length);
     // As the driver makes its rows: a column called __proto__ is an own property.
     const empty = Object.create(null) as Row;
@@ -70,9 +72,15 @@ export class CopyRecords {
   }
 
   /** For a page of `fields`, read with `parserOf`'s parsers (the driver's for the read), mapped by `shape`. */
-  static forPage(fields: readonly CopyField[], parserOf: (oid: number) => TextParser, shape: RecordShape): CopyRecords {
+  static forPage(
+    fields: readonly CopyField[],
+    parserOf: (oid: number) => TextParser,
+    shape: RecordShape,
+    /** The size of the buffers records are written into (a test's small one moves rows at every offset). */
+    slabBytes = SLAB_BYTES,
+  ): CopyRecords {
     const parsers = fields.map((f) => parserOf(f.dataTypeID));
-    return new CopyRecords(fields, parsers, planShape(fields, parsers, shape));
+    return new CopyRecords(fields, parsers, planShape(fields, parsers, shape), slabBytes);
   }
 
   /** Takes one row's COPY text (its message, newline included). */
@@ -151,26 +159,26 @@ export class CopyRecords {
     // At most three UTF-8 bytes a UTF-16 unit: only a long one can be too long.
     if (sourceId.length * 3 > MAX_SOURCE_ID_BYTES && Buffer.byteLength(sourceId) > MAX_SOURCE_ID_BYTES) return null;
 
+    // The fields before the document, in room made for all of them at once (nothing moves the row while they are
+    // written): the name and the source_id as the source wrote them (a joined key as COPY text), the dedup key, a brace.
+    const keyFrom = single ? this.start(shape.key[0]!) : 0;
+    const joined = single ? null : Buffer.from(copyField(sourceId));
+    const keyLength = joined ? joined.length : this.ends[shape.key[0]!]! - keyFrom;
     this.rowStart = this.at;
-    this.reserve(nameTo - nameFrom + 1);
-    this.at = copyBytes(line, nameFrom, nameTo, this.buf, this.at);
-    this.buf[this.at++] = TAB;
-    const keyFrom = this.at;
-    if (single) {
-      const from = this.start(shape.key[0]!);
-      this.reserve(this.ends[shape.key[0]!]! - from + 1);
-      this.at = copyBytes(line, from, this.ends[shape.key[0]!]!, this.buf, this.at);
-    } else {
-      this.writeText(copyField(sourceId));
+    this.reserve(nameTo - nameFrom + 2 * keyLength + 8);
+    const buf = this.buf;
+    let at = copyBytes(line, nameFrom, nameTo, buf, this.at);
+    buf[at++] = TAB;
+    for (const prefix of [null, 's:']) {
+      if (prefix) {
+        buf[at++] = TAB;
+        buf[at++] = B('s');
+        buf[at++] = B(':');
+      }
+      at = joined ? copyBytes(joined, 0, keyLength, buf, at) : copyBytes(line, keyFrom, keyFrom + keyLength, buf, at);
     }
-    const keyLength = this.at - keyFrom;
-    this.reserve(keyLength + 4);
-    this.buf[this.at++] = TAB;
-    this.buf[this.at++] = B('s');
-    this.buf[this.at++] = B(':');
-    this.buf.copyWithin(this.at, this.at - keyLength - 3, this.at - 3);
-    this.at += keyLength;
-    this.buf[this.at++] = TAB;
+    buf[at++] = TAB;
+    this.at = at;
     // Offsets from the row's start: `reserve` may move the row to a new buffer.
     const dataOffset = this.at - this.rowStart;
     this.buf[this.at++] = B('{');
@@ -208,9 +216,11 @@ export class CopyRecords {
         this.at = copyBytes(line, from, to, buf, this.at);
         return true;
       case 'float': {
-        // NaN, Infinity, -Infinity are strings; -0 is 0 (a double's JSON). Any other text is the number's shortest form.
+        // NaN, Infinity, -Infinity are strings; -0 is 0 (a double's JSON). A text of at most 15 digits is the double's
+        // shortest form's value; a longer one (PostgreSQL before 12 writes 17 or 18) is written as the double's JSON.
         const c = line[from] === B('-') ? line[from + 1] : line[from];
         if (c === B('N') || c === B('I')) return this.quoted(line, from, to);
+        if (digitsIn(line, from, to) > 15) return this.parsed(line, from, to, slot);
         if (to - from === 2 && line[from] === B('-') && line[from + 1] === ZERO) buf[this.at++] = ZERO;
         else this.at = copyBytes(line, from, to, buf, this.at);
         return true;
@@ -322,12 +332,23 @@ export class CopyRecords {
   private reserve(n: number): void {
     if (this.at + n <= this.buf.length) return;
     const row = this.at - this.rowStart;
-    const next = Buffer.allocUnsafe(Math.max(SLAB_BYTES, (row + n) * 2));
+    const next = Buffer.allocUnsafe(Math.max(this.slabBytes, (row + n) * 2));
     this.buf.copy(next, 0, this.rowStart, this.at);
     this.buf = next;
     this.rowStart = 0;
     this.at = row;
   }
+}
+
+/** The decimal digits of a number's text before its exponent. */
+function digitsIn(line: Buffer, from: number, to: number): number {
+  let digits = 0;
+  for (let i = from; i < to; i++) {
+    const b = line[i]!;
+    if (b === B('e') || b === B('E')) break;
+    if (b >= ZERO && b <= ZERO + 9) digits++;
+  }
+  return digits;
 }
 
 /** Whether a name field holds a name the mapping and the core take: not NULL, empty, blank or too long. */

@@ -382,8 +382,8 @@ function submit(client: pg.PoolClient, query: pg.Query): Promise<pg.QueryResult<
 /**
  * `statement`'s text with each `$n` outside literals, names and comments replaced by its value as a literal, for a
  * statement that takes no parameters (COPY). The value is text the server reads as it would read the parameter: a
- * string literal of unknown type, its quotes doubled (the transaction has standard_conforming_strings on, so a
- * backslash is itself), NULL for null, bytea in its hex form.
+ * string literal of unknown type (an escape string, its backslashes and quotes doubled), NULL for null, bytea in its
+ * hex form.
  */
 export function withLiterals(statement: Statement): string {
   const { sql, values } = statement;
@@ -413,7 +413,9 @@ function literal(value: unknown): string {
       "a value the read compares with (cursor.initial_value, a backfill's range) holds a NUL character, which PostgreSQL cannot take - remove it",
     );
   }
-  return `'${text.replaceAll("'", "''")}'`;
+  // An escape string: read the same whatever standard_conforming_strings says (set on in the transaction, but a BEGIN
+  // that failed would leave the role's own setting).
+  return `E'${text.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
 }
 
 /**

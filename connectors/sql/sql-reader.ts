@@ -117,11 +117,13 @@ export async function* readSql(
 
 /**
  * The mapping a session may make records with, for a read that takes them: a table's, whose statements hold no text of
- * the tenant's but a `where` without `:last_pull` (every value in them is then the reader's own: see `withLiterals` in
- * postgresql-session.ts), and that has no `deletes.column` (such rows are no records). Null: rows only.
+ * the tenant's but a `where` without `:last_pull` or any `$` (every value in them is then the reader's own: see
+ * `withLiterals` in postgresql-session.ts), and that has no `deletes.column` (such rows are no records). Null: rows only.
  */
 function readyShape(source: SqlSource, def: ConnectorDefinition, plan: ReadPlan): RecordShape | null {
-  if (!plan.readyRecords || plan.mode === 'keys' || source.query !== null || (source.where && source.where.parts.length > 1)) return null;
+  if (!plan.readyRecords || plan.mode === 'keys' || source.query !== null) return null;
+  // A `$` in the tenant's filter could be read by the server otherwise than by the lexer that finds the parameters.
+  if (source.where && (source.where.parts.length > 1 || source.where.parts[0]!.includes('$'))) return null;
   if (def.deletes.mode !== 'off' && def.deletes.column !== null) return null;
   return recordShape(def, source.primaryKey);
 }

@@ -314,11 +314,12 @@ describe('records made from COPY text are the records the rows make', () => {
       { name_column: 'i2' },
       { cursor: { column: 'day' } }, // a nullable cursor: its NULL phase, then dates (BC, infinite) written into the statements
       { cursor: { column: 'note' } }, // text cursor values with quotes and backslashes written into the statements
-      // A filter whose literal, comment and quoted name hold what looks like a parameter: left as written.
+      // A filter whose literal, comment and quoted name hold what looks like a parameter: read as rows (a `$` in it).
       { where: `coalesce(note, '') <> '$1 it''s \\' AND "id" > 0 /* $2 */ -- $3` },
+      { where: `coalesce(note, '') <> 'it''s \\' AND "id" > 0 /* c */ -- d` }, // and one without a `$`: from COPY text
     ];
-    // Two of them are decoded whole (the rename to one key, the refused key); every other makes records from the text.
-    const decodedWhole = new Set([2, 3]);
+    // Three of them read no records from the text (the rename to one key, the refused key, the filter with a `$`).
+    const decodedWhole = new Set([2, 3, 9]);
     for (const [i, mapping] of mappings.entries()) {
       const { copied } = await same('hostile', `mapping-${i}`, mapping);
       if (decodedWhole.has(i)) expect(copied.ready).toBe(0);
@@ -330,6 +331,30 @@ describe('records made from COPY text are the records the rows make', () => {
     const { copied, rejected } = await same('pairs', 'pairs', { cursor: { column: 'a' } });
     expect(rejected).toBeGreaterThan(5);
     expect(copied.ready).toBeGreaterThan(15);
+  });
+
+  test('a SQL_ASCII database whose text is not UTF-8: the server refuses to send it, a COPY page as a page of rows', async () => {
+    // The server checks what a SQL_ASCII database sends a UTF-8 client: COPY text is as valid UTF-8 as the driver's rows.
+    const name = `qtest_ascii_${process.pid}`;
+    await client.query(`CREATE DATABASE ${name} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`);
+    const url = new URL(dsn);
+    url.pathname = `/${name}`;
+    const ascii = new pg.Client({ connectionString: url.toString() });
+    try {
+      await ascii.connect();
+      await ascii.query('CREATE TABLE latin (id integer PRIMARY KEY, name text)');
+      // A first page of ASCII names, then Latin-1 bytes on the second (read from COPY text).
+      await ascii.query(
+        `INSERT INTO latin SELECT g, CASE WHEN g > 7 THEN 'caf' || E'\\xe9' ELSE 'cafe' END || g FROM generate_series(1, 20) g`,
+      );
+      const extra = { connection_config: { dsn: url.toString() }, table: 'public.latin' };
+      for (const ready of [false, true])
+        await expect(pull('latin', `ascii-${ready}`, ready, extra)).rejects.toThrow(/invalid byte sequence for encoding "UTF8": 0xe9/);
+    } finally {
+      await ascii.end();
+      await closeKeptConnectors();
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    }
   });
 
   test('with a registered schema the made records are checked as the records they stand for', async () => {

@@ -1,0 +1,103 @@
+import { describe, expect, test } from 'vitest';
+import { CopyRecords } from '../../../connectors/postgresql/postgresql-copy-records';
+import { PgTypes } from '../../../connectors/postgresql/postgresql-types';
+import { CopyText } from '../../../src/core/copy-text';
+import { ReadyRecord } from '../../../src/core/ready-record';
+
+// The byte-level way against what it stands for, on COPY lines made here: the integration test compares it with the
+// driver's rows on a real server; this one drives the buffer the records share across many of its boundaries.
+
+const types = new PgTypes();
+const shape = { nameColumn: 'name', sourceIdColumns: ['id'], fields: { include: null, exclude: [], rename: {} } };
+const page = (fields: Array<[string, number]>, slabBytes?: number) =>
+  CopyRecords.forPage(
+    fields.map(([name, dataTypeID]) => ({ name, dataTypeID })),
+    (oid) => types.pgTypesKeepingJson.getTypeParser(oid),
+    shape,
+    slabBytes,
+  );
+
+/** A deterministic stream of numbers in [0, 1). */
+function random(seed: number) {
+  return () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+}
+
+describe('records made from COPY lines', () => {
+  test.each([64, 97, 160, 1000, undefined])('every record reads back as its row, wherever a buffer of %s bytes runs out', (slabBytes) => {
+    // Rows of many sizes: records start, and the buffer runs out, at every offset of a row's fields.
+    const next = random(7);
+    const records = page(
+      [
+        ['id', 23],
+        ['name', 25],
+        ['note', 25],
+        ['n', 20],
+      ],
+      slabBytes,
+    );
+    const rows: Array<{ id: number; name: string; note: string; n: string }> = [];
+    for (let id = 1; id <= 6000; id++) {
+      const name = 'n'.repeat(1 + Math.floor(next() * 30)) + id;
+      // Mostly short: the fields before the document are then a good part of a row, where a buffer often runs out.
+      const note = 'x'.repeat(Math.floor(next() ** 8 * (slabBytes ? 200 : 40_000))) + '"\\';
+      const n = String(Math.floor(next() * 1e6));
+      rows.push({ id, name, note, n });
+      records.line(Buffer.from(`${id}\t${name}\t${note.replaceAll('\\', '\\\\')}\t${n}\n`));
+    }
+    const out = records.rows();
+    expect(out).toHaveLength(rows.length);
+    for (const [i, made] of out.slice(0, -1).entries()) {
+      const row = rows[i]!;
+      expect(made).toBeInstanceOf(ReadyRecord);
+      const record = made as ReadyRecord;
+      expect(record.name).toBe(row.name);
+      expect(record.sourceId).toBe(String(row.id));
+      expect(JSON.parse(record.data)).toEqual({ id: row.id, note: row.note, n: Number(row.n) });
+      const text = new CopyText();
+      record.copyTo(text);
+      expect(text.done().toString()).toBe(`${row.name}\t${row.id}\ts:${row.id}\t${record.data.replaceAll('\\', '\\\\')}`);
+    }
+    expect(out.at(-1)).toEqual({ id: 6000, name: rows.at(-1)!.name, note: rows.at(-1)!.note, n: Number(rows.at(-1)!.n) });
+  });
+
+  test('a buffer that runs out at each byte of a record: the record moves whole', () => {
+    // The second row starts where the first ended; one buffer size after another puts the end at each of its bytes.
+    for (let slabBytes = 40; slabBytes <= 160; slabBytes++) {
+      const records = page(
+        [
+          ['id', 23],
+          ['name', 25],
+          ['note', 25],
+          ['n', 20],
+        ],
+        slabBytes,
+      );
+      for (const line of ['1\tfirst\t\t7\n', '123456\tsecond name\ta\\\\b\t-42\n', '9\tlast\t\t0\n']) records.line(Buffer.from(line));
+      const [first, second] = records.rows() as ReadyRecord[];
+      const text = new CopyText();
+      first!.copyTo(text);
+      second!.copyTo(text);
+      expect(text.done().toString(), `a buffer of ${slabBytes} bytes`).toBe(
+        'first\t1\ts:1\t{"id":1,"note":"","n":7}' + 'second name\t123456\ts:123456\t{"id":123456,"note":"a\\\\\\\\b","n":-42}',
+      );
+      expect(JSON.parse(second!.data)).toEqual({ id: 123456, note: 'a\\b', n: -42 });
+    }
+  });
+
+  test("a double's text longer than 15 digits (PostgreSQL before 12) is written as the double's JSON", () => {
+    const records = page([
+      ['id', 23],
+      ['name', 25],
+      ['f', 701],
+    ]);
+    for (const [id, text] of ['0.100000000000000006', '1.5', '1e-05', '-0', '123456789012345678', 'NaN'].entries())
+      records.line(Buffer.from(`${id}\tn\t${text}\n`));
+    records.line(Buffer.from('99\tlast\t1\n'));
+    // As the document's text: jsonb keeps a number's every digit.
+    const texts = records
+      .rows()
+      .slice(0, -1)
+      .map((r) => /"f":(.*)\}$/.exec((r as ReadyRecord).data)![1]);
+    expect(texts).toEqual(['0.1', '1.5', '1e-05', '0', '123456789012345680', '"NaN"']);
+  });
+});
