@@ -17,6 +17,14 @@ const page = (fields: Array<[string, number]>, slabBytes?: number) =>
     slabBytes,
   );
 
+/** The columns of the pages below: a key, the name, a text and a bigint. */
+const COLUMNS: Array<[string, number]> = [
+  ['id', 23],
+  ['name', 25],
+  ['note', 25],
+  ['n', 20],
+];
+
 /** A deterministic stream of numbers in [0, 1). */
 function random(seed: number) {
   return () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
@@ -24,17 +32,9 @@ function random(seed: number) {
 
 describe('records made from COPY lines', () => {
   test.each([64, 97, 160, 1000, undefined])('every record reads back as its row, wherever a buffer of %s bytes runs out', (slabBytes) => {
-    // Rows of many sizes: records start, and the buffer runs out, at every offset of a row's fields.
+    // Rows of many sizes: records start, and the buffer runs out, at many offsets of a row's fields.
     const next = random(7);
-    const records = page(
-      [
-        ['id', 23],
-        ['name', 25],
-        ['note', 25],
-        ['n', 20],
-      ],
-      slabBytes,
-    );
+    const records = page(COLUMNS, slabBytes);
     const rows: Array<{ id: number; name: string; note: string; n: string }> = [];
     for (let id = 1; id <= 6000; id++) {
       const name = 'n'.repeat(1 + Math.floor(next() * 30)) + id;
@@ -63,15 +63,7 @@ describe('records made from COPY lines', () => {
   test('a buffer that runs out at each byte of a record: the record moves whole', () => {
     // The second row starts where the first ended; one buffer size after another puts the end at each of its bytes.
     for (let slabBytes = 40; slabBytes <= 160; slabBytes++) {
-      const records = page(
-        [
-          ['id', 23],
-          ['name', 25],
-          ['note', 25],
-          ['n', 20],
-        ],
-        slabBytes,
-      );
+      const records = page(COLUMNS, slabBytes);
       for (const line of ['1\tfirst\t\t7\n', '123456\tsecond name\ta\\\\b\t-42\n', '9\tlast\t\t0\n']) records.line(Buffer.from(line));
       const [first, second] = records.rows() as ReadyRecord[];
       const text = new CopyText();
