@@ -15,7 +15,8 @@
 import type { Row } from '../contract';
 import type { RecordShape } from '../map-record';
 import { joinKeyParts } from '../map-record';
-import { copyField, copyFieldText, isCopyEscape, unescapeCopy } from '../../src/core/copy-text';
+import { JSONB_VERSION } from '../../src/core/copy-binary';
+import { copyFieldText, isCopyEscape, unescapeCopy } from '../../src/core/copy-text';
 import { splicedJsonb } from '../../src/core/json-text';
 import { MAX_NAME_LENGTH, MAX_SOURCE_ID_BYTES } from '../../src/core/normalize-record';
 import { ReadyRecord } from '../../src/core/ready-record';
@@ -160,41 +161,40 @@ export class CopyRecords {
     if (sourceId.length * 3 > MAX_SOURCE_ID_BYTES && Buffer.byteLength(sourceId) > MAX_SOURCE_ID_BYTES) return null;
 
     // The fields before the document, in room made for all of them at once (nothing moves the row while they are
-    // written): the name and the source_id as the source wrote them (a joined key as COPY text), the dedup key, a brace.
+    // written): the name, the source_id, the dedup key, each its length and its text (no longer than its COPY text, whose
+    // escapes it undoes), then the document's length (set once it is written), its version byte and its brace.
     const keyFrom = single ? this.start(shape.key[0]!) : 0;
-    const joined = single ? null : Buffer.from(copyField(sourceId));
-    const keyLength = joined ? joined.length : this.ends[shape.key[0]!]! - keyFrom;
+    const keyTo = single ? this.ends[shape.key[0]!]! : 0;
+    const keyLength = single ? keyTo - keyFrom : Buffer.byteLength(sourceId);
     this.rowStart = this.at;
-    this.reserve(nameTo - nameFrom + 2 * keyLength + 8);
+    this.reserve(nameTo - nameFrom + 2 * keyLength + 24);
     const buf = this.buf;
-    let at = copyBytes(line, nameFrom, nameTo, buf, this.at);
-    buf[at++] = TAB;
-    for (const prefix of [null, 's:']) {
-      if (prefix) {
-        buf[at++] = TAB;
-        buf[at++] = B('s');
-        buf[at++] = B(':');
-      }
-      at = joined ? copyBytes(joined, 0, keyLength, buf, at) : copyBytes(line, keyFrom, keyFrom + keyLength, buf, at);
-    }
-    buf[at++] = TAB;
-    this.at = at;
+    let at = this.at;
+    if (hasEscape(line, nameFrom, nameTo)) at = textField(buf, at, copyFieldText(line, nameFrom, nameTo)!);
+    else at = bytesField(buf, at, line, nameFrom, nameTo);
+    const keyAsIs = single && !hasEscape(line, keyFrom, keyTo);
+    at = keyAsIs ? bytesField(buf, at, line, keyFrom, keyTo) : textField(buf, at, sourceId);
+    at = keyAsIs ? bytesField(buf, at, line, keyFrom, keyTo, 's:') : textField(buf, at, 's:' + sourceId);
     // Offsets from the row's start: `reserve` may move the row to a new buffer.
-    const dataOffset = this.at - this.rowStart;
-    this.buf[this.at++] = B('{');
+    const dataLengthOffset = at - this.rowStart;
+    buf[at + 4] = JSONB_VERSION;
+    buf[at + 5] = B('{');
+    this.at = at + 6;
     for (let s = 0; s < shape.slots.length; s++) {
       const slot = shape.slots[s]!;
-      // Room for the worst case: the key, then every byte of the field a control character (seven bytes as an escape).
-      this.reserve(slot.key.length + (this.ends[slot.index]! - this.start(slot.index)) * 7 + 16);
+      // Room for the worst case: the key, then every byte of the field a control character (six bytes as an escape).
+      this.reserve(slot.key.length + (this.ends[slot.index]! - this.start(slot.index)) * 6 + 16);
       this.at = copyBytes(slot.key, 0, slot.key.length, this.buf, this.at);
       if (!this.value(line, slot)) {
         this.at = this.rowStart;
         return null;
       }
     }
+    this.reserve(1);
     this.buf[this.at++] = B('}');
-    const start = this.rowStart;
-    return new ReadyRecord(sourceId, this.buf, start, start + (nameTo - nameFrom), start + dataOffset, this.at);
+    const dataLengthAt = this.rowStart + dataLengthOffset;
+    this.buf.writeInt32BE(this.at - dataLengthAt - 4, dataLengthAt);
+    return new ReadyRecord(sourceId, this.buf, this.rowStart, this.at);
   }
 
   /** Writes one field's value as JSON; false when the row must be decoded instead. */
@@ -281,10 +281,7 @@ export class CopyRecords {
     return true;
   }
 
-  /**
-   * A field's text as a JSON string, in COPY text: COPY's escapes are JSON's (but `\v`), other control characters `\u00XX`,
-   * and every backslash of the JSON doubled for COPY.
-   */
+  /** A field's text as a JSON string: COPY's escapes are JSON's (but `\v`), other control characters `\u00XX`. */
   private quoted(line: Buffer, from: number, to: number): boolean {
     const buf = this.buf;
     let at = this.at;
@@ -295,15 +292,12 @@ export class CopyRecords {
         buf[at++] = b;
       } else if (b === QUOTE) {
         buf[at++] = BSL;
-        buf[at++] = BSL;
         buf[at++] = QUOTE;
       } else if (b === BSL) {
         const e = line[++i];
         if (e === B('v')) at = unicodeEscape(buf, at, 0x0b);
         else if (e !== undefined && isCopyEscape(e)) {
           buf[at++] = BSL;
-          buf[at++] = BSL;
-          if (e === BSL) buf[at++] = BSL;
           buf[at++] = e;
         } else return false; // not an escape COPY writes
       } else {
@@ -315,14 +309,10 @@ export class CopyRecords {
     return true;
   }
 
-  /** JSON text (no raw control characters in it), in COPY text: every backslash doubled. */
+  /** JSON text. */
   private write(json: string): void {
-    this.writeText(json.includes('\\') ? json.replaceAll('\\', '\\\\') : json);
-  }
-
-  private writeText(text: string): void {
-    this.reserve(Buffer.byteLength(text));
-    this.at += this.buf.write(text, this.at, 'utf8');
+    this.reserve(Buffer.byteLength(json));
+    this.at += this.buf.write(json, this.at, 'utf8');
   }
 
   /**
@@ -363,15 +353,35 @@ function nameFits(line: Buffer, from: number, to: number): boolean {
   return !((c <= 32 || c >= 128) && name.trim() === '');
 }
 
+/** Whether `line[from, to)` holds a COPY escape. */
+function hasEscape(line: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (line[i] === BSL) return true;
+  return false;
+}
+
+/** A binary COPY field at `at` of `source[from, to)` after `prefix` (ASCII); where it ends. */
+function bytesField(target: Buffer, at: number, source: Buffer, from: number, to: number, prefix = ''): number {
+  target.writeInt32BE(prefix.length + to - from, at);
+  at += 4;
+  for (let i = 0; i < prefix.length; i++) target[at++] = prefix.charCodeAt(i);
+  return copyBytes(source, from, to, target, at);
+}
+
+/** A binary COPY field at `at` of `text`'s UTF-8; where it ends. */
+function textField(target: Buffer, at: number, text: string): number {
+  const length = target.write(text, at + 4, 'utf8');
+  target.writeInt32BE(length, at);
+  return at + 4 + length;
+}
+
 function copyBytes(source: Buffer, from: number, to: number, target: Buffer, at: number): number {
   if (to - from > 64) return at + source.copy(target, at, from, to);
   for (let i = from; i < to; i++) target[at++] = source[i]!;
   return at;
 }
 
-/** `\u00XX` for `code`, its backslash doubled for COPY. */
+/** `\u00XX` for `code`. */
 function unicodeEscape(buf: Buffer, at: number, code: number): number {
-  buf[at++] = BSL;
   buf[at++] = BSL;
   buf[at++] = B('u');
   buf[at++] = ZERO;
@@ -406,7 +416,7 @@ function planShape(fields: readonly CopyField[], parsers: readonly TextParser[],
     const wire = kind(i);
     if (!wire || FORBIDDEN_KEYS.has(target) || targets.has(target)) return null;
     targets.add(target);
-    const key = (slots.length ? ',' : '') + JSON.stringify(target).replaceAll('\\', '\\\\') + ':'; // in COPY text
+    const key = (slots.length ? ',' : '') + JSON.stringify(target) + ':';
     slots.push({ index: i, kind: wire, parse: parsers[i]!, key: Buffer.from(key) });
   }
   return { name: name!, key: key as number[], slots };

@@ -134,7 +134,7 @@ export async function upsertEntities(
   if (o.expectNew) {
     const copy = entitiesCopy(rows, tenantId, vertical, entityType, o.connectorId ?? null);
     if (await insertNew(db, copy.chunks())) {
-      if (o.ids !== false) copy.ids.forEach((id, i) => written.set(copy.rows[i]!.dedupKey, id));
+      if (o.ids !== false) copy.rows.forEach((r, i) => written.set(r.dedupKey, copy.idOf(i)));
       return { written, inserted: rows.length, updated: 0 };
     }
   }
@@ -159,7 +159,7 @@ interface WrittenRow {
 }
 
 /**
- * The batch's COPY text (`entitiesCopy`) copied in under a savepoint: false, with nothing written, when one of its keys
+ * The batch's COPY input (`entitiesCopy`) copied in under a savepoint: false, with nothing written, when one of its keys
  * exists (committed, or by another writer that committed while this one waited for it). `db` must be in a transaction.
  */
 async function insertNew(db: Queryable, chunks: Iterable<Buffer>): Promise<boolean> {

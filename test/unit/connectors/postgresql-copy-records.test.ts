@@ -1,8 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import { CopyRecords } from '../../../connectors/postgresql/postgresql-copy-records';
 import { PgTypes } from '../../../connectors/postgresql/postgresql-types';
-import { CopyText } from '../../../src/core/copy-text';
+import { CopyBinary } from '../../../src/core/copy-binary';
 import { ReadyRecord } from '../../../src/core/ready-record';
+import { binaryFields } from '../../helpers/copy-binary';
 
 // The byte-level way against what it stands for, on COPY lines made here: the integration test compares it with the
 // driver's rows on a real server; this one drives the buffer the records share across many of its boundaries.
@@ -24,6 +25,13 @@ const COLUMNS: Array<[string, number]> = [
   ['note', 25],
   ['n', 20],
 ];
+
+/** A record's fields as it sends them: name, source_id, dedup key, then the document without its version byte. */
+function sent(...records: ReadyRecord[]): string[] {
+  const out = new CopyBinary();
+  for (const r of records) r.copyTo(out);
+  return binaryFields(out.done()).map((f, i) => (i % 4 === 3 ? (expect(f![0]).toBe(1), f!.subarray(1)) : f!).toString('utf8'));
+}
 
 /** A deterministic stream of numbers in [0, 1). */
 function random(seed: number) {
@@ -53,9 +61,7 @@ describe('records made from COPY lines', () => {
       expect(record.name).toBe(row.name);
       expect(record.sourceId).toBe(String(row.id));
       expect(JSON.parse(record.data)).toEqual({ id: row.id, note: row.note, n: Number(row.n) });
-      const text = new CopyText();
-      record.copyTo(text);
-      expect(text.done().toString()).toBe(`${row.name}\t${row.id}\ts:${row.id}\t${record.data.replaceAll('\\', '\\\\')}`);
+      expect(sent(record)).toEqual([row.name, String(row.id), `s:${row.id}`, record.data]);
     }
     expect(out.at(-1)).toEqual({ id: 6000, name: rows.at(-1)!.name, note: rows.at(-1)!.note, n: Number(rows.at(-1)!.n) });
   });
@@ -66,14 +72,28 @@ describe('records made from COPY lines', () => {
       const records = page(COLUMNS, slabBytes);
       for (const line of ['1\tfirst\t\t7\n', '123456\tsecond name\ta\\\\b\t-42\n', '9\tlast\t\t0\n']) records.line(Buffer.from(line));
       const [first, second] = records.rows() as ReadyRecord[];
-      const text = new CopyText();
-      first!.copyTo(text);
-      second!.copyTo(text);
-      expect(text.done().toString(), `a buffer of ${slabBytes} bytes`).toBe(
-        'first\t1\ts:1\t{"id":1,"note":"","n":7}' + 'second name\t123456\ts:123456\t{"id":123456,"note":"a\\\\\\\\b","n":-42}',
-      );
+      expect(sent(first!, second!), `a buffer of ${slabBytes} bytes`).toEqual([
+        ...['first', '1', 's:1', '{"id":1,"note":"","n":7}'],
+        ...['second name', '123456', 's:123456', '{"id":123456,"note":"a\\\\b","n":-42}'],
+      ]);
       expect(JSON.parse(second!.data)).toEqual({ id: 123456, note: 'a\\b', n: -42 });
     }
+  });
+
+  test('a name and a text key with COPY escapes in them go as the text they stand for', () => {
+    const records = page([
+      ['id', 25],
+      ['name', 25],
+    ]);
+    records.line(Buffer.from('a\\tb\\\\c ✓\tn\\\\x\\ty\n'));
+    records.line(Buffer.from('plain\tname\n'));
+    records.line(Buffer.from('last\tlast\n'));
+    const [escaped, plain] = records.rows() as ReadyRecord[];
+    expect(sent(escaped!, plain!)).toEqual([
+      ...['n\\x\ty', 'a\tb\\c ✓', 's:a\tb\\c ✓', '{"id":"a\\tb\\\\c ✓"}'],
+      ...['name', 'plain', 's:plain', '{"id":"plain"}'],
+    ]);
+    expect(escaped!.toRecord()).toEqual({ name: 'n\\x\ty', source_id: 'a\tb\\c ✓', vertical_data: { id: 'a\tb\\c ✓' } });
   });
 
   test("a double's text longer than 15 digits (PostgreSQL before 12) is written as the double's JSON", () => {
