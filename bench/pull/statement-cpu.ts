@@ -2,7 +2,7 @@
  * bench/pull/statement-cpu (issue 18): what the core's write statement costs PostgreSQL, piece by piece, as CPU time
  * of the one backend that runs it (read from /proc, so other load on the machine barely moves it; the database must
  * run on this machine). A scratch database migrated like the platform's, the products rows as the core's batch
- * documents (`entitiesDocument`, or COPY text for the COPY), each statement its own transaction into an emptied entities table; the variants
+ * documents (`entitiesDocument`, or the COPY's input for the COPY), each statement its own transaction into an emptied entities table; the variants
  * alternate, `--rounds` times each.
  *
  * The client's CPU time (this process: sending the documents, parsing what the statement answers) is reported beside it.
@@ -41,7 +41,7 @@ const PLAIN_INSERT = `insert into entities (tenant_id, vertical, entity_type, na
   select $1, $2, $3, t.n, t.s, t.k, t.d, null, $5::uuid from ${RECORDSET}`;
 /**
  * Each variant takes the core's five parameters (tenant, vertical, entity type, document, connector); the COPY takes the
- * batch's COPY text (`entitiesCopy`, made in the timed loop as the core makes it in the batch's transaction).
+ * batch's COPY input (`entitiesCopy`, made in the timed loop as the core makes it in the batch's transaction).
  */
 const VARIANTS: Record<string, string> = {
   'receive the document': 'select length($4::text), $1::uuid, $2, $3, $5::uuid',

@@ -16,8 +16,8 @@ import type { Row } from '../contract';
 import type { RecordShape } from '../map-record';
 import { joinKeyParts } from '../map-record';
 import { JSONB_VERSION } from '../../src/core/copy-binary';
-import { copyFieldText, isCopyEscape, unescapeCopy } from '../../src/core/copy-text';
-import { splicedJsonb } from '../../src/core/json-text';
+import { copyFieldText, isCopyEscape } from '../../src/core/copy-text';
+import { MAX_EXACT_DIGITS, MAX_SPLICED_DEPTH } from '../../src/core/json-text';
 import { MAX_NAME_LENGTH, MAX_SOURCE_ID_BYTES } from '../../src/core/normalize-record';
 import { ReadyRecord } from '../../src/core/ready-record';
 import { wireKindOf, type TextParser, type WireKind } from './postgresql-types';
@@ -34,6 +34,7 @@ const HEX = Buffer.from('0123456789abcdef');
 /** The size of a buffer records are written into: a few hundred rows each. */
 const SLAB_BYTES = 1 << 18;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const REFUSED_KEYS = [...FORBIDDEN_KEYS].map((k) => Buffer.from(k));
 const KEY_KINDS = new Set<WireKind>(['string', 'integer', 'int8']);
 
 /** One vertical_data value: the column's place in the row, how its text is written, and `"key":` before it. */
@@ -51,7 +52,7 @@ export class CopyRecords {
   /** The last row's text, copied (a message's buffer is the socket's, reused): the page's last row is decoded from it. */
   private last = Buffer.allocUnsafe(1024);
   private lastLength = 0;
-  /** The page's records as COPY text (see `ReadyRecord`), the last of them being written from `rowStart`. */
+  /** The page's records' fields (see `ReadyRecord`), the last of them being written from `rowStart`. */
   private buf: Buffer;
   private at = 0;
   private rowStart = 0;
@@ -135,7 +136,8 @@ export class CopyRecords {
 
   /**
    * The row's record, or null when the mapping and the core must see the row itself (see the file's comment). Its fields
-   * are written as COPY text into the page's buffer (`ReadyRecord`): the name and the source_id as the source wrote them.
+   * are written into the page's buffer in COPY's binary format (`ReadyRecord`), the name and the source_id mostly as the
+   * bytes the source sent.
    */
   private record(line: Buffer): ReadyRecord | null {
     const shape = this.shape!;
@@ -161,18 +163,19 @@ export class CopyRecords {
     if (sourceId.length * 3 > MAX_SOURCE_ID_BYTES && Buffer.byteLength(sourceId) > MAX_SOURCE_ID_BYTES) return null;
 
     // The fields before the document, in room made for all of them at once (nothing moves the row while they are
-    // written): the name, the source_id, the dedup key, each its length and its text (no longer than its COPY text, whose
-    // escapes it undoes), then the document's length (set once it is written), its version byte and its brace.
+    // written): the name, the source_id, the dedup key, each its length and its text (its bytes as they came when they
+    // hold no COPY escape, else the text they stand for), then the document's length (set once it is written), its
+    // version byte and its brace.
+    const nameText = hasEscape(line, nameFrom, nameTo) ? copyFieldText(line, nameFrom, nameTo)! : null;
+    const nameBytes = nameText === null ? nameTo - nameFrom : Buffer.byteLength(nameText);
     const keyFrom = single ? this.start(shape.key[0]!) : 0;
     const keyTo = single ? this.ends[shape.key[0]!]! : 0;
-    const keyLength = single ? keyTo - keyFrom : Buffer.byteLength(sourceId);
-    this.rowStart = this.at;
-    this.reserve(nameTo - nameFrom + 2 * keyLength + 24);
-    const buf = this.buf;
-    let at = this.at;
-    if (hasEscape(line, nameFrom, nameTo)) at = textField(buf, at, copyFieldText(line, nameFrom, nameTo)!);
-    else at = bytesField(buf, at, line, nameFrom, nameTo);
     const keyAsIs = single && !hasEscape(line, keyFrom, keyTo);
+    const keyBytes = keyAsIs ? keyTo - keyFrom : Buffer.byteLength(sourceId);
+    this.rowStart = this.at;
+    this.reserve(nameBytes + 2 * keyBytes + 24);
+    const buf = this.buf;
+    let at = nameText === null ? bytesField(buf, this.at, line, nameFrom, nameTo) : textField(buf, this.at, nameText);
     at = keyAsIs ? bytesField(buf, at, line, keyFrom, keyTo) : textField(buf, at, sourceId);
     at = keyAsIs ? bytesField(buf, at, line, keyFrom, keyTo, 's:') : textField(buf, at, 's:' + sourceId);
     // Offsets from the row's start: `reserve` may move the row to a new buffer.
@@ -245,17 +248,76 @@ export class CopyRecords {
         return this.parsed(line, from, to, slot);
       case 'bytea':
         return this.parsed(line, from, to, slot);
-      case 'jsonb': {
-        const raw = line.toString('utf8', from, to);
-        const text = unescapeCopy(raw);
-        const spliced = text.charCodeAt(0) === 0x7b ? splicedJsonb(text) : null;
-        if (spliced === null) return false;
-        // Mostly the text as it came, which is its COPY text already when it holds no escape.
-        if (spliced === raw) this.at = copyBytes(line, from, to, buf, this.at);
-        else this.write(spliced);
-        return true;
+      case 'jsonb':
+        return this.jsonb(line, from, to);
+    }
+  }
+
+  /**
+   * A jsonb object's COPY text (its JSON with every backslash doubled) written as `splicedJsonb` (json-text.ts) writes its
+   * JSON, byte by byte: each number with the trailing zeros of its fraction cut. False where that refuses: anything but
+   * an object, a `\u` escape, a string equal to a refused key, nesting over its limit, a number a double would change.
+   */
+  private jsonb(line: Buffer, from: number, to: number): boolean {
+    if (line[from] !== B('{')) return false;
+    const buf = this.buf;
+    let at = this.at;
+    let depth = 0;
+    for (let i = from; i < to; i++) {
+      const c = line[i]!;
+      if (c === QUOTE) {
+        const start = at;
+        buf[at++] = QUOTE;
+        for (i++; ; i++) {
+          if (i >= to) return false;
+          const b = line[i]!;
+          if (b === QUOTE) break;
+          if (b === BSL) {
+            // A JSON escape: its backslash doubled by COPY, and a backslash escaped doubled again.
+            const e = line[i + 2];
+            if (line[i + 1] !== BSL || e === undefined || e === B('u') || i + 2 >= to) return false;
+            if (e === BSL && line[i + 3] !== BSL) return false;
+            buf[at++] = BSL;
+            buf[at++] = e;
+            i += e === BSL ? 3 : 2;
+          } else buf[at++] = b;
+        }
+        buf[at++] = QUOTE;
+        if (refusedKey(buf, start + 1, at - 1)) return false;
+      } else if (c === B('{') || c === B('[')) {
+        if (++depth > MAX_SPLICED_DEPTH) return false;
+        buf[at++] = c;
+      } else if (c === B('}') || c === B(']')) {
+        depth--;
+        buf[at++] = c;
+      } else if (c === B('-') || (c >= ZERO && c <= ZERO + 9)) {
+        let end = i + 1;
+        let digits = c === B('-') ? 0 : 1;
+        let point = -1;
+        for (; end < to; end++) {
+          const d = line[end]!;
+          if (d >= ZERO && d <= ZERO + 9) digits++;
+          else if (d === B('.') && point < 0) point = end;
+          else break;
+        }
+        const next = line[end];
+        if (end < to && (next === B('e') || next === B('E') || next === B('.'))) return false;
+        let cut = end;
+        if (point >= 0) {
+          while (line[cut - 1] === ZERO) cut--;
+          digits -= end - cut;
+          if (cut - 1 === point) cut--;
+        }
+        if (digits > MAX_EXACT_DIGITS) return false;
+        for (let k = i; k < cut; k++) buf[at++] = line[k]!;
+        i = end - 1;
+      } else {
+        buf[at++] = c;
       }
     }
+    if (depth !== 0) return false;
+    this.at = at;
+    return true;
   }
 
   /** `YYYY-MM-DD HH:MM:SS[.f]` (up to `to`) as `"YYYY-MM-DDTHH:MM:SS.ffffff<zone>"`, as `parseTimestamp(tz)` writes it. */
@@ -354,6 +416,14 @@ function nameFits(line: Buffer, from: number, to: number): boolean {
 }
 
 /** Whether `line[from, to)` holds a COPY escape. */
+/** Whether `buf[from, to)` is a key `normalizeRecord` refuses. */
+function refusedKey(buf: Buffer, from: number, to: number): boolean {
+  const length = to - from;
+  if (length !== 9 && length !== 11) return false;
+  for (const key of REFUSED_KEYS) if (key.length === length && buf.compare(key, 0, length, from, to) === 0) return true;
+  return false;
+}
+
 function hasEscape(line: Buffer, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (line[i] === BSL) return true;
   return false;

@@ -31,9 +31,9 @@ export class JsonText {
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const SURROGATE = /[\ud800-\udfff]/;
 /** Deeper texts take the parsed way, where `normalizeRecord` measures depth exactly (its limit is 32 levels). */
-const MAX_SPLICED_DEPTH = 16;
+export const MAX_SPLICED_DEPTH = 16;
 /** A decimal of up to 15 significant digits is the same number after a trip through a double. */
-const MAX_EXACT_DIGITS = 15;
+export const MAX_EXACT_DIGITS = 15;
 
 /**
  * `text` (jsonb output) as JSON whose jsonb value is the one `JSON.stringify(JSON.parse(text))` gives: each number with

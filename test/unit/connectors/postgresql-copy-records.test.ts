@@ -3,6 +3,7 @@ import { CopyRecords } from '../../../connectors/postgresql/postgresql-copy-reco
 import { PgTypes } from '../../../connectors/postgresql/postgresql-types';
 import { CopyBinary } from '../../../src/core/copy-binary';
 import { ReadyRecord } from '../../../src/core/ready-record';
+import { splicedJsonb } from '../../../src/core/json-text';
 import { binaryFields } from '../../helpers/copy-binary';
 
 // The byte-level way against what it stands for, on COPY lines made here: the integration test compares it with the
@@ -96,6 +97,24 @@ describe('records made from COPY lines', () => {
     expect(escaped!.toRecord()).toEqual({ name: 'n\\x\ty', source_id: 'a\tb\\c ✓', vertical_data: { id: 'a\tb\\c ✓' } });
   });
 
+  test('a name whose text is longer than its COPY text (bytes that are not UTF-8, an escape) still fits its room', () => {
+    // Not from a real server (it sends a UTF-8 client only UTF-8), but the buffer must hold whatever a source sends.
+    const name = Buffer.concat([Buffer.from('n\\t'), Buffer.alloc(30, 0xe9)]);
+    for (let slabBytes = 40; slabBytes <= 200; slabBytes++) {
+      const records = page(COLUMNS, slabBytes);
+      records.line(Buffer.from('1\tfirst\t\t7\n'));
+      records.line(Buffer.concat([Buffer.from('2\t'), name, Buffer.from('\tok\t8\n')]));
+      records.line(Buffer.from('3\tlast\t\t9\n'));
+      const [, made] = records.rows() as ReadyRecord[];
+      expect(sent(made!), `a buffer of ${slabBytes} bytes`).toEqual([
+        'n\t' + '\ufffd'.repeat(30),
+        '2',
+        's:2',
+        '{"id":2,"note":"ok","n":8}',
+      ]);
+    }
+  });
+
   test("a double's text longer than 15 digits (PostgreSQL before 12) is written as the double's JSON", () => {
     const records = page([
       ['id', 23],
@@ -111,5 +130,45 @@ describe('records made from COPY lines', () => {
       .slice(0, -1)
       .map((r) => /"f":(.*)\}$/.exec((r as ReadyRecord).data)![1]);
     expect(texts).toEqual(['0.1', '1.5', '1e-05', '0', '123456789012345680', '"NaN"']);
+  });
+
+  test('a jsonb object is written from its COPY text as splicedJsonb writes its JSON, or the row is decoded where it refuses', () => {
+    const objects = [
+      '{}',
+      '{"a": 1}',
+      '{"a": 1.50, "b": -0.000, "c": 2.0, "d": [1.10, {"e": 100}], "f": -0}',
+      '{"n": 123456789012345, "m": 1234567890123456, "p": 0.100000000000000, "q": 12345678901234.50}',
+      '{"x": 1e5}',
+      '{"x": 1.5E-3}',
+      '{"s": "quote \\" and backslash \\\\ and tab \\t and newline \\n, / \\/ ✓ 😀"}',
+      '{"s": "\\u0001"}',
+      '{"__proto__": 1}',
+      '{"a": "constructor"}',
+      '{"prototype": {"b": 1}}',
+      '{"constructors": 1, "_proto_": 2}',
+      '{"k": "{[\\"]}", "l": "1.50"}',
+      '{"t": true, "f": false, "z": null, "u": "ünï"}',
+      '[1, 2]',
+      '"text"',
+      `{"deep": ${'['.repeat(15)}1.0${']'.repeat(15)}}`,
+      `{"deep": ${'['.repeat(16)}1${']'.repeat(16)}}`,
+      '{"a": 1}x',
+      '{"a": [1, 2}',
+    ];
+    const records = page([
+      ['id', 23],
+      ['name', 25],
+      ['doc', 3802],
+    ]);
+    // jsonb's text as COPY writes it: every backslash doubled.
+    for (const [id, json] of objects.entries()) records.line(Buffer.from(`${id}\tn\t${json.replaceAll('\\', '\\\\')}\n`));
+    records.line(Buffer.from('99\tlast\t{}\n'));
+    const out = records.rows().slice(0, -1);
+    for (const [id, json] of objects.entries()) {
+      const expected = splicedJsonb(json);
+      const made = out[id];
+      if (expected === null) expect(made, json).not.toBeInstanceOf(ReadyRecord);
+      else expect((made as ReadyRecord).data, json).toBe(`{"id":${id},"doc":${expected}}`);
+    }
   });
 });
