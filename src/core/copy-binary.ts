@@ -15,8 +15,13 @@ export const JSONB_VERSION = 1;
 
 /** Rows of binary COPY written one field after another into a buffer that grows as needed. */
 export class CopyBinary {
-  private buf = Buffer.allocUnsafe(1 << 16);
+  private buf: Buffer;
   private at = 0;
+
+  /** `bytes`: the room to start with (it grows as needed, each time copying what is written). */
+  constructor(bytes = 1 << 16) {
+    this.buf = Buffer.allocUnsafe(bytes);
+  }
 
   /** A row of `n` fields starts. */
   row(n: number): void {

@@ -66,8 +66,10 @@ export function entitiesCopy(
   const ids = newEntityIds(ordered.length);
   const idField = Buffer.from([0, 0, 0, 16]);
   function* chunks(): Generator<Buffer> {
+    // Each piece starts with the room the one before took: rows of a batch are much alike, so it seldom grows.
+    let room = 1 << 16;
     for (let from = 0; from < ordered.length || from === 0; from += ROWS_PER_CHUNK) {
-      const out = new CopyBinary();
+      const out = new CopyBinary(room);
       if (from === 0) out.copy(COPY_BINARY_HEADER);
       for (let i = from; i < Math.min(from + ROWS_PER_CHUNK, ordered.length); i++) {
         const r = ordered[i]!;
@@ -87,7 +89,9 @@ export function entitiesCopy(
         out.copy(tail);
       }
       if (from + ROWS_PER_CHUNK >= ordered.length) out.copy(COPY_BINARY_TRAILER);
-      yield out.done();
+      const piece = out.done();
+      room = piece.length + 1024;
+      yield piece;
     }
   }
   return { rows: ordered, idOf: (i) => uuidText(ids, i * 16), chunks };
