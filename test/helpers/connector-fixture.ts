@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import type { SourceConnector } from '../../connectors/contract';
+import { createConnector } from '../../connectors/registry';
 import { ensureTenant } from '../../src/auth/api-keys';
 import { SecretBox } from '../../src/crypto/secret-box';
 import { createRun, type RunMode } from '../../src/store/connector-runs';
@@ -32,4 +34,18 @@ export async function newRun(pool: pg.Pool, connectorId: string, mode: RunMode =
   const connector = (await loadConnectorForRun(pool, testBox, connectorId))!;
   const runId = await createRun(pool, { connectorId, tenantId: connector.tenantId, trigger: 'manual', mode, status: 'running' });
   return { connector, runId };
+}
+
+/** A PostgreSQL source connector on `dsn` made from `definition` (table, cursor, …) for `work`, closed after it. */
+export async function withPostgresqlConnector<T>(
+  dsn: string,
+  definition: Record<string, unknown>,
+  work: (c: SourceConnector) => Promise<T>,
+): Promise<T> {
+  const connector = await createConnector({ connector_type: 'postgresql', connection_config: { dsn }, ...definition });
+  try {
+    return await work(connector);
+  } finally {
+    await connector.close();
+  }
 }

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Cursor, ReadPlan, Row, SourceConnector } from '../../../connectors/contract';
 import { pgTimestamp } from '../../../connectors/postgresql/postgresql-dialect';
-import { createConnector } from '../../../connectors/registry';
 import { ReadyRecord } from '../../../src/core/ready-record';
+import { withPostgresqlConnector } from '../../helpers/connector-fixture';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
 
 /**
@@ -39,14 +39,8 @@ afterAll(async () => {
   await source?.drop();
 });
 
-async function withConnector<T>(definition: Record<string, unknown>, work: (c: SourceConnector) => Promise<T>): Promise<T> {
-  const connector = await createConnector({ connector_type: 'postgresql', connection_config: { dsn: source.url }, ...definition });
-  try {
-    return await work(connector);
-  } finally {
-    await connector.close();
-  }
-}
+const withConnector = <T>(definition: Record<string, unknown>, work: (c: SourceConnector) => Promise<T>) =>
+  withPostgresqlConnector(source.url, definition, work);
 
 /** One read per batch of one row, each resuming from the cursor the previous one committed, as separate runs would. */
 async function readRowByRow(c: SourceConnector, first: ReadPlan): Promise<Row[]> {

@@ -1,7 +1,7 @@
 import { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Cursor, ReadPlan, Row, SourceConnector } from '../../../connectors/contract';
-import { createConnector } from '../../../connectors/registry';
+import { withPostgresqlConnector } from '../../helpers/connector-fixture';
 import { freshDatabase, type TestDatabase } from '../../helpers/test-db';
 
 /**
@@ -39,14 +39,8 @@ async function writesDuring<T>(work: () => Promise<T>): Promise<{ result: T; wri
   }
 }
 
-async function withConnector<T>(definition: Record<string, unknown>, work: (c: SourceConnector) => Promise<T>): Promise<T> {
-  const connector = await createConnector({ connector_type: 'postgresql', connection_config: { dsn: source.url }, ...definition });
-  try {
-    return await work(connector);
-  } finally {
-    await connector.close();
-  }
-}
+const withConnector = <T>(definition: Record<string, unknown>, work: (c: SourceConnector) => Promise<T>) =>
+  withPostgresqlConnector(source.url, definition, work);
 
 async function readAll(connector: SourceConnector, plan: ReadPlan): Promise<Row[] & { cursor?: Cursor | null }> {
   const rows: Row[] & { cursor?: Cursor | null } = [];
