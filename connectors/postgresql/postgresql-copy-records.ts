@@ -311,6 +311,8 @@ export class CopyRecords {
         if (digits > MAX_EXACT_DIGITS) return false;
         for (let k = i; k < cut; k++) buf[at++] = line[k]!;
         i = end - 1;
+      } else if (c === BSL) {
+        return false; // an escape outside a string: not jsonb's output
       } else {
         buf[at++] = c;
       }

@@ -164,6 +164,16 @@ describe('records made from COPY lines', () => {
     for (const [id, json] of objects.entries()) records.line(Buffer.from(`${id}\tn\t${json.replaceAll('\\', '\\\\')}\n`));
     records.line(Buffer.from('99\tlast\t{}\n'));
     const out = records.rows().slice(0, -1);
+    // Not jsonb's output (it writes no control character outside a string), but what a source might send: decoded.
+    const escapeOutside = page([
+      ['id', 23],
+      ['name', 25],
+      ['doc', 3802],
+    ]);
+    for (const line of ['1\tn\t{"a":\\n 1}\n', '2\tn\t{}\n']) escapeOutside.line(Buffer.from(line));
+    const [decoded] = escapeOutside.rows();
+    expect(decoded).not.toBeInstanceOf(ReadyRecord);
+    expect(JSON.parse(JSON.stringify(decoded))).toEqual({ id: 1, name: 'n', doc: { a: 1 } });
     for (const [id, json] of objects.entries()) {
       const expected = splicedJsonb(json);
       const made = out[id];
