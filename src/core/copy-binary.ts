@@ -10,6 +10,8 @@
 export const COPY_BINARY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)]);
 /** A row of −1 fields: the end of the data. */
 export const COPY_BINARY_TRAILER = Buffer.from([0xff, 0xff]);
+/** A NULL field: its length −1, no bytes. */
+export const NULL_FIELD = Buffer.from([0xff, 0xff, 0xff, 0xff]);
 /** The version byte a jsonb field starts with. */
 export const JSONB_VERSION = 1;
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Queryable } from '../db/pool';
-import { binaryField, COPY_BINARY_HEADER, COPY_BINARY_TRAILER, CopyBinary, uuidBytes, uuidText } from './copy-binary';
+import { binaryField, COPY_BINARY_HEADER, COPY_BINARY_TRAILER, CopyBinary, NULL_FIELD, uuidBytes, uuidText } from './copy-binary';
 import { ReadyRecord } from './ready-record';
 import type { EntityRow } from './record';
 
@@ -62,7 +62,7 @@ export function entitiesCopy(
   head.text(vertical);
   head.text(entityType);
   const after = Buffer.from(head.done());
-  const tail = connectorId === null ? Buffer.from([0xff, 0xff, 0xff, 0xff]) : binaryField(uuidBytes(connectorId));
+  const tail = connectorId === null ? NULL_FIELD : binaryField(uuidBytes(connectorId));
   const ids = newEntityIds(ordered.length);
   const idField = Buffer.from([0, 0, 0, 16]);
   function* chunks(): Generator<Buffer> {
