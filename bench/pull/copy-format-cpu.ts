@@ -12,8 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER, CopyBinary, uuidBytes, uuidText } from '../../src/core/copy-binary';
-import { copyIn, newEntityIds } from '../../src/core/copy-entities';
+import { copyIn, entitiesCopy } from '../../src/core/copy-entities';
 import { createScratchDatabase } from '../lib/pg-scratch';
 
 const { values: opts } = parseArgs({
@@ -47,43 +46,34 @@ function document(g: number): string {
   });
 }
 
-const ids = newEntityIds(N);
 const rows = Array.from({ length: N }, (_, i) => ({
-  id: uuidText(ids, i * 16),
   name: `Product ${i} abcd1234`,
-  sid: String(i + 1),
+  sourceId: String(i + 1),
+  dedupKey: `s:${i + 1}`,
   data: document(i + 1),
 }));
-rows.sort((a, b) => ('s:' + a.sid < 's:' + b.sid ? -1 : 1));
 
 /** COPY text of a field (this shape's names and documents hold no tab, newline or carriage return). */
 const textField = (v: string) => v.replaceAll('\\', '\\\\');
 
-/** Each batch's COPY input. */
-function inputs(format: 'text' | 'binary'): Buffer[][] {
-  const batches: Buffer[][] = [];
+/**
+ * Each batch's COPY input in both forms, from one `entitiesCopy` (as a first load makes it: rows in dedup-key order, ids
+ * time-ordered), a few milliseconds apart, so that both forms append the same ids to the id indexes as batches do.
+ */
+async function inputs(): Promise<{ text: Buffer[][]; binary: Buffer[][] }> {
+  const text: Buffer[][] = [];
+  const binary: Buffer[][] = [];
   for (let from = 0; from < N; from += BATCH) {
-    const batch = rows.slice(from, from + BATCH);
-    if (format === 'text') {
-      const lines = batch.map(
-        (r) => `${r.id}\t${TENANT}\tpeers\tproducts\t${textField(r.name)}\t${r.sid}\ts:${r.sid}\t${textField(r.data)}\t${CONNECTOR}\n`,
-      );
-      batches.push([Buffer.from(lines.join(''))]);
-    } else {
-      const out = new CopyBinary();
-      out.copy(COPY_BINARY_HEADER);
-      for (const r of batch) {
-        out.row(9);
-        for (const u of [r.id, TENANT]) out.copy(Buffer.concat([Buffer.from([0, 0, 0, 16]), uuidBytes(u)]));
-        for (const t of ['peers', 'products', r.name, r.sid, 's:' + r.sid]) out.text(t);
-        out.jsonb(r.data);
-        out.copy(Buffer.concat([Buffer.from([0, 0, 0, 16]), uuidBytes(CONNECTOR)]));
-      }
-      out.copy(COPY_BINARY_TRAILER);
-      batches.push([Buffer.from(out.done())]);
-    }
+    const copy = entitiesCopy(rows.slice(from, from + BATCH), TENANT, 'peers', 'products', CONNECTOR);
+    binary.push([...copy.chunks()]);
+    const lines = copy.rows.map(
+      (r, i) =>
+        `${copy.idOf(i)}\t${TENANT}\tpeers\tproducts\t${textField(r.name)}\t${r.sourceId}\t${r.dedupKey}\t${textField(r.data)}\t${CONNECTOR}\n`,
+    );
+    text.push([Buffer.from(lines.join(''))]);
+    await new Promise((r) => setTimeout(r, 2));
   }
-  return batches;
+  return { text, binary };
 }
 
 /** CPU milliseconds of process `pid` so far. */
@@ -110,7 +100,7 @@ async function main(): Promise<void> {
       await db.query(`create index on ${table} (tenant_id, vertical, entity_type, id)`);
       await db.query(`create index on ${table} (tenant_id, vertical, entity_type, dedup_key) where deleted_at is not null`);
     }
-    const input = { text: inputs('text'), binary: inputs('binary') };
+    const input = await inputs();
     const forms = [
       ['text', 'e_default'],
       ['binary', 'e_default'],

@@ -19,6 +19,7 @@ import { JSONB_VERSION } from '../../src/core/copy-binary';
 import { copyFieldText, isCopyEscape } from '../../src/core/copy-text';
 import { MAX_EXACT_DIGITS, MAX_SPLICED_DEPTH } from '../../src/core/json-text';
 import { MAX_NAME_LENGTH, MAX_SOURCE_ID_BYTES } from '../../src/core/normalize-record';
+import { FORBIDDEN_KEYS } from '../../src/core/record-problems';
 import { ReadyRecord } from '../../src/core/ready-record';
 import { wireKindOf, type TextParser, type WireKind } from './postgresql-types';
 
@@ -33,7 +34,6 @@ const [TAB, NL, BSL, QUOTE, ZERO] = [B('\t'), B('\n'), B('\\'), B('"'), B('0')];
 const HEX = Buffer.from('0123456789abcdef');
 /** The size of a buffer records are written into: a few hundred rows each. */
 const SLAB_BYTES = 1 << 18;
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const REFUSED_KEYS = [...FORBIDDEN_KEYS].map((k) => Buffer.from(k));
 const KEY_KINDS = new Set<WireKind>(['string', 'integer', 'int8']);
 
@@ -417,7 +417,6 @@ function nameFits(line: Buffer, from: number, to: number): boolean {
   return !((c <= 32 || c >= 128) && name.trim() === '');
 }
 
-/** Whether `line[from, to)` holds a COPY escape. */
 /** Whether `buf[from, to)` is a key `normalizeRecord` refuses. */
 function refusedKey(buf: Buffer, from: number, to: number): boolean {
   const length = to - from;
@@ -426,6 +425,7 @@ function refusedKey(buf: Buffer, from: number, to: number): boolean {
   return false;
 }
 
+/** Whether `line[from, to)` holds a COPY escape. */
 function hasEscape(line: Buffer, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (line[i] === BSL) return true;
   return false;

@@ -1,5 +1,5 @@
 import { stringEnd } from './exact-json';
-import { unstorableCharacter } from './record-problems';
+import { FORBIDDEN_KEYS, unstorableCharacter } from './record-problems';
 
 /**
  * A JSON object given as its text by a source that already holds it as checked JSON (PostgreSQL's jsonb output: valid,
@@ -28,7 +28,6 @@ export class JsonText {
   }
 }
 
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const SURROGATE = /[\ud800-\udfff]/;
 /** Deeper texts take the parsed way, where `normalizeRecord` measures depth exactly (its limit is 32 levels). */
 export const MAX_SPLICED_DEPTH = 16;

@@ -2,7 +2,7 @@ import { ProblemType } from '../problem-types';
 import { exactNumberProblem, isExactNumber } from './exact-number';
 import { JsonText } from './json-text';
 import type { NormalizedRecord, RecordProblem } from './record';
-import { MAX_PROBLEMS, unstorableCharacter } from './record-problems';
+import { FORBIDDEN_KEYS, MAX_PROBLEMS, unstorableCharacter } from './record-problems';
 
 export const MAX_DEPTH = 32;
 export const MAX_NAME_LENGTH = 1000;
@@ -12,7 +12,6 @@ export const MAX_NAME_LENGTH = 1000;
  * reaches it near 2,536 bytes of random text. 2,048 leaves a margin and fits any real key (URLs included).
  */
 export const MAX_SOURCE_ID_BYTES = 2048;
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 export type Normalized = { ok: true; record: NormalizedRecord } | { ok: false; problems: RecordProblem[] };
 

@@ -5,6 +5,9 @@ import { ProblemType } from '../problem-types';
 const UNSTORABLE = /\0|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, 'g');
 
+/** Keys no record may hold anywhere in it: they would reach an object's prototype. */
+export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
 /** What in `text` PostgreSQL would refuse, in words, with the problem type; or null. */
 export function unstorableCharacter(text: string): { what: string; type: typeof ProblemType.nul | typeof ProblemType.unicode } | null {
   const m = UNSTORABLE.exec(text);
